@@ -1,0 +1,31 @@
+# sysconv: `make test` on a fresh machine sets everything up, then runs the regression.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.sysconv-setup
+JOBS   ?= auto
+
+.PHONY: setup test test-long lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/ensure-icarus.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	scripts/ensure-icarus.sh
+	$(PY) -m sim.toolchain
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) -m "not long"
+
+test-long: setup
+	$(PY) -m pytest -n $(JOBS) -m long
+
+lint: setup
+	$(VENV)/bin/ruff check hw golden sim sysconv tests
+	$(PY) -m sysconv lint
+
+clean:
+	rm -rf build
