@@ -1,0 +1,86 @@
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ProcessingElement"]
+
+
+class ProcessingElement(wiring.Component):
+    """One processing element of the weight-stationary systolic array: a two-stage MAC.
+
+    The PE talks only to its neighbours: the activation (with its weight-bank tag) comes from the
+    left and leaves to the right one cycle later; the partial sum comes from above and leaves
+    downwards; weights shift in from above and out below.
+
+    Parameters
+    ----------
+    act_width, weight_width, acc_width : int
+        Signed widths of the activation, the weight, and the partial sum.
+
+    Members
+    -------
+    a_in, bank_in : In
+        Activation and the weight bank it is to be multiplied with.
+    a_out, bank_out : Out
+        The same, registered (one cycle later), for the PE to the right.
+    psum_in : In
+        Partial sum from the PE above (zero for the top row).
+    psum_out : Out
+        ``psum_in`` plus the product of the activation that arrived one cycle *earlier*:
+        ``psum_out(n + 2) = psum_in(n + 1) + a_in(n) * w[bank_in(n)](n)``. The product register
+        splits the multiplier from the adder; the partial sum still moves one row per cycle.
+    w_in, w_out : In, Out
+        Weight shift chain: ``w_out`` is the content of bank ``w_bank``.
+    w_shift, w_bank : In
+        When ``w_shift``, bank ``w_bank`` takes ``w_in`` (the other bank is untouched, so a new
+        weight set shifts in while the current one computes).
+
+    All registers here are datapath registers and have no reset.
+    """
+
+    def __init__(self, *, act_width, weight_width, acc_width):
+        self._act_width = act_width
+        self._weight_width = weight_width
+        self._acc_width = acc_width
+        super().__init__({
+            "a_in": In(signed(act_width)),
+            "bank_in": In(1),
+            "a_out": Out(signed(act_width)),
+            "bank_out": Out(1),
+            "psum_in": In(signed(acc_width)),
+            "psum_out": Out(signed(acc_width)),
+            "w_in": In(signed(weight_width)),
+            "w_out": Out(signed(weight_width)),
+            "w_shift": In(1),
+            "w_bank": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+
+        weights = [Signal(signed(self._weight_width), name=f"w{bank}", reset_less=True)
+                   for bank in range(2)]
+        a = Signal(signed(self._act_width), reset_less=True)
+        bank = Signal(reset_less=True)
+        product = Signal(signed(self._act_width + self._weight_width), reset_less=True)
+        psum = Signal(signed(self._acc_width), reset_less=True)
+
+        m.d.sync += [
+            a.eq(self.a_in),
+            bank.eq(self.bank_in),
+            product.eq(self.a_in * Mux(self.bank_in, weights[1], weights[0])),
+            psum.eq(self.psum_in + product),
+        ]
+        with m.If(self.w_shift):
+            with m.If(self.w_bank):
+                m.d.sync += weights[1].eq(self.w_in)
+            with m.Else():
+                m.d.sync += weights[0].eq(self.w_in)
+
+        m.d.comb += [
+            self.a_out.eq(a),
+            self.bank_out.eq(bank),
+            self.psum_out.eq(psum),
+            self.w_out.eq(Mux(self.w_bank, weights[1], weights[0])),
+        ]
+        return m

@@ -1,0 +1,71 @@
+"""One systolic-array comparison run on any simulator: what ``sysconv sim array`` and the
+tests call."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw import SystolicArray
+
+from . import runner
+from .amaranth_array import run_array_amaranth
+from .array_bench import Mismatch
+
+__all__ = ["ArrayResult", "run_array", "ALL_SIMULATORS"]
+
+ALL_SIMULATORS = ("icarus", "verilator", "amaranth")
+TOPLEVEL = "sysconv_array"
+
+
+@dataclass
+class ArrayResult:
+    status: str        # "pass" or "fail"
+    simulator: str
+    cycles: int
+    message: str       # the first mismatch, or why the run failed
+    waves: str | None  # waveform file of this run
+    trace: list        # per cycle: i.ready, w.ready, o.valid, o.payload or None
+
+    def summary(self, scenario):
+        return {"status": self.status, "simulator": self.simulator, "cycles": self.cycles,
+                "rows": scenario.rows, "cols": scenario.cols, "vectors": len(scenario.vectors),
+                "seed": scenario.seed, "message": self.message, "waves": self.waves}
+
+
+def array_for(scenario):
+    s = scenario
+    return SystolicArray(s.rows, s.cols, act_width=s.act_width, weight_width=s.weight_width,
+                         acc_width=s.acc_width)
+
+
+def run_array(scenario, simulator, test_dir, *, waves=True):
+    """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch."""
+    if simulator not in ALL_SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(ALL_SIMULATORS)}, "
+                         f"not {simulator!r}")
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    if simulator == "amaranth":
+        wave_path = test_dir / "waves.vcd" if waves else None
+        try:
+            bench = run_array_amaranth(scenario, vcd_path=wave_path)
+        except Mismatch as mismatch:
+            # The VCD is complete up to the mismatch: the simulator stopped there.
+            return ArrayResult("fail", simulator, mismatch.cycle, str(mismatch),
+                               str(wave_path) if waves else None, [])
+        return ArrayResult("pass", simulator, bench.cycle, "", str(wave_path) if waves else None,
+                           bench.trace)
+
+    built = runner.build(runner.to_verilog(array_for(scenario), TOPLEVEL), TOPLEVEL, simulator,
+                         waves=waves)
+    (test_dir / "scenario.json").write_text(scenario.to_json())
+    result_file = test_dir / "result.json"
+    result_file.unlink(missing_ok=True)
+    wave_path = runner.run_cocotb(built, "sim.cocotb_array", test_dir, waves=waves)
+    if not result_file.exists():
+        return ArrayResult("fail", simulator, 0,
+                           f"the simulation ended without a result; see {test_dir / 'sim.log'}",
+                           str(wave_path) if wave_path else None, [])
+    result = json.loads(result_file.read_text())
+    return ArrayResult(result["status"], simulator, result["cycles"], result["message"],
+                       str(wave_path) if wave_path else None, result["trace"])
