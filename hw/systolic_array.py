@@ -116,8 +116,8 @@ class SystolicArray(wiring.Component):
         in_flight = Signal(range(self._buffer_depth + 1))
         loaded = Signal()                       # a weight set has been completed since reset
         active = Signal()                       # the bank new activations are tagged with
-        beat = Signal(range(rows))              # beats of the weight set being loaded
-        drain = Signal(range(rows + cols - 1))  # cycles left before ~active may be overwritten
+        beat = Signal(range(max(rows, 2)))      # beats of the weight set being loaded
+        drain = Signal(range(rows + cols))      # cycles left before ~active may be overwritten
 
         m.d.comb += [
             self.i.ready.eq(loaded & (in_flight < self._buffer_depth)),

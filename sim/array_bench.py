@@ -196,7 +196,7 @@ class ArrayBench:
         if len(self.received) != len(expected):
             raise Mismatch(self.cycle, "results", f"{len(expected)} vectors",
                            f"{len(self.received)} vectors")
-        for k, (want, have) in enumerate(zip(expected.tolist(), self.received)):
+        for k, (want, have) in enumerate(zip(expected.tolist(), self.received, strict=True)):
             if tuple(want) != tuple(have):
                 raise Mismatch(self.cycle, f"result {k} (golden.matmul)", tuple(want), have)
         return self.cycle

@@ -1,0 +1,127 @@
+"""The systolic array's generated Verilog against golden.systolic, cycle by cycle, on Icarus,
+Verilator and Amaranth's simulator; its parameter checks; its failure reports."""
+
+import re
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Module
+
+import hw.systolic_array
+from hw import ProcessingElement, SystolicArray
+from sim.array_bench import ArrayScenario
+from sim.array_run import ALL_SIMULATORS, run_array
+
+SHAPES = [(1, 1), (1, 4), (3, 2), (4, 4), (8, 8)]
+
+# name -> ArrayScenario.random keyword arguments
+STIMULI = {
+    "random": dict(vectors=48),
+    "extremes": dict(vectors=48, data="extremes", sets=2),
+    "reload": dict(vectors=64, sets=4),
+    "gaps": dict(vectors=48, sets=3, idle=0.3, backpressure=0.3),
+}
+
+
+def scenario_for(shape, stimulus, seed=1):
+    rows, cols = shape
+    return ArrayScenario.random(rows, cols, seed=seed, **STIMULI[stimulus])
+
+
+def check_pass(result, scenario):
+    assert result.status == "pass", (
+        f"{result.simulator}: {result.message} (seed {scenario.seed}, waveform {result.waves})")
+
+
+@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("stimulus", STIMULI)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_array_matches_golden_every_cycle(shape, stimulus, simulator, test_dir):
+    scenario = scenario_for(shape, stimulus)
+    result = run_array(scenario, simulator, test_dir)
+    check_pass(result, scenario)
+    assert len(result.trace) == result.cycles
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (3, 2), (8, 8)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_three_simulators_give_identical_traces(shape, test_dir):
+    scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=0.2, backpressure=0.4,
+                                    seed=7)
+    traces = {}
+    for simulator in ALL_SIMULATORS:
+        result = run_array(scenario, simulator, test_dir / simulator)
+        check_pass(result, scenario)
+        traces[simulator] = result.trace
+    assert traces["icarus"] == traces["amaranth"]
+    assert traces["verilator"] == traces["amaranth"]
+
+
+def test_sustains_one_vector_per_cycle_at_documented_latency(test_dir):
+    rows, cols, vectors = 4, 3, 40
+    scenario = ArrayScenario.random(rows, cols, vectors=vectors, seed=2)
+    result = run_array(scenario, "verilator", test_dir)
+    check_pass(result, scenario)
+    accepted = [n for n, (i_ready, *_rest) in enumerate(result.trace) if i_ready]
+    valid = [n for n, (_i, _w, o_valid, _p) in enumerate(result.trace) if o_valid]
+    # Weights take `rows` cycles, then every cycle takes a vector and, `latency` later, gives one.
+    assert accepted[:vectors] == list(range(rows, rows + vectors))
+    latency = SystolicArray.latency_of(rows, cols)
+    assert latency == rows + cols + 2
+    assert valid == [n + latency for n in accepted[:vectors]]
+
+
+class _BrokenPE(ProcessingElement):
+    """A PE whose partial sum is off by one: the scoreboard must catch it."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.pe = pe = ProcessingElement(act_width=self._act_width,
+                                                 weight_width=self._weight_width,
+                                                 acc_width=self._acc_width)
+        for name in ("a_in", "bank_in", "psum_in", "w_in", "w_shift", "w_bank"):
+            m.d.comb += getattr(pe, name).eq(getattr(self, name))
+        for name in ("a_out", "bank_out", "w_out"):
+            m.d.comb += getattr(self, name).eq(getattr(pe, name))
+        m.d.comb += self.psum_out.eq(pe.psum_out + 1)
+        return m
+
+
+@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+def test_a_wrong_design_fails_with_cycle_signal_values_and_waveform(simulator, test_dir,
+                                                                   monkeypatch):
+    monkeypatch.setattr(hw.systolic_array, "ProcessingElement", _BrokenPE)
+    scenario = ArrayScenario.random(2, 2, vectors=8, seed=3)
+    result = run_array(scenario, simulator, test_dir)
+    assert result.status == "fail"
+    first_valid = 2 + SystolicArray.latency_of(2, 2)  # weights take 2 cycles
+    assert re.fullmatch(rf"cycle {first_valid}: o\.payload = \(-?\d+, -?\d+\), "
+                        r"expected \(-?\d+, -?\d+\)", result.message), result.message
+    assert Path(result.waves).stat().st_size > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(rows=0, cols=4), r"rows must be an integer from 1 to 256, not 0"),
+    (dict(rows=4, cols=300), r"cols must be an integer from 1 to 256, not 300"),
+    (dict(rows=2.0, cols=4), r"rows must be an integer from 1 to 256, not 2\.0"),
+    (dict(rows=4, cols=4, act_width=1), r"act_width must be an integer from 2 to 32, not 1"),
+    (dict(rows=4, cols=4, weight_width=True),
+     r"weight_width must be an integer from 2 to 32, not True"),
+    (dict(rows=4, cols=4, acc_width=17),
+     r"acc_width must be at least 18 to hold the sum of 4 products of signed 8-bit "
+     r"activations and signed 8-bit weights, not 17"),
+    (dict(rows=4, cols=4, buffer_depth=1), r"buffer_depth must be an integer from 2 to 65536, "
+                                           r"not 1"),
+])
+def test_wrong_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        SystolicArray(**kwargs)
+
+
+@pytest.mark.parametrize("rows, act, weight", [(1, 8, 8), (4, 8, 8), (8, 8, 8), (3, 4, 6)])
+def test_min_acc_width_is_tight(rows, act, weight):
+    width = SystolicArray.min_acc_width(rows, act, weight)
+    worst = rows * (1 << (act - 1)) * (1 << (weight - 1))  # (-2**(a-1)) * (-2**(w-1)) summed
+    assert worst <= (1 << (width - 1)) - 1
+    assert worst > (1 << (width - 2)) - 1
+    SystolicArray.check_parameters(rows=rows, cols=2, act_width=act, weight_width=weight,
+                                   acc_width=width)
