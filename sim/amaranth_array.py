@@ -4,9 +4,9 @@ own simulator (no Verilog), with the same bench the cocotb testbench uses."""
 from amaranth.sim import Simulator
 
 from hw import SystolicArray
+from hw.lanes import unpack
 
 from .array_bench import ArrayBench, outputs_from_ports
-from .lanes import unpack
 
 __all__ = ["run_array_amaranth"]
 

@@ -22,8 +22,7 @@ import numpy as np
 
 import golden
 from golden.systolic import ArrayOutputs, SystolicArrayModel
-
-from .lanes import pack
+from hw.lanes import pack
 
 __all__ = ["ArrayScenario", "ArrayBench", "Mismatch", "DATA_KINDS"]
 

@@ -15,8 +15,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
+from hw.lanes import unpack
 from sim.array_bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
-from sim.lanes import unpack
 
 
 def _result(test_dir, **fields):

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.systolic import SystolicArrayModel, latency
+from hw.lanes import unpack
 from sim.array_bench import ArrayBench, ArrayScenario, Mismatch
-from sim.lanes import unpack
 
 
 def run_model(scenario, model_class=SystolicArrayModel):

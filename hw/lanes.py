@@ -1,4 +1,5 @@
-"""Packing of multi-lane payloads into the flat vectors of the generated Verilog.
+"""Packing of multi-lane payloads into flat words: the generated Verilog's ports and the
+engine's stream beats.
 
 Lane 0 sits in the low bits, as ``amaranth.lib.data.ArrayLayout`` places it.
 """

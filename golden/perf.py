@@ -1,0 +1,177 @@
+"""Performance model of the convolution engine: cycles per phase, PE utilisation, buffer traffic.
+
+The model follows the engine's documented schedule, not its code, and predicts the cycle of
+every stream handshake when nothing stalls (every stream valid and ready whenever the engine
+allows). The tests hold it to zero cycles of difference from the RTL simulations.
+
+Schedule (cycles are clock cycles; the layer's first parameter word is accepted in cycle 0):
+
+- PARAMS: the packet's ``param_words`` words, one a cycle.
+- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle.
+- COMPUTE, from cycle ``X`` after the last input word. ``sets`` passes, each a weight set of
+  ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
+  ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
+  ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``, and for ``n >= 1``
+  ``F_n = max(F_{n-1} + 2*rows + cols - 2, E_{n-1} + 1)`` (the array's bank drains for
+  ``rows + cols - 2`` cycles after a set; a set's last beat waits for the previous set's last
+  vector). Results leave the array ``rows + cols + 2`` cycles after their vector.
+- Drain: the last result is accumulated, requantised (``REQUANT_LATENCY``) and written; the
+  OUTPUT phase starts ``REQUANT_LATENCY + 3`` cycles after the last result.
+- OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
+  unit (see :mod:`golden.pool_timing`) or straight out.
+- The next layer's first parameter word is accepted the cycle after the last output word.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["REGISTER_WORDS", "REQUANT_LATENCY", "LayerPerf", "predict_layer",
+           "predict_network"]
+
+REGISTER_WORDS = 30   # register words at the start of a parameter packet (hw.layer.REGISTERS)
+REQUANT_LATENCY = 4   # the requantiser's pipeline (hw.requant.Requantizer.latency)
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclass
+class LayerPerf:
+    """Predicted cycles of one layer on a ``rows x cols`` engine.
+
+    Cycle numbers (``*_cycle`` and ``output_beat_cycles``) count from the layer's first
+    parameter word; durations are in cycles.
+    """
+
+    rows: int
+    cols: int
+    macs: int                 # useful multiply-accumulates of the layer
+    param_words: int          # parameter packet length (registers, biases, weights)
+    in_words: int
+    out_words: int            # words out of the convolution (before pooling)
+    sets: int                 # passes over the array
+    pixels: int
+    first_input_cycle: int
+    compute_start_cycle: int  # first vector into the array
+    compute_end_cycle: int    # last result out of the array
+    output_beat_cycles: list = field(repr=False)
+
+    @property
+    def param_cycles(self):
+        return self.param_words
+
+    @property
+    def input_cycles(self):
+        return self.in_words
+
+    @property
+    def compute_cycles(self):
+        """First vector into the array to last result out, both counted."""
+        return self.compute_end_cycle - self.compute_start_cycle + 1
+
+    @property
+    def total_cycles(self):
+        """First input word accepted to last output word sent, both counted."""
+        return self.output_beat_cycles[-1] - self.first_input_cycle + 1
+
+    @property
+    def layer_cycles(self):
+        """First parameter word to last output word, both counted: the layer's whole time."""
+        return self.output_beat_cycles[-1] + 1
+
+    @property
+    def weight_load_cycles(self):
+        """Cycles before the first vector in which the first weight set loads."""
+        return self.compute_start_cycle - (self.first_input_cycle + self.in_words)
+
+    @property
+    def drain_cycles(self):
+        """Last result out of the array to the first output word, exclusive."""
+        return self.output_beat_cycles[0] - self.compute_end_cycle - 1
+
+    @property
+    def output_cycles(self):
+        return self.output_beat_cycles[-1] - self.output_beat_cycles[0] + 1
+
+    @property
+    def ideal_cycles(self):
+        """MACs / (rows x cols): the array fully busy on useful work."""
+        return self.macs / (self.rows * self.cols)
+
+    @property
+    def utilization(self):
+        """Useful MACs / (rows x cols x compute cycles)."""
+        return self.macs / (self.rows * self.cols * self.compute_cycles)
+
+    @property
+    def traffic(self):
+        """Words moved through each on-chip buffer (reads + writes)."""
+        return {
+            "input_buffer": {"writes": self.in_words, "reads": self.sets * self.pixels},
+            "weight_buffer": {"writes": self.sets * self.rows, "reads": self.sets * self.rows},
+            "accumulator": {"writes": self.sets * self.pixels, "reads": self.sets * self.pixels},
+            "output_buffer": {"writes": self.out_words, "reads": self.out_words},
+        }
+
+    def summary(self):
+        result = {k: v for k, v in asdict(self).items() if k != "output_beat_cycles"}
+        for name in ("param_cycles", "input_cycles", "weight_load_cycles", "compute_cycles",
+                     "drain_cycles", "output_cycles", "total_cycles", "layer_cycles",
+                     "ideal_cycles", "utilization", "traffic"):
+            result[name] = getattr(self, name)
+        return result
+
+
+def predict_layer(rows, cols, layer, *, start=0):
+    """Predict one layer (any object with the attributes of :class:`hw.layer.LayerConfig`:
+    ``height, width, in_channels, out_channels, kernel, stride, padding, pool_size,
+    pool_stride``) on a ``rows x cols`` engine, stall-free, first parameter word at ``start``.
+    """
+    groups = _ceil_div(layer.in_channels, rows)
+    col_tiles = _ceil_div(layer.out_channels, cols)
+    out_h = (layer.height + 2 * layer.padding - layer.kernel) // layer.stride + 1
+    out_w = (layer.width + 2 * layer.padding - layer.kernel) // layer.stride + 1
+    pixels = out_h * out_w
+    sets = col_tiles * layer.kernel ** 2 * groups
+    param_words = REGISTER_WORDS + col_tiles * cols + sets * rows
+    in_words = layer.height * layer.width * groups
+    out_words = pixels * col_tiles
+    latency = rows + cols + 2
+
+    first_input = start + param_words
+    x = first_input + in_words          # first COMPUTE cycle
+    final = x + rows                    # F_0
+    first_vector = last_vector = None
+    for n in range(sets):
+        if n:
+            final = max(final + 2 * rows + cols - 2, last_vector + 1)
+        begin = max(last_vector if n else x, final) + 1
+        if n == 0:
+            first_vector = begin
+        last_vector = begin + pixels - 1
+    last_result = last_vector + latency
+    output_start = last_result + REQUANT_LATENCY + 3  # first OUTPUT cycle
+    reads = [output_start + 1 + k for k in range(out_words)]
+    if layer.pool_size:
+        from .pool_timing import pool_output_cycles
+        offsets = pool_output_cycles(out_h, out_w, layer.out_channels, cols, layer.pool_size,
+                                     layer.pool_stride)
+        beats = [reads[0] + offset for offset in offsets]
+    else:
+        beats = reads
+    macs = pixels * layer.kernel ** 2 * layer.in_channels * layer.out_channels
+    return LayerPerf(rows=rows, cols=cols, macs=macs, param_words=param_words,
+                     in_words=in_words, out_words=out_words, sets=sets, pixels=pixels,
+                     first_input_cycle=first_input, compute_start_cycle=first_vector,
+                     compute_end_cycle=last_result, output_beat_cycles=beats)
+
+
+def predict_network(rows, cols, layers):
+    """Predict layers run back to back on one engine; each starts the cycle after the previous
+    one's last output word."""
+    results, start = [], 0
+    for layer in layers:
+        perf = predict_layer(rows, cols, layer, start=start)
+        results.append(perf)
+        start = perf.output_beat_cycles[-1] + 1
+    return results

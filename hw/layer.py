@@ -1,0 +1,322 @@
+"""The convolution engine's two kinds of parameters, and its programming model.
+
+:class:`EngineConfig` is what the hardware is generated for (array size, widths, the largest
+layer it must hold); :class:`LayerConfig` is one layer, set at run time. A layer reaches the
+engine as one *parameter packet* on the parameter stream, built by :meth:`LayerConfig.packet`:
+
+1. ``len(REGISTERS)`` register words, in the order of :data:`REGISTERS`;
+2. the biases: ``col_tiles * cols`` words (channel ``co`` at word ``co``; zero past ``Cout``);
+3. the weights: ``col_tiles * row_tiles * rows`` words of ``cols`` int8 lanes, in the order the
+   engine feeds them to the array (see :meth:`LayerConfig.weight_words`).
+
+Register and bias words are 32-bit two's complement in the low bits of a beat. ``tlast`` marks
+the packet's last word. The input tensor then goes to the data stream, and the output comes
+back; both are int8, HWC raster order, in channel groups (see :meth:`EngineConfig.in_lanes`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._check import check_int
+from .lanes import pack, unpack
+
+__all__ = ["EngineConfig", "LayerConfig", "REGISTERS", "min_acc_width"]
+
+# The register words of a parameter packet, in order. The first group is the layer as a user
+# states it; the rest are derived from it by LayerConfig (host side), so that the hardware
+# needs no multipliers or dividers for its loop bounds and address steps.
+REGISTERS = (
+    "height", "width", "in_channels", "out_channels", "kernel", "stride", "padding",
+    "multiplier", "shift", "relu", "pool_size", "pool_stride",
+    "groups",          # ceil(in_channels / rows): beats per input pixel
+    "col_tiles",       # ceil(out_channels / cols): beats per output pixel
+    "out_height", "out_width",
+    "pixels",          # out_height * out_width
+    "row_tiles",       # kernel * kernel * groups: weight sets per column tile
+    "in_words",        # height * width * groups
+    "out_words",       # pixels * col_tiles
+    "row_step",        # width * groups: input buffer words per input row
+    "stride_col_step",  # stride * groups
+    "stride_row_step",  # stride * width * groups
+    "pad_col_offset",  # padding * groups
+    "pad_row_offset",  # padding * width * groups
+    "pool_out_height", "pool_out_width",
+    "sets",            # col_tiles * row_tiles: weight sets of the layer
+    "bias_words",      # col_tiles * cols
+    "weight_words",    # sets * rows
+)
+
+
+def min_acc_width(products, act_width=8, weight_width=8):
+    """Narrowest signed width that holds any sum of ``products`` products."""
+    return (products << (act_width + weight_width - 2)).bit_length() + 1
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What a convolution engine is generated for.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Systolic array size. An input beat carries ``rows`` channels, an output beat ``cols``.
+    max_height, max_width : int
+        Largest input (and output) feature map.
+    max_in_channels, max_out_channels, max_kernel : int
+        Largest layer.
+    acc_width : int or None
+        Accumulator width; ``None`` picks the least that holds a ``max_kernel**2 *
+        max_in_channels``-term sum of int8 products.
+    mult_width : int
+        Width of the unsigned requantisation multiplier.
+    max_pool : int
+        Largest fused pooling window (2 to 4), or 0 for an engine without pooling.
+    """
+
+    rows: int
+    cols: int
+    max_height: int = 24
+    max_width: int = 24
+    max_in_channels: int = 32
+    max_out_channels: int = 64
+    max_kernel: int = 3
+    acc_width: int | None = None
+    mult_width: int = 16
+    max_pool: int = 4
+
+    def __post_init__(self):
+        check_int("rows", self.rows, 1, 64)
+        check_int("cols", self.cols, 1, 64)
+        check_int("max_height", self.max_height, 1, 4096)
+        check_int("max_width", self.max_width, 1, 4096)
+        check_int("max_in_channels", self.max_in_channels, 1, 4096)
+        check_int("max_out_channels", self.max_out_channels, 1, 4096)
+        check_int("max_kernel", self.max_kernel, 1, 15)
+        check_int("mult_width", self.mult_width, 1, 31)
+        if self.max_pool != 0:
+            check_int("max_pool", self.max_pool, 2, 4)
+        # The accumulator also takes the array's own sums of `rows` products.
+        minimum = min_acc_width(max(self.max_kernel ** 2 * self.max_in_channels, self.rows))
+        if self.acc_width is None:
+            object.__setattr__(self, "acc_width", minimum)
+        elif not isinstance(self.acc_width, int) or isinstance(self.acc_width, bool) or \
+                not minimum <= self.acc_width <= 64:
+            raise ValueError(
+                f"acc_width must be an integer from {minimum} (the widest sum of int8 "
+                f"products the engine makes) to 64, not {self.acc_width!r}")
+
+    # Derived sizes (words of each buffer).
+    in_lanes = property(lambda self: self.rows)
+    out_lanes = property(lambda self: self.cols)
+    max_groups = property(lambda self: _ceil_div(self.max_in_channels, self.rows))
+    max_col_tiles = property(lambda self: _ceil_div(self.max_out_channels, self.cols))
+    max_row_tiles = property(lambda self: self.max_kernel ** 2 * self.max_groups)
+    max_pixels = property(lambda self: self.max_height * self.max_width)
+    input_depth = property(lambda self: self.max_pixels * self.max_groups)
+    weight_depth = property(lambda self: self.max_col_tiles * self.max_row_tiles * self.rows)
+    output_depth = property(lambda self: self.max_pixels * self.max_col_tiles)
+    max_shift = property(lambda self: 62)
+    param_width = property(lambda self: max(32, 8 * self.cols))
+
+    def register_limits(self):
+        """The largest value of each register of :data:`REGISTERS` (sets its width)."""
+        k, h, w = self.max_kernel, self.max_height, self.max_width
+        g, pool = self.max_groups, max(self.max_pool, 1)
+        limits = dict(
+            height=h, width=w, in_channels=self.max_in_channels,
+            out_channels=self.max_out_channels, kernel=k, stride=k,
+            padding=k, multiplier=(1 << self.mult_width) - 1, shift=self.max_shift, relu=1,
+            pool_size=pool, pool_stride=pool, groups=g, col_tiles=self.max_col_tiles,
+            out_height=h, out_width=w, pixels=self.max_pixels, row_tiles=self.max_row_tiles,
+            in_words=self.input_depth, out_words=self.output_depth, row_step=w * g,
+            stride_col_step=k * g, stride_row_step=k * w * g, pad_col_offset=k * g,
+            pad_row_offset=k * w * g, pool_out_height=h, pool_out_width=w,
+            sets=self.max_col_tiles * self.max_row_tiles,
+            bias_words=self.max_col_tiles * self.cols, weight_words=self.weight_depth,
+        )
+        assert tuple(limits) == REGISTERS
+        return limits
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One convolution layer as the engine runs it: conv, bias, requantise, ReLU, max pool.
+
+    ``pool_size`` 0 means no pooling; ``pool_stride`` ``None`` means ``pool_size``.
+    """
+
+    height: int
+    width: int
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    multiplier: int = 1
+    shift: int = 0
+    relu: bool = False
+    pool_size: int = 0
+    pool_stride: int | None = None
+
+    def __post_init__(self):
+        if self.pool_stride is None:
+            object.__setattr__(self, "pool_stride", self.pool_size)
+
+    @property
+    def out_height(self):
+        return (self.height + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_width(self):
+        return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def pool_out_height(self):
+        if not self.pool_size:
+            return self.out_height
+        return (self.out_height - self.pool_size) // self.pool_stride + 1
+
+    @property
+    def pool_out_width(self):
+        if not self.pool_size:
+            return self.out_width
+        return (self.out_width - self.pool_size) // self.pool_stride + 1
+
+    @property
+    def macs(self):
+        return self.out_height * self.out_width * self.kernel ** 2 * self.in_channels * \
+            self.out_channels
+
+    def check(self, engine):
+        """Raise ValueError, naming the parameter and the limit, if ``engine`` cannot run this
+        layer."""
+        check_int("height", self.height, 1, engine.max_height)
+        check_int("width", self.width, 1, engine.max_width)
+        check_int("in_channels", self.in_channels, 1, engine.max_in_channels)
+        check_int("out_channels", self.out_channels, 1, engine.max_out_channels)
+        check_int("kernel", self.kernel, 1, engine.max_kernel)
+        check_int("stride", self.stride, 1, self.kernel)
+        check_int("padding", self.padding, 0, self.kernel - 1)
+        if self.kernel > self.height + 2 * self.padding or \
+                self.kernel > self.width + 2 * self.padding:
+            raise ValueError(
+                f"kernel {self.kernel} is larger than the padded input "
+                f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}")
+        if self.out_height > engine.max_height or self.out_width > engine.max_width:
+            raise ValueError(
+                f"output {self.out_height}x{self.out_width} is larger than the engine's "
+                f"max_height x max_width {engine.max_height}x{engine.max_width}")
+        check_int("multiplier", self.multiplier, 0, (1 << engine.mult_width) - 1)
+        check_int("shift", self.shift, 0, engine.max_shift)
+        if not isinstance(self.relu, bool):
+            raise ValueError(f"relu must be True or False, not {self.relu!r}")
+        if self.pool_size:
+            if engine.max_pool == 0:
+                raise ValueError("pool_size must be 0: this engine was generated without "
+                                 "pooling (max_pool=0)")
+            check_int("pool_size", self.pool_size, 2, engine.max_pool)
+            check_int("pool_stride", self.pool_stride, 1, self.pool_size)
+            if self.pool_size > self.out_height or self.pool_size > self.out_width:
+                raise ValueError(f"pool_size {self.pool_size} is larger than the convolution "
+                                 f"output {self.out_height}x{self.out_width}")
+        elif self.pool_stride != 0:
+            raise ValueError(f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
+
+    def registers(self, engine):
+        """The register words of :data:`REGISTERS`, as a dict."""
+        groups = _ceil_div(self.in_channels, engine.rows)
+        col_tiles = _ceil_div(self.out_channels, engine.cols)
+        values = dict(
+            height=self.height, width=self.width, in_channels=self.in_channels,
+            out_channels=self.out_channels, kernel=self.kernel, stride=self.stride, padding=self.padding,
+            multiplier=self.multiplier, shift=self.shift, relu=int(self.relu),
+            pool_size=self.pool_size, pool_stride=self.pool_stride,
+            groups=groups, col_tiles=col_tiles,
+            out_height=self.out_height, out_width=self.out_width,
+            pixels=self.out_height * self.out_width,
+            row_tiles=self.kernel ** 2 * groups,
+            in_words=self.height * self.width * groups,
+            out_words=self.out_height * self.out_width * col_tiles,
+            row_step=self.width * groups,
+            stride_col_step=self.stride * groups,
+            stride_row_step=self.stride * self.width * groups,
+            pad_col_offset=self.padding * groups,
+            pad_row_offset=self.padding * self.width * groups,
+            pool_out_height=self.pool_out_height, pool_out_width=self.pool_out_width,
+            sets=col_tiles * self.kernel ** 2 * groups,
+            bias_words=col_tiles * engine.cols,
+            weight_words=col_tiles * self.kernel ** 2 * groups * engine.rows,
+        )
+        assert tuple(values) == REGISTERS
+        return values
+
+    def weight_words(self, engine, weights):
+        """Lay out ``weights`` (Cout, Cin, K, K) as the engine's weight words.
+
+        Returns an int array (col_tiles * row_tiles * rows, cols). Column tile ``j`` holds
+        output channels ``j*cols ..``; within it, row tiles go kernel row ``kh``, kernel column
+        ``kw``, channel group ``g`` (outermost to innermost); a row tile is ``rows`` beats, last
+        row first, row ``r`` being input channel ``g*rows + r``. Channels past the layer's are
+        zero.
+        """
+        rows, cols, k = engine.rows, engine.cols, self.kernel
+        groups = _ceil_div(self.in_channels, rows)
+        col_tiles = _ceil_div(self.out_channels, cols)
+        padded = np.zeros((col_tiles * cols, groups * rows, k, k), np.int64)
+        padded[:self.out_channels, :self.in_channels] = weights
+        # (j, c, g, r, kh, kw) -> (j, kh, kw, g, r reversed, c)
+        tiles = padded.reshape(col_tiles, cols, groups, rows, k, k)
+        tiles = tiles.transpose(0, 4, 5, 2, 3, 1)[:, :, :, :, ::-1, :]
+        return tiles.reshape(-1, cols)
+
+    def packet(self, engine, weights, bias):
+        """The parameter packet: a list of ``engine.param_width``-bit words (unsigned ints)."""
+        self.check(engine)
+        weights = np.asarray(weights, np.int64)
+        bias = np.asarray(bias, np.int64)
+        if weights.shape != (self.out_channels, self.in_channels, self.kernel, self.kernel):
+            raise ValueError(
+                f"weights must have shape {(self.out_channels, self.in_channels, self.kernel, self.kernel)}, "  # noqa: E501
+                f"not {weights.shape}")
+        if bias.shape != (self.out_channels,):
+            raise ValueError(f"bias must have shape ({self.out_channels},), not {bias.shape}")
+        if weights.min(initial=0) < -128 or weights.max(initial=0) > 127:
+            raise ValueError("weights must be int8 (-128..127)")
+        if bias.min(initial=0) < -(1 << 31) or bias.max(initial=0) >= 1 << 31:
+            raise ValueError("bias must be int32")
+        mask32 = (1 << 32) - 1
+        words = [value & mask32 for value in self.registers(engine).values()]
+        col_tiles = _ceil_div(self.out_channels, engine.cols)
+        padded_bias = np.zeros(col_tiles * engine.cols, np.int64)
+        padded_bias[:self.out_channels] = bias
+        words += [int(b) & mask32 for b in padded_bias]
+        for lanes in self.weight_words(engine, weights):
+            words.append(pack(lanes, 8))
+        return words
+
+    def input_beats(self, engine, x):
+        """The input tensor (Cin, H, W) as data-stream beats of ``rows`` int8 lanes."""
+        x = np.asarray(x, np.int64)
+        if x.shape != (self.in_channels, self.height, self.width):
+            raise ValueError(f"input must have shape "
+                             f"{(self.in_channels, self.height, self.width)}, not {x.shape}")
+        groups = _ceil_div(self.in_channels, engine.rows)
+        hwc = np.zeros((self.height, self.width, groups * engine.rows), np.int64)
+        hwc[:, :, :self.in_channels] = x.transpose(1, 2, 0)
+        return [pack(lanes, 8) for lanes in hwc.reshape(-1, engine.rows)]
+
+    def output_tensor(self, engine, beats):
+        """Output beats (``cols`` int8 lanes each) back to a (Cout, H', W') array."""
+        col_tiles = _ceil_div(self.out_channels, engine.cols)
+        height, width = self.pool_out_height, self.pool_out_width
+        expected = height * width * col_tiles
+        if len(beats) != expected:
+            raise ValueError(f"expected {expected} output beats, got {len(beats)}")
+        lanes = np.array([unpack(beat, 8, engine.cols) for beat in beats], np.int64)
+        hwc = lanes.reshape(height, width, col_tiles * engine.cols)[:, :, :self.out_channels]
+        return hwc.transpose(2, 0, 1)

@@ -1,0 +1,43 @@
+"""Run layers on :class:`hw.ConvEngine` in Amaranth's simulator, with :class:`EngineBench`."""
+
+from amaranth.sim import Simulator
+
+from hw.engine import ConvEngine
+
+from .engine_bench import EngineBench
+
+__all__ = ["run_engine_amaranth"]
+
+
+def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=None):
+    """Simulate ``runs`` back to back; returns the finished bench (raises on a mismatch)."""
+    dut = ConvEngine(runs[0].engine)
+    bench = EngineBench(runs, idle=idle, backpressure=backpressure, seed=seed)
+    o_data = dut.o.payload.data.as_value()
+    i_data = dut.i.payload.data.as_value()
+
+    async def testbench(ctx):
+        while not bench.done:
+            inputs = bench.tick(p_ready=ctx.get(dut.p.ready), i_ready=ctx.get(dut.i.ready),
+                                o_valid=ctx.get(dut.o.valid), o_data=ctx.get(o_data),
+                                o_last=ctx.get(dut.o.payload.last))
+            ctx.set(dut.p.valid, inputs["p_valid"])
+            ctx.set(dut.p.payload.data, inputs["p_data"])
+            ctx.set(dut.p.payload.last, inputs["p_last"])
+            ctx.set(dut.i.valid, inputs["i_valid"])
+            ctx.set(i_data, inputs["i_data"])
+            ctx.set(dut.i.payload.last, inputs["i_last"])
+            ctx.set(dut.o.ready, inputs["o_ready"])
+            await ctx.tick()
+            if bench.layer_complete():
+                bench.layer_done(ctx.get(dut.compute_cycles))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    if vcd_path is not None:
+        with sim.write_vcd(str(vcd_path)):
+            sim.run()
+    else:
+        sim.run()
+    return bench

@@ -1,0 +1,101 @@
+"""A convolution layer to run on the engine: its tensors, what the golden model says the
+output is, and the stream beats that carry them.
+
+Shared by the Amaranth-simulator and cocotb testbenches, the command line and the network
+runner. Expected values come from the golden model only:
+``maxpool2d(relu(requantize(conv2d(x, w, b))))``.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import golden
+from hw.layer import EngineConfig, LayerConfig
+
+__all__ = ["LayerRun", "random_layer", "DATA_KINDS"]
+
+DATA_KINDS = ("random", "extremes")
+
+
+@dataclass
+class LayerRun:
+    """One layer with its tensors: ``x`` (Cin, H, W), ``weights`` (Cout, Cin, K, K) int8,
+    ``bias`` (Cout,) int32."""
+
+    engine: EngineConfig
+    layer: LayerConfig
+    x: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.layer.check(self.engine)
+
+    def expected(self):
+        """Golden output tensor (Cout, H', W')."""
+        layer = self.layer
+        acc = golden.conv2d(self.x, self.weights, self.bias, stride=layer.stride,
+                            padding=layer.padding, act_bits=8, weight_bits=8)
+        y = golden.requantize(acc, layer.multiplier, layer.shift, bits=8)
+        if layer.relu:
+            y = golden.relu(y)
+        if layer.pool_size:
+            y = golden.maxpool2d(y, layer.pool_size, layer.pool_stride)
+        return y
+
+    def packet(self):
+        return self.layer.packet(self.engine, self.weights, self.bias)
+
+    def input_beats(self):
+        return self.layer.input_beats(self.engine, self.x)
+
+    def expected_beats(self):
+        """The golden output as output-stream words, in order."""
+        layer, engine = self.layer, self.engine
+        y = self.expected()
+        col_tiles = -(-layer.out_channels // engine.cols)
+        hwc = np.zeros((y.shape[1], y.shape[2], col_tiles * engine.cols), np.int64)
+        hwc[:, :, :layer.out_channels] = y.transpose(1, 2, 0)
+        from hw.lanes import pack
+        return [pack(lanes, 8) for lanes in hwc.reshape(-1, engine.cols)]
+
+
+def _scale_for(layer):
+    """A requantisation that keeps typical outputs inside int8 without saturating them all."""
+    reduction = layer.kernel ** 2 * layer.in_channels
+    # Random int8 products have a standard deviation near 128*128/3; scale the sum's spread
+    # (sqrt(reduction) of them) to about 64.
+    spread = 5500 * max(1.0, reduction ** 0.5)
+    shift = 16
+    multiplier = max(1, min((1 << 16) - 1, round(64 / spread * (1 << shift))))
+    return multiplier, shift
+
+
+def random_layer(engine, *, height, width, in_channels, out_channels, kernel, stride=1,
+                 padding=0, relu=True, pool_size=0, pool_stride=None, data="random", seed=0,
+                 multiplier=None, shift=None):
+    """A seeded random layer; ``data="extremes"`` sets every input and weight to -128 and
+    every bias to the int32 extreme of alternating sign (the widest sums)."""
+    if data not in DATA_KINDS:
+        raise ValueError(f"data must be one of {', '.join(DATA_KINDS)}, not {data!r}")
+    rng = np.random.default_rng(seed)
+    layer = LayerConfig(height, width, in_channels, out_channels, kernel, stride=stride,
+                        padding=padding, relu=relu, pool_size=pool_size,
+                        pool_stride=pool_stride, multiplier=1, shift=0)
+    auto_multiplier, auto_shift = _scale_for(layer)
+    layer = LayerConfig(height, width, in_channels, out_channels, kernel, stride=stride,
+                        padding=padding, relu=relu, pool_size=pool_size,
+                        pool_stride=pool_stride,
+                        multiplier=auto_multiplier if multiplier is None else multiplier,
+                        shift=auto_shift if shift is None else shift)
+    if data == "random":
+        x = rng.integers(-128, 127, (in_channels, height, width), endpoint=True)
+        w = rng.integers(-128, 127, (out_channels, in_channels, kernel, kernel), endpoint=True)
+        b = rng.integers(-(1 << 15), 1 << 15, out_channels)
+    else:
+        x = np.full((in_channels, height, width), -128)
+        w = np.full((out_channels, in_channels, kernel, kernel), -128)
+        b = np.where(np.arange(out_channels) % 2 == 0, (1 << 31) - 1, -(1 << 31))
+    return LayerRun(engine, layer, x.astype(np.int64), w.astype(np.int64), b.astype(np.int64))

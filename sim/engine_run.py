@@ -1,0 +1,93 @@
+"""Run layers on the accelerator on any simulator: what ``sysconv sim conv`` and the tests call.
+
+On Icarus and Verilator the AXI4-Stream top (``sysconv_accel``) is simulated by the cocotb
+testbench :mod:`sim.cocotb_accel`, with cocotbext-axi drivers; in Amaranth's simulator the
+engine is driven by :class:`sim.engine_bench.EngineBench`. Both compare every output word with
+the golden model and record the cycle of every handshake.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw.layer import EngineConfig, LayerConfig
+from hw.top import Accelerator
+
+from . import runner
+from .engine_bench import EngineMismatch
+from .engine_layer import LayerRun
+
+__all__ = ["EngineResult", "run_layers", "scenario_json", "runs_from_json", "ALL_SIMULATORS"]
+
+ALL_SIMULATORS = ("icarus", "verilator", "amaranth")
+TOPLEVEL = "sysconv_accel"
+
+
+@dataclass
+class EngineResult:
+    status: str          # "pass" or "fail"
+    simulator: str
+    message: str         # the first mismatch, or why the run failed
+    layers: list         # per layer: LayerTiming.as_dict()
+    waves: str | None
+
+    @property
+    def cycles(self):
+        """The last layer's output end, from cycle 0."""
+        return self.layers[-1]["last_output"] + 1 if self.layers else 0
+
+
+def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
+    return json.dumps({
+        "engine": asdict(runs[0].engine),
+        "layers": [{"layer": asdict(run.layer), "x": run.x.tolist(),
+                    "weights": run.weights.tolist(), "bias": run.bias.tolist()}
+                   for run in runs],
+        "idle": idle, "backpressure": backpressure, "seed": seed,
+    })
+
+
+def runs_from_json(text):
+    scenario = json.loads(text)
+    engine = EngineConfig(**scenario["engine"])
+    runs = [LayerRun(engine, LayerConfig(**item["layer"]), np.array(item["x"], np.int64),
+                     np.array(item["weights"], np.int64), np.array(item["bias"], np.int64))
+            for item in scenario["layers"]]
+    return runs, scenario
+
+
+def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0, waves=True):
+    """Run ``runs`` back to back on one engine; never raises on a mismatch."""
+    if simulator not in ALL_SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(ALL_SIMULATORS)}, "
+                         f"not {simulator!r}")
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    if simulator == "amaranth":
+        from .amaranth_engine import run_engine_amaranth
+        wave_path = str(test_dir / "waves.vcd") if waves else None
+        try:
+            bench = run_engine_amaranth(runs, idle=idle, backpressure=backpressure, seed=seed,
+                                        vcd_path=wave_path)
+        except EngineMismatch as mismatch:
+            return EngineResult("fail", simulator, str(mismatch), [], wave_path)
+        return EngineResult("pass", simulator, "", [t.as_dict() for t in bench.timing],
+                            wave_path)
+
+    engine = runs[0].engine
+    built = runner.build(runner.to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
+                         waves=waves)
+    (test_dir / "scenario.json").write_text(
+        scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed))
+    result_file = test_dir / "result.json"
+    result_file.unlink(missing_ok=True)
+    wave_path = runner.run_cocotb(built, "sim.cocotb_accel", test_dir, waves=waves)
+    wave_text = str(wave_path) if wave_path else None
+    if not result_file.exists():
+        return EngineResult("fail", simulator, f"the simulation ended without a result; see "
+                            f"{test_dir / 'sim.log'}", [], wave_text)
+    result = json.loads(result_file.read_text())
+    return EngineResult(result["status"], simulator, result["message"], result["layers"],
+                        wave_text)
