@@ -150,10 +150,9 @@ class ConvEngine(wiring.Component):
         ]
         with m.If(p_fire):
             with m.If(in_registers):
-                with m.Switch(p_word):
-                    for index, name in enumerate(REGISTERS):
-                        with m.Case(index):
-                            m.d.sync += reg[name].eq(param)
+                for index, name in enumerate(REGISTERS):
+                    with m.If(p_word == index):
+                        m.d.sync += reg[name].eq(param)
                 m.d.sync += p_word.eq(p_word + 1)
             with m.Elif(in_biases):
                 m.d.sync += [

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hw import SystolicArray
+from hw import Accelerator, EngineConfig, MaxPool2d, Requantizer, SystolicArray
 
 from . import toolchain
 from .runner import build_root, to_verilog
@@ -24,6 +24,23 @@ CONFIGURATIONS = {
     "array-widest-8x8": ("sysconv_array",
                          lambda: SystolicArray(8, 8, act_width=16, weight_width=16, acc_width=64)),
     "array-largest-16x16": ("sysconv_array", lambda: SystolicArray(16, 16)),
+    "requant-default": ("sysconv_requant", lambda: Requantizer(lanes=8, acc_width=24)),
+    "requant-widest": ("sysconv_requant",
+                       lambda: Requantizer(lanes=2, acc_width=64, bias_width=64, mult_width=32,
+                                           out_width=32)),
+    "maxpool-default": ("sysconv_maxpool",
+                        lambda: MaxPool2d(lanes=8, max_width=24, max_channels=64)),
+    "accel-default-8x8": ("sysconv_accel", lambda: Accelerator(EngineConfig(8, 8))),
+    "accel-smallest-1x1": ("sysconv_accel",
+                           lambda: Accelerator(EngineConfig(1, 1, max_height=1, max_width=1,
+                                                            max_in_channels=1,
+                                                            max_out_channels=1, max_kernel=1,
+                                                            max_pool=0))),
+    "accel-largest-16x16": ("sysconv_accel",
+                            lambda: Accelerator(EngineConfig(16, 16, max_height=64,
+                                                             max_width=64, max_in_channels=64,
+                                                             max_out_channels=128,
+                                                             max_kernel=5))),
 }
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
+from amaranth.hdl import Const, ValueCastable
 
 from . import toolchain
 
@@ -43,7 +44,14 @@ def build_root():
 
 def to_verilog(component, name):
     """Reproducible Verilog for ``component``: no source locations, no local paths."""
-    return verilog.convert(component, name=name, emit_src=False)
+    # Amaranth 0.5 (amaranth-lang/amaranth#1574) takes the Const(1) of an always_ready or
+    # always_valid stream for a port; ports are listed here without those constants.
+    ports = []
+    for _path, _member, value in component.signature.flatten(component):
+        value = value.as_value() if isinstance(value, ValueCastable) else value
+        if not isinstance(value, Const):
+            ports.append(value)
+    return verilog.convert(component, name=name, emit_src=False, ports=ports)
 
 
 def _tool(simulator):

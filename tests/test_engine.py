@@ -1,0 +1,148 @@
+"""The convolution engine's generated Verilog (AXI4-Stream top) against the golden model on
+Icarus and Verilator, and the engine in Amaranth's simulator: every output value, and with no
+stalls the cycle of every output word against golden.perf."""
+
+import pytest
+
+from golden.perf import predict_network
+from hw.layer import EngineConfig, LayerConfig
+from sim.engine_layer import random_layer
+from sim.engine_run import ALL_SIMULATORS, run_layers
+
+# A small engine whose array does not divide the layers evenly: 3 rows, 2 columns.
+SMALL = EngineConfig(3, 2, max_height=10, max_width=10, max_in_channels=5, max_out_channels=5,
+                     max_kernel=5)
+
+# name -> layers run back to back on SMALL (each: random_layer keyword arguments)
+EDGE_GROUPS = {
+    "kernels": [
+        dict(height=6, width=5, in_channels=4, out_channels=3, kernel=1),
+        dict(height=7, width=6, in_channels=2, out_channels=5, kernel=5, padding=2),
+        dict(height=5, width=5, in_channels=3, out_channels=2, kernel=2, relu=False),
+    ],
+    "strides": [
+        dict(height=9, width=8, in_channels=3, out_channels=4, kernel=3, stride=2, padding=1),
+        dict(height=10, width=9, in_channels=2, out_channels=3, kernel=3, stride=3),
+        dict(height=8, width=7, in_channels=5, out_channels=5, kernel=5, stride=3, padding=2),
+    ],
+    "small": [
+        dict(height=1, width=1, in_channels=1, out_channels=1, kernel=1),
+        dict(height=1, width=1, in_channels=5, out_channels=5, kernel=3, padding=1),
+        dict(height=3, width=2, in_channels=1, out_channels=5, kernel=2, padding=1),
+    ],
+    "extremes": [
+        dict(height=4, width=5, in_channels=5, out_channels=5, kernel=5, padding=2,
+             data="extremes", multiplier=1, shift=14),
+        dict(height=6, width=6, in_channels=5, out_channels=4, kernel=3, padding=1,
+             data="extremes", relu=False),
+    ],
+}
+
+
+def runs_for(layers, engine=SMALL, seed=1):
+    return [random_layer(engine, seed=seed + n, **layer) for n, layer in enumerate(layers)]
+
+
+def check_pass(result, seed):
+    assert result.status == "pass", f"{result.simulator}: {result.message} (seed {seed}, " \
+                                    f"waveform {result.waves})"
+
+
+def check_timing(result, runs):
+    """Every output word, the compute phase and the total, to the cycle."""
+    start = result.layers[0]["first_param"]
+    predicted = predict_network(runs[0].engine.rows, runs[0].engine.cols,
+                                [run.layer for run in runs])
+    for n, (measured, model) in enumerate(zip(result.layers, predicted, strict=True)):
+        outputs = [cycle - start for cycle in measured["output_cycles"]]
+        assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
+        assert measured["compute_cycles"] == model.compute_cycles, f"layer {n}"
+        assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
+        assert outputs == model.output_beat_cycles, f"layer {n}: output word cycles"
+
+
+@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("group", EDGE_GROUPS)
+def test_edge_layers_bit_exact_and_cycle_exact(group, simulator, test_dir):
+    runs = runs_for(EDGE_GROUPS[group])
+    result = run_layers(runs, simulator, test_dir)
+    check_pass(result, seed=1)
+    check_timing(result, runs)
+
+
+@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("idle, backpressure", [(0.3, 0.0), (0.0, 0.5), (0.5, 0.7)])
+def test_random_gaps_and_backpressure_lose_nothing(idle, backpressure, simulator, test_dir):
+    seed = 11
+    runs = runs_for(EDGE_GROUPS["strides"][:2], seed=seed)
+    result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure,
+                        seed=seed)
+    check_pass(result, seed)
+
+
+def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
+    # K*K*Cin a multiple of rows (Cin = rows), Cout of cols, 64 output pixels.
+    runs = runs_for([dict(height=8, width=8, in_channels=3, out_channels=4, kernel=3,
+                          padding=1)])
+    result = run_layers(runs, "verilator", test_dir)
+    check_pass(result, seed=1)
+    ideal = runs[0].layer.macs / (SMALL.rows * SMALL.cols)
+    assert result.layers[0]["compute_cycles"] <= 1.10 * ideal
+
+
+SEED_ENGINE = EngineConfig(8, 8, max_height=24, max_width=24, max_in_channels=32,
+                           max_out_channels=64, max_kernel=3)
+
+
+def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
+    runs = runs_for([
+        dict(height=24, width=24, in_channels=3, out_channels=32, kernel=3, padding=1),
+        dict(height=12, width=12, in_channels=32, out_channels=64, kernel=3, padding=1),
+    ], engine=SEED_ENGINE)
+    result = run_layers(runs, "verilator", test_dir)
+    check_pass(result, seed=1)
+    check_timing(result, runs)
+    ideal = runs[1].layer.macs / 64
+    assert result.layers[1]["compute_cycles"] <= 1.10 * ideal
+
+
+@pytest.mark.parametrize("layer, message", [
+    (dict(height=11, width=4, in_channels=1, out_channels=1, kernel=1),
+     r"height must be an integer from 1 to 10, not 11"),
+    (dict(height=4, width=4, in_channels=6, out_channels=1, kernel=1),
+     r"in_channels must be an integer from 1 to 5, not 6"),
+    (dict(height=4, width=4, in_channels=1, out_channels=6, kernel=1),
+     r"out_channels must be an integer from 1 to 5, not 6"),
+    (dict(height=8, width=8, in_channels=1, out_channels=1, kernel=7),
+     r"kernel must be an integer from 1 to 5, not 7"),
+    (dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, stride=4),
+     r"stride must be an integer from 1 to 3, not 4"),
+    (dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, padding=3),
+     r"padding must be an integer from 0 to 2, not 3"),
+    (dict(height=2, width=8, in_channels=1, out_channels=1, kernel=5),
+     r"kernel 5 is larger than the padded input 2x8"),
+    (dict(height=10, width=10, in_channels=1, out_channels=1, kernel=3, padding=2),
+     r"output 12x12 is larger than the engine's max_height x max_width 10x10"),
+    (dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, multiplier=1 << 16),
+     r"multiplier must be an integer from 0 to 65535, not 65536"),
+    (dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, pool_size=5),
+     r"pool_size must be an integer from 2 to 4, not 5"),
+    (dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, pool_size=2,
+          pool_stride=3), r"pool_stride must be an integer from 1 to 2, not 3"),
+])
+def test_layer_beyond_limits_refused(layer, message):
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        LayerConfig(**layer).check(SMALL)
+
+
+@pytest.mark.parametrize("config, message", [
+    (dict(rows=0, cols=2), r"rows must be an integer from 1 to 64, not 0"),
+    (dict(rows=2, cols=2, max_kernel=16), r"max_kernel must be an integer from 1 to 15, not 16"),
+    (dict(rows=2, cols=2, max_pool=5), r"max_pool must be an integer from 2 to 4, not 5"),
+    (dict(rows=2, cols=2, acc_width=20),
+     r"acc_width must be an integer from 24 \(the widest sum of int8 products the engine "
+     r"makes\) to 64, not 20"),
+])
+def test_wrong_engine_config(config, message):
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        EngineConfig(**config)
