@@ -19,7 +19,8 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
   OUTPUT phase starts ``REQUANT_LATENCY + 3`` cycles after the last result.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`golden.pool_timing`) or straight out.
-- The next layer's first parameter word is accepted the cycle after the last output word.
+- The next layer's first parameter word is accepted the cycle after the last output word, or
+  after the last output-buffer word went into the pooling unit if that is later.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,7 @@ class LayerPerf:
     first_input_cycle: int
     compute_start_cycle: int  # first vector into the array
     compute_end_cycle: int    # last result out of the array
+    last_read_cycle: int      # last output buffer word into the pooling unit (or out)
     output_beat_cycles: list = field(repr=False)
 
     @property
@@ -75,9 +77,15 @@ class LayerPerf:
         return self.output_beat_cycles[-1] - self.first_input_cycle + 1
 
     @property
+    def end_cycle(self):
+        """The layer's last cycle: its last output word, or its last output-buffer word into
+        the pooling unit when rows or columns fill no pooling window."""
+        return max(self.output_beat_cycles[-1], self.last_read_cycle)
+
+    @property
     def layer_cycles(self):
-        """First parameter word to last output word, both counted: the layer's whole time."""
-        return self.output_beat_cycles[-1] + 1
+        """First parameter word to the layer's end, both counted: the layer's whole time."""
+        return self.end_cycle + 1
 
     @property
     def weight_load_cycles(self):
@@ -153,17 +161,18 @@ def predict_layer(rows, cols, layer, *, start=0):
     output_start = last_result + REQUANT_LATENCY + 3  # first OUTPUT cycle
     reads = [output_start + 1 + k for k in range(out_words)]
     if layer.pool_size:
-        from .pool_timing import pool_output_cycles
+        from .pool_timing import output_cycles as pool_output_cycles
         offsets = pool_output_cycles(out_h, out_w, layer.out_channels, cols, layer.pool_size,
                                      layer.pool_stride)
-        beats = [reads[0] + offset for offset in offsets]
+        beats = [reads[0] + int(offset) for offset in offsets]
     else:
         beats = reads
     macs = pixels * layer.kernel ** 2 * layer.in_channels * layer.out_channels
     return LayerPerf(rows=rows, cols=cols, macs=macs, param_words=param_words,
                      in_words=in_words, out_words=out_words, sets=sets, pixels=pixels,
                      first_input_cycle=first_input, compute_start_cycle=first_vector,
-                     compute_end_cycle=last_result, output_beat_cycles=beats)
+                     compute_end_cycle=last_result, last_read_cycle=reads[-1],
+                     output_beat_cycles=beats)
 
 
 def predict_network(rows, cols, layers):
@@ -173,5 +182,5 @@ def predict_network(rows, cols, layers):
     for layer in layers:
         perf = predict_layer(rows, cols, layer, start=start)
         results.append(perf)
-        start = perf.output_beat_cycles[-1] + 1
+        start = perf.end_cycle + 1
     return results

@@ -100,7 +100,7 @@ class ConvEngine(wiring.Component):
         m.submodules.bias_buffer = bias_buffer = Memory(
             shape=data.ArrayLayout(signed(32), cols), depth=cfg.max_col_tiles, init=[])
         m.submodules.acc_buffer = acc_buffer = Memory(
-            shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.max_pixels, init=[])
+            shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth, init=[])
         m.submodules.output_buffer = output_buffer = Memory(
             shape=data.ArrayLayout(signed(8), cols), depth=cfg.output_depth, init=[])
 
@@ -333,7 +333,7 @@ class ConvEngine(wiring.Component):
                 m.d.sync += vec_sets_sent.eq(vec_sets_sent + 1)
 
         # Results: accumulate over a column tile's passes; the last pass goes to requantise.
-        r_pix = Signal(range(cfg.max_pixels))
+        r_pix = Signal(range(cfg.acc_depth))
         r_tile = Signal(range(max(cfg.max_row_tiles, 2)))
         r_col_tile = Signal(range(max(cfg.max_col_tiles, 2)))
         acc_write = acc_buffer.write_port()
@@ -387,7 +387,7 @@ class ConvEngine(wiring.Component):
             ]
 
         # Requantised results into the output buffer at (pixel, column tile).
-        q_pix = Signal(range(cfg.max_pixels))
+        q_pix = Signal(range(cfg.acc_depth))
         q_col_tile = Signal(range(cfg.max_col_tiles + 1))
         q_addr = Signal(range(cfg.output_depth + cfg.max_col_tiles + 1))
         q_count = Signal(range(cfg.output_depth + 1))
@@ -470,12 +470,22 @@ class ConvEngine(wiring.Component):
             ]
         else:
             wiring.connect(m, wiring.flipped(self.o), out_stream)
+        # The layer ends when its last output word has left *and* the pooling unit has taken
+        # every word of the tensor (trailing rows and columns that fill no window included),
+        # so that it starts the next tensor in its initial state.
         output_done = self.o.valid & self.o.ready & self.o.payload.last
+        output_sent = Signal()
+        read_done = ((out_addr == reg["out_words"]) & ~out_valid) | \
+            (out_stream.valid & out_stream.ready & out_stream.payload.last)
+        with m.If(phase != Phase.OUTPUT):
+            m.d.sync += output_sent.eq(0)
+        with m.Elif(output_done):
+            m.d.sync += output_sent.eq(1)
 
         # ---- Phase sequencing ----------------------------------------------------------------
         m.d.comb += [
             enter_compute.eq((phase == Phase.INPUT) & i_fire & input_last),
-            enter_params.eq((phase == Phase.OUTPUT) & output_done),
+            enter_params.eq((phase == Phase.OUTPUT) & (output_sent | output_done) & read_done),
         ]
         with m.If((phase == Phase.PARAMS) & p_fire & params_last):
             m.d.sync += phase.eq(Phase.INPUT)

@@ -76,6 +76,11 @@ class EngineConfig:
         Width of the unsigned requantisation multiplier.
     max_pool : int
         Largest fused pooling window (2 to 4), or 0 for an engine without pooling.
+    input_depth, weight_depth, acc_depth, output_depth : int or None
+        Buffer sizes in words: input (``rows`` channels of a pixel a word), weights (``cols``
+        weights a word), accumulators (one output pixel's ``cols`` sums a word), output
+        (``cols`` channels of a pixel a word). ``None`` sizes each for the largest layer the
+        maxima allow; a smaller buffer limits which layers run (``LayerConfig.check`` says).
     """
 
     rows: int
@@ -88,6 +93,10 @@ class EngineConfig:
     acc_width: int | None = None
     mult_width: int = 16
     max_pool: int = 4
+    input_depth: int | None = None
+    weight_depth: int | None = None
+    acc_depth: int | None = None
+    output_depth: int | None = None
 
     def __post_init__(self):
         check_int("rows", self.rows, 1, 64)
@@ -110,16 +119,24 @@ class EngineConfig:
                 f"acc_width must be an integer from {minimum} (the widest sum of int8 "
                 f"products the engine makes) to 64, not {self.acc_width!r}")
 
-    # Derived sizes (words of each buffer).
+        largest = dict(
+            input_depth=self.max_pixels * self.max_groups,
+            weight_depth=self.max_col_tiles * self.max_row_tiles * self.rows,
+            acc_depth=self.max_pixels,
+            output_depth=self.max_pixels * self.max_col_tiles,
+        )
+        for name, words in largest.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, words)
+            else:
+                check_int(name, getattr(self, name), 1, words)
+
     in_lanes = property(lambda self: self.rows)
     out_lanes = property(lambda self: self.cols)
     max_groups = property(lambda self: _ceil_div(self.max_in_channels, self.rows))
     max_col_tiles = property(lambda self: _ceil_div(self.max_out_channels, self.cols))
     max_row_tiles = property(lambda self: self.max_kernel ** 2 * self.max_groups)
     max_pixels = property(lambda self: self.max_height * self.max_width)
-    input_depth = property(lambda self: self.max_pixels * self.max_groups)
-    weight_depth = property(lambda self: self.max_col_tiles * self.max_row_tiles * self.rows)
-    output_depth = property(lambda self: self.max_pixels * self.max_col_tiles)
     max_shift = property(lambda self: 62)
     param_width = property(lambda self: max(32, 8 * self.cols))
 
@@ -132,15 +149,16 @@ class EngineConfig:
             out_channels=self.max_out_channels, kernel=k, stride=k,
             padding=k, multiplier=(1 << self.mult_width) - 1, shift=self.max_shift, relu=1,
             pool_size=pool, pool_stride=pool, groups=g, col_tiles=self.max_col_tiles,
-            out_height=h, out_width=w, pixels=self.max_pixels, row_tiles=self.max_row_tiles,
-            in_words=self.input_depth, out_words=self.output_depth, row_step=w * g,
+            out_height=h, out_width=w, row_tiles=self.max_row_tiles,
+            pixels=self.acc_depth, in_words=self.input_depth, out_words=self.output_depth,
+            row_step=w * g,
             stride_col_step=k * g, stride_row_step=k * w * g, pad_col_offset=k * g,
             pad_row_offset=k * w * g, pool_out_height=h, pool_out_width=w,
-            sets=self.max_col_tiles * self.max_row_tiles,
+            sets=self.weight_depth // self.rows,
             bias_words=self.max_col_tiles * self.cols, weight_words=self.weight_depth,
         )
-        assert tuple(limits) == REGISTERS
-        return limits
+        assert set(limits) == set(REGISTERS)
+        return {name: limits[name] for name in REGISTERS}
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,19 @@ class LayerConfig:
             raise ValueError(
                 f"output {self.out_height}x{self.out_width} is larger than the engine's "
                 f"max_height x max_width {engine.max_height}x{engine.max_width}")
+        groups = _ceil_div(self.in_channels, engine.rows)
+        col_tiles = _ceil_div(self.out_channels, engine.cols)
+        pixels = self.out_height * self.out_width
+        for name, words, what in (
+                ("input_depth", self.height * self.width * groups,
+                 "height x width x ceil(in_channels / rows)"),
+                ("weight_depth", col_tiles * self.kernel ** 2 * groups * engine.rows,
+                 "ceil(out_channels / cols) x kernel^2 x ceil(in_channels / rows) x rows"),
+                ("acc_depth", pixels, "output pixels"),
+                ("output_depth", pixels * col_tiles, "output pixels x ceil(out_channels / cols)")):
+            if words > getattr(engine, name):
+                raise ValueError(f"layer needs {words} words ({what}) but the engine's "
+                                 f"{name} is {getattr(engine, name)}")
         check_int("multiplier", self.multiplier, 0, (1 << engine.mult_width) - 1)
         check_int("shift", self.shift, 0, engine.max_shift)
         if not isinstance(self.relu, bool):
@@ -233,7 +264,8 @@ class LayerConfig:
         col_tiles = _ceil_div(self.out_channels, engine.cols)
         values = dict(
             height=self.height, width=self.width, in_channels=self.in_channels,
-            out_channels=self.out_channels, kernel=self.kernel, stride=self.stride, padding=self.padding,
+            out_channels=self.out_channels, kernel=self.kernel, stride=self.stride,
+            padding=self.padding,
             multiplier=self.multiplier, shift=self.shift, relu=int(self.relu),
             pool_size=self.pool_size, pool_stride=self.pool_stride,
             groups=groups, col_tiles=col_tiles,

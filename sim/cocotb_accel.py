@@ -13,11 +13,11 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from hw.lanes import unpack
-from sim.engine_bench import LayerTiming
+from sim.engine_bench import LayerTiming, deadlock_budget
 from sim.engine_run import runs_from_json
 
 
@@ -45,6 +45,7 @@ class TB:
         if scenario["backpressure"]:
             self.sink.set_pause_generator(_pauses(rng, scenario["backpressure"]))
         self.handshakes = {"param": [], "input": [], "output": []}
+        self.cycle = 0
 
     async def reset(self):
         self.dut.rst.value = 1
@@ -59,13 +60,12 @@ class TB:
         ports = {"param": (dut.s_axis_param_tvalid, dut.s_axis_param_tready),
                  "input": (dut.s_axis_tvalid, dut.s_axis_tready),
                  "output": (dut.m_axis_tvalid, dut.m_axis_tready)}
-        cycle = 0
         while True:
             await RisingEdge(dut.clk)
             for name, (valid, ready) in ports.items():
                 if valid.value == 1 and ready.value == 1:
-                    self.handshakes[name].append(cycle)
-            cycle += 1
+                    self.handshakes[name].append(self.cycle)
+            self.cycle += 1
 
 
 @cocotb.test()
@@ -83,7 +83,15 @@ async def accelerator_matches_golden(dut):
     layers, status, message = [], "pass", ""
     seen = {"param": 0, "input": 0, "output": 0}
     for n, run in enumerate(runs):
-        frame = await tb.sink.recv()
+        budget = deadlock_budget([run], scenario["idle"], scenario["backpressure"])
+        try:
+            frame = await with_timeout(tb.sink.recv(), 10 * budget, "ns")
+        except SimTimeoutError:
+            status = "fail"
+            message = (f"cycle {tb.cycle}: layer {n}: no complete output tensor within "
+                       f"{budget} cycles (deadlock?); engine phase {int(dut.phase.value)}, "
+                       f"{len(tb.handshakes['output']) - seen['output']} output words seen")
+            break
         data = bytes(frame.tdata)
         words = [int.from_bytes(data[k:k + engine.cols], "little")
                  for k in range(0, len(data), engine.cols)]
@@ -95,7 +103,8 @@ async def accelerator_matches_golden(dut):
             cycles = tb.handshakes[name][seen[name]:seen[name] + lengths]
             seen[name] += lengths
             getattr(timing, f"{name}_cycles").extend(cycles)
-        mismatch = next((k for k, (a, b) in enumerate(zip(words, expected)) if a != b), None)
+        mismatch = next((k for k, (a, b) in enumerate(zip(words, expected, strict=False))
+                         if a != b), None)
         if mismatch is None and len(words) != len(expected):
             mismatch = min(len(words), len(expected))
         if mismatch is not None:

@@ -11,9 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from golden.perf import predict_network
 from hw.lanes import unpack
 
-__all__ = ["EngineBench", "EngineMismatch", "LayerTiming"]
+__all__ = ["EngineBench", "EngineMismatch", "LayerTiming", "deadlock_budget"]
+
+
+def deadlock_budget(runs, idle=0.0, backpressure=0.0):
+    """Cycles by which ``runs`` must have finished: four times their stall-free time (scaled
+    up for stalls), plus a margin. Past it, the design has deadlocked."""
+    slowdown = 1 + 10 * max(idle, backpressure)
+    perf = predict_network(runs[0].engine.rows, runs[0].engine.cols, [r.layer for r in runs])
+    return int(4 * slowdown * perf[-1].layer_cycles) + 2000
 
 
 class EngineMismatch(AssertionError):
@@ -69,10 +78,8 @@ class EngineBench:
         self.received = [[] for _ in runs]
         self.timing = [LayerTiming() for _ in runs]
         self.cycle = 0
-        self.limit = 1000 + 40 * sum(
-            len(run.packet()) + len(run.input_beats()) + len(run.expected_beats()) +
-            run.layer.macs // (run.engine.rows * run.engine.cols) * 3 for run in runs) * \
-            (1 + int(10 * max(idle, backpressure)))
+        # A layer that takes several times its stall-free time has deadlocked.
+        self.limit = deadlock_budget(runs, idle, backpressure)
 
     @property
     def done(self):

@@ -15,7 +15,7 @@ from hw.layer import EngineConfig, LayerConfig
 
 __all__ = ["LayerRun", "random_layer", "DATA_KINDS"]
 
-DATA_KINDS = ("random", "extremes")
+DATA_KINDS = ("random", "extremes", "negative")
 
 
 @dataclass
@@ -76,8 +76,10 @@ def _scale_for(layer):
 def random_layer(engine, *, height, width, in_channels, out_channels, kernel, stride=1,
                  padding=0, relu=True, pool_size=0, pool_stride=None, data="random", seed=0,
                  multiplier=None, shift=None):
-    """A seeded random layer; ``data="extremes"`` sets every input and weight to -128 and
-    every bias to the int32 extreme of alternating sign (the widest sums)."""
+    """A seeded random layer. ``data="extremes"`` sets every input and weight to -128 and
+    every bias to the int32 extreme of alternating sign (the widest sums); ``"negative"``
+    makes every output -128 before pooling (inputs -128, weights 127, biases the int32
+    minimum)."""
     if data not in DATA_KINDS:
         raise ValueError(f"data must be one of {', '.join(DATA_KINDS)}, not {data!r}")
     rng = np.random.default_rng(seed)
@@ -94,8 +96,12 @@ def random_layer(engine, *, height, width, in_channels, out_channels, kernel, st
         x = rng.integers(-128, 127, (in_channels, height, width), endpoint=True)
         w = rng.integers(-128, 127, (out_channels, in_channels, kernel, kernel), endpoint=True)
         b = rng.integers(-(1 << 15), 1 << 15, out_channels)
-    else:
+    elif data == "extremes":
         x = np.full((in_channels, height, width), -128)
         w = np.full((out_channels, in_channels, kernel, kernel), -128)
         b = np.where(np.arange(out_channels) % 2 == 0, (1 << 31) - 1, -(1 << 31))
+    else:
+        x = np.full((in_channels, height, width), -128)
+        w = np.full((out_channels, in_channels, kernel, kernel), 127)
+        b = np.full(out_channels, -(1 << 31))
     return LayerRun(engine, layer, x.astype(np.int64), w.astype(np.int64), b.astype(np.int64))

@@ -7,7 +7,11 @@ Every parameter is checked before anything is simulated or written: a bad one pr
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
+
+from amaranth.hdl import Shape
+from amaranth.lib import wiring
 
 __all__ = ["main"]
 
@@ -36,14 +40,56 @@ def _add_array_options(parser):
     parser.add_argument("--acc-width", type=int, default=32, help="accumulator bits (default 32)")
 
 
+def _engine_config(args, layer=None):
+    """The engine options, checked; with ``layer``, maxima default to what it needs."""
+    from hw.layer import EngineConfig
+    needs = {}
+    if layer is not None:
+        needs = dict(max_height=max(layer.height, layer.out_height),
+                     max_width=max(layer.width, layer.out_width),
+                     max_in_channels=layer.in_channels, max_out_channels=layer.out_channels,
+                     max_kernel=layer.kernel)
+    options = {name: getattr(args, name) for name in
+               ("max_height", "max_width", "max_in_channels", "max_out_channels", "max_kernel",
+                "max_pool") if getattr(args, name, None) is not None}
+    try:
+        return EngineConfig(args.rows, args.cols, **{**needs, **options})
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _add_engine_options(parser):
+    for name, default in (("max-height", 24), ("max-width", 24), ("max-in-channels", 32),
+                          ("max-out-channels", 64), ("max-kernel", 3), ("max-pool", 4)):
+        parser.add_argument(f"--{name}", type=int, default=None,
+                            help=f"engine limit (default {default}"
+                                 f"{', or what the layer needs' if name != 'max-pool' else ''})")
+
+
 def cmd_verilog(args):
-    from hw import SystolicArray
     from sim.runner import to_verilog
-    component = SystolicArray(**_array_parameters(args))
-    text = to_verilog(component, "sysconv_array")
+    if args.top == "array":
+        from hw import SystolicArray
+        component = SystolicArray(**_array_parameters(args))
+        text = to_verilog(component, "sysconv_array")
+        what = f"{args.rows}x{args.cols} array, latency {component.latency} cycles"
+    else:
+        from hw.top import Accelerator
+        config = _engine_config(args)
+        component = Accelerator(config)
+        text = to_verilog(component, "sysconv_accel")
+        what = f"sysconv_accel, {args.rows}x{args.cols} array"
+        ports = [{"name": name, "direction": "in" if member.flow == wiring.In else "out",
+                  "width": member.shape.width if hasattr(member.shape, "width")
+                  else Shape.cast(member.shape).width}
+                 for name, member in component.signature.members.items()]
+        ports = [{"name": "clk", "direction": "in", "width": 1},
+                 {"name": "rst", "direction": "in", "width": 1}] + ports
+        _write_output(Path(args.output).with_suffix(".ports.json"),
+                      json.dumps({"module": "sysconv_accel", "config": asdict(config),
+                                  "ports": ports}, indent=2) + "\n")
     _write_output(args.output, text)
-    print(f"sysconv: wrote {args.output}: {args.rows}x{args.cols} array, "
-          f"latency {component.latency} cycles", file=sys.stderr)
+    print(f"sysconv: wrote {args.output}: {what}", file=sys.stderr)
     return 0
 
 
@@ -85,9 +131,78 @@ def cmd_sim_array(args):
     return 0 if result.status == "pass" else 1
 
 
+def cmd_sim_conv(args):
+    from golden.perf import predict_layer
+    from hw.layer import LayerConfig
+    from sim.engine_layer import random_layer
+    from sim.engine_run import run_layers
+    layer = LayerConfig(args.height, args.width, args.in_channels, args.out_channels,
+                        args.kernel, stride=args.stride, padding=args.padding, relu=args.relu,
+                        pool_size=args.pool or 0,
+                        pool_stride=args.pool_stride if args.pool else None)
+    try:
+        engine = _engine_config(args, layer)
+        run = random_layer(engine, height=args.height, width=args.width,
+                           in_channels=args.in_channels, out_channels=args.out_channels,
+                           kernel=args.kernel, stride=args.stride, padding=args.padding,
+                           relu=args.relu, pool_size=args.pool or 0,
+                           pool_stride=args.pool_stride if args.pool else None,
+                           seed=args.seed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    workdir = Path(args.workdir or f"build/runs/conv-{args.rows}x{args.cols}-s{args.seed}-"
+                   f"{args.simulator}")
+    result = run_layers([run], args.simulator, workdir, idle=args.idle,
+                        backpressure=args.backpressure, seed=args.seed,
+                        waves=not args.no_waves)
+    predicted = predict_layer(engine.rows, engine.cols, run.layer)
+    summary = {"status": result.status, "simulator": args.simulator, "seed": args.seed,
+               "rows": engine.rows, "cols": engine.cols, "layer": asdict(run.layer),
+               "predicted_cycles": predicted.total_cycles,
+               "predicted_compute_cycles": predicted.compute_cycles,
+               "ideal_cycles": predicted.ideal_cycles, "message": result.message,
+               "waves": result.waves}
+    if result.layers:
+        measured = result.layers[0]
+        summary.update(cycles=measured["total_cycles"],
+                       compute_cycles=measured["compute_cycles"],
+                       utilization=run.layer.macs / (engine.rows * engine.cols *
+                                                     measured["compute_cycles"]))
+    else:
+        summary.update(cycles=None, compute_cycles=None, utilization=None)
+    if args.json:
+        print(json.dumps(summary))
+    elif result.status == "pass":
+        print(f"PASS: {args.height}x{args.width}x{args.in_channels} -> {args.out_channels}, "
+              f"{args.kernel}x{args.kernel} stride {args.stride} padding {args.padding}"
+              f"{' relu' if args.relu else ''}"
+              f"{f' pool {args.pool}/{run.layer.pool_stride}' if args.pool else ''} on "
+              f"{engine.rows}x{engine.cols}, {args.simulator}: every output matches the golden "
+              f"model\n  cycles {summary['cycles']} (predicted {predicted.total_cycles}), "
+              f"compute {summary['compute_cycles']} (predicted {predicted.compute_cycles}), "
+              f"ideal {predicted.ideal_cycles:.0f}, PE utilisation "
+              f"{summary['utilization']:.1%}")
+    else:
+        print(f"FAIL: {result.message} (seed {args.seed}); waveform: {result.waves}")
+    return 0 if result.status == "pass" else 1
+
+
 def cmd_lint(args):
     from sim.lint import main as lint_main
     return lint_main()
+
+
+def _add_run_options(parser):
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--idle", type=float, default=0.0,
+                        help="probability of an idle input cycle (default 0)")
+    parser.add_argument("--backpressure", type=float, default=0.0,
+                        help="probability that the output is not ready in a cycle (default 0)")
+    parser.add_argument("--simulator", choices=["icarus", "verilator", "amaranth"],
+                        default="verilator")
+    parser.add_argument("--workdir", help="folder for the run's files (default build/runs/...)")
+    parser.add_argument("--no-waves", action="store_true", help="do not write a waveform")
+    parser.add_argument("--json", action="store_true", help="print a one-line JSON summary")
 
 
 def _parser():
@@ -95,8 +210,11 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("verilog", help="write the Verilog of a block")
-    p.add_argument("--top", choices=["array"], required=True, help="which block")
+    p.add_argument("--top", choices=["array", "accel"], required=True,
+                   help="array: the systolic array; accel: the engine with AXI4-Stream ports "
+                        "(also writes FILE.ports.json)")
     _add_array_options(p)
+    _add_engine_options(p)
     p.add_argument("-o", "--output", required=True, help="Verilog file to write")
     p.set_defaults(func=cmd_verilog)
 
@@ -107,16 +225,22 @@ def _parser():
     a.add_argument("--vectors", type=int, default=64, help="activation vectors (default 64)")
     a.add_argument("--weight-sets", type=int, default=1,
                    help="weight sets, reloaded mid-stream (default 1)")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--idle", type=float, default=0.0,
-                   help="probability of an idle input cycle (default 0)")
-    a.add_argument("--backpressure", type=float, default=0.0,
-                   help="probability that the output is not ready in a cycle (default 0)")
-    a.add_argument("--simulator", choices=["icarus", "verilator", "amaranth"], default="verilator")
-    a.add_argument("--workdir", help="folder for the run's files (default build/runs/...)")
-    a.add_argument("--no-waves", action="store_true", help="do not write a waveform")
-    a.add_argument("--json", action="store_true", help="print a one-line JSON summary")
+    _add_run_options(a)
     a.set_defaults(func=cmd_sim_array)
+
+    c = blocks.add_parser("conv", help="one random conv layer through the engine's RTL")
+    for name in ("height", "width", "in-channels", "out-channels", "kernel"):
+        c.add_argument(f"--{name}", type=int, required=True)
+    c.add_argument("--stride", type=int, default=1)
+    c.add_argument("--padding", type=int, default=0)
+    c.add_argument("--relu", action="store_true")
+    c.add_argument("--pool", type=int, help="fused max pooling window (2 to 4)")
+    c.add_argument("--pool-stride", type=int, help="pooling stride (default: the window)")
+    c.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
+    c.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    _add_engine_options(c)
+    _add_run_options(c)
+    c.set_defaults(func=cmd_sim_conv)
 
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
     p.set_defaults(func=cmd_lint)

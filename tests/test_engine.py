@@ -36,6 +36,18 @@ EDGE_GROUPS = {
         dict(height=6, width=6, in_channels=5, out_channels=4, kernel=3, padding=1,
              data="extremes", relu=False),
     ],
+    # Fused max pooling after conv -> requantise -> ReLU.
+    "pooling": [
+        dict(height=8, width=8, in_channels=3, out_channels=5, kernel=3, padding=1,
+             pool_size=2),
+        dict(height=9, width=7, in_channels=2, out_channels=3, kernel=3, padding=1,
+             pool_size=3, pool_stride=2),
+        dict(height=7, width=9, in_channels=1, out_channels=1, kernel=1, pool_size=2),
+        dict(height=6, width=7, in_channels=4, out_channels=5, kernel=2, stride=2, padding=1,
+             pool_size=2, pool_stride=1, relu=False),
+        dict(height=5, width=5, in_channels=2, out_channels=4, kernel=3, padding=1,
+             pool_size=4, pool_stride=3, data="negative", relu=False),
+    ],
 }
 
 
@@ -74,7 +86,7 @@ def test_edge_layers_bit_exact_and_cycle_exact(group, simulator, test_dir):
 @pytest.mark.parametrize("idle, backpressure", [(0.3, 0.0), (0.0, 0.5), (0.5, 0.7)])
 def test_random_gaps_and_backpressure_lose_nothing(idle, backpressure, simulator, test_dir):
     seed = 11
-    runs = runs_for(EDGE_GROUPS["strides"][:2], seed=seed)
+    runs = runs_for(EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2], seed=seed)
     result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure,
                         seed=seed)
     check_pass(result, seed)

@@ -1,0 +1,315 @@
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._check import check_int
+
+__all__ = ["MaxPool2d"]
+
+HEIGHT_WIDTH = 16  # bits of the ``height`` input: tensors of up to 65535 rows
+
+
+class MaxPool2d(wiring.Component):
+    """Streaming max pooling (no padding, PyTorch's floor output size) over an HWC raster.
+
+    The input is the stream the convolution engine's requantiser produces: one pixel after the
+    other in raster order (row by row, left to right), each pixel as ``groups = ceil(channels /
+    lanes)`` beats, beat ``g`` carrying channels ``g * lanes`` to ``g * lanes + lanes - 1``.
+    The output is the pooled tensor, ``golden.maxpool2d(x, size, stride)``, in the same order
+    and packing: ``Ho = (height - size) // stride + 1`` rows of ``Wo = (width - size) // stride
+    + 1`` pixels. Rows and columns that no full window reaches are read and dropped.
+
+    Parameters
+    ----------
+    lanes : int
+        Channels per beat, 1 to 64.
+    max_width : int
+        Widest input row the line buffers hold, 1 to 4096.
+    max_channels : int
+        Most channels per pixel the buffers hold, 1 to 4096.
+    max_size : int
+        Largest pooling window, 2 to 4.
+    data_width : int
+        Signed width of a channel value, 2 to 32.
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(data_width), lanes), \
+"last": 1})))
+        Input beats. ``i.ready`` depends on registers and the configuration only, never on
+        ``i.valid``. Lanes beyond ``channels`` in a pixel's last group are ignored (read as
+        zero). ``i.payload.last`` is ignored: the unit finds the end of a tensor by counting
+        beats against ``height``, ``width`` and ``channels``.
+    o : Out(stream.Signature(same layout))
+        Output beats. ``o.valid`` and ``o.payload`` come from registers and never depend on
+        ``o.ready``; a beat stays valid and unchanged until taken. ``o.payload.last`` is 1 on
+        the last beat of a pooled tensor (last group of its last pixel); lanes beyond
+        ``channels`` are zero.
+    height : In(16)
+        Input rows, 1 to 65535.
+    width : In(range(max_width + 1))
+        Input columns, 1 to ``max_width``.
+    channels : In(range(max_channels + 1))
+        Channels per pixel, 1 to ``max_channels``.
+    size : In(range(max_size + 1))
+        Square window side ``K``, 2 to ``max_size``.
+    stride : In(range(max_size + 1))
+        Window step ``s`` in both directions, 1 to ``size`` (windows overlap when ``s < K``).
+
+    The configuration must hold still from the cycle the first beat of a tensor is accepted to
+    the cycle its last beat is accepted; it may change in the next cycle, and the next tensor
+    may follow at once: the unit returns to its initial state after the last beat of a tensor
+    by itself. Values outside the ranges above are not checked and give unspecified results.
+    A tensor smaller than the window (``height < size`` or ``width < size``) is consumed and
+    gives no output beat at all.
+
+    Notes
+    -----
+    Max is separable, so the unit computes it in two passes sharing one pipeline, with no stall
+    anywhere: an accepted beat always moves on.
+
+    1. Horizontal: memory ``hline`` (:attr:`hline_depth` ``= max(max_groups, 2)`` words, one
+       per channel group, ``max_groups = ceil(max_channels / lanes)``) holds, for each group,
+       the last ``max_size - 1`` pixels of the row, newest first. The beat that completes a
+       window row (column ``q * s + K - 1``) gives the max of itself and ``K - 1`` of them.
+    2. Vertical: memory ``vline`` (:attr:`vline_depth` ``= max((max_width - 1) * max_groups,
+       2)`` words, one per horizontal result of a row, a row having at most ``width - 1``
+       windows of ``groups`` beats) holds the horizontal results of the last ``max_size - 1``
+       rows. A result in a window's last row (``r * s + K - 1``) gives the max of itself and
+       ``K - 1`` of them: an output beat.
+
+    A word is ``(max_size - 1) * lanes * data_width`` bits and holds all the taps, so each pass
+    is one read and one write per beat (both memories have at least two words, as Verilog has
+    no zero-width address). The words
+    are reused from row to row and tensor to tensor without clearing: a tap is only ever read
+    after it was written in the same row (horizontal) or tensor (vertical). Whether a beat
+    completes a window is known from the counters when it is accepted, so backpressure works by
+    credits, as in :class:`~hw.systolic_array.SystolicArray`: a ``buffer_depth``-deep output
+    FIFO (:class:`~amaranth.lib.fifo.SyncFIFOBuffered`) always has room for every output beat in
+    flight, and ``i`` refuses only a beat that would give an output while ``buffer_depth`` are
+    in flight or unread. Beats that complete no window are always taken.
+
+    Latency and throughput: the output beat of window ``(r, q)`` and group ``g`` is valid on
+    ``o`` :attr:`latency` ``= 4`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
+    K - 1)``, group ``g``, is accepted (``hline`` read 1, ``vline`` read 1, FIFO 2), when ``o``
+    is not backpressured; ``golden.pool_timing`` models it. One input beat per cycle is
+    sustained indefinitely while ``o.ready``.
+
+    Datapath registers and memories have no reset; the counters, valids and credits do.
+    """
+
+    def __init__(self, *, lanes, max_width, max_channels, max_size=4, data_width=8):
+        self.check_parameters(lanes=lanes, max_width=max_width, max_channels=max_channels,
+                              max_size=max_size, data_width=data_width)
+        self._lanes, self._max_width, self._max_channels = lanes, max_width, max_channels
+        self._max_size, self._data_width = max_size, data_width
+        beat = data.StructLayout({
+            "data": data.ArrayLayout(signed(data_width), lanes),
+            "last": 1,
+        })
+        super().__init__({
+            "i": In(stream.Signature(beat)),
+            "o": Out(stream.Signature(beat)),
+            "height": In(HEIGHT_WIDTH),
+            "width": In(range(max_width + 1)),
+            "channels": In(range(max_channels + 1)),
+            "size": In(range(max_size + 1)),
+            "stride": In(range(max_size + 1)),
+        })
+
+    @classmethod
+    def check_parameters(cls, *, lanes, max_width, max_channels, max_size=4, data_width=8):
+        check_int("lanes", lanes, 1, 64)
+        check_int("max_width", max_width, 1, 4096)
+        check_int("max_channels", max_channels, 1, 4096)
+        check_int("max_size", max_size, 2, 4)
+        check_int("data_width", data_width, 2, 32)
+
+    LATENCY = 4
+
+    lanes = property(lambda self: self._lanes)
+    max_width = property(lambda self: self._max_width)
+    max_channels = property(lambda self: self._max_channels)
+    max_size = property(lambda self: self._max_size)
+    data_width = property(lambda self: self._data_width)
+    max_groups = property(lambda self: -(-self._max_channels // self._lanes))
+    latency = property(lambda self: self.LATENCY)
+    # The least depth that sustains one output beat per cycle: `latency` beats in flight + 1.
+    buffer_depth = property(lambda self: self.LATENCY + 1)
+    # At least 2 words: a one-word memory would have a zero-width address, which Verilog lacks.
+    hline_depth = property(lambda self: max(self.max_groups, 2))
+    vline_depth = property(lambda self: max((self._max_width - 1) * self.max_groups, 2))
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, taps = self._lanes, self._max_size - 1
+        pixel = data.ArrayLayout(signed(self._data_width), lanes)
+        window = data.ArrayLayout(pixel, taps)  # tap 0 is the newest
+
+        # Control: the only registers with a reset. The counters locate the beat to be accepted.
+        i_fire = Signal()
+        o_fire = Signal()
+        group = Signal(range(self.hline_depth))
+        base = Signal(range(max(self._max_channels, 2)))  # first channel of `group`
+        x = Signal(range(max(self._max_width, 2)))
+        y = Signal(HEIGHT_WIDTH)
+        x_end = Signal(range(self._max_width + self._max_size))    # last column of next window
+        y_end = Signal(range(2 ** HEIGHT_WIDTH + self._max_size))  # last row of next window
+        h_addr = Signal(range(self.vline_depth))         # horizontal results so far in the row
+        in_flight = Signal(range(self.buffer_depth + 1))  # output beats accepted, not yet taken
+
+        remaining = Signal(range(self._max_channels + 1))
+        last_group = Signal()
+        # At the start of a row (tensor) the first window ends at column (row) size - 1; the
+        # registers are overwritten there, so the idle state does not depend on the config.
+        x_end_now = Mux(x == 0, self.size - 1, x_end)
+        y_end_now = Mux(y == 0, self.size - 1, y_end)
+        h_emit = Signal()
+        v_emit = Signal()
+        emit = Signal()
+        last = Signal()
+        m.d.comb += [
+            remaining.eq(self.channels - base),
+            # Constant when a pixel always fits one beat (and the compare would be too).
+            last_group.eq(1 if self.max_groups == 1 else remaining <= lanes),
+            h_emit.eq(x == x_end_now),
+            v_emit.eq(y == y_end_now),
+            emit.eq(h_emit & v_emit),
+            # The window is the last of the tensor when no further one fits either way.
+            last.eq(last_group & (x_end_now + self.stride >= self.width)
+                    & (y_end_now + self.stride >= self.height)),
+            self.i.ready.eq((in_flight < self.buffer_depth) | ~emit),
+            i_fire.eq(self.i.valid & self.i.ready),
+            o_fire.eq(self.o.valid & self.o.ready),
+        ]
+        m.d.sync += in_flight.eq(in_flight + (i_fire & emit) - o_fire)
+
+        row_end = Signal()
+        m.d.comb += row_end.eq(last_group & (x + 1 == self.width))
+        with m.If(i_fire):
+            with m.If(~last_group):
+                m.d.sync += [
+                    group.eq(group + 1),
+                    base.eq(base + lanes),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    group.eq(0),
+                    base.eq(0),
+                    x.eq(Mux(row_end, 0, x + 1)),
+                    x_end.eq(Mux(h_emit, x_end_now + self.stride, x_end_now)),
+                ]
+            with m.If(row_end):
+                m.d.sync += [
+                    y.eq(Mux(y + 1 == self.height, 0, y + 1)),
+                    y_end.eq(Mux(v_emit, y_end_now + self.stride, y_end_now)),
+                ]
+            with m.If(row_end):
+                m.d.sync += h_addr.eq(0)
+            with m.Elif(h_emit):
+                m.d.sync += h_addr.eq(h_addr + 1)
+
+        # Lanes beyond `channels` are forced to zero, whatever the producer put there.
+        beat_in = Signal(pixel)
+        for k in range(lanes):
+            if k < self._max_channels:
+                m.d.comb += beat_in[k].eq(Mux(remaining > k, self.i.payload.data[k], 0))
+
+        # Stage 1: horizontal max. `hline` is read in the accept cycle and written back one
+        # cycle later; with one group the next beat reads that same word in that same cycle,
+        # hence the transparent read port.
+        m.submodules.hline = hline = Memory(shape=window, depth=self.hline_depth, init=[])
+        hline_w = hline.write_port()
+        hline_r = hline.read_port(transparent_for=(hline_w,))
+
+        valid_1 = Signal()
+        pixel_1 = Signal(pixel, reset_less=True)
+        group_1 = Signal.like(group, reset_less=True)
+        h_addr_1 = Signal.like(h_addr, reset_less=True)
+        h_emit_1 = Signal(reset_less=True)
+        v_emit_1 = Signal(reset_less=True)
+        last_1 = Signal(reset_less=True)
+        size_1 = Signal.like(self.size, reset_less=True)
+        m.d.sync += [
+            valid_1.eq(i_fire),
+            pixel_1.eq(beat_in),
+            group_1.eq(group),
+            h_addr_1.eq(h_addr),
+            h_emit_1.eq(h_emit),
+            v_emit_1.eq(v_emit),
+            last_1.eq(last),
+            size_1.eq(self.size),
+        ]
+        m.d.comb += [
+            hline_r.addr.eq(group),
+            hline_w.addr.eq(group_1),
+            hline_w.en.eq(valid_1),
+            hline_w.data[0].eq(pixel_1),
+        ]
+        for t in range(1, taps):
+            m.d.comb += hline_w.data[t].eq(hline_r.data[t - 1])
+        h_max = self._window_max(m, "h_max", pixel_1, hline_r.data, size_1)
+
+        # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
+        # `vline` is next read a row later, at least two cycles after it is written: no bypass.
+        m.submodules.vline = vline = Memory(shape=window, depth=self.vline_depth, init=[])
+        vline_w = vline.write_port()
+        vline_r = vline.read_port()
+
+        valid_2 = Signal()
+        pixel_2 = Signal(pixel, reset_less=True)
+        h_addr_2 = Signal.like(h_addr, reset_less=True)
+        v_emit_2 = Signal(reset_less=True)
+        last_2 = Signal(reset_less=True)
+        size_2 = Signal.like(self.size, reset_less=True)
+        m.d.sync += [
+            valid_2.eq(valid_1 & h_emit_1),
+            pixel_2.eq(h_max),
+            h_addr_2.eq(h_addr_1),
+            v_emit_2.eq(v_emit_1),
+            last_2.eq(last_1),
+            size_2.eq(size_1),
+        ]
+        m.d.comb += [
+            vline_r.addr.eq(h_addr_1),
+            vline_w.addr.eq(h_addr_2),
+            vline_w.en.eq(valid_2),
+            vline_w.data[0].eq(pixel_2),
+        ]
+        for t in range(1, taps):
+            m.d.comb += vline_w.data[t].eq(vline_r.data[t - 1])
+        v_max = self._window_max(m, "v_max", pixel_2, vline_r.data, size_2)
+
+        # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
+        out = Signal(self.o.payload.shape())
+        m.submodules.buffer = buffer = SyncFIFOBuffered(width=len(out.as_value()),
+                                                        depth=self.buffer_depth)
+        m.d.comb += [
+            out.data.eq(v_max),
+            out.last.eq(last_2),
+            buffer.w_data.eq(out),
+            buffer.w_en.eq(valid_2 & v_emit_2),
+            self.o.payload.eq(buffer.r_data),
+            self.o.valid.eq(buffer.r_rdy),
+            buffer.r_en.eq(self.o.ready),
+        ]
+        return m
+
+    def _window_max(self, m, name, newest, older, size):
+        """Lane-wise max of ``newest`` and the ``size - 1`` newest of ``older``; the taps a
+        smaller window leaves out are replaced by ``newest`` itself, which never changes a max.
+        """
+        result = Signal(data.ArrayLayout(signed(self._data_width), self._lanes), name=name)
+        for k in range(self._lanes):
+            values = [newest[k]]
+            for t in range(self._max_size - 1):
+                # Tap t holds the value t + 1 pixels (rows) back; size >= 2 always uses tap 0.
+                values.append(older[t][k] if t == 0 else Mux(size > t + 1, older[t][k],
+                                                              newest[k]))
+            while len(values) > 1:
+                pairs = [Mux(a > b, a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
+                values = pairs + values[len(pairs) * 2:]
+            m.d.comb += result[k].eq(values[0])
+        return result
