@@ -1,7 +1,6 @@
 """One systolic-array comparison run on any simulator: what ``sysconv sim array`` and the
 tests call."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,14 +57,7 @@ def run_array(scenario, simulator, test_dir, *, waves=True):
 
     built = runner.build(runner.to_verilog(array_for(scenario), TOPLEVEL), TOPLEVEL, simulator,
                          waves=waves)
-    (test_dir / "scenario.json").write_text(scenario.to_json())
-    result_file = test_dir / "result.json"
-    result_file.unlink(missing_ok=True)
-    wave_path = runner.run_cocotb(built, "sim.cocotb_array", test_dir, waves=waves)
-    if not result_file.exists():
-        return ArrayResult("fail", simulator, 0,
-                           f"the simulation ended without a result; see {test_dir / 'sim.log'}",
-                           str(wave_path) if wave_path else None, [])
-    result = json.loads(result_file.read_text())
-    return ArrayResult(result["status"], simulator, result["cycles"], result["message"],
-                       str(wave_path) if wave_path else None, result["trace"])
+    result, wave_path = runner.run_scenario(built, "sim.cocotb_array", test_dir,
+                                            scenario.to_json(), waves=waves)
+    return ArrayResult(result["status"], simulator, result.get("cycles", 0), result["message"],
+                       wave_path, result.get("trace", []))

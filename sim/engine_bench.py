@@ -14,7 +14,9 @@ import numpy as np
 from golden.perf import predict_network
 from hw.lanes import unpack
 
-__all__ = ["EngineBench", "EngineMismatch", "LayerTiming", "deadlock_budget"]
+from .cycle_streams import CycleSink, CycleSource, StreamMismatch
+
+__all__ = ["EngineBench", "LayerTiming", "deadlock_budget"]
 
 
 def deadlock_budget(runs, idle=0.0, backpressure=0.0):
@@ -23,12 +25,6 @@ def deadlock_budget(runs, idle=0.0, backpressure=0.0):
     slowdown = 1 + 10 * max(idle, backpressure)
     perf = predict_network(runs[0].engine.rows, runs[0].engine.cols, [r.layer for r in runs])
     return int(4 * slowdown * perf[-1].layer_cycles) + 2000
-
-
-class EngineMismatch(AssertionError):
-    def __init__(self, cycle, message):
-        self.cycle = cycle
-        super().__init__(f"cycle {cycle}: {message}")
 
 
 @dataclass
@@ -58,28 +54,44 @@ class EngineBench:
 
     Each cycle: call :meth:`tick` with the engine's ``p.ready``, ``i.ready``, ``o.valid``, the
     ``o`` payload word and ``o.last`` as sampled in the cycle; drive the returned inputs until
-    the next clock edge. When a layer's last output word arrives, call :meth:`layer_done` with
-    the engine's ``compute_cycles``. Stop when :attr:`done`.
+    the next clock edge. When :meth:`layer_complete`, call :meth:`layer_done` with the engine's
+    ``compute_cycles``. Stop when :attr:`done`; :attr:`timing` has every handshake's cycle.
     """
 
     def __init__(self, runs, *, idle=0.0, backpressure=0.0, seed=0):
         self.runs = runs
-        self.engine = runs[0].engine
-        self.idle, self.backpressure = idle, backpressure
-        self._rng = np.random.default_rng([seed, 2])
-        self._params, self._inputs = [], []
-        for n, run in enumerate(runs):
-            for queue, words in ((self._params, run.packet()), (self._inputs, run.input_beats())):
-                queue += [(word, k == len(words) - 1, n) for k, word in enumerate(words)]
-        self._expected = [run.expected_beats() for run in runs]
-        self._p_next = self._i_next = 0
-        self._p_offered = self._i_offered = False
+        rng = np.random.default_rng([seed, 2])
+        packets = [run.packet() for run in runs]
+        tensors = [run.input_beats() for run in runs]
+        self._param_lasts = set(np.cumsum([len(p) for p in packets]) - 1)
+        self._input_lasts = set(np.cumsum([len(t) for t in tensors]) - 1)
+        self.params = CycleSource([w for p in packets for w in p], rng, idle=idle,
+                                  lasts=self._param_lasts.__contains__)
+        self.inputs = CycleSource([w for t in tensors for w in t], rng, idle=idle,
+                                  lasts=self._input_lasts.__contains__)
+        self.sinks = [CycleSink(run.expected_beats(), rng, backpressure=backpressure,
+                                where=self._where(n, run),
+                                show=lambda word, lanes=run.engine.cols: unpack(word, 8, lanes))
+                      for n, run in enumerate(runs)]
+        self._packet_sizes = [len(p) for p in packets]
+        self._tensor_sizes = [len(t) for t in tensors]
+        self._compute = []
         self.layer = 0          # the layer whose output is being received
-        self.received = [[] for _ in runs]
-        self.timing = [LayerTiming() for _ in runs]
         self.cycle = 0
         # A layer that takes several times its stall-free time has deadlocked.
         self.limit = deadlock_budget(runs, idle, backpressure)
+
+    @staticmethod
+    def _where(n, run):
+        lanes = run.engine.cols
+        col_tiles = -(-run.layer.out_channels // lanes)
+        width = run.layer.pool_out_width
+
+        def where(k):
+            pixel, tile = divmod(k, col_tiles)
+            return (f"layer {n}: output word {k} (pixel y={pixel // width} x={pixel % width}, "
+                    f"channels {tile * lanes}..{tile * lanes + lanes - 1})")
+        return where
 
     @property
     def done(self):
@@ -87,64 +99,33 @@ class EngineBench:
 
     def tick(self, *, p_ready, i_ready, o_valid, o_data, o_last):
         if self.cycle >= self.limit:
-            raise EngineMismatch(self.cycle, f"layer {self.layer}: no progress after "
-                                             f"{len(self.received[self.layer])} output words "
-                                             "(deadlock?)")
-        o_ready = bool(self._rng.random() >= self.backpressure)
-        go_p = bool(self._rng.random() >= self.idle)
-        go_i = bool(self._rng.random() >= self.idle)
-        if not self._p_offered and go_p and self._p_next < len(self._params):
-            self._p_offered = True
-        if not self._i_offered and go_i and self._i_next < len(self._inputs):
-            self._i_offered = True
-        p_word, p_last, p_layer = self._params[min(self._p_next, len(self._params) - 1)]
-        i_word, i_last, i_layer = self._inputs[min(self._i_next, len(self._inputs) - 1)]
-        inputs = {
-            "p_valid": self._p_offered, "p_data": p_word, "p_last": p_last,
-            "i_valid": self._i_offered, "i_data": i_word, "i_last": i_last,
-            "o_ready": o_ready,
-        }
-        if self._p_offered and p_ready:
-            self.timing[p_layer].param_cycles.append(self.cycle)
-            self._p_next += 1
-            self._p_offered = False
-        if self._i_offered and i_ready:
-            self.timing[i_layer].input_cycles.append(self.cycle)
-            self._i_next += 1
-            self._i_offered = False
-        if o_valid and o_ready:
-            self._receive(int(o_data), bool(o_last))
+            raise StreamMismatch(self.cycle, f"layer {self.layer}: no progress after "
+                                             f"{len(self.sinks[self.layer].received)} output "
+                                             "words (deadlock?)")
+        sink = self.sinks[self.layer]
+        o_ready = sink.drive()
+        p_valid, p_word, p_last = self.params.drive()
+        i_valid, i_word, i_last = self.inputs.drive()
+        self.params.handshake(p_ready, self.cycle)
+        self.inputs.handshake(i_ready, self.cycle)
+        sink.handshake(o_valid, int(o_data), o_last, self.cycle)
         self.cycle += 1
-        return inputs
-
-    def _receive(self, word, last):
-        n = self.layer
-        expected = self._expected[n]
-        k = len(self.received[n])
-        if k >= len(expected):
-            raise EngineMismatch(self.cycle, f"layer {n}: output word {k} beyond the "
-                                             f"{len(expected)} expected")
-        if word != expected[k]:
-            run = self.runs[n]
-            lanes = run.engine.cols
-            col_tiles = -(-run.layer.out_channels // lanes)
-            pixel, tile = divmod(k, col_tiles)
-            width = run.layer.pool_out_width
-            raise EngineMismatch(
-                self.cycle,
-                f"layer {n}: output word {k} (pixel y={pixel // width} x={pixel % width}, "
-                f"channels {tile * lanes}..{tile * lanes + lanes - 1}) = "
-                f"{unpack(word, 8, lanes)}, expected {unpack(expected[k], 8, lanes)}")
-        if last != (k == len(expected) - 1):
-            raise EngineMismatch(self.cycle, f"layer {n}: output word {k} has last={int(last)}")
-        self.received[n].append(word)
-        self.timing[n].output_cycles.append(self.cycle)
+        return {"p_valid": p_valid, "p_data": p_word, "p_last": p_last,
+                "i_valid": i_valid, "i_data": i_word, "i_last": i_last, "o_ready": o_ready}
 
     def layer_complete(self):
-        """Whether the current layer's last output word has just been received."""
-        return not self.done and \
-            len(self.received[self.layer]) == len(self._expected[self.layer])
+        """Whether the current layer's last output word has been received."""
+        return not self.done and self.sinks[self.layer].done
 
     def layer_done(self, compute_cycles):
-        self.timing[self.layer].compute_cycles = int(compute_cycles)
+        self._compute.append(int(compute_cycles))
         self.layer += 1
+
+    @property
+    def timing(self):
+        """A :class:`LayerTiming` per finished layer."""
+        params = np.split(np.array(self.params.cycles), np.cumsum(self._packet_sizes)[:-1])
+        inputs = np.split(np.array(self.inputs.cycles), np.cumsum(self._tensor_sizes)[:-1])
+        return [LayerTiming(param_cycles=params[n].tolist(), input_cycles=inputs[n].tolist(),
+                            output_cycles=self.sinks[n].cycles, compute_cycles=compute)
+                for n, compute in enumerate(self._compute)]

@@ -16,7 +16,7 @@ from hw.layer import EngineConfig, LayerConfig
 from hw.top import Accelerator
 
 from . import runner
-from .engine_bench import EngineMismatch
+from .cycle_streams import StreamMismatch
 from .engine_layer import LayerRun
 
 __all__ = ["EngineResult", "run_layers", "scenario_json", "runs_from_json", "ALL_SIMULATORS"]
@@ -71,7 +71,7 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
         try:
             bench = run_engine_amaranth(runs, idle=idle, backpressure=backpressure, seed=seed,
                                         vcd_path=wave_path)
-        except EngineMismatch as mismatch:
+        except StreamMismatch as mismatch:
             return EngineResult("fail", simulator, str(mismatch), [], wave_path)
         return EngineResult("pass", simulator, "", [t.as_dict() for t in bench.timing],
                             wave_path)
@@ -79,15 +79,8 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
     engine = runs[0].engine
     built = runner.build(runner.to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
                          waves=waves)
-    (test_dir / "scenario.json").write_text(
-        scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed))
-    result_file = test_dir / "result.json"
-    result_file.unlink(missing_ok=True)
-    wave_path = runner.run_cocotb(built, "sim.cocotb_accel", test_dir, waves=waves)
-    wave_text = str(wave_path) if wave_path else None
-    if not result_file.exists():
-        return EngineResult("fail", simulator, f"the simulation ended without a result; see "
-                            f"{test_dir / 'sim.log'}", [], wave_text)
-    result = json.loads(result_file.read_text())
-    return EngineResult(result["status"], simulator, result["message"], result["layers"],
-                        wave_text)
+    result, wave_path = runner.run_scenario(
+        built, "sim.cocotb_accel", test_dir,
+        scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed), waves=waves)
+    return EngineResult(result["status"], simulator, result["message"],
+                        result.get("layers", []), wave_path)

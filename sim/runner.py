@@ -21,7 +21,8 @@ from amaranth.hdl import Const, ValueCastable
 
 from . import toolchain
 
-__all__ = ["SIMULATORS", "build_root", "to_verilog", "Build", "build", "run_cocotb"]
+__all__ = ["SIMULATORS", "build_root", "to_verilog", "Build", "build", "run_cocotb",
+           "run_scenario"]
 
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
@@ -144,6 +145,24 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
     except SystemExit:
         pass  # cocotb's way of saying a test failed; the test module's files say how
     return wave_path
+
+
+def run_scenario(built, test_module, test_dir, scenario_text, *, waves=True):
+    """Run a cocotb test module that reads ``scenario.json`` from its test folder and writes
+    ``result.json`` there. Returns ``(result, waveform path)``; ``result`` is the parsed
+    ``result.json``, or, if the simulation died first, a failure pointing at its log."""
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    (test_dir / "scenario.json").write_text(scenario_text)
+    result_file = test_dir / "result.json"
+    result_file.unlink(missing_ok=True)
+    wave_path = run_cocotb(built, test_module, test_dir, waves=waves)
+    if result_file.exists():
+        result = json.loads(result_file.read_text())
+    else:
+        result = {"status": "fail",
+                  "message": f"the simulation ended without a result; see {test_dir / 'sim.log'}"}
+    return result, (str(wave_path) if wave_path else None)
 
 
 def safe_name(text):

@@ -187,6 +187,44 @@ def cmd_sim_conv(args):
     return 0 if result.status == "pass" else 1
 
 
+def cmd_sim_pool(args):
+    from hw._check import check_int
+    from hw.maxpool import MaxPool2d
+    from sim.pool_bench import PoolScenario
+    from sim.pool_run import run_pool
+    try:
+        MaxPool2d.check_parameters(lanes=args.lanes, max_width=args.width,
+                                   max_channels=args.channels, max_size=4)
+        check_int("size", args.size, 2, 4)
+        check_int("stride", args.size if args.stride is None else args.stride, 1, args.size)
+        scenario = PoolScenario.random(
+            height=args.height, width=args.width, channels=args.channels, size=args.size,
+            stride=args.stride, lanes=args.lanes, idle=args.idle,
+            backpressure=args.backpressure, seed=args.seed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    workdir = Path(args.workdir or f"build/runs/pool-s{args.seed}-{args.simulator}")
+    result = run_pool(scenario, args.simulator, workdir, waves=not args.no_waves)
+    out_h = (args.height - args.size) // scenario.stride + 1
+    out_w = (args.width - args.size) // scenario.stride + 1
+    summary = {"status": result.status, "simulator": args.simulator, "seed": args.seed,
+               "cycles": result.cycles,
+               "input_words": args.height * args.width * -(-args.channels // args.lanes),
+               "output_shape": [args.channels, out_h, out_w], "message": result.message,
+               "waves": result.waves}
+    if args.json:
+        print(json.dumps(summary))
+    elif result.status == "pass":
+        print(f"PASS: max pool {args.size}x{args.size} stride {scenario.stride} over "
+              f"{args.channels}x{args.height}x{args.width}, {args.lanes} lanes, "
+              f"{args.simulator}: every output matches golden.maxpool2d"
+              f"{'' if args.idle or args.backpressure else ' and golden.pool_timing'} "
+              f"({result.cycles} cycles)")
+    else:
+        print(f"FAIL: {result.message} (seed {args.seed}); waveform: {result.waves}")
+    return 0 if result.status == "pass" else 1
+
+
 def cmd_lint(args):
     from sim.lint import main as lint_main
     return lint_main()
@@ -241,6 +279,14 @@ def _parser():
     _add_engine_options(c)
     _add_run_options(c)
     c.set_defaults(func=cmd_sim_conv)
+
+    q = blocks.add_parser("pool", help="one random tensor through the max-pooling unit")
+    for name in ("height", "width", "channels", "size"):
+        q.add_argument(f"--{name}", type=int, required=True)
+    q.add_argument("--stride", type=int, help="window step (default: the window size)")
+    q.add_argument("--lanes", type=int, default=8, help="channels a beat (default 8)")
+    _add_run_options(q)
+    q.set_defaults(func=cmd_sim_pool)
 
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
     p.set_defaults(func=cmd_lint)

@@ -61,3 +61,74 @@ def test_sim_array_bad_parameter_runs_nothing(test_dir):
     assert run.returncode == 2
     assert "sysconv: error: --vectors must be at least 1, not 0" in run.stderr
     assert not (test_dir / "run").exists()
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_sim_conv_json(simulator, test_dir):
+    run = sysconv("sim", "conv", "--height", "6", "--width", "5", "--in-channels", "3",
+                  "--out-channels", "5", "--kernel", "3", "--padding", "1", "--relu",
+                  "--pool", "2", "--rows", "2", "--cols", "3", "--simulator", simulator,
+                  "--seed", "3", "--json", "--workdir", str(test_dir))
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["status"] == "pass"
+    assert summary["cycles"] == summary["predicted_cycles"]
+    assert summary["compute_cycles"] == summary["predicted_compute_cycles"]
+    macs = 6 * 5 * 9 * 3 * 5
+    assert summary["ideal_cycles"] == macs / 6
+    assert summary["utilization"] == pytest.approx(macs / (6 * summary["compute_cycles"]))
+
+
+def test_sim_conv_prints_pass_with_cycles(test_dir):
+    run = sysconv("sim", "conv", "--height", "4", "--width", "4", "--in-channels", "2",
+                  "--out-channels", "2", "--kernel", "1", "--rows", "2", "--cols", "2",
+                  "--simulator", "amaranth", "--workdir", str(test_dir))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("PASS: 4x4x2 -> 2, 1x1 stride 1 padding 0 on 2x2, amaranth")
+    assert "PE utilisation" in run.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kernel", "3", "--stride", "4"], "stride must be an integer from 1 to 3, not 4"),
+    (["--kernel", "3", "--pool", "5"], "pool_size must be an integer from 2 to 4, not 5"),
+    (["--kernel", "9"], "kernel 9 is larger than the padded input 6x6"),
+])
+def test_sim_conv_bad_layer_runs_nothing(args, message, test_dir):
+    run = sysconv("sim", "conv", "--height", "6", "--width", "6", "--in-channels", "2",
+                  "--out-channels", "2", *args, "--workdir", str(test_dir / "run"))
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith(f"sysconv: error: {message}")
+    assert not (test_dir / "run").exists()
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_sim_pool_json(simulator, test_dir):
+    run = sysconv("sim", "pool", "--height", "7", "--width", "9", "--channels", "11", "--size",
+                  "3", "--stride", "2", "--lanes", "4", "--simulator", simulator, "--json",
+                  "--workdir", str(test_dir))
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["status"] == "pass"
+    assert summary["output_shape"] == [11, 3, 4]
+
+
+def test_sim_pool_bad_stride(test_dir):
+    run = sysconv("sim", "pool", "--height", "7", "--width", "9", "--channels", "1", "--size",
+                  "2", "--stride", "3", "--workdir", str(test_dir / "run"))
+    assert run.returncode == 2
+    assert "sysconv: error: stride must be an integer from 1 to 2, not 3" in run.stderr
+    assert not (test_dir / "run").exists()
+
+
+def test_verilog_accel_writes_ports(tmp_path):
+    out = tmp_path / "accel.v"
+    run = sysconv("verilog", "--top", "accel", "--rows", "2", "--cols", "2", "--max-height", "8",
+                  "--max-width", "8", "--max-in-channels", "4", "--max-out-channels", "4",
+                  "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "module sysconv_accel(" in out.read_text()
+    ports = json.loads(out.with_suffix(".ports.json").read_text())
+    names = {port["name"]: port for port in ports["ports"]}
+    assert names["s_axis_tdata"] == {"name": "s_axis_tdata", "direction": "in", "width": 16}
+    assert names["m_axis_tready"]["direction"] == "in"
+    assert names["s_axis_param_tdata"]["width"] == 32
