@@ -1,0 +1,101 @@
+"""Run a compiled network on the accelerator RTL: every pass on the engine, the host only
+moving tensors between passes. What ``sysconv demo`` and the network tests call.
+
+The passes come from :func:`sysconv.compiler.compile_network` (any objects with ``stage``,
+``layer``, ``weights``, ``bias`` and ``name``). Conv passes run per sample on its
+``(C, H, W)`` map; the host flattens each sample's last map to a ``C*H*W``-channel pixel; dense
+passes run once per batch, the batch being the pixels of a ``1 x N`` image.
+"""
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from hw.layer import EngineConfig, LayerConfig
+from hw.top import Accelerator
+
+from . import runner
+
+__all__ = ["NetworkResult", "run_network", "network_scenario", "load_scenario"]
+
+TOPLEVEL = "sysconv_accel"
+
+
+@dataclass
+class NetworkResult:
+    status: str
+    simulator: str
+    message: str
+    logits: np.ndarray | None   # (N, classes) int8 from the RTL
+    passes: list                # per pass: name, invocations' cycles and compute cycles
+    simulated_cycles: int
+    seconds: float
+    waves: str | None
+
+
+def network_scenario(engine, passes, images, *, batch):
+    return json.dumps({
+        "engine": asdict(engine), "batch": batch,
+        "passes": [{"stage": p.stage, "name": p.name, "layer": asdict(p.layer),
+                    "weights": np.asarray(p.weights).tolist(),
+                    "bias": np.asarray(p.bias).tolist()} for p in passes],
+        "images": np.asarray(images).tolist(),
+    })
+
+
+def load_scenario(text):
+    scenario = json.loads(text)
+    engine = EngineConfig(**scenario["engine"])
+    passes = [dict(item, layer=LayerConfig(**item["layer"]),
+                   weights=np.array(item["weights"], np.int64),
+                   bias=np.array(item["bias"], np.int64)) for item in scenario["passes"]]
+    return engine, passes, np.array(scenario["images"], np.int64), scenario["batch"]
+
+
+def batch_layer(layer, samples):
+    """A dense pass's layer for a batch of ``samples``."""
+    return replace(layer, width=samples)
+
+
+def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=False,
+                progress=None):
+    """Run ``images`` (N, C, H, W) through ``passes``; never raises on a mismatch.
+
+    ``progress(done, total)`` is called (from this thread) as samples finish."""
+    if simulator not in runner.SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(runner.SIMULATORS)}, "
+                         f"not {simulator!r}")
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    built = runner.build(runner.to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
+                         waves=waves)
+    progress_file = test_dir / "progress.json"
+    progress_file.unlink(missing_ok=True)
+    outcome = {}
+
+    def simulate():
+        outcome["result"], outcome["waves"] = runner.run_scenario(
+            built, "sim.cocotb_network", test_dir,
+            network_scenario(engine, passes, images, batch=batch), waves=waves)
+
+    start = time.perf_counter()
+    worker = threading.Thread(target=simulate)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+        if progress is not None and progress_file.exists():
+            try:
+                done = json.loads(progress_file.read_text())["done"]
+            except (ValueError, KeyError):
+                continue  # being written
+            progress(done, len(images))
+    seconds = time.perf_counter() - start
+    result = outcome["result"]
+    logits = np.array(result["logits"], np.int64) if result.get("logits") else None
+    return NetworkResult(result["status"], simulator, result["message"], logits,
+                         result.get("passes", []), result.get("cycles", 0), seconds,
+                         outcome["waves"])
