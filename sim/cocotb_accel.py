@@ -4,15 +4,22 @@ Reads ``scenario.json`` from ``$SYSCONV_TEST_DIR``, sends each layer's parameter
 input tensor with cocotbext-axi sources (seeded pause generators for input gaps), takes the
 output with a cocotbext-axi sink (seeded backpressure), compares every output word with the
 golden model, and writes ``result.json`` with the cycle of every handshake.
+
+A second test, :func:`accelerator_speed`, skipped unless selected by name (``COCOTB_TEST_FILTER``,
+as :func:`sim.engine_run.run_layers` does with ``speed=True``), runs the same scenario without
+stalls through a lean driver (:class:`LeanTB`) to measure simulation speed; it too compares
+every output word with the golden model.
 """
 
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
@@ -127,4 +134,147 @@ async def accelerator_matches_golden(dut):
         status, message = "fail", "the engine raised its error flag"
     (test_dir / "result.json").write_text(json.dumps(
         {"status": status, "message": message, "layers": layers}))
+    assert status == "pass", message
+
+
+class LeanTB:
+    """The lean driver of :func:`accelerator_speed`: a few signal handles touched per beat.
+
+    Packed ``tdata`` words are written whole; the testbench wakes on a clock edge only while a
+    beat is pending, sleeps through the compute phase on ``m_axis_tvalid``'s rising edge, and
+    reads ``tdata`` only in cycles where ``tvalid`` is high. ``m_axis_tready`` is held high
+    and the sources never pause, so every handshake comes as early as the engine allows.
+
+    Cycle numbers are those of :class:`TB`'s monitor: cycle 0 ends at the first rising edge
+    after reset. They come from the simulation time, read once per phase, and from counting
+    the edges awaited within a phase.
+    """
+
+    PERIOD_NS = 10
+
+    def __init__(self, dut, *, clock_impl=None):
+        self.dut = dut
+        Clock(dut.clk, self.PERIOD_NS, unit="ns", impl=clock_impl).start()
+        self.edge = RisingEdge(dut.clk)
+        self.origin_ns = 0.0
+
+    async def reset(self):
+        dut = self.dut
+        for name in ("s_axis_param_tvalid", "s_axis_param_tlast", "s_axis_tvalid",
+                     "s_axis_tlast", "m_axis_tready"):
+            getattr(dut, name).value = 0
+        dut.rst.value = 1
+        await ClockCycles(dut.clk, 3)
+        await FallingEdge(dut.clk)
+        dut.rst.value = 0
+        self.origin_ns = get_sim_time("ns") + self.PERIOD_NS / 2
+
+    def now(self):
+        """The cycle that ends with the rising edge the testbench last woke on."""
+        return round((get_sim_time("ns") - self.origin_ns) / self.PERIOD_NS)
+
+    async def send(self, prefix, words):
+        """Send ``words`` back to back on ``<prefix>_t*``, ``tlast`` on the last one; returns
+        the cycles of the first and the last handshake."""
+        dut = self.dut
+        valid, data = getattr(dut, f"{prefix}_tvalid"), getattr(dut, f"{prefix}_tdata")
+        ready, last = getattr(dut, f"{prefix}_tready"), getattr(dut, f"{prefix}_tlast")
+        edge, count = self.edge, len(words)
+        data.value = words[0]
+        last.value = count == 1
+        valid.value = 1
+        k, first, cycle = 0, None, None
+        while k < count:
+            await edge
+            cycle = self.now() if cycle is None else cycle + 1
+            if ready.value == 1:
+                first = cycle if first is None else first
+                k += 1
+                if k < count:
+                    data.value = words[k]
+                    if k == count - 1:
+                        last.value = 1
+        valid.value = 0
+        last.value = 0
+        return first, cycle
+
+    async def receive(self, expected, budget_cycles, show):
+        """Take ``len(expected)`` words and compare each with ``expected`` as it arrives.
+
+        Returns ``(cycles, problem)``: the cycle of every handshake, and ``None`` or
+        ``(index, what)`` for the first word that is wrong (``show(word)`` prints a word)."""
+        dut = self.dut
+        valid, data, last = dut.m_axis_tvalid, dut.m_axis_tdata, dut.m_axis_tlast
+        dut.m_axis_tready.value = 1
+        if valid.value != 1:
+            try:
+                await with_timeout(RisingEdge(valid), budget_cycles * self.PERIOD_NS, "ns")
+            except SimTimeoutError:
+                return [], (0, f"nothing within {budget_cycles} cycles (deadlock?)")
+        edge, count, cycles = self.edge, len(expected), []
+        cycle = self.now()
+        deadline = cycle + budget_cycles
+        while len(cycles) < count:
+            await edge
+            cycle += 1
+            if valid.value == 1:
+                k = len(cycles)
+                cycles.append(cycle)
+                word = data.value.to_unsigned()
+                if word != expected[k]:
+                    return cycles, (k, f"= {show(word)}, expected {show(expected[k])}")
+                if (last.value == 1) != (k == count - 1):
+                    return cycles, (k, f"= {show(word)} with tlast = {int(last.value)}")
+            elif cycle > deadline:
+                return cycles, (len(cycles), f"nothing by cycle {cycle} (deadlock?)")
+        dut.m_axis_tready.value = 0
+        return cycles, None
+
+
+@cocotb.test(skip=True)  # a benchmark: runs only when selected (sim.engine_run, speed=True)
+async def accelerator_speed(dut):
+    """Every layer's output word against the golden model, with the lean driver of
+    :class:`LeanTB` and no stalls. ``result.json`` gets the handshake cycles as
+    :func:`accelerator_matches_golden` writes them (the parameter and input beats by their
+    first and last cycle), and the simulation speed: wall-clock seconds and cycles simulated
+    from the end of reset to the last output word."""
+    test_dir = Path(os.environ["SYSCONV_TEST_DIR"])
+    runs, scenario = runs_from_json((test_dir / "scenario.json").read_text())
+    if scenario["idle"] or scenario["backpressure"]:
+        raise ValueError("the speed test drives no stalls; idle and backpressure must be 0")
+    engine = runs[0].engine
+    tb = LeanTB(dut, clock_impl=os.environ.get("SYSCONV_CLOCK_IMPL") or None)
+    # Stimulus and golden words are ready before the clock starts counting.
+    work = [(run.packet(), run.input_beats(), run.expected_beats()) for run in runs]
+    await tb.reset()
+    start = time.perf_counter()
+    layers, status, message = [], "pass", ""
+    for n, (run, (packet, beats, expected)) in enumerate(zip(runs, work, strict=True)):
+        first_param, _ = await tb.send("s_axis_param", packet)
+        first_input, last_input = await tb.send("s_axis", beats)
+        outputs, problem = await tb.receive(expected, deadlock_budget([run]),
+                                            lambda word: unpack(word, 8, engine.cols))
+        if problem is not None:
+            k, what = problem
+            width = run.layer.pool_out_width
+            pixel, tile = divmod(k, -(-run.layer.out_channels // engine.cols))
+            status = "fail"
+            message = (f"cycle {outputs[-1] if len(outputs) > k else tb.now()}: layer {n}: "
+                       f"output word {k} (pixel y={pixel // width} x={pixel % width}, channels "
+                       f"{tile * engine.cols}..{tile * engine.cols + engine.cols - 1}) {what}")
+            break
+        layers.append({"params": len(packet), "first_param": first_param,
+                       "first_input": first_input, "last_input": last_input,
+                       "first_output": outputs[0], "last_output": outputs[-1],
+                       "output_cycles": outputs,
+                       "compute_cycles": int(dut.compute_cycles.value),
+                       "total_cycles": outputs[-1] - first_input + 1})
+    wall = time.perf_counter() - start
+    cycles = tb.now() + 1
+    if int(dut.error.value) and status == "pass":
+        status, message = "fail", "the engine raised its error flag"
+    (test_dir / "result.json").write_text(json.dumps(
+        {"status": status, "message": message, "layers": layers,
+         "speed": {"wall_seconds": wall, "cycles": cycles,
+                   "words_checked": sum(len(layer["output_cycles"]) for layer in layers)}}))
     assert status == "pass", message

@@ -4,6 +4,11 @@ On Icarus and Verilator the AXI4-Stream top (``sysconv_accel``) is simulated by 
 testbench :mod:`sim.cocotb_accel`, with cocotbext-axi drivers; in Amaranth's simulator the
 engine is driven by :class:`sim.engine_bench.EngineBench`. Both compare every output word with
 the golden model and record the cycle of every handshake.
+
+``speed=True`` selects the lean testbenches instead (``accelerator_speed`` in
+:mod:`sim.cocotb_accel`, :mod:`sim.amaranth_speed`), for measuring simulation speed: no stalls,
+no waveforms, every output word still compared; the result also carries the wall-clock time
+and the cycles simulated.
 """
 
 import json
@@ -32,6 +37,7 @@ class EngineResult:
     message: str         # the first mismatch, or why the run failed
     layers: list         # per layer: LayerTiming.as_dict()
     waves: str | None
+    speed: dict | None = None  # speed=True: wall_seconds, cycles, words_checked
 
     @property
     def cycles(self):
@@ -58,13 +64,19 @@ def runs_from_json(text):
     return runs, scenario
 
 
-def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0, waves=True):
-    """Run ``runs`` back to back on one engine; never raises on a mismatch."""
+def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0, waves=True,
+               speed=False):
+    """Run ``runs`` back to back on one engine; never raises on a mismatch. ``speed=True``
+    runs the lean speed testbench (no stalls, no waveforms)."""
     if simulator not in ALL_SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(ALL_SIMULATORS)}, "
                          f"not {simulator!r}")
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
+    if speed:
+        if idle or backpressure:
+            raise ValueError("speed=True runs without stalls: idle and backpressure must be 0")
+        return _run_speed(runs, simulator, test_dir)
     if simulator == "amaranth":
         from .amaranth_engine import run_engine_amaranth
         wave_path = str(test_dir / "waves.vcd") if waves else None
@@ -84,3 +96,29 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
         scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed), waves=waves)
     return EngineResult(result["status"], simulator, result["message"],
                         result.get("layers", []), wave_path)
+
+
+def _run_speed(runs, simulator, test_dir):
+    if simulator == "amaranth":
+        from .amaranth_speed import run_engine_speed
+        try:
+            timing, speed = run_engine_speed(runs)
+        except StreamMismatch as mismatch:
+            return EngineResult("fail", simulator, str(mismatch), [], None)
+        return EngineResult("pass", simulator, "", timing, None, speed)
+    from .speed_build import build_for_speed
+    built = build_for_speed(runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
+                            simulator)
+    (test_dir / "scenario.json").write_text(scenario_json(runs))
+    result_file = test_dir / "result.json"
+    result_file.unlink(missing_ok=True)
+    # The speed test is skipped in a plain run; naming it selects it alone.
+    runner.run_cocotb(built, "sim.cocotb_accel", test_dir, waves=False,
+                      env={"COCOTB_TEST_FILTER": r"accelerator_speed$",
+                           "SYSCONV_CLOCK_IMPL": "gpi"})
+    if not result_file.exists():
+        return EngineResult("fail", simulator, "the simulation ended without a result; see "
+                            f"{test_dir / 'sim.log'}", [], None)
+    result = json.loads(result_file.read_text())
+    return EngineResult(result["status"], simulator, result["message"], result["layers"], None,
+                        result.get("speed"))
