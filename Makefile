@@ -29,3 +29,7 @@ lint: setup
 
 clean:
 	rm -rf build
+
+.PHONY: demo
+demo: setup
+	$(PY) -m sysconv demo

@@ -40,8 +40,9 @@ def _ceil_div(a, b):
 class LayerPerf:
     """Predicted cycles of one layer on a ``rows x cols`` engine.
 
-    Cycle numbers (``*_cycle`` and ``output_beat_cycles``) count from the layer's first
-    parameter word; durations are in cycles.
+    Cycle numbers (``*_cycle`` and ``output_beat_cycles``) count from the first parameter
+    word of the first layer predicted (:func:`predict_network`) or from ``start``; durations
+    are in cycles.
     """
 
     rows: int
@@ -52,11 +53,13 @@ class LayerPerf:
     out_words: int            # words out of the convolution (before pooling)
     sets: int                 # passes over the array
     pixels: int
+    start_cycle: int          # the layer's first parameter word
     first_input_cycle: int
     compute_start_cycle: int  # first vector into the array
     compute_end_cycle: int    # last result out of the array
     last_read_cycle: int      # last output buffer word into the pooling unit (or out)
     output_beat_cycles: list = field(repr=False)
+    set_start_cycles: list = field(default_factory=list, repr=False)  # each set's first vector
 
     @property
     def param_cycles(self):
@@ -72,6 +75,27 @@ class LayerPerf:
         return self.compute_end_cycle - self.compute_start_cycle + 1
 
     @property
+    def array_latency(self):
+        """Cycles from a vector into the array to its result out."""
+        return self.rows + self.cols + 2
+
+    @property
+    def tile_cycles(self):
+        """The compute phase tile by tile (a tile is one set: a weight set and its pass of
+        ``pixels`` vectors): from each set's first vector to the next set's, the last set's
+        to the last result out. They add up to :attr:`compute_cycles`."""
+        ends = self.set_start_cycles[1:] + [self.compute_end_cycle + 1]
+        return [end - begin for begin, end in zip(self.set_start_cycles, ends, strict=True)]
+
+    @property
+    def set_gap_cycles(self):
+        """Compute-phase cycles in which no vector enters the array because the next set's
+        weights are not in yet; ``compute_cycles = sets * pixels + set_gap_cycles +
+        array_latency``."""
+        return sum(after - (before + self.pixels) for before, after in
+                   zip(self.set_start_cycles, self.set_start_cycles[1:], strict=False))
+
+    @property
     def total_cycles(self):
         """First input word accepted to last output word sent, both counted."""
         return self.output_beat_cycles[-1] - self.first_input_cycle + 1
@@ -85,7 +109,7 @@ class LayerPerf:
     @property
     def layer_cycles(self):
         """First parameter word to the layer's end, both counted: the layer's whole time."""
-        return self.end_cycle + 1
+        return self.end_cycle - self.start_cycle + 1
 
     @property
     def weight_load_cycles(self):
@@ -122,10 +146,12 @@ class LayerPerf:
         }
 
     def summary(self):
-        result = {k: v for k, v in asdict(self).items() if k != "output_beat_cycles"}
+        result = {k: v for k, v in asdict(self).items()
+                  if k not in ("output_beat_cycles", "set_start_cycles")}
         for name in ("param_cycles", "input_cycles", "weight_load_cycles", "compute_cycles",
                      "drain_cycles", "output_cycles", "total_cycles", "layer_cycles",
-                     "ideal_cycles", "utilization", "traffic"):
+                     "ideal_cycles", "utilization", "traffic", "array_latency",
+                     "set_gap_cycles"):
             result[name] = getattr(self, name)
         return result
 
@@ -150,12 +176,14 @@ def predict_layer(rows, cols, layer, *, start=0):
     x = first_input + in_words          # first COMPUTE cycle
     final = x + rows                    # F_0
     first_vector = last_vector = None
+    set_starts = []
     for n in range(sets):
         if n:
             final = max(final + 2 * rows + cols - 2, last_vector + 1)
         begin = max(last_vector if n else x, final) + 1
         if n == 0:
             first_vector = begin
+        set_starts.append(begin)
         last_vector = begin + pixels - 1
     last_result = last_vector + latency
     output_start = last_result + REQUANT_LATENCY + 3  # first OUTPUT cycle
@@ -170,9 +198,9 @@ def predict_layer(rows, cols, layer, *, start=0):
     macs = pixels * layer.kernel ** 2 * layer.in_channels * layer.out_channels
     return LayerPerf(rows=rows, cols=cols, macs=macs, param_words=param_words,
                      in_words=in_words, out_words=out_words, sets=sets, pixels=pixels,
-                     first_input_cycle=first_input, compute_start_cycle=first_vector,
+                     start_cycle=start, first_input_cycle=first_input, compute_start_cycle=first_vector,
                      compute_end_cycle=last_result, last_read_cycle=reads[-1],
-                     output_beat_cycles=beats)
+                     output_beat_cycles=beats, set_start_cycles=set_starts)
 
 
 def predict_network(rows, cols, layers):

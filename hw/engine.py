@@ -66,6 +66,9 @@ class ConvEngine(wiring.Component):
     compute_cycles : Out(32)
         Cycles of the last layer's compute phase, from the first vector into the array to the
         last result out of it, both counted.
+    layer_cycles : Out(32)
+        Cycles of the last finished layer, from its first parameter word to its end (its last
+        output word, or its last word into the pooling unit if later), both counted.
     """
 
     def __init__(self, config):
@@ -79,6 +82,7 @@ class ConvEngine(wiring.Component):
             "phase": Out(2),
             "error": Out(1),
             "compute_cycles": Out(32),
+            "layer_cycles": Out(32),
         })
 
     config = property(lambda self: self._config)
@@ -481,6 +485,18 @@ class ConvEngine(wiring.Component):
             m.d.sync += output_sent.eq(0)
         with m.Elif(output_done):
             m.d.sync += output_sent.eq(1)
+
+        # Layer cycle counter: first parameter word to the layer's end, both counted; the
+        # count is kept from a layer's end to the next layer's end.
+        layer_counter = Signal(32)
+        layer_count = Signal(32)
+        m.d.comb += self.layer_cycles.eq(layer_count)
+        with m.If(p_fire & (p_word == 0)):
+            m.d.sync += layer_counter.eq(1)
+        with m.Else():
+            m.d.sync += layer_counter.eq(layer_counter + 1)
+        with m.If(enter_params):
+            m.d.sync += layer_count.eq(layer_counter + 1)
 
         # ---- Phase sequencing ----------------------------------------------------------------
         m.d.comb += [

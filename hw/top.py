@@ -19,7 +19,7 @@ class Accelerator(wiring.Component):
     s_axis_tdata/tvalid/tready/tlast : input tensors, ``rows`` int8 lanes a beat (lane 0 in
         bits 7:0)
     m_axis_tdata/tvalid/tready/tlast : output tensors, ``cols`` int8 lanes a beat
-    phase, error, compute_cycles : status (see :class:`~hw.engine.ConvEngine`)
+    phase, error, compute_cycles, layer_cycles : status (see :class:`~hw.engine.ConvEngine`)
 
     The programming model is in :mod:`hw.layer` and the README.
     """
@@ -44,6 +44,7 @@ class Accelerator(wiring.Component):
             "phase": Out(2),
             "error": Out(1),
             "compute_cycles": Out(32),
+            "layer_cycles": Out(32),
         })
 
     config = property(lambda self: self._config)
@@ -67,5 +68,6 @@ class Accelerator(wiring.Component):
             self.phase.eq(engine.phase),
             self.error.eq(engine.error),
             self.compute_cycles.eq(engine.compute_cycles),
+            self.layer_cycles.eq(engine.layer_cycles),
         ]
         return m

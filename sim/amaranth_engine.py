@@ -2,7 +2,7 @@
 
 from amaranth.sim import Simulator
 
-from hw.engine import ConvEngine
+from hw.engine import ConvEngine, Phase
 
 from .engine_bench import EngineBench
 
@@ -29,8 +29,9 @@ def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=No
             ctx.set(dut.i.payload.last, inputs["i_last"])
             ctx.set(dut.o.ready, inputs["o_ready"])
             await ctx.tick()
-            if bench.layer_complete():
-                bench.layer_done(ctx.get(dut.compute_cycles))
+            # The layer ends once its output is out and trailing words are into the pool.
+            if bench.layer_complete() and ctx.get(dut.phase) == Phase.PARAMS:
+                bench.layer_done(ctx.get(dut.compute_cycles), ctx.get(dut.layer_cycles))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

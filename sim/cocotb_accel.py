@@ -20,7 +20,14 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import (
+    ClockCycles,
+    FallingEdge,
+    ReadOnly,
+    RisingEdge,
+    SimTimeoutError,
+    with_timeout,
+)
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from hw.lanes import unpack
@@ -31,6 +38,16 @@ from sim.engine_run import runs_from_json
 def _pauses(rng, probability):
     while True:
         yield rng.random() < probability
+
+
+async def layer_end(dut):
+    """Wait for the end of the layer whose output was just received (trailing words may still
+    be going into the pooling unit); returns the engine's (compute_cycles, layer_cycles)."""
+    await ReadOnly()
+    while int(dut.phase.value) != 0:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+    return int(dut.compute_cycles.value), int(dut.layer_cycles.value)
 
 
 def _to_bytes(words, width):
@@ -103,8 +120,8 @@ async def accelerator_matches_golden(dut):
         words = [int.from_bytes(data[k:k + engine.cols], "little")
                  for k in range(0, len(data), engine.cols)]
         expected = run.expected_beats()
-        await RisingEdge(dut.clk)  # let the monitor record the last beat
-        timing = LayerTiming(compute_cycles=int(dut.compute_cycles.value))
+        compute_cycles, layer_cycles = await layer_end(dut)
+        timing = LayerTiming(compute_cycles=compute_cycles, layer_cycles=layer_cycles)
         for name, lengths in (("param", len(run.packet())), ("input", len(run.input_beats())),
                               ("output", len(words))):
             cycles = tb.handshakes[name][seen[name]:seen[name] + lengths]

@@ -24,7 +24,7 @@ def deadlock_budget(runs, idle=0.0, backpressure=0.0):
     up for stalls), plus a margin. Past it, the design has deadlocked."""
     slowdown = 1 + 10 * max(idle, backpressure)
     perf = predict_network(runs[0].engine.rows, runs[0].engine.cols, [r.layer for r in runs])
-    return int(4 * slowdown * perf[-1].layer_cycles) + 2000
+    return int(4 * slowdown * (perf[-1].end_cycle + 1)) + 2000
 
 
 @dataclass
@@ -34,7 +34,8 @@ class LayerTiming:
     param_cycles: list = field(default_factory=list)
     input_cycles: list = field(default_factory=list)
     output_cycles: list = field(default_factory=list)
-    compute_cycles: int = 0  # the engine's own counter, read after the layer
+    compute_cycles: int = 0  # the engine's own counters, read after the layer
+    layer_cycles: int = 0
 
     @property
     def total(self):
@@ -46,6 +47,7 @@ class LayerTiming:
                 "first_input": self.input_cycles[0], "last_input": self.input_cycles[-1],
                 "first_output": self.output_cycles[0], "last_output": self.output_cycles[-1],
                 "output_cycles": self.output_cycles, "compute_cycles": self.compute_cycles,
+                "layer_cycles": self.layer_cycles,
                 "total_cycles": self.total}
 
 
@@ -117,8 +119,8 @@ class EngineBench:
         """Whether the current layer's last output word has been received."""
         return not self.done and self.sinks[self.layer].done
 
-    def layer_done(self, compute_cycles):
-        self._compute.append(int(compute_cycles))
+    def layer_done(self, compute_cycles, layer_cycles):
+        self._compute.append((int(compute_cycles), int(layer_cycles)))
         self.layer += 1
 
     @property
@@ -127,5 +129,6 @@ class EngineBench:
         params = np.split(np.array(self.params.cycles), np.cumsum(self._packet_sizes)[:-1])
         inputs = np.split(np.array(self.inputs.cycles), np.cumsum(self._tensor_sizes)[:-1])
         return [LayerTiming(param_cycles=params[n].tolist(), input_cycles=inputs[n].tolist(),
-                            output_cycles=self.sinks[n].cycles, compute_cycles=compute)
-                for n, compute in enumerate(self._compute)]
+                            output_cycles=self.sinks[n].cycles, compute_cycles=compute,
+                            layer_cycles=layer)
+                for n, (compute, layer) in enumerate(self._compute)]

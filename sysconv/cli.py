@@ -225,6 +225,20 @@ def cmd_sim_pool(args):
     return 0 if result.status == "pass" else 1
 
 
+def cmd_demo(args):
+    from .demo import run_demo
+    if args.images < 1:
+        raise UsageError(f"--images must be at least 1, not {args.images}")
+    try:
+        from hw.systolic_array import SystolicArray
+        SystolicArray.check_parameters(rows=args.rows, cols=args.cols)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    summary = run_demo(images=args.images, simulator=args.simulator, rows=args.rows,
+                       cols=args.cols, batch=args.batch, out=args.out)
+    return 0 if summary["status"] == "pass" else 1
+
+
 def cmd_lint(args):
     from sim.lint import main as lint_main
     return lint_main()
@@ -287,6 +301,15 @@ def _parser():
     q.add_argument("--lanes", type=int, default=8, help="channels a beat (default 8)")
     _add_run_options(q)
     q.set_defaults(func=cmd_sim_pool)
+
+    d = commands.add_parser("demo", help="the digits CNN on the simulated accelerator RTL")
+    d.add_argument("--images", type=int, default=16, help="test images to run (default 16)")
+    d.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    d.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
+    d.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    d.add_argument("--batch", type=int, help="images a Linear pass (default min(images, 16))")
+    d.add_argument("--out", default="build/demo", help="folder for the PNG and summary")
+    d.set_defaults(func=cmd_demo)
 
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
     p.set_defaults(func=cmd_lint)

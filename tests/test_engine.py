@@ -70,6 +70,7 @@ def check_timing(result, runs):
         assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
         assert measured["compute_cycles"] == model.compute_cycles, f"layer {n}"
         assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
+        assert measured["layer_cycles"] == model.layer_cycles, f"layer {n}"
         assert outputs == model.output_beat_cycles, f"layer {n}: output word cycles"
 
 

@@ -1,0 +1,163 @@
+"""``sysconv demo`` / ``make demo``: the founding document's CNN classifying handwritten digits
+on the simulated accelerator RTL, bit-exact with the golden int8 model.
+
+The quantised network (``models/digits_cnn.npz``, trained by ``scripts/train_digits.py``) is
+compiled onto an engine generated for it (:mod:`sysconv.compiler`), and the first ``N`` test
+images run through the generated Verilog, every pass on the engine: the conv passes per image
+(conv + ReLU + 2x2 max pool fused), the two Linear layers once per batch as 1x1 convolutions.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from golden import digits
+from golden.network import Sequential
+from golden.perf import predict_layer
+from sim.network_run import batch_layer, run_network
+
+from .compiler import compile_network, engine_for
+
+__all__ = ["MODEL", "run_demo"]
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "digits_cnn.npz"
+INPUT_SHAPE = (3, 24, 24)
+
+
+def _board_fmax():
+    """(board, engine Fmax in MHz) from the newest board report, if any board was built."""
+    reports = sorted(Path("build/boards").glob("*/report.json"),
+                     key=lambda path: path.stat().st_mtime)
+    for path in reversed(reports):
+        try:
+            report = json.loads(path.read_text())
+        except ValueError:
+            continue
+        fmax = report.get("engine_fmax_mhz") or report.get("fmax_mhz")
+        if isinstance(fmax, dict):
+            fmax = min(fmax.values())
+        if fmax:
+            return path.parent.name, float(fmax)
+    return None
+
+
+def _plot(path, images, labels, predictions, confusion):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = min(8, len(images))
+    figure = plt.figure(figsize=(12, 4.5))
+    for k in range(shown):
+        axis = figure.add_subplot(2, 8, k + 1 + (8 if k >= 8 else 0))
+        axis.imshow(images[k][0], cmap="gray_r", vmin=0, vmax=127)
+        ok = predictions[k] == labels[k]
+        axis.set_title(f"RTL: {predictions[k]}\n(label {labels[k]})",
+                       color="black" if ok else "red", fontsize=9)
+        axis.axis("off")
+    axis = figure.add_axes([0.38, 0.04, 0.3, 0.45])
+    axis.imshow(confusion, cmap="Blues")
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            axis.text(j, i, str(count), ha="center", va="center", fontsize=7)
+    axis.set_xlabel("predicted (RTL)")
+    axis.set_ylabel("label")
+    axis.set_xticks(range(10))
+    axis.set_yticks(range(10))
+    axis.set_title("confusion matrix", fontsize=9)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, out="build/demo",
+             echo=print):
+    """Run the demo; returns the summary dict (also written to ``out/summary.json``)."""
+    from tqdm import tqdm
+
+    network = Sequential.load(MODEL)
+    x_test, y_test = digits.load("test")
+    if not 1 <= images <= len(x_test):
+        raise ValueError(f"images must be from 1 to {len(x_test)}, not {images}")
+    batch = min(images, 16) if batch is None else batch
+    engine = engine_for(network, INPUT_SHAPE, rows, cols, batch=batch)
+    passes = compile_network(network, INPUT_SHAPE, engine, batch=batch)
+    x, y = x_test[:images], y_test[:images]
+    golden_logits = network.run(x)
+    golden_all = network.run(x_test).argmax(axis=1)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    echo(f"sysconv demo: {images} test images through the {rows}x{cols} engine's RTL on "
+         f"{simulator} ({len(passes)} passes: {'; '.join(p.name for p in passes)})")
+    with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
+        result = run_network(engine, passes, x, simulator, out / simulator, batch=batch,
+                             progress=lambda done, total: bar.update(done - bar.n))
+        bar.update(images - bar.n if result.status == "pass" else 0)
+    if result.status != "pass":
+        echo(f"FAIL: {result.message}")
+        return {"status": "fail", "message": result.message}
+
+    rtl_predictions = result.logits.argmax(axis=1)
+    bit_exact = bool(np.array_equal(result.logits, golden_logits))
+    layers = []
+    for step, stats in zip(passes, result.passes, strict=True):
+        samples = images if step.stage == "conv" else -(-images // batch)
+        layer = step.layer if step.stage == "conv" else batch_layer(step.layer, min(batch, images))
+        predicted = predict_layer(rows, cols, layer)
+        compute = stats["compute_cycles"][0]
+        layers.append({
+            "pass": step.name, "runs": samples, "layer_cycles": stats["cycles"][0],
+            "predicted_layer_cycles": predicted.layer_cycles, "compute_cycles": compute,
+            "predicted_compute_cycles": predicted.compute_cycles,
+            "utilization": layer.macs / (rows * cols * compute),
+        })
+    cycles_per_image = result.simulated_cycles / images
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (y, rtl_predictions), 1)
+    summary = {
+        "status": "pass" if bit_exact else "fail", "images": images, "simulator": simulator,
+        "rows": rows, "cols": cols, "batch": batch, "layers": layers,
+        "predictions": rtl_predictions.tolist(), "labels": y.tolist(),
+        "rtl_accuracy": float(np.mean(rtl_predictions == y)),
+        "golden_int8_accuracy": float(np.mean(golden_logits.argmax(axis=1) == y)),
+        "golden_int8_accuracy_test_set": float(np.mean(golden_all == y_test)),
+        "float_accuracy_test_set": network.metadata.get("float_test_accuracy"),
+        "logits_bit_exact": bit_exact, "simulated_cycles": result.simulated_cycles,
+        "cycles_per_image": cycles_per_image, "wall_seconds": result.seconds,
+        "simulated_cycles_per_second": result.simulated_cycles / result.seconds,
+    }
+    fmax = _board_fmax()
+    if fmax:
+        summary["projected_images_per_second"] = {
+            "board": fmax[0], "fmax_mhz": fmax[1],
+            "images_per_second": fmax[1] * 1e6 / cycles_per_image}
+    _plot(out / "demo.png", x, y, rtl_predictions, confusion)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    echo("\nper pass (first run)       cycles  predicted  compute  predicted  PE util")
+    for row in layers:
+        echo(f"  {row['pass']:<24} {row['layer_cycles']:>7} {row['predicted_layer_cycles']:>10} "
+             f"{row['compute_cycles']:>8} {row['predicted_compute_cycles']:>10} "
+             f"{row['utilization']:>8.1%}")
+    echo("\nimage  label  RTL prediction")
+    for k in range(images):
+        mark = "" if rtl_predictions[k] == y[k] else "   <- wrong"
+        echo(f"  {k:>4}  {y[k]:>5}  {rtl_predictions[k]:>14}{mark}")
+    echo(f"\nRTL accuracy on these {images} images:   {summary['rtl_accuracy']:.1%}")
+    echo(f"golden int8 accuracy, same images:     {summary['golden_int8_accuracy']:.1%}")
+    echo(f"golden int8 accuracy, whole test set:  {summary['golden_int8_accuracy_test_set']:.1%}"
+         f" ({len(y_test)} images)")
+    if summary["float_accuracy_test_set"] is not None:
+        echo(f"float accuracy, whole test set:        {summary['float_accuracy_test_set']:.1%}")
+    echo(f"every RTL logit equals the golden int8 logit: {'yes' if bit_exact else 'NO'} "
+         f"({result.logits.size} logits)")
+    echo(f"simulated {result.simulated_cycles} cycles ({cycles_per_image:.0f} per image) in "
+         f"{result.seconds:.1f} s: {summary['simulated_cycles_per_second']:.0f} cycles/s")
+    if fmax:
+        echo(f"projected: {summary['projected_images_per_second']['images_per_second']:.0f} "
+             f"images/s at {fmax[1]:.1f} MHz (Fmax from build/boards/{fmax[0]}/report.json)")
+    else:
+        echo("projected images/s: no board report yet (make bitstream BOARD=...)")
+    echo(f"wrote {out / 'demo.png'} and {out / 'summary.json'}")
+    return summary

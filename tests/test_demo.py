@@ -1,0 +1,76 @@
+"""The digits CNN end to end on the accelerator RTL (a few images), bit-exact logits; and the
+compiler's mapping of a network onto the engine."""
+
+import json
+
+import numpy as np
+import pytest
+
+from golden import digits
+from golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from hw.layer import EngineConfig
+from sysconv.compiler import CompileError, compile_network, engine_for
+from sysconv.demo import MODEL, run_demo
+
+
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+def test_demo_logits_bit_exact(simulator, test_dir):
+    summary = run_demo(images=3, simulator=simulator, out=test_dir, echo=lambda *a: None)
+    assert summary["status"] == "pass", summary.get("message")
+    network = Sequential.load(MODEL)
+    x, y = digits.load("test")
+    # The RTL's logits, recomputed here from the golden network, independently of the demo.
+    rtl = json.loads((test_dir / "summary.json").read_text())
+    assert rtl["logits_bit_exact"] is True
+    assert rtl["predictions"] == network.run(x[:3]).argmax(axis=1).tolist()
+    assert rtl["labels"] == y[:3].tolist()
+    for row in rtl["layers"]:
+        assert row["layer_cycles"] == row["predicted_layer_cycles"], row["pass"]
+        assert row["compute_cycles"] == row["predicted_compute_cycles"], row["pass"]
+    assert (test_dir / "demo.png").stat().st_size > 0
+
+
+def _tiny_network(rng):
+    net = Sequential(Conv2d(2, 4, 3, 1, 1), ReLU(), MaxPool2d(2, 2), Flatten(),
+                     Linear(36, 5), ReLU(), Linear(5, 3))
+    for layer in net:
+        if isinstance(layer, (Conv2d, Linear)):
+            layer.weight = rng.integers(-128, 128, layer.weight_shape)
+            layer.bias = rng.integers(-1000, 1000, layer.weight_shape[0])
+            layer.multiplier, layer.shift = 300, 16
+    return net
+
+
+def test_compiler_fuses_and_batches():
+    net = _tiny_network(np.random.default_rng(0))
+    passes = compile_network(net, (2, 6, 6), batch=4)
+    assert [p.name for p in passes] == ["Conv2d + ReLU + MaxPool2d", "Linear + ReLU", "Linear"]
+    assert [p.layers for p in passes] == [(0, 1, 2), (4, 5), (6,)]
+    conv, dense, _ = passes
+    assert (conv.layer.relu, conv.layer.pool_size, conv.layer.pool_stride) == (True, 2, 2)
+    assert (dense.layer.height, dense.layer.width, dense.layer.in_channels) == (1, 4, 36)
+    assert dense.weights.shape == (5, 36, 1, 1)
+
+
+def test_compiler_refuses_a_layer_beyond_the_engine():
+    net = _tiny_network(np.random.default_rng(0))
+    engine = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=8,
+                          max_out_channels=8, max_kernel=3)
+    with pytest.raises(CompileError, match=r"^pass 1 \(Linear \+ ReLU, network layers 4, 5\): "
+                                           r"in_channels must be an integer from 1 to 8, "
+                                           r"not 36$"):
+        compile_network(net, (2, 6, 6), engine)
+
+
+def test_compiler_refuses_unfused_relu():
+    net = Sequential(ReLU(), Conv2d(1, 1, 1))
+    with pytest.raises(CompileError, match=r"^layer 0 \(ReLU\(\)\): the engine runs ReLU and "
+                                           r"MaxPool2d only fused after a Conv2d"):
+        compile_network(net, (1, 4, 4))
+
+
+def test_engine_for_the_demo_fits_every_pass():
+    network = Sequential.load(MODEL)
+    engine = engine_for(network, (3, 24, 24), 8, 8, batch=16)
+    assert engine.max_in_channels == 2304
+    assert engine.weight_depth == 16 * 288 * 8   # Linear(2304, 128): the largest weight set
