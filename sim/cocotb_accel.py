@@ -33,6 +33,7 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 from hw.lanes import unpack
 from sim.engine_bench import LayerTiming, deadlock_budget
 from sim.engine_run import runs_from_json
+from sim.protocol import StreamChecker
 
 
 def _pauses(rng, probability):
@@ -48,6 +49,23 @@ async def layer_end(dut):
         await RisingEdge(dut.clk)
         await ReadOnly()
     return int(dut.compute_cycles.value), int(dut.layer_cycles.value)
+
+
+def attach_checkers(dut, on_violation=None):
+    """:class:`~sim.protocol.StreamChecker` on ``s_axis_param``, ``s_axis`` and ``m_axis``."""
+    return {
+        name: StreamChecker(dut.clk, name=prefix, valid=getattr(dut, f"{prefix}_tvalid"),
+                            ready=getattr(dut, f"{prefix}_tready"),
+                            payload=[getattr(dut, f"{prefix}_tdata")],
+                            last=getattr(dut, f"{prefix}_tlast"),
+                            on_violation=on_violation).start()
+        for name, prefix in (("param", "s_axis_param"), ("input", "s_axis"),
+                             ("output", "m_axis"))
+    }
+
+
+def write_result(test_dir, **fields):
+    (test_dir / "result.json").write_text(json.dumps(fields))
 
 
 def _to_bytes(words, width):
@@ -77,6 +95,10 @@ class TB:
         await FallingEdge(self.dut.clk)
         self.dut.rst.value = 0
 
+    def check_streams(self, on_violation=None):
+        """Attach a protocol checker to each of the three streams (after reset)."""
+        self.checkers = attach_checkers(self.dut, on_violation)
+
     async def monitor(self):
         """Record the cycle of every handshake (cycle 0 ends at the first rising edge after
         reset)."""
@@ -100,7 +122,12 @@ async def accelerator_matches_golden(dut):
     tb = TB(dut, scenario)
     await tb.reset()
     cocotb.start_soon(tb.monitor())
+    tb.check_streams(lambda message: write_result(test_dir, status="fail", message=message,
+                                                  layers=[]))
     for run in runs:
+        tb.checkers["param"].expect(len(run.packet()))
+        tb.checkers["input"].expect(len(run.input_beats()))
+        tb.checkers["output"].expect(len(run.expected_beats()))
         await tb.param.send(AxiStreamFrame(_to_bytes(run.packet(), engine.param_width)))
         await tb.source.send(AxiStreamFrame(_to_bytes(run.input_beats(), 8 * engine.rows)))
 
@@ -149,8 +176,7 @@ async def accelerator_matches_golden(dut):
         layers.append(timing.as_dict())
     if int(dut.error.value) and status == "pass":
         status, message = "fail", "the engine raised its error flag"
-    (test_dir / "result.json").write_text(json.dumps(
-        {"status": status, "message": message, "layers": layers}))
+    write_result(test_dir, status=status, message=message, layers=layers)
     assert status == "pass", message
 
 

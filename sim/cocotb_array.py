@@ -17,6 +17,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 
 from hw.lanes import unpack
 from sim.array_bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
+from sim.protocol import StreamChecker
 
 
 def _result(test_dir, **fields):
@@ -40,6 +41,13 @@ async def array_matches_golden_every_cycle(dut):
     await ClockCycles(clk, 2)
     await FallingEdge(clk)
     rst.value = 0
+    for name in ("i", "w", "o"):
+        StreamChecker(clk, name=name, valid=getattr(dut, f"{name}__valid"),
+                      ready=getattr(dut, f"{name}__ready"),
+                      payload=[getattr(dut, f"{name}__payload")],
+                      on_violation=lambda message: _result(
+                          test_dir, status="fail", cycles=bench.cycle, message=message,
+                          trace=bench.trace)).start()
     try:
         while not bench.done:
             valid = int(o_valid.value)

@@ -16,7 +16,7 @@ import numpy as np
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamFrame
 
-from sim.cocotb_accel import TB, _to_bytes, layer_end
+from sim.cocotb_accel import TB, _to_bytes, layer_end, write_result
 from sim.engine_layer import LayerRun
 from sim.network_run import batch_layer, load_scenario
 
@@ -37,6 +37,7 @@ async def network_on_accelerator(dut):
     engine, passes, images, batch = load_scenario((test_dir / "scenario.json").read_text())
     tb = TB(dut, {"seed": 0, "idle": 0, "backpressure": 0})
     await tb.reset()
+    tb.check_streams(lambda message: write_result(test_dir, status="fail", message=message))
     stats = [{"name": p["name"], "stage": p["stage"], "cycles": [], "compute_cycles": []}
              for p in passes]  # cycles: the engine's layer_cycles counter
     logits = []
@@ -45,6 +46,9 @@ async def network_on_accelerator(dut):
         p = passes[index]
         layer = p["layer"] if p["stage"] == "conv" else batch_layer(p["layer"], x.shape[2])
         run = LayerRun(engine, layer, x, p["weights"], p["bias"])
+        tb.checkers["param"].expect(len(run.packet()))
+        tb.checkers["input"].expect(len(run.input_beats()))
+        tb.checkers["output"].expect(len(run.expected_beats()))
         await tb.param.send(AxiStreamFrame(_to_bytes(run.packet(), engine.param_width)))
         await tb.source.send(AxiStreamFrame(_to_bytes(run.input_beats(), 8 * engine.rows)))
         frame = await tb.sink.recv()
@@ -81,7 +85,6 @@ async def network_on_accelerator(dut):
             (test_dir / "progress.json").write_text(json.dumps({"done": len(logits)}))
     except PassMismatch as mismatch:
         status, message = "fail", str(mismatch)
-    (test_dir / "result.json").write_text(json.dumps(
-        {"status": status, "message": message, "logits": logits, "passes": stats,
-         "cycles": _cycle()}))
+    write_result(test_dir, status=status, message=message, logits=logits, passes=stats,
+                 cycles=_cycle())
     assert status == "pass", message

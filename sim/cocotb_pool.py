@@ -16,6 +16,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 
 from sim.cycle_streams import StreamMismatch
 from sim.pool_bench import PoolBench, PoolScenario
+from sim.protocol import StreamChecker
 
 
 @cocotb.test()
@@ -35,6 +36,16 @@ async def maxpool_matches_golden(dut):
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
+
+    def fail(message):
+        (test_dir / "result.json").write_text(json.dumps(
+            {"status": "fail", "message": message, "cycles": bench.cycle}))
+
+    for name in ("i", "o"):
+        checker = StreamChecker(dut.clk, name=name, valid=getattr(dut, f"{name}__valid"),
+                                ready=getattr(dut, f"{name}__ready"),
+                                payload=[getattr(dut, f"{name}__payload")], on_violation=fail)
+        checker.start()
     try:
         while not bench.done:
             valid = int(o_valid.value)
