@@ -58,6 +58,12 @@ class StreamChecker:
         self._task = cocotb.start_soon(self._run())
         return self
 
+    def stop(self):
+        """Stop watching (before a reset mid-packet; attach a new checker after it)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     def _fail(self, rule):
         cycle = int(get_sim_time("ns")) // self.period_ns
         self.violation = f"cycle {cycle}: stream {self.name}: {rule}"

@@ -84,9 +84,8 @@ def test_edge_layers_bit_exact_and_cycle_exact(group, simulator, test_dir):
 
 
 @pytest.mark.parametrize("simulator", ALL_SIMULATORS)
-@pytest.mark.parametrize("idle, backpressure", [(0.3, 0.0), (0.0, 0.5), (0.5, 0.7)])
-def test_random_gaps_and_backpressure_lose_nothing(idle, backpressure, simulator, test_dir):
-    seed = 11
+def test_random_gaps_and_backpressure_lose_nothing(stalls, simulator, test_dir):
+    idle, backpressure, seed = stalls
     runs = runs_for(EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2], seed=seed)
     result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure,
                         seed=seed)

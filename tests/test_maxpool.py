@@ -393,9 +393,8 @@ def test_generated_verilog_matches_golden_cycle_exact(case, simulator, test_dir)
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator", "amaranth"])
-@pytest.mark.parametrize("idle, backpressure", [(0.3, 0.0), (0.0, 0.6), (0.5, 0.9)])
-def test_generated_verilog_with_gaps_and_backpressure(idle, backpressure, simulator, test_dir):
-    seed = 21
+def test_generated_verilog_with_gaps_and_backpressure(stalls, simulator, test_dir):
+    idle, backpressure, seed = stalls
     scenario = PoolScenario.random(seed=seed, idle=idle, backpressure=backpressure,
                                    **RTL_CASES["overlap-3x3-s2"])
     result = run_pool(scenario, simulator, test_dir)

@@ -43,6 +43,15 @@ def test_array_matches_golden_every_cycle(shape, stimulus, simulator, test_dir):
     assert len(result.trace) == result.cycles
 
 
+@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 2), (4, 4)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_array_under_stalls(shape, simulator, stalls, test_dir):
+    idle, backpressure, seed = stalls
+    scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=idle,
+                                    backpressure=backpressure, seed=seed)
+    check_pass(run_array(scenario, simulator, test_dir), scenario)
+
+
 @pytest.mark.parametrize("shape", [(1, 4), (3, 2), (8, 8)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_three_simulators_give_identical_traces(shape, test_dir):
     scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=0.2, backpressure=0.4,

@@ -1,0 +1,30 @@
+"""Reset in the middle of a layer (while taking the input, computing, or sending the output),
+then a new layer: its output is exactly its golden result, on both simulators."""
+
+import json
+
+import pytest
+
+from hw.top import Accelerator
+from sim import runner
+from sim.engine_run import scenario_json
+from tests.test_engine import SMALL, runs_for
+
+LAYERS = [
+    dict(height=8, width=7, in_channels=4, out_channels=5, kernel=3, padding=1, pool_size=2),
+    dict(height=6, width=6, in_channels=3, out_channels=4, kernel=3, stride=2, padding=1),
+]
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("phase, delay", [(1, 20), (2, 100), (3, 3)],
+                         ids=["input", "compute", "output"])
+def test_reset_mid_layer_then_new_layer(phase, delay, simulator, test_dir):
+    runs = runs_for(LAYERS, seed=5)
+    scenario = json.loads(scenario_json(runs))
+    scenario.update(reset_phase=phase, reset_delay=delay)
+    built = runner.build(runner.to_verilog(Accelerator(SMALL), "sysconv_accel"),
+                         "sysconv_accel", simulator)
+    result, waves = runner.run_scenario(built, "sim.cocotb_reset", test_dir,
+                                        json.dumps(scenario))
+    assert result["status"] == "pass", f"{result['message']} (waveform {waves})"
