@@ -1,11 +1,10 @@
 """Run an :class:`~sim.array_bench.ArrayScenario` on :class:`hw.SystolicArray` in Amaranth's
 own simulator (no Verilog), with the same bench the cocotb testbench uses."""
 
-from amaranth.sim import Simulator
-
 from hw import SystolicArray
 from hw.lanes import unpack
 
+from .amaranth_streams import simulate
 from .array_bench import ArrayBench, outputs_from_ports
 
 __all__ = ["run_array_amaranth"]
@@ -34,12 +33,5 @@ def run_array_amaranth(scenario, *, vcd_path=None):
             await ctx.tick()
         bench.finish()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    if vcd_path is not None:
-        with sim.write_vcd(str(vcd_path)):
-            sim.run()
-    else:
-        sim.run()
+    simulate(dut, testbench, vcd_path=vcd_path)
     return bench

@@ -1,9 +1,8 @@
 """Run layers on :class:`hw.ConvEngine` in Amaranth's simulator, with :class:`EngineBench`."""
 
-from amaranth.sim import Simulator
-
 from hw.engine import ConvEngine, Phase
 
+from .amaranth_streams import simulate
 from .engine_bench import EngineBench
 
 __all__ = ["run_engine_amaranth"]
@@ -33,12 +32,5 @@ def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=No
             if bench.layer_complete() and ctx.get(dut.phase) == Phase.PARAMS:
                 bench.layer_done(ctx.get(dut.compute_cycles), ctx.get(dut.layer_cycles))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    if vcd_path is not None:
-        with sim.write_vcd(str(vcd_path)):
-            sim.run()
-    else:
-        sim.run()
+    simulate(dut, testbench, vcd_path=vcd_path)
     return bench

@@ -9,7 +9,7 @@ Cycle ``n`` is the clock period that ends with the ``n``-th rising edge (from 0)
 simulation starts; a handshake "in cycle ``n``" is one the DUT sees at that edge.
 """
 
-__all__ = ["StreamRecorder", "random_ready", "stream_get", "stream_put"]
+__all__ = ["StreamRecorder", "random_ready", "simulate", "stream_get", "stream_put"]
 
 
 async def stream_put(ctx, stream, payload):
@@ -84,3 +84,18 @@ class StreamRecorder:
                     self.beats[k].append((self.cycle, payload))
                 held[k] = payload if valid and not ready else None
             self.cycle += 1
+
+
+def simulate(dut, testbench, *, vcd_path=None, period=1e-8):
+    """Run ``testbench`` (an ``async def testbench(ctx)``) on ``dut`` with a ``period`` clock
+    in Amaranth's simulator until it returns; with ``vcd_path``, write the waveform there."""
+    from amaranth.sim import Simulator
+
+    sim = Simulator(dut)
+    sim.add_clock(period)
+    sim.add_testbench(testbench)
+    if vcd_path is None:
+        sim.run()
+    else:
+        with sim.write_vcd(str(vcd_path)):
+            sim.run()

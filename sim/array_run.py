@@ -2,7 +2,6 @@
 tests call."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from hw import SystolicArray
 
@@ -39,11 +38,7 @@ def array_for(scenario):
 
 def run_array(scenario, simulator, test_dir, *, waves=True):
     """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch."""
-    if simulator not in ALL_SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(ALL_SIMULATORS)}, "
-                         f"not {simulator!r}")
-    test_dir = Path(test_dir).resolve()
-    test_dir.mkdir(parents=True, exist_ok=True)
+    test_dir = runner.prepare(simulator, test_dir, ALL_SIMULATORS)
     if simulator == "amaranth":
         wave_path = test_dir / "waves.vcd" if waves else None
         try:

@@ -24,7 +24,8 @@ from . import runner
 from .cycle_streams import StreamMismatch
 from .engine_layer import LayerRun
 
-__all__ = ["EngineResult", "run_layers", "scenario_json", "runs_from_json", "ALL_SIMULATORS"]
+__all__ = ["EngineResult", "run_layers", "run_speed_test", "scenario_json", "runs_from_json",
+           "ALL_SIMULATORS"]
 
 ALL_SIMULATORS = ("icarus", "verilator", "amaranth")
 TOPLEVEL = "sysconv_accel"
@@ -68,11 +69,7 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
                speed=False):
     """Run ``runs`` back to back on one engine; never raises on a mismatch. ``speed=True``
     runs the lean speed testbench (no stalls, no waveforms)."""
-    if simulator not in ALL_SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(ALL_SIMULATORS)}, "
-                         f"not {simulator!r}")
-    test_dir = Path(test_dir).resolve()
-    test_dir.mkdir(parents=True, exist_ok=True)
+    test_dir = runner.prepare(simulator, test_dir, ALL_SIMULATORS)
     if speed:
         if idle or backpressure:
             raise ValueError("speed=True runs without stalls: idle and backpressure must be 0")
@@ -109,10 +106,20 @@ def _run_speed(runs, simulator, test_dir):
     from .speed_build import build_for_speed
     built = build_for_speed(runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
                             simulator)
+    return run_speed_test(built, runs, test_dir)
+
+
+def run_speed_test(built, runs, test_dir):
+    """Run the lean speed test of :mod:`sim.cocotb_accel` on ``built`` (a
+    :class:`sim.runner.Build` of the ``sysconv_accel`` Verilog of ``runs``' engine)."""
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    simulator = built.simulator
     (test_dir / "scenario.json").write_text(scenario_json(runs))
     result_file = test_dir / "result.json"
     result_file.unlink(missing_ok=True)
-    # The speed test is skipped in a plain run; naming it selects it alone.
+    # The speed test is skipped in a plain run; naming it selects it alone. Its clock toggles
+    # in cocotb's C layer (on Icarus too), not in a Python coroutine.
     runner.run_cocotb(built, "sim.cocotb_accel", test_dir, waves=False,
                       env={"COCOTB_TEST_FILTER": r"accelerator_speed$",
                            "SYSCONV_CLOCK_IMPL": "gpi"})

@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -66,11 +65,7 @@ def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=F
     """Run ``images`` (N, C, H, W) through ``passes``; never raises on a mismatch.
 
     ``progress(done, total)`` is called (from this thread) as samples finish."""
-    if simulator not in runner.SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(runner.SIMULATORS)}, "
-                         f"not {simulator!r}")
-    test_dir = Path(test_dir).resolve()
-    test_dir.mkdir(parents=True, exist_ok=True)
+    test_dir = runner.prepare(simulator, test_dir, runner.SIMULATORS)
     built = runner.build(runner.to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
                          waves=waves)
     progress_file = test_dir / "progress.json"

@@ -2,7 +2,6 @@
 call."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from hw.maxpool import MaxPool2d
 
@@ -31,11 +30,7 @@ def pool_for(scenario):
 
 def run_pool(scenario, simulator, test_dir, *, waves=True):
     """Run ``scenario`` on the unit on ``simulator``; never raises on a mismatch."""
-    if simulator not in ALL_SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(ALL_SIMULATORS)}, "
-                         f"not {simulator!r}")
-    test_dir = Path(test_dir).resolve()
-    test_dir.mkdir(parents=True, exist_ok=True)
+    test_dir = runner.prepare(simulator, test_dir, ALL_SIMULATORS)
     if simulator == "amaranth":
         wave_path = str(test_dir / "waves.vcd") if waves else None
         try:
@@ -52,8 +47,7 @@ def run_pool(scenario, simulator, test_dir, *, waves=True):
 
 
 def _run_amaranth(scenario, vcd_path):
-    from amaranth.sim import Simulator
-
+    from .amaranth_streams import simulate
     from .pool_bench import PoolBench
 
     dut = pool_for(scenario)
@@ -73,12 +67,5 @@ def _run_amaranth(scenario, vcd_path):
             await ctx.tick()
         bench.finish()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    if vcd_path:
-        with sim.write_vcd(vcd_path):
-            sim.run()
-    else:
-        sim.run()
+    simulate(dut, testbench, vcd_path=vcd_path)
     return bench.cycle

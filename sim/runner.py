@@ -22,7 +22,7 @@ from amaranth.hdl import Const, ValueCastable
 from . import toolchain
 
 __all__ = ["SIMULATORS", "build_root", "to_verilog", "Build", "build", "run_cocotb",
-           "run_scenario"]
+           "run_scenario", "prepare"]
 
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
@@ -163,6 +163,16 @@ def run_scenario(built, test_module, test_dir, scenario_text, *, waves=True):
         result = {"status": "fail",
                   "message": f"the simulation ended without a result; see {test_dir / 'sim.log'}"}
     return result, (str(wave_path) if wave_path else None)
+
+
+def prepare(simulator, test_dir, allowed=SIMULATORS):
+    """Check ``simulator`` against ``allowed`` (before anything runs) and create ``test_dir``;
+    returns it resolved."""
+    if simulator not in allowed:
+        raise ValueError(f"simulator must be one of {', '.join(allowed)}, not {simulator!r}")
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    return test_dir
 
 
 def safe_name(text):
