@@ -33,3 +33,10 @@ clean:
 .PHONY: demo
 demo: setup
 	$(PY) -m sysconv demo
+
+# The benchmark (README, "Benchmarks"): cycles and PE utilisation, SCALE-Sim, simulation
+# speed, regression time; writes bench/results/. About 20 minutes on 2 cores, most of it
+# timing the regression twice.
+.PHONY: bench
+bench: setup
+	$(PY) -m sysconv bench

@@ -239,6 +239,19 @@ def cmd_demo(args):
     return 0 if summary["status"] == "pass" else 1
 
 
+def cmd_bench(args):
+    from .bench import run_bench
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder")
+    results = run_bench(quick=args.quick, out=out,
+                        progress=False if args.no_progress else None)
+    print((out / "summary.md").read_text(), end="")
+    print(f"sysconv: wrote {out}/results.json, {out}/summary.md and "
+          f"{len(results['plots'])} plots", file=sys.stderr)
+    return 0 if results["status"] == "pass" else 1
+
+
 def cmd_lint(args):
     from sim.lint import main as lint_main
     return lint_main()
@@ -310,6 +323,16 @@ def _parser():
     d.add_argument("--batch", type=int, help="images a Linear pass (default min(images, 16))")
     d.add_argument("--out", default="build/demo", help="folder for the PNG and summary")
     d.set_defaults(func=cmd_demo)
+
+    b = commands.add_parser("bench", help="cycles, PE utilisation, SCALE-Sim comparison, "
+                                          "simulation speed, regression time")
+    b.add_argument("--quick", action="store_true",
+                   help="tiny layers on 2x2 and 4x4 arrays, no regression timing (a smoke run)")
+    b.add_argument("--out", default="bench/results",
+                   help="folder for results.json, summary.md and the plots "
+                        "(default bench/results)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench)
 
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
     p.set_defaults(func=cmd_lint)

@@ -1,0 +1,396 @@
+"""``sysconv bench``: cycles, PE utilisation, SCALE-Sim, simulation speed, regression time.
+
+1. **Cycles.** Each layer of the workload, back to back on each array size, in Verilator
+   (the lean speed testbench, every output word compared with the golden model): measured
+   total and compute cycles beside :mod:`golden.perf`'s prediction (and every output word's
+   cycle), the ideal ``MACs / (rows x cols)``, PE utilisation.
+2. **SCALE-Sim.** The same layers in SCALE-Sim (:mod:`sysconv.bench.scalesim`): its compute
+   cycles beside ours, the ratio, and why where ours are not below.
+3. **Simulation speed.** The speed array's run on Verilator, Icarus and Amaranth's simulator:
+   simulated cycles per wall-clock second inside the testbench, and the ratios; in the full
+   benchmark also Verilator on cocotb's default build (every signal public).
+4. **Regression time** (full benchmark only): the regression's pytest command with
+   ``-n auto`` and with ``-n 1``.
+
+Results go to ``OUT/results.json``, ``OUT/summary.md`` and ``OUT/*.png``; the summary is also
+printed. The benchmark reports and never asserts on time; it fails (exit status 1) only when a
+simulation does not match the golden model or the cycle model.
+"""
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from golden.perf import predict_network
+from hw.top import Accelerator
+from sim import runner
+from sim.engine_run import TOPLEVEL, run_layers, run_speed_test
+from sim.speed_build import build_for_speed
+
+from . import report, scalesim
+from .workloads import FULL, QUICK
+
+__all__ = ["run_bench", "GOAL_VERILATOR_CPS", "GOAL_VERILATOR_OVER_ICARUS"]
+
+GOAL_VERILATOR_CPS = 100_000     # simulated cycles/s, 8x8 engine
+GOAL_VERILATOR_OVER_ICARUS = 3
+# Verilator's runs take a second or less, so another process can skew one: the fastest of a
+# few is reported (every wall time is in results.json). Icarus and Amaranth run once.
+VERILATOR_RUNS = 3
+
+
+def _package_version(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _machine():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = round(int(line.split()[1]) / 2 ** 20, 1)
+    except OSError:
+        pass
+    tools = {}
+    for name, probe in (("verilator", "verilator"), ("icarus", "icarus")):
+        try:
+            from sim import toolchain
+            tools[name] = getattr(toolchain, probe)().version
+        except Exception as error:  # noqa: BLE001 - a missing tool is reported, not fatal
+            tools[name] = f"missing ({error})"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory,
+            "os": platform.platform(), "python": platform.python_version(),
+            "packages": {name: _package_version(name) for name in
+                         ("amaranth", "cocotb", "scalesim", "numpy")}, "simulators": tools}
+
+
+def _timing_check(measured, predicted):
+    """Measured layers (from one run) against the model: ``(exact, differences)``."""
+    start = measured[0]["first_param"]
+    differences = []
+    for n, (got, model) in enumerate(zip(measured, predicted, strict=True)):
+        for name, value, want in (
+                ("first input", got["first_input"] - start, model.first_input_cycle),
+                ("compute cycles", got["compute_cycles"], model.compute_cycles),
+                ("total cycles", got["total_cycles"], model.total_cycles)):
+            if value != want:
+                differences.append(f"layer {n}: {name} {value}, predicted {want}")
+        outputs = [cycle - start for cycle in got["output_cycles"]]
+        if outputs != model.output_beat_cycles:
+            wrong = next((k for k, (a, b) in enumerate(
+                zip(outputs, model.output_beat_cycles, strict=False)) if a != b),
+                min(len(outputs), len(model.output_beat_cycles)))
+            differences.append(f"layer {n}: output word {wrong} cycle differs from the model")
+    return not differences, differences
+
+
+class Bench:
+    def __init__(self, workload, out, progress):
+        self.workload, self.out = workload, Path(out)
+        self.work = runner.build_root() / "bench" / workload.name
+        self.progress = progress
+        self.failures = []
+
+    def step(self, text):
+        if self.progress is not None:
+            self.progress.set_description(text)
+
+    def done(self):
+        if self.progress is not None:
+            self.progress.update()
+
+    # Part 1 and the Verilator side of part 3
+    def _verilator(self, size, runs):
+        verilog_start = time.perf_counter()
+        text = runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+        verilog_seconds = time.perf_counter() - verilog_start
+        build_start = time.perf_counter()
+        built = build_for_speed(text, TOPLEVEL, "verilator")
+        build_seconds = time.perf_counter() - build_start
+        run_start = time.perf_counter()
+        result = run_speed_test(built, runs, self.work / f"{size}x{size}-verilator")
+        run_seconds = time.perf_counter() - run_start
+        return result, built, {"verilog_seconds": verilog_seconds,
+                               "build_seconds": build_seconds, "process_seconds": run_seconds}
+
+    def _best_of(self, built, runs, folder, first=None):
+        """Runs the speed test until there are :data:`VERILATOR_RUNS` results; returns the
+        fastest passing one (a failing one if any failed) and every run's wall time."""
+        results = [first] if first is not None else []
+        while len(results) < VERILATOR_RUNS:
+            results.append(run_speed_test(built, runs, folder))
+        failed = [result for result in results if result.status != "pass"]
+        best = failed[0] if failed else min(results, key=lambda r: r.speed["wall_seconds"])
+        return best, [r.speed and r.speed["wall_seconds"] for r in results]
+
+    def cycles(self):
+        rows, speed_runs = [], {}
+        for size in self.workload.arrays:
+            self.step(f"cycles: {size}x{size} on Verilator")
+            runs = self.workload.runs(size)
+            result, built, times = self._verilator(size, runs)
+            predicted = predict_network(size, size, [run.layer for run in runs])
+            if result.status != "pass":
+                self.failures.append(f"{size}x{size} Verilator: {result.message}")
+                exact, differences = False, ["the simulation failed"]
+            else:
+                exact, differences = _timing_check(result.layers, predicted)
+                if not exact:
+                    self.failures.append(f"{size}x{size} Verilator: " + "; ".join(differences))
+            if size == self.workload.speed_array:
+                speed_runs = {"runs": runs, "verilator": (result, built, times, exact)}
+            for n, ((name, _), run, model) in enumerate(zip(self.workload.layers, runs,
+                                                             predicted, strict=True)):
+                got = result.layers[n] if n < len(result.layers) else None
+                macs = run.layer.macs
+                pes = size * size
+                tiles = model.tile_cycles
+                rows.append({
+                    "array": f"{size}x{size}", "rows": size, "cols": size, "layer": name,
+                    "status": result.status, "exact": exact and got is not None,
+                    "measured_total": got and got["total_cycles"],
+                    "measured_compute": got and got["compute_cycles"],
+                    "predicted_total": model.total_cycles,
+                    "predicted_compute": model.compute_cycles,
+                    "ideal": model.ideal_cycles, "macs": macs,
+                    "utilization": macs / (pes * got["compute_cycles"]) if got else None,
+                    "utilization_total": macs / (pes * got["total_cycles"]) if got else None,
+                    "phases": {"params": model.param_cycles, "input": model.input_cycles,
+                               "weight_load": model.weight_load_cycles,
+                               "compute": model.compute_cycles, "drain": model.drain_cycles,
+                               "output": model.output_cycles},
+                    "tiles": {"count": model.sets, "pixels": model.pixels,
+                              "first": tiles[0], "steady": tiles[1] if len(tiles) > 2
+                              else tiles[0], "last": tiles[-1],
+                              "gap_cycles": model.set_gap_cycles,
+                              "array_latency": model.array_latency},
+                    "traffic": model.traffic,
+                })
+            self.done()
+        return rows, speed_runs
+
+    def scalesim(self, cycle_rows):
+        self.step("SCALE-Sim")
+        section = {"version": scalesim.scalesim_version(), "settings": scalesim.SETTINGS,
+                   "rows": []}
+        if not scalesim.available():
+            section["skipped"] = "scalesim is not installed (pip install 'scalesim>=3,<4')"
+            self.done()
+            return section
+        layers = [run.layer for run in self.workload.runs(self.workload.arrays[0])]
+        arrays = [(size, size) for size in self.workload.arrays]
+        try:
+            reports = scalesim.run_scalesim(arrays, layers, self.work / "scalesim")
+        except scalesim.ScaleSimError as error:
+            section["skipped"] = str(error)
+            self.failures.append(f"SCALE-Sim: {error}")
+            self.done()
+            return section
+        for row in cycle_rows:
+            n = [name for name, _ in self.workload.layers].index(row["layer"])
+            theirs = reports[(row["rows"], row["cols"])][n]
+            ours = row["measured_compute"]
+            entry = {"array": row["array"], "layer": row["layer"],
+                     "scalesim_compute": theirs["compute_cycles"],
+                     "scalesim_with_prefetch": theirs["total_cycles_with_prefetch"],
+                     "scalesim_stalls": theirs["stall_cycles"],
+                     "scalesim_mapping_efficiency": theirs["mapping_efficiency"],
+                     "our_compute": ours, "our_total": row["measured_total"],
+                     "ratio": ours / theirs["compute_cycles"] if ours else None}
+            entry["below"] = ours is not None and ours < theirs["compute_cycles"]
+            entry["why"] = report.why(layers[n], row["rows"], row["cols"], ours,
+                                      theirs["compute_cycles"])
+            section["rows"].append(entry)
+        self.done()
+        return section
+
+    def speed(self, speed_runs, *, runner_build):
+        size = self.workload.speed_array
+        runs = speed_runs["runs"]
+        predicted = predict_network(size, size, [run.layer for run in runs])
+        entries = []
+
+        def add(name, build, result, times, exact=None):
+            if exact is None and result.status == "pass":
+                exact, _ = _timing_check(result.layers, predicted)
+            ok = result.status == "pass" and exact
+            if not ok:
+                self.failures.append(f"speed, {name}: {result.message or 'cycles differ'}")
+            speed = result.speed or {}
+            entries.append({
+                "simulator": name, "build": build, "status": result.status, "exact": exact,
+                "cycles": speed.get("cycles"), "wall_seconds": speed.get("wall_seconds"),
+                "cycles_per_second": speed["cycles"] / speed["wall_seconds"]
+                if speed.get("wall_seconds") else None,
+                "words_checked": speed.get("words_checked"), "runs": 1, **times})
+
+        self.step(f"speed: {size}x{size} on Verilator, best of {VERILATOR_RUNS}")
+        first, built, times, exact = speed_runs["verilator"]
+        result, walls = self._best_of(built, runs, self.work / f"{size}x{size}-verilator", first)
+        add("verilator", "speed build (top ports public)", result,
+            {**times, "runs": VERILATOR_RUNS, "all_wall_seconds": walls},
+            exact if result is first else None)
+        self.done()
+        if runner_build:
+            self.step(f"speed: {size}x{size} on Verilator, cocotb's default build")
+            text = runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+            start = time.perf_counter()
+            built = runner.build(text, TOPLEVEL, "verilator", waves=False)
+            build_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            result = run_speed_test(built, runs, self.work / f"{size}x{size}-verilator-runner")
+            process_seconds = time.perf_counter() - start
+            result, walls = self._best_of(built, runs,
+                                          self.work / f"{size}x{size}-verilator-runner", result)
+            add("verilator", "cocotb default build (--public-flat-rw)", result,
+                {"build_seconds": build_seconds, "process_seconds": process_seconds,
+                 "runs": VERILATOR_RUNS, "all_wall_seconds": walls})
+            self.done()
+        for simulator in ("icarus", "amaranth"):
+            self.step(f"speed: {size}x{size} on {simulator}")
+            start = time.perf_counter()
+            if simulator == "icarus":
+                text = runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+                built = build_for_speed(text, TOPLEVEL, "icarus")
+                build_seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                result = run_speed_test(built, runs, self.work / f"{size}x{size}-icarus")
+                times = {"build_seconds": build_seconds}
+            else:
+                result = run_layers(runs, "amaranth", self.work / f"{size}x{size}-amaranth",
+                                    speed=True)
+                times = {}
+            times["process_seconds"] = time.perf_counter() - start
+            add(simulator, "waves off" if simulator == "icarus" else "amaranth.sim (pysim)",
+                result, times)
+            self.done()
+
+        def cps(name, build_prefix=""):
+            for entry in entries:
+                if entry["simulator"] == name and entry["build"].startswith(build_prefix):
+                    return entry["cycles_per_second"]
+            return None
+
+        verilator, icarus, amaranth = cps("verilator", "speed"), cps("icarus"), cps("amaranth")
+        ratios = {}
+        if verilator and icarus:
+            ratios["verilator_over_icarus"] = verilator / icarus
+        if verilator and amaranth:
+            ratios["verilator_over_amaranth"] = verilator / amaranth
+        if icarus and amaranth:
+            ratios["icarus_over_amaranth"] = icarus / amaranth
+        default = cps("verilator", "cocotb")
+        if verilator and default:
+            ratios["speed_build_over_default_build"] = verilator / default
+        goals = {
+            "verilator_cycles_per_second": {
+                "goal": GOAL_VERILATOR_CPS, "value": verilator,
+                "met": bool(verilator and verilator >= GOAL_VERILATOR_CPS),
+                "applies": size == 8},
+            "verilator_over_icarus": {
+                "goal": GOAL_VERILATOR_OVER_ICARUS, "value": ratios.get("verilator_over_icarus"),
+                "met": ratios.get("verilator_over_icarus", 0) >= GOAL_VERILATOR_OVER_ICARUS,
+                "applies": True},
+        }
+        return {"array": f"{size}x{size}", "layers": [name for name, _ in self.workload.layers],
+                "rows": entries, "ratios": ratios, "goals": goals}
+
+    def regression(self):
+        root = Path(__file__).resolve().parents[2]
+        if not (root / "tests").is_dir() or not (root / "pyproject.toml").is_file():
+            self.done()
+            self.done()
+            return {"skipped": f"no tests/ beside the installed package ({root})"}
+        rows = []
+        for workers in ("auto", "1"):
+            self.step(f"regression: pytest -n {workers} (minutes)")
+            built_before = _count_builds()
+            log = self.out / f"regression-n{workers}.log"
+            command = [sys.executable, "-m", "pytest", "-n", workers, "-m", "not long", "-q",
+                       "-p", "no:cacheprovider"]
+            start = time.perf_counter()
+            with open(log, "w") as output:
+                done = subprocess.run(command, cwd=root, stdout=output,
+                                      stderr=subprocess.STDOUT)
+            seconds = time.perf_counter() - start
+            lines = [line for line in log.read_text().splitlines() if line.strip()]
+            outcome = next((line.strip("= ") for line in reversed(lines)
+                            if re.search(r"\d+ (passed|failed|error)", line)), "no summary")
+            rows.append({"workers": workers, "seconds": seconds, "returncode": done.returncode,
+                         "outcome": outcome, "new_builds": _count_builds() - built_before,
+                         "command": " ".join(["python"] + command[1:]), "log": log.name})
+            self.done()
+        return {"rows": rows, "speedup": rows[1]["seconds"] / rows[0]["seconds"]}
+
+
+def _load():
+    """The 1-minute load average: wall-clock figures mean little on a busy machine."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _count_builds():
+    return sum(1 for _ in (runner.build_root() / "sim").glob("*/*/BUILT"))
+
+
+def run_bench(*, quick=False, out="bench/results", progress=None, regression=None):
+    """Run the benchmark; returns the results dict (``results["status"]`` is ``"pass"`` when
+    every simulation matched the golden model and the cycle model).
+
+    ``progress`` (``None``: when stderr is a terminal) shows a progress bar; ``regression``
+    (``None``: not in quick mode) times the regression (part 4)."""
+    from tqdm import tqdm
+
+    workload = QUICK if quick else FULL
+    regression = not quick if regression is None else regression
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = len(workload.arrays) + 1 + 3 + (0 if quick else 1) + (2 if regression else 0)
+    bar = tqdm(total=steps, unit="step", file=sys.stderr,
+               disable=None if progress is None else not progress,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}]")
+    started = time.perf_counter()
+    load_start = _load()
+    bench = Bench(workload, out, bar)
+    results = {"mode": workload.name,
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": _machine(),
+               "workload": {"layers": [{"name": name, **spec} for name, spec in workload.layers],
+                            "arrays": [f"{n}x{n}" for n in workload.arrays],
+                            "speed_array": f"{workload.speed_array}x{workload.speed_array}"}}
+    try:
+        results["cycles"], speed_runs = bench.cycles()
+        results["scalesim"] = bench.scalesim(results["cycles"])
+        results["speed"] = bench.speed(speed_runs, runner_build=not quick)
+        results["regression"] = bench.regression() if regression else \
+            {"skipped": "quick mode" if quick else "not asked for"}
+    finally:
+        bar.close()
+    results["seconds"] = time.perf_counter() - started
+    results["machine"]["load_average"] = {"start": load_start, "end": _load()}
+    results["status"] = "fail" if bench.failures else "pass"
+    results["failures"] = bench.failures
+    results["plots"] = report.plots(results, out)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "summary.md").write_text(report.markdown(results))
+    return results
