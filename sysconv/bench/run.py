@@ -12,9 +12,10 @@
 4. **Regression time** (full benchmark only): the regression's pytest command with
    ``-n auto`` and with ``-n 1``.
 
-Results go to ``OUT/results.json``, ``OUT/summary.md`` and ``OUT/*.png``; the summary is also
-printed. The benchmark reports and never asserts on time; it fails (exit status 1) only when a
-simulation does not match the golden model or the cycle model.
+Results go to ``OUT/results.json``, ``OUT/summary.md`` and ``OUT/*.png``, the simulations' own
+folders to ``OUT/runs/``; the summary is also printed. The benchmark reports and never asserts
+on time; it fails (exit status 1) only when a simulation does not match the golden model or
+the cycle model.
 """
 
 import json
@@ -105,7 +106,9 @@ def _timing_check(measured, predicted):
 class Bench:
     def __init__(self, workload, out, progress):
         self.workload, self.out = workload, Path(out)
-        self.work = runner.build_root() / "bench" / workload.name
+        # The simulations' folders (logs, scenarios, SCALE-Sim's reports) go with the results,
+        # so that benchmarks may run side by side.
+        self.work = self.out / "runs"
         self.progress = progress
         self.failures = []
 
