@@ -1,0 +1,101 @@
+"""`sysconv bench --quick`: the benchmark's smoke run, so that its code cannot rot. It checks
+that the outputs exist and agree with each other; it never asserts on wall-clock time."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sysconv.bench.workloads import QUICK
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def sysconv(*args):
+    return subprocess.run([sys.executable, "-m", "sysconv", *args], capture_output=True,
+                          text=True)
+
+
+def test_quick_bench(tmp_path):
+    """One run (a fixture shared by several tests would run once per xdist worker)."""
+    out = tmp_path / "results"
+    run = sysconv("bench", "--quick", "--out", str(out), "--no-progress")
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((out / "results.json").read_text())
+    check_outputs(run, out, results)
+    check_cycles(results)
+    check_scalesim(results)
+    check_speed(results)
+    assert results["regression"] == {"skipped": "quick mode"}
+
+
+def check_outputs(run, out, results):
+    summary = (out / "summary.md").read_text()
+    assert run.stdout == summary
+    assert summary.startswith("# sysconv benchmark (quick)")
+    assert "**Status: PASS.**" in summary
+    assert set(results["plots"]) == {"utilisation", "cycles", "speed"}
+    for name in results["plots"].values():
+        assert (out / name).read_bytes().startswith(PNG)
+        assert f"]({name})" in summary
+    assert results["status"] == "pass" and results["failures"] == []
+
+
+def check_cycles(results):
+    """Measured cycles equal predicted ones; utilisation and phases add up."""
+    rows = results["cycles"]
+    assert {(r["rows"], r["layer"]) for r in rows} == \
+        {(size, name) for size in QUICK.arrays for name, _ in QUICK.layers}
+    for r in rows:
+        assert r["exact"], r
+        assert r["measured_total"] == r["predicted_total"]
+        assert r["measured_compute"] == r["predicted_compute"]
+        pes = r["rows"] * r["cols"]
+        assert r["ideal"] == r["macs"] / pes
+        assert r["utilization"] == pytest.approx(r["macs"] / (pes * r["measured_compute"]))
+        assert r["utilization_total"] == pytest.approx(r["macs"] / (pes * r["measured_total"]))
+        phases = r["phases"]
+        assert phases["input"] + phases["weight_load"] + phases["compute"] + \
+            phases["drain"] + phases["output"] == r["predicted_total"]
+
+
+def check_scalesim(results):
+    """SCALE-Sim's cycles beside our compute cycles, for every array and layer."""
+    section = results["scalesim"]
+    assert not section.get("skipped"), section.get("skipped")
+    assert section["settings"]["Dataflow"] == "ws"
+    cycles = {(r["array"], r["layer"]): r for r in results["cycles"]}
+    assert {(r["array"], r["layer"]) for r in section["rows"]} == set(cycles)
+    for r in section["rows"]:
+        ours = cycles[(r["array"], r["layer"])]
+        assert r["our_compute"] == ours["measured_compute"]
+        assert r["our_total"] == ours["measured_total"]
+        assert r["scalesim_compute"] > 0
+        assert r["ratio"] == pytest.approx(r["our_compute"] / r["scalesim_compute"])
+        assert r["below"] == (r["our_compute"] < r["scalesim_compute"])
+        assert r["why"].startswith("below" if r["below"] else "above")
+
+
+def check_speed(results):
+    """Every simulator ran the same scenario to the same cycle and checked every word."""
+    speed = results["speed"]
+    rows = speed["rows"]
+    assert [r["simulator"] for r in rows] == ["verilator", "icarus", "amaranth"]
+    words = sum(len(run.expected_beats()) for run in QUICK.runs(QUICK.speed_array))
+    assert len({r["cycles"] for r in rows}) == 1
+    assert {r["words_checked"] for r in rows} == {words}
+    for r in rows:
+        assert r["status"] == "pass" and r["exact"]
+        assert r["cycles_per_second"] == pytest.approx(r["cycles"] / r["wall_seconds"])
+    assert set(speed["ratios"]) == {"verilator_over_icarus", "verilator_over_amaranth",
+                                    "icarus_over_amaranth"}
+    assert not speed["goals"]["verilator_cycles_per_second"]["applies"]   # 8x8 only
+
+
+def test_out_must_be_a_folder(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("")
+    run = sysconv("bench", "--quick", "--out", str(path))
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith(f"sysconv: error: --out {path} is a file; give a folder")
