@@ -1,0 +1,443 @@
+"""The host link: frames from a UART in, the engine's streams out, one response per frame.
+
+The protocol (frames, commands, status codes, CRC) is in :mod:`hw.boards.protocol`.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .._check import check_int
+from ..layer import EngineConfig
+from .protocol import MAX_LENGTH, SYNC_BOARD, SYNC_HOST, Command, Status
+from .uart import RX_BYTE
+
+__all__ = ["HostLink", "crc16_step"]
+
+# ConvEngine phases (hw.engine.Phase), repeated to keep this module free of the engine.
+_PARAMS, _INPUT, _COMPUTE, _OUTPUT = range(4)
+
+
+def crc16_step(crc, byte):
+    """CRC-16/CCITT-FALSE of ``crc`` extended by ``byte``: an Amaranth expression, each bit
+    one XOR of the input bits it depends on (the eight shift steps worked out here, in
+    Python, so the expression stays flat)."""
+    # Each bit as the set of input bits whose XOR it is: ("c", i) of crc, ("b", i) of byte.
+    bits = [frozenset({("c", i)}) for i in range(16)]
+    for bit in reversed(range(8)):
+        feedback = bits[15] ^ {("b", bit)}
+        bits = [feedback, *bits[0:4], bits[4] ^ feedback, *bits[5:11], bits[11] ^ feedback,
+                *bits[12:15]]
+    sources = {"c": crc, "b": byte}
+    return Cat(*(Cat(*(sources[kind][i] for kind, i in sorted(terms))).xor()
+                 for terms in bits))
+
+
+def _beat(shape):
+    return stream.Signature(data.StructLayout({"data": shape, "last": 1}))
+
+
+class HostLink(wiring.Component):
+    """Bridge between UART bytes and the convolution engine (:class:`hw.ConvEngine`).
+
+    A frame's words go to the engine as they arrive (the CRC is checked at the end of the
+    frame; a bad one resets the engine, so a corrupt frame costs the layer, never a wrong
+    answer). Output words are read from the engine as the response to a READ goes out.
+
+    Parameters
+    ----------
+    config : EngineConfig
+        The engine behind the link: sets the word sizes.
+    info : bytes
+        The INFO response's payload (:func:`hw.boards.protocol.info_bytes`).
+    frame_timeout : int
+        Clock cycles without a byte, inside a frame, after which the frame is given up
+        (TIMEOUT): a truncated frame gets an answer, never a hang.
+    output_timeout : int
+        Clock cycles a READ waits for each output word before it gives up (OUTPUT_TIMEOUT).
+
+    Members
+    -------
+    rx : In(stream.Signature(RX_BYTE))
+        Bytes from the UART receiver; always taken, except while a word waits for the engine.
+    rx_overrun : In(1)
+        The receiver lost a byte: the frame under way is corrupt.
+    tx : Out(stream.Signature(8))
+        Response bytes for the UART transmitter.
+    p, i : Out(stream) ; o : In(stream)
+        To and from the engine's ports of the same names, same payloads.
+    phase, engine_error, compute_cycles : In
+        The engine's status outputs.
+    engine_reset : Out(1)
+        One-cycle pulse: reset the engine (RESET command, or an error response).
+    error : Out(1)
+        The last response was an error (for a status LED).
+    busy : Out(1)
+        A frame is being received or answered.
+    """
+
+    def __init__(self, config, *, info, frame_timeout, output_timeout):
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        if not isinstance(info, bytes) or not 1 <= len(info) <= 255:
+            raise ValueError(f"info must be 1 to 255 bytes, not {info!r}")
+        check_int("frame_timeout", frame_timeout, 16, 1 << 30)
+        check_int("output_timeout", output_timeout, 16, 1 << 30)
+        self._config = config
+        self._info = info
+        self._frame_timeout = frame_timeout
+        self._output_timeout = output_timeout
+        super().__init__({
+            "rx": In(stream.Signature(RX_BYTE)),
+            "rx_overrun": In(1),
+            "tx": Out(stream.Signature(8)),
+            "p": Out(_beat(unsigned(config.param_width))),
+            "i": Out(_beat(data.ArrayLayout(data.signed(8), config.rows))),
+            "o": In(_beat(data.ArrayLayout(data.signed(8), config.cols))),
+            "phase": In(2),
+            "engine_error": In(1),
+            "compute_cycles": In(32),
+            "engine_reset": Out(1),
+            "error": Out(1),
+            "busy": Out(1),
+        })
+
+    config = property(lambda self: self._config)
+    param_bytes = property(lambda self: self._config.param_width // 8)
+    in_bytes = property(lambda self: self._config.rows)
+    out_bytes = property(lambda self: self._config.cols)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        param_bytes, in_bytes, out_bytes = self.param_bytes, self.in_bytes, self.out_bytes
+        word_bytes = max(param_bytes, in_bytes)
+        max_read = MAX_LENGTH // out_bytes
+
+        byte = self.rx.payload.data
+        rx_fire = Signal()
+        m.d.comb += rx_fire.eq(self.rx.valid & self.rx.ready)
+
+        crc = Signal(16, init=0xFFFF)
+        cmd = Signal(8)
+        length = Signal(16)
+        remaining = Signal(16)
+        crc_low = Signal(8)
+        crc_high = Signal(8)
+        count = Signal(16)               # READ: words asked for
+
+        # Errors found while a frame comes in; the response's status is decided at its end.
+        corrupt = Signal()
+        timed_out = Signal()
+        unknown = Signal()
+        bad_length = Signal()
+        wrong_phase = Signal()
+
+        # Frame timeout: cycles since the last byte of a frame under way.
+        idle = Signal(range(self._frame_timeout + 1))
+        in_frame = Signal()
+        timeout = Signal()
+        m.d.comb += timeout.eq(in_frame & ~rx_fire & (idle == self._frame_timeout - 1))
+
+        # Words for the engine: assembled byte by byte, then offered on p or i.
+        is_params = (cmd == Command.PARAMS) | (cmd == Command.PARAMS_END)
+        is_input = (cmd == Command.INPUT) | (cmd == Command.INPUT_END)
+        bytes_per_word = Mux(is_params, param_bytes, in_bytes)
+        word = Signal(8 * word_bytes, reset_less=True)
+        word_byte = Signal(range(word_bytes))
+        fwd_valid = Signal()
+        fwd_params = Signal()
+        fwd_last = Signal()
+        fwd_data = Signal(8 * word_bytes, reset_less=True)
+        m.d.comb += [
+            self.p.payload.data.eq(fwd_data[:cfg.param_width]),
+            self.p.payload.last.eq(fwd_last),
+            self.i.payload.data.eq(fwd_data[:8 * cfg.rows]),
+            self.i.payload.last.eq(fwd_last),
+            self.p.valid.eq(fwd_valid & fwd_params & (self.phase == _PARAMS)),
+            self.i.valid.eq(fwd_valid & ~fwd_params & (self.phase == _INPUT)),
+        ]
+        with m.If(fwd_valid):
+            with m.If((self.p.valid & self.p.ready) | (self.i.valid & self.i.ready)):
+                m.d.sync += fwd_valid.eq(0)
+            with m.Elif(self.phase != Mux(fwd_params, _PARAMS, _INPUT)):
+                # The engine is not taking this kind of word: drop it, never wait for ever.
+                m.d.sync += [fwd_valid.eq(0), wrong_phase.eq(1)]
+
+        # The response.
+        status = Signal(8)
+        resp_length = Signal(16)
+        index = Signal(16)                # payload byte being sent
+        snapshot = Signal(48)             # STATUS: phase, error, compute_cycles
+        out_word = Signal(8 * out_bytes, reset_less=True)
+        out_byte = Signal(range(out_bytes))
+        have_word = Signal()
+        words_left = Signal(16)
+        ended = Signal()                  # READ: the tensor's last word has been taken
+        short = Signal()
+        out_timeout = Signal()
+        wait = Signal(range(self._output_timeout + 1))
+        tx_byte = Signal(8)
+        tx_fire = Signal()
+        m.d.comb += [
+            self.tx.payload.eq(tx_byte),
+            tx_fire.eq(self.tx.valid & self.tx.ready),
+        ]
+        with m.If(tx_fire):
+            m.d.sync += crc.eq(crc16_step(crc, tx_byte))
+
+        info = self._info
+        # An asynchronous-read ROM: a continuous assignment in Verilog, and LUTs on an FPGA.
+        m.submodules.info = info_rom = Memory(shape=8, depth=len(info), init=info)
+        info_read = info_rom.read_port(domain="comb")
+        m.d.comb += info_read.addr.eq(index)
+
+        error = Signal()
+        m.d.comb += self.error.eq(error)
+        reset_command = Signal()
+
+        with m.FSM() as fsm:
+            # ---- a frame in ---------------------------------------------------------------
+            with m.State("IDLE"):
+                m.d.sync += [crc.eq(0xFFFF), corrupt.eq(0), timed_out.eq(0), unknown.eq(0),
+                             bad_length.eq(0), wrong_phase.eq(0), cmd.eq(0), count.eq(0),
+                             word_byte.eq(0)]
+                with m.If(rx_fire & (byte == SYNC_HOST) & ~self.rx.payload.framing_error):
+                    m.next = "CMD"
+            with m.State("CMD"):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_fire):
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.next = "LEN0"
+                with m.If(timeout):
+                    m.next = "DRAIN"
+            with m.State("LEN0"):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_fire):
+                    m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.next = "LEN1"
+                with m.If(timeout):
+                    m.next = "DRAIN"
+            with m.State("LEN1"):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_fire):
+                    full = Cat(length[:8], byte)
+                    m.d.sync += [length[8:].eq(byte), remaining.eq(full),
+                                 crc.eq(crc16_step(crc, byte))]
+                    known = Const(0, 1)
+                    for code in Command.ALL:
+                        known = known | (cmd == code)
+                    m.d.sync += unknown.eq(~known)
+                    # Payload lengths: whole words for PARAMS and INPUT (a partial last word is
+                    # caught at the end), 2 for READ, none otherwise.
+                    m.d.sync += bad_length.eq(Mux(
+                        is_params | is_input, full == 0,
+                        Mux(cmd == Command.READ, full != 2, full != 0)))
+                    with m.If(full == 0):
+                        m.next = "CRC0"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+                with m.If(timeout):
+                    m.next = "DRAIN"
+            with m.State("PAYLOAD"):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_fire):
+                    m.d.sync += [crc.eq(crc16_step(crc, byte)), remaining.eq(remaining - 1)]
+                    with m.If(cmd == Command.READ):
+                        with m.If(remaining == 2):
+                            m.d.sync += count[:8].eq(byte)
+                        with m.Else():
+                            m.d.sync += count[8:].eq(byte)
+                    with m.Elif((is_params | is_input) & ~bad_length & ~unknown):
+                        next_word = Signal.like(word)
+                        m.d.comb += next_word.eq(word)
+                        with m.Switch(word_byte):
+                            for k in range(word_bytes):
+                                with m.Case(k):
+                                    m.d.comb += next_word[8 * k:8 * k + 8].eq(byte)
+                        m.d.sync += word.eq(next_word)
+                        with m.If(word_byte == bytes_per_word - 1):
+                            m.d.sync += [
+                                word_byte.eq(0),
+                                fwd_valid.eq(1),
+                                fwd_params.eq(is_params),
+                                fwd_data.eq(next_word),
+                                fwd_last.eq((remaining == 1) & cmd[0]),
+                            ]
+                        with m.Else():
+                            m.d.sync += word_byte.eq(word_byte + 1)
+                    with m.If(remaining == 1):
+                        with m.If((is_params | is_input) & (word_byte != bytes_per_word - 1)):
+                            m.d.sync += bad_length.eq(1)
+                        m.next = "CRC0"
+                with m.If(timeout):
+                    m.next = "DRAIN"
+            with m.State("CRC0"):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_fire):
+                    m.d.sync += crc_low.eq(byte)
+                    m.next = "CRC1"
+                with m.If(timeout):
+                    m.next = "DRAIN"
+            with m.State("CRC1"):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_fire):
+                    with m.If(Cat(crc_low, byte) != crc):
+                        m.d.sync += corrupt.eq(1)
+                    m.next = "DRAIN"
+                with m.If(timeout):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                # The last word reaches the engine (or is dropped), then the engine's error
+                # flag has a cycle to rise.
+                with m.If(~fwd_valid):
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += [
+                    index.eq(0), out_byte.eq(0), have_word.eq(0), ended.eq(0), short.eq(0),
+                    out_timeout.eq(0), wait.eq(0), words_left.eq(count),
+                    snapshot.eq(Cat(self.phase, Const(0, 6), self.engine_error, Const(0, 7),
+                                    self.compute_cycles)),
+                ]
+                can_read = (self.phase == _COMPUTE) | (self.phase == _OUTPUT)
+                with m.If(timed_out):
+                    m.d.sync += status.eq(Status.TIMEOUT)
+                with m.Elif(corrupt):
+                    m.d.sync += status.eq(Status.CORRUPT)
+                with m.Elif(unknown):
+                    m.d.sync += status.eq(Status.UNKNOWN_COMMAND)
+                with m.Elif(bad_length | ((cmd == Command.READ) &
+                                          ((count == 0) | (count > max_read)))):
+                    m.d.sync += status.eq(Status.BAD_LENGTH)
+                with m.Elif(wrong_phase | ((cmd == Command.READ) & ~can_read)):
+                    m.d.sync += status.eq(Status.WRONG_PHASE)
+                with m.Elif(self.engine_error):
+                    m.d.sync += status.eq(Status.ENGINE_ERROR)
+                with m.Else():
+                    m.d.sync += status.eq(Status.OK)
+                ok = ~timed_out & ~corrupt & ~unknown & ~bad_length & ~wrong_phase & \
+                    ~self.engine_error
+                with m.Switch(cmd):
+                    with m.Case(Command.INFO):
+                        m.d.sync += resp_length.eq(Mux(ok, len(info), 0))
+                    with m.Case(Command.STATUS):
+                        m.d.sync += resp_length.eq(Mux(ok, 6, 0))
+                    with m.Case(Command.READ):
+                        m.d.sync += resp_length.eq(Mux(
+                            ok & can_read & (count != 0) & (count <= max_read),
+                            count * out_bytes, 0))
+                    with m.Default():
+                        m.d.sync += resp_length.eq(0)
+                m.d.comb += reset_command.eq(ok & (cmd == Command.RESET))
+                m.d.sync += crc.eq(0xFFFF)
+                m.next = "SYNC"
+
+            # ---- its response (bytes that come in meanwhile are dropped) ----------------
+            with m.State("SYNC"):
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(SYNC_BOARD)]
+                with m.If(tx_fire):
+                    # The sync byte is outside the CRC.
+                    m.d.sync += crc.eq(0xFFFF)
+                    m.next = "ECHO"
+            with m.State("ECHO"):
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(cmd)]
+                with m.If(tx_fire):
+                    m.next = "RLEN0"
+            with m.State("RLEN0"):
+                m.d.comb += [self.tx.valid.eq(1),
+                             tx_byte.eq(resp_length[:8])]
+                with m.If(tx_fire):
+                    m.next = "RLEN1"
+            with m.State("RLEN1"):
+                m.d.comb += [self.tx.valid.eq(1),
+                             tx_byte.eq(resp_length[8:])]
+                with m.If(tx_fire):
+                    with m.If(resp_length == 0):
+                        m.next = "STATUS"
+                    with m.Elif(cmd == Command.READ):
+                        m.next = "OUTPUT"
+                    with m.Else():
+                        m.next = "REPLY"
+            with m.State("REPLY"):
+                m.d.comb += [self.tx.valid.eq(1)]
+                with m.If(cmd == Command.INFO):
+                    m.d.comb += tx_byte.eq(info_read.data)
+                with m.Else():
+                    m.d.comb += tx_byte.eq(snapshot.word_select(index[:3], 8))
+                with m.If(tx_fire):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == resp_length - 1):
+                        m.next = "STATUS"
+            with m.State("OUTPUT"):
+                with m.If(~have_word):
+                    with m.If(ended | out_timeout):
+                        m.d.sync += [out_word.eq(0), have_word.eq(1), short.eq(short | ended)]
+                    with m.Elif(self.o.valid):
+                        m.d.comb += self.o.ready.eq(1)
+                        m.d.sync += [out_word.eq(self.o.payload.data), have_word.eq(1),
+                                     ended.eq(self.o.payload.last), wait.eq(0)]
+                    with m.Elif(wait == self._output_timeout - 1):
+                        m.d.sync += out_timeout.eq(1)
+                    with m.Else():
+                        m.d.sync += wait.eq(wait + 1)
+                with m.Else():
+                    m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(out_word[:8])]
+                    with m.If(tx_fire):
+                        m.d.sync += out_word.eq(out_word >> 8)
+                        with m.If(out_byte == out_bytes - 1):
+                            m.d.sync += [out_byte.eq(0), have_word.eq(0),
+                                         words_left.eq(words_left - 1)]
+                            with m.If(words_left == 1):
+                                m.next = "READ_STATUS"
+                        with m.Else():
+                            m.d.sync += out_byte.eq(out_byte + 1)
+            with m.State("READ_STATUS"):
+                with m.If(out_timeout):
+                    m.d.sync += status.eq(Status.OUTPUT_TIMEOUT)
+                with m.Elif(short):
+                    m.d.sync += status.eq(Status.OUTPUT_SHORT)
+                with m.Elif(~ended):
+                    m.d.sync += status.eq(Status.MORE)
+                m.next = "STATUS"
+            with m.State("STATUS"):
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(status)]
+                with m.If(tx_fire):
+                    m.d.sync += error.eq(status[7])
+                    m.next = "CRC_LOW"
+            with m.State("CRC_LOW"):
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc[:8])]
+                with m.If(tx_fire):
+                    m.d.sync += crc_high.eq(crc[8:])   # the CRC before this byte updates it
+                    m.next = "CRC_HIGH"
+            with m.State("CRC_HIGH"):
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc_high)]
+                with m.If(tx_fire):
+                    m.next = "IDLE"
+
+        # Frame timeout, and bytes that arrive broken.
+        with m.If(in_frame):
+            with m.If(rx_fire):
+                m.d.sync += idle.eq(0)
+                with m.If(self.rx.payload.framing_error):
+                    m.d.sync += corrupt.eq(1)
+            with m.Elif(timeout):
+                m.d.sync += [idle.eq(0), timed_out.eq(1)]
+            with m.Elif(~fwd_valid):
+                m.d.sync += idle.eq(idle + 1)
+            with m.If(self.rx_overrun):
+                m.d.sync += corrupt.eq(1)
+        with m.Else():
+            m.d.sync += idle.eq(0)
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        # Outside the FSM's case statement, so that the Verilog is a continuous assignment
+        # (Icarus does not run an `always @*` block at time 0: the link would start deaf, and
+        # the engine's reset undefined).
+        m.d.comb += [
+            self.rx.ready.eq(Mux(fsm.ongoing("PAYLOAD"), ~fwd_valid,
+                                 ~fsm.ongoing("DRAIN") & ~fsm.ongoing("CHECK"))),
+            self.engine_reset.eq(reset_command |
+                                 (fsm.ongoing("STATUS") & tx_fire & status[7])),
+        ]
+        return m
+

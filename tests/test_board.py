@@ -1,0 +1,176 @@
+"""The board path without a board: the host driver (sysconv.host) over a UART model on the pins
+of the simulated board top (engine + UART + host link), on Icarus and Verilator; and the UART,
+the CRC and the protocol's pieces on their own."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from hw.boards.board_top import BoardCore
+from hw.boards.link import HostLink, crc16_step
+from hw.boards.protocol import Command, crc16, info_bytes, parse_info
+from hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from hw.layer import EngineConfig
+from sim.board_run import run_board
+from sim.engine_layer import random_layer
+from sysconv.host import Board, LinkTimeout, encode_frame
+
+# Small enough that a layer's whole exchange is a few ten thousand cycles at 8 cycles a bit.
+ENGINE = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3,
+                      max_kernel=3)
+LAYERS = [
+    dict(height=4, width=5, in_channels=2, out_channels=3, kernel=3, padding=1, pool_size=2),
+    dict(height=3, width=3, in_channels=3, out_channels=2, kernel=1, relu=False),
+]
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(simulator,
+                                                                           test_dir):
+    runs = [random_layer(ENGINE, seed=1 + n, **layer) for n, layer in enumerate(LAYERS)]
+    result = run_board(runs, simulator, test_dir)
+    failed = [f"{c['check']}: {c['message']} (at {c.get('sim_time_ns')} ns)"
+              for c in result.checks if c["status"] != "pass"]
+    assert result.status == "pass" and result.checks, \
+        f"{simulator}: {result.message or failed}; waveform {result.waves}"
+    assert len(result.checks) == 13, [c["check"] for c in result.checks]
+
+
+# ---- the pieces ------------------------------------------------------------------------------
+
+def test_crc16_check_value():
+    assert crc16(b"123456789") == 0x29B1
+
+
+def test_gateware_crc_matches_the_host_crc():
+    crc_in, byte, crc_out = Signal(16), Signal(8), Signal(16)
+    m = Module()
+    m.d.comb += crc_out.eq(crc16_step(crc_in, byte))
+    rng = random.Random(3)
+    cases = [(rng.randrange(1 << 16), rng.randrange(256)) for _ in range(200)]
+
+    async def bench(ctx):
+        for crc, value in cases:
+            ctx.set(crc_in, crc)
+            ctx.set(byte, value)
+            assert ctx.get(crc_out) == crc16(bytes([value]), crc), f"crc {crc:04x} byte {value}"
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("divisor", [4, 5, 8, 13])
+def test_uart_loopback(divisor):
+    m = Module()
+    m.submodules.tx = tx = UARTTransmitter(divisor=divisor)
+    m.submodules.rx = rx = UARTReceiver(divisor=divisor)
+    m.d.comb += rx.rx.eq(tx.tx)
+    data = bytes(random.Random(divisor).randrange(256) for _ in range(24))
+    received = []
+
+    async def send(ctx):
+        for value in data:
+            ctx.set(tx.i.payload, value)
+            ctx.set(tx.i.valid, 1)
+            await ctx.tick().until(tx.i.ready)
+        ctx.set(tx.i.valid, 0)
+
+    async def receive(ctx):
+        ctx.set(rx.o.ready, 1)
+        for cycle in range(len(data) * 10 * divisor + 100):
+            _, _, valid, payload, overrun = await ctx.tick().sample(rx.o.valid, rx.o.payload,
+                                                                   rx.overrun)
+            assert not overrun, f"overrun @ cycle {cycle}"
+            if valid:
+                assert not payload.framing_error, f"framing error @ cycle {cycle}"
+                received.append(payload.data)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(send)
+    sim.add_testbench(receive)
+    sim.run()
+    assert bytes(received) == data
+
+
+def test_back_to_back_bytes_take_ten_bit_times():
+    m = Module()
+    m.submodules.tx = tx = UARTTransmitter(divisor=4)
+    starts = []
+
+    async def bench(ctx):
+        ctx.set(tx.i.valid, 1)
+        ctx.set(tx.i.payload, 0x55)
+        previous = 1
+        for cycle in range(200):
+            line = ctx.get(tx.tx)
+            if previous == 1 and line == 0 and (not starts or cycle - starts[-1] >= 40):
+                starts.append(cycle)
+            previous = line
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert np.diff(starts).tolist() == [40] * (len(starts) - 1) and len(starts) >= 4, starts
+
+
+def test_info_round_trip():
+    payload = info_bytes(ENGINE, clock_hz=12_000_000, baud=115200, frame_timeout=600_000,
+                         output_timeout=12345)
+    fields, link = parse_info(payload)
+    assert EngineConfig(**fields) == ENGINE
+    assert link == dict(clock_hz=12_000_000, baud=115200, frame_timeout=600_000,
+                        output_timeout=12345)
+
+
+def test_encode_frame_layout():
+    frame = encode_frame(Command.READ, b"\x03\x00")
+    assert frame[:6] == bytes([0xA5, 0x30, 0x02, 0x00, 0x03, 0x00])
+    assert int.from_bytes(frame[6:], "little") == crc16(frame[1:6])
+
+
+class _Silent:
+    byte_time = 10 / 115200
+
+    def write(self, data):
+        pass
+
+    def read(self, size, timeout):
+        return b""
+
+    def discard_input(self):
+        pass
+
+
+def test_driver_times_out_instead_of_hanging():
+    with pytest.raises(LinkTimeout, match=r"^no response within 0\.012257 s$"):
+        Board(_Silent(), timeout=0.01).status()
+
+
+@pytest.mark.parametrize("clock_hz, baud, message", [
+    (12_000_000, 4_000_000, r"baud 4000000 at 12 MHz needs a divisor of 3\.00; it must be "
+                            r"from 4 to 1048576"),
+    (10_000_000, 1_800_000, r"baud 1800000 at 10 MHz is 7\.4% off with divisor 6; at most 2% "
+                            r"is allowed"),
+    (12_000_000, 0, r"baud must be a positive integer, not 0"),
+])
+def test_wrong_baud(clock_hz, baud, message):
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        divisor_for(clock_hz, baud)
+
+
+def test_wrong_link_parameters():
+    with pytest.raises(ValueError, match=r"^frame_timeout must be an integer from 16 to "
+                                         r"1073741824, not 8$"):
+        HostLink(ENGINE, info=b"x", frame_timeout=8, output_timeout=100)
+    with pytest.raises(ValueError, match=r"^divisor must be an integer from 4 to 1048576, "
+                                         r"not 2$"):
+        UARTReceiver(divisor=2)
+    with pytest.raises(TypeError, match=r"^config must be an EngineConfig, not 3$"):
+        BoardCore(3, clock_hz=12_000_000, baud=115200)
