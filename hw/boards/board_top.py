@@ -6,7 +6,7 @@ UART and LEDs.
 """
 
 from amaranth.hdl import Cat, Elaboratable, Module, ResetInserter, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from .._check import check_int
@@ -140,8 +140,11 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = self.core
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx_buffer.i), tx_buffer.o.eq(core.tx)]
         for k in range(min(self._leds, len(LEDS))):
-            m.d.comb += platform.request("led", k).o.eq(core.leds[k])
+            m.submodules[f"led_{k}"] = led = io.Buffer("o", platform.request("led", k, dir="-"))
+            m.d.comb += led.o.eq(core.leds[k])
         return m

@@ -4,7 +4,7 @@ The protocol (frames, commands, status codes, CRC) is in :mod:`hw.boards.protoco
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -32,6 +32,29 @@ def crc16_step(crc, byte):
     sources = {"c": crc, "b": byte}
     return Cat(*(Cat(*(sources[kind][i] for kind, i in sorted(terms))).xor()
                  for terms in bits))
+
+
+class _State(enum.Enum, shape=range(19)):
+    """The link's states: a frame in, then its response."""
+    IDLE = 0
+    CMD = 1
+    LEN0 = 2
+    LEN1 = 3
+    PAYLOAD = 4
+    CRC0 = 5
+    CRC1 = 6
+    DRAIN = 7
+    CHECK = 8
+    SYNC = 9
+    ECHO = 10
+    RLEN0 = 11
+    RLEN1 = 12
+    REPLY = 13
+    OUTPUT = 14
+    READ_STATUS = 15
+    STATUS = 16
+    CRC_LOW = 17
+    CRC_HIGH = 18
 
 
 def _beat(shape):
@@ -126,6 +149,9 @@ class HostLink(wiring.Component):
         crc_low = Signal(8)
         crc_high = Signal(8)
         count = Signal(16)               # READ: words asked for
+        read_count_ok = Signal()
+        m.d.comb += read_count_ok.eq((count != 0) & ((count <= max_read) if max_read < MAX_LENGTH
+                                                     else 1))
 
         # Errors found while a frame comes in; the response's status is decided at its end.
         corrupt = Signal()
@@ -150,6 +176,9 @@ class HostLink(wiring.Component):
         fwd_params = Signal()
         fwd_last = Signal()
         fwd_data = Signal(8 * word_bytes, reset_less=True)
+        next_word = Signal.like(word)     # the word with this byte in its place
+        m.d.comb += next_word.eq(Cat(*(Mux(word_byte == k, byte, word[8 * k:8 * k + 8])
+                                       for k in range(word_bytes))))
         m.d.comb += [
             self.p.payload.data.eq(fwd_data[:cfg.param_width]),
             self.p.payload.last.eq(fwd_last),
@@ -197,223 +226,213 @@ class HostLink(wiring.Component):
         m.d.comb += self.error.eq(error)
         reset_command = Signal()
 
-        with m.FSM() as fsm:
-            # ---- a frame in ---------------------------------------------------------------
-            with m.State("IDLE"):
-                m.d.sync += [crc.eq(0xFFFF), corrupt.eq(0), timed_out.eq(0), unknown.eq(0),
-                             bad_length.eq(0), wrong_phase.eq(0), cmd.eq(0), count.eq(0),
-                             word_byte.eq(0)]
-                with m.If(rx_fire & (byte == SYNC_HOST) & ~self.rx.payload.framing_error):
-                    m.next = "CMD"
-            with m.State("CMD"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(rx_fire):
-                    m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
-                    m.next = "LEN0"
-                with m.If(timeout):
-                    m.next = "DRAIN"
-            with m.State("LEN0"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(rx_fire):
-                    m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
-                    m.next = "LEN1"
-                with m.If(timeout):
-                    m.next = "DRAIN"
-            with m.State("LEN1"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(rx_fire):
-                    full = Cat(length[:8], byte)
-                    m.d.sync += [length[8:].eq(byte), remaining.eq(full),
-                                 crc.eq(crc16_step(crc, byte))]
-                    known = Const(0, 1)
-                    for code in Command.ALL:
-                        known = known | (cmd == code)
-                    m.d.sync += unknown.eq(~known)
-                    # Payload lengths: whole words for PARAMS and INPUT (a partial last word is
-                    # caught at the end), 2 for READ, none otherwise.
-                    m.d.sync += bad_length.eq(Mux(
-                        is_params | is_input, full == 0,
-                        Mux(cmd == Command.READ, full != 2, full != 0)))
-                    with m.If(full == 0):
-                        m.next = "CRC0"
-                    with m.Else():
-                        m.next = "PAYLOAD"
-                with m.If(timeout):
-                    m.next = "DRAIN"
-            with m.State("PAYLOAD"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(rx_fire):
-                    m.d.sync += [crc.eq(crc16_step(crc, byte)), remaining.eq(remaining - 1)]
-                    with m.If(cmd == Command.READ):
-                        with m.If(remaining == 2):
-                            m.d.sync += count[:8].eq(byte)
-                        with m.Else():
-                            m.d.sync += count[8:].eq(byte)
-                    with m.Elif((is_params | is_input) & ~bad_length & ~unknown):
-                        next_word = Signal.like(word)
-                        m.d.comb += next_word.eq(word)
-                        with m.Switch(word_byte):
-                            for k in range(word_bytes):
-                                with m.Case(k):
-                                    m.d.comb += next_word[8 * k:8 * k + 8].eq(byte)
-                        m.d.sync += word.eq(next_word)
-                        with m.If(word_byte == bytes_per_word - 1):
-                            m.d.sync += [
-                                word_byte.eq(0),
-                                fwd_valid.eq(1),
-                                fwd_params.eq(is_params),
-                                fwd_data.eq(next_word),
-                                fwd_last.eq((remaining == 1) & cmd[0]),
-                            ]
-                        with m.Else():
-                            m.d.sync += word_byte.eq(word_byte + 1)
-                    with m.If(remaining == 1):
-                        with m.If((is_params | is_input) & (word_byte != bytes_per_word - 1)):
-                            m.d.sync += bad_length.eq(1)
-                        m.next = "CRC0"
-                with m.If(timeout):
-                    m.next = "DRAIN"
-            with m.State("CRC0"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(rx_fire):
-                    m.d.sync += crc_low.eq(byte)
-                    m.next = "CRC1"
-                with m.If(timeout):
-                    m.next = "DRAIN"
-            with m.State("CRC1"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(rx_fire):
-                    with m.If(Cat(crc_low, byte) != crc):
-                        m.d.sync += corrupt.eq(1)
-                    m.next = "DRAIN"
-                with m.If(timeout):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                # The last word reaches the engine (or is dropped), then the engine's error
-                # flag has a cycle to rise.
-                with m.If(~fwd_valid):
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.sync += [
-                    index.eq(0), out_byte.eq(0), have_word.eq(0), ended.eq(0), short.eq(0),
-                    out_timeout.eq(0), wait.eq(0), words_left.eq(count),
-                    snapshot.eq(Cat(self.phase, Const(0, 6), self.engine_error, Const(0, 7),
-                                    self.compute_cycles)),
-                ]
-                can_read = (self.phase == _COMPUTE) | (self.phase == _OUTPUT)
-                with m.If(timed_out):
-                    m.d.sync += status.eq(Status.TIMEOUT)
-                with m.Elif(corrupt):
-                    m.d.sync += status.eq(Status.CORRUPT)
-                with m.Elif(unknown):
-                    m.d.sync += status.eq(Status.UNKNOWN_COMMAND)
-                with m.Elif(bad_length | ((cmd == Command.READ) &
-                                          ((count == 0) | (count > max_read)))):
-                    m.d.sync += status.eq(Status.BAD_LENGTH)
-                with m.Elif(wrong_phase | ((cmd == Command.READ) & ~can_read)):
-                    m.d.sync += status.eq(Status.WRONG_PHASE)
-                with m.Elif(self.engine_error):
-                    m.d.sync += status.eq(Status.ENGINE_ERROR)
+        state = Signal(_State)
+        # ---- a frame in ---------------------------------------------------------------
+        with m.If(state == _State.IDLE):
+            m.d.sync += [crc.eq(0xFFFF), corrupt.eq(0), timed_out.eq(0), unknown.eq(0),
+                         bad_length.eq(0), wrong_phase.eq(0), cmd.eq(0), count.eq(0),
+                         word_byte.eq(0)]
+            with m.If(rx_fire & (byte == SYNC_HOST) & ~self.rx.payload.framing_error):
+                m.d.sync += state.eq(_State.CMD)
+        with m.Elif(state == _State.CMD):
+            m.d.comb += in_frame.eq(1)
+            with m.If(rx_fire):
+                m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
+                m.d.sync += state.eq(_State.LEN0)
+            with m.If(timeout):
+                m.d.sync += state.eq(_State.DRAIN)
+        with m.Elif(state == _State.LEN0):
+            m.d.comb += in_frame.eq(1)
+            with m.If(rx_fire):
+                m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
+                m.d.sync += state.eq(_State.LEN1)
+            with m.If(timeout):
+                m.d.sync += state.eq(_State.DRAIN)
+        with m.Elif(state == _State.LEN1):
+            m.d.comb += in_frame.eq(1)
+            with m.If(rx_fire):
+                full = Cat(length[:8], byte)
+                m.d.sync += [length[8:].eq(byte), remaining.eq(full),
+                             crc.eq(crc16_step(crc, byte))]
+                known = Const(0, 1)
+                for code in Command.ALL:
+                    known = known | (cmd == code)
+                m.d.sync += unknown.eq(~known)
+                # Payload lengths: whole words for PARAMS and INPUT (a partial last word is
+                # caught at the end), 2 for READ, none otherwise.
+                m.d.sync += bad_length.eq(Mux(
+                    is_params | is_input, full == 0,
+                    Mux(cmd == Command.READ, full != 2, full != 0)))
+                with m.If(full == 0):
+                    m.d.sync += state.eq(_State.CRC0)
                 with m.Else():
-                    m.d.sync += status.eq(Status.OK)
-                ok = ~timed_out & ~corrupt & ~unknown & ~bad_length & ~wrong_phase & \
-                    ~self.engine_error
-                with m.Switch(cmd):
-                    with m.Case(Command.INFO):
-                        m.d.sync += resp_length.eq(Mux(ok, len(info), 0))
-                    with m.Case(Command.STATUS):
-                        m.d.sync += resp_length.eq(Mux(ok, 6, 0))
-                    with m.Case(Command.READ):
-                        m.d.sync += resp_length.eq(Mux(
-                            ok & can_read & (count != 0) & (count <= max_read),
-                            count * out_bytes, 0))
-                    with m.Default():
-                        m.d.sync += resp_length.eq(0)
-                m.d.comb += reset_command.eq(ok & (cmd == Command.RESET))
-                m.d.sync += crc.eq(0xFFFF)
-                m.next = "SYNC"
+                    m.d.sync += state.eq(_State.PAYLOAD)
+            with m.If(timeout):
+                m.d.sync += state.eq(_State.DRAIN)
+        with m.Elif(state == _State.PAYLOAD):
+            m.d.comb += in_frame.eq(1)
+            with m.If(rx_fire):
+                m.d.sync += [crc.eq(crc16_step(crc, byte)), remaining.eq(remaining - 1)]
+                with m.If(cmd == Command.READ):
+                    with m.If(remaining == 2):
+                        m.d.sync += count[:8].eq(byte)
+                    with m.Else():
+                        m.d.sync += count[8:].eq(byte)
+                with m.Elif((is_params | is_input) & ~bad_length & ~unknown):
+                    m.d.sync += word.eq(next_word)
+                    with m.If(word_byte == bytes_per_word - 1):
+                        m.d.sync += [
+                            word_byte.eq(0),
+                            fwd_valid.eq(1),
+                            fwd_params.eq(is_params),
+                            fwd_data.eq(next_word),
+                            fwd_last.eq((remaining == 1) & cmd[0]),
+                        ]
+                    with m.Else():
+                        m.d.sync += word_byte.eq(word_byte + 1)
+                with m.If(remaining == 1):
+                    with m.If((is_params | is_input) & (word_byte != bytes_per_word - 1)):
+                        m.d.sync += bad_length.eq(1)
+                    m.d.sync += state.eq(_State.CRC0)
+            with m.If(timeout):
+                m.d.sync += state.eq(_State.DRAIN)
+        with m.Elif(state == _State.CRC0):
+            m.d.comb += in_frame.eq(1)
+            with m.If(rx_fire):
+                m.d.sync += crc_low.eq(byte)
+                m.d.sync += state.eq(_State.CRC1)
+            with m.If(timeout):
+                m.d.sync += state.eq(_State.DRAIN)
+        with m.Elif(state == _State.CRC1):
+            m.d.comb += in_frame.eq(1)
+            with m.If(rx_fire):
+                with m.If(Cat(crc_low, byte) != crc):
+                    m.d.sync += corrupt.eq(1)
+                m.d.sync += state.eq(_State.DRAIN)
+            with m.If(timeout):
+                m.d.sync += state.eq(_State.DRAIN)
+        with m.Elif(state == _State.DRAIN):
+            # The last word reaches the engine (or is dropped), then the engine's error
+            # flag has a cycle to rise.
+            with m.If(~fwd_valid):
+                m.d.sync += state.eq(_State.CHECK)
+        with m.Elif(state == _State.CHECK):
+            m.d.sync += [
+                index.eq(0), out_byte.eq(0), have_word.eq(0), ended.eq(0), short.eq(0),
+                out_timeout.eq(0), wait.eq(0), words_left.eq(count),
+                snapshot.eq(Cat(self.phase, Const(0, 6), self.engine_error, Const(0, 7),
+                                self.compute_cycles)),
+            ]
+            can_read = (self.phase == _COMPUTE) | (self.phase == _OUTPUT)
+            with m.If(timed_out):
+                m.d.sync += status.eq(Status.TIMEOUT)
+            with m.Elif(corrupt):
+                m.d.sync += status.eq(Status.CORRUPT)
+            with m.Elif(unknown):
+                m.d.sync += status.eq(Status.UNKNOWN_COMMAND)
+            with m.Elif(bad_length | ((cmd == Command.READ) & ~read_count_ok)):
+                m.d.sync += status.eq(Status.BAD_LENGTH)
+            with m.Elif(wrong_phase | ((cmd == Command.READ) & ~can_read)):
+                m.d.sync += status.eq(Status.WRONG_PHASE)
+            with m.Elif(self.engine_error):
+                m.d.sync += status.eq(Status.ENGINE_ERROR)
+            with m.Else():
+                m.d.sync += status.eq(Status.OK)
+            ok = ~timed_out & ~corrupt & ~unknown & ~bad_length & ~wrong_phase & \
+                ~self.engine_error
+            m.d.sync += resp_length.eq(Mux(
+                ~ok, 0,
+                Mux(cmd == Command.INFO, len(info),
+                    Mux(cmd == Command.STATUS, 6,
+                        Mux((cmd == Command.READ) & can_read & read_count_ok,
+                            count * out_bytes, 0)))))
+            m.d.comb += reset_command.eq(ok & (cmd == Command.RESET))
+            m.d.sync += crc.eq(0xFFFF)
+            m.d.sync += state.eq(_State.SYNC)
 
-            # ---- its response (bytes that come in meanwhile are dropped) ----------------
-            with m.State("SYNC"):
-                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(SYNC_BOARD)]
-                with m.If(tx_fire):
-                    # The sync byte is outside the CRC.
-                    m.d.sync += crc.eq(0xFFFF)
-                    m.next = "ECHO"
-            with m.State("ECHO"):
-                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(cmd)]
-                with m.If(tx_fire):
-                    m.next = "RLEN0"
-            with m.State("RLEN0"):
-                m.d.comb += [self.tx.valid.eq(1),
-                             tx_byte.eq(resp_length[:8])]
-                with m.If(tx_fire):
-                    m.next = "RLEN1"
-            with m.State("RLEN1"):
-                m.d.comb += [self.tx.valid.eq(1),
-                             tx_byte.eq(resp_length[8:])]
-                with m.If(tx_fire):
-                    with m.If(resp_length == 0):
-                        m.next = "STATUS"
-                    with m.Elif(cmd == Command.READ):
-                        m.next = "OUTPUT"
-                    with m.Else():
-                        m.next = "REPLY"
-            with m.State("REPLY"):
-                m.d.comb += [self.tx.valid.eq(1)]
-                with m.If(cmd == Command.INFO):
-                    m.d.comb += tx_byte.eq(info_read.data)
+        # ---- its response (bytes that come in meanwhile are dropped) ----------------
+        with m.Elif(state == _State.SYNC):
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(SYNC_BOARD)]
+            with m.If(tx_fire):
+                # The sync byte is outside the CRC.
+                m.d.sync += crc.eq(0xFFFF)
+                m.d.sync += state.eq(_State.ECHO)
+        with m.Elif(state == _State.ECHO):
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(cmd)]
+            with m.If(tx_fire):
+                m.d.sync += state.eq(_State.RLEN0)
+        with m.Elif(state == _State.RLEN0):
+            m.d.comb += [self.tx.valid.eq(1),
+                         tx_byte.eq(resp_length[:8])]
+            with m.If(tx_fire):
+                m.d.sync += state.eq(_State.RLEN1)
+        with m.Elif(state == _State.RLEN1):
+            m.d.comb += [self.tx.valid.eq(1),
+                         tx_byte.eq(resp_length[8:])]
+            with m.If(tx_fire):
+                with m.If(resp_length == 0):
+                    m.d.sync += state.eq(_State.STATUS)
+                with m.Elif(cmd == Command.READ):
+                    m.d.sync += state.eq(_State.OUTPUT)
                 with m.Else():
-                    m.d.comb += tx_byte.eq(snapshot.word_select(index[:3], 8))
-                with m.If(tx_fire):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == resp_length - 1):
-                        m.next = "STATUS"
-            with m.State("OUTPUT"):
-                with m.If(~have_word):
-                    with m.If(ended | out_timeout):
-                        m.d.sync += [out_word.eq(0), have_word.eq(1), short.eq(short | ended)]
-                    with m.Elif(self.o.valid):
-                        m.d.comb += self.o.ready.eq(1)
-                        m.d.sync += [out_word.eq(self.o.payload.data), have_word.eq(1),
-                                     ended.eq(self.o.payload.last), wait.eq(0)]
-                    with m.Elif(wait == self._output_timeout - 1):
-                        m.d.sync += out_timeout.eq(1)
-                    with m.Else():
-                        m.d.sync += wait.eq(wait + 1)
+                    m.d.sync += state.eq(_State.REPLY)
+        with m.Elif(state == _State.REPLY):
+            m.d.comb += [self.tx.valid.eq(1)]
+            with m.If(cmd == Command.INFO):
+                m.d.comb += tx_byte.eq(info_read.data)
+            with m.Else():
+                m.d.comb += tx_byte.eq(snapshot.word_select(index[:3], 8))
+            with m.If(tx_fire):
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == resp_length - 1):
+                    m.d.sync += state.eq(_State.STATUS)
+        with m.Elif(state == _State.OUTPUT):
+            with m.If(~have_word):
+                with m.If(ended | out_timeout):
+                    m.d.sync += [out_word.eq(0), have_word.eq(1), short.eq(short | ended)]
+                with m.Elif(self.o.valid):
+                    m.d.comb += self.o.ready.eq(1)
+                    m.d.sync += [out_word.eq(self.o.payload.data), have_word.eq(1),
+                                 ended.eq(self.o.payload.last), wait.eq(0)]
+                with m.Elif(wait == self._output_timeout - 1):
+                    m.d.sync += out_timeout.eq(1)
                 with m.Else():
-                    m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(out_word[:8])]
-                    with m.If(tx_fire):
-                        m.d.sync += out_word.eq(out_word >> 8)
-                        with m.If(out_byte == out_bytes - 1):
-                            m.d.sync += [out_byte.eq(0), have_word.eq(0),
-                                         words_left.eq(words_left - 1)]
-                            with m.If(words_left == 1):
-                                m.next = "READ_STATUS"
-                        with m.Else():
-                            m.d.sync += out_byte.eq(out_byte + 1)
-            with m.State("READ_STATUS"):
-                with m.If(out_timeout):
-                    m.d.sync += status.eq(Status.OUTPUT_TIMEOUT)
-                with m.Elif(short):
-                    m.d.sync += status.eq(Status.OUTPUT_SHORT)
-                with m.Elif(~ended):
-                    m.d.sync += status.eq(Status.MORE)
-                m.next = "STATUS"
-            with m.State("STATUS"):
-                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(status)]
+                    m.d.sync += wait.eq(wait + 1)
+            with m.Else():
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(out_word[:8])]
                 with m.If(tx_fire):
-                    m.d.sync += error.eq(status[7])
-                    m.next = "CRC_LOW"
-            with m.State("CRC_LOW"):
-                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc[:8])]
-                with m.If(tx_fire):
-                    m.d.sync += crc_high.eq(crc[8:])   # the CRC before this byte updates it
-                    m.next = "CRC_HIGH"
-            with m.State("CRC_HIGH"):
-                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc_high)]
-                with m.If(tx_fire):
-                    m.next = "IDLE"
+                    m.d.sync += out_word.eq(out_word >> 8)
+                    with m.If(out_byte == out_bytes - 1):
+                        m.d.sync += [out_byte.eq(0), have_word.eq(0),
+                                     words_left.eq(words_left - 1)]
+                        with m.If(words_left == 1):
+                            m.d.sync += state.eq(_State.READ_STATUS)
+                    with m.Else():
+                        m.d.sync += out_byte.eq(out_byte + 1)
+        with m.Elif(state == _State.READ_STATUS):
+            with m.If(out_timeout):
+                m.d.sync += status.eq(Status.OUTPUT_TIMEOUT)
+            with m.Elif(short):
+                m.d.sync += status.eq(Status.OUTPUT_SHORT)
+            with m.Elif(~ended):
+                m.d.sync += status.eq(Status.MORE)
+            m.d.sync += state.eq(_State.STATUS)
+        with m.Elif(state == _State.STATUS):
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(status)]
+            with m.If(tx_fire):
+                m.d.sync += error.eq(status[7])
+                m.d.sync += state.eq(_State.CRC_LOW)
+        with m.Elif(state == _State.CRC_LOW):
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc[:8])]
+            with m.If(tx_fire):
+                m.d.sync += crc_high.eq(crc[8:])   # the CRC before this byte updates it
+                m.d.sync += state.eq(_State.CRC_HIGH)
+        with m.Elif(state == _State.CRC_HIGH):
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc_high)]
+            with m.If(tx_fire):
+                m.d.sync += state.eq(_State.IDLE)
+        with m.Else():
+            m.d.sync += state.eq(_State.IDLE)  # no other encoding is ever entered
 
         # Frame timeout, and bytes that arrive broken.
         with m.If(in_frame):
@@ -429,15 +448,15 @@ class HostLink(wiring.Component):
                 m.d.sync += corrupt.eq(1)
         with m.Else():
             m.d.sync += idle.eq(0)
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += self.busy.eq(~(state == _State.IDLE))
         # Outside the FSM's case statement, so that the Verilog is a continuous assignment
         # (Icarus does not run an `always @*` block at time 0: the link would start deaf, and
         # the engine's reset undefined).
         m.d.comb += [
-            self.rx.ready.eq(Mux(fsm.ongoing("PAYLOAD"), ~fwd_valid,
-                                 ~fsm.ongoing("DRAIN") & ~fsm.ongoing("CHECK"))),
+            self.rx.ready.eq(Mux((state == _State.PAYLOAD), ~fwd_valid,
+                                 ~(state == _State.DRAIN) & ~(state == _State.CHECK))),
             self.engine_reset.eq(reset_command |
-                                 (fsm.ongoing("STATUS") & tx_fire & status[7])),
+                                 ((state == _State.STATUS) & tx_fire & status[7])),
         ]
         return m
 

@@ -6,7 +6,7 @@ byte; :func:`divisor_for` checks it).
 """
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -36,6 +36,14 @@ def divisor_for(clock_hz, baud):
         raise ValueError(f"baud {baud} at {clock_hz / 1e6:g} MHz is {error:.1%} off with "
                          f"divisor {divisor}; at most 2% is allowed")
     return divisor
+
+
+class _RxState(enum.Enum, shape=range(5)):
+    IDLE = 0
+    START = 1
+    DATA = 2
+    STOP = 3
+    WAIT_HIGH = 4
 
 
 class UARTReceiver(wiring.Component):
@@ -81,43 +89,45 @@ class UARTReceiver(wiring.Component):
         with m.If(self.o.ready):
             m.d.sync += valid.eq(0)
 
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(~line):
-                    m.d.sync += timer.eq(self._divisor // 2 - 1)
-                    m.next = "START"
-            with m.State("START"):
-                with m.If(line):
-                    m.next = "IDLE"  # a glitch, not a start bit
-                with m.Elif(timer == 0):
-                    m.d.sync += [timer.eq(self._divisor - 1), bits.eq(0)]
-                    m.next = "DATA"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
-            with m.State("DATA"):
-                with m.If(timer == 0):
-                    m.d.sync += [timer.eq(self._divisor - 1), shift.eq(shift >> 1 | line << 7),
-                                 bits.eq(bits + 1)]
-                    with m.If(bits == 7):
-                        m.next = "STOP"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
-            with m.State("STOP"):
-                with m.If(timer == 0):
-                    m.d.sync += [
-                        valid.eq(1),
-                        self.o.payload.data.eq(shift),
-                        self.o.payload.framing_error.eq(~line),
-                    ]
-                    with m.If(valid & ~self.o.ready):
-                        m.d.comb += self.overrun.eq(1)
-                    # A low stop bit may be a break: no new start bit before the line rises.
-                    m.next = "WAIT_HIGH"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
-            with m.State("WAIT_HIGH"):
-                with m.If(line):
-                    m.next = "IDLE"
+        state = Signal(_RxState)
+        with m.If(state == _RxState.IDLE):
+            with m.If(~line):
+                m.d.sync += timer.eq(self._divisor // 2 - 1)
+                m.d.sync += state.eq(_RxState.START)
+        with m.Elif(state == _RxState.START):
+            with m.If(line):
+                m.d.sync += state.eq(_RxState.IDLE)  # a glitch, not a start bit
+            with m.Elif(timer == 0):
+                m.d.sync += [timer.eq(self._divisor - 1), bits.eq(0)]
+                m.d.sync += state.eq(_RxState.DATA)
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
+        with m.Elif(state == _RxState.DATA):
+            with m.If(timer == 0):
+                m.d.sync += [timer.eq(self._divisor - 1), shift.eq(shift >> 1 | line << 7),
+                             bits.eq(bits + 1)]
+                with m.If(bits == 7):
+                    m.d.sync += state.eq(_RxState.STOP)
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
+        with m.Elif(state == _RxState.STOP):
+            with m.If(timer == 0):
+                m.d.sync += [
+                    valid.eq(1),
+                    self.o.payload.data.eq(shift),
+                    self.o.payload.framing_error.eq(~line),
+                ]
+                with m.If(valid & ~self.o.ready):
+                    m.d.comb += self.overrun.eq(1)
+                # A low stop bit may be a break: no new start bit before the line rises.
+                m.d.sync += state.eq(_RxState.WAIT_HIGH)
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
+        with m.Elif(state == _RxState.WAIT_HIGH):
+            with m.If(line):
+                m.d.sync += state.eq(_RxState.IDLE)
+        with m.Else():
+            m.d.sync += state.eq(_RxState.IDLE)
         return m
 
 
