@@ -40,3 +40,10 @@ demo: setup
 .PHONY: bench
 bench: setup
 	$(PY) -m sysconv bench
+
+# An FPGA board's bitstream, Verilog and resource/Fmax report in build/boards/$(BOARD)/
+# (README, "FPGA boards"): `make bitstream BOARD=icebreaker` or `BOARD=ulx3s-85f`.
+BOARD ?= icebreaker
+.PHONY: bitstream
+bitstream: setup
+	$(PY) -m sysconv build --board $(BOARD)

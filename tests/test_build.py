@@ -1,0 +1,106 @@
+"""`sysconv build`: a real iCEBreaker bitstream for a small engine, with its report; the
+refusals (unknown board, a configuration that does not fit) with their exact messages; the
+boards' default builds (slow: `make test-long`)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hw.boards.platforms import BOARDS
+from sysconv.build import build_board, engine_config, text_report
+from sysconv.cli import main
+
+# A 1x1 array with small buffers: yosys and nextpnr take about a minute each for the board top
+# and the engine alone.
+SMALL = dict(rows=1, cols=1, max_height=4, max_width=4, max_in_channels=2, max_out_channels=2,
+             max_kernel=3, max_pool=2)
+
+
+def check_report(report, out, board):
+    spec = BOARDS[board]
+    assert report["board"] == board and report["device"] == spec.device
+    bitstream = Path(report["bitstream"])
+    assert bitstream.exists() and bitstream.parent == out
+    assert bitstream.stat().st_size > 10_000
+    verilog = Path(report["verilog"]).read_text()
+    assert "module sysconv_board" in verilog
+    for run in ("board_top", "engine"):
+        resources = report[run]["resources"]
+        assert set(spec.capacity) <= set(resources), f"{run}: {sorted(resources)}"
+        for name, value in resources.items():
+            assert 0 <= value["used"] <= value["available"], f"{run}: {name} {value}"
+        assert resources["luts"]["used"] > 0 and resources["ffs"]["used"] > 0, run
+        (clock,) = report[run]["fmax"].values()
+        assert clock["achieved_mhz"] > 0 and clock["constraint_mhz"] > 0, run
+        assert report[run]["critical_paths"], run
+        assert report[run]["times"]["synth_s"] > 0 and report[run]["times"]["pnr_s"] > 0
+    (board_clock,) = report["board_top"]["fmax"].values()
+    assert board_clock["constraint_mhz"] == pytest.approx(spec.clock_hz / 1e6, rel=1e-3)
+    assert report["timing_met"] == board_clock["met"]
+    (engine_clock,) = report["engine"]["fmax"].values()
+    assert engine_clock["constraint_mhz"] == spec.engine_mhz
+    assert report["engine"]["target_met"] == (engine_clock["achieved_mhz"] >= spec.engine_mhz)
+    assert json.loads((out / "report.json").read_text()) == report
+    assert (out / "report.txt").read_text() == text_report(report)
+
+
+def test_small_icebreaker_bitstream_and_report(test_dir):
+    out = test_dir / "icebreaker"
+    config = engine_config("icebreaker", **SMALL)
+    report = build_board("icebreaker", config, out=out)
+    check_report(report, out, "icebreaker")
+    assert Path(report["bitstream"]).name == "sysconv_board.bin"
+    # One SB_MAC16 for the PE, two for the requantiser's one 33x17-bit lane.
+    assert report["board_top"]["resources"]["dsp"]["used"] == 3
+    assert report["board_top"]["resources"]["spram"] == {"used": 0, "available": 4}
+    # The board clock (12 MHz) is met; the engine alone is held to 30 MHz.
+    assert report["timing_met"], report["board_top"]["fmax"]
+    text = (out / "report.txt").read_text()
+    assert re.search(r"Fmax, board top, clock \S+: [\d.]+ MHz against 12\.00 MHz: met", text)
+    assert re.search(r"Fmax, engine alone, clock \S+: [\d.]+ MHz against 30\.00 MHz", text)
+
+
+def test_unknown_board_is_refused():
+    with pytest.raises(ValueError, match=r"^unknown board 'de10-nano'; known boards: "
+                                         r"icebreaker, ulx3s-85f$"):
+        build_board("de10-nano")
+
+
+def test_cli_unknown_board_exits_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["build", "--board", "de10-nano"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == ("sysconv: error: unknown board 'de10-nano'; known "
+                                       "boards: icebreaker, ulx3s-85f\n")
+
+
+def test_cli_bad_engine_parameter_exits_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["build", "--board", "icebreaker", "--rows", "0"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == ("sysconv: error: rows must be an integer from 1 to 64, "
+                                       "not 0\n")
+
+
+def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
+    # 16 PE multipliers and 4 requantiser lanes of two SB_MAC16 each: 24 of the device's 8.
+    code = main(["build", "--board", "icebreaker", "--rows", "4", "--cols", "4",
+                 "--max-height", "4", "--max-width", "4", "--max-in-channels", "4",
+                 "--max-out-channels", "4", "--max-kernel", "1", "--max-pool", "0",
+                 "-o", str(test_dir / "too-big")])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "sysconv: error: the board top (4x4 array, up to 4x4x4 -> 4, kernel 1, pool 0) does "
+        "not fit the iCE40UP5K-SG48: it needs 24 DSP blocks (the device has 8)\n")
+    assert not (test_dir / "too-big" / "sysconv_board.bin").exists()
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_default_board_build(board, test_dir):
+    out = test_dir / board
+    report = build_board(board, out=out)
+    check_report(report, out, board)
+    assert report["timing_met"], report["board_top"]["fmax"]
