@@ -11,10 +11,12 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
 - COMPUTE, from cycle ``X`` after the last input word. ``sets`` passes, each a weight set of
   ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
-  ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``, and for ``n >= 1``
-  ``F_n = max(F_{n-1} + 2*rows + cols - 2, E_{n-1} + 1)`` (the array's bank drains for
-  ``rows + cols - 2`` cycles after a set; a set's last beat waits for the previous set's last
-  vector). Results leave the array ``rows + cols + 2`` cycles after their vector.
+  ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``; for ``n >= 1`` set ``n``'s
+  first beat goes in at ``B_n = max(F_{n-1} + 1, E_{n-2} + rows + cols - 1)`` (it overwrites
+  the bank of set ``n - 2``, whose last vector must have passed every PE; no wait for
+  ``n = 1``), and ``F_n = max(B_n + rows - 1, E_{n-1} + 1)`` (a set's last beat waits for the
+  previous set's last vector). Results leave the array ``rows + cols + 2`` cycles after their
+  vector.
 - Drain: the last result is accumulated, requantised (``REQUANT_LATENCY``) and written; the
   OUTPUT phase starts ``REQUANT_LATENCY + 3`` cycles after the last result.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
@@ -176,15 +178,18 @@ def predict_layer(rows, cols, layer, *, start=0):
     x = first_input + in_words          # first COMPUTE cycle
     final = x + rows                    # F_0
     first_vector = last_vector = None
-    set_starts = []
+    set_starts, set_ends = [], []       # A_n, E_n
     for n in range(sets):
         if n:
-            final = max(final + 2 * rows + cols - 2, last_vector + 1)
+            first_beat = final + 1 if n == 1 else \
+                max(final + 1, set_ends[n - 2] + rows + cols - 1)
+            final = max(first_beat + rows - 1, last_vector + 1)
         begin = max(last_vector if n else x, final) + 1
         if n == 0:
             first_vector = begin
         set_starts.append(begin)
         last_vector = begin + pixels - 1
+        set_ends.append(last_vector)
     last_result = last_vector + latency
     output_start = last_result + REQUANT_LATENCY + 3  # first OUTPUT cycle
     reads = [output_start + 1 + k for k in range(out_words)]

@@ -7,7 +7,8 @@ array's documented contract (ports, latency, buffering, weight-bank switching), 
   (``cols`` lanes) per handshake, last row first, ``rows`` beats a set; ``o`` one result vector.
 - Each PE holds two weight banks. Activations are tagged with the bank of the most recently
   completed set when they are accepted; the set being loaded goes to the other bank.
-- After a set completes, ``w`` is not ready for ``rows + cols - 2`` cycles (the old bank drains).
+- ``w`` (which loads the bank not in use) is not ready until ``rows + cols - 1`` cycles after
+  the last vector tagged with that bank was accepted (it drains from the array).
 - ``i`` is ready once a set has been loaded and while fewer than ``buffer_depth`` vectors are
   in flight or unread; ``o`` is a buffered FIFO (two cycles from write to read).
 
@@ -76,7 +77,7 @@ class SystolicArrayModel:
         self.loaded = False
         self.active = 0
         self.beat = 0
-        self.drain = 0
+        self.busy = [0, 0]  # per bank: cycles until its last vector has passed every PE
         self.valid_pipe = deque([False] * (rows + cols), maxlen=rows + cols)
         # Datapath registers (no reset in hardware: their value before the first write does not
         # matter, because nothing valid depends on it).
@@ -96,7 +97,7 @@ class SystolicArrayModel:
     def outputs(self):
         return ArrayOutputs(
             i_ready=self.loaded and self.in_flight < self.buffer_depth,
-            w_ready=self.drain == 0,
+            w_ready=self.busy[1 - self.active] == 0,
             o_valid=self.fifo_out_valid,
             o_payload=self.fifo_out if self.fifo_out_valid else None,
         )
@@ -160,15 +161,17 @@ class SystolicArrayModel:
             self.fifo.append(results)
 
         self.in_flight += int(i_fire) - int(o_fire)
+        for bank in range(2):
+            if i_fire and self.active == bank:
+                self.busy[bank] = rows + cols - 2
+            elif self.busy[bank]:
+                self.busy[bank] -= 1
         if w_fire:
             if self.beat == rows - 1:
                 self.beat = 0
                 self.active = 1 - self.active
                 self.loaded = True
-                self.drain = rows + cols - 2
             else:
                 self.beat += 1
-        elif self.drain:
-            self.drain -= 1
         self.cycle += 1
         return now

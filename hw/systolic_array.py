@@ -1,4 +1,4 @@
-from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -42,8 +42,9 @@ class SystolicArray(wiring.Component):
         Weight sets, ``rows`` beats each, *last row first*: beat ``k`` of a set carries
         ``W[rows - 1 - k, :]``. A set takes effect for the activation vectors accepted after the
         cycle its last beat is accepted (a vector accepted in that same cycle still uses the
-        previous set). Not ready for ``rows + cols - 2`` cycles after a set completes, while the
-        activations that use the bank about to be overwritten drain from the array.
+        previous set). A set shifts into the bank the set before the previous one used: ``w``
+        is not ready until ``rows + cols - 1`` cycles after the last vector that used that
+        bank was accepted, when it has passed every PE.
     o : Out(stream.Signature(ArrayLayout(signed(acc_width), cols)))
         Result vectors, ``o[c] = sum_r i[r] * W[r, c]``, in the order the activations came.
 
@@ -117,11 +118,12 @@ class SystolicArray(wiring.Component):
         loaded = Signal()                       # a weight set has been completed since reset
         active = Signal()                       # the bank new activations are tagged with
         beat = Signal(range(max(rows, 2)))      # beats of the weight set being loaded
-        drain = Signal(range(rows + cols))      # cycles left before ~active may be overwritten
+        # Per bank, the cycles until the last vector that uses it has passed every PE.
+        busy = [Signal(range(rows + cols), name=f"busy_{bank}") for bank in range(2)]
 
         m.d.comb += [
             self.i.ready.eq(loaded & (in_flight < self._buffer_depth)),
-            self.w.ready.eq(drain == 0),
+            self.w.ready.eq(Mux(active, busy[0], busy[1]) == 0),
             i_fire.eq(self.i.valid & self.i.ready),
             w_fire.eq(self.w.valid & self.w.ready),
             o_fire.eq(self.o.valid & self.o.ready),
@@ -129,16 +131,14 @@ class SystolicArray(wiring.Component):
         m.d.sync += in_flight.eq(in_flight + i_fire - o_fire)
         with m.If(w_fire):
             with m.If(beat == rows - 1):
-                m.d.sync += [
-                    beat.eq(0),
-                    active.eq(~active),
-                    loaded.eq(1),
-                    drain.eq(rows + cols - 2),
-                ]
+                m.d.sync += [beat.eq(0), active.eq(~active), loaded.eq(1)]
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
-        with m.Elif(drain != 0):
-            m.d.sync += drain.eq(drain - 1)
+        for bank, count in enumerate(busy):
+            with m.If(i_fire & (active == bank)):
+                m.d.sync += count.eq(rows + cols - 2)
+            with m.Elif(count != 0):
+                m.d.sync += count.eq(count - 1)
 
         # The grid.
         pes = [[ProcessingElement(act_width=self._act_width, weight_width=self._weight_width,
