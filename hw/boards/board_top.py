@@ -130,12 +130,16 @@ class BoardCore(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """:class:`BoardCore` on a platform's ``uart`` 0 and its first ``led`` resources, clocked
-    by the platform's default clock (``clock_hz`` must be its frequency)."""
+    """:class:`BoardCore` on a platform's ``uart`` 0 and its ``led`` resources, clocked by the
+    platform's default clock (``clock_hz`` must be its frequency). ``leds`` names, for the
+    board's ``led`` 0, 1, ..., which of :data:`LEDS` it shows."""
 
-    def __init__(self, config, *, clock_hz, baud, leds=4):
+    def __init__(self, config, *, clock_hz, baud, leds=LEDS):
+        unknown = [name for name in leds if name not in LEDS]
+        if unknown:
+            raise ValueError(f"leds must be names from {', '.join(LEDS)}, not {unknown[0]!r}")
         self.core = BoardCore(config, clock_hz=clock_hz, baud=baud)
-        self._leds = leds
+        self._leds = tuple(leds)
 
     def elaborate(self, platform):
         m = Module()
@@ -144,7 +148,7 @@ class BoardTop(Elaboratable):
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
         m.d.comb += [core.rx.eq(rx_buffer.i), tx_buffer.o.eq(core.tx)]
-        for k in range(min(self._leds, len(LEDS))):
+        for k, name in enumerate(self._leds):
             m.submodules[f"led_{k}"] = led = io.Buffer("o", platform.request("led", k, dir="-"))
-            m.d.comb += led.o.eq(core.leds[k])
+            m.d.comb += led.o.eq(core.leds[LEDS.index(name)])
         return m

@@ -37,8 +37,8 @@ class BoardSpec:
         and ``spram`` on the iCE40UP5K.
     cells : dict
         Synthesised cell type (Yosys name) -> resource of :attr:`capacity` it takes one of.
-    leds : int
-        Status LEDs used (the first ones of the board's ``led`` resources).
+    leds : tuple of str
+        What the board's ``led`` 0, 1, ... show (:data:`hw.boards.board_top.LEDS`).
     baud : int
         Default UART rate.
     """
@@ -53,7 +53,7 @@ class BoardSpec:
     engine_mhz: float
     capacity: dict
     cells: dict
-    leds: int
+    leds: tuple
     baud: int = 115200
     synth_opts: tuple = field(default=())
 
@@ -82,7 +82,7 @@ BOARDS = {
                "SB_DFFSS": "ffs", "SB_DFFESR": "ffs", "SB_DFFESS": "ffs", "SB_DFFR": "ffs",
                "SB_DFFS": "ffs", "SB_DFFER": "ffs", "SB_DFFES": "ffs",
                "SB_MAC16": "dsp", "SB_RAM40_4K": "bram", "SB_SPRAM256KA": "spram"},
-        leds=2,   # led 0 red, led 1 green
+        leds=("error", "alive"),   # led 0 is red, led 1 green
         synth_opts=("-dsp",),
     ),
     # LFE5U-85F (speed 6): 83640 LUT4s and flip-flops, 156 MULT18X18D, 208 DP16KD (18 kbit).
@@ -99,7 +99,7 @@ BOARDS = {
         engine_mhz=100.0,
         capacity=dict(luts=83640, ffs=83640, dsp=156, bram=208),
         cells={"LUT4": "luts", "TRELLIS_FF": "ffs", "MULT18X18D": "dsp", "DP16KD": "bram"},
-        leds=4,
+        leds=("alive", "error", "busy", "activity"),
     ),
 }
 
