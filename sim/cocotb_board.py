@@ -22,7 +22,7 @@ from cocotb.utils import get_sim_time
 
 from hw.boards.protocol import Command, Status
 from sim.engine_run import runs_from_json
-from sysconv.host import Board, LinkError, ResponseCorrupt, encode_frame
+from sysconv.host import Board, LinkError, ResponseCorrupt, encode_frame, self_test
 
 CLOCK_NS = 10
 
@@ -266,6 +266,10 @@ class Session:
         except ResponseCorrupt:
             return
         raise AssertionError("a response with a flipped bit was accepted")
+
+    def check_n_self_test(self):
+        passed, message = self_test(self.board, seed=5)
+        assert passed, message
 
     @property
     def param_bytes(self):

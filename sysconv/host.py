@@ -75,11 +75,12 @@ def encode_frame(command, payload=b""):
 
 
 class SerialTransport:
-    """A transport over a serial port (pyserial)."""
+    """A transport over a serial port: a device (``/dev/ttyUSB1``, ``COM3``) or any pyserial
+    URL (``socket://host:port``, ``rfc2217://...``, ``loop://``)."""
 
     def __init__(self, port, baud=115200):
         import serial
-        self.serial = serial.Serial(port, baud, timeout=0)
+        self.serial = serial.serial_for_url(port, baud, timeout=0)
         self.byte_time = 10 / baud
 
     def write(self, data):
@@ -243,3 +244,59 @@ class Board:
         col_tiles = -(-layer.out_channels // config.cols)
         count = layer.pool_out_height * layer.pool_out_width * col_tiles
         return layer.output_tensor(config, self.read_output(count))
+
+
+def self_test(board, *, seed=0):
+    """Run one random layer that fits the board's engine (a 3x3 convolution with padding,
+    ReLU and 2x2 max pooling where the engine allows) and compare it with the golden model.
+    Returns ``(passed, message)``."""
+    import time
+
+    import numpy as np
+
+    from sim.engine_layer import random_layer
+
+    config = board.info()
+    kernel = min(3, config.max_kernel)
+    height, width = min(4, config.max_height), min(4, config.max_width)
+    pool = 2 if config.max_pool and min(height, width) >= 2 else 0
+    run = random_layer(config, height=height, width=width,
+                       in_channels=min(2, config.max_in_channels),
+                       out_channels=min(3, config.max_out_channels), kernel=kernel,
+                       padding=kernel // 2, relu=True, pool_size=pool, seed=seed)
+    start = time.monotonic()
+    got = board.run_layer(run.layer, run.x, run.weights, run.bias)
+    seconds = time.monotonic() - start
+    want = run.expected()
+    if got.shape != want.shape or not np.array_equal(got, want):
+        return False, f"layer {run.layer}: output differs from the golden model (seed {seed})"
+    cycles = board.status()["compute_cycles"]
+    return True, (f"{height}x{width}x{run.layer.in_channels} -> {run.layer.out_channels}, "
+                  f"{kernel}x{kernel}{f', pool {pool}' if pool else ''}: matches the golden "
+                  f"model ({cycles} compute cycles, {seconds:.2f} s over the link)")
+
+
+def main(argv=None):
+    """``python -m sysconv.host PORT [--baud N] [--seed N]``: print the board's engine and run
+    :func:`self_test` on it."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m sysconv.host",
+                                     description="Talk to a sysconv board over its UART.")
+    parser.add_argument("port", help="serial device or pyserial URL")
+    parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    board = Board(SerialTransport(args.port, args.baud))
+    try:
+        print(f"engine: {board.info()}")
+        print(f"link: {board.link}")
+        passed, message = self_test(board, seed=args.seed)
+    except LinkError as error:
+        print(f"FAIL: {error}")
+        return 1
+    print(("PASS: " if passed else "FAIL: ") + message)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

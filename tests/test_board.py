@@ -16,7 +16,7 @@ from hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from hw.layer import EngineConfig
 from sim.board_run import run_board
 from sim.engine_layer import random_layer
-from sysconv.host import Board, LinkTimeout, encode_frame
+from sysconv.host import Board, LinkTimeout, SerialTransport, encode_frame
 
 # Small enough that a layer's whole exchange is a few ten thousand cycles at 8 cycles a bit.
 ENGINE = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3,
@@ -36,7 +36,7 @@ def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(sim
               for c in result.checks if c["status"] != "pass"]
     assert result.status == "pass" and result.checks, \
         f"{simulator}: {result.message or failed}; waveform {result.waves}"
-    assert len(result.checks) == 13, [c["check"] for c in result.checks]
+    assert len(result.checks) == 14, [c["check"] for c in result.checks]
 
 
 # ---- the pieces ------------------------------------------------------------------------------
@@ -146,6 +146,14 @@ class _Silent:
 
     def discard_input(self):
         pass
+
+
+def test_serial_transport_over_a_pyserial_url():
+    transport = SerialTransport("loop://", 115200)
+    transport.write(encode_frame(Command.STATUS))
+    assert transport.read(7, 0.1) == encode_frame(Command.STATUS)
+    assert transport.read(1, 0.01) == b""
+    transport.close()
 
 
 def test_driver_times_out_instead_of_hanging():
