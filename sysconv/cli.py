@@ -120,15 +120,9 @@ def cmd_sim_array(args):
     workdir = Path(args.workdir or f"build/runs/array-{args.rows}x{args.cols}-"
                    f"s{args.seed}-{args.simulator}")
     result = run_array(scenario, args.simulator, workdir, waves=not args.no_waves)
-    if args.json:
-        print(json.dumps(result.summary(scenario)))
-    elif result.status == "pass":
-        print(f"PASS: {args.rows}x{args.cols} array, {args.vectors} vectors, seed {args.seed}, "
-              f"{args.simulator}: every cycle matches golden.systolic ({result.cycles} cycles)")
-    else:
-        print(f"FAIL: {args.rows}x{args.cols} array, seed {args.seed}, {args.simulator}: "
-              f"{result.message} ({result.cycles} cycles); waveform: {result.waves}")
-    return 0 if result.status == "pass" else 1
+    return _report(args, result, result.summary(scenario), lambda: (
+        f"{args.rows}x{args.cols} array, {args.vectors} vectors, seed {args.seed}, "
+        f"{args.simulator}: every cycle matches golden.systolic ({result.cycles} cycles)"))
 
 
 def cmd_sim_conv(args):
@@ -170,21 +164,15 @@ def cmd_sim_conv(args):
                                                      measured["compute_cycles"]))
     else:
         summary.update(cycles=None, compute_cycles=None, utilization=None)
-    if args.json:
-        print(json.dumps(summary))
-    elif result.status == "pass":
-        print(f"PASS: {args.height}x{args.width}x{args.in_channels} -> {args.out_channels}, "
-              f"{args.kernel}x{args.kernel} stride {args.stride} padding {args.padding}"
-              f"{' relu' if args.relu else ''}"
-              f"{f' pool {args.pool}/{run.layer.pool_stride}' if args.pool else ''} on "
-              f"{engine.rows}x{engine.cols}, {args.simulator}: every output matches the golden "
-              f"model\n  cycles {summary['cycles']} (predicted {predicted.total_cycles}), "
-              f"compute {summary['compute_cycles']} (predicted {predicted.compute_cycles}), "
-              f"ideal {predicted.ideal_cycles:.0f}, PE utilisation "
-              f"{summary['utilization']:.1%}")
-    else:
-        print(f"FAIL: {result.message} (seed {args.seed}); waveform: {result.waves}")
-    return 0 if result.status == "pass" else 1
+    return _report(args, result, summary, lambda: (
+        f"{args.height}x{args.width}x{args.in_channels} -> {args.out_channels}, "
+        f"{args.kernel}x{args.kernel} stride {args.stride} padding {args.padding}"
+        f"{' relu' if args.relu else ''}"
+        f"{f' pool {args.pool}/{run.layer.pool_stride}' if args.pool else ''} on "
+        f"{engine.rows}x{engine.cols}, {args.simulator}: every output matches the golden "
+        f"model\n  cycles {summary['cycles']} (predicted {predicted.total_cycles}), "
+        f"compute {summary['compute_cycles']} (predicted {predicted.compute_cycles}), "
+        f"ideal {predicted.ideal_cycles:.0f}, PE utilisation {summary['utilization']:.1%}"))
 
 
 def cmd_sim_pool(args):
@@ -212,17 +200,12 @@ def cmd_sim_pool(args):
                "input_words": args.height * args.width * -(-args.channels // args.lanes),
                "output_shape": [args.channels, out_h, out_w], "message": result.message,
                "waves": result.waves}
-    if args.json:
-        print(json.dumps(summary))
-    elif result.status == "pass":
-        print(f"PASS: max pool {args.size}x{args.size} stride {scenario.stride} over "
-              f"{args.channels}x{args.height}x{args.width}, {args.lanes} lanes, "
-              f"{args.simulator}: every output matches golden.maxpool2d"
-              f"{'' if args.idle or args.backpressure else ' and golden.pool_timing'} "
-              f"({result.cycles} cycles)")
-    else:
-        print(f"FAIL: {result.message} (seed {args.seed}); waveform: {result.waves}")
-    return 0 if result.status == "pass" else 1
+    return _report(args, result, summary, lambda: (
+        f"max pool {args.size}x{args.size} stride {scenario.stride} over "
+        f"{args.channels}x{args.height}x{args.width}, {args.lanes} lanes, {args.simulator}: "
+        f"every output matches golden.maxpool2d"
+        f"{'' if args.idle or args.backpressure else ' and golden.pool_timing'} "
+        f"({result.cycles} cycles)"))
 
 
 def cmd_demo(args):
@@ -287,6 +270,18 @@ def cmd_build(args):
               "report)", file=sys.stderr)
         return 1
     return 0
+
+
+def _report(args, result, summary, passed):
+    """Print a run's outcome: the JSON summary, or ``PASS: <passed()>``, or the first mismatch
+    with the seed and the waveform; returns the exit status."""
+    if args.json:
+        print(json.dumps(summary))
+    elif result.status == "pass":
+        print(f"PASS: {passed()}")
+    else:
+        print(f"FAIL: {result.message} (seed {args.seed}); waveform: {result.waves}")
+    return 0 if result.status == "pass" else 1
 
 
 def _add_run_options(parser):

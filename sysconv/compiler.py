@@ -44,6 +44,12 @@ def _describe(index, layer):
     return f"layer {index} ({layer!r})"
 
 
+def _with_relu(layers, k):
+    """The layers a pass starting at ``k`` covers so far, and whether a ReLU follows."""
+    relu = k + 1 < len(layers) and isinstance(layers[k + 1], ReLU)
+    return ([k, k + 1] if relu else [k]), relu
+
+
 def compile_network(network, input_shape, engine=None, *, batch=1):
     """Passes for ``network`` on samples of ``input_shape`` ``(C, H, W)``, ``batch`` samples a
     dense pass. With ``engine``, every pass is checked against it (:class:`CompileError`
@@ -66,10 +72,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
         if isinstance(layer, Conv2d):
             if stage != "conv":
                 raise CompileError(f"{_describe(k, layer)}: Conv2d after Flatten")
-            covered = [k]
-            relu = k + 1 < len(layers) and isinstance(layers[k + 1], ReLU)
-            if relu:
-                covered.append(k + 1)
+            covered, relu = _with_relu(layers, k)
             pool = layers[covered[-1] + 1] if covered[-1] + 1 < len(layers) else None
             if not isinstance(pool, MaxPool2d):
                 pool = None
@@ -85,10 +88,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
         elif isinstance(layer, Linear):
             if stage != "dense":
                 raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it")
-            covered = [k]
-            relu = k + 1 < len(layers) and isinstance(layers[k + 1], ReLU)
-            if relu:
-                covered.append(k + 1)
+            covered, relu = _with_relu(layers, k)
             config = LayerConfig(1, batch, layer.in_features, layer.out_features, 1,
                                  multiplier=layer.multiplier, shift=layer.shift, relu=relu)
             weights = layer.weight.reshape(layer.out_features, layer.in_features, 1, 1)
