@@ -228,7 +228,8 @@ def cmd_bench(args):
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder")
     results = run_bench(quick=args.quick, out=out,
-                        progress=False if args.no_progress else None)
+                        progress=False if args.no_progress else None,
+                        regression=False if args.no_regression else None)
     print((out / "summary.md").read_text(), end="")
     print(f"sysconv: wrote {out}/results.json, {out}/summary.md and "
           f"{len(results['plots'])} plots", file=sys.stderr)
@@ -359,6 +360,8 @@ def _parser():
                    help="folder for results.json, summary.md and the plots "
                         "(default bench/results)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("--no-regression", action="store_true",
+                   help="leave out part 4, timing the regression (the longest part)")
     b.set_defaults(func=cmd_bench)
 
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
