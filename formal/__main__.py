@@ -1,0 +1,73 @@
+"""``make formal`` / ``python -m formal``: run the formal checks and print the table.
+
+Exit status 0 when every property passed and every mutated design was caught, 1 otherwise
+(the report of each check that did not come out as expected is printed after the table).
+"""
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .checks import CHECKS, LONG, MUTANTS, find
+from .report import columns, explain, table, verdict
+from .sby import run
+from .trace import format_trace, read_vcd
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m formal", description=__doc__.split("\n")[0])
+    parser.add_argument("--long", action="store_true",
+                        help="also the deeper bounded checks (what `pytest -m long` runs)")
+    parser.add_argument("-k", metavar="TEXT", default="",
+                        help="only the checks whose name contains TEXT")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                        help="checks run at once (default: the number of CPUs)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run every check again even if its cached result still applies")
+    parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    parser.add_argument("--trace", metavar="KEY",
+                        help="print the trace (counterexample or cover) of check KEY's last run")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
+
+    checks = [c for c in CHECKS + MUTANTS + (LONG if args.long else []) if args.k in c.key]
+    if args.list:
+        for check in checks:
+            print(f"{check.key:40} {check.mode:5} {check.depth:4}  {check.doc}")
+        return 0
+    if args.trace:
+        try:
+            result = run(find(args.trace))
+        except ValueError as error:
+            parser.error(str(error))
+        if not result.trace:
+            print(f"{args.trace}: {result.status}, no trace", file=sys.stderr)
+            return 1
+        steps = read_vcd(result.trace)
+        print(result.trace)
+        print(format_trace(steps, columns(steps)))
+        return 0
+    if not checks:
+        parser.error(f"no check's name contains {args.k!r}")
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda check: run(check, use_cache=not args.no_cache), checks))
+    rows = list(zip(checks, results, strict=True))
+    print(table(rows))
+    bad = [(check, result) for check, result in rows if not verdict(check, result)[0]]
+    for check, result in bad:
+        print("\n" + explain(check, result))
+    properties = sum(check.expect == "pass" for check in checks)
+    print(f"\n{properties} properties, {len(checks) - properties} mutated designs; "
+          f"{len(bad)} not as expected; {sum(r.cpu for r in results):.0f} s of CPU "
+          f"({sum(r.cpu for r in results if not r.cached):.0f} s now, the rest cached), "
+          f"{time.monotonic() - start:.0f} s wall")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

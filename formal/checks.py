@@ -1,0 +1,184 @@
+# amaranth: UnusedElaboratable=no
+"""The formal checks: every property of every stream block, with its mode and depth, and every
+mutated design with the property that must catch it.
+
+:data:`CHECKS` is what ``make formal`` and ``make test`` run (depths chosen so that the whole
+set takes about two minutes of CPU here); :data:`LONG` repeats the bounded ones deeper
+(``make formal LONG=1``, ``pytest -m long``). A depth is in clock cycles from reset: for
+``prove`` the induction length ``k`` (a pass holds at any depth), for ``bmc`` the length of
+the traces checked, for ``cover`` the longest trace searched.
+"""
+
+import hw.engine
+import hw.maxpool
+import hw.systolic_array
+from hw import ConvEngine, MaxPool2d, SystolicArray
+
+from .array import ARRAY, ArrayHarness, array
+from .engine import ENGINE, EngineHarness, engine
+from .maxpool import POOL, SEQUENCES, PoolHarness, pool
+from .mutants import FAULTS, ShortWindow, StreamFault, patched, short_fifo
+from .sby import Check
+
+__all__ = ["CHECKS", "LONG", "MUTANTS", "find"]
+
+HARNESSES = {"array": ArrayHarness, "pool": PoolHarness, "engine": EngineHarness}
+
+
+def _property(block, prop, mode, depth, **options):
+    harness = HARNESSES[block]
+    suffix = f"-{options['sequence']}" if "sequence" in options else ""
+    return Check(
+        key=f"{block}-{prop}{suffix}-{mode}{depth}", block=block, prop=prop + suffix,
+        mode=mode, depth=depth,
+        harness=lambda: harness(prop, depth=depth, **options),
+        doc=harness.PROPERTIES[prop])
+
+
+def _mutant(block, prop, mode, depth, name, design, doc, catches, **options):
+    harness = HARNESSES[block]
+    return Check(
+        key=f"{block}-{prop}-mutant-{name}", block=block, prop=prop, mode=mode, depth=depth,
+        harness=lambda: harness(prop, design=design, depth=depth, **options),
+        doc=doc, expect="fail", catches=catches)
+
+
+def _fault(make, fault):
+    return lambda: StreamFault(make(), fault)
+
+
+def _engine_array_fault(fault):
+    def design():
+        return patched(ConvEngine, hw.engine, "SystolicArray",
+                       lambda *args, **kwargs: StreamFault(SystolicArray(*args, **kwargs), fault),
+                       config=ENGINE)
+    return design
+
+
+# Bounds. Each block's cover check runs at the depth of its bounded checks and must reach a
+# full output buffer (and, for the engine, the end of a pooled layer): proof that the bound is
+# deep enough for what the properties are about. The fixed pooling tensors are followed to
+# their last output at full rate, whatever the unit's latency.
+ARRAY_DEPTH = 20
+POOL_DEPTH = 24
+ENGINE_DEPTH = 68
+
+
+def _sequence_depth(sequence):
+    return sum(tensor.beats for tensor in SEQUENCES[sequence]) + MaxPool2d.LATENCY + 1
+
+
+OVERLAP, STRIDE = "overlap+partial", "stride+drop"
+OVERLAP_DEPTH, STRIDE_DEPTH = _sequence_depth(OVERLAP), _sequence_depth(STRIDE)
+
+CHECKS = [
+    # The systolic array: 2x2, 2-bit operands, latency 6, output buffer 7.
+    _property("array", "o_rules", "prove", 4),
+    _property("array", "results", "bmc", 14),
+    _property("array", "credits", "bmc", ARRAY_DEPTH),
+    _property("array", "latency", "bmc", ARRAY_DEPTH),
+    _property("array", "i_ready", "bmc", ARRAY_DEPTH),
+    _property("array", "w_ready", "bmc", ARRAY_DEPTH),
+    _property("array", "cover", "cover", ARRAY_DEPTH),
+    # The pooling unit: 2 lanes, rows of up to 3 pixels of up to 3 channels, windows up to 3x3.
+    _property("pool", "o_rules", "prove", 4),
+    _property("pool", "credits", "bmc", POOL_DEPTH),
+    _property("pool", "i_ready", "bmc", POOL_DEPTH),
+    _property("pool", "results", "bmc", OVERLAP_DEPTH, sequence=OVERLAP),
+    _property("pool", "results", "bmc", STRIDE_DEPTH, sequence=STRIDE),
+    _property("pool", "values", "bmc", OVERLAP_DEPTH, sequence=OVERLAP),
+    _property("pool", "values", "bmc", STRIDE_DEPTH, sequence=STRIDE),
+    _property("pool", "timing", "bmc", OVERLAP_DEPTH, sequence=OVERLAP),
+    _property("pool", "timing", "bmc", STRIDE_DEPTH, sequence=STRIDE),
+    _property("pool", "cover", "cover", POOL_DEPTH),
+    # The engine: 1x1 array, maps up to 2x2, 1x1 kernels, pooling 2x2.
+    _property("engine", "phases", "prove", 4),
+    _property("engine", "layer", "bmc", ENGINE_DEPTH),
+    _property("engine", "feed", "bmc", ENGINE_DEPTH),
+    _property("engine", "cover", "cover", ENGINE_DEPTH),
+]
+
+MUTANTS = [
+    _mutant("array", "o_rules", "bmc", 12, "withdraw", _fault(array, "withdraw"),
+            FAULTS["withdraw"], "o.valid withdrawn before o.ready"),
+    _mutant("array", "o_rules", "bmc", 12, "unstable", _fault(array, "unstable"),
+            FAULTS["unstable"], "o.payload changed while o.valid & ~o.ready"),
+    _mutant("array", "results", "bmc", 14, "duplicate", _fault(array, "duplicate"),
+            FAULTS["duplicate"], "more results than vectors"),
+    _mutant("array", "results", "bmc", 14, "drop", _fault(array, "drop"),
+            FAULTS["drop"], "a result is not i @ W of its vector"),
+    _mutant("array", "credits", "bmc", ARRAY_DEPTH, "short_fifo",
+            lambda: patched(SystolicArray, hw.systolic_array, "SyncFIFOBuffered", short_fifo,
+                            **ARRAY),
+            "the output FIFO is built one word shorter than the credits the array hands out",
+            "output buffer written while full"),
+    _mutant("array", "latency", "bmc", ARRAY_DEPTH, "delay", _fault(array, "delay"),
+            FAULTS["delay"], "o.valid is not i's handshake `latency` cycles earlier"),
+    _mutant("array", "i_ready", "bmc", ARRAY_DEPTH, "stall", _fault(array, "stall"),
+            FAULTS["stall"], "i refused in the cycle after o.ready was high"),
+    _mutant("array", "i_ready", "bmc", ARRAY_DEPTH, "i_early", _fault(array, "i_early"),
+            FAULTS["i_early"], "i ready before a weight set is loaded"),
+    _mutant("array", "w_ready", "bmc", ARRAY_DEPTH, "w_early", _fault(array, "w_early"),
+            FAULTS["w_early"], "w.ready is not exactly: no vector of the bank the next set "
+                               "overwrites accepted in the last rows + cols - 2 cycles"),
+    _mutant("array", "cover", "cover", ARRAY_DEPTH, "stall", _fault(array, "stall"),
+            FAULTS["stall"], "the 4th result leaves"),
+
+    _mutant("pool", "o_rules", "bmc", 12, "withdraw", _fault(pool, "withdraw"),
+            FAULTS["withdraw"], "o.valid withdrawn before o.ready"),
+    _mutant("pool", "o_rules", "bmc", 12, "unstable", _fault(pool, "unstable"),
+            FAULTS["unstable"], "o.payload changed while o.valid & ~o.ready"),
+    _mutant("pool", "credits", "bmc", POOL_DEPTH, "short_fifo",
+            lambda: patched(MaxPool2d, hw.maxpool, "SyncFIFOBuffered", short_fifo, **POOL),
+            "the output FIFO is built one word shorter than the credits the unit hands out",
+            "output FIFO written while full"),
+    _mutant("pool", "i_ready", "bmc", POOL_DEPTH, "stall", _fault(pool, "stall"),
+            FAULTS["stall"], "i refused in the cycle after o.ready was high"),
+    _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "drop", _fault(pool, "drop"),
+            FAULTS["drop"], "an output beat differs from golden.maxpool2d", sequence=OVERLAP),
+    _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "duplicate", _fault(pool, "duplicate"),
+            FAULTS["duplicate"], "an output beat differs from golden.maxpool2d",
+            sequence=OVERLAP),
+    _mutant("pool", "values", "bmc", OVERLAP_DEPTH, "short_window",
+            lambda: ShortWindow(**POOL),
+            "the window max leaves out the oldest tap, so a 3x3 window pools only 2x2 "
+            "(mutants.ShortWindow)",
+            "an output value is not the max of its window", sequence=OVERLAP),
+    _mutant("pool", "timing", "bmc", OVERLAP_DEPTH, "delay", _fault(pool, "delay"),
+            FAULTS["delay"], "o.valid differs from golden.pool_timing's cycles",
+            sequence=OVERLAP),
+    _mutant("pool", "cover", "cover", POOL_DEPTH, "stall", _fault(pool, "stall"),
+            FAULTS["stall"], "the next tensor's last beat leaves"),
+
+    _mutant("engine", "phases", "bmc", ENGINE_DEPTH, "i_early", _fault(engine, "i_early"),
+            FAULTS["i_early"], "i.ready outside INPUT"),
+    _mutant("engine", "layer", "bmc", ENGINE_DEPTH, "duplicate", _fault(engine, "duplicate"),
+            FAULTS["duplicate"], "more output beats than the layer's output size"),
+    _mutant("engine", "feed", "bmc", ENGINE_DEPTH, "array_duplicate",
+            _engine_array_fault("duplicate"),
+            "the array inside the engine behind a fault: " + FAULTS["duplicate"],
+            "more results out of the array than vectors in"),
+    _mutant("engine", "cover", "cover", ENGINE_DEPTH, "stall", _fault(engine, "stall"),
+            FAULTS["stall"], "a layer of 4 output beats completes"),
+]
+
+LONG = [
+    _property("array", "results", "bmc", 20),
+    _property("array", "credits", "bmc", 40),
+    _property("array", "latency", "bmc", 40),
+    _property("array", "i_ready", "bmc", 40),
+    _property("array", "w_ready", "bmc", 40),
+    _property("pool", "credits", "bmc", 32),
+    _property("pool", "i_ready", "bmc", 32),
+    _property("pool", "results", "bmc", OVERLAP_DEPTH + 8, sequence=OVERLAP),
+    _property("engine", "layer", "bmc", 2 * ENGINE_DEPTH),
+    _property("engine", "feed", "bmc", 2 * ENGINE_DEPTH),
+]
+
+
+def find(key):
+    """The check named ``key`` (in :data:`CHECKS`, :data:`MUTANTS` or :data:`LONG`)."""
+    for check in CHECKS + MUTANTS + LONG:
+        if check.key == key:
+            return check
+    raise ValueError(f"no formal check is named {key!r}; `python -m formal --list` lists them")

@@ -1,0 +1,253 @@
+# amaranth: UnusedElaboratable=no
+"""Formal harnesses for :class:`hw.ConvEngine`: phase sequencing, its streams and the streams
+that feed its array, at the smallest configuration that still has every part (a 1x1 array,
+maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 32 words, and a 2x2
+layer with pooling ends about 64 cycles after reset at full rate, which is the depth a bounded
+proof needs to see a layer through (the cover check shows that it does).
+
+The environment sends well-formed traffic only: each packet is one of the legal layers of
+this engine (:func:`legal_layers`, checked by ``LayerConfig.check``; multiplier, shift and ReLU
+any legal value; biases and weights any value), ``last`` on the last word of each packet and
+tensor. ``o.ready`` is free in every cycle; ``p.valid`` and ``i.valid`` are free for the
+``phases`` property and held high for the others (see :meth:`EngineHarness.elaborate`).
+"""
+
+import itertools
+
+from amaranth.asserts import AnyConst
+from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Mux, Signal
+
+from hw import ConvEngine, EngineConfig, LayerConfig
+from hw.engine import Phase
+from hw.layer import REGISTERS
+
+from .harness import (
+    History,
+    any_seq,
+    assert_source_rules,
+    bits_for,
+    new_module,
+    open_design,
+)
+
+__all__ = ["ENGINE", "EngineHarness", "engine", "legal_layers"]
+
+ENGINE = EngineConfig(1, 1, max_height=2, max_width=2, max_in_channels=1, max_out_channels=1,
+                      max_kernel=1, max_pool=2, mult_width=2)
+# Registers the harness leaves to the solver (any legal value); the others follow the layer.
+FREE = ("multiplier", "shift", "relu")
+
+
+def engine():
+    return ConvEngine(ENGINE)
+
+
+def legal_layers(config=ENGINE):
+    """Every layer shape this engine runs (multiplier, shift and ReLU aside)."""
+    layers = []
+    for height, width in itertools.product(range(1, config.max_height + 1),
+                                           range(1, config.max_width + 1)):
+        for pool_size, pool_stride in [(0, None)] + [
+                (size, stride) for size in range(2, config.max_pool + 1)
+                for stride in range(1, size + 1)]:
+            layer = LayerConfig(height, width, 1, 1, 1, pool_size=pool_size,
+                                pool_stride=pool_stride)
+            try:
+                layer.check(config)
+            except ValueError:
+                continue
+            layers.append(layer)
+    return layers
+
+
+def _next_phase(phase):
+    return {Phase.PARAMS: Phase.INPUT, Phase.INPUT: Phase.COMPUTE,
+            Phase.COMPUTE: Phase.OUTPUT, Phase.OUTPUT: Phase.PARAMS}[phase]
+
+
+class EngineHarness(Elaboratable):
+    """One property of the engine (see :data:`PROPERTIES`) on ``design()``."""
+
+    PROPERTIES = {
+        "phases": "p ready exactly in PARAMS, i exactly in INPUT; the phase only ever moves "
+                  "on to the next one",
+        "layer": "o valid only in OUTPUT and keeps the stream rules; a layer sends exactly "
+                 "its pooled output size in beats, last on the last one only, before the "
+                 "next PARAMS; the error flag stays low",
+        "feed": "the window generator and weight sequencer feed the array by the stream rules "
+                "(valid held, payload stable); per layer exactly sets x pixels vectors and "
+                "sets x rows weight beats go in and sets x pixels results come out, all "
+                "before OUTPUT",
+        "cover": "reachable: a whole layer, parameters to last output beat, with and without "
+                 "pooling, and one with the most output beats",
+    }
+
+    def __init__(self, prop, design=engine, depth=64):
+        if prop not in self.PROPERTIES:
+            raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {prop!r}")
+        self._prop, self._design, self._depth = prop, design, depth
+
+    def elaborate(self, platform):
+        m = new_module()
+        dut = self._design()
+        module = open_design(m, dut, platform)
+        config = dut.config
+        history = History(m)
+        layers = legal_layers(config)
+        width = bits_for(max(self._depth, 64))
+
+        if self._prop == "phases":
+            any_seq(m, dut.p.valid)
+            any_seq(m, dut.i.valid)
+        else:
+            # Sources at full rate: a 50-cycle bounded proof with free gaps on top is beyond
+            # the time budget. Gaps on p and i only stretch PARAMS and INPUT, whose handshakes
+            # the "phases" property covers for any gaps.
+            m.d.comb += [dut.p.valid.eq(1), dut.i.valid.eq(1)]
+        any_seq(m, dut.o.ready)
+        any_seq(m, dut.i.payload.data)
+        p_fire = Signal()
+        i_fire = Signal()
+        o_fire = Signal()
+        m.d.comb += [
+            p_fire.eq(dut.p.valid & dut.p.ready),
+            i_fire.eq(dut.i.valid & dut.i.ready),
+            o_fire.eq(dut.o.valid & dut.o.ready),
+        ]
+
+        # The packet: which layer (chosen anew for every packet), and its words in order.
+        registers = [layer.registers(config) for layer in layers]
+        length = len(REGISTERS) + registers[0]["bias_words"] + registers[0]["weight_words"]
+        assert all(len(REGISTERS) + r["bias_words"] + r["weight_words"] == length
+                   for r in registers)
+        word = Signal(range(length), name="p_word")
+        with m.If(p_fire):
+            m.d.sync += word.eq(Mux(word == length - 1, 0, word + 1))
+        choice = Signal(range(len(layers)), name="layer_choice")
+        current = Signal(range(len(layers)), name="layer")
+        any_seq(m, choice)
+        m.d.comb += Assume(choice < len(layers))
+        with m.If(p_fire & (word == 0)):
+            m.d.sync += current.eq(choice)
+        layer = Mux(word == 0, choice, current)
+        free = {name: Signal(range(config.register_limits()[name] + 1), name=f"free_{name}")
+                for name in FREE}
+        for signal in free.values():
+            m.d.comb += signal.eq(AnyConst(signal.shape()))
+        m.d.comb += [
+            Assume(free["multiplier"] < 1 << config.mult_width),
+            Assume(free["shift"] <= config.max_shift),
+        ]
+
+        # Per layer, what the array must see: vectors (and results), and weight beats.
+        for r in registers:
+            r["vectors"] = r["sets"] * r["pixels"]
+
+        def value_of(name, select):
+            if name in free:
+                return free[name]
+            result = registers[-1][name]
+            for index in reversed(range(len(layers) - 1)):
+                result = Mux(select == index, registers[index][name], result)
+            return result
+
+        data = Signal(32, name="p_data")
+        any_seq(m, data)
+        for index, name in enumerate(REGISTERS):
+            with m.If(word == index):
+                m.d.comb += data.eq(value_of(name, layer))
+        m.d.comb += [
+            dut.p.payload.data.eq(data),
+            dut.p.payload.last.eq(word == length - 1),
+        ]
+
+        # The input tensor: in_words beats, last on the last.
+        beat = Signal(range(config.input_depth + 1), name="i_beat")
+        in_words = value_of("in_words", current)
+        with m.If(p_fire & (word == 0)):
+            m.d.sync += beat.eq(0)
+        with m.Elif(i_fire):
+            m.d.sync += beat.eq(beat + 1)
+        m.d.comb += dut.i.payload.last.eq(beat == in_words - 1)
+
+        phase = dut.phase
+        past_phase = history.past(phase)
+        if self._prop == "phases":
+            m.d.comb += [
+                Assert(dut.p.ready == (phase == Phase.PARAMS), "p.ready outside PARAMS"),
+                Assert(dut.i.ready == (phase == Phase.INPUT), "i.ready outside INPUT"),
+            ]
+            with m.If(history.had()):
+                for before in (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE, Phase.OUTPUT):
+                    with m.If(past_phase == before):
+                        m.d.comb += Assert((phase == before) | (phase == _next_phase(before)),
+                                           "the phase skipped or went back")
+
+        elif self._prop == "layer":
+            assert_source_rules(m, history, dut.o, "o")
+            m.d.comb += Assert(~dut.o.valid | (phase == Phase.OUTPUT), "o.valid outside OUTPUT")
+            out = Signal(range(config.output_depth + 2), name="o_beats")
+            expected = value_of("pool_out_height", current) * \
+                value_of("pool_out_width", current) * value_of("col_tiles", current)
+            with m.If(p_fire & (word == 0)):
+                m.d.sync += out.eq(0)
+            with m.Elif(o_fire):
+                m.d.sync += out.eq(out + 1)
+            with m.If(o_fire):
+                m.d.comb += [
+                    Assert(out < expected, "more output beats than the layer's output size"),
+                    Assert(dut.o.payload.last == (out == expected - 1),
+                           "last not on the layer's last output beat only"),
+                ]
+            with m.If(history.had() & (past_phase == Phase.OUTPUT)
+                      & (phase == Phase.PARAMS)):
+                m.d.comb += Assert(out == expected,
+                                   "the layer ended before all its output beats left")
+            m.d.comb += Assert(~dut.error, "error flag raised by well-formed traffic")
+
+        elif self._prop == "feed":
+            array = getattr(dut, "inner_module", module).submodules.array
+            assert_source_rules(m, history, array.i, "array.i")
+            assert_source_rules(m, history, array.w, "array.w")
+            new_layer = p_fire & (word == 0)
+            fired = {}
+            for name, stream in (("vectors", array.i), ("weights", array.w),
+                                 ("results", array.o)):
+                fired[name] = Signal(name=f"array_{name}_fire")
+                m.d.comb += fired[name].eq(stream.valid & stream.ready)
+            seen = {name: Signal(width, name=f"array_{name}") for name in fired}
+            for name, counter in seen.items():
+                with m.If(new_layer):
+                    m.d.sync += counter.eq(0)
+                with m.Elif(fired[name]):
+                    m.d.sync += counter.eq(counter + 1)
+            vectors = value_of("vectors", current)
+            weights = value_of("weight_words", current)
+            with m.If(fired["vectors"]):
+                m.d.comb += Assert(seen["vectors"] < vectors,
+                                   "more vectors into the array than sets x pixels")
+            with m.If(fired["weights"]):
+                m.d.comb += Assert(seen["weights"] < weights,
+                                   "more weight beats into the array than sets x rows")
+            with m.If(fired["results"]):
+                m.d.comb += Assert(seen["results"] < seen["vectors"],
+                                   "more results out of the array than vectors in")
+            with m.If(history.had() & (past_phase == Phase.COMPUTE) & (phase == Phase.OUTPUT)):
+                m.d.comb += Assert((seen["vectors"] == vectors) & (seen["weights"] == weights)
+                                   & (seen["results"] == vectors),
+                                   "compute ended before every vector, weight beat and result "
+                                   "passed the array")
+
+        else:  # cover
+            # The cycle a layer ends (`current` is still that layer's).
+            done = history.had() & (past_phase == Phase.OUTPUT) & (phase == Phase.PARAMS)
+            pooled = value_of("pool_size", current) != 0
+            beats = value_of("out_words", current)
+            most = max(r["out_words"] for r in registers)
+            m.d.comb += [
+                Cover(done & pooled, "a layer with pooling completes"),
+                Cover(done & ~pooled, "a layer without pooling completes"),
+                Cover(done & ~pooled & (beats == most),
+                      f"a layer of {most} output beats completes"),
+            ]
+        return m

@@ -1,0 +1,128 @@
+"""What every formal harness is made of: free inputs, past values, the stream rules, and a way
+to reach a design's named submodules.
+
+A harness is an :class:`~amaranth.hdl.Elaboratable` with no ports of its own. It instantiates the
+block under test, drives every input of it from the solver (``AnySeq``: any value in every
+cycle; ``AnyConst``: any value, the same in every cycle), restricts those values only with
+``Assume`` where the block's contract says the environment must, and states the property with
+``Assert`` (must hold in every reachable cycle) or ``Cover`` (must be reachable).
+
+Time. Cycle 0 is the state after reset: every register holds its ``init`` value (the solver
+starts there, as a reset would leave it), and reset is never asserted afterwards. The harness's
+own registers start at their ``init`` values too; :class:`History` gives the value a signal had
+one or more cycles earlier, and whether there was such a cycle.
+"""
+
+# amaranth: UnusedElaboratable=no
+# (A design handed to `open_design` is elaborated by hand so that the harness can reach its
+# named submodules; the component object itself is then never passed to Fragment.get.)
+
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import Assert, Assume, Module, ResetSignal, Signal, Value
+from amaranth.hdl import Shape as _Shape
+
+__all__ = [
+    "History", "any_const", "any_seq", "assert_source_rules", "assume_source_rules",
+    "count", "new_module", "open_design", "raw",
+]
+
+
+def raw(value):
+    """The plain :class:`~amaranth.hdl.Value` behind a signal or a ``data`` view."""
+    return value.as_value() if hasattr(value, "as_value") else Value.cast(value)
+
+
+def any_seq(m, target):
+    """Drive ``target`` with a value the solver picks anew in every cycle."""
+    target = raw(target)
+    m.d.comb += target.eq(AnySeq(target.shape()))
+
+
+def any_const(m, target):
+    """Drive ``target`` with one value the solver picks for the whole trace."""
+    target = raw(target)
+    m.d.comb += target.eq(AnyConst(target.shape()))
+
+
+def new_module():
+    """A harness module in which reset is never asserted after cycle 0."""
+    m = Module()
+    m.d.comb += Assume(~ResetSignal())
+    return m
+
+
+def open_design(m, design, platform, name="dut"):
+    """Add ``design`` to ``m`` and return its elaborated :class:`~amaranth.hdl.Module`, whose
+    named submodules (``module.submodules.buffer``) the harness may then observe."""
+    module = design.elaborate(platform)
+    m.submodules[name] = module
+    return module
+
+
+class History:
+    """Past values, as a harness sees them: ``past(value, n)`` is ``value`` ``n`` cycles ago
+    (its ``init`` before cycle ``n``), and ``had(n)`` is 1 from cycle ``n`` on."""
+
+    def __init__(self, m, horizon=1):
+        # Registers of their own module: a past value is sampled in every cycle, whatever
+        # `with m.If(...)` the harness happens to ask for it in.
+        self._m = Module()
+        m.submodules.history = self._m
+        self._age = Signal(range(horizon + 1), name="history_age")
+        self._horizon = horizon
+        with self._m.If(self._age != horizon):
+            self._m.d.sync += self._age.eq(self._age + 1)
+
+    def had(self, cycles=1):
+        if not 1 <= cycles <= self._horizon:
+            raise ValueError(f"cycles must be from 1 to the horizon {self._horizon}, "
+                             f"not {cycles!r}")
+        return self._age >= cycles
+
+    def past(self, value, cycles=1):
+        value = raw(value)
+        for _ in range(cycles):
+            delayed = Signal(value.shape(), name="past")
+            self._m.d.sync += delayed.eq(value)
+            value = delayed
+        return value
+
+
+def count(m, event, width, name):
+    """A counter of the cycles in which ``event`` is high (wraps at ``2**width``; the harnesses
+    use widths no trace of their depth can overflow)."""
+    counter = Signal(width, name=name)
+    with m.If(event):
+        m.d.sync += counter.eq(counter + 1)
+    return counter
+
+
+def _stalled(history, stream):
+    """The beat offered in the last cycle was not taken."""
+    return history.had() & history.past(stream.valid) & ~history.past(stream.ready)
+
+
+def assume_source_rules(m, history, stream):
+    """The environment, as the source of ``stream`` (a sink of the design), keeps the stream
+    rules: a beat offered and not taken is offered again, unchanged, in the next cycle."""
+    with m.If(_stalled(history, stream)):
+        m.d.comb += [
+            Assume(stream.valid),
+            Assume(raw(stream.payload) == history.past(stream.payload)),
+        ]
+
+
+def assert_source_rules(m, history, stream, name):
+    """The design, as the source of ``stream``, keeps the stream rules: ``valid`` is never
+    withdrawn before ``ready``, and ``payload`` does not change while ``valid & ~ready``."""
+    with m.If(_stalled(history, stream)):
+        m.d.comb += [
+            Assert(stream.valid, f"{name}.valid withdrawn before {name}.ready"),
+            Assert(raw(stream.payload) == history.past(stream.payload),
+                   f"{name}.payload changed while {name}.valid & ~{name}.ready"),
+        ]
+
+
+def bits_for(limit):
+    """Width of an unsigned counter that holds ``limit``."""
+    return _Shape.cast(range(limit + 1)).width
