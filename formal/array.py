@@ -19,6 +19,7 @@ from .harness import (
     assert_source_rules,
     bits_for,
     count,
+    internal,
     new_module,
     open_design,
     raw,
@@ -102,6 +103,25 @@ class ArrayHarness(Elaboratable):
             with m.If(set_end):
                 m.d.sync += loaded.eq(1)
 
+        # What the ports say of the array's state: the vectors taken and not yet out, the bank
+        # new vectors use (flipped by each set), and per bank the cycles until its last vector
+        # has passed every PE: the next set overwrites the bank not in use once it has drained.
+        pending = Signal(range(dut.buffer_depth + 2), name="pending")
+        m.d.sync += pending.eq(pending + i_fire - o_fire)
+        bank = Signal(name="bank")
+        with m.If(w_fire & set_end):
+            m.d.sync += bank.eq(~bank)
+        drain = [Signal(range(rows + cols), name=f"drain_{b}") for b in range(2)]
+        for b, wait in enumerate(drain):
+            with m.If(i_fire & (bank == b)):
+                m.d.sync += wait.eq(rows + cols - 2)
+            with m.Elif(wait != 0):
+                m.d.sync += wait.eq(wait - 1)
+        if self._prop in self.INDUCTIVE:
+            self._invariants(m, dut, module, history, i_fire,
+                             pending=pending, beat=beat, loaded=loaded, active=bank,
+                             busy_0=drain[0], busy_1=drain[1])
+
         if self._prop == "o_rules":
             assert_source_rules(m, history, dut.o, "o")
 
@@ -144,8 +164,8 @@ class ArrayHarness(Elaboratable):
         elif self._prop == "credits":
             buffer = buffer_of(dut, module)
             m.d.comb += [
-                Assert(~o_fire | (n_out < n_in), "more results than vectors"),
-                Assert(n_in - n_out <= dut.buffer_depth,
+                Assert(~o_fire | (pending != 0), "more results than vectors"),
+                Assert(pending <= dut.buffer_depth,
                        "more vectors in flight than the output buffer holds"),
                 Assert(~(buffer.w_en & ~buffer.w_rdy), "output buffer written while full"),
                 Assert(buffer.level <= buffer.depth, "output buffer level above its depth"),
@@ -164,28 +184,17 @@ class ArrayHarness(Elaboratable):
                 m.d.comb += Assert(dut.i.ready, "i refused in the cycle after o.ready was high")
 
         elif self._prop == "w_ready":
-            # Vectors take the bank of the sets completed so far (its parity); the next set
-            # overwrites the other bank, which must have drained first: w waits until
-            # rows + cols - 1 cycles after the last vector of that bank was accepted.
-            bank = sets[0]
-            drain = [Signal(range(rows + cols), name=f"drain_{b}") for b in range(2)]
-            for b, wait in enumerate(drain):
-                with m.If(i_fire & (bank == b)):
-                    m.d.sync += wait.eq(rows + cols - 2)
-                with m.Elif(wait != 0):
-                    m.d.sync += wait.eq(wait - 1)
             m.d.comb += Assert(dut.w.ready == (Mux(bank, drain[0], drain[1]) == 0),
                                "w.ready is not exactly: no vector of the bank the next set "
                                "overwrites accepted in the last rows + cols - 2 cycles")
 
         else:  # cover
-            in_flight = n_in - n_out
             buffer = buffer_of(dut, module)
             m.d.comb += [
                 Cover(buffer.level == buffer.depth, "the output buffer full"),
                 Cover(o_fire & (n_out == 3), "the 4th result leaves"),
                 Cover(loaded & ~dut.i.ready, "i refused for lack of credits"),
-                Cover(w_fire & set_end & (sets == 1) & (in_flight != 0),
+                Cover(w_fire & set_end & (sets == 1) & (pending != 0),
                       "the 2nd set completes while vectors of the 1st are in flight"),
                 Cover(o_fire & (sets == 2) & (n_out + 1 == n_in) & (n_in >= 3),
                       "the last result of a stream spanning two weight sets leaves"),
@@ -193,3 +202,27 @@ class ArrayHarness(Elaboratable):
                       & raw(dut.o.valid), "o stalled while i refused"),
             ]
         return m
+
+    # The properties proven by k-induction, with the invariants below.
+    INDUCTIVE = ("credits", "latency", "i_ready", "w_ready")
+
+    def _invariants(self, m, dut, module, history, i_fire, **model):
+        """Invariants: the array's own control registers hold what the harness's ``model``
+        (worked out from the ports) says, and the vectors not yet out are those in the output
+        buffer and in the PE pipeline (one ``valid_k`` a stage, the handshakes of the last
+        ``rows + cols`` cycles). They hold in every reachable state (each is checked like any
+        assertion) and make the properties inductive: without them an induction trace could
+        start in a state the ports cannot tell apart, say with credits out of step with the
+        buffer."""
+        inner = getattr(dut, "inner_module", module)
+        buffer = inner.submodules.buffer
+        valids = [internal(inner, f"valid_{k}") for k in range(dut.rows + dut.cols)]
+        for name, value in model.items():
+            m.d.comb += Assert(internal(inner, "in_flight" if name == "pending" else name)
+                               == value, f"invariant: the array's {name} is as the ports say")
+        m.d.comb += Assert(model["pending"] == buffer.level + sum(valids),
+                           "invariant: the vectors not yet out are in the buffer or the PEs")
+        for k, valid in enumerate(valids):
+            with m.If(history.had(k + 1)):
+                m.d.comb += Assert(valid == history.past(i_fire, k + 1),
+                                   "invariant: the PEs hold the last rows + cols handshakes")

@@ -23,7 +23,7 @@ from amaranth.hdl import Shape as _Shape
 
 __all__ = [
     "History", "any_const", "any_seq", "assert_source_rules", "assume_source_rules",
-    "count", "new_module", "open_design", "raw",
+    "count", "internal", "new_module", "open_design", "raw",
 ]
 
 
@@ -57,6 +57,23 @@ def open_design(m, design, platform, name="dut"):
     module = design.elaborate(platform)
     m.submodules[name] = module
     return module
+
+
+def internal(module, name):
+    """The signal called ``name`` that ``module`` (a design elaborated by :func:`open_design`)
+    assigns, for an invariant that ties the harness's model to the design's own state: what
+    k-induction needs where the ports alone do not pin that state down. Amaranth has no public
+    way to reach a design's local signals, so this reads the module's statements; a missing
+    name is an error, so that a renamed signal cannot quietly drop an invariant."""
+    found = []
+    for statements in module._statements.values():
+        for statement in statements:
+            for target in statement._lhs_signals():
+                if target.name == name and not any(target is other for other in found):
+                    found.append(target)
+    if len(found) != 1:
+        raise ValueError(f"the design assigns {len(found)} signals named {name!r}, not one")
+    return found[0]
 
 
 class History:

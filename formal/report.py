@@ -30,8 +30,9 @@ def columns(names):
     names = [n for n in names if "$" not in n and "<" not in n]
     ports = sorted(n for n in names if n.startswith("dut.") and n.count(".") == 1
                    and "__" in n and not n.startswith("dut._"))
-    own = sorted(n for n in names if "." not in n and not n.startswith("_")
-                 and n not in ("clk", "rst") and f"dut.{n}" not in ports)
+    own = sorted(n for n in names if "." not in n and n not in ("clk", "rst")
+                 and not n.startswith(("_", "smt_", "past", "history_"))
+                 and f"dut.{n}" not in ports)
     return (ports + own)[:MAX_COLUMNS]
 
 

@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -42,6 +43,11 @@ MODES = ("bmc", "prove", "cover")
 SCRIPT = "memory_map\nopt -fast"
 # A check that takes longer than this has outgrown the time budget of `make test`.
 TIMEOUT = 900
+
+
+# Elaboration is one at a time: a mutated design (formal.mutants.patched) swaps a name in a
+# module of `hw` while it elaborates, which another thread's design must not see.
+_ELABORATION = threading.Lock()
 
 
 def build_root():
@@ -199,22 +205,28 @@ def _wait(proc):
     its children's, whichever thread runs this) and whether it had to be killed."""
     deadline = time.monotonic() + TIMEOUT
     timed_out = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return usage, timed_out
-        if time.monotonic() > deadline and not timed_out:
-            os.killpg(proc.pid, signal.SIGKILL)
-            timed_out = True
-        time.sleep(0.05)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return usage, timed_out
+            if time.monotonic() > deadline and not timed_out:
+                os.killpg(proc.pid, signal.SIGKILL)
+                timed_out = True
+            time.sleep(0.05)
+    except BaseException:
+        # Interrupted (Ctrl-C reaches only this process: SymbiYosys has a session of its own).
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 def run(check, *, use_cache=True):
     """Run ``check`` (or reuse its cached result); returns a :class:`Result`."""
     folder = build_root() / "formal" / check.key
     folder.mkdir(parents=True, exist_ok=True)
-    il = rtlil.convert(check.harness(), platform="formal", ports=[], emit_src=False)
+    with _ELABORATION:
+        il = rtlil.convert(check.harness(), platform="formal", ports=[], emit_src=False)
     sby = sby_text(check.mode, check.depth)
     digest = hashlib.sha256(json.dumps([il, sby, tool_versions()]).encode()).hexdigest()
     cache = folder / "result.json"
