@@ -1,5 +1,5 @@
 """What every formal harness is made of: free inputs, past values, the stream rules, and a way
-to reach a design's named submodules.
+to reach a design's named submodules and control registers.
 
 A harness is an :class:`~amaranth.hdl.Elaboratable` with no ports of its own. It instantiates the
 block under test, drives every input of it from the solver (``AnySeq``: any value in every
@@ -10,20 +10,22 @@ cycle; ``AnyConst``: any value, the same in every cycle), restricts those values
 Time. Cycle 0 is the state after reset: every register holds its ``init`` value (the solver
 starts there, as a reset would leave it), and reset is never asserted afterwards. The harness's
 own registers start at their ``init`` values too; :class:`History` gives the value a signal had
-one or more cycles earlier, and whether there was such a cycle.
+one or more cycles earlier, and whether there was such a cycle. (The induction step of a
+``prove`` starts from any state in which the assertions held for ``k`` cycles; invariants over
+the design's registers, :func:`internal`, narrow those states down to reachable ones.)
 """
 
 # amaranth: UnusedElaboratable=no
 # (A design handed to `open_design` is elaborated by hand so that the harness can reach its
 # named submodules; the component object itself is then never passed to Fragment.get.)
 
-from amaranth.asserts import AnyConst, AnySeq
+from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Assume, Module, ResetSignal, Signal, Value
 from amaranth.hdl import Shape as _Shape
 
 __all__ = [
-    "History", "any_const", "any_seq", "assert_source_rules", "assume_source_rules",
-    "count", "internal", "new_module", "open_design", "raw",
+    "History", "any_seq", "assert_source_rules", "bits_for", "count", "internal", "new_module",
+    "open_design", "raw",
 ]
 
 
@@ -36,12 +38,6 @@ def any_seq(m, target):
     """Drive ``target`` with a value the solver picks anew in every cycle."""
     target = raw(target)
     m.d.comb += target.eq(AnySeq(target.shape()))
-
-
-def any_const(m, target):
-    """Drive ``target`` with one value the solver picks for the whole trace."""
-    target = raw(target)
-    m.d.comb += target.eq(AnyConst(target.shape()))
 
 
 def new_module():
@@ -117,16 +113,6 @@ def count(m, event, width, name):
 def _stalled(history, stream):
     """The beat offered in the last cycle was not taken."""
     return history.had() & history.past(stream.valid) & ~history.past(stream.ready)
-
-
-def assume_source_rules(m, history, stream):
-    """The environment, as the source of ``stream`` (a sink of the design), keeps the stream
-    rules: a beat offered and not taken is offered again, unchanged, in the next cycle."""
-    with m.If(_stalled(history, stream)):
-        m.d.comb += [
-            Assume(stream.valid),
-            Assume(raw(stream.payload) == history.past(stream.payload)),
-        ]
 
 
 def assert_source_rules(m, history, stream, name):

@@ -203,7 +203,7 @@ class PoolHarness(Elaboratable):
             m.d.comb += Assert(~o_fire | (n_out < n_in), "more output beats than input beats")
 
         elif self._prop == "results":
-            self._check_results(m, dut, i_fire, o_fire, n_in, n_out)
+            self._check_results(m, dut, o_fire, n_in, n_out)
 
         elif self._prop == "values":
             self._check_values(m, dut, i_fire, o_fire, n_in, n_out)
@@ -254,7 +254,7 @@ class PoolHarness(Elaboratable):
                 value = Mux(n_in < tensor_end, tensor_values[k], value)
             m.d.comb += port.eq(value)
 
-    def _check_results(self, m, dut, i_fire, o_fire, n_in, n_out):
+    def _check_results(self, m, dut, o_fire, n_in, n_out):
         """Seeded tensors in, golden.maxpool2d's beats out, whatever the stalls."""
         lanes = dut.lanes
         low, high = -(1 << (dut.data_width - 1)), (1 << (dut.data_width - 1)) - 1
