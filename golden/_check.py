@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_bits", "check_int_array", "check_pair", "check_range", "max_abs"]
+__all__ = ["check_bits", "check_int", "check_int_array", "check_pair", "check_range", "max_abs"]
 
 _INT64_MIN = int(np.iinfo(np.int64).min)
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -26,15 +26,22 @@ def _or_list(items):
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def check_bits(name, value, *, minimum=1, maximum=64):
-    """Check a bit width parameter.
+def check_int(name, value, minimum, maximum=None):
+    """Check an integer parameter.
 
     Returns ``int(value)``; raises :class:`ValueError` unless ``value`` is an integer (not a bool)
-    from ``minimum`` to ``maximum`` inclusive.
+    from ``minimum`` to ``maximum`` inclusive (no upper bound when ``maximum`` is None).
     """
-    if not _is_int(value) or not minimum <= value <= maximum:
-        raise ValueError(f"{name} must be an integer from {minimum} to {maximum}, not {value!r}")
+    if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f"an integer >= {minimum}" if maximum is None else \
+            f"an integer from {minimum} to {maximum}"
+        raise ValueError(f"{name} must be {allowed}, not {value!r}")
     return int(value)
+
+
+def check_bits(name, value, *, minimum=1, maximum=64):
+    """Check a bit width parameter: :func:`check_int` from ``minimum`` to ``maximum``."""
+    return check_int(name, value, minimum, maximum)
 
 
 def check_range(name, x, lo, hi, rule):

@@ -43,11 +43,14 @@ def maxpool2d(x, size, stride=None, padding=0):
     Raises
     ------
     ValueError
-        For a non-integer ``x``, a wrong number of dimensions, ``size < 1``, ``stride < 1``,
+        For a non-integer ``x``, a wrong number of dimensions, an image with no rows or no
+        columns (its windows would hold only padding), ``size < 1``, ``stride < 1``,
         ``padding < 0``, padding more than half the window, or a window larger than the padded
         input.
     """
     x = check_int_array("x", x, ndim=(3, 4))
+    if 0 in x.shape[-2:]:
+        raise ValueError(f"x must have at least one row and one column, not shape {x.shape}")
     (k_h, k_w) = check_pair("size", size, minimum=1)
     (s_h, s_w) = (k_h, k_w) if stride is None else check_pair("stride", stride, minimum=1)
     (p_h, p_w) = check_pair("padding", padding, minimum=0)
@@ -57,7 +60,8 @@ def maxpool2d(x, size, stride=None, padding=0):
             f"not ({p_h}, {p_w})")
     (hp, wp) = (x.shape[-2] + 2 * p_h, x.shape[-1] + 2 * p_w)
     if k_h > hp or k_w > wp:
-        raise ValueError(f"pool window {k_h}x{k_w} is larger than the padded input {hp}x{wp}")
+        raise ValueError(f"size (the pool window) must be at most the padded input {hp}x{wp}, "
+                         f"not {k_h}x{k_w}")
 
     pad = [(0, 0)] * (x.ndim - 2) + [(p_h, p_h), (p_w, p_w)]
     xp = np.pad(x, pad, mode="constant", constant_values=_PAD)

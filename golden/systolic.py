@@ -22,9 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._check import check_int_array
+from ._check import check_int, check_int_array
 
 __all__ = ["ArrayOutputs", "SystolicArrayModel", "latency", "default_buffer_depth"]
+
+# The largest array side modelled (as many as the hardware generates); the model's state grows
+# with rows squared.
+MAX_SIDE = 256
 
 
 def latency(rows, cols):
@@ -41,8 +45,9 @@ def _wrap(values, width):
     """Two's complement truncation to ``width`` bits, as a register of that width does."""
     if width >= 64:
         return values
-    half = np.int64(1) << np.int64(width - 1)
-    return ((values + half) & ((half << np.int64(1)) - np.int64(1))) - half
+    # Bounds as Python ints: `half << 1` in int64 overflows at width 63.
+    half, mask = np.int64(1 << (width - 1)), np.int64((1 << width) - 1)
+    return ((values + half) & mask) - half
 
 
 @dataclass(frozen=True)
@@ -54,16 +59,22 @@ class ArrayOutputs:
 
 
 class SystolicArrayModel:
-    """Register-level model of :class:`hw.SystolicArray` with the same parameters."""
+    """Register-level model of :class:`hw.SystolicArray` with the same parameters.
+
+    ``rows`` and ``cols`` 1 to 256; ``act_width`` and ``weight_width`` 1 to 32, ``acc_width``
+    1 to 64 (products and sums stay exact in int64); ``buffer_depth`` at least 2, or None for
+    :func:`default_buffer_depth`. Anything else raises :class:`ValueError` naming it.
+    """
 
     def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32,
                  buffer_depth=None):
-        self.rows, self.cols = rows, cols
-        self.act_width, self.weight_width, self.acc_width = act_width, weight_width, acc_width
+        self.rows, self.cols = check_int("rows", rows, 1, MAX_SIDE), \
+            check_int("cols", cols, 1, MAX_SIDE)
+        self.act_width = check_int("act_width", act_width, 1, 32)
+        self.weight_width = check_int("weight_width", weight_width, 1, 32)
+        self.acc_width = check_int("acc_width", acc_width, 1, 64)
         self.buffer_depth = default_buffer_depth(rows, cols) if buffer_depth is None \
-            else buffer_depth
-        if self.buffer_depth < 2:
-            raise ValueError(f"buffer_depth must be at least 2, not {self.buffer_depth}")
+            else check_int("buffer_depth", buffer_depth, 2)
         self.reset()
 
     @property

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._check import check_int
+from ._check import check_int, check_int_array
 from .lanes import pack, unpack
 
 __all__ = ["EngineConfig", "LayerConfig", "REGISTERS", "min_acc_width"]
@@ -46,6 +46,15 @@ REGISTERS = (
     "bias_words",      # col_tiles * cols
     "weight_words",    # sets * rows
 )
+
+
+# The largest requantisation shift (golden.requantize's limit).
+MAX_SHIFT = 62
+
+
+def _is_zero(value):
+    # 0 switches pooling off; 0.0, False and None are mistakes, not "no pooling".
+    return type(value) is int and value == 0
 
 
 def min_acc_width(products, act_width=8, weight_width=8):
@@ -107,7 +116,7 @@ class EngineConfig:
         check_int("max_out_channels", self.max_out_channels, 1, 4096)
         check_int("max_kernel", self.max_kernel, 1, 15)
         check_int("mult_width", self.mult_width, 1, 31)
-        if self.max_pool != 0:
+        if not _is_zero(self.max_pool):
             check_int("max_pool", self.max_pool, 2, 4)
         # The accumulator also takes the array's own sums of `rows` products.
         minimum = min_acc_width(max(self.max_kernel ** 2 * self.max_in_channels, self.rows))
@@ -129,7 +138,9 @@ class EngineConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, words)
             else:
-                check_int(name, getattr(self, name), 1, words)
+                # A weight set is `rows` words: a smaller weight buffer runs no layer at all.
+                check_int(name, getattr(self, name), self.rows if name == "weight_depth" else 1,
+                          words)
 
     in_lanes = property(lambda self: self.rows)
     out_lanes = property(lambda self: self.cols)
@@ -137,7 +148,7 @@ class EngineConfig:
     max_col_tiles = property(lambda self: _ceil_div(self.max_out_channels, self.cols))
     max_row_tiles = property(lambda self: self.max_kernel ** 2 * self.max_groups)
     max_pixels = property(lambda self: self.max_height * self.max_width)
-    max_shift = property(lambda self: 62)
+    max_shift = property(lambda self: MAX_SHIFT)
     param_width = property(lambda self: max(32, 8 * self.cols))
 
     def register_limits(self):
@@ -166,6 +177,12 @@ class LayerConfig:
     """One convolution layer as the engine runs it: conv, bias, requantise, ReLU, max pool.
 
     ``pool_size`` 0 means no pooling; ``pool_stride`` ``None`` means ``pool_size``.
+
+    The rules that hold for any engine are checked here, at construction (sizes at least 1,
+    stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
+    input, multiplier at least 0, shift 0 to 62, ``relu`` a bool, pooling 0 or 2 to 4 with
+    stride 1 to ``pool_size``); :meth:`check` adds one engine's limits. A bad value raises
+    ValueError naming the parameter.
     """
 
     height: int
@@ -184,6 +201,26 @@ class LayerConfig:
     def __post_init__(self):
         if self.pool_stride is None:
             object.__setattr__(self, "pool_stride", self.pool_size)
+        for name in ("height", "width", "in_channels", "out_channels", "kernel"):
+            check_int(name, getattr(self, name), 1)
+        check_int("stride", self.stride, 1, self.kernel)
+        check_int("padding", self.padding, 0, self.kernel - 1)
+        if self.kernel > self.height + 2 * self.padding or \
+                self.kernel > self.width + 2 * self.padding:
+            raise ValueError(
+                f"kernel {self.kernel} is larger than the padded input "
+                f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}")
+        check_int("multiplier", self.multiplier, 0)
+        check_int("shift", self.shift, 0, MAX_SHIFT)
+        if not isinstance(self.relu, bool):
+            raise ValueError(f"relu must be True or False, not {self.relu!r}")
+        if _is_zero(self.pool_size):
+            if not _is_zero(self.pool_stride):
+                raise ValueError(
+                    f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
+        else:
+            check_int("pool_size", self.pool_size, 2, 4)
+            check_int("pool_stride", self.pool_stride, 1, self.pool_size)
 
     @property
     def out_height(self):
@@ -218,13 +255,6 @@ class LayerConfig:
         check_int("in_channels", self.in_channels, 1, engine.max_in_channels)
         check_int("out_channels", self.out_channels, 1, engine.max_out_channels)
         check_int("kernel", self.kernel, 1, engine.max_kernel)
-        check_int("stride", self.stride, 1, self.kernel)
-        check_int("padding", self.padding, 0, self.kernel - 1)
-        if self.kernel > self.height + 2 * self.padding or \
-                self.kernel > self.width + 2 * self.padding:
-            raise ValueError(
-                f"kernel {self.kernel} is larger than the padded input "
-                f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}")
         if self.out_height > engine.max_height or self.out_width > engine.max_width:
             raise ValueError(
                 f"output {self.out_height}x{self.out_width} is larger than the engine's "
@@ -243,20 +273,14 @@ class LayerConfig:
                 raise ValueError(f"layer needs {words} words ({what}) but the engine's "
                                  f"{name} is {getattr(engine, name)}")
         check_int("multiplier", self.multiplier, 0, (1 << engine.mult_width) - 1)
-        check_int("shift", self.shift, 0, engine.max_shift)
-        if not isinstance(self.relu, bool):
-            raise ValueError(f"relu must be True or False, not {self.relu!r}")
         if self.pool_size:
             if engine.max_pool == 0:
                 raise ValueError("pool_size must be 0: this engine was generated without "
                                  "pooling (max_pool=0)")
             check_int("pool_size", self.pool_size, 2, engine.max_pool)
-            check_int("pool_stride", self.pool_stride, 1, self.pool_size)
             if self.pool_size > self.out_height or self.pool_size > self.out_width:
                 raise ValueError(f"pool_size {self.pool_size} is larger than the convolution "
                                  f"output {self.out_height}x{self.out_width}")
-        elif self.pool_stride != 0:
-            raise ValueError(f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
 
     def registers(self, engine):
         """The register words of :data:`REGISTERS`, as a dict."""
@@ -307,20 +331,16 @@ class LayerConfig:
         return tiles.reshape(-1, cols)
 
     def packet(self, engine, weights, bias):
-        """The parameter packet: a list of ``engine.param_width``-bit words (unsigned ints)."""
+        """The parameter packet: a list of ``engine.param_width``-bit words (unsigned ints).
+
+        ``weights`` (Cout, Cin, K, K) must be an integer array of int8 values and ``bias``
+        (Cout,) one of int32 values; anything else (floats, wrong shape, values out of range)
+        raises ValueError."""
         self.check(engine)
-        weights = np.asarray(weights, np.int64)
-        bias = np.asarray(bias, np.int64)
-        if weights.shape != (self.out_channels, self.in_channels, self.kernel, self.kernel):
-            raise ValueError(
-                f"weights must have shape {(self.out_channels, self.in_channels, self.kernel, self.kernel)}, "  # noqa: E501
-                f"not {weights.shape}")
-        if bias.shape != (self.out_channels,):
-            raise ValueError(f"bias must have shape ({self.out_channels},), not {bias.shape}")
-        if weights.min(initial=0) < -128 or weights.max(initial=0) > 127:
-            raise ValueError("weights must be int8 (-128..127)")
-        if bias.min(initial=0) < -(1 << 31) or bias.max(initial=0) >= 1 << 31:
-            raise ValueError("bias must be int32")
+        weights = check_int_array(
+            "weights", weights,
+            (self.out_channels, self.in_channels, self.kernel, self.kernel), 8)
+        bias = check_int_array("bias", bias, (self.out_channels,), 32)
         mask32 = (1 << 32) - 1
         words = [value & mask32 for value in self.registers(engine).values()]
         col_tiles = _ceil_div(self.out_channels, engine.cols)
@@ -332,11 +352,9 @@ class LayerConfig:
         return words
 
     def input_beats(self, engine, x):
-        """The input tensor (Cin, H, W) as data-stream beats of ``rows`` int8 lanes."""
-        x = np.asarray(x, np.int64)
-        if x.shape != (self.in_channels, self.height, self.width):
-            raise ValueError(f"input must have shape "
-                             f"{(self.in_channels, self.height, self.width)}, not {x.shape}")
+        """The input tensor ``x`` (Cin, H, W) of int8 values as data-stream beats of ``rows``
+        int8 lanes."""
+        x = check_int_array("x", x, (self.in_channels, self.height, self.width), 8)
         groups = _ceil_div(self.in_channels, engine.rows)
         hwc = np.zeros((self.height, self.width, groups * engine.rows), np.int64)
         hwc[:, :, :self.in_channels] = x.transpose(1, 2, 0)

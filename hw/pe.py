@@ -2,6 +2,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ._check import check_int
+
 __all__ = ["ProcessingElement"]
 
 
@@ -15,7 +17,8 @@ class ProcessingElement(wiring.Component):
     Parameters
     ----------
     act_width, weight_width, acc_width : int
-        Signed widths of the activation, the weight, and the partial sum.
+        Signed widths of the activation (2 to 32), the weight (2 to 32), and the partial sum
+        (2 to 64).
 
     Members
     -------
@@ -39,6 +42,8 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, *, act_width, weight_width, acc_width):
+        self.check_parameters(act_width=act_width, weight_width=weight_width,
+                              acc_width=acc_width)
         self._act_width = act_width
         self._weight_width = weight_width
         self._acc_width = acc_width
@@ -54,6 +59,13 @@ class ProcessingElement(wiring.Component):
             "w_shift": In(1),
             "w_bank": In(1),
         })
+
+    @classmethod
+    def check_parameters(cls, *, act_width, weight_width, acc_width):
+        # The ranges SystolicArray allows.
+        check_int("act_width", act_width, 2, 32)
+        check_int("weight_width", weight_width, 2, 32)
+        check_int("acc_width", acc_width, 2, 64)
 
     def elaborate(self, platform):
         m = Module()

@@ -40,6 +40,11 @@ def _add_array_options(parser):
     parser.add_argument("--acc-width", type=int, default=32, help="accumulator bits (default 32)")
 
 
+# The engine limit that a layer option sets when its --max-* option is not given.
+_LIMIT_OF = {"max_height": "height", "max_width": "width", "max_in_channels": "in_channels",
+             "max_out_channels": "out_channels", "max_kernel": "kernel"}
+
+
 def _engine_config(args, layer=None):
     """The engine options, checked; with ``layer``, maxima default to what it needs."""
     from hw.layer import EngineConfig
@@ -55,6 +60,11 @@ def _engine_config(args, layer=None):
     try:
         return EngineConfig(args.rows, args.cols, **{**needs, **options})
     except ValueError as error:
+        for limit in needs.keys() - options.keys():
+            if str(error).startswith(f"{limit} "):
+                option = _LIMIT_OF[limit]
+                raise UsageError(f"--{option.replace('_', '-')} {getattr(args, option)} is "
+                                 f"beyond any engine: {error}") from None
         raise UsageError(str(error)) from None
 
 
@@ -130,11 +140,14 @@ def cmd_sim_conv(args):
     from hw.layer import LayerConfig
     from sim.engine_layer import random_layer
     from sim.engine_run import run_layers
-    layer = LayerConfig(args.height, args.width, args.in_channels, args.out_channels,
-                        args.kernel, stride=args.stride, padding=args.padding, relu=args.relu,
-                        pool_size=args.pool or 0,
-                        pool_stride=args.pool_stride if args.pool else None)
+    if args.pool_stride is not None and not args.pool:
+        raise UsageError(f"--pool-stride must come with --pool (a pooling window), not alone "
+                         f"(--pool-stride {args.pool_stride})")
     try:
+        layer = LayerConfig(args.height, args.width, args.in_channels, args.out_channels,
+                            args.kernel, stride=args.stride, padding=args.padding,
+                            relu=args.relu, pool_size=args.pool or 0,
+                            pool_stride=args.pool_stride)
         engine = _engine_config(args, layer)
         run = random_layer(engine, height=args.height, width=args.width,
                            in_channels=args.in_channels, out_channels=args.out_channels,
@@ -177,10 +190,15 @@ def cmd_sim_conv(args):
 
 def cmd_sim_pool(args):
     from hw._check import check_int
-    from hw.maxpool import MaxPool2d
+    from hw.maxpool import HEIGHT_WIDTH, MaxPool2d
     from sim.pool_bench import PoolScenario
     from sim.pool_run import run_pool
     try:
+        check_int("height", args.height, 1, (1 << HEIGHT_WIDTH) - 1)  # the unit's height port
+        # The unit is generated for this width and these channels (their upper limits are
+        # max_width's and max_channels').
+        check_int("width", args.width, 1)
+        check_int("channels", args.channels, 1)
         MaxPool2d.check_parameters(lanes=args.lanes, max_width=args.width,
                                    max_channels=args.channels, max_size=4)
         check_int("size", args.size, 2, 4)
@@ -209,12 +227,18 @@ def cmd_sim_pool(args):
 
 
 def cmd_demo(args):
+    from golden import digits
+    from hw.layer import EngineConfig
+
     from .demo import run_demo
-    if args.images < 1:
-        raise UsageError(f"--images must be at least 1, not {args.images}")
+    available = len(digits.load("test")[1])
+    if not 1 <= args.images <= available:
+        raise UsageError(f"--images must be from 1 to {available} (the test images), "
+                         f"not {args.images}")
+    if args.batch is not None and not 1 <= args.batch <= args.images:
+        raise UsageError(f"--batch must be from 1 to --images ({args.images}), not {args.batch}")
     try:
-        from hw.systolic_array import SystolicArray
-        SystolicArray.check_parameters(rows=args.rows, cols=args.cols)
+        EngineConfig(args.rows, args.cols)
     except ValueError as error:
         raise UsageError(str(error)) from None
     summary = run_demo(images=args.images, simulator=args.simulator, rows=args.rows,
@@ -285,8 +309,19 @@ def _report(args, result, summary, passed):
     return 0 if result.status == "pass" else 1
 
 
+def _seed(text):
+    """``--seed``: an integer >= 0, as NumPy's generators take."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, not {text!r}")
+    return value
+
+
 def _add_run_options(parser):
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0)
     parser.add_argument("--idle", type=float, default=0.0,
                         help="probability of an idle input cycle (default 0)")
     parser.add_argument("--backpressure", type=float, default=0.0,
@@ -348,7 +383,8 @@ def _parser():
     d.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     d.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
     d.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
-    d.add_argument("--batch", type=int, help="images a Linear pass (default min(images, 16))")
+    d.add_argument("--batch", type=int,
+                   help="images a Linear pass, up to --images (default min(images, 16))")
     d.add_argument("--out", default="build/demo", help="folder for the PNG and summary")
     d.set_defaults(func=cmd_demo)
 

@@ -44,6 +44,15 @@ def _describe(index, layer):
     return f"layer {index} ({layer!r})"
 
 
+def _layer_config(index, layer, *args, **kwargs):
+    """``LayerConfig(*args, **kwargs)`` for the pass of network layer ``index``; a pass no
+    engine can run is a :class:`CompileError` naming the layer."""
+    try:
+        return LayerConfig(*args, **kwargs)
+    except ValueError as error:
+        raise CompileError(f"{_describe(index, layer)}: {error}") from None
+
+
 def _with_relu(layers, k):
     """The layers a pass starting at ``k`` covers so far, and whether a ReLU follows."""
     relu = k + 1 < len(layers) and isinstance(layers[k + 1], ReLU)
@@ -58,6 +67,8 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
     shape = tuple(input_shape)
     if len(shape) != 3:
         raise CompileError(f"input_shape must be (C, H, W), not {input_shape!r}")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise CompileError(f"batch must be an integer >= 1, not {batch!r}")
     passes, stage, k = [], "conv", 0
     while k < len(layers):
         layer = layers[k]
@@ -78,10 +89,11 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
                 pool = None
             else:
                 covered.append(covered[-1] + 1)
-            config = LayerConfig(
-                shape[1], shape[2], layer.in_channels, layer.out_channels, layer.kernel_size,
-                stride=layer.stride, padding=layer.padding, multiplier=layer.multiplier,
-                shift=layer.shift, relu=relu, pool_size=pool.kernel_size if pool else 0,
+            config = _layer_config(
+                k, layer, shape[1], shape[2], layer.in_channels, layer.out_channels,
+                layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                multiplier=layer.multiplier, shift=layer.shift, relu=relu,
+                pool_size=pool.kernel_size if pool else 0,
                 pool_stride=pool.stride if pool else None)
             weights, bias = layer.weight, layer.bias
             shape = (layer.out_channels, config.pool_out_height, config.pool_out_width)
@@ -89,8 +101,9 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
             if stage != "dense":
                 raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it")
             covered, relu = _with_relu(layers, k)
-            config = LayerConfig(1, batch, layer.in_features, layer.out_features, 1,
-                                 multiplier=layer.multiplier, shift=layer.shift, relu=relu)
+            config = _layer_config(k, layer, 1, batch, layer.in_features, layer.out_features,
+                                   1, multiplier=layer.multiplier, shift=layer.shift,
+                                   relu=relu)
             weights = layer.weight.reshape(layer.out_features, layer.in_features, 1, 1)
             bias = layer.bias
             shape = (layer.out_features,)

@@ -158,8 +158,9 @@ X = np.zeros((2, 4, 4), dtype=np.int8)
     (X, 2, None, 2, r"padding must be at most half the window size, \(1, 1\), not \(2, 2\)"),
     (X, 3, None, (0, 2), r"padding must be at most half the window size, \(1, 1\), not \(0, 2\)"),
     (X, 1, None, 1, r"padding must be at most half the window size, \(0, 0\), not \(1, 1\)"),
-    (X, 5, None, 0, r"pool window 5x5 is larger than the padded input 4x4"),
-    (X, (2, 7), None, (1, 1), r"pool window 2x7 is larger than the padded input 6x6"),
+    (X, 5, None, 0, r"size \(the pool window\) must be at most the padded input 4x4, not 5x5"),
+    (X, (2, 7), None, (1, 1),
+     r"size \(the pool window\) must be at most the padded input 6x6, not 2x7"),
 ])
 def test_maxpool2d_wrong(x, size, stride, padding, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
