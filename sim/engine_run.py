@@ -66,13 +66,18 @@ def runs_from_json(text):
 
 
 def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0, waves=True,
-               speed=False):
+               speed=False, verilog=None):
     """Run ``runs`` back to back on one engine; never raises on a mismatch. ``speed=True``
-    runs the lean speed testbench (no stalls, no waveforms)."""
-    test_dir = runner.prepare(simulator, test_dir, ALL_SIMULATORS)
+    runs the lean speed testbench (no stalls, no waveforms). ``verilog`` (Icarus and
+    Verilator) is simulated instead of the engine's generated Verilog: another description
+    of the same ``sysconv_accel`` top, such as its gate-level netlist with cell models."""
+    test_dir = runner.prepare(simulator, test_dir,
+                              runner.SIMULATORS if verilog is not None else ALL_SIMULATORS)
     if speed:
         if idle or backpressure:
             raise ValueError("speed=True runs without stalls: idle and backpressure must be 0")
+        if verilog is not None:
+            raise ValueError("speed=True runs the generated Verilog; verilog must be None")
         return _run_speed(runs, simulator, test_dir)
     if simulator == "amaranth":
         from .amaranth_engine import run_engine_amaranth
@@ -86,8 +91,9 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
                             wave_path)
 
     engine = runs[0].engine
-    built = runner.build(runner.to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
-                         waves=waves)
+    if verilog is None:
+        verilog = runner.to_verilog(Accelerator(engine), TOPLEVEL)
+    built = runner.build(verilog, TOPLEVEL, simulator, waves=waves)
     result, wave_path = runner.run_scenario(
         built, "sim.cocotb_accel", test_dir,
         scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed), waves=waves)

@@ -36,7 +36,8 @@ from hw.boards.platforms import board_spec
 from hw.layer import EngineConfig
 from hw.top import Accelerator
 
-__all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "RESOURCES"]
+__all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "build_engine",
+           "RESOURCES"]
 
 NAME = "sysconv_board"
 RESOURCES = {"luts": "LUTs", "ffs": "flip-flops", "dsp": "DSP blocks", "bram": "block RAMs",
@@ -260,6 +261,20 @@ def _tool_versions(family):
     return versions
 
 
+def build_engine(board, config, *, out, seed=1):
+    """The engine alone (``config``, an :class:`EngineConfig`) on ``board``'s device, as
+    :func:`build_board` runs it for its ``engine`` entry, in the folder ``out``: returns
+    ``method``, ``resources``, ``fmax`` (per clock), ``critical_paths``, ``times`` and
+    ``target_met`` (Fmax against the board's ``engine_mhz``). No board top, no bitstream;
+    what ``sysconv sweep`` runs per FPGA point. Raises ValueError for an unknown board,
+    DoesNotFit, BuildError."""
+    spec = board_spec(board)
+    report = _engine_alone(spec, config, Path(out), seed)
+    engine_fmax = min(v["achieved_mhz"] for v in report["fmax"].values())
+    report["target_met"] = engine_fmax >= spec.engine_mhz
+    return report
+
+
 def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, seed=1):
     """Build ``board`` (a name of :data:`hw.boards.platforms.BOARDS`) with ``config`` (its
     default engine if ``None``); returns the report (a dict), also written to ``out``
@@ -293,9 +308,7 @@ def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, s
         "board_top": board_run,
     }
     if engine_alone:
-        report["engine"] = _engine_alone(spec, config, work / "engine", seed)
-        engine_fmax = min(v["achieved_mhz"] for v in report["engine"]["fmax"].values())
-        report["engine"]["target_met"] = engine_fmax >= spec.engine_mhz
+        report["engine"] = build_engine(board, config, out=work / "engine", seed=seed)
     report["timing_met"] = all(v["met"] for v in board_run["fmax"].values())
     report["build_seconds"] = round(time.monotonic() - started, 1)
     report["tools"] = _tool_versions(spec.family)
