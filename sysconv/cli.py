@@ -416,6 +416,9 @@ def _parser():
     p.add_argument("-o", "--output-dir", help="folder (default build/boards/BOARD)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_build)
+
+    from .dse.cli import add_commands  # sysconv asic, sysconv sweep
+    add_commands(commands)
     return parser
 
 
