@@ -27,6 +27,7 @@ Everything goes to ``build/asic/NAME/``: ``netlist.v``, ``report.json``, ``repor
 """
 
 import hashlib
+import inspect
 import json
 import re
 import shutil
@@ -55,21 +56,24 @@ ARRAY_OPTIONS = ("rows", "cols", "act_width", "weight_width", "acc_width")
 
 
 def design(top, parameters):
-    """``(component, module name, parameters)`` for ``top`` (``"engine"``: the
+    """``(make, module name, parameters)`` for ``top`` (``"engine"``: the
     :class:`~hw.top.Accelerator` of ``EngineConfig(**parameters)``; ``"array"``: the bare
-    :class:`~hw.SystolicArray`), with every parameter as built (defaults filled in).
-    ValueError, naming the parameter, for anything the block refuses."""
+    :class:`~hw.SystolicArray`), with every parameter as it will be built (defaults filled
+    in). ``make()`` builds the component; only call it to convert it (an Amaranth component
+    that is never elaborated warns). ValueError, naming the parameter, for anything the block
+    refuses."""
     if top not in TOPS:
         raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
     if top == "engine":
-        known = {f.name for f in fields(EngineConfig)}
-        _check_names("engine", parameters, known)
+        _check_names("engine", parameters, [f.name for f in fields(EngineConfig)])
         config = EngineConfig(**parameters)
-        return Accelerator(config), TOPS[top], asdict(config)
+        return (lambda: Accelerator(config)), TOPS[top], asdict(config)
     _check_names("array", parameters, ARRAY_OPTIONS)
     SystolicArray.check_parameters(**parameters)
-    array = SystolicArray(**parameters)
-    return array, TOPS[top], {name: getattr(array, name) for name in ARRAY_OPTIONS}
+    defaults = {name: p.default for name, p in inspect.signature(SystolicArray).parameters.items()
+                if name in ARRAY_OPTIONS and p.default is not p.empty}
+    built = {**defaults, **parameters}
+    return (lambda: SystolicArray(**built)), TOPS[top], {n: built[n] for n in ARRAY_OPTIONS}
 
 
 def _check_names(top, parameters, known):
@@ -136,7 +140,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
     ``netlist.v``). ``out`` defaults to ``build/asic/<default_name>``. Every parameter and the
     Liberty file are checked before anything is written (ValueError); BuildError if Yosys
     fails (the message says where its log is)."""
-    component, module, built = design(top, parameters)
+    make, module, built = design(top, parameters)
     liberty = check_liberty(liberty)
     out = Path(out) if out is not None else \
         build_root() / "asic" / default_name(top, built, liberty)
@@ -148,7 +152,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
     work = out / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    (work / f"{module}.v").write_text(to_verilog(component, module))
+    (work / f"{module}.v").write_text(to_verilog(make(), module))
     (work / "abc.script").write_text(ABC_SCRIPT + "\n")
     if liberty:
         shutil.copyfile(liberty, work / "cells.lib")
