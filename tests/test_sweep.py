@@ -165,6 +165,8 @@ def test_killed_worker_loses_no_finished_result(test_dir, versions):
     (["--workers", "0"], "--workers must be at least 1, not 0"),
     (["--workers", "2", "--scheduler", NO_SCHEDULER],
      "--workers sizes the local cluster; it cannot go with --scheduler"),
+    (["--scheduler", "head"],
+     "--scheduler must be a Dask scheduler's address, such as tcp://HOST:8786, not 'head'"),
 ])
 def test_wrong_sweep_options(argv, message, tmp_path, capsys):
     out = tmp_path / "out"

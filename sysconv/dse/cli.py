@@ -1,6 +1,7 @@
 """``sysconv asic`` and ``sysconv sweep``: their options, checked before anything runs."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -111,6 +112,10 @@ def cmd_sweep(args):
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
         if args.workers is not None and args.scheduler:
             raise ValueError("--workers sizes the local cluster; it cannot go with --scheduler")
+        if args.scheduler is not None and not re.fullmatch(
+                r"(\w+://)?(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d+", args.scheduler):
+            raise ValueError(f"--scheduler must be a Dask scheduler's address, such as "
+                             f"tcp://HOST:8786, not {args.scheduler!r}")
         if Path(args.out).is_file():
             raise ValueError(f"--out must be a folder, not the file {args.out!r}")
     except ValueError as error:

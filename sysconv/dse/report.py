@@ -93,6 +93,7 @@ def _plot(path, series, cost, gain, xlabel, ylabel, title):
 def write_results(rows, out, *, meta):
     """Write ``results.json`` (``meta`` and the rows), ``results.csv``, ``results.md`` and
     the Pareto plots that have points to show to ``out``; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
     written = [out / "results.json", out / "results.csv", out / "results.md"]
     written[0].write_text(json.dumps({**meta, "points": rows}, indent=1) + "\n")
     with open(written[1], "w", newline="") as file:

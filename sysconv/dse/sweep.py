@@ -112,8 +112,8 @@ class Point:
 
     def label(self):
         where = f" {self.board}" if self.board else ""
-        return f"{self.target}{where} {self.rows}x{self.cols} m{self.mult_width}" \
-               f" a{self.acc_width or 'auto'}"
+        return f"{self.target}{where} {self.rows}x{self.cols}, multiplier {self.mult_width} " \
+               f"bits, accumulators {self.acc_width or 'auto'}"
 
 
 def _values(name, values):
@@ -282,6 +282,7 @@ def run_point(point, work):
 
 
 def _write_atomic(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
@@ -328,7 +329,6 @@ def run_sweep(points, *, out=None, scheduler=None, workers=None, client=None, pr
         raise ValueError(f"out must be a folder, not the file {str(out)!r}")
     started = time.monotonic()
     cache, work = out / "cache", (out / "work").resolve()
-    cache.mkdir(parents=True, exist_ok=True)
     by_target = versions()
     keys = [point_key(point, by_target[point.target]) for point in points]
     results = {}
