@@ -61,7 +61,7 @@ def _engine_array_fault(fault):
 # their last output at full rate, whatever the unit's latency.
 ARRAY_DEPTH = 20
 POOL_DEPTH = 24
-ENGINE_DEPTH = 68
+ENGINE_DEPTH = 72
 
 
 def _sequence_depth(sequence):
@@ -95,6 +95,7 @@ CHECKS = [
     _property("engine", "phases", "prove", 4),
     _property("engine", "layer", "bmc", ENGINE_DEPTH),
     _property("engine", "feed", "bmc", ENGINE_DEPTH),
+    _property("engine", "progress", "bmc", ENGINE_DEPTH),
     _property("engine", "cover", "cover", ENGINE_DEPTH),
 ]
 
@@ -158,6 +159,8 @@ MUTANTS = [
             _engine_array_fault("duplicate"),
             "the array inside the engine behind a fault: " + FAULTS["duplicate"],
             "more results out of the array than vectors in"),
+    _mutant("engine", "progress", "bmc", ENGINE_DEPTH, "stall", _fault(engine, "stall"),
+            FAULTS["stall"], "no layer ended within the bound with o.ready high"),
     _mutant("engine", "cover", "cover", ENGINE_DEPTH, "stall", _fault(engine, "stall"),
             FAULTS["stall"], "a layer of 4 output beats completes"),
 ]
@@ -167,8 +170,9 @@ LONG = [
     _property("pool", "credits", "bmc", 32),
     _property("pool", "i_ready", "bmc", 32),
     _property("pool", "results", "bmc", OVERLAP_DEPTH + 8, sequence=OVERLAP),
-    _property("engine", "layer", "bmc", 2 * ENGINE_DEPTH),
-    _property("engine", "feed", "bmc", 2 * ENGINE_DEPTH),
+    # Two whole layers (the slowest ends 64 cycles after the previous one): ten minutes each.
+    _property("engine", "layer", "bmc", 136),
+    _property("engine", "feed", "bmc", 136),
 ]
 
 

@@ -78,6 +78,8 @@ class EngineHarness(Elaboratable):
                 "(valid held, payload stable); per layer exactly sets x pixels vectors and "
                 "sets x rows weight beats go in and sets x pixels results come out, all "
                 "before OUTPUT",
+        "progress": "no deadlock: with o.ready high, every layer ends (the phase is back to "
+                    "PARAMS) within depth - 2 cycles of the previous one's end",
         "cover": "reachable: a whole layer, parameters to last output beat, with and without "
                  "pooling, and one with the most output beats",
     }
@@ -104,7 +106,10 @@ class EngineHarness(Elaboratable):
             # the time budget. Gaps on p and i only stretch PARAMS and INPUT, whose handshakes
             # the "phases" property covers for any gaps.
             m.d.comb += [dut.p.valid.eq(1), dut.i.valid.eq(1)]
-        any_seq(m, dut.o.ready)
+        if self._prop == "progress":
+            m.d.comb += dut.o.ready.eq(1)
+        else:
+            any_seq(m, dut.o.ready)
         any_seq(m, dut.i.payload.data)
         p_fire = Signal()
         i_fire = Signal()
@@ -237,6 +242,16 @@ class EngineHarness(Elaboratable):
                                    & (seen["results"] == vectors),
                                    "compute ended before every vector, weight beat and result "
                                    "passed the array")
+
+        elif self._prop == "progress":
+            limit = self._depth - 2
+            since = Signal(range(limit + 1), name="since_layer_end")
+            with m.If(history.had() & (past_phase == Phase.OUTPUT) & (phase == Phase.PARAMS)):
+                m.d.sync += since.eq(0)
+            with m.Elif(since != limit):
+                m.d.sync += since.eq(since + 1)
+            m.d.comb += Assert(since != limit,
+                               "no layer ended within the bound with o.ready high")
 
         else:  # cover
             # The cycle a layer ends (`current` is still that layer's).
