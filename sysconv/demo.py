@@ -16,29 +16,30 @@ from golden import digits
 from golden.network import Sequential
 from golden.perf import predict_layer
 from sim.network_run import batch_layer, run_network
+from sim.runner import build_root
 
 from .compiler import compile_network, engine_for
 
-__all__ = ["MODEL", "run_demo"]
+__all__ = ["MODEL", "board_fmax", "run_demo"]
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "digits_cnn.npz"
 INPUT_SHAPE = (3, 24, 24)
 
 
-def _board_fmax():
-    """(board, engine Fmax in MHz) from the newest board report, if any board was built."""
-    reports = sorted(Path("build/boards").glob("*/report.json"),
+def board_fmax(root=None):
+    """``(board, engine Fmax in MHz)`` from the newest board report under ``root/boards``
+    (``sysconv build``'s ``report.json``: the engine-alone build's slowest clock), or ``None``
+    when no board was built."""
+    root = build_root() if root is None else Path(root)
+    reports = sorted((root / "boards").glob("*/report.json"),
                      key=lambda path: path.stat().st_mtime)
     for path in reversed(reports):
         try:
-            report = json.loads(path.read_text())
-        except ValueError:
-            continue
-        fmax = report.get("engine_fmax_mhz") or report.get("fmax_mhz")
-        if isinstance(fmax, dict):
-            fmax = min(fmax.values())
-        if fmax:
-            return path.parent.name, float(fmax)
+            clocks = json.loads(path.read_text())["engine"]["fmax"]
+            return path.parent.name, min(float(clock["achieved_mhz"])
+                                         for clock in clocks.values())
+        except (ValueError, KeyError, TypeError):
+            continue  # a report from an interrupted or older build
     return None
 
 
@@ -127,7 +128,7 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         "cycles_per_image": cycles_per_image, "wall_seconds": result.seconds,
         "simulated_cycles_per_second": result.simulated_cycles / result.seconds,
     }
-    fmax = _board_fmax()
+    fmax = board_fmax()
     if fmax:
         summary["projected_images_per_second"] = {
             "board": fmax[0], "fmax_mhz": fmax[1],

@@ -2,6 +2,7 @@
 compiler's mapping of a network onto the engine."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from golden import digits
 from golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from hw.layer import EngineConfig
 from sysconv.compiler import CompileError, compile_network, engine_for
-from sysconv.demo import MODEL, run_demo
+from sysconv.demo import MODEL, board_fmax, run_demo
 
 
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
@@ -74,3 +75,18 @@ def test_engine_for_the_demo_fits_every_pass():
     engine = engine_for(network, (3, 24, 24), 8, 8, batch=16)
     assert engine.max_in_channels == 2304
     assert engine.weight_depth == 16 * 288 * 8   # Linear(2304, 128): the largest weight set
+
+
+def test_board_fmax_reads_the_newest_build_report(tmp_path):
+    assert board_fmax(tmp_path) is None
+    boards = tmp_path / "boards"
+    for name, clocks in (("old", {"clk": {"achieved_mhz": 50.0}}),
+                         ("new", {"a": {"achieved_mhz": 31.5}, "b": {"achieved_mhz": 40.0}}),
+                         ("broken", None)):
+        (boards / name).mkdir(parents=True)
+        report = {"engine": {"fmax": clocks}} if clocks else {}
+        (boards / name / "report.json").write_text(json.dumps(report))
+    # "broken" is the newest but has no engine Fmax; "new" is next, its slowest clock counts.
+    for age, name in enumerate(("old", "new", "broken")):
+        os.utime(boards / name / "report.json", (age, age))
+    assert board_fmax(tmp_path) == ("new", 31.5)
