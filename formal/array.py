@@ -9,19 +9,19 @@ otherwise. Nothing is assumed of how the environment sends weights and vectors.
 """
 
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Cover, Elaboratable, Mux, Signal, signed
+from amaranth.hdl import Assert, Cover, Mux, Signal, signed
 
 from hw import SystolicArray
 
 from .harness import (
+    Harness,
     History,
     any_seq,
     assert_source_rules,
     bits_for,
     count,
+    handshake,
     internal,
-    new_module,
-    open_design,
     raw,
 )
 
@@ -40,7 +40,7 @@ def buffer_of(design, module):
     return getattr(design, "inner_module", module).submodules.buffer
 
 
-class ArrayHarness(Elaboratable):
+class ArrayHarness(Harness):
     """One property of the array (see :data:`PROPERTIES`), proven on ``design()`` (the real
     array by default, or a mutated one that the property must catch)."""
 
@@ -62,14 +62,10 @@ class ArrayHarness(Elaboratable):
     }
 
     def __init__(self, prop, design=array, depth=32):
-        if prop not in self.PROPERTIES:
-            raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {prop!r}")
-        self._prop, self._design, self._depth = prop, design, depth
+        super().__init__(prop, design, depth)
 
     def elaborate(self, platform):
-        m = new_module()
-        dut = self._design()
-        module = open_design(m, dut, platform)
+        m, dut, module = self._open(platform)
         rows, cols, latency = dut.rows, dut.cols, dut.latency
         history = History(m, horizon=latency + 1)
 
@@ -80,14 +76,9 @@ class ArrayHarness(Elaboratable):
         else:
             any_seq(m, dut.o.ready)
 
-        i_fire = Signal()
-        w_fire = Signal()
-        o_fire = Signal()
-        m.d.comb += [
-            i_fire.eq(dut.i.valid & dut.i.ready),
-            w_fire.eq(dut.w.valid & dut.w.ready),
-            o_fire.eq(dut.o.valid & dut.o.ready),
-        ]
+        i_fire = handshake(m, dut.i, "i_fire")
+        w_fire = handshake(m, dut.w, "w_fire")
+        o_fire = handshake(m, dut.o, "o_fire")
         width = bits_for(self._depth)
         n_in = count(m, i_fire, width, "n_in")
         n_out = count(m, o_fire, width, "n_out")
@@ -167,8 +158,8 @@ class ArrayHarness(Elaboratable):
                 Assert(~o_fire | (pending != 0), "more results than vectors"),
                 Assert(pending <= dut.buffer_depth,
                        "more vectors in flight than the output buffer holds"),
-                Assert(~(buffer.w_en & ~buffer.w_rdy), "output buffer written while full"),
-                Assert(buffer.level <= buffer.depth, "output buffer level above its depth"),
+                Assert(~(buffer.w_en & ~buffer.w_rdy), "output FIFO written while full"),
+                Assert(buffer.level <= buffer.depth, "output FIFO level above its depth"),
             ]
 
         elif self._prop == "latency":
@@ -191,7 +182,7 @@ class ArrayHarness(Elaboratable):
         else:  # cover
             buffer = buffer_of(dut, module)
             m.d.comb += [
-                Cover(buffer.level == buffer.depth, "the output buffer full"),
+                Cover(buffer.level == buffer.depth, "the output FIFO full"),
                 Cover(o_fire & (n_out == 3), "the 4th result leaves"),
                 Cover(loaded & ~dut.i.ready, "i refused for lack of credits"),
                 Cover(w_fire & set_end & (sets == 1) & (pending != 0),

@@ -99,24 +99,34 @@ CHECKS = [
     _property("engine", "cover", "cover", ENGINE_DEPTH),
 ]
 
+# The faults of an output stream with credits, and the assertion that catches each: the same for
+# the array and the pooling unit.
+RULE_FAULTS = {"withdraw": "o.valid withdrawn before o.ready",
+               "unstable": "o.payload changed while o.valid & ~o.ready"}
+
+
+def _output_mutants(block, make, design_class, module, parameters, depth):
+    return [
+        *(_mutant(block, "o_rules", "bmc", 12, fault, _fault(make, fault), FAULTS[fault],
+                  message) for fault, message in RULE_FAULTS.items()),
+        _mutant(block, "credits", "bmc", depth, "short_fifo",
+                lambda: patched(design_class, module, "SyncFIFOBuffered", short_fifo,
+                                **parameters),
+                "the output FIFO is built one word shorter than the credits handed out",
+                "output FIFO written while full"),
+        _mutant(block, "i_ready", "bmc", depth, "stall", _fault(make, "stall"),
+                FAULTS["stall"], "i refused in the cycle after o.ready was high"),
+    ]
+
+
 MUTANTS = [
-    _mutant("array", "o_rules", "bmc", 12, "withdraw", _fault(array, "withdraw"),
-            FAULTS["withdraw"], "o.valid withdrawn before o.ready"),
-    _mutant("array", "o_rules", "bmc", 12, "unstable", _fault(array, "unstable"),
-            FAULTS["unstable"], "o.payload changed while o.valid & ~o.ready"),
+    *_output_mutants("array", array, SystolicArray, hw.systolic_array, ARRAY, ARRAY_DEPTH),
     _mutant("array", "results", "bmc", 14, "duplicate", _fault(array, "duplicate"),
             FAULTS["duplicate"], "more results than vectors"),
     _mutant("array", "results", "bmc", 14, "drop", _fault(array, "drop"),
             FAULTS["drop"], "a result is not i @ W of its vector"),
-    _mutant("array", "credits", "bmc", ARRAY_DEPTH, "short_fifo",
-            lambda: patched(SystolicArray, hw.systolic_array, "SyncFIFOBuffered", short_fifo,
-                            **ARRAY),
-            "the output FIFO is built one word shorter than the credits the array hands out",
-            "output buffer written while full"),
     _mutant("array", "latency", "bmc", ARRAY_DEPTH, "delay", _fault(array, "delay"),
             FAULTS["delay"], "o.valid is not i's handshake `latency` cycles earlier"),
-    _mutant("array", "i_ready", "bmc", ARRAY_DEPTH, "stall", _fault(array, "stall"),
-            FAULTS["stall"], "i refused in the cycle after o.ready was high"),
     _mutant("array", "i_ready", "bmc", ARRAY_DEPTH, "i_early", _fault(array, "i_early"),
             FAULTS["i_early"], "i ready before a weight set is loaded"),
     _mutant("array", "w_ready", "bmc", ARRAY_DEPTH, "w_early", _fault(array, "w_early"),
@@ -125,16 +135,7 @@ MUTANTS = [
     _mutant("array", "cover", "cover", ARRAY_DEPTH, "stall", _fault(array, "stall"),
             FAULTS["stall"], "the 4th result leaves"),
 
-    _mutant("pool", "o_rules", "bmc", 12, "withdraw", _fault(pool, "withdraw"),
-            FAULTS["withdraw"], "o.valid withdrawn before o.ready"),
-    _mutant("pool", "o_rules", "bmc", 12, "unstable", _fault(pool, "unstable"),
-            FAULTS["unstable"], "o.payload changed while o.valid & ~o.ready"),
-    _mutant("pool", "credits", "bmc", POOL_DEPTH, "short_fifo",
-            lambda: patched(MaxPool2d, hw.maxpool, "SyncFIFOBuffered", short_fifo, **POOL),
-            "the output FIFO is built one word shorter than the credits the unit hands out",
-            "output FIFO written while full"),
-    _mutant("pool", "i_ready", "bmc", POOL_DEPTH, "stall", _fault(pool, "stall"),
-            FAULTS["stall"], "i refused in the cycle after o.ready was high"),
+    *_output_mutants("pool", pool, MaxPool2d, hw.maxpool, POOL, POOL_DEPTH),
     _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "drop", _fault(pool, "drop"),
             FAULTS["drop"], "an output beat differs from golden.maxpool2d", sequence=OVERLAP),
     _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "duplicate", _fault(pool, "duplicate"),

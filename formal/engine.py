@@ -15,19 +15,19 @@ tensor. ``o.ready`` is free in every cycle; ``p.valid`` and ``i.valid`` are free
 import itertools
 
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Mux, Signal
+from amaranth.hdl import Assert, Assume, Cover, Mux, Signal
 
 from hw import ConvEngine, EngineConfig, LayerConfig
 from hw.engine import Phase
 from hw.layer import REGISTERS
 
 from .harness import (
+    Harness,
     History,
     any_seq,
     assert_source_rules,
     bits_for,
-    new_module,
-    open_design,
+    handshake,
 )
 
 __all__ = ["ENGINE", "EngineHarness", "engine", "legal_layers"]
@@ -65,7 +65,7 @@ def _next_phase(phase):
             Phase.COMPUTE: Phase.OUTPUT, Phase.OUTPUT: Phase.PARAMS}[phase]
 
 
-class EngineHarness(Elaboratable):
+class EngineHarness(Harness):
     """One property of the engine (see :data:`PROPERTIES`) on ``design()``."""
 
     PROPERTIES = {
@@ -85,14 +85,10 @@ class EngineHarness(Elaboratable):
     }
 
     def __init__(self, prop, design=engine, depth=64):
-        if prop not in self.PROPERTIES:
-            raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {prop!r}")
-        self._prop, self._design, self._depth = prop, design, depth
+        super().__init__(prop, design, depth)
 
     def elaborate(self, platform):
-        m = new_module()
-        dut = self._design()
-        module = open_design(m, dut, platform)
+        m, dut, module = self._open(platform)
         config = dut.config
         history = History(m)
         layers = legal_layers(config)
@@ -111,14 +107,9 @@ class EngineHarness(Elaboratable):
         else:
             any_seq(m, dut.o.ready)
         any_seq(m, dut.i.payload.data)
-        p_fire = Signal()
-        i_fire = Signal()
-        o_fire = Signal()
-        m.d.comb += [
-            p_fire.eq(dut.p.valid & dut.p.ready),
-            i_fire.eq(dut.i.valid & dut.i.ready),
-            o_fire.eq(dut.o.valid & dut.o.ready),
-        ]
+        p_fire = handshake(m, dut.p, "p_fire")
+        i_fire = handshake(m, dut.i, "i_fire")
+        o_fire = handshake(m, dut.o, "o_fire")
 
         # The packet: which layer (chosen anew for every packet), and its words in order.
         registers = [layer.registers(config) for layer in layers]
@@ -215,11 +206,9 @@ class EngineHarness(Elaboratable):
             assert_source_rules(m, history, array.i, "array.i")
             assert_source_rules(m, history, array.w, "array.w")
             new_layer = p_fire & (word == 0)
-            fired = {}
-            for name, stream in (("vectors", array.i), ("weights", array.w),
-                                 ("results", array.o)):
-                fired[name] = Signal(name=f"array_{name}_fire")
-                m.d.comb += fired[name].eq(stream.valid & stream.ready)
+            fired = {name: handshake(m, stream, f"array_{name}_fire")
+                     for name, stream in (("vectors", array.i), ("weights", array.w),
+                                          ("results", array.o))}
             seen = {name: Signal(width, name=f"array_{name}") for name in fired}
             for name, counter in seen.items():
                 with m.If(new_layer):

@@ -20,12 +20,12 @@ the design's registers, :func:`internal`, narrow those states down to reachable 
 # named submodules; the component object itself is then never passed to Fragment.get.)
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Assume, Module, ResetSignal, Signal, Value
+from amaranth.hdl import Assert, Assume, Elaboratable, Module, ResetSignal, Signal, Value
 from amaranth.hdl import Shape as _Shape
 
 __all__ = [
-    "History", "any_seq", "assert_source_rules", "bits_for", "count", "internal", "new_module",
-    "open_design", "raw",
+    "Harness", "History", "any_seq", "assert_source_rules", "bits_for", "count", "handshake",
+    "internal", "new_module", "open_design", "raw",
 ]
 
 
@@ -72,6 +72,25 @@ def internal(module, name):
     return found[0]
 
 
+class Harness(Elaboratable):
+    """One property (a key of the subclass's ``PROPERTIES``, which describes each) of the design
+    ``design()`` builds: the real block, or a mutated one that the property must catch.
+    ``depth`` is the bound the check runs at, for harness counters that must not wrap."""
+
+    PROPERTIES = {}
+
+    def __init__(self, prop, design, depth):
+        if prop not in self.PROPERTIES:
+            raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {prop!r}")
+        self._prop, self._design, self._depth = prop, design, depth
+
+    def _open(self, platform):
+        """A new harness module, the design, and the module the design elaborated into."""
+        m = new_module()
+        dut = self._design()
+        return m, dut, open_design(m, dut, platform)
+
+
 class History:
     """Past values, as a harness sees them: ``past(value, n)`` is ``value`` ``n`` cycles ago
     (its ``init`` before cycle ``n``), and ``had(n)`` is 1 from cycle ``n`` on."""
@@ -99,6 +118,13 @@ class History:
             self._m.d.sync += delayed.eq(value)
             value = delayed
         return value
+
+
+def handshake(m, stream, name):
+    """A signal high in the cycles a beat of ``stream`` is transferred (``valid & ready``)."""
+    fire = Signal(name=name)
+    m.d.comb += fire.eq(stream.valid & stream.ready)
+    return fire
 
 
 def count(m, event, width, name):

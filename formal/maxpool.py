@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Mux, Signal
+from amaranth.hdl import Assert, Assume, Cover, Mux, Signal
 
 import golden
 from golden.pool_timing import output_cycles
@@ -24,13 +24,13 @@ from hw import MaxPool2d
 
 from .array import buffer_of
 from .harness import (
+    Harness,
     History,
     any_seq,
     assert_source_rules,
     bits_for,
     count,
-    new_module,
-    open_design,
+    handshake,
 )
 
 __all__ = ["POOL", "PoolHarness", "SEQUENCES", "Tensor", "pool"]
@@ -111,7 +111,7 @@ def _beats(x, lanes, fill):
     return beats
 
 
-class PoolHarness(Elaboratable):
+class PoolHarness(Harness):
     """One property of the pooling unit (see :data:`PROPERTIES`) on ``design()``."""
 
     PROPERTIES = {
@@ -135,27 +135,19 @@ class PoolHarness(Elaboratable):
     }
 
     def __init__(self, prop, design=pool, sequence="overlap+partial", depth=32):
-        if prop not in self.PROPERTIES:
-            raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {prop!r}")
+        super().__init__(prop, design, depth)
         if sequence not in SEQUENCES:
             raise ValueError(f"sequence must be one of {', '.join(SEQUENCES)}, "
                              f"not {sequence!r}")
-        self._prop, self._design, self._depth = prop, design, depth
         self._tensors = SEQUENCES[sequence]
 
     def elaborate(self, platform):
-        m = new_module()
-        dut = self._design()
-        module = open_design(m, dut, platform)
+        m, dut, module = self._open(platform)
         history = History(m, horizon=2)
         fixed = self._prop in ("results", "values", "timing")
 
-        i_fire = Signal()
-        o_fire = Signal()
-        m.d.comb += [
-            i_fire.eq(dut.i.valid & dut.i.ready),
-            o_fire.eq(dut.o.valid & dut.o.ready),
-        ]
+        i_fire = handshake(m, dut.i, "i_fire")
+        o_fire = handshake(m, dut.o, "o_fire")
         width = bits_for(max(self._depth, 64))
         n_in = count(m, i_fire, width, "n_in")
         n_out = count(m, o_fire, width, "n_out")
