@@ -17,8 +17,9 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
   ``n = 1``), and ``F_n = max(B_n + rows - 1, E_{n-1} + 1)`` (a set's last beat waits for the
   previous set's last vector). Results leave the array ``rows + cols + 2`` cycles after their
   vector.
-- Drain: the last result is accumulated, requantised (``REQUANT_LATENCY``) and written; the
-  OUTPUT phase starts ``REQUANT_LATENCY + 3`` cycles after the last result.
+- Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, then the
+  sum), requantised (``REQUANT_LATENCY``) and written; the OUTPUT phase starts
+  ``ACC_LATENCY + REQUANT_LATENCY + 2`` cycles after the last result.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`golden.pool_timing`) or straight out.
 - The next layer's first parameter word is accepted the cycle after the last output word, or
@@ -27,11 +28,12 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["REGISTER_WORDS", "REQUANT_LATENCY", "LayerPerf", "predict_layer",
+__all__ = ["REGISTER_WORDS", "ACC_LATENCY", "REQUANT_LATENCY", "LayerPerf", "predict_layer",
            "predict_network"]
 
 REGISTER_WORDS = 30   # register words at the start of a parameter packet (hw.layer.REGISTERS)
-REQUANT_LATENCY = 4   # the requantiser's pipeline (hw.requant.Requantizer.latency)
+ACC_LATENCY = 2       # a result's accumulator read, then its sum (hw.engine.ConvEngine)
+REQUANT_LATENCY = 5   # the requantiser's pipeline (hw.requant.Requantizer.latency)
 
 
 def _ceil_div(a, b):
@@ -191,7 +193,7 @@ def predict_layer(rows, cols, layer, *, start=0):
         last_vector = begin + pixels - 1
         set_ends.append(last_vector)
     last_result = last_vector + latency
-    output_start = last_result + REQUANT_LATENCY + 3  # first OUTPUT cycle
+    output_start = last_result + ACC_LATENCY + REQUANT_LATENCY + 2  # first OUTPUT cycle
     reads = [output_start + 1 + k for k in range(out_words)]
     if layer.pool_size:
         from .pool_timing import output_cycles as pool_output_cycles
@@ -203,7 +205,8 @@ def predict_layer(rows, cols, layer, *, start=0):
     macs = pixels * layer.kernel ** 2 * layer.in_channels * layer.out_channels
     return LayerPerf(rows=rows, cols=cols, macs=macs, param_words=param_words,
                      in_words=in_words, out_words=out_words, sets=sets, pixels=pixels,
-                     start_cycle=start, first_input_cycle=first_input, compute_start_cycle=first_vector,
+                     start_cycle=start, first_input_cycle=first_input,
+                     compute_start_cycle=first_vector,
                      compute_end_cycle=last_result, last_read_cycle=reads[-1],
                      output_beat_cycles=beats, set_start_cycles=set_starts)
 

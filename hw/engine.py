@@ -10,6 +10,9 @@ from .systolic_array import SystolicArray
 
 __all__ = ["ConvEngine", "Phase"]
 
+# The parameter packet's sections are counted from its last two register words.
+assert REGISTERS[-2:] == ("bias_words", "weight_words"), REGISTERS
+
 
 class Phase:
     """Values of :attr:`ConvEngine.phase`."""
@@ -92,21 +95,23 @@ class ConvEngine(wiring.Component):
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
 
-        # Registers of the layer, loaded from the parameter packet.
+        # Registers of the layer, loaded from the parameter packet (before anything reads them:
+        # no reset).
         limits = cfg.register_limits()
-        reg = {name: Signal(range(limits[name] + 1), name=f"reg_{name}") for name in REGISTERS}
+        reg = {name: Signal(range(limits[name] + 1), name=f"reg_{name}", reset_less=True)
+               for name in REGISTERS}
 
         # Buffers.
-        m.submodules.input_buffer = input_buffer = Memory(
-            shape=data.ArrayLayout(signed(8), rows), depth=cfg.input_depth, init=[])
-        m.submodules.weight_buffer = weight_buffer = Memory(
-            shape=data.ArrayLayout(signed(8), cols), depth=cfg.weight_depth, init=[])
+        input_buffer = _block_memory(m, "input_buffer", data.ArrayLayout(signed(8), rows),
+                                     cfg.input_depth)
+        weight_buffer = _block_memory(m, "weight_buffer", data.ArrayLayout(signed(8), cols),
+                                      cfg.weight_depth)
         m.submodules.bias_buffer = bias_buffer = Memory(
             shape=data.ArrayLayout(signed(32), cols), depth=cfg.max_col_tiles, init=[])
         m.submodules.acc_buffer = acc_buffer = Memory(
             shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth, init=[])
-        m.submodules.output_buffer = output_buffer = Memory(
-            shape=data.ArrayLayout(signed(8), cols), depth=cfg.output_depth, init=[])
+        output_buffer = _block_memory(m, "output_buffer", data.ArrayLayout(signed(8), cols),
+                                      cfg.output_depth)
 
         m.submodules.array = array = SystolicArray(rows, cols, acc_width=cfg.acc_width)
         m.submodules.requant = requant = Requantizer(lanes=cols, acc_width=cfg.acc_width,
@@ -130,45 +135,58 @@ class ConvEngine(wiring.Component):
             self.p.ready.eq(phase == Phase.PARAMS),
             p_fire.eq(self.p.valid & self.p.ready),
         ]
+        # Which part of the packet the next word is, in flip-flops: `in_registers`, then
+        # `in_biases`, then the weights; their counts start when the last register word comes
+        # (bias_words is in by then, weight_words is that word).
         p_word = Signal(range(len(REGISTERS) + 1))
+        in_registers = Signal(init=1)
+        in_biases = Signal()
+        biases = _Count(reg["bias_words"], "biases")
+        weights = _Count(reg["weight_words"], "weights")
         bias_lane = Signal(range(max(cols, 2)))
-        bias_count = Signal(range(limits["bias_words"] + 1))
         bias_addr = Signal(range(max(cfg.max_col_tiles, 2)))
-        bias_shift = Signal(data.ArrayLayout(signed(32), cols))
+        bias_shift = Signal(data.ArrayLayout(signed(32), cols), reset_less=True)
         weight_count = Signal(range(cfg.weight_depth + 1))
         bias_write = bias_buffer.write_port()
         weight_write = weight_buffer.write_port()
         param = self.p.payload.data
-        in_registers = p_word < len(REGISTERS)
-        in_biases = ~in_registers & (bias_count < reg["bias_words"])
+        in_weights = ~in_registers & ~in_biases
         params_last = Signal()
         m.d.comb += [
-            params_last.eq(~in_registers & ~in_biases &
-                           (weight_count == reg["weight_words"] - 1)),
+            params_last.eq(in_weights & weights.last),
             bias_write.addr.eq(bias_addr),
             bias_write.data.eq(_shift_in(bias_shift, param[:32])),
             bias_write.en.eq(p_fire & in_biases & (bias_lane == cols - 1)),
             weight_write.addr.eq(weight_count),
             weight_write.data.eq(param[:8 * cols]),
-            weight_write.en.eq(p_fire & ~in_registers & ~in_biases),
+            weight_write.en.eq(p_fire & in_weights),
         ]
-        with m.If(p_fire):
+        # The counters are cleared in every other phase (not on the cycle the phase is entered:
+        # that would hang them on the handshake that ends the previous phase, a long path).
+        with m.If(phase != Phase.PARAMS):
+            m.d.sync += [p_word.eq(0), in_registers.eq(1), in_biases.eq(0), bias_lane.eq(0),
+                         bias_addr.eq(0), weight_count.eq(0)]
+        with m.Elif(p_fire):
             with m.If(in_registers):
                 for index, name in enumerate(REGISTERS):
                     with m.If(p_word == index):
                         m.d.sync += reg[name].eq(param)
                 m.d.sync += p_word.eq(p_word + 1)
+                with m.If(p_word == len(REGISTERS) - 1):
+                    weight_words = param[:len(reg["weight_words"])]
+                    m.d.sync += [in_registers.eq(0), in_biases.eq(reg["bias_words"] != 0),
+                                 *biases.restart(), *weights.restart(weight_words)]
             with m.Elif(in_biases):
                 m.d.sync += [
                     bias_shift.eq(_shift_in(bias_shift, param[:32])),
-                    bias_count.eq(bias_count + 1),
+                    *biases.step(), in_biases.eq(~biases.last),
                 ]
                 with m.If(bias_lane == cols - 1):
                     m.d.sync += [bias_lane.eq(0), bias_addr.eq(bias_addr + 1)]
                 with m.Else():
                     m.d.sync += bias_lane.eq(bias_lane + 1)
             with m.Else():
-                m.d.sync += weight_count.eq(weight_count + 1)
+                m.d.sync += [weight_count.eq(weight_count + 1), *weights.step()]
             with m.If(self.p.payload.last != params_last):
                 m.d.sync += error.eq(1)
 
@@ -178,40 +196,51 @@ class ConvEngine(wiring.Component):
             self.i.ready.eq(phase == Phase.INPUT),
             i_fire.eq(self.i.valid & self.i.ready),
         ]
-        in_count = Signal(range(cfg.input_depth + 1))
-        in_group = Signal(range(max(cfg.max_groups, 2)))
+        in_count = _Count(reg["in_words"], "in_count", range(cfg.input_depth + 1))
+        in_group = _Count(reg["groups"], "in_group")
         in_channel_base = Signal(range(cfg.max_groups * rows + 1))
         input_write = input_buffer.write_port()
-        input_last = Signal()
+        input_last = in_count.last
         m.d.comb += [
-            input_last.eq(in_count == reg["in_words"] - 1),
-            input_write.addr.eq(in_count),
+            input_write.addr.eq(in_count.value),
             input_write.en.eq(i_fire),
         ]
         for lane in range(rows):
             m.d.comb += input_write.data[lane].eq(
                 Mux(in_channel_base + lane < reg["in_channels"], self.i.payload.data[lane], 0))
-        with m.If(i_fire):
-            m.d.sync += in_count.eq(in_count + 1)
-            with m.If(in_group == reg["groups"] - 1):
-                m.d.sync += [in_group.eq(0), in_channel_base.eq(0)]
+        with m.If(phase != Phase.INPUT):
+            m.d.sync += [*in_count.restart(), *in_group.restart(), in_channel_base.eq(0)]
+        with m.Elif(i_fire):
+            m.d.sync += [*in_count.step(), *in_group.step()]
+            with m.If(in_group.last):
+                m.d.sync += in_channel_base.eq(0)
             with m.Else():
-                m.d.sync += [in_group.eq(in_group + 1), in_channel_base.eq(in_channel_base + rows)]
+                m.d.sync += in_channel_base.eq(in_channel_base + rows)
             with m.If(self.i.payload.last != input_last):
                 m.d.sync += error.eq(1)
 
         # ---- COMPUTE -----------------------------------------------------------------------
+        # Every loop counter keeps its "at the last value" as a flip-flop worked out a step
+        # ahead (`_Count`), and the conditions on which the array's streams wait are kept the
+        # same way (`w_go`, `vec_go`): no compare between a register and the enables it
+        # drives (Fmax). Outside the compute phase everything holds its start value for the
+        # next layer.
         max_sets = limits["sets"]
+        in_compute = phase == Phase.COMPUTE
         w_sets_done = Signal(range(max_sets + 1))     # weight sets completed in the array
         vec_sets_sent = Signal(range(max_sets + 1))   # sets whose vectors are all in the array
 
         # Weight sequencer: weight words in buffer order, `rows` beats a set.
         w_addr = Signal(range(cfg.weight_depth + 1))
         w_beat = Signal(range(max(rows, 2)))
-        w_set = Signal(range(max_sets + 1))
+        w_set = _Count(reg["sets"], "w_set", range(max_sets + 1))
+        w_more = Signal()        # w_set < sets
         w_valid = Signal()
         w_final = Signal()
         w_valid_set = Signal(range(max_sets + 1))
+        # The set of the beat offered is 0, or its previous set's vectors are all in:
+        # (w_valid_set == 0) | (vec_sets_sent >= w_valid_set).
+        w_go = Signal(init=1)
         weight_read = weight_buffer.read_port()
         w_fire = Signal()
         w_advance = Signal()
@@ -223,206 +252,258 @@ class ConvEngine(wiring.Component):
             array.w.payload.eq(weight_read.data),
             # A set's last beat switches the array's bank: only once the previous set's
             # vectors are all in.
-            array.w.valid.eq(w_valid & (~w_final | (w_valid_set == 0) |
-                                        (vec_sets_sent >= w_valid_set))),
+            array.w.valid.eq(w_valid & (~w_final | w_go)),
         ]
-        with m.If(phase == Phase.COMPUTE):
-            with m.If(w_advance):
-                m.d.sync += [
-                    w_valid.eq(w_set < reg["sets"]),
-                    w_final.eq(w_beat == rows - 1),
-                    w_valid_set.eq(w_set),
-                ]
-                with m.If(w_set < reg["sets"]):
-                    m.d.sync += w_addr.eq(w_addr + 1)
-                    with m.If(w_beat == rows - 1):
-                        m.d.sync += [w_beat.eq(0), w_set.eq(w_set + 1)]
-                    with m.Else():
-                        m.d.sync += w_beat.eq(w_beat + 1)
-            with m.If(w_fire & w_final):
-                m.d.sync += w_sets_done.eq(w_sets_done + 1)
 
         # Window address generator: for each set (column tile j, kernel row kh, kernel column
         # kw, channel group g), every output pixel (oy, ox) in raster order reads input word
         # (iy, ix, g), iy = oy*stride + kh - padding, ix = ox*stride + kw - padding; zero
-        # outside the image. Addresses are stepped, never multiplied.
+        # outside the image. Addresses are stepped, never multiplied, and the read address is
+        # a register (no adder before the block RAM: Fmax): `addr` is the word read, `line`
+        # the word at ox = 0 of the output row, `origin` the word at ox = oy = 0 of the set's
+        # tap, `kernel_row` that of the tap kw = 0, g = 0 of the kernel row. Within a kernel
+        # row the taps' words follow each other (g, then kw), so the next set's origin is the
+        # next word.
         coord = signed(max(cfg.max_height, cfg.max_width, cfg.max_kernel).bit_length() + 2)
         addr_shape = signed((cfg.input_depth + limits["pad_row_offset"]
                              + limits["stride_row_step"]).bit_length() + 2)
-        ox = Signal(range(cfg.max_width))
-        oy = Signal(range(cfg.max_height))
-        g = Signal(range(max(cfg.max_groups, 2)))
-        kw = Signal(range(max(cfg.max_kernel, 2)))
-        kh = Signal(range(max(cfg.max_kernel, 2)))
+        ox = _Count(reg["out_width"], "ox")
+        oy = _Count(reg["out_height"], "oy")
+        g = _Count(reg["groups"], "g")
+        kw = _Count(reg["kernel"], "kw")
+        kh = _Count(reg["kernel"], "kh")
         ix, iy, ix0, iy0 = (Signal(coord, name=n) for n in ("ix", "iy", "ix0", "iy0"))
-        col, row, col0, row0 = (Signal(addr_shape, name=n) for n in ("col", "row", "col0", "row0"))
-        v_set = Signal(range(max_sets + 1))
+        addr, line, origin, kernel_row = (Signal(addr_shape, name=n) for n in
+                                          ("addr", "line", "origin", "kernel_row"))
+        start = Signal(addr_shape)   # the first tap's origin: padding rows and columns back
+        m.d.comb += start.eq(-(reg["pad_row_offset"] + reg["pad_col_offset"]))
+        v_set = _Count(reg["sets"], "v_set", range(max_sets + 1))
+        v_more = Signal()        # v_set < sets
+        # Two stages from the generator to the array, advancing together: `rd_*` while the
+        # input buffer reads, `vec_*` the word registered (a block RAM's output goes through a
+        # flip-flop before any logic: Fmax). The generator runs ahead, so while vectors wait
+        # for their weights both stages are full, and the array sees a vector a cycle as soon
+        # as it may take one, as with a single stage.
+        rd_valid = Signal()
+        rd_pad = Signal(reset_less=True)
+        rd_set = Signal(range(max_sets + 1), reset_less=True)
+        rd_set_end = Signal(reset_less=True)
         vec_valid = Signal()
-        vec_pad = Signal()
-        vec_set = Signal(range(max_sets + 1))
-        vec_set_end = Signal()
+        vec_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
+        vec_set = Signal(range(max_sets + 1), reset_less=True)
+        vec_set_end = Signal(reset_less=True)
+        vec_go = Signal()        # w_sets_done > vec_set: the vector's weights are in
         input_read = input_buffer.read_port()
         v_fire = Signal()
         v_advance = Signal()
         outside = Signal()
-        set_end = Signal()
         m.d.comb += [
             v_fire.eq(array.i.valid & array.i.ready),
             v_advance.eq(~vec_valid | v_fire),
-            input_read.addr.eq(row + col + g),
+            input_read.addr.eq(addr),
             input_read.en.eq(v_advance),
             outside.eq((iy < 0) | (iy >= reg["height"]) | (ix < 0) | (ix >= reg["width"])),
-            set_end.eq((ox == reg["out_width"] - 1) & (oy == reg["out_height"] - 1)),
-            array.i.valid.eq(vec_valid & (w_sets_done > vec_set)),
+            array.i.valid.eq(vec_valid & vec_go),
+            array.i.payload.eq(vec_data),
         ]
-        for lane in range(rows):
-            m.d.comb += array.i.payload[lane].eq(Mux(vec_pad, 0, input_read.data[lane]))
+
+        # The stream conditions, a cycle ahead, from the counts as they will be: each
+        # compare is made on registers for every case, and this cycle's handshakes only pick
+        # one (a count goes up by at most 1, and the set compared is kept or replaced).
+        set_sent = v_fire & vec_set_end
+        set_done = w_fire & w_final
+
+        def at_least(count, step, bound):   # count + step >= bound
+            return Mux(step, count + 1 >= bound, count >= bound)
+
+        w_go_next = Mux(w_advance,
+                        (w_set.value == 0) | at_least(vec_sets_sent, set_sent, w_set.value),
+                        (w_valid_set == 0) | at_least(vec_sets_sent, set_sent, w_valid_set))
+        vec_go_next = Mux(v_advance, at_least(w_sets_done, set_done, rd_set + 1),
+                          at_least(w_sets_done, set_done, vec_set + 1))
 
         # The next set's tap origin.
-        last_g = g == reg["groups"] - 1
-        last_kw = kw == reg["kernel"] - 1
-        next_ix0 = Mux(last_g, Mux(last_kw, -reg["padding"], ix0 + 1), ix0)
-        next_col0 = Mux(last_g, Mux(last_kw, -reg["pad_col_offset"], col0 + reg["groups"]), col0)
-        next_iy0 = Mux(last_g & last_kw, Mux(kh == reg["kernel"] - 1, -reg["padding"], iy0 + 1),
-                       iy0)
-        next_row0 = Mux(last_g & last_kw,
-                        Mux(kh == reg["kernel"] - 1, -reg["pad_row_offset"],
-                            row0 + reg["row_step"]), row0)
+        next_ix0 = Mux(g.last, Mux(kw.last, -reg["padding"], ix0 + 1), ix0)
+        next_iy0 = Mux(g.last & kw.last, Mux(kh.last, -reg["padding"], iy0 + 1), iy0)
+        next_kernel_row = Mux(kh.last, start, kernel_row + reg["row_step"])
+        next_origin = Mux(g.last & kw.last, next_kernel_row, origin + 1)
 
-        with m.If(enter_compute):
+        with m.If(~in_compute):
             m.d.sync += [
-                ox.eq(0), oy.eq(0), g.eq(0), kw.eq(0), kh.eq(0), v_set.eq(0),
+                *ox.restart(), *oy.restart(), *g.restart(), *kw.restart(), *kh.restart(),
+                *v_set.restart(), v_more.eq(reg["sets"] != 0),
                 ix.eq(-reg["padding"]), iy.eq(-reg["padding"]),
                 ix0.eq(-reg["padding"]), iy0.eq(-reg["padding"]),
-                col.eq(-reg["pad_col_offset"]), col0.eq(-reg["pad_col_offset"]),
-                row.eq(-reg["pad_row_offset"]), row0.eq(-reg["pad_row_offset"]),
-                vec_valid.eq(0), w_valid.eq(0), w_addr.eq(0), w_beat.eq(0), w_set.eq(0),
+                addr.eq(start), line.eq(start), origin.eq(start), kernel_row.eq(start),
+                rd_valid.eq(0), vec_valid.eq(0), vec_go.eq(0),
+                w_valid.eq(0), w_addr.eq(0), w_beat.eq(0), *w_set.restart(),
+                w_more.eq(reg["sets"] != 0), w_valid_set.eq(0), w_go.eq(1),
                 w_sets_done.eq(0), vec_sets_sent.eq(0),
             ]
-        with m.Elif(phase == Phase.COMPUTE):
+        with m.Else():
+            m.d.sync += [
+                w_sets_done.eq(w_sets_done + set_done),
+                vec_sets_sent.eq(vec_sets_sent + set_sent),
+                w_go.eq(w_go_next),
+                vec_go.eq(vec_go_next),
+            ]
+            with m.If(w_advance):
+                m.d.sync += [
+                    w_valid.eq(w_more),
+                    w_final.eq(w_beat == rows - 1),
+                    w_valid_set.eq(w_set.value),
+                ]
+                with m.If(w_more):
+                    m.d.sync += w_addr.eq(w_addr + 1)
+                    with m.If(w_beat == rows - 1):
+                        m.d.sync += [w_beat.eq(0), *w_set.step(), w_more.eq(~w_set.last)]
+                    with m.Else():
+                        m.d.sync += w_beat.eq(w_beat + 1)
+
             with m.If(v_advance):
                 m.d.sync += [
-                    vec_valid.eq(v_set < reg["sets"]),
-                    vec_pad.eq(outside),
-                    vec_set.eq(v_set),
-                    vec_set_end.eq(set_end),
+                    rd_valid.eq(v_more),
+                    rd_pad.eq(outside),
+                    rd_set.eq(v_set.value),
+                    rd_set_end.eq(ox.last & oy.last),
+                    vec_valid.eq(rd_valid),
+                    vec_set.eq(rd_set),
+                    vec_set_end.eq(rd_set_end),
                 ]
-                with m.If(v_set < reg["sets"]):
-                    with m.If(ox == reg["out_width"] - 1):
-                        m.d.sync += ox.eq(0)
-                        with m.If(oy == reg["out_height"] - 1):
+                for lane in range(rows):
+                    m.d.sync += vec_data[lane].eq(Mux(rd_pad, 0, input_read.data[lane]))
+                with m.If(v_more):
+                    m.d.sync += ox.step()
+                    with m.If(ox.last):
+                        m.d.sync += oy.step()
+                        with m.If(oy.last):
                             m.d.sync += [
-                                oy.eq(0), v_set.eq(v_set + 1),
+                                *v_set.step(), v_more.eq(~v_set.last),
                                 ix0.eq(next_ix0), ix.eq(next_ix0),
-                                col0.eq(next_col0), col.eq(next_col0),
                                 iy0.eq(next_iy0), iy.eq(next_iy0),
-                                row0.eq(next_row0), row.eq(next_row0),
-                                g.eq(Mux(last_g, 0, g + 1)),
+                                origin.eq(next_origin), line.eq(next_origin),
+                                addr.eq(next_origin),
+                                *g.step(),
                             ]
-                            with m.If(last_g):
-                                m.d.sync += kw.eq(Mux(last_kw, 0, kw + 1))
-                                with m.If(last_kw):
-                                    m.d.sync += kh.eq(Mux(kh == reg["kernel"] - 1, 0, kh + 1))
+                            with m.If(g.last):
+                                m.d.sync += kw.step()
+                                with m.If(kw.last):
+                                    m.d.sync += [*kh.step(), kernel_row.eq(next_kernel_row)]
                         with m.Else():
+                            next_line = line + reg["stride_row_step"]
                             m.d.sync += [
-                                oy.eq(oy + 1), ix.eq(ix0), col.eq(col0),
-                                iy.eq(iy + reg["stride"]), row.eq(row + reg["stride_row_step"]),
+                                ix.eq(ix0), iy.eq(iy + reg["stride"]),
+                                line.eq(next_line), addr.eq(next_line),
                             ]
                     with m.Else():
                         m.d.sync += [
-                            ox.eq(ox + 1), ix.eq(ix + reg["stride"]),
-                            col.eq(col + reg["stride_col_step"]),
+                            ix.eq(ix + reg["stride"]),
+                            addr.eq(addr + reg["stride_col_step"]),
                         ]
-            with m.If(v_fire & vec_set_end):
-                m.d.sync += vec_sets_sent.eq(vec_sets_sent + 1)
 
         # Results: accumulate over a column tile's passes; the last pass goes to requantise.
-        r_pix = Signal(range(cfg.acc_depth))
-        r_tile = Signal(range(max(cfg.max_row_tiles, 2)))
-        r_col_tile = Signal(range(max(cfg.max_col_tiles, 2)))
+        # Three stages: a result leaves the array (its accumulator and bias are read), `s1`
+        # (the block RAMs' outputs, registered as they are, Fmax), `s2` (the sum, written back
+        # and offered to the requantiser). A pixel's sum is read again `pixels` results later:
+        # at 2 the read meets the write (transparent port), at 1 it is taken from `s2`.
+        r_pix = _Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
+        r_tile = _Count(reg["row_tiles"], "r_tile")
+        r_col_tile = _Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))
+        r_first = Signal()       # r_tile == 0
         acc_write = acc_buffer.write_port()
         acc_read = acc_buffer.read_port(transparent_for=(acc_write,))
         bias_read = bias_buffer.read_port()
         s1_valid = Signal()
         s1_first = Signal(reset_less=True)
         s1_last = Signal(reset_less=True)
-        s1_pix = Signal.like(r_pix, reset_less=True)
+        s1_pix = Signal.like(r_pix.value, reset_less=True)
         s1_result = Signal.like(array.o.payload, reset_less=True)
+        s2_valid = Signal()
+        s2_first = Signal(reset_less=True)
+        s2_last = Signal(reset_less=True)
+        s2_pix = Signal.like(r_pix.value, reset_less=True)
+        s2_result = Signal.like(array.o.payload, reset_less=True)
+        s2_acc = Signal.like(acc_read.data, reset_less=True)
+        s2_bias = Signal.like(bias_read.data, reset_less=True)
         o_fire = Signal()
         m.d.comb += [
             array.o.ready.eq(1),
             o_fire.eq(array.o.valid),
-            acc_read.addr.eq(r_pix),
-            bias_read.addr.eq(r_col_tile),
+            acc_read.addr.eq(r_pix.value),
+            bias_read.addr.eq(r_col_tile.value),
         ]
         m.d.sync += [
             s1_valid.eq(o_fire),
-            s1_first.eq(r_tile == 0),
-            s1_last.eq(r_tile == reg["row_tiles"] - 1),
-            s1_pix.eq(r_pix),
+            s1_first.eq(r_first),
+            s1_last.eq(r_tile.last),
+            s1_pix.eq(r_pix.value),
             s1_result.eq(array.o.payload),
+            s2_valid.eq(s1_valid),
+            s2_first.eq(s1_first),
+            s2_last.eq(s1_last),
+            s2_pix.eq(s1_pix),
+            s2_result.eq(s1_result),
+            s2_bias.eq(bias_read.data),
         ]
-        with m.If(enter_compute):
-            m.d.sync += [r_pix.eq(0), r_tile.eq(0), r_col_tile.eq(0)]
+        with m.If(~in_compute):
+            m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(),
+                         r_first.eq(1)]
         with m.Elif(o_fire):
-            with m.If(r_pix == reg["pixels"] - 1):
-                m.d.sync += r_pix.eq(0)
-                with m.If(r_tile == reg["row_tiles"] - 1):
-                    m.d.sync += [r_tile.eq(0), r_col_tile.eq(r_col_tile + 1)]
-                with m.Else():
-                    m.d.sync += r_tile.eq(r_tile + 1)
-            with m.Else():
-                m.d.sync += r_pix.eq(r_pix + 1)
-        sums = []
+            m.d.sync += r_pix.step()
+            with m.If(r_pix.last):
+                m.d.sync += [*r_tile.step(), r_first.eq(r_tile.last)]
+                with m.If(r_tile.last):
+                    m.d.sync += r_col_tile.step()
+        forward = s2_valid & (s2_pix == s1_pix)
         for lane in range(cols):
             total = Signal(signed(cfg.acc_width), name=f"sum_{lane}")
-            m.d.comb += total.eq(Mux(s1_first, 0, acc_read.data[lane]) + s1_result[lane])
-            sums.append(total)
-        m.d.comb += [
-            acc_write.addr.eq(s1_pix),
-            acc_write.en.eq(s1_valid),
-            requant.i.valid.eq(s1_valid & s1_last),
-            requant.i.payload.bias.eq(bias_read.data),
-        ]
-        for lane, total in enumerate(sums):
             m.d.comb += [
+                total.eq(Mux(s2_first, 0, s2_acc[lane]) + s2_result[lane]),
                 acc_write.data[lane].eq(total),
                 requant.i.payload.acc[lane].eq(total),
             ]
+            m.d.sync += s2_acc[lane].eq(Mux(forward, total, acc_read.data[lane]))
+        m.d.comb += [
+            acc_write.addr.eq(s2_pix),
+            acc_write.en.eq(s2_valid),
+            requant.i.valid.eq(s2_valid & s2_last),
+            requant.i.payload.bias.eq(s2_bias),
+        ]
 
         # Requantised results into the output buffer at (pixel, column tile).
-        q_pix = Signal(range(cfg.acc_depth))
+        q_pix = _Count(reg["pixels"], "q_pix")
         q_col_tile = Signal(range(cfg.max_col_tiles + 1))
         q_addr = Signal(range(cfg.output_depth + cfg.max_col_tiles + 1))
-        q_count = Signal(range(cfg.output_depth + 1))
+        q_count = _Count(reg["out_words"], "q_count")
+        q_done = Signal()        # every word written
         output_write = output_buffer.write_port()
         m.d.comb += [
             output_write.addr.eq(q_addr),
             output_write.data.eq(requant.o.payload),
             output_write.en.eq(requant.o.valid),
         ]
-        with m.If(enter_compute):
-            m.d.sync += [q_pix.eq(0), q_col_tile.eq(0), q_addr.eq(0), q_count.eq(0)]
+        with m.If(~in_compute):
+            m.d.sync += [*q_pix.restart(), q_col_tile.eq(0), q_addr.eq(0),
+                         *q_count.restart(), q_done.eq(0)]
         with m.Elif(requant.o.valid):
-            m.d.sync += q_count.eq(q_count + 1)
-            with m.If(q_pix == reg["pixels"] - 1):
-                m.d.sync += [q_pix.eq(0), q_col_tile.eq(q_col_tile + 1),
-                             q_addr.eq(q_col_tile + 1)]
+            m.d.sync += [*q_count.step(), q_done.eq(q_count.last), *q_pix.step()]
+            with m.If(q_pix.last):
+                m.d.sync += [q_col_tile.eq(q_col_tile + 1), q_addr.eq(q_col_tile + 1)]
             with m.Else():
-                m.d.sync += [q_pix.eq(q_pix + 1), q_addr.eq(q_addr + reg["col_tiles"])]
-        compute_done = (phase == Phase.COMPUTE) & (q_count == reg["out_words"])
+                m.d.sync += q_addr.eq(q_addr + reg["col_tiles"])
+        compute_done = in_compute & q_done
 
         # Compute-phase cycle counter: first vector in to last result out, both counted.
         counting = Signal()
+        started = Signal()
         counter = Signal(32)
-        last_result = o_fire & (r_pix == reg["pixels"] - 1) & \
-            (r_tile == reg["row_tiles"] - 1) & (r_col_tile == reg["col_tiles"] - 1)
+        last_result = o_fire & r_pix.last & r_tile.last & r_col_tile.last
         m.d.comb += self.compute_cycles.eq(counter)
         with m.If(enter_compute):
-            m.d.sync += [counter.eq(0), counting.eq(0)]
-        with m.Elif(phase == Phase.COMPUTE):
-            with m.If(v_fire & (counter == 0)):
-                m.d.sync += [counting.eq(1), counter.eq(1)]
+            m.d.sync += [counter.eq(0), counting.eq(0), started.eq(0)]
+        with m.Elif(in_compute):
+            with m.If(v_fire & ~started):
+                m.d.sync += [counting.eq(1), counter.eq(1), started.eq(1)]
             with m.Elif(counting):
                 m.d.sync += counter.eq(counter + 1)
             with m.If(last_result):
@@ -430,40 +511,41 @@ class ConvEngine(wiring.Component):
 
         # ---- OUTPUT: output buffer -> max pool (or past it) -> o ---------------------------
         output_read = output_buffer.read_port()
-        out_addr = Signal(range(cfg.output_depth + 1))
+        out_addr = _Count(reg["out_words"], "out_addr", range(cfg.output_depth + 1))
         out_valid = Signal()
         out_last = Signal()
+        out_more = Signal()      # out_addr < out_words
         out_stream = stream.Signature(_beat(data.ArrayLayout(signed(8), cols))).create()
         out_advance = Signal()
         m.d.comb += [
             out_advance.eq(~out_valid | (out_stream.valid & out_stream.ready)),
-            output_read.addr.eq(out_addr),
+            output_read.addr.eq(out_addr.value),
             output_read.en.eq(out_advance),
             out_stream.valid.eq(out_valid),
             out_stream.payload.data.eq(output_read.data),
             out_stream.payload.last.eq(out_last),
         ]
         with m.If(phase != Phase.OUTPUT):
-            m.d.sync += [out_addr.eq(0), out_valid.eq(0)]
+            m.d.sync += [*out_addr.restart(), out_valid.eq(0), out_more.eq(reg["out_words"] != 0)]
         with m.Elif(out_advance):
-            m.d.sync += [
-                out_valid.eq(out_addr < reg["out_words"]),
-                out_last.eq(out_addr == reg["out_words"] - 1),
-            ]
-            with m.If(out_addr < reg["out_words"]):
-                m.d.sync += out_addr.eq(out_addr + 1)
+            m.d.sync += [out_valid.eq(out_more), out_last.eq(out_addr.last)]
+            with m.If(out_more):
+                m.d.sync += [*out_addr.step(), out_more.eq(~out_addr.last)]
 
-        pooling = reg["pool_size"] != 0
+        pooling = Signal()   # a register: the registers only change in PARAMS
+        m.d.sync += pooling.eq(reg["pool_size"] != 0)
         if cfg.max_pool:
             m.submodules.pool = pool = MaxPool2d(lanes=cols, max_width=cfg.max_width,
                                                  max_channels=cfg.max_out_channels,
                                                  max_size=cfg.max_pool)
+            m.d.sync += [
+                pool.size.eq(Mux(reg["pool_size"] != 0, reg["pool_size"], 2)),
+                pool.stride.eq(Mux(reg["pool_size"] != 0, reg["pool_stride"], 1)),
+            ]
             m.d.comb += [
                 pool.height.eq(reg["out_height"]),
                 pool.width.eq(reg["out_width"]),
                 pool.channels.eq(reg["out_channels"]),
-                pool.size.eq(Mux(pooling, reg["pool_size"], 2)),
-                pool.stride.eq(Mux(pooling, reg["pool_stride"], 1)),
                 pool.i.payload.eq(out_stream.payload),
                 pool.i.valid.eq(out_stream.valid & pooling),
                 pool.o.ready.eq(self.o.ready & pooling),
@@ -479,12 +561,16 @@ class ConvEngine(wiring.Component):
         # so that it starts the next tensor in its initial state.
         output_done = self.o.valid & self.o.ready & self.o.payload.last
         output_sent = Signal()
-        read_done = ((out_addr == reg["out_words"]) & ~out_valid) | \
-            (out_stream.valid & out_stream.ready & out_stream.payload.last)
+        read_last = out_stream.valid & out_stream.ready & out_stream.payload.last
+        read_taken = Signal()
+        read_done = read_taken | read_last
         with m.If(phase != Phase.OUTPUT):
-            m.d.sync += output_sent.eq(0)
-        with m.Elif(output_done):
-            m.d.sync += output_sent.eq(1)
+            m.d.sync += [output_sent.eq(0), read_taken.eq(0)]
+        with m.Else():
+            with m.If(output_done):
+                m.d.sync += output_sent.eq(1)
+            with m.If(read_last):
+                m.d.sync += read_taken.eq(1)
 
         # Layer cycle counter: first parameter word to the layer's end, both counted; the
         # count is kept from a layer's end to the next layer's end.
@@ -510,9 +596,7 @@ class ConvEngine(wiring.Component):
         with m.If(compute_done):
             m.d.sync += phase.eq(Phase.OUTPUT)
         with m.If(enter_params):
-            m.d.sync += [phase.eq(Phase.PARAMS), p_word.eq(0), bias_lane.eq(0),
-                         bias_count.eq(0), bias_addr.eq(0), weight_count.eq(0),
-                         in_count.eq(0), in_group.eq(0), in_channel_base.eq(0)]
+            m.d.sync += phase.eq(Phase.PARAMS)
         return m
 
 
@@ -521,3 +605,94 @@ def _shift_in(lanes, value):
     layout = lanes.shape()
     return data.View(layout, Cat(*(lanes[k] for k in range(1, layout.length)),
                                  value))
+
+
+class _Count:
+    """A loop counter of the layer, ``length`` steps and round again (``length`` a layer
+    register, at least 1, steady while the counter runs). It counts down what is left, and
+    keeps ``last`` (at the last step) in a flip-flop worked out a step ahead, ``left == 1``:
+    nothing adds to or compares with the layer's registers on the way to what ``last``
+    drives (Fmax). ``value`` (0 to ``length - 1``, up) only if ``shape`` is given."""
+
+    def __init__(self, length, name, shape=None):
+        self._length = length
+        self.left = Signal(len(length), name=f"{name}_left")
+        self.last = Signal(name=f"{name}_last")
+        self.value = None if shape is None else Signal(shape, name=name)
+
+    def restart(self, length=None):
+        """Back to the first step; ``length`` (default the register) if the register is only
+        being written now."""
+        length = self._length if length is None else length
+        statements = [self.left.eq(length - 1), self.last.eq(length == 1)]
+        if self.value is not None:
+            statements.append(self.value.eq(0))
+        return statements
+
+    def step(self):
+        statements = [
+            self.left.eq(Mux(self.last, self._length - 1, self.left - 1)),
+            self.last.eq(Mux(self.last, self._length == 1, self.left == 1)),
+        ]
+        if self.value is not None:
+            statements.append(self.value.eq(Mux(self.last, 0, self.value + 1)))
+        return statements
+
+
+# A block RAM's bits: one DP16KD of the ECP5 (in its 1-, 2- or 4-bit-wide modes), four
+# SB_RAM40_4K of the iCE40.
+BLOCK_RAM_BITS = 16384
+
+
+def _block_memory(m, name, shape, depth):
+    """A memory of ``depth`` words of ``shape`` (no initial contents), as submodule ``name``
+    when its words fit ``BLOCK_RAM_BITS`` at the depth, else as bit slices ``name_0``, ...,
+    each narrow enough to fit. A memory deeper than a block RAM holds is otherwise built of
+    block RAMs stacked in depth, with a multiplexer after their outputs: on the ECP5 a
+    DP16KD's output is valid 5.6 ns after the clock, which leaves no time for that
+    multiplexer at 100 MHz. (Yosys chooses the block RAMs' aspect ratio by cost; slicing is
+    how to ask for the narrow, deep ones.) The slices behave as one memory: ports made
+    with :meth:`write_port` and :meth:`read_port` drive them all."""
+    width = data.Layout.cast(shape).size
+    fit = 1 << max((BLOCK_RAM_BITS // depth).bit_length() - 1, 0)
+    if fit >= width:
+        m.submodules[name] = memory = Memory(shape=shape, depth=depth, init=[])
+        return memory
+    return _SlicedMemory(m, name, shape, depth, fit)
+
+
+class _SlicedMemory:
+    def __init__(self, m, name, shape, depth, slice_width):
+        self._m, self._shape, self._depth = m, shape, depth
+        width = data.Layout.cast(shape).size
+        self._slices = []
+        for k, low in enumerate(range(0, width, slice_width)):
+            high = min(low + slice_width, width)
+            m.submodules[f"{name}_{k}"] = memory = Memory(shape=unsigned(high - low),
+                                                          depth=depth, init=[])
+            self._slices.append((memory, low, high))
+
+    def write_port(self):
+        port = _Port(self._shape, self._depth, en_init=0)
+        for memory, low, high in self._slices:
+            write = memory.write_port()
+            self._m.d.comb += [write.addr.eq(port.addr), write.en.eq(port.en),
+                               write.data.eq(port.data.as_value()[low:high])]
+        return port
+
+    def read_port(self):
+        port = _Port(self._shape, self._depth, en_init=1)
+        for memory, low, high in self._slices:
+            read = memory.read_port()
+            self._m.d.comb += [read.addr.eq(port.addr), read.en.eq(port.en),
+                               port.data.as_value()[low:high].eq(read.data)]
+        return port
+
+
+class _Port:
+    """The address, enable and data of a port of every slice of a :class:`_SlicedMemory`."""
+
+    def __init__(self, shape, depth, *, en_init):
+        self.addr = Signal(range(depth))
+        self.en = Signal(init=en_init)
+        self.data = Signal(shape)

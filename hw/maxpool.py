@@ -1,4 +1,6 @@
-from amaranth.hdl import Module, Mux, Signal, signed
+import itertools
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -92,10 +94,12 @@ class MaxPool2d(wiring.Component):
     in flight or unread. Beats that complete no window are always taken.
 
     Latency and throughput: the output beat of window ``(r, q)`` and group ``g`` is valid on
-    ``o`` :attr:`latency` ``= 4`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
-    K - 1)``, group ``g``, is accepted (``hline`` read 1, ``vline`` read 1, FIFO 2), when ``o``
-    is not backpressured; ``golden.pool_timing`` models it. One input beat per cycle is
-    sustained indefinitely while ``o.ready``.
+    ``o`` :attr:`latency` ``= 6`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
+    K - 1)``, group ``g``, is accepted (``hline`` read 1, its output registered 1, ``vline``
+    read 1, its output registered 1, FIFO 2: no logic after a memory's output before a
+    register), when ``o`` is not backpressured; ``golden.pool_timing`` models it. One input
+    beat per cycle is sustained indefinitely while ``o.ready``. ``i.ready`` comes from two
+    gates after registers.
 
     Datapath registers and memories have no reset; the counters, valids and credits do.
     """
@@ -127,7 +131,7 @@ class MaxPool2d(wiring.Component):
         check_int("max_size", max_size, 2, 4)
         check_int("data_width", data_width, 2, 32)
 
-    LATENCY = 4
+    LATENCY = 6
 
     lanes = property(lambda self: self._lanes)
     max_width = property(lambda self: self._max_width)
@@ -161,11 +165,25 @@ class MaxPool2d(wiring.Component):
         in_flight = Signal(range(self.buffer_depth + 1))  # output beats accepted, not yet taken
 
         remaining = Signal(range(self._max_channels + 1))
+        # Where the beat is, as flags kept in registers, worked out when the previous beat is
+        # accepted (Fmax): the first group of a pixel, the first column of a row, the first
+        # row of the tensor; and, away from those, the last group, column and row. At a
+        # first one the last is taken from the config instead, so that the idle state (every
+        # first flag set) does not depend on the config.
+        first_group, x_first, y_first = (Signal(init=1, name=n) for n in
+                                         ("first_group", "x_first", "y_first"))
+        last_group_r, x_last_r, y_last_r = (Signal(name=n) for n in
+                                            ("last_group_r", "x_last_r", "y_last_r"))
         last_group = Signal()
         # At the start of a row (tensor) the first window ends at column (row) size - 1; the
         # registers are overwritten there, so the idle state does not depend on the config.
-        x_end_now = Mux(x == 0, self.size - 1, x_end)
-        y_end_now = Mux(y == 0, self.size - 1, y_end)
+        x_end_now = Mux(x_first, self.size - 1, x_end)
+        y_end_now = Mux(y_first, self.size - 1, y_end)
+        # Whether the beat to be accepted ends a window row (column): x == x_end_now and
+        # y == y_end_now, kept in registers, worked out when the previous pixel (row) is
+        # accepted, so that `i.ready` is two gates from flip-flops (Fmax). Both are 0 at the
+        # start of a row (tensor), as size >= 2, so the idle state does not depend on the
+        # config either.
         h_emit = Signal()
         v_emit = Signal()
         emit = Signal()
@@ -173,13 +191,13 @@ class MaxPool2d(wiring.Component):
         m.d.comb += [
             remaining.eq(self.channels - base),
             # Constant when a pixel always fits one beat (and the compare would be too).
-            last_group.eq(1 if self.max_groups == 1 else remaining <= lanes),
-            h_emit.eq(x == x_end_now),
-            v_emit.eq(y == y_end_now),
+            last_group.eq(1 if self.max_groups == 1 else
+                          Mux(first_group, self.channels <= lanes, last_group_r)),
             emit.eq(h_emit & v_emit),
-            # The window is the last of the tensor when no further one fits either way.
-            last.eq(last_group & (x_end_now + self.stride >= self.width)
-                    & (y_end_now + self.stride >= self.height)),
+            # The window is the last of the tensor when no further one fits either way (only
+            # looked at when the beat ends a window, where x, y are its last column and row).
+            last.eq(last_group & (x + self.stride >= self.width)
+                    & (y + self.stride >= self.height)),
             self.i.ready.eq((in_flight < self.buffer_depth) | ~emit),
             i_fire.eq(self.i.valid & self.i.ready),
             o_fire.eq(self.o.valid & self.o.ready),
@@ -187,24 +205,45 @@ class MaxPool2d(wiring.Component):
         m.d.sync += in_flight.eq(in_flight + (i_fire & emit) - o_fire)
 
         row_end = Signal()
-        m.d.comb += row_end.eq(last_group & (x + 1 == self.width))
+        tensor_end = Signal()
+        x_end_next = Signal.like(x_end)
+        y_end_next = Signal.like(y_end)
+        m.d.comb += [
+            row_end.eq(last_group & Mux(x_first, self.width == 1, x_last_r)),
+            tensor_end.eq(Mux(y_first, self.height == 1, y_last_r)),
+            x_end_next.eq(Mux(h_emit, x_end_now + self.stride, x_end_now)),
+            y_end_next.eq(Mux(v_emit, y_end_now + self.stride, y_end_now)),
+        ]
         with m.If(i_fire):
             with m.If(~last_group):
                 m.d.sync += [
                     group.eq(group + 1),
                     base.eq(base + lanes),
+                    first_group.eq(0),
+                    last_group_r.eq(remaining <= 2 * lanes),
                 ]
             with m.Else():
                 m.d.sync += [
                     group.eq(0),
                     base.eq(0),
+                    first_group.eq(1),
                     x.eq(Mux(row_end, 0, x + 1)),
-                    x_end.eq(Mux(h_emit, x_end_now + self.stride, x_end_now)),
+                    x_first.eq(row_end),
+                    x_last_r.eq(x + 2 == self.width),
+                    x_end.eq(x_end_next),
+                    # x + 1 == x_end_next, without the add: after an emitting beat the next
+                    # window ends stride columns on; at x == 0 the first ends at size - 1.
+                    h_emit.eq(~row_end & Mux(h_emit, self.stride == 1,
+                                             Mux(x_first, self.size == 2, x + 1 == x_end))),
                 ]
             with m.If(row_end):
                 m.d.sync += [
-                    y.eq(Mux(y + 1 == self.height, 0, y + 1)),
-                    y_end.eq(Mux(v_emit, y_end_now + self.stride, y_end_now)),
+                    y.eq(Mux(tensor_end, 0, y + 1)),
+                    y_first.eq(tensor_end),
+                    y_last_r.eq(y + 2 == self.height),
+                    y_end.eq(y_end_next),
+                    v_emit.eq(~tensor_end & Mux(v_emit, self.stride == 1,
+                                                Mux(y_first, self.size == 2, y + 1 == y_end))),
                 ]
             with m.If(row_end):
                 m.d.sync += h_addr.eq(0)
@@ -250,7 +289,26 @@ class MaxPool2d(wiring.Component):
         ]
         for t in range(1, taps):
             m.d.comb += hline_w.data[t].eq(hline_r.data[t - 1])
-        h_max = self._window_max(m, "h_max", pixel_1, hline_r.data, size_1)
+
+        # The memory's output is registered before the max (a block RAM's output delay leaves
+        # no time for logic after it: Fmax).
+        valid_h = Signal()
+        pixel_h = Signal(pixel, reset_less=True)
+        taps_h = Signal(window, reset_less=True)
+        h_addr_h = Signal.like(h_addr, reset_less=True)
+        v_emit_h = Signal(reset_less=True)
+        last_h = Signal(reset_less=True)
+        size_h = Signal.like(self.size, reset_less=True)
+        m.d.sync += [
+            valid_h.eq(valid_1 & h_emit_1),
+            pixel_h.eq(pixel_1),
+            taps_h.eq(hline_r.data),
+            h_addr_h.eq(h_addr_1),
+            v_emit_h.eq(v_emit_1),
+            last_h.eq(last_1),
+            size_h.eq(size_1),
+        ]
+        h_max = self._window_max(m, "h_max", pixel_h, taps_h, size_h)
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
         # `vline` is next read a row later, at least two cycles after it is written: no bypass.
@@ -265,22 +323,35 @@ class MaxPool2d(wiring.Component):
         last_2 = Signal(reset_less=True)
         size_2 = Signal.like(self.size, reset_less=True)
         m.d.sync += [
-            valid_2.eq(valid_1 & h_emit_1),
+            valid_2.eq(valid_h),
             pixel_2.eq(h_max),
-            h_addr_2.eq(h_addr_1),
-            v_emit_2.eq(v_emit_1),
-            last_2.eq(last_1),
-            size_2.eq(size_1),
+            h_addr_2.eq(h_addr_h),
+            v_emit_2.eq(v_emit_h),
+            last_2.eq(last_h),
+            size_2.eq(size_h),
         ]
         m.d.comb += [
-            vline_r.addr.eq(h_addr_1),
+            vline_r.addr.eq(h_addr_h),
             vline_w.addr.eq(h_addr_2),
             vline_w.en.eq(valid_2),
             vline_w.data[0].eq(pixel_2),
         ]
         for t in range(1, taps):
             m.d.comb += vline_w.data[t].eq(vline_r.data[t - 1])
-        v_max = self._window_max(m, "v_max", pixel_2, vline_r.data, size_2)
+
+        valid_v = Signal()
+        pixel_v = Signal(pixel, reset_less=True)
+        taps_v = Signal(window, reset_less=True)
+        last_v = Signal(reset_less=True)
+        size_v = Signal.like(self.size, reset_less=True)
+        m.d.sync += [
+            valid_v.eq(valid_2 & v_emit_2),
+            pixel_v.eq(pixel_2),
+            taps_v.eq(vline_r.data),
+            last_v.eq(last_2),
+            size_v.eq(size_2),
+        ]
+        v_max = self._window_max(m, "v_max", pixel_v, taps_v, size_v)
 
         # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
         out = Signal(self.o.payload.shape())
@@ -288,9 +359,9 @@ class MaxPool2d(wiring.Component):
                                                         depth=self.buffer_depth)
         m.d.comb += [
             out.data.eq(v_max),
-            out.last.eq(last_2),
+            out.last.eq(last_v),
             buffer.w_data.eq(out),
-            buffer.w_en.eq(valid_2 & v_emit_2),
+            buffer.w_en.eq(valid_v),
             self.o.payload.eq(buffer.r_data),
             self.o.valid.eq(buffer.r_rdy),
             buffer.r_en.eq(self.o.ready),
@@ -298,18 +369,28 @@ class MaxPool2d(wiring.Component):
         return m
 
     def _window_max(self, m, name, newest, older, size):
-        """Lane-wise max of ``newest`` and the ``size - 1`` newest of ``older``; the taps a
-        smaller window leaves out are replaced by ``newest`` itself, which never changes a max.
+        """Lane-wise max of ``newest`` and the ``size - 1`` newest of ``older``.
+
+        One level of logic after the comparators, not a tree of compare-then-select levels
+        (Fmax): every pair is compared at once, the value that wins all its comparisons (ties
+        to the newer, and any value the window leaves out losing) is selected by an AND-OR.
         """
         result = Signal(data.ArrayLayout(signed(self._data_width), self._lanes), name=name)
+        # Tap t holds the value t + 1 pixels (rows) back; size >= 2 always uses tap 0.
+        used = [C(1, 1), C(1, 1)] + [size > t + 1 for t in range(1, self._max_size - 1)]
         for k in range(self._lanes):
-            values = [newest[k]]
-            for t in range(self._max_size - 1):
-                # Tap t holds the value t + 1 pixels (rows) back; size >= 2 always uses tap 0.
-                values.append(older[t][k] if t == 0 else Mux(size > t + 1, older[t][k],
-                                                              newest[k]))
-            while len(values) > 1:
-                pairs = [Mux(a > b, a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
-                values = pairs + values[len(pairs) * 2:]
-            m.d.comb += result[k].eq(values[0])
+            values = [newest[k]] + [older[t][k] for t in range(self._max_size - 1)]
+            wins = {}
+            for i, j in itertools.combinations(range(len(values)), 2):
+                # The newer (lower index) value wins a tie; a left-out one loses to a used one.
+                wins[i, j] = (used[i] & ~used[j]) | (~(used[j] & ~used[i]) &
+                                                     (values[i] >= values[j]))
+                wins[j, i] = ~wins[i, j]
+            selected = 0
+            for i, value in enumerate(values):
+                winner = Signal(name=f"{name}_{k}_win_{i}")
+                m.d.comb += winner.eq(Cat(*(wins[i, j] for j in range(len(values))
+                                            if j != i)).all())
+                selected = selected | Mux(winner, value, 0)
+            m.d.comb += result[k].eq(selected)
         return result

@@ -68,9 +68,10 @@ class Requantizer(wiring.Component):
     each is computed exactly, with no bit of the product or of the rounding term lost.
 
     Latency and throughput: the result of a beat taken in cycle ``t`` is valid on ``o`` in
-    cycle ``t + latency``, ``latency = 4``, whatever the gaps between beats: one register stage
-    after each of add bias, multiply, round and shift, and saturate with ReLU. One vector per
-    cycle is sustained. Only the valid bits of the pipeline have a reset; the datapath
+    cycle ``t + latency``, ``latency = 5``, whatever the gaps between beats: one register stage
+    after each of add bias; multiply the sum's low and high halves; add the halves and the
+    rounding term; shift; saturate with ReLU. One vector per cycle is
+    sustained. Only the valid bits of the pipeline have a reset; the datapath
     registers have none.
     """
 
@@ -109,7 +110,7 @@ class Requantizer(wiring.Component):
     sum_width = property(lambda self: max(self._acc_width, self._bias_width) + 1)
     product_width = property(lambda self: self.sum_width + self._mult_width)
     max_shift = property(lambda self: self.product_width)
-    latency = property(lambda self: 4)
+    latency = property(lambda self: 5)
 
     def elaborate(self, platform):
         m = Module()
@@ -130,49 +131,56 @@ class Requantizer(wiring.Component):
 
         # The configuration travels with its beat.
         multiplier_1 = register(unsigned(self._mult_width), "multiplier_1")
-        shift_1 = register(range(max_shift + 1), "shift_1")
-        shift_2 = register(range(max_shift + 1), "shift_2")
-        rounding_2 = register(unsigned(product_width), "rounding_2")
-        relu = [None] + [register(1, f"relu_{k}") for k in range(1, 4)]
+        shift = [None] + [register(range(max_shift + 1), f"shift_{k}") for k in range(1, 4)]
+        relu = [None] + [register(1, f"relu_{k}") for k in range(1, 5)]
         m.d.sync += [
             multiplier_1.eq(self.multiplier),
             # A shift the port can carry beyond max_shift gives 0, as max_shift does.
-            shift_1.eq(Mux(self.shift > max_shift, max_shift, self.shift)
-                       if (1 << len(self.shift)) - 1 > max_shift else self.shift),
-            shift_2.eq(shift_1),
-            # 2**(shift - 1) for shift > 0, else 0: bit k - 1 is set for shift == k.
-            rounding_2.eq(Cat(shift_1 == k for k in range(1, max_shift + 1))),
+            shift[1].eq(Mux(self.shift > max_shift, max_shift, self.shift)
+                        if (1 << len(self.shift)) - 1 > max_shift else self.shift),
             relu[1].eq(self.relu),
-            relu[2].eq(relu[1]),
-            relu[3].eq(relu[2]),
         ]
+        for k in range(2, 4):
+            m.d.sync += shift[k].eq(shift[k - 1])
+        for k in range(2, 5):
+            m.d.sync += relu[k].eq(relu[k - 1])
+        # 2**(shift - 1) for shift > 0, else 0: bit k - 1 is set for shift == k.
+        rounding_2 = register(unsigned(product_width), "rounding_2")
+        m.d.sync += rounding_2.eq(Cat(shift[1] == k for k in range(1, max_shift + 1)))
+
+        # The product in two halves of the sum, each a multiplier block's worth (18x18 on
+        # the ECP5, 16x16 on the iCE40), registered as they leave the multipliers and added,
+        # with the rounding term, a stage later (Fmax).
+        split = (sum_width + 1) // 2
 
         lo, hi = -(1 << (out_width - 1)), (1 << (out_width - 1)) - 1
         for k in range(lanes):
             total_1 = register(signed(sum_width), f"sum_1_{k}")
-            product_2 = register(signed(product_width), f"product_2_{k}")
+            low_2 = register(unsigned(split + self._mult_width), f"low_2_{k}")
+            high_2 = register(signed(sum_width - split + self._mult_width), f"high_2_{k}")
+            rounded_3 = register(signed(product_width + 1), f"rounded_3_{k}")
             # Shifted, the sum fits in product_width bits again: it is p when shift == 0, and
             # at most 2**(product_width - 2) in magnitude when shift >= 1.
-            rounded_3 = register(signed(product_width), f"rounded_3_{k}")
-            result_4 = register(signed(out_width), f"result_4_{k}")
-
-            rounded = Signal(signed(product_width + 1), name=f"rounded_{k}")
-            m.d.comb += rounded.eq(product_2 + rounding_2)
+            shifted_4 = register(signed(product_width), f"shifted_4_{k}")
+            result_5 = register(signed(out_width), f"result_5_{k}")
 
             m.d.sync += [
                 total_1.eq(self.i.payload.acc[k] + self.i.payload.bias[k]),
-                product_2.eq(total_1 * multiplier_1),
-                rounded_3.eq(rounded >> shift_2),
+                low_2.eq(total_1[:split] * multiplier_1),
+                high_2.eq(total_1[split:].as_signed() * multiplier_1),
+                rounded_3.eq((high_2 << split) + low_2 + rounding_2),
+                shifted_4.eq(rounded_3 >> shift[3]),
             ]
-            # ReLU after saturation: max(min(max(r, lo), hi), 0) = clamp(r, 0, hi).
-            with m.If(relu[3] & rounded_3[-1]):
-                m.d.sync += result_4.eq(0)
+            # ReLU after saturation: max(min(max(r, lo), hi), 0) = clamp(r, 0, hi). The value
+            # fits out_width bits when its bits from out_width - 1 up are all equal: AND and OR
+            # trees, not a compare's carry chain across the whole width (Fmax).
+            with m.If(relu[4] & shifted_4[-1]):
+                m.d.sync += result_5.eq(0)
             if out_width < product_width:
-                with m.Elif(rounded_3 > hi):
-                    m.d.sync += result_4.eq(hi)
-                with m.Elif(rounded_3 < lo):
-                    m.d.sync += result_4.eq(lo)
+                top = shifted_4[out_width - 1:]
+                with m.Elif(~top.all() & top.any()):
+                    m.d.sync += result_5.eq(Mux(shifted_4[-1], lo, hi))
             with m.Else():
-                m.d.sync += result_4.eq(rounded_3)
-            m.d.comb += self.o.payload[k].eq(result_4)
+                m.d.sync += result_5.eq(shifted_4)
+            m.d.comb += self.o.payload[k].eq(result_5)
         return m

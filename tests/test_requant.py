@@ -231,13 +231,13 @@ def test_extremes_include_int32_bias_and_shifts_beyond_max_shift():
 ], ids=["back-to-back", "alternate", "bursts", "sparse"])
 def test_latency_is_fixed_whatever_the_gaps(gaps):
     dut = Requantizer(lanes=2, acc_width=16)
-    assert dut.latency == 4
+    assert dut.latency == 5
     rng = random.Random(3)
     beats = [random_beat(dut, rng) for _ in gaps]
     taken, outputs = simulate(dut, beats, idle=gaps, seed=3)
     check(dut, beats, taken, outputs, seed=3)
     # o.valid high exactly `latency` cycles after each i.valid, and in no other cycle.
-    assert [cycle for cycle, _ in outputs] == [t + 4 for t in taken]
+    assert [cycle for cycle, _ in outputs] == [t + 5 for t in taken]
 
 
 @settings(max_examples=30, deadline=None)
@@ -281,7 +281,7 @@ def test_signature_and_properties():
     }
     assert (dut.lanes, dut.acc_width, dut.bias_width, dut.mult_width, dut.out_width) == \
         (3, 20, 24, 10, 6)
-    assert (dut.sum_width, dut.product_width, dut.max_shift, dut.latency) == (25, 35, 35, 4)
+    assert (dut.sum_width, dut.product_width, dut.max_shift, dut.latency) == (25, 35, 35, 5)
 
 
 @pytest.mark.parametrize("kwargs, message", [
