@@ -1,4 +1,5 @@
 import itertools
+from types import SimpleNamespace
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -263,52 +264,22 @@ class MaxPool2d(wiring.Component):
         hline_w = hline.write_port()
         hline_r = hline.read_port(transparent_for=(hline_w,))
 
-        valid_1 = Signal()
-        pixel_1 = Signal(pixel, reset_less=True)
-        group_1 = Signal.like(group, reset_less=True)
-        h_addr_1 = Signal.like(h_addr, reset_less=True)
-        h_emit_1 = Signal(reset_less=True)
-        v_emit_1 = Signal(reset_less=True)
-        last_1 = Signal(reset_less=True)
-        size_1 = Signal.like(self.size, reset_less=True)
-        m.d.sync += [
-            valid_1.eq(i_fire),
-            pixel_1.eq(beat_in),
-            group_1.eq(group),
-            h_addr_1.eq(h_addr),
-            h_emit_1.eq(h_emit),
-            v_emit_1.eq(v_emit),
-            last_1.eq(last),
-            size_1.eq(self.size),
-        ]
+        s1 = _stage(m, "1", i_fire, pixel=beat_in, group=group, h_addr=h_addr, h_emit=h_emit,
+                    v_emit=v_emit, last=last, size=self.size)
         m.d.comb += [
             hline_r.addr.eq(group),
-            hline_w.addr.eq(group_1),
-            hline_w.en.eq(valid_1),
-            hline_w.data[0].eq(pixel_1),
+            hline_w.addr.eq(s1.group),
+            hline_w.en.eq(s1.valid),
+            hline_w.data[0].eq(s1.pixel),
         ]
         for t in range(1, taps):
             m.d.comb += hline_w.data[t].eq(hline_r.data[t - 1])
 
         # The memory's output is registered before the max (a block RAM's output delay leaves
         # no time for logic after it: Fmax).
-        valid_h = Signal()
-        pixel_h = Signal(pixel, reset_less=True)
-        taps_h = Signal(window, reset_less=True)
-        h_addr_h = Signal.like(h_addr, reset_less=True)
-        v_emit_h = Signal(reset_less=True)
-        last_h = Signal(reset_less=True)
-        size_h = Signal.like(self.size, reset_less=True)
-        m.d.sync += [
-            valid_h.eq(valid_1 & h_emit_1),
-            pixel_h.eq(pixel_1),
-            taps_h.eq(hline_r.data),
-            h_addr_h.eq(h_addr_1),
-            v_emit_h.eq(v_emit_1),
-            last_h.eq(last_1),
-            size_h.eq(size_1),
-        ]
-        h_max = self._window_max(m, "h_max", pixel_h, taps_h, size_h)
+        sh = _stage(m, "h", s1.valid & s1.h_emit, pixel=s1.pixel, taps=hline_r.data,
+                    h_addr=s1.h_addr, v_emit=s1.v_emit, last=s1.last, size=s1.size)
+        h_max = self._window_max(m, "h_max", sh.pixel, sh.taps, sh.size)
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
         # `vline` is next read a row later, at least two cycles after it is written: no bypass.
@@ -316,42 +287,20 @@ class MaxPool2d(wiring.Component):
         vline_w = vline.write_port()
         vline_r = vline.read_port()
 
-        valid_2 = Signal()
-        pixel_2 = Signal(pixel, reset_less=True)
-        h_addr_2 = Signal.like(h_addr, reset_less=True)
-        v_emit_2 = Signal(reset_less=True)
-        last_2 = Signal(reset_less=True)
-        size_2 = Signal.like(self.size, reset_less=True)
-        m.d.sync += [
-            valid_2.eq(valid_h),
-            pixel_2.eq(h_max),
-            h_addr_2.eq(h_addr_h),
-            v_emit_2.eq(v_emit_h),
-            last_2.eq(last_h),
-            size_2.eq(size_h),
-        ]
+        s2 = _stage(m, "2", sh.valid, pixel=h_max, h_addr=sh.h_addr, v_emit=sh.v_emit,
+                    last=sh.last, size=sh.size)
         m.d.comb += [
-            vline_r.addr.eq(h_addr_h),
-            vline_w.addr.eq(h_addr_2),
-            vline_w.en.eq(valid_2),
-            vline_w.data[0].eq(pixel_2),
+            vline_r.addr.eq(sh.h_addr),
+            vline_w.addr.eq(s2.h_addr),
+            vline_w.en.eq(s2.valid),
+            vline_w.data[0].eq(s2.pixel),
         ]
         for t in range(1, taps):
             m.d.comb += vline_w.data[t].eq(vline_r.data[t - 1])
 
-        valid_v = Signal()
-        pixel_v = Signal(pixel, reset_less=True)
-        taps_v = Signal(window, reset_less=True)
-        last_v = Signal(reset_less=True)
-        size_v = Signal.like(self.size, reset_less=True)
-        m.d.sync += [
-            valid_v.eq(valid_2 & v_emit_2),
-            pixel_v.eq(pixel_2),
-            taps_v.eq(vline_r.data),
-            last_v.eq(last_2),
-            size_v.eq(size_2),
-        ]
-        v_max = self._window_max(m, "v_max", pixel_v, taps_v, size_v)
+        sv = _stage(m, "v", s2.valid & s2.v_emit, pixel=s2.pixel, taps=vline_r.data,
+                    last=s2.last, size=s2.size)
+        v_max = self._window_max(m, "v_max", sv.pixel, sv.taps, sv.size)
 
         # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
         out = Signal(self.o.payload.shape())
@@ -359,9 +308,9 @@ class MaxPool2d(wiring.Component):
                                                         depth=self.buffer_depth)
         m.d.comb += [
             out.data.eq(v_max),
-            out.last.eq(last_v),
+            out.last.eq(sv.last),
             buffer.w_data.eq(out),
-            buffer.w_en.eq(valid_v),
+            buffer.w_en.eq(sv.valid),
             self.o.payload.eq(buffer.r_data),
             self.o.valid.eq(buffer.r_rdy),
             buffer.r_en.eq(self.o.ready),
@@ -394,3 +343,15 @@ class MaxPool2d(wiring.Component):
                 selected = selected | Mux(winner, value, 0)
             m.d.comb += result[k].eq(selected)
         return result
+
+
+def _stage(m, suffix, valid, **values):
+    """A pipeline stage: ``valid`` registered as ``valid_SUFFIX`` (reset), and each of
+    ``values`` as ``NAME_SUFFIX`` (datapath: no reset); the registers as attributes."""
+    stage = SimpleNamespace(valid=Signal(name=f"valid_{suffix}"))
+    m.d.sync += stage.valid.eq(valid)
+    for name, value in values.items():
+        register = Signal.like(value, name=f"{name}_{suffix}", reset_less=True)
+        m.d.sync += register.eq(value)
+        setattr(stage, name, register)
+    return stage
