@@ -23,6 +23,7 @@ build scripts).
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,7 @@ __all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "build_en
 NAME = "sysconv_board"
 RESOURCES = {"luts": "LUTs", "ffs": "flip-flops", "dsp": "DSP blocks", "bram": "block RAMs",
              "spram": "SPRAMs"}
+_LABELS = {**RESOURCES, "logic_cells": "logic cells"}
 _DEVICE_CELLS = {   # nextpnr's utilisation entries, per resource
     "ice40": {"logic_cells": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM",
               "spram": "ICESTORM_SPRAM"},
@@ -194,12 +196,26 @@ def _board_top(spec, config, baud, work, seed):
         work / f"{NAME}.debug.v"
 
 
+def _overflow(log, spec):
+    """What nextpnr's utilisation table (after packing) in ``log`` shows over 100 %, as
+    "N logic cells (the device has M)"; the placer then fails with one message or another."""
+    names = {cell: resource for resource, cell in _DEVICE_CELLS[spec.family].items()}
+    return [f"{used} {_LABELS[names[cell]]} (the device has {available})"
+            for cell, used, available in
+            re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.MULTILINE)
+            if cell in names and int(used) > int(available)]
+
+
 def _run_pnr(command, work, spec, what, config):
     try:
         return _run(command, work, "nextpnr.log")
     except BuildError as error:
         # nextpnr's own capacity checks (logic cells, after packing) end up here.
         text = (Path(work) / "nextpnr.log").read_text(errors="replace")
+        over = _overflow(text, spec)
+        if over:
+            raise DoesNotFit(f"{what} ({_describe(config)}) does not fit the {spec.device}: "
+                             f"after packing it needs {', '.join(over)}") from None
         for line in text.splitlines():
             if "ERROR" in line and ("device only has" in line or "no BELs remaining" in line
                                     or "Unable to place" in line or "but device has" in line):

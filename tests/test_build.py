@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hw.boards.platforms import BOARDS
-from sysconv.build import build_board, engine_config, text_report
+from sysconv.build import DoesNotFit, _run_pnr, build_board, engine_config, text_report
 from sysconv.cli import main
 
 # A 1x1 array with small buffers: yosys and nextpnr take about a minute each for the board top
@@ -95,6 +95,24 @@ def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
         "sysconv: error: the board top (4x4 array, up to 4x4x4 -> 4, kernel 1, pool 0) does "
         "not fit the iCE40UP5K-SG48: it needs 24 DSP blocks (the device has 8)\n")
     assert not (test_dir / "too-big" / "sysconv_board.bin").exists()
+
+
+def test_placement_over_capacity_says_what_it_needs(test_dir):
+    # Synthesis counts LUTs and flip-flops apart; nextpnr packs them into logic cells and may
+    # find more than the device has. Its log (this excerpt is the format of nextpnr-ice40's),
+    # then a failing placer, must give the same kind of message as the check after synthesis.
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:    5562/   5280   105%\n"
+           "Info: \t        ICESTORM_RAM:      17/     30    56%\n"
+           "Info: \t        ICESTORM_DSP:       8/      8   100%\n"
+           "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5562 ICESTORM_LCs\n")
+    fake_nextpnr = ["sh", "-c", f"printf '%s' '{log}'; exit 1"]
+    with pytest.raises(DoesNotFit) as error:
+        _run_pnr(fake_nextpnr, test_dir, BOARDS["icebreaker"], "the board top",
+                 engine_config("icebreaker"))
+    assert str(error.value) == (
+        "the board top (2x2 array, up to 16x16x8 -> 8, kernel 3, pool 2) does not fit the "
+        "iCE40UP5K-SG48: after packing it needs 5562 logic cells (the device has 5280)")
 
 
 @pytest.mark.long
