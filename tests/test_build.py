@@ -111,7 +111,7 @@ def test_placement_over_capacity_says_what_it_needs(test_dir):
         _run_pnr(fake_nextpnr, test_dir, BOARDS["icebreaker"], "the board top",
                  engine_config("icebreaker"))
     assert str(error.value) == (
-        "the board top (2x2 array, up to 16x16x8 -> 8, kernel 3, pool 2) does not fit the "
+        "the board top (6x1 array, up to 16x16x8 -> 8, kernel 3, pool 2) does not fit the "
         "iCE40UP5K-SG48: after packing it needs 5562 logic cells (the device has 5280)")
 
 
