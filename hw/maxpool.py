@@ -302,13 +302,13 @@ class MaxPool2d(wiring.Component):
         m.d.sync += [
             valid_h.eq(valid_1 & h_emit_1),
             pixel_h.eq(pixel_1),
-            taps_h.eq(hline_r.data),
+            taps_h.eq(self._left_out_lowest(m, hline_r.data, size_1)),
             h_addr_h.eq(h_addr_1),
             v_emit_h.eq(v_emit_1),
             last_h.eq(last_1),
             size_h.eq(size_1),
         ]
-        h_max = self._window_max(m, "h_max", pixel_h, taps_h, size_h)
+        h_max = self._window_max(m, "h_max", pixel_h, taps_h)
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
         # `vline` is next read a row later, at least two cycles after it is written: no bypass.
@@ -343,15 +343,13 @@ class MaxPool2d(wiring.Component):
         pixel_v = Signal(pixel, reset_less=True)
         taps_v = Signal(window, reset_less=True)
         last_v = Signal(reset_less=True)
-        size_v = Signal.like(self.size, reset_less=True)
         m.d.sync += [
             valid_v.eq(valid_2 & v_emit_2),
             pixel_v.eq(pixel_2),
-            taps_v.eq(vline_r.data),
+            taps_v.eq(self._left_out_lowest(m, vline_r.data, size_2)),
             last_v.eq(last_2),
-            size_v.eq(size_2),
         ]
-        v_max = self._window_max(m, "v_max", pixel_v, taps_v, size_v)
+        v_max = self._window_max(m, "v_max", pixel_v, taps_v)
 
         # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
         out = Signal(self.o.payload.shape())
@@ -368,23 +366,35 @@ class MaxPool2d(wiring.Component):
         ]
         return m
 
-    def _window_max(self, m, name, newest, older, size):
-        """Lane-wise max of ``newest`` and the ``size - 1`` newest of ``older``.
+    def _left_out_lowest(self, m, taps, size):
+        """``taps`` with those a window of ``size`` leaves out (tap t holds the value t + 1
+        pixels back; size >= 2 always uses tap 0) at the lowest value, which changes no max.
+        Done on the way into the register before the max, so that nothing of the size is
+        left between the comparators and the output (Fmax)."""
+        lowest = C(-1 << (self._data_width - 1), signed(self._data_width))
+        masked = Signal.like(taps)
+        for t in range(self._max_size - 1):
+            if t == 0:
+                m.d.comb += masked[t].eq(taps[t])
+                continue
+            for k in range(self._lanes):
+                m.d.comb += masked[t][k].eq(Mux(size > t + 1, taps[t][k], lowest))
+        return masked
+
+    def _window_max(self, m, name, newest, older):
+        """Lane-wise max of ``newest`` and every tap of ``older`` (those the window leaves
+        out already at the lowest value).
 
         One level of logic after the comparators, not a tree of compare-then-select levels
         (Fmax): every pair is compared at once, the value that wins all its comparisons (ties
-        to the newer, and any value the window leaves out losing) is selected by an AND-OR.
+        to the newer) is selected by an AND-OR.
         """
         result = Signal(data.ArrayLayout(signed(self._data_width), self._lanes), name=name)
-        # Tap t holds the value t + 1 pixels (rows) back; size >= 2 always uses tap 0.
-        used = [C(1, 1), C(1, 1)] + [size > t + 1 for t in range(1, self._max_size - 1)]
         for k in range(self._lanes):
             values = [newest[k]] + [older[t][k] for t in range(self._max_size - 1)]
             wins = {}
             for i, j in itertools.combinations(range(len(values)), 2):
-                # The newer (lower index) value wins a tie; a left-out one loses to a used one.
-                wins[i, j] = (used[i] & ~used[j]) | (~(used[j] & ~used[i]) &
-                                                     (values[i] >= values[j]))
+                wins[i, j] = values[i] >= values[j]   # the newer (lower index) wins a tie
                 wins[j, i] = ~wins[i, j]
             selected = 0
             for i, value in enumerate(values):
