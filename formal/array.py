@@ -211,6 +211,8 @@ class ArrayHarness(Harness):
         for name, value in model.items():
             m.d.comb += Assert(internal(inner, "in_flight" if name == "pending" else name)
                                == value, f"invariant: the array's {name} is as the ports say")
+        m.d.comb += Assert(internal(inner, "room") == (model["pending"] < dut.buffer_depth),
+                           "invariant: the array's room is pending < the buffer's depth")
         m.d.comb += Assert(model["pending"] == buffer.level + sum(valids),
                            "invariant: the vectors not yet out are in the buffer or the PEs")
         for k, valid in enumerate(valids):

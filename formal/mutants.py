@@ -136,5 +136,5 @@ def patched(design_class, module, name, replacement, **parameters):
 class ShortWindow(MaxPool2d):
     """:class:`hw.MaxPool2d` with its window max one tap short, in both passes."""
 
-    def _window_max(self, m, name, newest, older, size):
-        return super()._window_max(m, name, newest, older, size - 1)
+    def _left_out_lowest(self, m, taps, size):
+        return super()._left_out_lowest(m, taps, size - 1)

@@ -519,12 +519,38 @@ class ConvEngine(wiring.Component):
         out_advance = Signal()
         m.d.comb += [
             out_advance.eq(~out_valid | (out_stream.valid & out_stream.ready)),
-            output_read.addr.eq(out_addr.value),
-            output_read.en.eq(out_advance),
             out_stream.valid.eq(out_valid),
-            out_stream.payload.data.eq(output_read.data),
             out_stream.payload.last.eq(out_last),
         ]
+        if getattr(platform, "family", None) == "ecp5":
+            # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
+            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a cycle
+            # ahead, at the address `out_addr` is about to hold, and `out_data` takes their
+            # output when the word would have been read: the same stream, cycle for cycle,
+            # with the block RAMs' outputs going into flip-flops that may sit beside them
+            # (Fmax). The buffer is not written in the output phase, nor in the compute
+            # phase's last cycle. `out_succ` is out_addr + 1 (unused past the last word), so
+            # the address is a choice between two registers. (On the iCE40 the extra enable
+            # on the way from the pooling unit's i.ready costs more than it saves.)
+            out_succ = Signal.like(out_addr.value)
+            out_data = Signal(data.ArrayLayout(signed(8), cols), reset_less=True)
+            m.d.comb += [
+                output_read.addr.eq(Mux(phase != Phase.OUTPUT, 0,
+                                        Mux(out_advance & out_more, out_succ, out_addr.value))),
+                out_stream.payload.data.eq(out_data),
+            ]
+            with m.If(out_advance):
+                m.d.sync += out_data.eq(output_read.data)
+            with m.If(phase != Phase.OUTPUT):
+                m.d.sync += out_succ.eq(1)
+            with m.Elif(out_advance & out_more):
+                m.d.sync += out_succ.eq(out_succ + 1)
+        else:
+            m.d.comb += [
+                output_read.addr.eq(out_addr.value),
+                output_read.en.eq(out_advance),
+                out_stream.payload.data.eq(output_read.data),
+            ]
         with m.If(phase != Phase.OUTPUT):
             m.d.sync += [*out_addr.restart(), out_valid.eq(0), out_more.eq(reg["out_words"] != 0)]
         with m.Elif(out_advance):

@@ -277,9 +277,10 @@ class MaxPool2d(wiring.Component):
 
         # The memory's output is registered before the max (a block RAM's output delay leaves
         # no time for logic after it: Fmax).
-        sh = _stage(m, "h", s1.valid & s1.h_emit, pixel=s1.pixel, taps=hline_r.data,
+        sh = _stage(m, "h", s1.valid & s1.h_emit, pixel=s1.pixel,
+                    taps=self._left_out_lowest(m, hline_r.data, s1.size),
                     h_addr=s1.h_addr, v_emit=s1.v_emit, last=s1.last, size=s1.size)
-        h_max = self._window_max(m, "h_max", sh.pixel, sh.taps, sh.size)
+        h_max = self._window_max(m, "h_max", sh.pixel, sh.taps)
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
         # `vline` is next read a row later, at least two cycles after it is written: no bypass.
@@ -298,9 +299,9 @@ class MaxPool2d(wiring.Component):
         for t in range(1, taps):
             m.d.comb += vline_w.data[t].eq(vline_r.data[t - 1])
 
-        sv = _stage(m, "v", s2.valid & s2.v_emit, pixel=s2.pixel, taps=vline_r.data,
-                    last=s2.last, size=s2.size)
-        v_max = self._window_max(m, "v_max", sv.pixel, sv.taps, sv.size)
+        sv = _stage(m, "v", s2.valid & s2.v_emit, pixel=s2.pixel,
+                    taps=self._left_out_lowest(m, vline_r.data, s2.size), last=s2.last)
+        v_max = self._window_max(m, "v_max", sv.pixel, sv.taps)
 
         # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
         out = Signal(self.o.payload.shape())
@@ -317,23 +318,35 @@ class MaxPool2d(wiring.Component):
         ]
         return m
 
-    def _window_max(self, m, name, newest, older, size):
-        """Lane-wise max of ``newest`` and the ``size - 1`` newest of ``older``.
+    def _left_out_lowest(self, m, taps, size):
+        """``taps`` with those a window of ``size`` leaves out (tap t holds the value t + 1
+        pixels back; size >= 2 always uses tap 0) at the lowest value, which changes no max.
+        Done on the way into the register before the max, so that nothing of the size is
+        left between the comparators and the output (Fmax)."""
+        lowest = C(-1 << (self._data_width - 1), signed(self._data_width))
+        masked = Signal.like(taps)
+        for t in range(self._max_size - 1):
+            if t == 0:
+                m.d.comb += masked[t].eq(taps[t])
+                continue
+            for k in range(self._lanes):
+                m.d.comb += masked[t][k].eq(Mux(size > t + 1, taps[t][k], lowest))
+        return masked
+
+    def _window_max(self, m, name, newest, older):
+        """Lane-wise max of ``newest`` and every tap of ``older`` (those the window leaves
+        out already at the lowest value).
 
         One level of logic after the comparators, not a tree of compare-then-select levels
         (Fmax): every pair is compared at once, the value that wins all its comparisons (ties
-        to the newer, and any value the window leaves out losing) is selected by an AND-OR.
+        to the newer) is selected by an AND-OR.
         """
         result = Signal(data.ArrayLayout(signed(self._data_width), self._lanes), name=name)
-        # Tap t holds the value t + 1 pixels (rows) back; size >= 2 always uses tap 0.
-        used = [C(1, 1), C(1, 1)] + [size > t + 1 for t in range(1, self._max_size - 1)]
         for k in range(self._lanes):
             values = [newest[k]] + [older[t][k] for t in range(self._max_size - 1)]
             wins = {}
             for i, j in itertools.combinations(range(len(values)), 2):
-                # The newer (lower index) value wins a tie; a left-out one loses to a used one.
-                wins[i, j] = (used[i] & ~used[j]) | (~(used[j] & ~used[i]) &
-                                                     (values[i] >= values[j]))
+                wins[i, j] = values[i] >= values[j]   # the newer (lower index) wins a tie
                 wins[j, i] = ~wins[i, j]
             selected = 0
             for i, value in enumerate(values):

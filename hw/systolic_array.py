@@ -115,6 +115,7 @@ class SystolicArray(wiring.Component):
         w_fire = Signal()
         o_fire = Signal()
         in_flight = Signal(range(self._buffer_depth + 1))
+        room = Signal(init=1)                   # in_flight < buffer_depth
         loaded = Signal()                       # a weight set has been completed since reset
         active = Signal()                       # the bank new activations are tagged with
         beat = Signal(range(max(rows, 2)))      # beats of the weight set being loaded
@@ -122,13 +123,21 @@ class SystolicArray(wiring.Component):
         busy = [Signal(range(rows + cols), name=f"busy_{bank}") for bank in range(2)]
 
         m.d.comb += [
-            self.i.ready.eq(loaded & (in_flight < self._buffer_depth)),
+            self.i.ready.eq(loaded & room),
             self.w.ready.eq(Mux(active, busy[0], busy[1]) == 0),
             i_fire.eq(self.i.valid & self.i.ready),
             w_fire.eq(self.w.valid & self.w.ready),
             o_fire.eq(self.o.valid & self.o.ready),
         ]
         m.d.sync += in_flight.eq(in_flight + i_fire - o_fire)
+        # `room` is worked out a step ahead, from compares on the register alone (the count
+        # moves by at most one): no compare between in_flight and i.ready (Fmax).
+        with m.If(i_fire & ~o_fire):
+            m.d.sync += room.eq(in_flight < self._buffer_depth - 1)
+        with m.Elif(o_fire & ~i_fire):
+            m.d.sync += room.eq(1)
+        with m.Else():
+            m.d.sync += room.eq(in_flight < self._buffer_depth)
         with m.If(w_fire):
             with m.If(beat == rows - 1):
                 m.d.sync += [beat.eq(0), active.eq(~active), loaded.eq(1)]

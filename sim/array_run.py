@@ -8,6 +8,7 @@ from hw import SystolicArray
 from . import runner
 from .amaranth_array import run_array_amaranth
 from .array_bench import Mismatch
+from .ecp5_models import models_for
 
 __all__ = ["ArrayResult", "run_array", "ALL_SIMULATORS"]
 
@@ -36,9 +37,13 @@ def array_for(scenario):
                          acc_width=s.acc_width)
 
 
-def run_array(scenario, simulator, test_dir, *, waves=True):
-    """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch."""
-    test_dir = runner.prepare(simulator, test_dir, ALL_SIMULATORS)
+def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
+    """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch.
+
+    With ``platform``, the array is elaborated for it (vendor primitives, such as the ECP5 PE's
+    DSP block) and simulated with :mod:`sim.ecp5_models`: Icarus and Verilator only."""
+    test_dir = runner.prepare(simulator, test_dir,
+                              ALL_SIMULATORS if platform is None else ("icarus", "verilator"))
     if simulator == "amaranth":
         wave_path = test_dir / "waves.vcd" if waves else None
         try:
@@ -50,7 +55,8 @@ def run_array(scenario, simulator, test_dir, *, waves=True):
         return ArrayResult("pass", simulator, bench.cycle, "", str(wave_path) if waves else None,
                            bench.trace)
 
-    built = runner.build(runner.to_verilog(array_for(scenario), TOPLEVEL), TOPLEVEL, simulator,
+    verilog_text = runner.to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
+    built = runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator,
                          waves=waves)
     result, wave_path = runner.run_scenario(built, "sim.cocotb_array", test_dir,
                                             scenario.to_json(), waves=waves)

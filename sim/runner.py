@@ -43,8 +43,9 @@ def build_root():
     return Path(os.environ.get("SYSCONV_BUILD_DIR", "build")).resolve()
 
 
-def to_verilog(component, name):
-    """Reproducible Verilog for ``component``: no source locations, no local paths."""
+def to_verilog(component, name, *, platform=None):
+    """Reproducible Verilog for ``component``: no source locations, no local paths.
+    ``platform`` is passed to ``elaborate`` (vendor primitives: the ECP5 PE's DSP block)."""
     # Amaranth 0.5 (amaranth-lang/amaranth#1574) takes the Const(1) of an always_ready or
     # always_valid stream for a port; ports are listed here without those constants.
     ports = []
@@ -52,7 +53,8 @@ def to_verilog(component, name):
         value = value.as_value() if isinstance(value, ValueCastable) else value
         if not isinstance(value, Const):
             ports.append(value)
-    return verilog.convert(component, name=name, emit_src=False, ports=ports)
+    return verilog.convert(component, name=name, emit_src=False, ports=ports,
+                           platform=platform)
 
 
 def _tool(simulator):

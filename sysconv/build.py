@@ -237,7 +237,9 @@ def _engine_alone(spec, config, work, seed):
         pnr_tool = "nextpnr-ice40"
     else:
         top = "sysconv_accel"
-        (work / f"{top}.v").write_text(to_verilog(Accelerator(config), top))
+        # The board's platform, for the primitives the design picks by family (the PE's DSP).
+        (work / f"{top}.v").write_text(to_verilog(Accelerator(config), top,
+                                                  platform=spec.platform_class()()))
         synth = f"synth_ecp5 -top {top}"
         extra = ["--out-of-context"]
         pnr_tool = "nextpnr-ecp5"

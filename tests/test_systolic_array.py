@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from amaranth.hdl import Module
 
+import hw.pe
 import hw.systolic_array
 from hw import ProcessingElement, SystolicArray
 from sim.array_bench import ArrayScenario
-from sim.array_run import ALL_SIMULATORS, run_array
+from sim.array_run import ALL_SIMULATORS, array_for, run_array
+from sim.runner import to_verilog
 
 SHAPES = [(1, 1), (1, 4), (3, 2), (4, 4), (8, 8)]
 
@@ -77,6 +79,46 @@ def test_sustains_one_vector_per_cycle_at_documented_latency(test_dir):
     latency = SystolicArray.latency_of(rows, cols)
     assert latency == rows + cols + 2
     assert valid == [n + latency for n in accepted[:vectors]]
+
+
+def ecp5_platform():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    return ULX3S_85F_Platform()
+
+
+@pytest.mark.parametrize("stimulus", ["extremes", "gaps"])
+@pytest.mark.parametrize("shape", [(3, 2), (8, 8)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_ecp5_array_matches_golden_every_cycle(shape, stimulus, test_dir):
+    # The PEs' MULT18X18D (output register on) under sim.ecp5_models, against the same model.
+    scenario = scenario_for(shape, stimulus)
+    result = run_array(scenario, "icarus", test_dir, platform=ecp5_platform())
+    check_pass(result, scenario)
+    assert len(result.trace) == result.cycles
+
+
+def test_ecp5_array_has_one_dsp_per_pe_holding_the_product_register():
+    scenario = ArrayScenario.random(3, 2, vectors=4)
+    ecp5 = to_verilog(array_for(scenario), "sysconv_array", platform=ecp5_platform())
+    assert ecp5.count("MULT18X18D #(") == 6
+    assert ecp5.count('.REG_OUTPUT_CLK("CLK0")') == 6
+    assert "MULT18X18D" not in to_verilog(array_for(scenario), "sysconv_array")
+
+
+def test_ecp5_pe_wider_than_the_dsp_multiplies_in_logic():
+    array = SystolicArray(2, 2, act_width=19, weight_width=8, acc_width=32)
+    assert "MULT18X18D" not in to_verilog(array, "sysconv_array", platform=ecp5_platform())
+
+
+def test_ecp5_pe_with_unsigned_activations_fails(test_dir, monkeypatch):
+    # The scoreboard and the model catch a DSP wired wrongly (no sign extension of a_in).
+    multiply = hw.pe._ecp5_registered_multiply
+    monkeypatch.setattr(hw.pe, "_ecp5_registered_multiply",
+                        lambda a, b, product: multiply(a.as_unsigned(), b, product))
+    scenario = scenario_for((3, 2), "extremes")
+    result = run_array(scenario, "icarus", test_dir, platform=ecp5_platform())
+    assert result.status == "fail"
+    assert re.fullmatch(r"cycle \d+: o\.payload = .*, expected .*", result.message), \
+        result.message
 
 
 class _BrokenPE(ProcessingElement):

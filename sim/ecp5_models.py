@@ -1,0 +1,112 @@
+"""Behavioural Verilog for the ECP5 primitives the design instantiates, for simulating the
+ECP5 flavour of a block (``platform`` passed to ``elaborate``) on Icarus or Verilator.
+
+Yosys ships only a black box of ``MULT18X18D`` (``share/ecp5/cells_bb.v``), no simulation
+model, so this is ours, written from Lattice's sysDSP user guide (FPGA-TN-02205): ``P = A * B``
+over 18-bit operands, each signed when its ``SIGNEDx`` input is high, the 36-bit product
+through the input, pipeline and output registers that are enabled. Only what the design uses is
+modelled: registers clocked by ``CLK0``, enabled by ``CE0`` and reset (synchronously) by
+``RST0``, or not there (``"NONE"``); anything else stops the simulation at time zero.
+"""
+
+__all__ = ["MULT18X18D", "models_for"]
+
+_A = ", ".join(f"A{k}" for k in range(18))
+_B = ", ".join(f"B{k}" for k in range(18))
+_C = ", ".join(f"C{k}" for k in range(18))
+_P = ", ".join(f"P{k}" for k in range(36))
+
+MULT18X18D = f"""
+module MULT18X18D (
+    input {_A},
+    input {_B},
+    input {_C},
+    input SIGNEDA, SIGNEDB, SOURCEA, SOURCEB,
+    input CLK0, CLK1, CLK2, CLK3, CE0, CE1, CE2, CE3, RST0, RST1, RST2, RST3,
+    output {_P}
+);
+    parameter REG_INPUTA_CLK = "NONE";
+    parameter REG_INPUTA_CE = "CE0";
+    parameter REG_INPUTA_RST = "RST0";
+    parameter REG_INPUTB_CLK = "NONE";
+    parameter REG_INPUTB_CE = "CE0";
+    parameter REG_INPUTB_RST = "RST0";
+    parameter REG_INPUTC_CLK = "NONE";
+    parameter REG_INPUTC_CE = "CE0";
+    parameter REG_INPUTC_RST = "RST0";
+    parameter REG_PIPELINE_CLK = "NONE";
+    parameter REG_PIPELINE_CE = "CE0";
+    parameter REG_PIPELINE_RST = "RST0";
+    parameter REG_OUTPUT_CLK = "NONE";
+    parameter REG_OUTPUT_CE = "CE0";
+    parameter REG_OUTPUT_RST = "RST0";
+    parameter CLK0_DIV = "ENABLED";
+    parameter CLK1_DIV = "ENABLED";
+    parameter CLK2_DIV = "ENABLED";
+    parameter CLK3_DIV = "ENABLED";
+    parameter HIGHSPEED_CLK = "NONE";
+    parameter GSR = "ENABLED";
+    parameter CAS_MATCH_REG = "FALSE";
+    parameter SOURCEB_MODE = "B_SHIFT";
+    parameter MULT_BYPASS = "DISABLED";
+    parameter RESETMODE = "SYNC";
+
+    localparam IN_A = REG_INPUTA_CLK != "NONE";
+    localparam IN_B = REG_INPUTB_CLK != "NONE";
+    localparam PIPE = REG_PIPELINE_CLK != "NONE";
+    localparam OUT = REG_OUTPUT_CLK != "NONE";
+
+    initial begin
+        if ((IN_A && (REG_INPUTA_CLK != "CLK0" || REG_INPUTA_CE != "CE0"
+                      || REG_INPUTA_RST != "RST0"))
+            || (IN_B && (REG_INPUTB_CLK != "CLK0" || REG_INPUTB_CE != "CE0"
+                         || REG_INPUTB_RST != "RST0"))
+            || (PIPE && (REG_PIPELINE_CLK != "CLK0" || REG_PIPELINE_CE != "CE0"
+                         || REG_PIPELINE_RST != "RST0"))
+            || (OUT && (REG_OUTPUT_CLK != "CLK0" || REG_OUTPUT_CE != "CE0"
+                        || REG_OUTPUT_RST != "RST0"))
+            || REG_INPUTC_CLK != "NONE" || RESETMODE != "SYNC" || MULT_BYPASS != "DISABLED"
+            || SOURCEB_MODE != "B_SHIFT" || CAS_MATCH_REG != "FALSE"
+            || HIGHSPEED_CLK != "NONE") begin
+            $display("MULT18X18D model: configuration not modelled (%m)");
+            $finish;
+        end
+    end
+
+    wire [17:0] a = {{{", ".join(f"A{k}" for k in reversed(range(18)))}}};
+    wire [17:0] b = {{{", ".join(f"B{k}" for k in reversed(range(18)))}}};
+    reg [17:0] a_q, b_q;
+    reg sa_q, sb_q;
+    always @(posedge CLK0) begin
+        if (RST0) begin
+            a_q <= 0; b_q <= 0; sa_q <= 0; sb_q <= 0;
+        end else if (CE0) begin
+            a_q <= a; b_q <= b; sa_q <= SIGNEDA; sb_q <= SIGNEDB;
+        end
+    end
+    wire [17:0] a_m = IN_A ? a_q : a;
+    wire [17:0] b_m = IN_B ? b_q : b;
+    wire sa = IN_A ? sa_q : SIGNEDA;
+    wire sb = IN_B ? sb_q : SIGNEDB;
+    wire signed [35:0] a_x = {{{{18{{sa & a_m[17]}}}}, a_m}};
+    wire signed [35:0] b_x = {{{{18{{sb & b_m[17]}}}}, b_m}};
+    wire [35:0] product = a_x * b_x;
+
+    reg [35:0] pipe_q, out_q;
+    wire [35:0] pipe_m = PIPE ? pipe_q : product;
+    always @(posedge CLK0) begin
+        if (RST0) begin
+            pipe_q <= 0; out_q <= 0;
+        end else if (CE0) begin
+            pipe_q <= product; out_q <= pipe_m;
+        end
+    end
+    wire [35:0] p = OUT ? out_q : pipe_m;
+    assign {{{", ".join(f"P{k}" for k in reversed(range(36)))}}} = p;
+endmodule
+"""
+
+
+def models_for(verilog_text):
+    """The models of the primitives ``verilog_text`` instantiates, to append to it."""
+    return MULT18X18D if "MULT18X18D" in verilog_text else ""
