@@ -524,19 +524,21 @@ class ConvEngine(wiring.Component):
         ]
         if getattr(platform, "family", None) == "ecp5":
             # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
-            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a cycle
-            # ahead, at the address `out_addr` is about to hold, and `out_data` takes their
-            # output when the word would have been read: the same stream, cycle for cycle,
-            # with the block RAMs' outputs going into flip-flops that may sit beside them
-            # (Fmax). The buffer is not written in the output phase, nor in the compute
-            # phase's last cycle. `out_succ` is out_addr + 1 (unused past the last word), so
-            # the address is a choice between two registers. (On the iCE40 the extra enable
-            # on the way from the pooling unit's i.ready costs more than it saves.)
+            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a word
+            # ahead, at `out_succ` (out_addr + 1, unused past the last word; 0 before the
+            # output phase, so that its first cycle finds word 0 read), and `out_data` takes
+            # their output when the word would have been read: the same stream, cycle for
+            # cycle, with the block RAMs' outputs going into flip-flops that may sit beside
+            # them (Fmax). Both hold while the stream waits (the read enable and the
+            # flip-flops' enable are `out_advance`, one gate from registers: the address
+            # comes from registers only). The buffer is not written in the output phase, nor
+            # in the compute phase's last cycle. (On the iCE40 the extra enable on the way
+            # from the pooling unit's i.ready costs more than it saves.)
             out_succ = Signal.like(out_addr.value)
             out_data = Signal(data.ArrayLayout(signed(8), cols), reset_less=True)
             m.d.comb += [
-                output_read.addr.eq(Mux(phase != Phase.OUTPUT, 0,
-                                        Mux(out_advance & out_more, out_succ, out_addr.value))),
+                output_read.addr.eq(Mux(phase != Phase.OUTPUT, 0, out_succ)),
+                output_read.en.eq(out_advance),
                 out_stream.payload.data.eq(out_data),
             ]
             with m.If(out_advance):
