@@ -31,6 +31,7 @@ from .harness import (
     bits_for,
     count,
     handshake,
+    internal,
 )
 
 __all__ = ["POOL", "PoolHarness", "SEQUENCES", "Tensor", "pool"]
@@ -117,7 +118,8 @@ class PoolHarness(Harness):
     PROPERTIES = {
         "o_rules": "o keeps the stream rules (any configuration, legal or not)",
         "credits": "the output FIFO is never written full (level <= depth); no more beats "
-                   "out than in (any legal configuration)",
+                   "out than in; the i.ready flip-flop is in_flight < depth or no window ends "
+                   "(any legal configuration)",
         "results": "fixed tensors back to back (seeded data, junk in the lanes past the "
                    "channels), any stalls on i and o: the o beats are golden.maxpool2d's, in "
                    "order, last on each tensor's last beat only, none early (nothing lost, "
@@ -193,6 +195,12 @@ class PoolHarness(Harness):
                 Assert(buffer.level <= buffer.depth, "output FIFO level above its depth"),
             ]
             m.d.comb += Assert(~o_fire | (n_out < n_in), "more output beats than input beats")
+            inner = getattr(dut, "inner_module", module)
+            emit = internal(inner, "h_emit") & internal(inner, "v_emit")
+            m.d.comb += Assert(internal(inner, "ready")
+                               == ((internal(inner, "in_flight") < dut.buffer_depth) | ~emit),
+                               "invariant: the unit's ready is in_flight < the buffer's depth, "
+                               "or the beat ends no window")
 
         elif self._prop == "results":
             self._check_results(m, dut, o_fire, n_in, n_out)

@@ -404,14 +404,16 @@ class ConvEngine(wiring.Component):
         # Results: accumulate over a column tile's passes; the last pass goes to requantise.
         # Three stages: a result leaves the array (its accumulator and bias are read), `s1`
         # (the block RAMs' outputs, registered as they are, Fmax), `s2` (the sum, written back
-        # and offered to the requantiser). A pixel's sum is read again `pixels` results later:
-        # at 2 the read meets the write (transparent port), at 1 it is taken from `s2`.
+        # and offered to the requantiser). A pixel's sum is read again `pixels` results later,
+        # before the write of the sum before it when that is 1 or 2 results later: then the
+        # sum is taken from `s2`, chosen a cycle ahead (`s2_bypass`, `s2_use`), so that the
+        # accumulator's read goes into `s2_acc` with no logic after the block RAMs (Fmax).
         r_pix = _Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
         r_tile = _Count(reg["row_tiles"], "r_tile")
         r_col_tile = _Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))
         r_first = Signal()       # r_tile == 0
         acc_write = acc_buffer.write_port()
-        acc_read = acc_buffer.read_port(transparent_for=(acc_write,))
+        acc_read = acc_buffer.read_port()
         bias_read = bias_buffer.read_port()
         s1_valid = Signal()
         s1_first = Signal(reset_less=True)
@@ -424,6 +426,11 @@ class ConvEngine(wiring.Component):
         s2_pix = Signal.like(r_pix.value, reset_less=True)
         s2_result = Signal.like(array.o.payload, reset_less=True)
         s2_acc = Signal.like(acc_read.data, reset_less=True)
+        s1_meet = Signal(reset_less=True)   # the read met the write of the sum before it
+        s2_use = Signal(reset_less=True)    # the sum is s2_bypass, not s2_acc
+        s2_bypass = Signal.like(acc_read.data, reset_less=True)
+        sums = Signal.like(acc_read.data)         # the sum `s2` makes
+        sums_r = Signal.like(acc_read.data, reset_less=True)   # the sum `s2` made last cycle
         s2_bias = Signal.like(bias_read.data, reset_less=True)
         o_fire = Signal()
         m.d.comb += [
@@ -455,14 +462,24 @@ class ConvEngine(wiring.Component):
                 with m.If(r_tile.last):
                     m.d.sync += r_col_tile.step()
         forward = s2_valid & (s2_pix == s1_pix)
+        m.d.sync += [
+            s1_meet.eq(s2_valid & (s2_pix == r_pix.value)),
+            s2_use.eq(forward | s1_meet),
+            s2_bypass.eq(Mux(forward, sums, sums_r)),
+            s2_acc.eq(acc_read.data),
+            sums_r.eq(sums),
+        ]
         for lane in range(cols):
             total = Signal(signed(cfg.acc_width), name=f"sum_{lane}")
             m.d.comb += [
-                total.eq(Mux(s2_first, 0, s2_acc[lane]) + s2_result[lane]),
-                acc_write.data[lane].eq(total),
-                requant.i.payload.acc[lane].eq(total),
+                total.eq(Mux(s2_first, 0, Mux(s2_use, s2_bypass[lane], s2_acc[lane]))
+                         + s2_result[lane]),
+                sums[lane].eq(total),
             ]
-            m.d.sync += s2_acc[lane].eq(Mux(forward, total, acc_read.data[lane]))
+        m.d.comb += [
+            acc_write.data.eq(sums),
+            requant.i.payload.acc.eq(sums),
+        ]
         m.d.comb += [
             acc_write.addr.eq(s2_pix),
             acc_write.en.eq(s2_valid),
@@ -524,19 +541,21 @@ class ConvEngine(wiring.Component):
         ]
         if getattr(platform, "family", None) == "ecp5":
             # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
-            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a cycle
-            # ahead, at the address `out_addr` is about to hold, and `out_data` takes their
-            # output when the word would have been read: the same stream, cycle for cycle,
-            # with the block RAMs' outputs going into flip-flops that may sit beside them
-            # (Fmax). The buffer is not written in the output phase, nor in the compute
-            # phase's last cycle. `out_succ` is out_addr + 1 (unused past the last word), so
-            # the address is a choice between two registers. (On the iCE40 the extra enable
-            # on the way from the pooling unit's i.ready costs more than it saves.)
+            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a word
+            # ahead, at `out_succ` (out_addr + 1, unused past the last word; 0 before the
+            # output phase, so that its first cycle finds word 0 read), and `out_data` takes
+            # their output when the word would have been read: the same stream, cycle for
+            # cycle, with the block RAMs' outputs going into flip-flops that may sit beside
+            # them (Fmax). Both hold while the stream waits (the read enable and the
+            # flip-flops' enable are `out_advance`, one gate from registers: the address
+            # comes from registers only). The buffer is not written in the output phase, nor
+            # in the compute phase's last cycle. (On the iCE40 the extra enable on the way
+            # from the pooling unit's i.ready costs more than it saves.)
             out_succ = Signal.like(out_addr.value)
             out_data = Signal(data.ArrayLayout(signed(8), cols), reset_less=True)
             m.d.comb += [
-                output_read.addr.eq(Mux(phase != Phase.OUTPUT, 0,
-                                        Mux(out_advance & out_more, out_succ, out_addr.value))),
+                output_read.addr.eq(Mux(phase != Phase.OUTPUT, 0, out_succ)),
+                output_read.en.eq(out_advance),
                 out_stream.payload.data.eq(out_data),
             ]
             with m.If(out_advance):

@@ -99,8 +99,7 @@ class MaxPool2d(wiring.Component):
     K - 1)``, group ``g``, is accepted (``hline`` read 1, its output registered 1, ``vline``
     read 1, its output registered 1, FIFO 2: no logic after a memory's output before a
     register), when ``o`` is not backpressured; ``golden.pool_timing`` models it. One input
-    beat per cycle is sustained indefinitely while ``o.ready``. ``i.ready`` comes from two
-    gates after registers.
+    beat per cycle is sustained indefinitely while ``o.ready``. ``i.ready`` is a flip-flop.
 
     Datapath registers and memories have no reset; the counters, valids and credits do.
     """
@@ -182,13 +181,20 @@ class MaxPool2d(wiring.Component):
         y_end_now = Mux(y_first, self.size - 1, y_end)
         # Whether the beat to be accepted ends a window row (column): x == x_end_now and
         # y == y_end_now, kept in registers, worked out when the previous pixel (row) is
-        # accepted, so that `i.ready` is two gates from flip-flops (Fmax). Both are 0 at the
-        # start of a row (tensor), as size >= 2, so the idle state does not depend on the
-        # config either.
+        # accepted, so that no compare on the counters is on the way to `i.ready` (Fmax).
+        # Both are 0 at the start of a row (tensor), as size >= 2, so the idle state does not
+        # depend on the config either.
         h_emit = Signal()
         v_emit = Signal()
         emit = Signal()
         last = Signal()
+        # `i.ready` is (in_flight < buffer_depth) | ~emit, kept in a flip-flop worked out a
+        # step ahead from the next values of the three: the producer's read enables hang on
+        # i.ready, so no logic between it and the registers (Fmax).
+        ready = Signal(init=1)
+        h_emit_next = Signal()
+        v_emit_next = Signal()
+        room_next = Signal()
         m.d.comb += [
             remaining.eq(self.channels - base),
             # Constant when a pixel always fits one beat (and the compare would be too).
@@ -199,11 +205,23 @@ class MaxPool2d(wiring.Component):
             # looked at when the beat ends a window, where x, y are its last column and row).
             last.eq(last_group & (x + self.stride >= self.width)
                     & (y + self.stride >= self.height)),
-            self.i.ready.eq((in_flight < self.buffer_depth) | ~emit),
+            self.i.ready.eq(ready),
             i_fire.eq(self.i.valid & self.i.ready),
             o_fire.eq(self.o.valid & self.o.ready),
         ]
         m.d.sync += in_flight.eq(in_flight + (i_fire & emit) - o_fire)
+        # The count moves by at most one: compares on the register alone.
+        with m.If(i_fire & emit & ~o_fire):
+            m.d.comb += room_next.eq(in_flight < self.buffer_depth - 1)
+        with m.Elif(o_fire & ~(i_fire & emit)):
+            m.d.comb += room_next.eq(1)
+        with m.Else():
+            m.d.comb += room_next.eq(in_flight < self.buffer_depth)
+        m.d.sync += [
+            h_emit.eq(h_emit_next),
+            v_emit.eq(v_emit_next),
+            ready.eq(room_next | ~(h_emit_next & v_emit_next)),
+        ]
 
         row_end = Signal()
         tensor_end = Signal()
@@ -214,6 +232,8 @@ class MaxPool2d(wiring.Component):
             tensor_end.eq(Mux(y_first, self.height == 1, y_last_r)),
             x_end_next.eq(Mux(h_emit, x_end_now + self.stride, x_end_now)),
             y_end_next.eq(Mux(v_emit, y_end_now + self.stride, y_end_now)),
+            h_emit_next.eq(h_emit),
+            v_emit_next.eq(v_emit),
         ]
         with m.If(i_fire):
             with m.If(~last_group):
@@ -232,20 +252,22 @@ class MaxPool2d(wiring.Component):
                     x_first.eq(row_end),
                     x_last_r.eq(x + 2 == self.width),
                     x_end.eq(x_end_next),
-                    # x + 1 == x_end_next, without the add: after an emitting beat the next
-                    # window ends stride columns on; at x == 0 the first ends at size - 1.
-                    h_emit.eq(~row_end & Mux(h_emit, self.stride == 1,
-                                             Mux(x_first, self.size == 2, x + 1 == x_end))),
                 ]
+                # x + 1 == x_end_next, without the add: after an emitting beat the next
+                # window ends stride columns on; at x == 0 the first ends at size - 1.
+                m.d.comb += h_emit_next.eq(
+                    ~row_end & Mux(h_emit, self.stride == 1,
+                                   Mux(x_first, self.size == 2, x + 1 == x_end)))
             with m.If(row_end):
                 m.d.sync += [
                     y.eq(Mux(tensor_end, 0, y + 1)),
                     y_first.eq(tensor_end),
                     y_last_r.eq(y + 2 == self.height),
                     y_end.eq(y_end_next),
-                    v_emit.eq(~tensor_end & Mux(v_emit, self.stride == 1,
-                                                Mux(y_first, self.size == 2, y + 1 == y_end))),
                 ]
+                m.d.comb += v_emit_next.eq(
+                    ~tensor_end & Mux(v_emit, self.stride == 1,
+                                      Mux(y_first, self.size == 2, y + 1 == y_end)))
             with m.If(row_end):
                 m.d.sync += h_addr.eq(0)
             with m.Elif(h_emit):
