@@ -28,6 +28,22 @@ def test_quick_bench(tmp_path):
     check_scalesim(results)
     check_speed(results)
     assert results["regression"] == {"skipped": "quick mode"}
+    check_regression_report(results)
+
+
+def check_regression_report(results):
+    """Part 4's summary gives the ratio, and says when the two runs built different numbers of
+    simulators (a cold cache after a change), so the ratio is not like for like."""
+    from sysconv.bench import report
+    rows = [{"workers": workers, "seconds": seconds, "returncode": 0, "outcome": "9 passed",
+             "new_builds": builds, "command": f"pytest -n {workers}", "log": "x.log"}
+            for workers, seconds, builds in (("auto", 500.0, 31), ("1", 900.0, 0))]
+    text = report.markdown({**results, "regression": {"rows": rows, "speedup": 1.8}})
+    assert "One worker took 1.80x the wall time of `-n auto`." in text
+    assert "not like for like: `-n auto` built 31 simulators and one worker 0" in text
+    rows[0]["new_builds"] = 0
+    text = report.markdown({**results, "regression": {"rows": rows, "speedup": 1.8}})
+    assert "Both runs built the same simulators" in text and "not like for like" not in text
 
 
 def check_outputs(run, out, results):
