@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from sysconv.bench import report
 from sysconv.bench.workloads import QUICK
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +35,6 @@ def test_quick_bench(tmp_path):
 def check_regression_report(results):
     """Part 4's summary gives the ratio, and says when the two runs built different numbers of
     simulators (a cold cache after a change), so the ratio is not like for like."""
-    from sysconv.bench import report
     rows = [{"workers": workers, "seconds": seconds, "returncode": 0, "outcome": "9 passed",
              "new_builds": builds, "command": f"pytest -n {workers}", "log": "x.log"}
             for workers, seconds, builds in (("auto", 500.0, 31), ("1", 900.0, 0))]
