@@ -5,6 +5,7 @@ from amaranth.lib.wiring import In, Out
 
 from .layer import REGISTERS, EngineConfig
 from .maxpool import MaxPool2d
+from .ram import BlockRAM
 from .requant import Requantizer
 from .systolic_array import SystolicArray
 
@@ -101,17 +102,24 @@ class ConvEngine(wiring.Component):
         reg = {name: Signal(range(limits[name] + 1), name=f"reg_{name}", reset_less=True)
                for name in REGISTERS}
 
-        # Buffers.
-        input_buffer = _block_memory(m, "input_buffer", data.ArrayLayout(signed(8), rows),
-                                     cfg.input_depth)
-        weight_buffer = _block_memory(m, "weight_buffer", data.ArrayLayout(signed(8), cols),
-                                      cfg.weight_depth)
+        # Buffers. A BlockRAM's read that meets a write to its address has undefined data, and
+        # none is used here (the Amaranth simulator poisons them, hw.ram): the input and weight
+        # buffers are written before the compute phase and read in it; the output buffer is
+        # written in the compute phase and read in the output phase (on the ECP5 its first
+        # word in the compute phase's last cycle, which writes nothing); a read of the
+        # accumulator that meets the write of the sum before it is replaced by that sum
+        # (`s1_meet`).
+        m.submodules.input_buffer = input_buffer = BlockRAM(
+            shape=data.ArrayLayout(signed(8), rows), depth=cfg.input_depth, sliced=True)
+        m.submodules.weight_buffer = weight_buffer = BlockRAM(
+            shape=data.ArrayLayout(signed(8), cols), depth=cfg.weight_depth, sliced=True)
         m.submodules.bias_buffer = bias_buffer = Memory(
             shape=data.ArrayLayout(signed(32), cols), depth=cfg.max_col_tiles, init=[])
-        m.submodules.acc_buffer = acc_buffer = Memory(
-            shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth, init=[])
-        output_buffer = _block_memory(m, "output_buffer", data.ArrayLayout(signed(8), cols),
-                                      cfg.output_depth)
+        m.submodules.acc_buffer = acc_buffer = BlockRAM(
+            shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth,
+            sliced=False)
+        m.submodules.output_buffer = output_buffer = BlockRAM(
+            shape=data.ArrayLayout(signed(8), cols), depth=cfg.output_depth, sliced=True)
 
         m.submodules.array = array = SystolicArray(rows, cols, acc_width=cfg.acc_width)
         m.submodules.requant = requant = Requantizer(lanes=cols, acc_width=cfg.acc_width,
@@ -682,62 +690,3 @@ class _Count:
         if self.value is not None:
             statements.append(self.value.eq(Mux(self.last, 0, self.value + 1)))
         return statements
-
-
-# A block RAM's bits: one DP16KD of the ECP5 (in its 1-, 2- or 4-bit-wide modes), four
-# SB_RAM40_4K of the iCE40.
-BLOCK_RAM_BITS = 16384
-
-
-def _block_memory(m, name, shape, depth):
-    """A memory of ``depth`` words of ``shape`` (no initial contents), as submodule ``name``
-    when its words fit ``BLOCK_RAM_BITS`` at the depth, else as bit slices ``name_0``, ...,
-    each narrow enough to fit. A memory deeper than a block RAM holds is otherwise built of
-    block RAMs stacked in depth, with a multiplexer after their outputs: on the ECP5 a
-    DP16KD's output is valid 5.6 ns after the clock, which leaves no time for that
-    multiplexer at 100 MHz. (Yosys chooses the block RAMs' aspect ratio by cost; slicing is
-    how to ask for the narrow, deep ones.) The slices behave as one memory: ports made
-    with :meth:`write_port` and :meth:`read_port` drive them all."""
-    width = data.Layout.cast(shape).size
-    fit = 1 << max((BLOCK_RAM_BITS // depth).bit_length() - 1, 0)
-    if fit >= width:
-        m.submodules[name] = memory = Memory(shape=shape, depth=depth, init=[])
-        return memory
-    return _SlicedMemory(m, name, shape, depth, fit)
-
-
-class _SlicedMemory:
-    def __init__(self, m, name, shape, depth, slice_width):
-        self._m, self._shape, self._depth = m, shape, depth
-        width = data.Layout.cast(shape).size
-        self._slices = []
-        for k, low in enumerate(range(0, width, slice_width)):
-            high = min(low + slice_width, width)
-            m.submodules[f"{name}_{k}"] = memory = Memory(shape=unsigned(high - low),
-                                                          depth=depth, init=[])
-            self._slices.append((memory, low, high))
-
-    def write_port(self):
-        port = _Port(self._shape, self._depth, en_init=0)
-        for memory, low, high in self._slices:
-            write = memory.write_port()
-            self._m.d.comb += [write.addr.eq(port.addr), write.en.eq(port.en),
-                               write.data.eq(port.data.as_value()[low:high])]
-        return port
-
-    def read_port(self):
-        port = _Port(self._shape, self._depth, en_init=1)
-        for memory, low, high in self._slices:
-            read = memory.read_port()
-            self._m.d.comb += [read.addr.eq(port.addr), read.en.eq(port.en),
-                               port.data.as_value()[low:high].eq(read.data)]
-        return port
-
-
-class _Port:
-    """The address, enable and data of a port of every slice of a :class:`_SlicedMemory`."""
-
-    def __init__(self, shape, depth, *, en_init):
-        self.addr = Signal(range(depth))
-        self.en = Signal(init=en_init)
-        self.data = Signal(shape)

@@ -1,13 +1,14 @@
 import itertools
 from types import SimpleNamespace
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
+from .ram import BlockRAM
 
 __all__ = ["MaxPool2d"]
 
@@ -95,11 +96,12 @@ class MaxPool2d(wiring.Component):
     in flight or unread. Beats that complete no window are always taken.
 
     Latency and throughput: the output beat of window ``(r, q)`` and group ``g`` is valid on
-    ``o`` :attr:`latency` ``= 6`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
+    ``o`` :attr:`latency` ``= 7`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
     K - 1)``, group ``g``, is accepted (``hline`` read 1, its output registered 1, ``vline``
-    read 1, its output registered 1, FIFO 2: no logic after a memory's output before a
-    register), when ``o`` is not backpressured; ``golden.pool_timing`` models it. One input
-    beat per cycle is sustained indefinitely while ``o.ready``. ``i.ready`` is a flip-flop.
+    read 1, its output registered 1, the vertical comparisons registered 1, FIFO 2: no logic
+    after a memory's output before a register), when ``o`` is not backpressured;
+    ``golden.pool_timing`` models it. One input beat per cycle is sustained indefinitely while
+    ``o.ready``. ``i.ready`` is a flip-flop.
 
     Datapath registers and memories have no reset; the counters, valids and credits do.
     """
@@ -131,7 +133,7 @@ class MaxPool2d(wiring.Component):
         check_int("max_size", max_size, 2, 4)
         check_int("data_width", data_width, 2, 32)
 
-    LATENCY = 6
+    LATENCY = 7
 
     lanes = property(lambda self: self._lanes)
     max_width = property(lambda self: self._max_width)
@@ -302,11 +304,14 @@ class MaxPool2d(wiring.Component):
         sh = _stage(m, "h", s1.valid & s1.h_emit, pixel=s1.pixel,
                     taps=self._left_out_lowest(m, hline_r.data, s1.size),
                     h_addr=s1.h_addr, v_emit=s1.v_emit, last=s1.last, size=s1.size)
-        h_max = self._window_max(m, "h_max", sh.pixel, sh.taps)
+        h_max = self._select(m, "h_max", sh.pixel, sh.taps,
+                             self._winners(m, "h", sh.pixel, sh.taps))
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
-        # `vline` is next read a row later, at least two cycles after it is written: no bypass.
-        m.submodules.vline = vline = Memory(shape=window, depth=self.vline_depth, init=[])
+        # `vline` is next read a row later, at least two cycles after it is written: no bypass,
+        # and no read that meets a write is used (a BlockRAM's contract).
+        m.submodules.vline = vline = BlockRAM(shape=window, depth=self.vline_depth,
+                                              sliced=False)
         vline_w = vline.write_port()
         vline_r = vline.read_port()
 
@@ -323,7 +328,11 @@ class MaxPool2d(wiring.Component):
 
         sv = _stage(m, "v", s2.valid & s2.v_emit, pixel=s2.pixel,
                     taps=self._left_out_lowest(m, vline_r.data, s2.size), last=s2.last)
-        v_max = self._window_max(m, "v_max", sv.pixel, sv.taps)
+        # The comparisons are registered before the selection (`sc`): the FIFO's storage has a
+        # longer setup on its write data than a flip-flop (Fmax).
+        sc = _stage(m, "c", sv.valid, pixel=sv.pixel, taps=sv.taps, last=sv.last,
+                    winners=self._winners(m, "v", sv.pixel, sv.taps))
+        v_max = self._select(m, "v_max", sc.pixel, sc.taps, sc.winners)
 
         # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
         out = Signal(self.o.payload.shape())
@@ -331,9 +340,9 @@ class MaxPool2d(wiring.Component):
                                                         depth=self.buffer_depth)
         m.d.comb += [
             out.data.eq(v_max),
-            out.last.eq(sv.last),
+            out.last.eq(sc.last),
             buffer.w_data.eq(out),
-            buffer.w_en.eq(sv.valid),
+            buffer.w_en.eq(sc.valid),
             self.o.payload.eq(buffer.r_data),
             self.o.valid.eq(buffer.r_rdy),
             buffer.r_en.eq(self.o.ready),
@@ -355,27 +364,35 @@ class MaxPool2d(wiring.Component):
                 m.d.comb += masked[t][k].eq(Mux(size > t + 1, taps[t][k], lowest))
         return masked
 
-    def _window_max(self, m, name, newest, older):
-        """Lane-wise max of ``newest`` and every tap of ``older`` (those the window leaves
-        out already at the lowest value).
+    def _winners(self, m, name, newest, older):
+        """Per lane, which of ``newest`` and the taps of ``older`` (those the window leaves
+        out already at the lowest value) is the max: one bit per value, exactly one set.
 
-        One level of logic after the comparators, not a tree of compare-then-select levels
-        (Fmax): every pair is compared at once, the value that wins all its comparisons (ties
-        to the newer) is selected by an AND-OR.
-        """
+        Every pair is compared at once, and a value wins when it wins all its comparisons
+        (ties to the newer), not a tree of compare-then-select levels (Fmax); :meth:`_select`
+        then takes it with an AND-OR."""
+        count = self._max_size
+        winners = Signal(data.ArrayLayout(unsigned(count), self._lanes), name=f"{name}_winners")
+        for k in range(self._lanes):
+            values = [newest[k]] + [older[t][k] for t in range(count - 1)]
+            wins = {}
+            for i, j in itertools.combinations(range(count), 2):
+                wins[i, j] = values[i] >= values[j]   # the newer (lower index) wins a tie
+                wins[j, i] = ~wins[i, j]
+            for i in range(count):
+                m.d.comb += winners[k][i].eq(
+                    Cat(*(wins[i, j] for j in range(count) if j != i)).all())
+        return winners
+
+    def _select(self, m, name, newest, older, winners):
+        """Lane-wise, the value of ``newest`` and the taps of ``older`` that ``winners``
+        marks."""
         result = Signal(data.ArrayLayout(signed(self._data_width), self._lanes), name=name)
         for k in range(self._lanes):
             values = [newest[k]] + [older[t][k] for t in range(self._max_size - 1)]
-            wins = {}
-            for i, j in itertools.combinations(range(len(values)), 2):
-                wins[i, j] = values[i] >= values[j]   # the newer (lower index) wins a tie
-                wins[j, i] = ~wins[i, j]
             selected = 0
             for i, value in enumerate(values):
-                winner = Signal(name=f"{name}_{k}_win_{i}")
-                m.d.comb += winner.eq(Cat(*(wins[i, j] for j in range(len(values))
-                                            if j != i)).all())
-                selected = selected | Mux(winner, value, 0)
+                selected = selected | Mux(winners[k][i], value, 0)
             m.d.comb += result[k].eq(selected)
         return result
 

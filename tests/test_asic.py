@@ -90,7 +90,7 @@ def test_gate_level_engine_matches_golden(test_dir):
         CMOS["DFF_P"] * report["flip_flops"]
     assert "sysconv_accel" in netlist and " + " not in netlist and " * " not in netlist
     # The buffers are memories of the sizes the configuration asks for.
-    memories = _memories(report)
+    memories = {name.removesuffix(".memory"): size for name, size in _memories(report).items()}
     assert memories["engine.input_buffer"] == (config.input_depth, 8 * config.rows)
     assert memories["engine.weight_buffer"] == (config.weight_depth, 8 * config.cols)
     assert memories["engine.output_buffer"] == (config.output_depth, 8 * config.cols)
@@ -123,7 +123,8 @@ def test_liberty_engine_matches_golden(test_dir):
     assert report["area"] == pytest.approx(sum(TOY_AREAS[c] * n
                                                for c, n in report["cells"].items()))
     assert report["sequential_area"] == pytest.approx(TOY_AREAS["DFF"] * report["cells"]["DFF"])
-    assert _memories(report)["engine.input_buffer"] == (EngineConfig(**SMALL).input_depth, 16)
+    assert _memories(report)["engine.input_buffer.memory"] == (
+        EngineConfig(**SMALL).input_depth, 16)
 
     result = asic.simulate_netlist(report, simulator="icarus", test_dir=test_dir / "check")
     assert result.status == "pass", result.message

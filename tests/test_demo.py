@@ -14,17 +14,19 @@ from sysconv.compiler import CompileError, compile_network, engine_for
 from sysconv.demo import MODEL, board_fmax, run_demo
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
-def test_demo_logits_bit_exact(simulator, test_dir):
-    summary = run_demo(images=3, simulator=simulator, out=test_dir, echo=lambda *a: None)
+# Icarus takes about 90 s an image: one in `make test`, three in `make test-long`.
+@pytest.mark.parametrize("simulator, images", [
+    ("verilator", 3), ("icarus", 1), pytest.param("icarus", 3, marks=pytest.mark.long)])
+def test_demo_logits_bit_exact(simulator, images, test_dir):
+    summary = run_demo(images=images, simulator=simulator, out=test_dir, echo=lambda *a: None)
     assert summary["status"] == "pass", summary.get("message")
     network = Sequential.load(MODEL)
     x, y = digits.load("test")
     # The RTL's logits, recomputed here from the golden network, independently of the demo.
     rtl = json.loads((test_dir / "summary.json").read_text())
     assert rtl["logits_bit_exact"] is True
-    assert rtl["predictions"] == network.run(x[:3]).argmax(axis=1).tolist()
-    assert rtl["labels"] == y[:3].tolist()
+    assert rtl["predictions"] == network.run(x[:images]).argmax(axis=1).tolist()
+    assert rtl["labels"] == y[:images].tolist()
     for row in rtl["layers"]:
         assert row["layer_cycles"] == row["predicted_layer_cycles"], row["pass"]
         assert row["compute_cycles"] == row["predicted_compute_cycles"], row["pass"]

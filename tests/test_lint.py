@@ -5,7 +5,10 @@ import pytest
 from sim.lint import CONFIGURATIONS, lint, lint_verilog
 
 
-@pytest.mark.parametrize("name", CONFIGURATIONS)
+# The 16x16 engine's lint takes about a minute: in `make test-long` (and `make lint`).
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.long) if name == "accel-large-16x16" else name
+    for name in CONFIGURATIONS])
 def test_generated_verilog_is_lint_clean(name):
     ok, report = lint(name)
     assert ok, report

@@ -1,0 +1,137 @@
+"""BlockRAM: the engine's and the pooling unit's buffers. Reads and writes against a model,
+the slicing, the poisoned read-during-write that simulation uses to show no such read is used,
+and that Yosys maps it to bare block RAM (no read-old-data emulation)."""
+
+import random
+import subprocess
+
+import pytest
+from amaranth.hdl import Fragment, Module, Shape, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from hw.ram import BLOCK_RAM_BITS, BlockRAM, poisoned_collisions
+from sim.runner import to_verilog
+from sysconv.build import _synth_cells, _tool
+
+
+class Harness(wiring.Component):
+    """A BlockRAM with one write and one read port, as ports of a component."""
+
+    def __init__(self, shape, depth, sliced):
+        self.ram = BlockRAM(shape=shape, depth=depth, sliced=sliced)
+        self.write = self.ram.write_port()
+        self.read = self.ram.read_port()
+        super().__init__({"w_addr": In(range(depth)), "w_data": In(shape), "w_en": In(1),
+                          "r_addr": In(range(depth)), "r_en": In(1), "r_data": Out(shape)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ram = self.ram
+        m.d.comb += [
+            self.write.addr.eq(self.w_addr), self.write.data.eq(self.w_data),
+            self.write.en.eq(self.w_en), self.read.addr.eq(self.r_addr),
+            self.read.en.eq(self.r_en), self.r_data.eq(self.read.data),
+        ]
+        return m
+
+
+def run(harness, steps, *, poisoned):
+    """``steps``: per cycle ``(write, read)``, ``write`` as ``(addr, value)`` or None, ``read``
+    an address or None (enable low); returns the read port's data after each cycle."""
+    seen = []
+
+    async def testbench(ctx):
+        for write, read in steps:
+            ctx.set(harness.w_en, write is not None)
+            if write is not None:
+                ctx.set(harness.w_addr, write[0])
+                ctx.set(Value.cast(harness.w_data), write[1])
+            ctx.set(harness.r_en, read is not None)
+            if read is not None:
+                ctx.set(harness.r_addr, read)
+            await ctx.tick()
+            seen.append(ctx.get(Value.cast(harness.r_data)))
+
+    if poisoned:
+        with poisoned_collisions():
+            sim = Simulator(harness)
+    else:
+        sim = Simulator(harness)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("shape, depth, sliced", [
+    (unsigned(6), 16, False),
+    (data.ArrayLayout(signed(8), 8), 4096, True),     # 16 slices of 4 bits
+    (data.ArrayLayout(signed(8), 3), 1000, True),     # 24 bits, slices of 16: one of 8
+    (data.ArrayLayout(signed(8), 2), 64, True),       # fits one block RAM: not sliced
+])
+@pytest.mark.parametrize("poisoned", [False, True])
+def test_reads_what_was_written(shape, depth, sliced, poisoned):
+    harness = Harness(shape, depth, sliced)
+    width = Shape.cast(shape).width
+    rng = random.Random(depth)
+    model, steps, expected = {}, [], []
+    for _ in range(300):
+        write = (rng.randrange(depth), rng.getrandbits(width)) if rng.random() < 0.6 else None
+        read = rng.choice(sorted(model)) if model and rng.random() < 0.7 else None
+        # No read of the address being written: its data is undefined.
+        if write is not None and read == write[0]:
+            read = None
+        steps.append((write, read))
+        expected.append(model[read] if read is not None else None)
+        if write is not None:
+            model[write[0]] = write[1]
+    seen = run(harness, steps, poisoned=poisoned)
+    held = None
+    for n, (got, want) in enumerate(zip(seen, expected, strict=True)):
+        held = want if want is not None else held   # en low: the data holds
+        if held is not None:
+            assert got == held, f"cycle {n}: read {got:#x}, expected {held:#x}"
+
+
+def test_read_that_meets_a_write_is_poisoned_only_in_the_checking_simulation():
+    steps = [((5, 0b0011), None), ((5, 0b1001), 5), (None, None), (None, 5), ((7, 1), 5)]
+    plain = run(Harness(unsigned(4), 16, False), steps, poisoned=False)
+    poisoned = run(Harness(unsigned(4), 16, False), steps, poisoned=True)
+    # The Verilog's (and the simulator's) read-old-data, which the hardware does not keep...
+    assert plain[1:] == [0b0011, 0b0011, 0b1001, 0b1001]
+    # ...is the complement when poisoned, while the enable holds the data; later reads are
+    # clean.
+    assert poisoned[1:] == [0b1100, 0b1100, 0b1001, 0b1001]
+
+
+def test_slices_are_as_narrow_as_a_block_ram_holds():
+    def memories(shape, depth, sliced):
+        fragment = Fragment.get(Harness(shape, depth, sliced), None)
+        ram = fragment.subfragments[0][0]
+        return [sub for sub, _name, _loc in ram.subfragments
+                if isinstance(sub, Memory) or type(sub).__name__ == "MemoryInstance"]
+
+    layout = data.ArrayLayout(signed(8), 8)
+    assert len(memories(layout, 8192, True)) == 32      # 2 bits at 8192 words
+    assert len(memories(layout, 2048, True)) == 8       # 8 bits at 2048
+    assert len(memories(layout, 8192, False)) == 1
+    assert len(memories(layout, BLOCK_RAM_BITS // 64, True)) == 1
+
+
+@pytest.mark.parametrize("shape, depth, sliced", [
+    (unsigned(2), 8192, False),
+    (data.ArrayLayout(signed(8), 4), 4096, True),
+])
+def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, tmp_path):
+    """Yosys keeps read-old-data, which a DP16KD does not give across its ports, with flip-flops
+    and LUTs around it, unless the memory carries no_rw_check: the BlockRAM is block RAM and
+    nothing else."""
+    (tmp_path / "ram.v").write_text(to_verilog(Harness(shape, depth, sliced), "ram"))
+    subprocess.run([_tool("yosys"), "-q", "-p", "read_verilog ram.v; synth_ecp5 -top ram; "
+                    "tee -q -o stat.json stat -json"], cwd=tmp_path, check=True, timeout=600)
+    cells = _synth_cells(tmp_path / "stat.json")
+    width = Shape.cast(shape).width
+    assert cells == {"DP16KD": width * depth // BLOCK_RAM_BITS}, cells
