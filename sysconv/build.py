@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from hw._check import check_int
 from hw.boards.board_top import BoardTop
 from hw.boards.harness import RegisterHarness
 from hw.boards.platforms import board_spec
@@ -206,12 +207,12 @@ def _overflow(log, spec):
             if cell in names and int(used) > int(available)]
 
 
-def _run_pnr(command, work, spec, what, config):
+def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
     try:
-        return _run(command, work, "nextpnr.log")
+        return _run(command, work, log_name)
     except BuildError as error:
         # nextpnr's own capacity checks (logic cells, after packing) end up here.
-        text = (Path(work) / "nextpnr.log").read_text(errors="replace")
+        text = (Path(work) / log_name).read_text(errors="replace")
         over = _overflow(text, spec)
         if over:
             raise DoesNotFit(f"{what} ({_describe(config)}) does not fit the {spec.device}: "
@@ -225,7 +226,9 @@ def _run_pnr(command, work, spec, what, config):
         raise error
 
 
-def _engine_alone(spec, config, work, seed):
+def _engine_alone(spec, config, work, seeds):
+    """Synthesis once, then place and route once per seed in ``seeds``; the report of the seed
+    with the highest Fmax (the first of equals), with every seed's Fmax under ``seeds``."""
     from sim.runner import to_verilog
     work.mkdir(parents=True, exist_ok=True)
     if spec.family == "ice40":
@@ -247,18 +250,44 @@ def _engine_alone(spec, config, work, seed):
              f"write_json {top}.json\n"
     (work / f"{top}.ys").write_text(script)
     times = {"synth_s": _run([_tool("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"], work,
-                             "yosys.log")}
+                             "yosys.log"), "pnr_s": 0.0}
     needs = _needs(spec, _synth_cells(work / f"{top}.stat.json"))
     _check_fit(spec, needs, f"the engine ({_describe(config)})")
-    times["pnr_s"] = _run_pnr(
-        [_tool(pnr_tool), "--json", f"{top}.json", "--report", "report.json",
-         "--timing-allow-fail", "--seed", str(seed), "--freq", f"{spec.engine_mhz:g}",
-         "--log", f"{top}.tim", *spec.nextpnr, *extra], work, spec, "the engine", config)
-    used, fmax, paths = _pnr_report(work / "report.json", spec)
+    runs = []
+    for seed in seeds:
+        suffix = f"-seed{seed}" if len(seeds) > 1 else ""
+        pnr_s = _run_pnr(
+            [_tool(pnr_tool), "--json", f"{top}.json", "--report", f"report{suffix}.json",
+             "--timing-allow-fail", "--seed", str(seed), "--freq", f"{spec.engine_mhz:g}",
+             "--log", f"{top}{suffix}.tim", *spec.nextpnr, *extra], work, spec, "the engine",
+            config, log_name=f"nextpnr{suffix}.log")
+        times["pnr_s"] = round(times["pnr_s"] + pnr_s, 1)
+        used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
+        runs.append({"seed": seed, "fmax_mhz": _slowest(fmax), "pnr_s": pnr_s,
+                     "used": used, "fmax": fmax, "paths": paths})
+    best = max(runs, key=lambda run: run["fmax_mhz"])
     return {"method": "register harness (2 pins)" if spec.family == "ice40"
             else "nextpnr --out-of-context",
-            "resources": _resources(spec, needs, used), "fmax": fmax,
-            "critical_paths": paths, "times": times}
+            "resources": _resources(spec, needs, best["used"]), "fmax": best["fmax"],
+            "critical_paths": best["paths"], "times": times, "seed": best["seed"],
+            "seeds": [{k: run[k] for k in ("seed", "fmax_mhz", "pnr_s")} for run in runs]}
+
+
+def _slowest(fmax):
+    return min(value["achieved_mhz"] for value in fmax.values())
+
+
+def check_seeds(seeds):
+    """``seeds`` as a tuple: 1 to 16 distinct nextpnr seeds, each an int from 0 to
+    ``2 ** 31 - 1``; ValueError naming the parameter otherwise."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"engine_seeds must be a list of nextpnr seeds, not {seeds!r}")
+    seeds = tuple(seeds)
+    for seed in seeds:
+        check_int("engine_seeds: each seed", seed, 0, 2 ** 31 - 1)
+    if not 1 <= len(seeds) <= 16 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"engine_seeds must be 1 to 16 distinct seeds, not {list(seeds)}")
+    return seeds
 
 
 def _describe(config):
@@ -279,28 +308,34 @@ def _tool_versions(family):
     return versions
 
 
-def build_engine(board, config, *, out, seed=1):
+def build_engine(board, config, *, out, seeds=(1,)):
     """The engine alone (``config``, an :class:`EngineConfig`) on ``board``'s device, as
-    :func:`build_board` runs it for its ``engine`` entry, in the folder ``out``: returns
-    ``method``, ``resources``, ``fmax`` (per clock), ``critical_paths``, ``times`` and
-    ``target_met`` (Fmax against the board's ``engine_mhz``). No board top, no bitstream;
-    what ``sysconv sweep`` runs per FPGA point. Raises ValueError for an unknown board,
-    DoesNotFit, BuildError."""
+    :func:`build_board` runs it for its ``engine`` entry, in the folder ``out``: synthesis,
+    then place and route with each nextpnr seed of ``seeds``, keeping the fastest. Returns
+    ``method``, ``resources``, ``fmax`` (per clock), ``critical_paths`` of the kept seed,
+    ``seed`` (which), ``seeds`` (each seed's slowest clock, ``fmax_mhz``, and place-and-route
+    time), ``times`` and ``target_met`` (Fmax against the board's ``engine_mhz``). No board
+    top, no bitstream; what ``sysconv sweep`` runs per FPGA point. Raises ValueError for an
+    unknown board or bad seeds, DoesNotFit, BuildError."""
     spec = board_spec(board)
-    report = _engine_alone(spec, config, Path(out), seed)
-    engine_fmax = min(v["achieved_mhz"] for v in report["fmax"].values())
-    report["target_met"] = engine_fmax >= spec.engine_mhz
+    report = _engine_alone(spec, config, Path(out), check_seeds(seeds))
+    report["target_met"] = _slowest(report["fmax"]) >= spec.engine_mhz
     return report
 
 
-def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, seed=1):
+def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, seed=1,
+                engine_seeds=None):
     """Build ``board`` (a name of :data:`hw.boards.platforms.BOARDS`) with ``config`` (its
     default engine if ``None``); returns the report (a dict), also written to ``out``
     (default ``build/boards/NAME``) as ``report.json`` and ``report.txt``, beside the
-    bitstream and the Verilog. Raises ValueError for an unknown board or bad parameter,
+    bitstream and the Verilog. The board top is placed with nextpnr seed ``seed``, the engine
+    alone with each of ``engine_seeds`` (default the board's ``engine_seeds``), keeping the
+    fastest (:func:`build_engine`). Raises ValueError for an unknown board or bad parameter,
     DoesNotFit, BuildError."""
     from sim.runner import build_root
     spec = board_spec(board)
+    check_int("seed", seed, 0, 2 ** 31 - 1)
+    engine_seeds = check_seeds(spec.engine_seeds if engine_seeds is None else engine_seeds)
     config = config if config is not None else engine_config(board)
     baud = baud or spec.baud
     # The UART divisor is checked before anything is built.
@@ -326,7 +361,7 @@ def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, s
         "board_top": board_run,
     }
     if engine_alone:
-        report["engine"] = build_engine(board, config, out=work / "engine", seed=seed)
+        report["engine"] = build_engine(board, config, out=work / "engine", seeds=engine_seeds)
     report["timing_met"] = all(v["met"] for v in board_run["fmax"].values())
     report["build_seconds"] = round(time.monotonic() - started, 1)
     report["tools"] = _tool_versions(spec.family)
@@ -360,6 +395,11 @@ def text_report(report):
         lines.append(f"{names[resource]:<14}" + "".join(f"{c:>24}" for c in cells))
     if "engine" in report:
         lines.append(f"(engine alone: {report['engine']['method']})")
+        tried = report["engine"]["seeds"]
+        if len(tried) > 1:
+            lines.append("engine alone, nextpnr seeds: " + ", ".join(
+                f"{run['seed']}: {run['fmax_mhz']:.2f} MHz" for run in tried) +
+                f"; kept seed {report['engine']['seed']}")
     lines.append("")
     for title, run in runs:
         for clock, value in run["fmax"].items():

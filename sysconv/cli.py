@@ -283,7 +283,8 @@ def cmd_build(args):
     out = Path(args.output_dir) if args.output_dir else None
     try:
         report = build_board(args.board, config, out=out, baud=args.baud,
-                             engine_alone=not args.no_engine, seed=args.seed)
+                             engine_alone=not args.no_engine, seed=args.seed,
+                             engine_seeds=args.engine_seeds)
     except BuildError as error:
         print(f"sysconv: error: {error}", file=sys.stderr)
         return 1
@@ -318,6 +319,26 @@ def _seed(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, not {text!r}")
     return value
+
+
+def _nextpnr_seeds(text):
+    """``--engine-seeds``: nextpnr seeds as ``1,2,3`` or ``1-3`` (or both, ``1-3,7``)."""
+    from sysconv.build import check_seeds
+    seeds = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a list of seeds (as 1,2,3 or 1-3)") from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"{text!r}: the range {part} is empty")
+        seeds += range(first, last + 1)
+    try:
+        return check_seeds(seeds)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
 def _add_run_options(parser):
@@ -412,7 +433,11 @@ def _parser():
     p.add_argument("--baud", type=int, default=None, help="UART rate (default 115200)")
     p.add_argument("--no-engine", action="store_true",
                    help="skip the engine-alone Fmax run (out of context)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="nextpnr seed of the board top (default 1)")
+    p.add_argument("--engine-seeds", type=_nextpnr_seeds, default=None,
+                   help="nextpnr seeds the engine-alone run tries, keeping the fastest, as "
+                        "1,2,3 or 1-3 (default: the board's: icebreaker 1, ulx3s-85f 1-3)")
     p.add_argument("-o", "--output-dir", help="folder (default build/boards/BOARD)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_build)

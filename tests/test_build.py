@@ -41,6 +41,13 @@ def check_report(report, out, board):
     assert report["timing_met"] == board_clock["met"]
     (engine_clock,) = report["engine"]["fmax"].values()
     assert engine_clock["constraint_mhz"] == spec.engine_mhz
+    # Every seed tried is reported; the kept one is the fastest.
+    tried = report["engine"]["seeds"]
+    assert report["engine"]["seed"] in [run["seed"] for run in tried]
+    assert engine_clock["achieved_mhz"] == max(run["fmax_mhz"] for run in tried) == next(
+        run["fmax_mhz"] for run in tried if run["seed"] == report["engine"]["seed"])
+    assert report["engine"]["times"]["pnr_s"] == pytest.approx(
+        sum(run["pnr_s"] for run in tried), abs=0.2)
     assert report["engine"]["target_met"] == (engine_clock["achieved_mhz"] >= spec.engine_mhz)
     assert json.loads((out / "report.json").read_text()) == report
     assert (out / "report.txt").read_text() == text_report(report)
@@ -49,8 +56,10 @@ def check_report(report, out, board):
 def test_small_icebreaker_bitstream_and_report(test_dir):
     out = test_dir / "icebreaker"
     config = engine_config("icebreaker", **SMALL)
-    report = build_board("icebreaker", config, out=out)
+    report = build_board("icebreaker", config, out=out, engine_seeds=(1, 2))
     check_report(report, out, "icebreaker")
+    assert [run["seed"] for run in report["engine"]["seeds"]] == [1, 2]
+    assert (out / "work" / "engine" / "report-seed2.json").exists()
     assert Path(report["bitstream"]).name == "sysconv_board.bin"
     # One SB_MAC16 for the PE, two for the requantiser's one 33x17-bit lane.
     assert report["board_top"]["resources"]["dsp"]["used"] == 3
@@ -60,6 +69,8 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
     text = (out / "report.txt").read_text()
     assert re.search(r"Fmax, board top, clock \S+: [\d.]+ MHz against 12\.00 MHz: met", text)
     assert re.search(r"Fmax, engine alone, clock \S+: [\d.]+ MHz against 30\.00 MHz", text)
+    assert re.search(r"engine alone, nextpnr seeds: 1: [\d.]+ MHz, 2: [\d.]+ MHz; kept seed "
+                     r"[12]\n", text)
 
 
 def test_unknown_board_is_refused():
@@ -82,6 +93,31 @@ def test_cli_bad_engine_parameter_exits_2(capsys):
     assert stop.value.code == 2
     assert capsys.readouterr().err == ("sysconv: error: rows must be an integer from 1 to 64, "
                                        "not 0\n")
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ([1, 1], r"engine_seeds must be 1 to 16 distinct seeds, not \[1, 1\]"),
+    ([], r"engine_seeds must be 1 to 16 distinct seeds, not \[\]"),
+    ([1, -2], r"engine_seeds: each seed must be an integer from 0 to 2147483647, not -2"),
+    (3, r"engine_seeds must be a list of nextpnr seeds, not 3"),
+])
+def test_bad_engine_seeds_are_refused_before_anything_is_built(seeds, message, test_dir):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        build_board("icebreaker", out=test_dir / "out", engine_seeds=seeds)
+    assert not (test_dir / "out").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    ("3-1", "'3-1': the range 3-1 is empty"),
+    ("1,x", "'1,x' is not a list of seeds (as 1,2,3 or 1-3)"),
+    ("1-17", "'1-17': engine_seeds must be 1 to 16 distinct seeds, not [1, 2, 3, 4, 5, 6, 7, "
+             "8, 9, 10, 11, 12, 13, 14, 15, 16, 17]"),
+])
+def test_cli_bad_engine_seeds_exit_2(option, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["build", "--board", "icebreaker", "--engine-seeds", option])
+    assert stop.value.code == 2
+    assert f"argument --engine-seeds: {message}\n" in capsys.readouterr().err
 
 
 def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
