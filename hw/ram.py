@@ -69,7 +69,7 @@ class BlockRAM(Elaboratable):
         width = Shape.cast(self._shape).width
         fit = 1 << max((BLOCK_RAM_BITS // self._depth).bit_length() - 1, 0)
         slices = range(0, width, fit) if self._sliced and fit < width else [0]
-        reads = {id(port): Signal(width, name=f"read_{k}") for k, port in enumerate(self._reads)}
+        words = [Signal(width, name=f"read_{k}") for k in range(len(self._reads))]
         for k, low in enumerate(slices):
             high = width if len(slices) == 1 else min(low + fit, width)
             m.submodules[f"slice_{k}" if len(slices) > 1 else "memory"] = memory = Memory(
@@ -79,12 +79,11 @@ class BlockRAM(Elaboratable):
                 write = memory.write_port()
                 m.d.comb += [write.addr.eq(port.addr), write.en.eq(port.en),
                              write.data.eq(Value.cast(port.data)[low:high])]
-            for port in self._reads:
+            for port, word in zip(self._reads, words, strict=True):
                 read = memory.read_port()
                 m.d.comb += [read.addr.eq(port.addr), read.en.eq(port.en),
-                             reads[id(port)][low:high].eq(read.data)]
-        for k, port in enumerate(self._reads):
-            word = reads[id(port)]
+                             word[low:high].eq(read.data)]
+        for k, (port, word) in enumerate(zip(self._reads, words, strict=True)):
             if _poisoned:
                 met = Signal(name=f"read_{k}_met")
                 with m.If(port.en):

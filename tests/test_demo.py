@@ -14,7 +14,7 @@ from sysconv.compiler import CompileError, compile_network, engine_for
 from sysconv.demo import MODEL, board_fmax, run_demo
 
 
-# Icarus takes about 90 s an image: one in `make test`, three in `make test-long`.
+# Icarus takes minutes an image: one in `make test`, three in `make test-long`.
 @pytest.mark.parametrize("simulator, images", [
     ("verilator", 3), ("icarus", 1), pytest.param("icarus", 3, marks=pytest.mark.long)])
 def test_demo_logits_bit_exact(simulator, images, test_dir):
