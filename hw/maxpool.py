@@ -374,7 +374,7 @@ class MaxPool2d(wiring.Component):
         count = self._max_size
         winners = Signal(data.ArrayLayout(unsigned(count), self._lanes), name=f"{name}_winners")
         for k in range(self._lanes):
-            values = [newest[k]] + [older[t][k] for t in range(count - 1)]
+            values = self._lane_values(newest, older, k)
             wins = {}
             for i, j in itertools.combinations(range(count), 2):
                 wins[i, j] = values[i] >= values[j]   # the newer (lower index) wins a tie
@@ -384,14 +384,17 @@ class MaxPool2d(wiring.Component):
                     Cat(*(wins[i, j] for j in range(count) if j != i)).all())
         return winners
 
+    def _lane_values(self, newest, older, k):
+        """Lane ``k`` of ``newest`` and of each tap of ``older``, newest first."""
+        return [newest[k]] + [older[t][k] for t in range(self._max_size - 1)]
+
     def _select(self, m, name, newest, older, winners):
         """Lane-wise, the value of ``newest`` and the taps of ``older`` that ``winners``
         marks."""
         result = Signal(data.ArrayLayout(signed(self._data_width), self._lanes), name=name)
         for k in range(self._lanes):
-            values = [newest[k]] + [older[t][k] for t in range(self._max_size - 1)]
             selected = 0
-            for i, value in enumerate(values):
+            for i, value in enumerate(self._lane_values(newest, older, k)):
                 selected = selected | Mux(winners[k][i], value, 0)
             m.d.comb += result[k].eq(selected)
         return result

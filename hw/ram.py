@@ -68,11 +68,11 @@ class BlockRAM(Elaboratable):
         m = Module()
         width = Shape.cast(self._shape).width
         fit = 1 << max((BLOCK_RAM_BITS // self._depth).bit_length() - 1, 0)
-        slices = range(0, width, fit) if self._sliced and fit < width else [0]
+        step = fit if self._sliced and fit < width else width
         words = [Signal(width, name=f"read_{k}") for k in range(len(self._reads))]
-        for k, low in enumerate(slices):
-            high = width if len(slices) == 1 else min(low + fit, width)
-            m.submodules[f"slice_{k}" if len(slices) > 1 else "memory"] = memory = Memory(
+        for k, low in enumerate(range(0, width, step)):
+            high = min(low + step, width)
+            m.submodules[f"slice_{k}" if step < width else "memory"] = memory = Memory(
                 shape=unsigned(high - low), depth=self._depth, init=[],
                 attrs={"no_rw_check": 1})
             for port in self._writes:

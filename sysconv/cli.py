@@ -273,18 +273,15 @@ _BUILD_ENGINE_OPTIONS = ("rows", "cols", "max_height", "max_width", "max_in_chan
 def cmd_build(args):
     from sysconv.build import BuildError, build_board, engine_config
     overrides = {name: getattr(args, name) for name in _BUILD_ENGINE_OPTIONS}
-    try:
-        config = engine_config(args.board, **overrides)
-        from hw.boards.platforms import board_spec
-        from hw.boards.uart import divisor_for
-        divisor_for(board_spec(args.board).clock_hz, args.baud or 115200)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     out = Path(args.output_dir) if args.output_dir else None
     try:
+        config = engine_config(args.board, **overrides)
+        # Every parameter (board, engine, baud, seeds) is checked before anything is built.
         report = build_board(args.board, config, out=out, baud=args.baud,
                              engine_alone=not args.no_engine, seed=args.seed,
                              engine_seeds=args.engine_seeds)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     except BuildError as error:
         print(f"sysconv: error: {error}", file=sys.stderr)
         return 1

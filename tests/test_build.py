@@ -107,6 +107,15 @@ def test_bad_engine_seeds_are_refused_before_anything_is_built(seeds, message, t
     assert not (test_dir / "out").exists()
 
 
+def test_cli_bad_board_top_seed_exits_2(test_dir, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["build", "--board", "icebreaker", "--seed", "-1", "-o", str(test_dir / "out")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == ("sysconv: error: seed must be an integer from 0 to "
+                                       "2147483647, not -1\n")
+    assert not (test_dir / "out").exists()
+
+
 @pytest.mark.parametrize("option, message", [
     ("3-1", "'3-1': the range 3-1 is empty"),
     ("1,x", "'1,x' is not a list of seeds (as 1,2,3 or 1-3)"),
