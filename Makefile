@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml scripts/ensure-icarus.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	scripts/ensure-icarus.sh
-	$(PY) -m sim.toolchain
+	$(PY) -m sysconv.sim.toolchain
 	@touch $@
 
 test: setup
@@ -35,7 +35,7 @@ clean:
 # checks through pytest. `make formal LONG=1` adds the deeper bounds (`pytest -m long`).
 .PHONY: formal
 formal: setup
-	$(PY) -m formal $(if $(LONG),--long)
+	$(PY) -m sysconv.formal $(if $(LONG),--long)
 
 .PHONY: demo
 demo: setup

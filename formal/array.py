@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""Formal harnesses for :class:`hw.SystolicArray`: its streams, credits, output buffer and timing.
+"""Formal harnesses for :class:`sysconv.hw.SystolicArray`: its streams, credits, output buffer and
+timing.
 
 The array under proof is 2x2 with 2-bit activations and weights and the narrowest accumulator
 that holds their sums (5 bits): the control (credits, bank switching, drain) is the same at any
@@ -11,7 +12,7 @@ otherwise. Nothing is assumed of how the environment sends weights and vectors.
 from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Cover, Mux, Signal, signed
 
-from hw import SystolicArray
+from sysconv.hw import SystolicArray
 
 from .harness import (
     Harness,

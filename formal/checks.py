@@ -9,10 +9,10 @@ set takes about two minutes of CPU here); :data:`LONG` repeats the bounded ones 
 the traces checked, for ``cover`` the longest trace searched.
 """
 
-import hw.engine
-import hw.maxpool
-import hw.systolic_array
-from hw import ConvEngine, MaxPool2d, SystolicArray
+from sysconv.hw import ConvEngine, MaxPool2d, SystolicArray
+from sysconv.hw import engine as hw_engine
+from sysconv.hw import maxpool as hw_maxpool
+from sysconv.hw import systolic_array as hw_systolic_array
 
 from .array import ARRAY, ArrayHarness, array
 from .engine import ENGINE, EngineHarness, engine
@@ -49,7 +49,7 @@ def _fault(make, fault):
 
 def _engine_array_fault(fault):
     def design():
-        return patched(ConvEngine, hw.engine, "SystolicArray",
+        return patched(ConvEngine, hw_engine, "SystolicArray",
                        lambda *args, **kwargs: StreamFault(SystolicArray(*args, **kwargs), fault),
                        config=ENGINE)
     return design
@@ -120,7 +120,7 @@ def _output_mutants(block, make, design_class, module, parameters, depth):
 
 
 MUTANTS = [
-    *_output_mutants("array", array, SystolicArray, hw.systolic_array, ARRAY, ARRAY_DEPTH),
+    *_output_mutants("array", array, SystolicArray, hw_systolic_array, ARRAY, ARRAY_DEPTH),
     _mutant("array", "results", "bmc", 14, "duplicate", _fault(array, "duplicate"),
             FAULTS["duplicate"], "more results than vectors"),
     _mutant("array", "results", "bmc", 14, "drop", _fault(array, "drop"),
@@ -135,7 +135,7 @@ MUTANTS = [
     _mutant("array", "cover", "cover", ARRAY_DEPTH, "stall", _fault(array, "stall"),
             FAULTS["stall"], "the 4th result leaves"),
 
-    *_output_mutants("pool", pool, MaxPool2d, hw.maxpool, POOL, POOL_DEPTH),
+    *_output_mutants("pool", pool, MaxPool2d, hw_maxpool, POOL, POOL_DEPTH),
     _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "drop", _fault(pool, "drop"),
             FAULTS["drop"], "an output beat differs from golden.maxpool2d", sequence=OVERLAP),
     _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "duplicate", _fault(pool, "duplicate"),

@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""Formal harnesses for :class:`hw.ConvEngine`: phase sequencing, its streams and the streams
-that feed its array, at the smallest configuration that still has every part (a 1x1 array,
+"""Formal harnesses for :class:`sysconv.hw.ConvEngine`: phase sequencing, its streams and the
+streams that feed its array, at the smallest configuration that still has every part (a 1x1 array,
 maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 32 words, and a 2x2
 layer with pooling ends about 64 cycles after reset at full rate, which is the depth a bounded
 proof needs to see a layer through (the cover check shows that it does).
@@ -17,9 +17,9 @@ import itertools
 from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Assume, Cover, Mux, Signal
 
-from hw import ConvEngine, EngineConfig, LayerConfig
-from hw.engine import Phase
-from hw.layer import REGISTERS
+from sysconv.hw import ConvEngine, EngineConfig, LayerConfig
+from sysconv.hw.engine import Phase
+from sysconv.hw.layer import REGISTERS
 
 from .harness import (
     Harness,

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Formal harnesses for :class:`hw.MaxPool2d`: its streams, credits, output FIFO, values and
+"""Formal harnesses for :class:`sysconv.hw.MaxPool2d`: its streams, credits, output FIFO, values and
 timing.
 
 The unit under proof has 2 lanes of 2-bit values, rows of up to 3 pixels of up to 3 channels
@@ -8,8 +8,9 @@ The unit under proof has 2 lanes of 2-bit values, rows of up to 3 pixels of up t
 columns all occur, and the solver stays fast. Where a property holds for any configuration, the
 configuration is one the solver picks (``AnyConst``) among those the block documents as legal,
 with ``height`` up to 4. Where it needs the golden answer, the tensors have fixed shapes
-(:data:`SEQUENCES`) and the golden model (:func:`golden.maxpool2d`, :mod:`golden.pool_timing`)
-says which input beats each output beat is the maximum of, and in which cycle it leaves.
+(:data:`SEQUENCES`) and the golden model (:func:`sysconv.golden.maxpool2d`,
+:mod:`sysconv.golden.pool_timing`) says which input beats each output beat is the maximum of, and
+in which cycle it leaves.
 """
 
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ import numpy as np
 from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Assume, Cover, Mux, Signal
 
-import golden
-from golden.pool_timing import output_cycles
-from hw import MaxPool2d
+from sysconv import golden
+from sysconv.golden.pool_timing import output_cycles
+from sysconv.hw import MaxPool2d
 
 from .array import buffer_of
 from .harness import (
@@ -62,8 +63,8 @@ class Tensor:
 
     def windows(self):
         """For each output beat in order: (input beat indices of its window, group, lanes of
-        real channels); the window as :func:`golden.maxpool2d` has it (a one-hot input is 1 in
-        exactly the outputs whose window holds it)."""
+        real channels); the window as :func:`sysconv.golden.maxpool2d` has it (a one-hot input is 1
+        in exactly the outputs whose window holds it)."""
         h, w = self.height, self.width
         members = {}
         for y in range(h):

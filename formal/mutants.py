@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """Mutated designs: each one a plausible bug, injected from outside ``hw/``, that a property
-must catch (:mod:`formal.checks` pairs each with its property and expects a failure).
+must catch (:mod:`sysconv.formal.checks` pairs each with its property and expects a failure).
 
 Three kinds:
 
@@ -20,7 +20,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In
 
-from hw import MaxPool2d
+from sysconv.hw import MaxPool2d
 
 from .harness import open_design, raw
 
@@ -134,7 +134,7 @@ def patched(design_class, module, name, replacement, **parameters):
 
 
 class ShortWindow(MaxPool2d):
-    """:class:`hw.MaxPool2d` with its window max one tap short, in both passes."""
+    """:class:`sysconv.hw.MaxPool2d` with its window max one tap short, in both passes."""
 
     def _left_out_lowest(self, m, taps, size):
         return super()._left_out_lowest(m, taps, size - 1)

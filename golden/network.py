@@ -21,9 +21,9 @@ one requantisation ``multiplier`` (0 to ``2**16 - 1``, the hardware's width) and
 which is int8: the scale ``multiplier / 2**shift`` takes the accumulator to the output's int8
 scale, rounding half up and saturating. ReLU and max pooling act on int8 values and keep them
 int8. Every value crossing a layer boundary is therefore int8, which is what the accelerator
-streams between layers; :meth:`Sequential.run` computes with :func:`golden.conv2d`,
-:func:`golden.matmul`, :func:`golden.requantize`, :func:`golden.relu` and
-:func:`golden.maxpool2d` only, so the hardware can be compared with it layer by layer.
+streams between layers; :meth:`Sequential.run` computes with :func:`sysconv.golden.conv2d`,
+:func:`sysconv.golden.matmul`, :func:`sysconv.golden.requantize`, :func:`sysconv.golden.relu` and
+:func:`sysconv.golden.maxpool2d` only, so the hardware can be compared with it layer by layer.
 
 Feature maps are ``(C, H, W)`` (``(N, C, H, W)`` batched) and :class:`Flatten` keeps that order,
 like PyTorch's ``x.view(N, -1)``, so ``Linear`` weights trained in PyTorch apply unchanged.
@@ -359,7 +359,7 @@ class MaxPool2d(_Layer):
         Step between windows, ``>= 1``; defaults to ``kernel_size``.
 
     On ``(C, H, W)`` the output is ``(C, (H - K) // stride + 1, (W - K) // stride + 1)``:
-    :func:`golden.maxpool2d`.
+    :func:`sysconv.golden.maxpool2d`.
     """
 
     sample_ndim = 3

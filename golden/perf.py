@@ -21,7 +21,7 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
   sum), requantised (``REQUANT_LATENCY``) and written; the OUTPUT phase starts
   ``ACC_LATENCY + REQUANT_LATENCY + 2`` cycles after the last result.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
-  unit (see :mod:`golden.pool_timing`) or straight out.
+  unit (see :mod:`sysconv.golden.pool_timing`) or straight out.
 - The next layer's first parameter word is accepted the cycle after the last output word, or
   after the last output-buffer word went into the pooling unit if that is later.
 """
@@ -161,7 +161,7 @@ class LayerPerf:
 
 
 def predict_layer(rows, cols, layer, *, start=0):
-    """Predict one layer (any object with the attributes of :class:`hw.layer.LayerConfig`:
+    """Predict one layer (any object with the attributes of :class:`sysconv.hw.layer.LayerConfig`:
     ``height, width, in_channels, out_channels, kernel, stride, padding, pool_size,
     pool_stride``) on a ``rows x cols`` engine, stall-free, first parameter word at ``start``.
     """

@@ -59,7 +59,7 @@ class ArrayOutputs:
 
 
 class SystolicArrayModel:
-    """Register-level model of :class:`hw.SystolicArray` with the same parameters.
+    """Register-level model of :class:`sysconv.hw.SystolicArray` with the same parameters.
 
     ``rows`` and ``cols`` 1 to 256; ``act_width`` and ``weight_width`` 1 to 32, ``acc_width``
     1 to 64 (products and sums stay exact in int64); ``buffer_depth`` at least 2, or None for

@@ -31,23 +31,23 @@ class ConvEngine(wiring.Component):
     """Convolution layer engine: one generated design runs every conv layer within its limits.
 
     For each layer the engine takes a parameter packet on ``p`` (registers, biases, weights:
-    see :mod:`hw.layer`), then the input tensor on ``i``, computes, and sends the output tensor
-    on ``o``; then it takes the next packet. Convolution, bias, requantisation, ReLU and max
+    see :mod:`sysconv.hw.layer`), then the input tensor on ``i``, computes, and sends the output
+    tensor on ``o``; then it takes the next packet. Convolution, bias, requantisation, ReLU and max
     pooling run in one pass; nothing goes back to the host in between.
 
     Dataflow. The input tensor is kept whole in the input buffer, in words of ``rows`` channels
     (a channel group of one pixel). The layer is computed as ``sets = col_tiles * row_tiles``
-    passes over the weight-stationary :class:`~hw.systolic_array.SystolicArray`: a pass loads
-    one weight set (``cols`` output channels x ``rows`` input channels of one kernel tap) and
+    passes over the weight-stationary :class:`~sysconv.hw.systolic_array.SystolicArray`: a pass
+    loads one weight set (``cols`` output channels x ``rows`` input channels of one kernel tap) and
     streams every output pixel's window word for that tap through the array, one per cycle;
     the window address generator makes those words on the fly from the input buffer (im2col
     without the copy), with stride, and zero padding outside the image. Partial sums of the
     ``row_tiles`` passes of a column tile accumulate in the accumulator buffer; the last pass
-    adds the bias, requantises and applies ReLU (:class:`~hw.requant.Requantizer`) and writes
-    int8 results to the output buffer. The next pass's weights shift into the array's second
+    adds the bias, requantises and applies ReLU (:class:`~sysconv.hw.requant.Requantizer`) and
+    writes int8 results to the output buffer. The next pass's weights shift into the array's second
     bank while the current pass computes, so a pass follows the previous one with a one-cycle
     gap when ``pixels >= 2 * rows + cols``. The output buffer is read out in HWC order through
-    the max-pooling unit (:class:`~hw.maxpool.MaxPool2d`), or past it when pooling is off.
+    the max-pooling unit (:class:`~sysconv.hw.maxpool.MaxPool2d`), or past it when pooling is off.
 
     Parameters
     ----------

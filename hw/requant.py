@@ -9,7 +9,7 @@ __all__ = ["Requantizer"]
 
 class Requantizer(wiring.Component):
     """Bias, requantisation and ReLU for the convolution engine's output path, one vector per
-    cycle, bit-exact with :func:`golden.requantize` and :func:`golden.relu`.
+    cycle, bit-exact with :func:`sysconv.golden.requantize` and :func:`sysconv.golden.relu`.
 
     Per lane, with unbounded integer arithmetic and ``>>`` the arithmetic (floor) right shift::
 

@@ -9,7 +9,7 @@ __all__ = ["Accelerator"]
 
 
 class Accelerator(wiring.Component):
-    """The accelerator with AXI4-Stream ports: :class:`~hw.engine.ConvEngine` under the port
+    """The accelerator with AXI4-Stream ports: :class:`~sysconv.hw.engine.ConvEngine` under the port
     names vendor IP integrators and cocotbext-axi recognise (``s_axis_*``, ``m_axis_*``).
     Its Verilog module is ``sysconv_accel``; clock ``clk``, synchronous active-high ``rst``.
 
@@ -19,9 +19,9 @@ class Accelerator(wiring.Component):
     s_axis_tdata/tvalid/tready/tlast : input tensors, ``rows`` int8 lanes a beat (lane 0 in
         bits 7:0)
     m_axis_tdata/tvalid/tready/tlast : output tensors, ``cols`` int8 lanes a beat
-    phase, error, compute_cycles, layer_cycles : status (see :class:`~hw.engine.ConvEngine`)
+    phase, error, compute_cycles, layer_cycles : status (see :class:`~sysconv.hw.engine.ConvEngine`)
 
-    The programming model is in :mod:`hw.layer` and the README.
+    The programming model is in :mod:`sysconv.hw.layer` and the README.
     """
 
     def __init__(self, config):

@@ -39,8 +39,8 @@ import numpy as np
 import sklearn
 from numpy.lib.stride_tricks import sliding_window_view
 
-from golden import digits
-from golden.network import (
+from sysconv.golden import digits
+from sysconv.golden.network import (
     MULTIPLIER_MAX,
     SHIFT_MAX,
     Conv2d,

@@ -1,8 +1,8 @@
-"""Run an :class:`~sim.array_bench.ArrayScenario` on :class:`hw.SystolicArray` in Amaranth's
-own simulator (no Verilog), with the same bench the cocotb testbench uses."""
+"""Run an :class:`~sysconv.sim.array_bench.ArrayScenario` on :class:`sysconv.hw.SystolicArray` in
+Amaranth's own simulator (no Verilog), with the same bench the cocotb testbench uses."""
 
-from hw import SystolicArray
-from hw.lanes import unpack
+from sysconv.hw import SystolicArray
+from sysconv.hw.lanes import unpack
 
 from .amaranth_streams import simulate
 from .array_bench import ArrayBench, outputs_from_ports

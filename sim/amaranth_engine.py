@@ -1,6 +1,7 @@
-"""Run layers on :class:`hw.ConvEngine` in Amaranth's simulator, with :class:`EngineBench`."""
+"""Run layers on :class:`sysconv.hw.ConvEngine` in Amaranth's simulator, with
+:class:`EngineBench`."""
 
-from hw.engine import ConvEngine, Phase
+from sysconv.hw.engine import ConvEngine, Phase
 
 from .amaranth_streams import simulate
 from .engine_bench import EngineBench

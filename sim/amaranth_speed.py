@@ -1,6 +1,6 @@
-"""The lean speed testbench of :mod:`sim.cocotb_accel` (``accelerator_speed``), in Amaranth's
-simulator: layers back to back on :class:`hw.ConvEngine`, no stalls, every output word compared
-with the golden model, and the simulation speed measured.
+"""The lean speed testbench of :mod:`sysconv.sim.cocotb_accel` (``accelerator_speed``), in
+Amaranth's simulator: layers back to back on :class:`sysconv.hw.ConvEngine`, no stalls, every
+output word compared with the golden model, and the simulation speed measured.
 
 Amaranth's simulator evaluates the whole design in Python every cycle, so the testbench wakes
 on every clock edge (it counts cycles by them) and that costs little beside the design; what it
@@ -12,8 +12,8 @@ import time
 
 from amaranth.sim import Simulator
 
-from hw.engine import ConvEngine
-from hw.lanes import unpack
+from sysconv.hw.engine import ConvEngine
+from sysconv.hw.lanes import unpack
 
 from .cycle_streams import StreamMismatch
 from .engine_bench import deadlock_budget
@@ -23,9 +23,9 @@ __all__ = ["run_engine_speed"]
 
 def run_engine_speed(runs):
     """Simulate ``runs`` back to back. Returns ``(layers, speed)``: per layer the handshake
-    cycles (the keys of :meth:`sim.engine_bench.LayerTiming.as_dict`), and
+    cycles (the keys of :meth:`sysconv.sim.engine_bench.LayerTiming.as_dict`), and
     ``{"wall_seconds", "cycles", "words_checked"}`` for the simulation itself. Raises
-    :class:`~sim.cycle_streams.StreamMismatch` on the first wrong output word."""
+    :class:`~sysconv.sim.cycle_streams.StreamMismatch` on the first wrong output word."""
     engine = runs[0].engine
     dut = ConvEngine(engine)
     work = [(run.packet(), run.input_beats(), run.expected_beats()) for run in runs]

@@ -9,7 +9,7 @@ Cycle ``n`` is the clock period that ends with the ``n``-th rising edge (from 0)
 simulation starts; a handshake "in cycle ``n``" is one the DUT sees at that edge.
 """
 
-from hw.ram import poisoned_collisions
+from sysconv.hw.ram import poisoned_collisions
 
 __all__ = ["StreamRecorder", "random_ready", "simulate", "stream_get", "stream_put"]
 
@@ -91,8 +91,8 @@ class StreamRecorder:
 def simulate(dut, testbench, *, vcd_path=None, period=1e-8):
     """Run ``testbench`` (an ``async def testbench(ctx)``) on ``dut`` with a ``period`` clock
     in Amaranth's simulator until it returns; with ``vcd_path``, write the waveform there.
-    The block RAMs' reads that meet a write are poisoned (:func:`hw.ram.poisoned_collisions`):
-    the hardware leaves their data undefined."""
+    The block RAMs' reads that meet a write are poisoned
+    (:func:`sysconv.hw.ram.poisoned_collisions`): the hardware leaves their data undefined."""
     from amaranth.sim import Simulator
 
     with poisoned_collisions():

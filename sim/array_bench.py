@@ -5,13 +5,13 @@ simulator; each of those only moves values between the bench and the design's po
 clock cycle. On every cycle the bench
 
 1. compares what the design shows (``i.ready``, ``w.ready``, ``o.valid`` and, when valid,
-   ``o.payload``) with :class:`golden.SystolicArrayModel`'s prediction for that cycle, stepped
-   with exactly the inputs the design saw;
+   ``o.payload``) with :class:`sysconv.golden.SystolicArrayModel`'s prediction for that cycle,
+   stepped with exactly the inputs the design saw;
 2. decides the inputs for the cycle: the next activation vector and weight beat (seeded random
    idle gaps; a beat once offered stays offered until accepted) and ``o.ready`` (seeded random
    backpressure).
 
-At the end, every result is also compared with :func:`golden.matmul` of its vector and the
+At the end, every result is also compared with :func:`sysconv.golden.matmul` of its vector and the
 weight set it was sent for, so the cycle model itself stays honest.
 """
 
@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-import golden
-from golden.systolic import ArrayOutputs, SystolicArrayModel
-from hw.lanes import pack
+from sysconv import golden
+from sysconv.golden.systolic import ArrayOutputs, SystolicArrayModel
+from sysconv.hw.lanes import pack
 
 __all__ = ["ArrayScenario", "ArrayBench", "Mismatch", "DATA_KINDS"]
 
@@ -90,7 +90,7 @@ class ArrayScenario:
         return cls(**json.loads(text))
 
     def expected_results(self):
-        """Every vector times its weight set, by :func:`golden.matmul`."""
+        """Every vector times its weight set, by :func:`sysconv.golden.matmul`."""
         vectors = np.asarray(self.vectors, np.int64)
         sets = np.asarray(self.set_of)
         return np.concatenate([
@@ -102,9 +102,9 @@ class ArrayScenario:
 class ArrayBench:
     """Drives a :class:`ArrayScenario` cycle by cycle and checks every cycle; see module doc.
 
-    Use: each cycle, read the design's outputs into an :class:`~golden.systolic.ArrayOutputs`,
-    call :meth:`tick` with it, and drive the returned inputs until the next clock edge. Stop
-    when :attr:`done`; then call :meth:`finish`.
+    Use: each cycle, read the design's outputs into an
+    :class:`~sysconv.golden.systolic.ArrayOutputs`, call :meth:`tick` with it, and drive the
+    returned inputs until the next clock edge. Stop when :attr:`done`; then call :meth:`finish`.
     """
 
     TAIL = 4  # cycles checked after the last result, to catch anything extra
@@ -190,7 +190,7 @@ class ArrayBench:
         return inputs
 
     def finish(self):
-        """Check the results against :func:`golden.matmul`; returns the number of cycles."""
+        """Check the results against :func:`sysconv.golden.matmul`; returns the number of cycles."""
         expected = self.scenario.expected_results()
         if len(self.received) != len(expected):
             raise Mismatch(self.cycle, "results", f"{len(expected)} vectors",

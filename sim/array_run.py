@@ -3,7 +3,8 @@ tests call."""
 
 from dataclasses import dataclass
 
-from hw import SystolicArray
+from sysconv.hw import SystolicArray
+from sysconv.hw.verilog import to_verilog
 
 from . import runner
 from .amaranth_array import run_array_amaranth
@@ -41,7 +42,7 @@ def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
     """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch.
 
     With ``platform``, the array is elaborated for it (vendor primitives, such as the ECP5 PE's
-    DSP block) and simulated with :mod:`sim.ecp5_models`: Icarus and Verilator only."""
+    DSP block) and simulated with :mod:`sysconv.sim.ecp5_models`: Icarus and Verilator only."""
     test_dir = runner.prepare(simulator, test_dir,
                               ALL_SIMULATORS if platform is None else ("icarus", "verilator"))
     if simulator == "amaranth":
@@ -55,10 +56,10 @@ def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
         return ArrayResult("pass", simulator, bench.cycle, "", str(wave_path) if waves else None,
                            bench.trace)
 
-    verilog_text = runner.to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
+    verilog_text = to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
     built = runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator,
                          waves=waves)
-    result, wave_path = runner.run_scenario(built, "sim.cocotb_array", test_dir,
+    result, wave_path = runner.run_scenario(built, "sysconv.sim.cocotb_array", test_dir,
                                             scenario.to_json(), waves=waves)
     return ArrayResult(result["status"], simulator, result.get("cycles", 0), result["message"],
                        wave_path, result.get("trace", []))

@@ -6,8 +6,8 @@ output with a cocotbext-axi sink (seeded backpressure), compares every output wo
 golden model, and writes ``result.json`` with the cycle of every handshake.
 
 A second test, :func:`accelerator_speed`, skipped unless selected by name (``COCOTB_TEST_FILTER``,
-as :func:`sim.engine_run.run_layers` does with ``speed=True``), runs the same scenario without
-stalls through a lean driver (:class:`LeanTB`) to measure simulation speed; it too compares
+as :func:`sysconv.sim.engine_run.run_layers` does with ``speed=True``), runs the same scenario
+without stalls through a lean driver (:class:`LeanTB`) to measure simulation speed; it too compares
 every output word with the golden model.
 """
 
@@ -30,10 +30,10 @@ from cocotb.triggers import (
 )
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from hw.lanes import unpack
-from sim.engine_bench import LayerTiming, deadlock_budget
-from sim.engine_run import runs_from_json
-from sim.protocol import StreamChecker
+from sysconv.hw.lanes import unpack
+from sysconv.sim.engine_bench import LayerTiming, deadlock_budget
+from sysconv.sim.engine_run import runs_from_json
+from sysconv.sim.protocol import StreamChecker
 
 
 def _pauses(rng, probability):
@@ -52,7 +52,8 @@ async def layer_end(dut):
 
 
 def attach_checkers(dut, on_violation=None):
-    """:class:`~sim.protocol.StreamChecker` on ``s_axis_param``, ``s_axis`` and ``m_axis``."""
+    """:class:`~sysconv.sim.protocol.StreamChecker` on ``s_axis_param``, ``s_axis`` and
+    ``m_axis``."""
     return {
         name: StreamChecker(dut.clk, name=prefix, valid=getattr(dut, f"{prefix}_tvalid"),
                             ready=getattr(dut, f"{prefix}_tready"),

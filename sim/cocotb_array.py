@@ -15,9 +15,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from hw.lanes import unpack
-from sim.array_bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
-from sim.protocol import StreamChecker
+from sysconv.hw.lanes import unpack
+from sysconv.sim.array_bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
+from sysconv.sim.protocol import StreamChecker
 
 
 def _result(test_dir, **fields):

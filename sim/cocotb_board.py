@@ -1,9 +1,9 @@
-"""cocotb testbench for the board top (:class:`hw.boards.board_top.BoardCore`, Verilog module
-``sysconv_board``), on Icarus or Verilator.
+"""cocotb testbench for the board top (:class:`sysconv.hw.boards.board_top.BoardCore`, Verilog
+module ``sysconv_board``), on Icarus or Verilator.
 
 A UART model drives the ``rx`` pin and decodes the ``tx`` pin, bit by bit; the host driver
-:class:`sysconv.host.Board` runs unchanged on top of it, in a cocotb bridge thread, through
-:class:`SimTransport`. So the whole board path is exercised: the host protocol and its
+:class:`sysconv.hw.boards.host.Board` runs unchanged on top of it, in a cocotb bridge thread,
+through :class:`SimTransport`. So the whole board path is exercised: the host protocol and its
 framing, the UART, the link, and the engine. Every check writes its outcome to
 ``result.json``; outputs are compared with the golden model.
 """
@@ -20,9 +20,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, Timer
 from cocotb.utils import get_sim_time
 
-from hw.boards.protocol import Command, Status
-from sim.engine_run import runs_from_json
-from sysconv.host import Board, LinkError, ResponseCorrupt, encode_frame, self_test
+from sysconv.hw.boards.host import Board, LinkError, ResponseCorrupt, encode_frame
+from sysconv.hw.boards.protocol import Command, Status
+from sysconv.sim.board_check import self_test
+from sysconv.sim.engine_run import runs_from_json
 
 CLOCK_NS = 10
 
@@ -92,8 +93,8 @@ class UartModel:
 
 
 class SimTransport:
-    """:mod:`sysconv.host` transport over :class:`UartModel`, for a bridge thread: each call
-    blocks the thread while the simulation runs, times in simulated seconds."""
+    """:mod:`sysconv.hw.boards.host` transport over :class:`UartModel`, for a bridge thread: each
+    call blocks the thread while the simulation runs, times in simulated seconds."""
 
     def __init__(self, uart):
         self.uart = uart

@@ -15,11 +15,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import NextTimeStep
 
-from hw.lanes import unpack
-from sim.cocotb_accel import LeanTB, attach_checkers, layer_end, write_result
-from sim.engine_bench import deadlock_budget
-from sim.engine_layer import LayerRun
-from sim.network_run import batch_layer, load_scenario
+from sysconv.hw.lanes import unpack
+from sysconv.sim.cocotb_accel import LeanTB, attach_checkers, layer_end, write_result
+from sysconv.sim.engine_bench import deadlock_budget
+from sysconv.sim.engine_layer import LayerRun
+from sysconv.sim.network_run import batch_layer, load_scenario
 
 
 class PassMismatch(AssertionError):

@@ -14,9 +14,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from sim.cycle_streams import StreamMismatch
-from sim.pool_bench import PoolBench, PoolScenario
-from sim.protocol import StreamChecker
+from sysconv.sim.cycle_streams import StreamMismatch
+from sysconv.sim.pool_bench import PoolBench, PoolScenario
+from sysconv.sim.protocol import StreamChecker
 
 
 @cocotb.test()

@@ -10,7 +10,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from sim.protocol import StreamChecker
+from sysconv.sim.protocol import StreamChecker
 
 
 @cocotb.test()

@@ -3,7 +3,7 @@
 The benches that run unchanged in cocotb and in Amaranth's simulator are built from these:
 each clock cycle a bench asks a :class:`CycleSource` what to drive, a :class:`CycleSink`
 whether to be ready, then tells both what the design showed. Words are integers (packed lanes,
-see :mod:`hw.lanes`). Pauses come from a seeded ``numpy.random.Generator``, so a run is
+see :mod:`sysconv.hw.lanes`). Pauses come from a seeded ``numpy.random.Generator``, so a run is
 reproduced by its seed on any simulator.
 """
 

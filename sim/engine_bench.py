@@ -4,15 +4,15 @@
 and checks every output word against the golden model as it arrives (nothing lost,
 duplicated or reordered: the words must come in order and exactly as many as expected). It
 records the cycle of every handshake, which the timing checks compare with
-:mod:`golden.engine_timing`.
+:mod:`sysconv.golden.engine_timing`.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden.perf import predict_network
-from hw.lanes import unpack
+from sysconv.golden.perf import predict_network
+from sysconv.hw.lanes import unpack
 
 from .cycle_streams import CycleSink, CycleSource, StreamMismatch
 
@@ -52,7 +52,7 @@ class LayerTiming:
 
 
 class EngineBench:
-    """Drives ``runs`` (a list of :class:`~sim.engine_layer.LayerRun`) through one engine.
+    """Drives ``runs`` (a list of :class:`~sysconv.sim.engine_layer.LayerRun`) through one engine.
 
     Each cycle: call :meth:`tick` with the engine's ``p.ready``, ``i.ready``, ``o.valid``, the
     ``o`` payload word and ``o.last`` as sampled in the cycle; drive the returned inputs until

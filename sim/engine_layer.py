@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import golden
-from hw.layer import EngineConfig, LayerConfig
+from sysconv import golden
+from sysconv.hw.layer import EngineConfig, LayerConfig
 
 __all__ = ["LayerRun", "random_layer", "DATA_KINDS"]
 
@@ -58,7 +58,7 @@ class LayerRun:
         col_tiles = -(-layer.out_channels // engine.cols)
         hwc = np.zeros((y.shape[1], y.shape[2], col_tiles * engine.cols), np.int64)
         hwc[:, :, :layer.out_channels] = y.transpose(1, 2, 0)
-        from hw.lanes import pack
+        from sysconv.hw.lanes import pack
         return [pack(lanes, 8) for lanes in hwc.reshape(-1, engine.cols)]
 
 

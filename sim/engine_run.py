@@ -1,14 +1,14 @@
 """Run layers on the accelerator on any simulator: what ``sysconv sim conv`` and the tests call.
 
 On Icarus and Verilator the AXI4-Stream top (``sysconv_accel``) is simulated by the cocotb
-testbench :mod:`sim.cocotb_accel`, with cocotbext-axi drivers; in Amaranth's simulator the
-engine is driven by :class:`sim.engine_bench.EngineBench`. Both compare every output word with
-the golden model and record the cycle of every handshake.
+testbench :mod:`sysconv.sim.cocotb_accel`, with cocotbext-axi drivers; in Amaranth's simulator the
+engine is driven by :class:`sysconv.sim.engine_bench.EngineBench`. Both compare every output word
+with the golden model and record the cycle of every handshake.
 
 ``speed=True`` selects the lean testbenches instead (``accelerator_speed`` in
-:mod:`sim.cocotb_accel`, :mod:`sim.amaranth_speed`), for measuring simulation speed: no stalls,
-no waveforms, every output word still compared; the result also carries the wall-clock time
-and the cycles simulated.
+:mod:`sysconv.sim.cocotb_accel`, :mod:`sysconv.sim.amaranth_speed`), for measuring simulation
+speed: no stalls, no waveforms, every output word still compared; the result also carries the
+wall-clock time and the cycles simulated.
 """
 
 import json
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.layer import EngineConfig, LayerConfig
-from hw.top import Accelerator
+from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.hw.top import Accelerator
+from sysconv.hw.verilog import to_verilog
 
 from . import runner
 from .cycle_streams import StreamMismatch
@@ -92,10 +93,10 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
 
     engine = runs[0].engine
     if verilog is None:
-        verilog = runner.to_verilog(Accelerator(engine), TOPLEVEL)
+        verilog = to_verilog(Accelerator(engine), TOPLEVEL)
     built = runner.build(verilog, TOPLEVEL, simulator, waves=waves)
     result, wave_path = runner.run_scenario(
-        built, "sim.cocotb_accel", test_dir,
+        built, "sysconv.sim.cocotb_accel", test_dir,
         scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed), waves=waves)
     return EngineResult(result["status"], simulator, result["message"],
                         result.get("layers", []), wave_path)
@@ -110,14 +111,14 @@ def _run_speed(runs, simulator, test_dir):
             return EngineResult("fail", simulator, str(mismatch), [], None)
         return EngineResult("pass", simulator, "", timing, None, speed)
     from .speed_build import build_for_speed
-    built = build_for_speed(runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
+    built = build_for_speed(to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
                             simulator)
     return run_speed_test(built, runs, test_dir)
 
 
 def run_speed_test(built, runs, test_dir):
-    """Run the lean speed test of :mod:`sim.cocotb_accel` on ``built`` (a
-    :class:`sim.runner.Build` of the ``sysconv_accel`` Verilog of ``runs``' engine)."""
+    """Run the lean speed test of :mod:`sysconv.sim.cocotb_accel` on ``built`` (a
+    :class:`sysconv.sim.runner.Build` of the ``sysconv_accel`` Verilog of ``runs``' engine)."""
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
     simulator = built.simulator
@@ -126,7 +127,7 @@ def run_speed_test(built, runs, test_dir):
     result_file.unlink(missing_ok=True)
     # The speed test is skipped in a plain run; naming it selects it alone. Its clock toggles
     # in cocotb's C layer (on Icarus too), not in a Python coroutine.
-    runner.run_cocotb(built, "sim.cocotb_accel", test_dir, waves=False,
+    runner.run_cocotb(built, "sysconv.sim.cocotb_accel", test_dir, waves=False,
                       env={"COCOTB_TEST_FILTER": r"accelerator_speed$",
                            "SYSCONV_CLOCK_IMPL": "gpi"})
     if not result_file.exists():

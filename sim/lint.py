@@ -6,18 +6,19 @@ The waivers are all in ``lint_waivers.vlt`` beside this file, each with its reas
 
 import subprocess
 import sys
-from pathlib import Path
+from importlib.resources import files
 
-from hw import Accelerator, EngineConfig, MaxPool2d, Requantizer, SystolicArray
-from hw.boards.board_top import BoardCore
-from hw.boards.platforms import BOARDS
+from sysconv.hw import Accelerator, EngineConfig, MaxPool2d, Requantizer, SystolicArray
+from sysconv.hw.boards.board_top import BoardCore
+from sysconv.hw.boards.platforms import BOARDS
+from sysconv.hw.verilog import to_verilog
 
 from . import toolchain
-from .runner import build_root, to_verilog
+from .runner import build_root
 
 __all__ = ["CONFIGURATIONS", "lint", "lint_verilog", "main"]
 
-WAIVERS = Path(__file__).with_name("lint_waivers.vlt")
+WAIVERS = files(__package__) / "lint_waivers.vlt"
 
 # name -> (top module name, component factory)
 CONFIGURATIONS = {

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from hw.layer import EngineConfig, LayerConfig
-from hw.top import Accelerator
+from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.hw.top import Accelerator
+from sysconv.hw.verilog import to_verilog
 
 from . import runner
 
@@ -66,7 +67,7 @@ def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=F
 
     ``progress(done, total)`` is called (from this thread) as samples finish."""
     test_dir = runner.prepare(simulator, test_dir, runner.SIMULATORS)
-    built = runner.build(runner.to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
+    built = runner.build(to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
                          waves=waves)
     progress_file = test_dir / "progress.json"
     progress_file.unlink(missing_ok=True)
@@ -74,7 +75,7 @@ def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=F
 
     def simulate():
         outcome["result"], outcome["waves"] = runner.run_scenario(
-            built, "sim.cocotb_network", test_dir,
+            built, "sysconv.sim.cocotb_network", test_dir,
             network_scenario(engine, passes, images, batch=batch), waves=waves)
 
     start = time.perf_counter()

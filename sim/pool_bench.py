@@ -1,9 +1,9 @@
-"""Simulator-independent testbench for the standalone :class:`hw.MaxPool2d`.
+"""Simulator-independent testbench for the standalone :class:`sysconv.hw.MaxPool2d`.
 
 :class:`PoolScenario` is one tensor and the unit's configuration; :class:`PoolBench` streams it
 in (seeded idle gaps), takes the output (seeded backpressure), and checks every output word
-against :func:`golden.maxpool2d`, in order, with ``last`` on the last word only. Without
-stalls, the cycle of every output word is compared with :mod:`golden.pool_timing`.
+against :func:`sysconv.golden.maxpool2d`, in order, with ``last`` on the last word only. Without
+stalls, the cycle of every output word is compared with :mod:`sysconv.golden.pool_timing`.
 """
 
 import json
@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-import golden
-from golden.pool_timing import output_cycles
-from hw.lanes import pack, unpack
+from sysconv import golden
+from sysconv.golden.pool_timing import output_cycles
+from sysconv.hw.lanes import pack, unpack
 
 from .cycle_streams import CycleSink, CycleSource, StreamMismatch
 

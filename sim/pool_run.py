@@ -3,7 +3,8 @@ call."""
 
 from dataclasses import dataclass
 
-from hw.maxpool import MaxPool2d
+from sysconv.hw.maxpool import MaxPool2d
+from sysconv.hw.verilog import to_verilog
 
 from . import runner
 from .cycle_streams import StreamMismatch
@@ -38,9 +39,9 @@ def run_pool(scenario, simulator, test_dir, *, waves=True):
         except StreamMismatch as mismatch:
             return PoolResult("fail", simulator, mismatch.cycle, str(mismatch), wave_path)
         return PoolResult("pass", simulator, cycles, "", wave_path)
-    built = runner.build(runner.to_verilog(pool_for(scenario), TOPLEVEL), TOPLEVEL, simulator,
+    built = runner.build(to_verilog(pool_for(scenario), TOPLEVEL), TOPLEVEL, simulator,
                          waves=waves)
-    result, wave_path = runner.run_scenario(built, "sim.cocotb_pool", test_dir,
+    result, wave_path = runner.run_scenario(built, "sysconv.sim.cocotb_pool", test_dir,
                                             scenario.to_json(), waves=waves)
     return PoolResult(result["status"], simulator, result.get("cycles", 0), result["message"],
                       wave_path)

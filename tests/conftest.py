@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.runner import build_root, safe_name
+from sysconv.sim.runner import build_root, safe_name
 
 # Every simulation writes below build/ in the repository, whatever the working directory.
 os.environ.setdefault("SYSCONV_BUILD_DIR", str(Path(__file__).resolve().parents[1] / "build"))

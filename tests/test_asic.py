@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from hw import SystolicArray
-from hw.layer import EngineConfig
 from sysconv.cli import main
 from sysconv.dse import asic
+from sysconv.hw import SystolicArray
+from sysconv.hw.layer import EngineConfig
 
 # A small engine: Icarus runs its gate-level netlist in seconds.
 SMALL = dict(rows=2, cols=2, max_height=5, max_width=5, max_in_channels=3, max_out_channels=3,

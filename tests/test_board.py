@@ -1,6 +1,6 @@
-"""The board path without a board: the host driver (sysconv.host) over a UART model on the pins
-of the simulated board top (engine + UART + host link), on Icarus and Verilator; and the UART,
-the CRC and the protocol's pieces on their own."""
+"""The board path without a board: the host driver (sysconv.hw.boards.host) over a UART model on
+the pins of the simulated board top (engine + UART + host link), on Icarus and Verilator; and the
+UART, the CRC and the protocol's pieces on their own."""
 
 import random
 
@@ -9,14 +9,14 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from hw.boards.board_top import BoardCore
-from hw.boards.link import HostLink, crc16_step
-from hw.boards.protocol import Command, crc16, info_bytes, parse_info
-from hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
-from hw.layer import EngineConfig
-from sim.board_run import run_board
-from sim.engine_layer import random_layer
-from sysconv.host import Board, LinkTimeout, SerialTransport, encode_frame
+from sysconv.hw.boards.board_top import BoardCore
+from sysconv.hw.boards.host import Board, LinkTimeout, SerialTransport, encode_frame
+from sysconv.hw.boards.link import HostLink, crc16_step
+from sysconv.hw.boards.protocol import Command, crc16, info_bytes, parse_info
+from sysconv.hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from sysconv.hw.layer import EngineConfig
+from sysconv.sim.board_run import run_board
+from sysconv.sim.engine_layer import random_layer
 
 # Small enough that a layer's whole exchange is a few ten thousand cycles at 8 cycles a bit.
 ENGINE = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3,

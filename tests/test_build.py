@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hw.boards.platforms import BOARDS
 from sysconv.build import DoesNotFit, _run_pnr, build_board, engine_config, text_report
 from sysconv.cli import main
+from sysconv.hw.boards.platforms import BOARDS
 
 # A 1x1 array with small buffers: yosys and nextpnr take about a minute each for the board top
 # and the engine alone.

@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from golden import digits
-from golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from hw.layer import EngineConfig
 from sysconv.compiler import CompileError, compile_network, engine_for
 from sysconv.demo import MODEL, board_fmax, run_demo
+from sysconv.golden import digits
+from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from sysconv.hw.layer import EngineConfig
 
 
 # Icarus takes minutes an image: one in `make test`, three in `make test-long`.

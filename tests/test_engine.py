@@ -4,10 +4,10 @@ stalls the cycle of every output word against golden.perf."""
 
 import pytest
 
-from golden.perf import predict_network
-from hw.layer import EngineConfig, LayerConfig
-from sim.engine_layer import random_layer
-from sim.engine_run import ALL_SIMULATORS, run_layers
+from sysconv.golden.perf import predict_network
+from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.sim.engine_layer import random_layer
+from sysconv.sim.engine_run import ALL_SIMULATORS, run_layers
 
 # A small engine whose array does not divide the layers evenly: 3 rows, 2 columns.
 SMALL = EngineConfig(3, 2, max_height=10, max_width=10, max_in_channels=5, max_out_channels=5,
@@ -166,10 +166,10 @@ def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
     # read a cycle ahead; the same values at the same cycles as golden.perf says.
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-    from hw.top import Accelerator
-    from sim.ecp5_models import models_for
-    from sim.engine_run import TOPLEVEL
-    from sim.runner import to_verilog
+    from sysconv.hw.top import Accelerator
+    from sysconv.hw.verilog import to_verilog
+    from sysconv.sim.ecp5_models import models_for
+    from sysconv.sim.engine_run import TOPLEVEL
 
     runs = runs_for(EDGE_GROUPS[group])
     verilog = to_verilog(Accelerator(runs[0].engine), TOPLEVEL, platform=ULX3S_85F_Platform())

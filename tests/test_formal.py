@@ -7,9 +7,9 @@ marked ``long``. A check that does not come out as expected reports the countere
 
 import pytest
 
-from formal.checks import CHECKS, LONG, MUTANTS
-from formal.report import explain, verdict
-from formal.sby import run
+from sysconv.formal.checks import CHECKS, LONG, MUTANTS
+from sysconv.formal.report import explain, verdict
+from sysconv.formal.sby import run
 
 
 def _params(checks, marks=()):

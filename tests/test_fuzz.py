@@ -4,11 +4,11 @@ ones refused up front.
 Legal: hypothesis draws an engine (array shape, accumulator and multiplier widths, limits,
 buffer depths, pooling) and one or two layers for it (shape, kernel, stride, padding, ReLU,
 pooling, requantisation, int8 tensors, int16 or int32 biases, stalls), runs them back to back on
-:class:`hw.ConvEngine` in Amaranth's simulator, and checks every output word against the golden
-model (and, without stalls, the engine's cycle counters against :mod:`golden.perf`); likewise
-:class:`hw.SystolicArray` (shapes, widths, data, weight reloads, stalls) every cycle against
-:mod:`golden.systolic`. ``MaxPool2d`` and ``Requantizer`` have their own hypothesis tests
-(``tests/test_maxpool.py``, ``tests/test_requant.py``).
+:class:`sysconv.hw.ConvEngine` in Amaranth's simulator, and checks every output word against the
+golden model (and, without stalls, the engine's cycle counters against :mod:`sysconv.golden.perf`);
+likewise :class:`sysconv.hw.SystolicArray` (shapes, widths, data, weight reloads, stalls) every
+cycle against :mod:`sysconv.golden.systolic`. ``MaxPool2d`` and ``Requantizer`` have their own
+hypothesis tests (``tests/test_maxpool.py``, ``tests/test_requant.py``).
 
 Illegal: :data:`BAD_INPUTS` lists every kind of bad input (a parameter and the way it is bad:
 zero or negative, too large, not an integer, too narrow, kernel larger than the padded image,
@@ -38,20 +38,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import golden
-from golden import network
-from golden.perf import predict_network
-from golden.systolic import SystolicArrayModel
-from hw import MaxPool2d, ProcessingElement, Requantizer, SystolicArray
-from hw.layer import EngineConfig, LayerConfig
-from sim.amaranth_array import run_array_amaranth
-from sim.amaranth_engine import run_engine_amaranth
-from sim.array_bench import ArrayScenario
-from sim.engine_layer import LayerRun
-from sim.runner import build_root
+import sysconv
+from sysconv import golden, hw
 from sysconv.cli import main as sysconv_main
+from sysconv.golden import network
+from sysconv.golden.perf import predict_network
+from sysconv.golden.systolic import SystolicArrayModel
+from sysconv.hw import MaxPool2d, ProcessingElement, Requantizer, SystolicArray
+from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.sim.amaranth_array import run_array_amaranth
+from sysconv.sim.amaranth_engine import run_engine_amaranth
+from sysconv.sim.array_bench import ArrayScenario
+from sysconv.sim.engine_layer import LayerRun
+from sysconv.sim.runner import build_root
 
-REPO = Path(__file__).resolve().parents[1]
+OURS = [Path(p).resolve() for package in (hw, golden, sysconv) for p in package.__path__]
 
 
 @dataclass(frozen=True)
@@ -547,7 +548,7 @@ BAD_INPUTS = ENGINE_KINDS + LAYER_KINDS + TENSOR_KINDS + COMPONENT_KINDS + GOLDE
 def raised_by_our_validation(excinfo):
     """Whether the exception came from a ``raise`` in our own code (hw, golden, sysconv)."""
     path = Path(excinfo.traceback[-1].path).resolve()
-    return any(path.is_relative_to(REPO / package) for package in ("hw", "golden", "sysconv"))
+    return any(path.is_relative_to(root) for root in OURS)
 
 
 def names(message, parameter):

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.signal import correlate2d
 
-from golden import conv2d, matmul
-from golden._check import check_int_array, check_pair
+from sysconv.golden import conv2d, matmul
+from sysconv.golden._check import check_int_array, check_pair
 
 SETTINGS = settings(max_examples=50, deadline=None)
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from golden import maxpool2d
-from golden._check import check_pair
+from sysconv.golden import maxpool2d
+from sysconv.golden._check import check_pair
 
 SETTINGS = settings(max_examples=50, deadline=None)
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from golden import relu, requantize
+from sysconv.golden import relu, requantize
 
 SETTINGS = settings(max_examples=50, deadline=None)
 

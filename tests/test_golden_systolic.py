@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden.systolic import SystolicArrayModel, latency
-from hw.lanes import unpack
-from sim.array_bench import ArrayBench, ArrayScenario, Mismatch
+from sysconv.golden.systolic import SystolicArrayModel, latency
+from sysconv.hw.lanes import unpack
+from sysconv.sim.array_bench import ArrayBench, ArrayScenario, Mismatch
 
 
 def run_model(scenario, model_class=SystolicArrayModel):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.lint import CONFIGURATIONS, lint, lint_verilog
+from sysconv.sim.lint import CONFIGURATIONS, lint, lint_verilog
 
 
 # The 16x16 engine's lint takes about a minute: in `make test-long` (and `make lint`).

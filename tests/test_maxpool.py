@@ -10,13 +10,13 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden import maxpool2d
-from golden.pool_timing import LATENCY, output_cycles, output_shape
-from hw.maxpool import MaxPool2d
-from hw.ram import poisoned_collisions
-from sim.amaranth_streams import StreamRecorder, random_ready, stream_get, stream_put
-from sim.pool_bench import PoolScenario
-from sim.pool_run import run_pool
+from sysconv.golden import maxpool2d
+from sysconv.golden.pool_timing import LATENCY, output_cycles, output_shape
+from sysconv.hw.maxpool import MaxPool2d
+from sysconv.hw.ram import poisoned_collisions
+from sysconv.sim.amaranth_streams import StreamRecorder, random_ready, stream_get, stream_put
+from sysconv.sim.pool_bench import PoolScenario
+from sysconv.sim.pool_run import run_pool
 
 
 @dataclass(frozen=True)
@@ -366,8 +366,8 @@ def test_wrong_parameters(kwargs, message):
 
 
 def test_verilog_lints_clean():
-    from sim.lint import lint_verilog
-    from sim.runner import to_verilog
+    from sysconv.hw.verilog import to_verilog
+    from sysconv.sim.lint import lint_verilog
     ok, report = lint_verilog(to_verilog(MaxPool2d(lanes=4, max_width=32, max_channels=16),
                                          "sysconv_maxpool"), "sysconv_maxpool", "maxpool-test")
     assert ok, report

@@ -1,15 +1,15 @@
 """golden.network against loop references, the trained digits model, save/load and error rules."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from golden import digits
-from golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from sysconv import models
+from sysconv.golden import digits
+from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "digits_cnn.npz"
+MODEL = models.path(models.DIGITS_CNN)
 
 
 # --- References: Python-int loops, and a differently written NumPy network.

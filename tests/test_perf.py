@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 
-from golden.perf import REGISTER_WORDS, predict_layer, predict_network
-from hw.layer import EngineConfig, LayerConfig
-from sim.engine_layer import random_layer
-from sim.engine_run import run_layers
 from sysconv.bench.workloads import QUICK
+from sysconv.golden.perf import REGISTER_WORDS, predict_layer, predict_network
+from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.sim.engine_layer import random_layer
+from sysconv.sim.engine_run import run_layers
 
 
 def ceil_div(a, b):
@@ -178,7 +178,7 @@ def test_prediction_equals_rtl(group, simulator, test_dir):
 
 def test_speed_testbench_reports_a_wrong_word(monkeypatch, tmp_path):
     """The lean testbench compares every output word: a wrong expectation fails the run."""
-    from sim.engine_layer import LayerRun
+    from sysconv.sim.engine_layer import LayerRun
     engine, layers = RTL_GROUPS["2x5"]
     runs = [random_layer(engine, seed=3, **layers[1])]
     original = LayerRun.expected_beats

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sim import runner
+from sysconv.sim import runner
 
 # A stream source whose misbehaviour is chosen by FAULT; otherwise it offers 3-beat packets
 # properly (data counts up, last on every third beat).
@@ -44,7 +44,7 @@ def test_checker_catches(fault, test_dir):
     statement, rule = FAULTS[fault]
     verilog = SOURCE.replace("`FAULT", statement)
     built = runner.build(verilog, "bad_source", "icarus", waves=False)
-    result, _ = runner.run_scenario(built, "sim.cocotb_protocol_selftest", test_dir, "{}",
+    result, _ = runner.run_scenario(built, "sysconv.sim.cocotb_protocol_selftest", test_dir, "{}",
                                     waves=False)
     assert result["status"] == "fail", "the checker reported nothing"
     assert result["message"].startswith("cycle "), result["message"]
@@ -54,6 +54,6 @@ def test_checker_catches(fault, test_dir):
 
 def test_checker_passes_a_good_source(test_dir):
     built = runner.build(SOURCE.replace("`FAULT", ""), "bad_source", "icarus", waves=False)
-    result, _ = runner.run_scenario(built, "sim.cocotb_protocol_selftest", test_dir, "{}",
+    result, _ = runner.run_scenario(built, "sysconv.sim.cocotb_protocol_selftest", test_dir, "{}",
                                     waves=False)
     assert result == {"status": "pass", "message": ""}

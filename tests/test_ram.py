@@ -12,9 +12,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from hw.ram import BLOCK_RAM_BITS, BlockRAM, poisoned_collisions
-from sim.runner import to_verilog
-from sysconv.build import _synth_cells, _tool
+from sysconv import tools
+from sysconv.build import _synth_cells
+from sysconv.hw.ram import BLOCK_RAM_BITS, BlockRAM, poisoned_collisions
+from sysconv.hw.verilog import to_verilog
 
 
 class Harness(wiring.Component):
@@ -130,7 +131,7 @@ def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, tmp_path):
     and LUTs around it, unless the memory carries no_rw_check: the BlockRAM is block RAM and
     nothing else."""
     (tmp_path / "ram.v").write_text(to_verilog(Harness(shape, depth, sliced), "ram"))
-    subprocess.run([_tool("yosys"), "-q", "-p", "read_verilog ram.v; synth_ecp5 -top ram; "
+    subprocess.run([tools.find("yosys"), "-q", "-p", "read_verilog ram.v; synth_ecp5 -top ram; "
                     "tee -q -o stat.json stat -json"], cwd=tmp_path, check=True, timeout=600)
     cells = _synth_cells(tmp_path / "stat.json")
     width = Shape.cast(shape).width

@@ -12,8 +12,8 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import golden
-from hw.requant import Requantizer
+from sysconv import golden
+from sysconv.hw.requant import Requantizer
 
 # What golden.requantize accepts: it computes in int64.
 GOLDEN_MULTIPLIER_MAX = (1 << 31) - 1

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from hw.top import Accelerator
-from sim import runner
-from sim.engine_run import scenario_json
+from sysconv.hw.top import Accelerator
+from sysconv.hw.verilog import to_verilog
+from sysconv.sim import runner
+from sysconv.sim.engine_run import scenario_json
 from tests.test_engine import SMALL, runs_for
 
 LAYERS = [
@@ -23,8 +24,8 @@ def test_reset_mid_layer_then_new_layer(phase, delay, simulator, test_dir):
     runs = runs_for(LAYERS, seed=5)
     scenario = json.loads(scenario_json(runs))
     scenario.update(reset_phase=phase, reset_delay=delay)
-    built = runner.build(runner.to_verilog(Accelerator(SMALL), "sysconv_accel"),
+    built = runner.build(to_verilog(Accelerator(SMALL), "sysconv_accel"),
                          "sysconv_accel", simulator)
-    result, waves = runner.run_scenario(built, "sim.cocotb_reset", test_dir,
+    result, waves = runner.run_scenario(built, "sysconv.sim.cocotb_reset", test_dir,
                                         json.dumps(scenario))
     assert result["status"] == "pass", f"{result['message']} (waveform {waves})"

@@ -8,10 +8,10 @@ import random
 import pytest
 from conftest import stall_seed
 
-from hw.layer import EngineConfig
-from sim.engine_layer import random_layer
-from sim.engine_run import run_layers
-from sim.runner import build_root
+from sysconv.hw.layer import EngineConfig
+from sysconv.sim.engine_layer import random_layer
+from sysconv.sim.engine_run import run_layers
+from sysconv.sim.runner import build_root
 
 ENGINE = EngineConfig(4, 4, max_height=12, max_width=12, max_in_channels=9,
                       max_out_channels=9, max_kernel=5)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from golden.perf import predict_network
 from sysconv.cli import main
 from sysconv.compiler import compile_network
 from sysconv.dse import report, sweep
 from sysconv.dse.sweep import WORKLOADS, Point
+from sysconv.golden.perf import predict_network
 
 # Nothing listens on the discard port: a sweep that needs no task never connects to it.
 NO_SCHEDULER = "tcp://127.0.0.1:9"

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from amaranth.hdl import Module
 
-import hw.pe
-import hw.systolic_array
-from hw import ProcessingElement, SystolicArray
-from sim.array_bench import ArrayScenario
-from sim.array_run import ALL_SIMULATORS, array_for, run_array
-from sim.runner import to_verilog
+from sysconv.hw import ProcessingElement, SystolicArray
+from sysconv.hw import pe as hw_pe
+from sysconv.hw import systolic_array as hw_systolic_array
+from sysconv.hw.verilog import to_verilog
+from sysconv.sim.array_bench import ArrayScenario
+from sysconv.sim.array_run import ALL_SIMULATORS, array_for, run_array
 
 SHAPES = [(1, 1), (1, 4), (3, 2), (4, 4), (8, 8)]
 
@@ -111,8 +111,8 @@ def test_ecp5_pe_wider_than_the_dsp_multiplies_in_logic():
 
 def test_ecp5_pe_with_unsigned_activations_fails(test_dir, monkeypatch):
     # The scoreboard and the model catch a DSP wired wrongly (no sign extension of a_in).
-    multiply = hw.pe._ecp5_registered_multiply
-    monkeypatch.setattr(hw.pe, "_ecp5_registered_multiply",
+    multiply = hw_pe._ecp5_registered_multiply
+    monkeypatch.setattr(hw_pe, "_ecp5_registered_multiply",
                         lambda a, b, product: multiply(a.as_unsigned(), b, product))
     scenario = scenario_for((3, 2), "extremes")
     result = run_array(scenario, "icarus", test_dir, platform=ecp5_platform())
@@ -140,7 +140,7 @@ class _BrokenPE(ProcessingElement):
 @pytest.mark.parametrize("simulator", ALL_SIMULATORS)
 def test_a_wrong_design_fails_with_cycle_signal_values_and_waveform(simulator, test_dir,
                                                                    monkeypatch):
-    monkeypatch.setattr(hw.systolic_array, "ProcessingElement", _BrokenPE)
+    monkeypatch.setattr(hw_systolic_array, "ProcessingElement", _BrokenPE)
     scenario = ArrayScenario.random(2, 2, vectors=8, seed=3)
     result = run_array(scenario, simulator, test_dir)
     assert result.status == "fail"

@@ -15,7 +15,7 @@ __all__ = ["RegisterHarness"]
 
 class RegisterHarness(wiring.Component):
     """Wrap ``block`` (a :class:`wiring.Component` whose ports are plain signals, such as
-    :class:`hw.top.Accelerator`) between registers.
+    :class:`sysconv.hw.top.Accelerator`) between registers.
 
     Members
     -------

@@ -1,6 +1,6 @@
 """The host link: frames from a UART in, the engine's streams out, one response per frame.
 
-The protocol (frames, commands, status codes, CRC) is in :mod:`hw.boards.protocol`.
+The protocol (frames, commands, status codes, CRC) is in :mod:`sysconv.hw.boards.protocol`.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
@@ -62,7 +62,7 @@ def _beat(shape):
 
 
 class HostLink(wiring.Component):
-    """Bridge between UART bytes and the convolution engine (:class:`hw.ConvEngine`).
+    """Bridge between UART bytes and the convolution engine (:class:`sysconv.hw.ConvEngine`).
 
     A frame's words go to the engine as they arrive (the CRC is checked at the end of the
     frame; a bad one resets the engine, so a corrupt frame costs the layer, never a wrong
@@ -73,7 +73,7 @@ class HostLink(wiring.Component):
     config : EngineConfig
         The engine behind the link: sets the word sizes.
     info : bytes
-        The INFO response's payload (:func:`hw.boards.protocol.info_bytes`).
+        The INFO response's payload (:func:`sysconv.hw.boards.protocol.info_bytes`).
     frame_timeout : int
         Clock cycles without a byte, inside a frame, after which the frame is given up
         (TIMEOUT): a truncated frame gets an answer, never a hang.

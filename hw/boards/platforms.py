@@ -28,8 +28,8 @@ class BoardSpec:
     clock_hz : int
         The board clock the design runs on (its default clock; no PLL).
     engine : dict
-        Default :class:`hw.layer.EngineConfig` keyword arguments (``sysconv build`` overrides
-        them one by one).
+        Default :class:`sysconv.hw.layer.EngineConfig` keyword arguments (``sysconv build``
+        overrides them one by one).
     engine_mhz : float
         The Fmax the engine alone must reach (reported as met or not).
     capacity : dict
@@ -38,7 +38,7 @@ class BoardSpec:
     cells : dict
         Synthesised cell type (Yosys name) -> resource of :attr:`capacity` it takes one of.
     leds : tuple of str
-        What the board's ``led`` 0, 1, ... show (:data:`hw.boards.board_top.LEDS`).
+        What the board's ``led`` 0, 1, ... show (:data:`sysconv.hw.boards.board_top.LEDS`).
     baud : int
         Default UART rate.
     synth_opts : tuple of str

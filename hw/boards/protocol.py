@@ -1,7 +1,7 @@
 """The host link's protocol over a UART: frames, commands, status codes, the CRC, and the
 engine description a board sends back. Plain Python (no Amaranth): the gateware
-(:mod:`hw.boards.link`) and the host driver (:mod:`sysconv.host`) both take their constants
-from here.
+(:mod:`sysconv.hw.boards.link`) and the host driver (:mod:`sysconv.hw.boards.host`) both take their
+constants from here.
 
 Frames
 ------

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from golden.perf import predict_layer
+from sysconv.golden.perf import predict_layer
 
 __all__ = ["why", "markdown", "plots"]
 

@@ -2,7 +2,7 @@
 
 1. **Cycles.** Each layer of the workload, back to back on each array size, in Verilator
    (the lean speed testbench, every output word compared with the golden model): measured
-   total and compute cycles beside :mod:`golden.perf`'s prediction (and every output word's
+   total and compute cycles beside :mod:`sysconv.golden.perf`'s prediction (and every output word's
    cycle), the ideal ``MACs / (rows x cols)``, PE utilisation.
 2. **SCALE-Sim.** The same layers in SCALE-Sim (:mod:`sysconv.bench.scalesim`): its compute
    cycles beside ours, the ratio, and why where ours are not below.
@@ -29,11 +29,12 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from golden.perf import predict_network
-from hw.top import Accelerator
-from sim import runner
-from sim.engine_run import TOPLEVEL, run_layers, run_speed_test
-from sim.speed_build import build_for_speed
+from sysconv.golden.perf import predict_network
+from sysconv.hw.top import Accelerator
+from sysconv.hw.verilog import to_verilog
+from sysconv.sim import runner
+from sysconv.sim.engine_run import TOPLEVEL, run_layers, run_speed_test
+from sysconv.sim.speed_build import build_for_speed
 
 from . import report, scalesim
 from .workloads import FULL, QUICK
@@ -73,7 +74,7 @@ def _machine():
     tools = {}
     for name, probe in (("verilator", "verilator"), ("icarus", "icarus")):
         try:
-            from sim import toolchain
+            from sysconv.sim import toolchain
             tools[name] = getattr(toolchain, probe)().version
         except Exception as error:  # noqa: BLE001 - a missing tool is reported, not fatal
             tools[name] = f"missing ({error})"
@@ -123,7 +124,7 @@ class Bench:
     # Part 1 and the Verilator side of part 3
     def _verilator(self, size, runs):
         verilog_start = time.perf_counter()
-        text = runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+        text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
         verilog_seconds = time.perf_counter() - verilog_start
         build_start = time.perf_counter()
         built = build_for_speed(text, TOPLEVEL, "verilator")
@@ -254,7 +255,7 @@ class Bench:
         self.done()
         if runner_build:
             self.step(f"speed: {size}x{size} on Verilator, cocotb's default build")
-            text = runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+            text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
             start = time.perf_counter()
             built = runner.build(text, TOPLEVEL, "verilator", waves=False)
             build_seconds = time.perf_counter() - start
@@ -271,7 +272,7 @@ class Bench:
             self.step(f"speed: {size}x{size} on {simulator}")
             start = time.perf_counter()
             if simulator == "icarus":
-                text = runner.to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+                text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
                 built = build_for_speed(text, TOPLEVEL, "icarus")
                 build_seconds = time.perf_counter() - start
                 start = time.perf_counter()

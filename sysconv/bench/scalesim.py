@@ -136,7 +136,8 @@ def _read_report(path, count):
 
 
 def run_scalesim(arrays, layers, workdir):
-    """Run ``layers`` (:class:`hw.layer.LayerConfig`) on each ``(rows, cols)`` of ``arrays``.
+    """Run ``layers`` (:class:`sysconv.hw.layer.LayerConfig`) on each ``(rows, cols)`` of
+    ``arrays``.
 
     Returns ``{(rows, cols): [per layer: compute_cycles, total_cycles_with_prefetch,
     stall_cycles, mapping_efficiency, compute_utilization]}``. Raises :class:`ScaleSimError`.

@@ -35,11 +35,14 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from hw import SystolicArray
-from hw.layer import EngineConfig
-from hw.top import Accelerator
-from sim.runner import build_root, to_verilog
-from sysconv.build import BuildError, _run, _tool
+from sysconv.hw import SystolicArray
+from sysconv.hw.layer import EngineConfig
+from sysconv.hw.top import Accelerator
+from sysconv.hw.verilog import to_verilog
+from sysconv.sim.runner import build_root
+
+from .. import tools
+from ..tools import ToolError
 
 __all__ = ["TOPS", "GATES", "ABC_SCRIPT", "SRAM_TRANSISTORS_PER_BIT", "design", "synthesize",
            "simulate_netlist", "check_layer", "check_liberty", "text_report"]
@@ -57,8 +60,8 @@ ARRAY_OPTIONS = ("rows", "cols", "act_width", "weight_width", "acc_width")
 
 def design(top, parameters):
     """``(make, module name, parameters)`` for ``top`` (``"engine"``: the
-    :class:`~hw.top.Accelerator` of ``EngineConfig(**parameters)``; ``"array"``: the bare
-    :class:`~hw.SystolicArray`), with every parameter as it will be built (defaults filled
+    :class:`~sysconv.hw.top.Accelerator` of ``EngineConfig(**parameters)``; ``"array"``: the bare
+    :class:`~sysconv.hw.SystolicArray`), with every parameter as it will be built (defaults filled
     in). ``make()`` builds the component; only call it to convert it (an Amaranth component
     that is never elaborated warns). ValueError, naming the parameter, for anything the block
     refuses."""
@@ -138,7 +141,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
     """Synthesise ``top`` (see :func:`design`) to a flat gate-level netlist; returns the report
     (a dict, also written to ``out`` as ``report.json`` and ``report.txt``, beside
     ``netlist.v``). ``out`` defaults to ``build/asic/<default_name>``. Every parameter and the
-    Liberty file are checked before anything is written (ValueError); BuildError if Yosys
+    Liberty file are checked before anything is written (ValueError); ToolError if Yosys
     fails (the message says where its log is)."""
     make, module, built = design(top, parameters)
     liberty = check_liberty(liberty)
@@ -158,7 +161,8 @@ def synthesize(top, parameters, *, liberty=None, out=None):
         shutil.copyfile(liberty, work / "cells.lib")
     (work / "asic.ys").write_text(_script(module, liberty))
     started = time.monotonic()
-    _run([_tool("yosys"), "-q", "-l", "yosys.rpt", "asic.ys"], work, "yosys.log")
+    tools.run([tools.find("yosys"), "-q", "-l", "yosys.rpt", "asic.ys"], work, "yosys.log",
+              step="ASIC synthesis")
     seconds = round(time.monotonic() - started, 1)
 
     stat = json.loads((work / "stat.json").read_text())
@@ -182,7 +186,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
         flops = gates.pop("DFF_P", 0)
         unknown = sorted(set(gates) - set(GATES) - {"NOT"})
         if unknown:  # the flow maps onto GATES, NOT and $_DFF_P_ only
-            raise BuildError(f"unexpected cells in the netlist: {', '.join(unknown)}")
+            raise ToolError(f"unexpected cells in the netlist: {', '.join(unknown)}")
         (transistors,) = (m["estimated_num_transistors"] for m in stat["modules"].values())
         report.update(gates=dict(sorted(gates.items())), gate_count=sum(gates.values()),
                       flip_flops=flops, transistors=int(str(transistors).rstrip("+")),
@@ -249,17 +253,18 @@ def _cell_models(report):
     shutil.copyfile(report["liberty"]["file"], work / "cells.lib")
     (work / "models.ys").write_text("read_liberty cells.lib\n"
                                     "write_verilog -noattr cell_models.v\n")
-    _run([_tool("yosys"), "-q", "models.ys"], work, "models.log")
+    tools.run([tools.find("yosys"), "-q", "models.ys"], work, "models.log",
+              step="extraction of the cell models")
     return (work / "cell_models.v").read_text()
 
 
 def simulate_netlist(report, *, simulator="icarus", seed=0, test_dir=None, waves=False):
     """Run :func:`check_layer`'s random layer (``seed``) through the engine's gate-level
     netlist of ``report`` (:func:`synthesize`) on ``simulator``, with the cocotb testbench of
-    the RTL (:mod:`sim.cocotb_accel`), which compares every output word with the golden
-    model; returns the :class:`sim.engine_run.EngineResult`."""
-    from sim.engine_layer import random_layer
-    from sim.engine_run import run_layers
+    the RTL (:mod:`sysconv.sim.cocotb_accel`), which compares every output word with the golden
+    model; returns the :class:`sysconv.sim.engine_run.EngineResult`."""
+    from sysconv.sim.engine_layer import random_layer
+    from sysconv.sim.engine_run import run_layers
     if report["top"] != "engine":
         raise ValueError(f"the gate-level check runs a layer through the engine; top must be "
                          f"'engine', not {report['top']!r}")

@@ -5,7 +5,7 @@ import re
 import sys
 from pathlib import Path
 
-from hw.layer import EngineConfig
+from sysconv.hw.layer import EngineConfig
 
 __all__ = ["add_commands"]
 
@@ -34,7 +34,7 @@ _OPTIONS = {name: f"--{name.replace('_', '-')}" for name in
 
 
 def cmd_asic(args):
-    from sysconv.build import BuildError
+    from sysconv.tools import ToolError
 
     from . import asic
     parameters = {"rows": args.rows, "cols": args.cols}
@@ -59,7 +59,7 @@ def cmd_asic(args):
         raise _usage(error) from None
     try:
         report = asic.synthesize(args.top, parameters, liberty=liberty, out=args.output_dir)
-    except BuildError as error:
+    except ToolError as error:
         print(f"sysconv: error: {error}", file=sys.stderr)
         return 1
     status = 0

