@@ -12,9 +12,8 @@ from sysconv.hw import Accelerator, EngineConfig, MaxPool2d, Requantizer, Systol
 from sysconv.hw.boards.board_top import BoardCore
 from sysconv.hw.boards.platforms import BOARDS
 from sysconv.hw.verilog import to_verilog
-
-from . import toolchain
-from .runner import build_root
+from sysconv.sim import toolchain
+from sysconv.sim.runner import build_root
 
 __all__ = ["CONFIGURATIONS", "lint", "lint_verilog", "main"]
 

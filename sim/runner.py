@@ -13,15 +13,16 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import toolchain
+from sysconv.sim import HDL_SIMULATORS, toolchain
 
-__all__ = ["SIMULATORS", "build_root", "Build", "build", "run_cocotb",
+__all__ = ["build_root", "Build", "build", "run_cocotb",
            "run_scenario", "prepare"]
 
-SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 
 # Icarus writes waveforms where a plusarg says, so that one build serves many test folders.
@@ -45,7 +46,7 @@ def _tool(simulator):
         return toolchain.icarus()
     if simulator == "verilator":
         return toolchain.verilator()
-    raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    raise ValueError(f"simulator must be one of {', '.join(HDL_SIMULATORS)}, not {simulator!r}")
 
 
 @contextlib.contextmanager
@@ -64,18 +65,65 @@ class Build:
     simulator: str
     toplevel: str
     directory: Path
-    waves: bool
 
 
-def build(verilog_text, toplevel, simulator, *, waves=True):
-    """Compile ``verilog_text`` (top module ``toplevel``) for ``simulator``, or reuse the build."""
+# Amaranth's Verilog widens operands implicitly; these warnings are not errors.
+_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+# Test models are compiled for compile speed: the testbenches' Python, not the model, sets the
+# pace of a test. The speed build (`make bench`, speed=True) keeps Verilator's C++ defaults.
+_VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+
+# The speed build: cocotb's Verilator runner makes every signal of the design public
+# (--public-flat-rw) so that a testbench may reach any of them; Verilator then keeps every
+# internal signal as written and cannot optimise across modules, and the engine's model runs
+# about five times slower. The speed testbench touches only the top module's ports, so the
+# speed build turns the flag off again (after the runner's) and makes only the top module's
+# signals public, with a Verilator configuration file. No waveforms either.
+_TOP_PUBLIC = """\
+`verilator_config
+public_flat_rw -module "{top}" -var "*"
+"""
+
+
+def announce(simulator, toplevel, directory, step):
+    """Say on stderr that a simulator model is being built, and how long the last build of the
+    same top took, then run ``step()`` and say how long it took. A model takes from seconds
+    (Icarus) to minutes (Verilator, a large engine) to build, and a user otherwise watches a
+    progress bar that does not move."""
+    last_file = directory.parent / f"{toplevel}.last-build"
+    try:
+        last = f"; the last build of {toplevel} took {float(last_file.read_text()):.0f} s"
+    except (OSError, ValueError):
+        last = ""
+    print(f"sysconv: building the {simulator} model of {toplevel}{last} ...", file=sys.stderr,
+          flush=True)
+    start = time.monotonic()
+    step()
+    seconds = time.monotonic() - start
+    last_file.write_text(f"{seconds:.1f}\n")
+    print(f"sysconv: built the {simulator} model of {toplevel} in {seconds:.0f} s",
+          file=sys.stderr, flush=True)
+
+
+def build(verilog_text, toplevel, simulator, *, speed=False):
+    """Compile ``verilog_text`` (top module ``toplevel``) for ``simulator``, or reuse the build.
+
+    Builds are cached under ``<build root>/sim/<simulator>/``, keyed by the Verilog text, the
+    simulator, its version and the build flags: one build serves every test and run of that
+    configuration, in this process and the next (the cache survives between runs; a clean
+    clone builds from nothing). Every build but the speed build can write waveforms;
+    :func:`run_cocotb` chooses. ``speed=True`` (Verilator) compiles for simulation speed and
+    makes only the top module's ports public: for the lean speed testbench of ``make bench``."""
     from cocotb_tools.runner import get_runner
 
     tool = _tool(simulator)
     tool.activate()
+    speed = speed and simulator == "verilator"
+    flags = ("speed" if speed else " ".join(_VERILATOR_ARGS + [_VERILATOR_MAKEFLAGS])) \
+        if simulator == "verilator" else ""
     key = hashlib.sha256("\0".join(
-        [verilog_text, simulator, tool.version, str(waves)]).encode()).hexdigest()[:16]
-    directory = build_root() / "sim" / simulator / f"{toplevel}-{key}"
+        [verilog_text, simulator, tool.version, flags]).encode()).hexdigest()[:16]
+    directory = build_root() / "sim" / simulator / f"{toplevel}{'-speed' if speed else ''}-{key}"
     done = directory / "BUILT"
     with _locked(directory.with_name(directory.name + ".lock")):
         if not done.exists():
@@ -83,20 +131,44 @@ def build(verilog_text, toplevel, simulator, *, waves=True):
             sources = [directory / f"{toplevel}.v"]
             sources[0].write_text(verilog_text)
             build_args = []
-            if simulator == "icarus" and waves:
+            if simulator == "icarus":
                 sources.append(directory / "sysconv_waves.v")
                 sources[1].write_text(_ICARUS_WAVES.format(top=toplevel))
                 build_args = ["-s", "sysconv_waves"]
-            elif simulator == "verilator":
-                # Amaranth's Verilog widens operands implicitly; these warnings are not errors.
-                build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
-            runner = get_runner(simulator)
-            runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=directory,
-                         build_args=build_args, timescale=TIMESCALE,
-                         waves=waves and simulator == "verilator",
-                         log_file=directory / "build.log")
+            elif speed:
+                config = directory / "top_public.vlt"
+                config.write_text(_TOP_PUBLIC.format(top=toplevel))
+                build_args = [*_VERILATOR_ARGS, "-O3", "--no-public-flat-rw", str(config)]
+            else:
+                build_args = _VERILATOR_ARGS
+
+            def compile_model():
+                fast_compile = simulator == "verilator" and not speed
+                with _makeflags(_VERILATOR_MAKEFLAGS if fast_compile else ""):
+                    get_runner(simulator).build(
+                        sources=sources, hdl_toplevel=toplevel, build_dir=directory,
+                        build_args=build_args, timescale=TIMESCALE,
+                        waves=simulator == "verilator" and not speed,
+                        log_file=directory / "build.log")
+
+            announce(simulator, toplevel, directory, compile_model)
             done.write_text(json.dumps({"tool": tool.version}))
-    return Build(simulator, toplevel, directory, waves)
+    return Build(simulator, toplevel, directory)
+
+
+@contextlib.contextmanager
+def _makeflags(extra):
+    """``extra`` added to ``MAKEFLAGS`` (what the runner's ``make`` reads) while inside."""
+    saved = os.environ.get("MAKEFLAGS")
+    if extra:
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, extra]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
 
 def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
@@ -111,7 +183,6 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
     test_dir.mkdir(parents=True, exist_ok=True)
     _tool(built.simulator).activate()
     runner = get_runner(built.simulator)
-    waves = waves and built.waves
     wave_path = None
     kwargs = {}
     if waves and built.simulator == "icarus":
@@ -150,7 +221,7 @@ def run_scenario(built, test_module, test_dir, scenario_text, *, waves=True):
     return result, (str(wave_path) if wave_path else None)
 
 
-def prepare(simulator, test_dir, allowed=SIMULATORS):
+def prepare(simulator, test_dir, allowed=HDL_SIMULATORS):
     """Check ``simulator`` against ``allowed`` (before anything runs) and create ``test_dir``;
     returns it resolved."""
     if simulator not in allowed:

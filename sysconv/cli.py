@@ -117,8 +117,8 @@ def _write_output(path, text):
 
 
 def cmd_sim_array(args):
-    from sysconv.sim.array_bench import ArrayScenario
-    from sysconv.sim.array_run import run_array
+    from sysconv.sim.array.bench import ArrayScenario
+    from sysconv.sim.array.run import run_array
     _array_parameters(args)  # checked before anything runs
     if args.vectors < 1:
         raise UsageError(f"--vectors must be at least 1, not {args.vectors}")
@@ -132,7 +132,10 @@ def cmd_sim_array(args):
     workdir = Path(args.workdir or f"build/runs/array-{args.rows}x{args.cols}-"
                    f"s{args.seed}-{args.simulator}")
     result = run_array(scenario, args.simulator, workdir, waves=not args.no_waves)
-    return _report(args, result, result.summary(scenario), lambda: (
+    summary = {"status": result.status, "simulator": result.simulator, "cycles": result.cycles,
+               "rows": scenario.rows, "cols": scenario.cols, "vectors": len(scenario.vectors),
+               "seed": scenario.seed, "message": result.message, "waves": result.waves}
+    return _report(args, result, summary, lambda: (
         f"{args.rows}x{args.cols} array, {args.vectors} vectors, seed {args.seed}, "
         f"{args.simulator}: every cycle matches golden.systolic ({result.cycles} cycles)"))
 
@@ -140,8 +143,8 @@ def cmd_sim_array(args):
 def cmd_sim_conv(args):
     from sysconv.golden.perf import predict_layer
     from sysconv.hw.layer import LayerConfig
-    from sysconv.sim.engine_layer import random_layer
-    from sysconv.sim.engine_run import run_layers
+    from sysconv.sim.engine.layer import random_layer
+    from sysconv.sim.engine.run import run_layers
     if args.pool_stride is not None and not args.pool:
         raise UsageError(f"--pool-stride must come with --pool (a pooling window), not alone "
                          f"(--pool-stride {args.pool_stride})")
@@ -171,8 +174,8 @@ def cmd_sim_conv(args):
                "predicted_compute_cycles": predicted.compute_cycles,
                "ideal_cycles": predicted.ideal_cycles, "message": result.message,
                "waves": result.waves}
-    if result.layers:
-        measured = result.layers[0]
+    if result.details["layers"]:
+        measured = result.details["layers"][0]
         summary.update(cycles=measured["total_cycles"],
                        compute_cycles=measured["compute_cycles"],
                        utilization=run.layer.macs / (engine.rows * engine.cols *
@@ -193,8 +196,8 @@ def cmd_sim_conv(args):
 def cmd_sim_pool(args):
     from sysconv.hw._check import check_int
     from sysconv.hw.maxpool import HEIGHT_WIDTH, MaxPool2d
-    from sysconv.sim.pool_bench import PoolScenario
-    from sysconv.sim.pool_run import run_pool
+    from sysconv.sim.pool.bench import PoolScenario
+    from sysconv.sim.pool.run import run_pool
     try:
         check_int("height", args.height, 1, (1 << HEIGHT_WIDTH) - 1)  # the unit's height port
         # The unit is generated for this width and these channels (their upper limits are

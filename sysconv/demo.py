@@ -15,7 +15,7 @@ import numpy as np
 from sysconv.golden import digits
 from sysconv.golden.network import Sequential
 from sysconv.golden.perf import predict_layer
-from sysconv.sim.network_run import batch_layer, run_network
+from sysconv.sim.network.run import batch_layer, run_network
 from sysconv.sim.runner import build_root
 
 from . import models
@@ -100,10 +100,10 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         echo(f"FAIL: {result.message}")
         return {"status": "fail", "message": result.message}
 
-    rtl_predictions = result.logits.argmax(axis=1)
-    bit_exact = bool(np.array_equal(result.logits, golden_logits))
+    rtl_predictions = result.details["logits"].argmax(axis=1)
+    bit_exact = bool(np.array_equal(result.details["logits"], golden_logits))
     layers = []
-    for step, stats in zip(passes, result.passes, strict=True):
+    for step, stats in zip(passes, result.details["passes"], strict=True):
         samples = images if step.stage == "conv" else -(-images // batch)
         layer = step.layer if step.stage == "conv" else batch_layer(step.layer, min(batch, images))
         predicted = predict_layer(rows, cols, layer)
@@ -114,7 +114,7 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
             "predicted_compute_cycles": predicted.compute_cycles,
             "utilization": layer.macs / (rows * cols * compute),
         })
-    cycles_per_image = result.simulated_cycles / images
+    cycles_per_image = result.cycles / images
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (y, rtl_predictions), 1)
     summary = {
@@ -125,9 +125,9 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         "golden_int8_accuracy": float(np.mean(golden_logits.argmax(axis=1) == y)),
         "golden_int8_accuracy_test_set": float(np.mean(golden_all == y_test)),
         "float_accuracy_test_set": network.metadata.get("float_test_accuracy"),
-        "logits_bit_exact": bit_exact, "simulated_cycles": result.simulated_cycles,
-        "cycles_per_image": cycles_per_image, "wall_seconds": result.seconds,
-        "simulated_cycles_per_second": result.simulated_cycles / result.seconds,
+        "logits_bit_exact": bit_exact, "simulated_cycles": result.cycles,
+        "cycles_per_image": cycles_per_image, "wall_seconds": result.details["seconds"],
+        "simulated_cycles_per_second": result.cycles / result.details["seconds"],
     }
     fmax = board_fmax()
     if fmax:
@@ -153,9 +153,10 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
     if summary["float_accuracy_test_set"] is not None:
         echo(f"float accuracy, whole test set:        {summary['float_accuracy_test_set']:.1%}")
     echo(f"every RTL logit equals the golden int8 logit: {'yes' if bit_exact else 'NO'} "
-         f"({result.logits.size} logits)")
-    echo(f"simulated {result.simulated_cycles} cycles ({cycles_per_image:.0f} per image) in "
-         f"{result.seconds:.1f} s: {summary['simulated_cycles_per_second']:.0f} cycles/s")
+         f"({result.details['logits'].size} logits)")
+    echo(f"simulated {result.cycles} cycles ({cycles_per_image:.0f} per image) in "
+         f"{result.details['seconds']:.1f} s: "
+         f"{summary['simulated_cycles_per_second']:.0f} cycles/s")
     if fmax:
         echo(f"projected: {summary['projected_images_per_second']['images_per_second']:.0f} "
              f"images/s at {fmax[1]:.1f} MHz (Fmax from build/boards/{fmax[0]}/report.json)")

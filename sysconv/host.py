@@ -4,7 +4,7 @@ The driver itself is :mod:`sysconv.hw.boards.host`, beside the protocol it speak
 """
 
 from sysconv.hw.boards.host import Board, LinkError, SerialTransport
-from sysconv.sim.board_check import self_test
+from sysconv.sim.board.check import self_test
 
 __all__ = ["main"]
 

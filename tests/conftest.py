@@ -2,26 +2,27 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import STALLS, stall_seed
+from hypothesis import HealthCheck, settings
 
 from sysconv.sim.runner import build_root, safe_name
+
+# Hypothesis profiles: "ci" for `make test` (the default), "long" for `make test-long`
+# (`--hypothesis-profile=long`). No deadline (simulations vary in time), the
+# `@reproduce_failure` blob printed on a failure. Tests that size themselves by profile read
+# `settings.get_current_profile_name()`.
+_PROFILE = {"deadline": None, "print_blob": True,
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+settings.register_profile("ci", **_PROFILE)
+settings.register_profile("long", **_PROFILE)
+settings.load_profile("ci")
 
 # Every simulation writes below build/ in the repository, whatever the working directory.
 os.environ.setdefault("SYSCONV_BUILD_DIR", str(Path(__file__).resolve().parents[1] / "build"))
 
 
-# Stall patterns every stream test runs with: (name, input idle probability, output
-# backpressure probability), from rare to 90 % stalled.
-STALLS = [("rare", 0.05, 0.05), ("half", 0.5, 0.5), ("heavy", 0.9, 0.9)]
-
-
 def pytest_report_header(config):
     return f"stall seed: {stall_seed()} (set SYSCONV_SEED to reproduce another run)"
-
-
-def stall_seed():
-    """The seed of every random stall pattern: $SYSCONV_SEED, or 1 (printed in the header
-    and in every stall test's failure message)."""
-    return int(os.environ.get("SYSCONV_SEED", "1"))
 
 
 @pytest.fixture(params=STALLS, ids=[name for name, _idle, _backpressure in STALLS])

@@ -100,7 +100,7 @@ def test_gate_level_engine_matches_golden(test_dir):
 
     result = asic.simulate_netlist(report, simulator="icarus", test_dir=test_dir / "check")
     assert result.status == "pass", result.message
-    assert result.layers, "no layer ran"
+    assert result.details["layers"], "no layer ran"
 
     # The check can fail: one output bit inverted in the netlist is caught.
     mutant = test_dir / "mutant.v"

@@ -15,8 +15,8 @@ from sysconv.hw.boards.link import HostLink, crc16_step
 from sysconv.hw.boards.protocol import Command, crc16, info_bytes, parse_info
 from sysconv.hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from sysconv.hw.layer import EngineConfig
-from sysconv.sim.board_run import run_board
-from sysconv.sim.engine_layer import random_layer
+from sysconv.sim.board.run import run_board
+from sysconv.sim.engine.layer import random_layer
 
 # Small enough that a layer's whole exchange is a few ten thousand cycles at 8 cycles a bit.
 ENGINE = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3,
@@ -33,10 +33,10 @@ def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(sim
     runs = [random_layer(ENGINE, seed=1 + n, **layer) for n, layer in enumerate(LAYERS)]
     result = run_board(runs, simulator, test_dir)
     failed = [f"{c['check']}: {c['message']} (at {c.get('sim_time_ns')} ns)"
-              for c in result.checks if c["status"] != "pass"]
-    assert result.status == "pass" and result.checks, \
+              for c in result.details["checks"] if c["status"] != "pass"]
+    assert result.status == "pass" and result.details["checks"], \
         f"{simulator}: {result.message or failed}; waveform {result.waves}"
-    assert len(result.checks) == 14, [c["check"] for c in result.checks]
+    assert len(result.details["checks"]) == 14, [c["check"] for c in result.details["checks"]]
 
 
 # ---- the pieces ------------------------------------------------------------------------------

@@ -3,15 +3,11 @@ Icarus and Verilator, and the engine in Amaranth's simulator: every output value
 stalls the cycle of every output word against golden.perf."""
 
 import pytest
+from helpers import SMALL, check_pass, check_timing, runs_for
 
-from sysconv.golden.perf import predict_network
 from sysconv.hw.layer import EngineConfig, LayerConfig
-from sysconv.sim.engine_layer import random_layer
-from sysconv.sim.engine_run import ALL_SIMULATORS, run_layers
-
-# A small engine whose array does not divide the layers evenly: 3 rows, 2 columns.
-SMALL = EngineConfig(3, 2, max_height=10, max_width=10, max_in_channels=5, max_out_channels=5,
-                     max_kernel=5)
+from sysconv.sim import SIMULATORS
+from sysconv.sim.engine.run import run_layers
 
 # name -> layers run back to back on SMALL (each: random_layer keyword arguments)
 EDGE_GROUPS = {
@@ -51,30 +47,7 @@ EDGE_GROUPS = {
 }
 
 
-def runs_for(layers, engine=SMALL, seed=1):
-    return [random_layer(engine, seed=seed + n, **layer) for n, layer in enumerate(layers)]
-
-
-def check_pass(result, seed):
-    assert result.status == "pass", f"{result.simulator}: {result.message} (seed {seed}, " \
-                                    f"waveform {result.waves})"
-
-
-def check_timing(result, runs):
-    """Every output word, the compute phase and the total, to the cycle."""
-    start = result.layers[0]["first_param"]
-    predicted = predict_network(runs[0].engine.rows, runs[0].engine.cols,
-                                [run.layer for run in runs])
-    for n, (measured, model) in enumerate(zip(result.layers, predicted, strict=True)):
-        outputs = [cycle - start for cycle in measured["output_cycles"]]
-        assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
-        assert measured["compute_cycles"] == model.compute_cycles, f"layer {n}"
-        assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
-        assert measured["layer_cycles"] == model.layer_cycles, f"layer {n}"
-        assert outputs == model.output_beat_cycles, f"layer {n}: output word cycles"
-
-
-@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("simulator", SIMULATORS)
 @pytest.mark.parametrize("group", EDGE_GROUPS)
 def test_edge_layers_bit_exact_and_cycle_exact(group, simulator, test_dir):
     runs = runs_for(EDGE_GROUPS[group])
@@ -83,7 +56,7 @@ def test_edge_layers_bit_exact_and_cycle_exact(group, simulator, test_dir):
     check_timing(result, runs)
 
 
-@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("simulator", SIMULATORS)
 def test_random_gaps_and_backpressure_lose_nothing(stalls, simulator, test_dir):
     idle, backpressure, seed = stalls
     runs = runs_for(EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2], seed=seed)
@@ -99,7 +72,7 @@ def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
     result = run_layers(runs, "verilator", test_dir)
     check_pass(result, seed=1)
     ideal = runs[0].layer.macs / (SMALL.rows * SMALL.cols)
-    assert result.layers[0]["compute_cycles"] <= 1.10 * ideal
+    assert result.details["layers"][0]["compute_cycles"] <= 1.10 * ideal
 
 
 SEED_ENGINE = EngineConfig(8, 8, max_height=24, max_width=24, max_in_channels=32,
@@ -115,7 +88,7 @@ def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
     check_pass(result, seed=1)
     check_timing(result, runs)
     ideal = runs[1].layer.macs / 64
-    assert result.layers[1]["compute_cycles"] <= 1.10 * ideal
+    assert result.details["layers"][1]["compute_cycles"] <= 1.10 * ideal
 
 
 @pytest.mark.parametrize("layer, message", [
@@ -169,7 +142,7 @@ def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
     from sysconv.hw.top import Accelerator
     from sysconv.hw.verilog import to_verilog
     from sysconv.sim.ecp5_models import models_for
-    from sysconv.sim.engine_run import TOPLEVEL
+    from sysconv.sim.engine.run import TOPLEVEL
 
     runs = runs_for(EDGE_GROUPS[group])
     verilog = to_verilog(Accelerator(runs[0].engine), TOPLEVEL, platform=ULX3S_85F_Platform())

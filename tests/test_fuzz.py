@@ -20,8 +20,9 @@ option, nothing written.
 
 Reproducing a failure: hypothesis prints the falsifying example and a ``@reproduce_failure``
 line to paste above the test, and keeps the example in ``.hypothesis/`` so the next run tries it
-first; ``pytest --hypothesis-seed=N`` repeats a whole run. ``pytest -m long tests/test_fuzz.py``
-runs the deeper profile (:data:`DEEP`).
+first; ``pytest --hypothesis-seed=N`` repeats a whole run. The number of examples comes from
+the hypothesis settings profile (``tests/conftest.py``): ``ci`` by default (:data:`EXAMPLES`
+``["ci"]``), ``long`` with ``pytest --hypothesis-profile=long`` (``make test-long``).
 """
 
 import contextlib
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -46,10 +47,10 @@ from sysconv.golden.perf import predict_network
 from sysconv.golden.systolic import SystolicArrayModel
 from sysconv.hw import MaxPool2d, ProcessingElement, Requantizer, SystolicArray
 from sysconv.hw.layer import EngineConfig, LayerConfig
-from sysconv.sim.amaranth_array import run_array_amaranth
-from sysconv.sim.amaranth_engine import run_engine_amaranth
-from sysconv.sim.array_bench import ArrayScenario
-from sysconv.sim.engine_layer import LayerRun
+from sysconv.sim.array.amaranth_sim import run_array_amaranth
+from sysconv.sim.array.bench import ArrayScenario
+from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
+from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.runner import build_root
 
 OURS = [Path(p).resolve() for package in (hw, golden, sysconv) for p in package.__path__]
@@ -63,16 +64,18 @@ class Profile:
     options: int      # bad values tried per kind of bad command-line option
 
 
-# QUICK keeps the fuzz tests to about 2 minutes of CPU in `make test`; DEEP is `-m long`.
-QUICK = Profile(engines=150, arrays=80, bad=30, options=8)
-DEEP = Profile(engines=600, arrays=400, bad=500, options=60)
+# Examples per hypothesis profile: "ci" keeps the fuzz tests to about 2 minutes of CPU in
+# `make test`; "long" is `make test-long`'s.
+EXAMPLES = {"ci": Profile(engines=150, arrays=80, bad=30, options=8),
+            "long": Profile(engines=600, arrays=400, bad=500, options=60)}
+PROFILE = EXAMPLES[settings.get_current_profile_name()]
 
 
 def fuzz(examples):
-    """Settings of every fuzz test: ``examples`` examples, no deadline (simulations vary), the
-    ``@reproduce_failure`` blob printed on failure."""
-    return settings(max_examples=examples, deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    """Settings of every fuzz test: ``examples`` examples (from the profile's :data:`EXAMPLES`
+    entry), the profile's other settings (no deadline: simulations vary; the
+    ``@reproduce_failure`` blob printed on failure)."""
+    return settings(max_examples=examples)
 
 
 def signed_values(bits):
@@ -193,17 +196,11 @@ def check_engine(case):
             assert measured.layer_cycles == model.layer_cycles, f"layer {n}"
 
 
-@fuzz(QUICK.engines)
+@fuzz(PROFILE.engines)
 @given(case=engine_cases())
 def test_engine_matches_golden(case):
     check_engine(case)
 
-
-@pytest.mark.long
-@fuzz(DEEP.engines)
-@given(case=engine_cases())
-def test_engine_matches_golden_deep(case):
-    check_engine(case)
 
 
 @st.composite
@@ -226,19 +223,13 @@ def array_cases(draw):
         seed=draw(st.integers(0, 2 ** 32 - 1), label="stall seed"))
 
 
-@fuzz(QUICK.arrays)
+@fuzz(PROFILE.arrays)
 @given(scenario=array_cases())
 def test_array_matches_golden_every_cycle(scenario):
     # Raises on the first cycle that differs from golden.systolic, or a result from
     # golden.matmul.
     run_array_amaranth(scenario)
 
-
-@pytest.mark.long
-@fuzz(DEEP.arrays)
-@given(scenario=array_cases())
-def test_array_matches_golden_every_cycle_deep(scenario):
-    run_array_amaranth(scenario)
 
 
 # --- Illegal inputs ---------------------------------------------------------------------------
@@ -570,18 +561,11 @@ def check_refused(kind, value):
 
 
 @pytest.mark.parametrize("kind", BAD_INPUTS, ids=lambda kind: kind.id)
-@fuzz(QUICK.bad)
+@fuzz(PROFILE.bad)
 @given(data=st.data())
 def test_bad_input_is_refused_naming_the_parameter(kind, data):
     check_refused(kind, data.draw(kind.values, label=kind.parameter))
 
-
-@pytest.mark.long
-@pytest.mark.parametrize("kind", BAD_INPUTS, ids=lambda kind: kind.id)
-@fuzz(DEEP.bad)
-@given(data=st.data())
-def test_bad_input_is_refused_naming_the_parameter_deep(kind, data):
-    check_refused(kind, data.draw(kind.values, label=kind.parameter))
 
 
 # --- Illegal command-line options -------------------------------------------------------------
@@ -688,18 +672,11 @@ def check_option_refused(kind, value):
 
 
 @pytest.mark.parametrize("kind", BAD_OPTIONS, ids=lambda kind: kind.id)
-@fuzz(QUICK.options)
+@fuzz(PROFILE.options)
 @given(data=st.data())
 def test_bad_option_exits_2_naming_it(kind, data):
     check_option_refused(kind, data.draw(kind.values, label=kind.option))
 
-
-@pytest.mark.long
-@pytest.mark.parametrize("kind", BAD_OPTIONS, ids=lambda kind: kind.id)
-@fuzz(DEEP.options)
-@given(data=st.data())
-def test_bad_option_exits_2_naming_it_deep(kind, data):
-    check_option_refused(kind, data.draw(kind.values, label=kind.option))
 
 
 def test_every_kind_of_bad_input_is_distinct():

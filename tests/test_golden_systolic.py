@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from sysconv.golden.systolic import SystolicArrayModel, latency
 from sysconv.hw.lanes import unpack
-from sysconv.sim.array_bench import ArrayBench, ArrayScenario, Mismatch
+from sysconv.sim.array.bench import ArrayBench, ArrayScenario, Mismatch
 
 
 def run_model(scenario, model_class=SystolicArrayModel):

@@ -15,8 +15,8 @@ from sysconv.golden.pool_timing import LATENCY, output_cycles, output_shape
 from sysconv.hw.maxpool import MaxPool2d
 from sysconv.hw.ram import poisoned_collisions
 from sysconv.sim.amaranth_streams import StreamRecorder, random_ready, stream_get, stream_put
-from sysconv.sim.pool_bench import PoolScenario
-from sysconv.sim.pool_run import run_pool
+from sysconv.sim.pool.bench import PoolScenario
+from sysconv.sim.pool.run import run_pool
 
 
 @dataclass(frozen=True)

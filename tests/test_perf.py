@@ -9,8 +9,8 @@ import pytest
 from sysconv.bench.workloads import QUICK
 from sysconv.golden.perf import REGISTER_WORDS, predict_layer, predict_network
 from sysconv.hw.layer import EngineConfig, LayerConfig
-from sysconv.sim.engine_layer import random_layer
-from sysconv.sim.engine_run import run_layers
+from sysconv.sim.engine.layer import random_layer
+from sysconv.sim.engine.run import run_layers
 
 
 def ceil_div(a, b):
@@ -163,10 +163,11 @@ def test_prediction_equals_rtl(group, simulator, test_dir):
     runs = [random_layer(engine, seed=7 + n, **layer) for n, layer in enumerate(layers)]
     result = run_layers(runs, simulator, test_dir, speed=True)
     assert result.status == "pass", f"{simulator}: {result.message}"
-    assert result.speed["words_checked"] == sum(len(run.expected_beats()) for run in runs)
+    words = sum(len(run.expected_beats()) for run in runs)
+    assert result.details["speed"]["words_checked"] == words
     predicted = predict_network(engine.rows, engine.cols, [run.layer for run in runs])
-    start = result.layers[0]["first_param"]
-    for n, (measured, model) in enumerate(zip(result.layers, predicted, strict=True)):
+    start = result.details["layers"][0]["first_param"]
+    for n, (measured, model) in enumerate(zip(result.details["layers"], predicted, strict=True)):
         assert measured["first_param"] - start == \
             model.first_input_cycle - model.param_cycles, f"layer {n}"
         assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
@@ -178,7 +179,7 @@ def test_prediction_equals_rtl(group, simulator, test_dir):
 
 def test_speed_testbench_reports_a_wrong_word(monkeypatch, tmp_path):
     """The lean testbench compares every output word: a wrong expectation fails the run."""
-    from sysconv.sim.engine_layer import LayerRun
+    from sysconv.sim.engine.layer import LayerRun
     engine, layers = RTL_GROUPS["2x5"]
     runs = [random_layer(engine, seed=3, **layers[1])]
     original = LayerRun.expected_beats

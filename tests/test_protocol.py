@@ -43,8 +43,8 @@ FAULTS = {
 def test_checker_catches(fault, test_dir):
     statement, rule = FAULTS[fault]
     verilog = SOURCE.replace("`FAULT", statement)
-    built = runner.build(verilog, "bad_source", "icarus", waves=False)
-    result, _ = runner.run_scenario(built, "sysconv.sim.cocotb_protocol_selftest", test_dir, "{}",
+    built = runner.build(verilog, "bad_source", "icarus")
+    result, _ = runner.run_scenario(built, "sysconv.sim.protocol_tb", test_dir, "{}",
                                     waves=False)
     assert result["status"] == "fail", "the checker reported nothing"
     assert result["message"].startswith("cycle "), result["message"]
@@ -53,7 +53,7 @@ def test_checker_catches(fault, test_dir):
 
 
 def test_checker_passes_a_good_source(test_dir):
-    built = runner.build(SOURCE.replace("`FAULT", ""), "bad_source", "icarus", waves=False)
-    result, _ = runner.run_scenario(built, "sysconv.sim.cocotb_protocol_selftest", test_dir, "{}",
+    built = runner.build(SOURCE.replace("`FAULT", ""), "bad_source", "icarus")
+    result, _ = runner.run_scenario(built, "sysconv.sim.protocol_tb", test_dir, "{}",
                                     waves=False)
     assert result == {"status": "pass", "message": ""}

@@ -4,12 +4,12 @@ then a new layer: its output is exactly its golden result, on both simulators.""
 import json
 
 import pytest
+from helpers import SMALL, runs_for
 
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import runner
-from sysconv.sim.engine_run import scenario_json
-from tests.test_engine import SMALL, runs_for
+from sysconv.sim.engine.run import scenario_json
 
 LAYERS = [
     dict(height=8, width=7, in_channels=4, out_channels=5, kernel=3, padding=1, pool_size=2),
@@ -26,6 +26,6 @@ def test_reset_mid_layer_then_new_layer(phase, delay, simulator, test_dir):
     scenario.update(reset_phase=phase, reset_delay=delay)
     built = runner.build(to_verilog(Accelerator(SMALL), "sysconv_accel"),
                          "sysconv_accel", simulator)
-    result, waves = runner.run_scenario(built, "sysconv.sim.cocotb_reset", test_dir,
+    result, waves = runner.run_scenario(built, "sysconv.sim.engine.tb_reset", test_dir,
                                         json.dumps(scenario))
     assert result["status"] == "pass", f"{result['message']} (waveform {waves})"

@@ -6,11 +6,11 @@ import json
 import random
 
 import pytest
-from conftest import stall_seed
+from helpers import stall_seed
 
 from sysconv.hw.layer import EngineConfig
-from sysconv.sim.engine_layer import random_layer
-from sysconv.sim.engine_run import run_layers
+from sysconv.sim.engine.layer import random_layer
+from sysconv.sim.engine.run import run_layers
 from sysconv.sim.runner import build_root
 
 ENGINE = EngineConfig(4, 4, max_height=12, max_width=12, max_in_channels=9,

@@ -11,8 +11,9 @@ from sysconv.hw import ProcessingElement, SystolicArray
 from sysconv.hw import pe as hw_pe
 from sysconv.hw import systolic_array as hw_systolic_array
 from sysconv.hw.verilog import to_verilog
-from sysconv.sim.array_bench import ArrayScenario
-from sysconv.sim.array_run import ALL_SIMULATORS, array_for, run_array
+from sysconv.sim import SIMULATORS
+from sysconv.sim.array.bench import ArrayScenario
+from sysconv.sim.array.run import array_for, run_array
 
 SHAPES = [(1, 1), (1, 4), (3, 2), (4, 4), (8, 8)]
 
@@ -35,17 +36,17 @@ def check_pass(result, scenario):
         f"{result.simulator}: {result.message} (seed {scenario.seed}, waveform {result.waves})")
 
 
-@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("simulator", SIMULATORS)
 @pytest.mark.parametrize("stimulus", STIMULI)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_array_matches_golden_every_cycle(shape, stimulus, simulator, test_dir):
     scenario = scenario_for(shape, stimulus)
     result = run_array(scenario, simulator, test_dir)
     check_pass(result, scenario)
-    assert len(result.trace) == result.cycles
+    assert len(result.details["trace"]) == result.cycles
 
 
-@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("simulator", SIMULATORS)
 @pytest.mark.parametrize("shape", [(1, 1), (3, 2), (4, 4)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_array_under_stalls(shape, simulator, stalls, test_dir):
     idle, backpressure, seed = stalls
@@ -59,10 +60,10 @@ def test_three_simulators_give_identical_traces(shape, test_dir):
     scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=0.2, backpressure=0.4,
                                     seed=7)
     traces = {}
-    for simulator in ALL_SIMULATORS:
+    for simulator in SIMULATORS:
         result = run_array(scenario, simulator, test_dir / simulator)
         check_pass(result, scenario)
-        traces[simulator] = result.trace
+        traces[simulator] = result.details["trace"]
     assert traces["icarus"] == traces["amaranth"]
     assert traces["verilator"] == traces["amaranth"]
 
@@ -72,8 +73,8 @@ def test_sustains_one_vector_per_cycle_at_documented_latency(test_dir):
     scenario = ArrayScenario.random(rows, cols, vectors=vectors, seed=2)
     result = run_array(scenario, "verilator", test_dir)
     check_pass(result, scenario)
-    accepted = [n for n, (i_ready, *_rest) in enumerate(result.trace) if i_ready]
-    valid = [n for n, (_i, _w, o_valid, _p) in enumerate(result.trace) if o_valid]
+    accepted = [n for n, (i_ready, *_rest) in enumerate(result.details["trace"]) if i_ready]
+    valid = [n for n, (_i, _w, o_valid, _p) in enumerate(result.details["trace"]) if o_valid]
     # Weights take `rows` cycles, then every cycle takes a vector and, `latency` later, gives one.
     assert accepted[:vectors] == list(range(rows, rows + vectors))
     latency = SystolicArray.latency_of(rows, cols)
@@ -93,7 +94,7 @@ def test_ecp5_array_matches_golden_every_cycle(shape, stimulus, test_dir):
     scenario = scenario_for(shape, stimulus)
     result = run_array(scenario, "icarus", test_dir, platform=ecp5_platform())
     check_pass(result, scenario)
-    assert len(result.trace) == result.cycles
+    assert len(result.details["trace"]) == result.cycles
 
 
 def test_ecp5_array_has_one_dsp_per_pe_holding_the_product_register():
@@ -137,7 +138,7 @@ class _BrokenPE(ProcessingElement):
         return m
 
 
-@pytest.mark.parametrize("simulator", ALL_SIMULATORS)
+@pytest.mark.parametrize("simulator", SIMULATORS)
 def test_a_wrong_design_fails_with_cycle_signal_values_and_waveform(simulator, test_dir,
                                                                    monkeypatch):
     monkeypatch.setattr(hw_systolic_array, "ProcessingElement", _BrokenPE)

@@ -174,7 +174,7 @@ def markdown(results):
                    "verilator_over_amaranth": "Verilator / Amaranth",
                    "icarus_over_amaranth": "Icarus / Amaranth",
                    "speed_build_over_default_build":
-                       "Verilator speed build / cocotb's default build"}
+                       "Verilator speed build / the test build"}
     out += ["", "Ratios: " + "; ".join(f"{ratio_names[k]} {v:,.1f}x"
                                        for k, v in speed["ratios"].items()) + ".", ""]
     goals = speed["goals"]

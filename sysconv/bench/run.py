@@ -8,7 +8,7 @@
    cycles beside ours, the ratio, and why where ours are not below.
 3. **Simulation speed.** The speed array's run on Verilator, Icarus and Amaranth's simulator:
    simulated cycles per wall-clock second inside the testbench, and the ratios; in the full
-   benchmark also Verilator on cocotb's default build (every signal public).
+   benchmark also Verilator on the regression's test build (C++ at -O0, every signal public).
 4. **Regression time** (full benchmark only): the regression's pytest command with
    ``-n auto`` and with ``-n 1``.
 
@@ -33,8 +33,7 @@ from sysconv.golden.perf import predict_network
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import runner
-from sysconv.sim.engine_run import TOPLEVEL, run_layers, run_speed_test
-from sysconv.sim.speed_build import build_for_speed
+from sysconv.sim.engine.run import TOPLEVEL, run_layers, run_speed_test
 
 from . import report, scalesim
 from .workloads import FULL, QUICK
@@ -127,7 +126,7 @@ class Bench:
         text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
         verilog_seconds = time.perf_counter() - verilog_start
         build_start = time.perf_counter()
-        built = build_for_speed(text, TOPLEVEL, "verilator")
+        built = runner.build(text, TOPLEVEL, "verilator", speed=True)
         build_seconds = time.perf_counter() - build_start
         run_start = time.perf_counter()
         result = run_speed_test(built, runs, self.work / f"{size}x{size}-verilator")
@@ -156,14 +155,14 @@ class Bench:
                 self.failures.append(f"{size}x{size} Verilator: {result.message}")
                 exact, differences = False, ["the simulation failed"]
             else:
-                exact, differences = _timing_check(result.layers, predicted)
+                exact, differences = _timing_check(result.details["layers"], predicted)
                 if not exact:
                     self.failures.append(f"{size}x{size} Verilator: " + "; ".join(differences))
             if size == self.workload.speed_array:
                 speed_runs = {"runs": runs, "verilator": (result, built, times, exact)}
             for n, ((name, _), run, model) in enumerate(zip(self.workload.layers, runs,
                                                              predicted, strict=True)):
-                got = result.layers[n] if n < len(result.layers) else None
+                got = result.details["layers"][n] if n < len(result.details["layers"]) else None
                 macs = run.layer.macs
                 pes = size * size
                 tiles = model.tile_cycles
@@ -234,11 +233,11 @@ class Bench:
 
         def add(name, build, result, times, exact=None):
             if exact is None and result.status == "pass":
-                exact, _ = _timing_check(result.layers, predicted)
+                exact, _ = _timing_check(result.details["layers"], predicted)
             ok = result.status == "pass" and exact
             if not ok:
                 self.failures.append(f"speed, {name}: {result.message or 'cycles differ'}")
-            speed = result.speed or {}
+            speed = result.details["speed"] or {}
             entries.append({
                 "simulator": name, "build": build, "status": result.status, "exact": exact,
                 "cycles": speed.get("cycles"), "wall_seconds": speed.get("wall_seconds"),
@@ -254,17 +253,18 @@ class Bench:
             exact if result is first else None)
         self.done()
         if runner_build:
-            self.step(f"speed: {size}x{size} on Verilator, cocotb's default build")
+            self.step(f"speed: {size}x{size} on Verilator, the test build "
+                      "(C++ -O0, every signal public)")
             text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
             start = time.perf_counter()
-            built = runner.build(text, TOPLEVEL, "verilator", waves=False)
+            built = runner.build(text, TOPLEVEL, "verilator")
             build_seconds = time.perf_counter() - start
             start = time.perf_counter()
             result = run_speed_test(built, runs, self.work / f"{size}x{size}-verilator-runner")
             process_seconds = time.perf_counter() - start
             result, walls = self._best_of(built, runs,
                                           self.work / f"{size}x{size}-verilator-runner", result)
-            add("verilator", "cocotb default build (--public-flat-rw)", result,
+            add("verilator", "test build (-O0, --public-flat-rw)", result,
                 {"build_seconds": build_seconds, "process_seconds": process_seconds,
                  "runs": VERILATOR_RUNS, "all_wall_seconds": walls})
             self.done()
@@ -273,7 +273,7 @@ class Bench:
             start = time.perf_counter()
             if simulator == "icarus":
                 text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
-                built = build_for_speed(text, TOPLEVEL, "icarus")
+                built = runner.build(text, TOPLEVEL, "icarus", speed=True)
                 build_seconds = time.perf_counter() - start
                 start = time.perf_counter()
                 result = run_speed_test(built, runs, self.work / f"{size}x{size}-icarus")

@@ -8,7 +8,7 @@ padding 1, ReLU, 2x2 max pooling) back to back on 4x4, 8x8 and 16x16 engines; th
 from dataclasses import dataclass
 
 from sysconv.hw.layer import EngineConfig
-from sysconv.sim.engine_layer import random_layer
+from sysconv.sim.engine.layer import random_layer
 
 __all__ = ["Workload", "FULL", "QUICK"]
 

@@ -261,10 +261,10 @@ def _cell_models(report):
 def simulate_netlist(report, *, simulator="icarus", seed=0, test_dir=None, waves=False):
     """Run :func:`check_layer`'s random layer (``seed``) through the engine's gate-level
     netlist of ``report`` (:func:`synthesize`) on ``simulator``, with the cocotb testbench of
-    the RTL (:mod:`sysconv.sim.cocotb_accel`), which compares every output word with the golden
-    model; returns the :class:`sysconv.sim.engine_run.EngineResult`."""
-    from sysconv.sim.engine_layer import random_layer
-    from sysconv.sim.engine_run import run_layers
+    the RTL (:mod:`sysconv.sim.engine.tb`), which compares every output word with the golden
+    model; returns the :class:`sysconv.sim.Result`."""
+    from sysconv.sim.engine.layer import random_layer
+    from sysconv.sim.engine.run import run_layers
     if report["top"] != "engine":
         raise ValueError(f"the gate-level check runs a layer through the engine; top must be "
                          f"'engine', not {report['top']!r}")

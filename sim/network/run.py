@@ -10,31 +10,18 @@ passes run once per batch, the batch being the pixels of a ``1 x N`` image.
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
+from sysconv.sim import HDL_SIMULATORS, Result, runner
 
-from . import runner
-
-__all__ = ["NetworkResult", "run_network", "network_scenario", "load_scenario"]
+__all__ = ["run_network", "network_scenario", "load_scenario"]
 
 TOPLEVEL = "sysconv_accel"
-
-
-@dataclass
-class NetworkResult:
-    status: str
-    simulator: str
-    message: str
-    logits: np.ndarray | None   # (N, classes) int8 from the RTL
-    passes: list                # per pass: name, invocations' cycles and compute cycles
-    simulated_cycles: int
-    seconds: float
-    waves: str | None
 
 
 def network_scenario(engine, passes, images, *, batch):
@@ -63,19 +50,21 @@ def batch_layer(layer, samples):
 
 def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=False,
                 progress=None):
-    """Run ``images`` (N, C, H, W) through ``passes``; never raises on a mismatch.
+    """Run ``images`` (N, C, H, W) through ``passes``; never raises on a mismatch. The
+    :class:`~sysconv.sim.Result`'s ``details`` hold ``logits`` ((N, classes) int8 from the RTL,
+    or None), ``passes`` (per pass: name, invocations' cycles and compute cycles) and
+    ``seconds`` (wall clock).
 
     ``progress(done, total)`` is called (from this thread) as samples finish."""
-    test_dir = runner.prepare(simulator, test_dir, runner.SIMULATORS)
-    built = runner.build(to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator,
-                         waves=waves)
+    test_dir = runner.prepare(simulator, test_dir, HDL_SIMULATORS)
+    built = runner.build(to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator)
     progress_file = test_dir / "progress.json"
     progress_file.unlink(missing_ok=True)
     outcome = {}
 
     def simulate():
         outcome["result"], outcome["waves"] = runner.run_scenario(
-            built, "sysconv.sim.cocotb_network", test_dir,
+            built, "sysconv.sim.network.tb", test_dir,
             network_scenario(engine, passes, images, batch=batch), waves=waves)
 
     start = time.perf_counter()
@@ -92,6 +81,6 @@ def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=F
     seconds = time.perf_counter() - start
     result = outcome["result"]
     logits = np.array(result["logits"], np.int64) if result.get("logits") else None
-    return NetworkResult(result["status"], simulator, result["message"], logits,
-                         result.get("passes", []), result.get("cycles", 0), seconds,
-                         outcome["waves"])
+    return Result(result["status"], simulator, result["message"], result.get("cycles", 0),
+                  outcome["waves"], {"logits": logits, "passes": result.get("passes", []),
+                                     "seconds": seconds})

@@ -15,7 +15,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from sysconv.sim.cycle_streams import StreamMismatch
-from sysconv.sim.pool_bench import PoolBench, PoolScenario
+from sysconv.sim.pool.bench import PoolBench, PoolScenario
 from sysconv.sim.protocol import StreamChecker
 
 

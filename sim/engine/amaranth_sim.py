@@ -2,9 +2,8 @@
 :class:`EngineBench`."""
 
 from sysconv.hw.engine import ConvEngine, Phase
-
-from .amaranth_streams import simulate
-from .engine_bench import EngineBench
+from sysconv.sim.amaranth_streams import simulate
+from sysconv.sim.engine.bench import EngineBench
 
 __all__ = ["run_engine_amaranth"]
 

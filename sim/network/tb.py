@@ -16,10 +16,10 @@ import numpy as np
 from cocotb.triggers import NextTimeStep
 
 from sysconv.hw.lanes import unpack
-from sysconv.sim.cocotb_accel import LeanTB, attach_checkers, layer_end, write_result
-from sysconv.sim.engine_bench import deadlock_budget
-from sysconv.sim.engine_layer import LayerRun
-from sysconv.sim.network_run import batch_layer, load_scenario
+from sysconv.sim.engine.bench import deadlock_budget
+from sysconv.sim.engine.layer import LayerRun
+from sysconv.sim.engine.tb import LeanTB, attach_checkers, layer_end, write_result
+from sysconv.sim.network.run import batch_layer, load_scenario
 
 
 class PassMismatch(AssertionError):

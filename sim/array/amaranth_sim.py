@@ -1,11 +1,10 @@
-"""Run an :class:`~sysconv.sim.array_bench.ArrayScenario` on :class:`sysconv.hw.SystolicArray` in
+"""Run an :class:`~sysconv.sim.array.bench.ArrayScenario` on :class:`sysconv.hw.SystolicArray` in
 Amaranth's own simulator (no Verilog), with the same bench the cocotb testbench uses."""
 
 from sysconv.hw import SystolicArray
 from sysconv.hw.lanes import unpack
-
-from .amaranth_streams import simulate
-from .array_bench import ArrayBench, outputs_from_ports
+from sysconv.sim.amaranth_streams import simulate
+from sysconv.sim.array.bench import ArrayBench, outputs_from_ports
 
 __all__ = ["run_array_amaranth"]
 

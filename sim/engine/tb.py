@@ -6,7 +6,7 @@ output with a cocotbext-axi sink (seeded backpressure), compares every output wo
 golden model, and writes ``result.json`` with the cycle of every handshake.
 
 A second test, :func:`accelerator_speed`, skipped unless selected by name (``COCOTB_TEST_FILTER``,
-as :func:`sysconv.sim.engine_run.run_layers` does with ``speed=True``), runs the same scenario
+as :func:`sysconv.sim.engine.run.run_layers` does with ``speed=True``), runs the same scenario
 without stalls through a lean driver (:class:`LeanTB`) to measure simulation speed; it too compares
 every output word with the golden model.
 """
@@ -31,8 +31,8 @@ from cocotb.triggers import (
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from sysconv.hw.lanes import unpack
-from sysconv.sim.engine_bench import LayerTiming, deadlock_budget
-from sysconv.sim.engine_run import runs_from_json
+from sysconv.sim.engine.bench import LayerTiming, deadlock_budget
+from sysconv.sim.engine.run import runs_from_json
 from sysconv.sim.protocol import StreamChecker
 
 
@@ -275,7 +275,7 @@ class LeanTB:
         return cycles, None
 
 
-@cocotb.test(skip=True)  # a benchmark: runs only when selected (sim.engine_run, speed=True)
+@cocotb.test(skip=True)  # a benchmark: runs only when selected (sysconv.sim.engine.run, speed=True)
 async def accelerator_speed(dut):
     """Every layer's output word against the golden model, with the lean driver of
     :class:`LeanTB` and no stalls. ``result.json`` gets the handshake cycles as

@@ -13,8 +13,7 @@ import numpy as np
 
 from sysconv.golden.perf import predict_network
 from sysconv.hw.lanes import unpack
-
-from .cycle_streams import CycleSink, CycleSource, StreamMismatch
+from sysconv.sim.cycle_streams import CycleSink, CycleSource, StreamMismatch
 
 __all__ = ["EngineBench", "LayerTiming", "deadlock_budget"]
 
@@ -52,7 +51,7 @@ class LayerTiming:
 
 
 class EngineBench:
-    """Drives ``runs`` (a list of :class:`~sysconv.sim.engine_layer.LayerRun`) through one engine.
+    """Drives ``runs`` (a list of :class:`~sysconv.sim.engine.layer.LayerRun`) through one engine.
 
     Each cycle: call :meth:`tick` with the engine's ``p.ready``, ``i.ready``, ``o.valid``, the
     ``o`` payload word and ``o.last`` as sampled in the cycle; drive the returned inputs until

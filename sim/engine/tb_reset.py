@@ -13,8 +13,8 @@ import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiStreamFrame
 
-from sysconv.sim.cocotb_accel import TB, _to_bytes, write_result
-from sysconv.sim.engine_run import runs_from_json
+from sysconv.sim.engine.run import runs_from_json
+from sysconv.sim.engine.tb import TB, _to_bytes, write_result
 
 
 @cocotb.test()

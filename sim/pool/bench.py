@@ -14,8 +14,7 @@ import numpy as np
 from sysconv import golden
 from sysconv.golden.pool_timing import output_cycles
 from sysconv.hw.lanes import pack, unpack
-
-from .cycle_streams import CycleSink, CycleSource, StreamMismatch
+from sysconv.sim.cycle_streams import CycleSink, CycleSource, StreamMismatch
 
 __all__ = ["PoolScenario", "PoolBench"]
 

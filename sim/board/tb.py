@@ -22,8 +22,8 @@ from cocotb.utils import get_sim_time
 
 from sysconv.hw.boards.host import Board, LinkError, ResponseCorrupt, encode_frame
 from sysconv.hw.boards.protocol import Command, Status
-from sysconv.sim.board_check import self_test
-from sysconv.sim.engine_run import runs_from_json
+from sysconv.sim.board.check import self_test
+from sysconv.sim.engine.run import runs_from_json
 
 CLOCK_NS = 10
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .engine_layer import random_layer
+from sysconv.sim.engine.layer import random_layer
 
 __all__ = ["self_test"]
 

@@ -1,18 +1,18 @@
 """Run layers on the accelerator on any simulator: what ``sysconv sim conv`` and the tests call.
 
 On Icarus and Verilator the AXI4-Stream top (``sysconv_accel``) is simulated by the cocotb
-testbench :mod:`sysconv.sim.cocotb_accel`, with cocotbext-axi drivers; in Amaranth's simulator the
-engine is driven by :class:`sysconv.sim.engine_bench.EngineBench`. Both compare every output word
+testbench :mod:`sysconv.sim.engine.tb`, with cocotbext-axi drivers; in Amaranth's simulator the
+engine is driven by :class:`sysconv.sim.engine.bench.EngineBench`. Both compare every output word
 with the golden model and record the cycle of every handshake.
 
 ``speed=True`` selects the lean testbenches instead (``accelerator_speed`` in
-:mod:`sysconv.sim.cocotb_accel`, :mod:`sysconv.sim.amaranth_speed`), for measuring simulation
+:mod:`sysconv.sim.engine.tb`, :mod:`sysconv.sim.engine.amaranth_speed`), for measuring simulation
 speed: no stalls, no waveforms, every output word still compared; the result also carries the
 wall-clock time and the cycles simulated.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,31 +20,21 @@ import numpy as np
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
+from sysconv.sim import HDL_SIMULATORS, SIMULATORS, Result, runner
+from sysconv.sim.cycle_streams import StreamMismatch
+from sysconv.sim.engine.layer import LayerRun
 
-from . import runner
-from .cycle_streams import StreamMismatch
-from .engine_layer import LayerRun
+__all__ = ["run_layers", "run_speed_test", "scenario_json", "runs_from_json"]
 
-__all__ = ["EngineResult", "run_layers", "run_speed_test", "scenario_json", "runs_from_json",
-           "ALL_SIMULATORS"]
-
-ALL_SIMULATORS = ("icarus", "verilator", "amaranth")
 TOPLEVEL = "sysconv_accel"
 
 
-@dataclass
-class EngineResult:
-    status: str          # "pass" or "fail"
-    simulator: str
-    message: str         # the first mismatch, or why the run failed
-    layers: list         # per layer: LayerTiming.as_dict()
-    waves: str | None
-    speed: dict | None = None  # speed=True: wall_seconds, cycles, words_checked
-
-    @property
-    def cycles(self):
-        """The last layer's output end, from cycle 0."""
-        return self.layers[-1]["last_output"] + 1 if self.layers else 0
+def _result(status, simulator, message, layers, waves, speed=None):
+    """A :class:`~sysconv.sim.Result` whose ``details`` hold ``layers`` (per layer:
+    ``LayerTiming.as_dict()``) and ``speed`` (``speed=True``: wall_seconds, cycles,
+    words_checked); its cycles end at the last layer's last output."""
+    cycles = layers[-1]["last_output"] + 1 if layers else 0
+    return Result(status, simulator, message, cycles, waves, {"layers": layers, "speed": speed})
 
 
 def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
@@ -73,7 +63,7 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
     Verilator) is simulated instead of the engine's generated Verilog: another description
     of the same ``sysconv_accel`` top, such as its gate-level netlist with cell models."""
     test_dir = runner.prepare(simulator, test_dir,
-                              runner.SIMULATORS if verilog is not None else ALL_SIMULATORS)
+                              HDL_SIMULATORS if verilog is not None else SIMULATORS)
     if speed:
         if idle or backpressure:
             raise ValueError("speed=True runs without stalls: idle and backpressure must be 0")
@@ -81,43 +71,42 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
             raise ValueError("speed=True runs the generated Verilog; verilog must be None")
         return _run_speed(runs, simulator, test_dir)
     if simulator == "amaranth":
-        from .amaranth_engine import run_engine_amaranth
+        from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
         wave_path = str(test_dir / "waves.vcd") if waves else None
         try:
             bench = run_engine_amaranth(runs, idle=idle, backpressure=backpressure, seed=seed,
                                         vcd_path=wave_path)
         except StreamMismatch as mismatch:
-            return EngineResult("fail", simulator, str(mismatch), [], wave_path)
-        return EngineResult("pass", simulator, "", [t.as_dict() for t in bench.timing],
+            return _result("fail", simulator, str(mismatch), [], wave_path)
+        return _result("pass", simulator, "", [t.as_dict() for t in bench.timing],
                             wave_path)
 
     engine = runs[0].engine
     if verilog is None:
         verilog = to_verilog(Accelerator(engine), TOPLEVEL)
-    built = runner.build(verilog, TOPLEVEL, simulator, waves=waves)
+    built = runner.build(verilog, TOPLEVEL, simulator)
     result, wave_path = runner.run_scenario(
-        built, "sysconv.sim.cocotb_accel", test_dir,
+        built, "sysconv.sim.engine.tb", test_dir,
         scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed), waves=waves)
-    return EngineResult(result["status"], simulator, result["message"],
+    return _result(result["status"], simulator, result["message"],
                         result.get("layers", []), wave_path)
 
 
 def _run_speed(runs, simulator, test_dir):
     if simulator == "amaranth":
-        from .amaranth_speed import run_engine_speed
+        from sysconv.sim.engine.amaranth_speed import run_engine_speed
         try:
             timing, speed = run_engine_speed(runs)
         except StreamMismatch as mismatch:
-            return EngineResult("fail", simulator, str(mismatch), [], None)
-        return EngineResult("pass", simulator, "", timing, None, speed)
-    from .speed_build import build_for_speed
-    built = build_for_speed(to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
-                            simulator)
+            return _result("fail", simulator, str(mismatch), [], None)
+        return _result("pass", simulator, "", timing, None, speed)
+    built = runner.build(to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
+                            simulator, speed=True)
     return run_speed_test(built, runs, test_dir)
 
 
 def run_speed_test(built, runs, test_dir):
-    """Run the lean speed test of :mod:`sysconv.sim.cocotb_accel` on ``built`` (a
+    """Run the lean speed test of :mod:`sysconv.sim.engine.tb` on ``built`` (a
     :class:`sysconv.sim.runner.Build` of the ``sysconv_accel`` Verilog of ``runs``' engine)."""
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -127,12 +116,12 @@ def run_speed_test(built, runs, test_dir):
     result_file.unlink(missing_ok=True)
     # The speed test is skipped in a plain run; naming it selects it alone. Its clock toggles
     # in cocotb's C layer (on Icarus too), not in a Python coroutine.
-    runner.run_cocotb(built, "sysconv.sim.cocotb_accel", test_dir, waves=False,
+    runner.run_cocotb(built, "sysconv.sim.engine.tb", test_dir, waves=False,
                       env={"COCOTB_TEST_FILTER": r"accelerator_speed$",
                            "SYSCONV_CLOCK_IMPL": "gpi"})
     if not result_file.exists():
-        return EngineResult("fail", simulator, "the simulation ended without a result; see "
+        return _result("fail", simulator, "the simulation ended without a result; see "
                             f"{test_dir / 'sim.log'}", [], None)
     result = json.loads(result_file.read_text())
-    return EngineResult(result["status"], simulator, result["message"], result["layers"], None,
+    return _result(result["status"], simulator, result["message"], result["layers"], None,
                         result.get("speed"))

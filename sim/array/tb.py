@@ -16,7 +16,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from sysconv.hw.lanes import unpack
-from sysconv.sim.array_bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
+from sysconv.sim.array.bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
 from sysconv.sim.protocol import StreamChecker
 
 

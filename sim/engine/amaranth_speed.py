@@ -1,4 +1,4 @@
-"""The lean speed testbench of :mod:`sysconv.sim.cocotb_accel` (``accelerator_speed``), in
+"""The lean speed testbench of :mod:`sysconv.sim.engine.tb` (``accelerator_speed``), in
 Amaranth's simulator: layers back to back on :class:`sysconv.hw.ConvEngine`, no stalls, every
 output word compared with the golden model, and the simulation speed measured.
 
@@ -14,16 +14,15 @@ from amaranth.sim import Simulator
 
 from sysconv.hw.engine import ConvEngine
 from sysconv.hw.lanes import unpack
-
-from .cycle_streams import StreamMismatch
-from .engine_bench import deadlock_budget
+from sysconv.sim.cycle_streams import StreamMismatch
+from sysconv.sim.engine.bench import deadlock_budget
 
 __all__ = ["run_engine_speed"]
 
 
 def run_engine_speed(runs):
     """Simulate ``runs`` back to back. Returns ``(layers, speed)``: per layer the handshake
-    cycles (the keys of :meth:`sysconv.sim.engine_bench.LayerTiming.as_dict`), and
+    cycles (the keys of :meth:`sysconv.sim.engine.bench.LayerTiming.as_dict`), and
     ``{"wall_seconds", "cycles", "words_checked"}`` for the simulation itself. Raises
     :class:`~sysconv.sim.cycle_streams.StreamMismatch` on the first wrong output word."""
     engine = runs[0].engine

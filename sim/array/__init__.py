@@ -1,0 +1,1 @@
+"""The systolic array's testbenches: scenarios compared with golden.systolic every cycle."""

@@ -1,0 +1,47 @@
+"""One systolic-array comparison run on any simulator: what ``sysconv sim array`` and the
+tests call."""
+
+from sysconv.hw import SystolicArray
+from sysconv.hw.verilog import to_verilog
+from sysconv.sim import HDL_SIMULATORS, SIMULATORS, Result, runner
+from sysconv.sim.array.amaranth_sim import run_array_amaranth
+from sysconv.sim.array.bench import Mismatch
+from sysconv.sim.ecp5_models import models_for
+
+__all__ = ["run_array"]
+
+TOPLEVEL = "sysconv_array"
+
+
+def array_for(scenario):
+    s = scenario
+    return SystolicArray(s.rows, s.cols, act_width=s.act_width, weight_width=s.weight_width,
+                         acc_width=s.acc_width)
+
+
+def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
+    """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch. The
+    :class:`~sysconv.sim.Result`'s ``details["trace"]`` has, per cycle, i.ready, w.ready,
+    o.valid and o.payload (or None).
+
+    With ``platform``, the array is elaborated for it (vendor primitives, such as the ECP5 PE's
+    DSP block) and simulated with :mod:`sysconv.sim.ecp5_models`: Icarus and Verilator only."""
+    test_dir = runner.prepare(simulator, test_dir,
+                              SIMULATORS if platform is None else HDL_SIMULATORS)
+    if simulator == "amaranth":
+        wave_path = test_dir / "waves.vcd" if waves else None
+        try:
+            bench = run_array_amaranth(scenario, vcd_path=wave_path)
+        except Mismatch as mismatch:
+            # The VCD is complete up to the mismatch: the simulator stopped there.
+            return Result("fail", simulator, str(mismatch), mismatch.cycle,
+                          str(wave_path) if waves else None, {"trace": []})
+        return Result("pass", simulator, "", bench.cycle, str(wave_path) if waves else None,
+                      {"trace": bench.trace})
+
+    verilog_text = to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
+    built = runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator)
+    result, wave_path = runner.run_scenario(built, "sysconv.sim.array.tb", test_dir,
+                                            scenario.to_json(), waves=waves)
+    return Result(result["status"], simulator, result["message"], result.get("cycles", 0),
+                  wave_path, {"trace": result.get("trace", [])})

@@ -1,0 +1,1 @@
+"""The convolution engine's testbenches: layers compared with golden, cycles with golden.perf."""

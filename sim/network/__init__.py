@@ -1,0 +1,1 @@
+"""Whole networks through the engine: every pass compared with the golden network."""

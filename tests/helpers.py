@@ -1,0 +1,46 @@
+"""Helpers shared by the tests: stall patterns and their seed, a small engine, layer runs and
+the checks every engine test makes."""
+
+import os
+
+from sysconv.golden.perf import predict_network
+from sysconv.hw.layer import EngineConfig
+from sysconv.sim.engine.layer import random_layer
+
+# Stall patterns every stream test runs with: (name, input idle probability, output
+# backpressure probability), from rare to 90 % stalled.
+STALLS = [("rare", 0.05, 0.05), ("half", 0.5, 0.5), ("heavy", 0.9, 0.9)]
+
+
+def stall_seed():
+    """The seed of every random stall pattern: $SYSCONV_SEED, or 1 (printed in the header
+    and in every stall test's failure message)."""
+    return int(os.environ.get("SYSCONV_SEED", "1"))
+
+
+# A small engine whose array does not divide the layers evenly: 3 rows, 2 columns.
+SMALL = EngineConfig(3, 2, max_height=10, max_width=10, max_in_channels=5, max_out_channels=5,
+                     max_kernel=5)
+
+
+def runs_for(layers, engine=SMALL, seed=1):
+    return [random_layer(engine, seed=seed + n, **layer) for n, layer in enumerate(layers)]
+
+
+def check_pass(result, seed):
+    assert result.status == "pass", f"{result.simulator}: {result.message} (seed {seed}, " \
+                                    f"waveform {result.waves})"
+
+
+def check_timing(result, runs):
+    """Every output word, the compute phase and the total, to the cycle."""
+    start = result.details["layers"][0]["first_param"]
+    predicted = predict_network(runs[0].engine.rows, runs[0].engine.cols,
+                                [run.layer for run in runs])
+    for n, (measured, model) in enumerate(zip(result.details["layers"], predicted, strict=True)):
+        outputs = [cycle - start for cycle in measured["output_cycles"]]
+        assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
+        assert measured["compute_cycles"] == model.compute_cycles, f"layer {n}"
+        assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
+        assert measured["layer_cycles"] == model.layer_cycles, f"layer {n}"
+        assert outputs == model.output_beat_cycles, f"layer {n}: output word cycles"
