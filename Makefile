@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sysconv-setup
 JOBS   ?= auto
 
-.PHONY: setup test test-long lint clean
+.PHONY: setup test test-long lint lint-python clean
 
 setup: $(STAMP)
 
@@ -17,14 +17,20 @@ $(STAMP): pyproject.toml scripts/ensure-icarus.sh
 	$(PY) -m sysconv.sim.toolchain
 	@touch $@
 
-test: setup
+# The regression: what a reviewer checks (ruff's lint and format), then every test not marked
+# long, on every simulator. Simulator models are cached in build/sim by their Verilog's hash.
+test: setup lint-python
 	$(PY) -m pytest -n $(JOBS) -m "not long"
 
+# The long sweeps: tests marked long, and the fuzz tests with hypothesis's "long" profile.
 test-long: setup
-	$(PY) -m pytest -n $(JOBS) -m long
+	$(PY) -m pytest -n $(JOBS) -m "long or fuzz" --hypothesis-profile=long
 
-lint: setup
-	$(VENV)/bin/ruff check hw golden sim sysconv tests formal
+lint-python: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lint: lint-python
 	$(PY) -m sysconv lint
 
 clean:

@@ -1,10 +1,12 @@
 """Glue between the generated Verilog and ``cocotb_tools.runner``: cached builds, one test
 folder per run, waveforms, results.
 
-Builds live in ``<build root>/sim/<simulator>/<top>-<hash>/``, keyed by the Verilog text, the
-simulator and its version, and whether waveforms are compiled in; a build that exists is
-reused, and a file lock keeps parallel pytest workers from building the same thing twice.
-The build root is ``$SYSCONV_BUILD_DIR``, or ``build/`` in the working directory.
+Builds live in ``<model cache>/<simulator>/<top>-<hash>/``, keyed by the Verilog text, the
+simulator, its version and the build flags; a build that exists is reused, and a file lock
+keeps parallel pytest workers from building the same thing twice. Everything a run writes goes
+below the build root, ``$SYSCONV_BUILD_DIR`` or ``build/`` in the working directory; the model
+cache is ``<build root>/sim``, or ``$SYSCONV_MODEL_CACHE`` to share the built models between
+folders (checkouts, or an installed package used from several folders).
 """
 
 import contextlib
@@ -14,13 +16,14 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sysconv.sim import HDL_SIMULATORS, toolchain
 
-__all__ = ["build_root", "Build", "build", "run_cocotb",
+__all__ = ["build_root", "model_cache", "Build", "build", "run_cocotb",
            "run_scenario", "prepare"]
 
 TIMESCALE = ("1ns", "1ps")
@@ -38,7 +41,15 @@ endmodule
 
 
 def build_root():
+    """Where runs write: ``$SYSCONV_BUILD_DIR``, or ``build/`` in the working directory."""
     return Path(os.environ.get("SYSCONV_BUILD_DIR", "build")).resolve()
+
+
+def model_cache():
+    """Where built simulator models are kept: ``$SYSCONV_MODEL_CACHE``, or
+    ``<build root>/sim``."""
+    cache = os.environ.get("SYSCONV_MODEL_CACHE")
+    return Path(cache).resolve() if cache else build_root() / "sim"
 
 
 def _tool(simulator):
@@ -86,23 +97,39 @@ public_flat_rw -module "{top}" -var "*"
 
 
 def announce(simulator, toplevel, directory, step):
-    """Say on stderr that a simulator model is being built, and how long the last build of the
-    same top took, then run ``step()`` and say how long it took. A model takes from seconds
-    (Icarus) to minutes (Verilator, a large engine) to build, and a user otherwise watches a
-    progress bar that does not move."""
+    """Run ``step()``, which builds the ``simulator`` model of ``toplevel`` in ``directory``,
+    with a line on stderr that says so and counts the seconds against the last build of the same
+    top (kept beside the builds). A model takes from seconds (Icarus) to minutes (Verilator, a
+    large engine) to build; without this a user watches a progress bar that does not move."""
+    from tqdm import tqdm
+
     last_file = directory.parent / f"{toplevel}.last-build"
     try:
-        last = f"; the last build of {toplevel} took {float(last_file.read_text()):.0f} s"
+        last = float(last_file.read_text())
     except (OSError, ValueError):
-        last = ""
-    print(f"sysconv: building the {simulator} model of {toplevel}{last} ...", file=sys.stderr,
-          flush=True)
-    start = time.monotonic()
-    step()
-    seconds = time.monotonic() - start
+        last = None
+    against = f" (the last build took {last:.1f} s)" if last else ""
+    done = threading.Event()
+    with tqdm(desc=f"sysconv: building the {simulator} model of {toplevel}{against}",
+              total=None, unit="s", file=sys.stderr, leave=True,
+              bar_format="{desc}: {elapsed}") as bar:
+        def tick():
+            while not done.wait(1):
+                bar.update(1)
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        start = time.monotonic()
+        ticker.start()
+        try:
+            step()
+        finally:
+            done.set()
+            ticker.join()
+        seconds = time.monotonic() - start
+        bar.bar_format = "{desc}"
+        bar.set_description_str(f"sysconv: built the {simulator} model of {toplevel} in "
+                                f"{seconds:.1f} s{against}", refresh=True)
     last_file.write_text(f"{seconds:.1f}\n")
-    print(f"sysconv: built the {simulator} model of {toplevel} in {seconds:.0f} s",
-          file=sys.stderr, flush=True)
 
 
 def build(verilog_text, toplevel, simulator, *, speed=False):
@@ -123,7 +150,7 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
         if simulator == "verilator" else ""
     key = hashlib.sha256("\0".join(
         [verilog_text, simulator, tool.version, flags]).encode()).hexdigest()[:16]
-    directory = build_root() / "sim" / simulator / f"{toplevel}{'-speed' if speed else ''}-{key}"
+    directory = model_cache() / simulator / f"{toplevel}{'-speed' if speed else ''}-{key}"
     done = directory / "BUILT"
     with _locked(directory.with_name(directory.name + ".lock")):
         if not done.exists():

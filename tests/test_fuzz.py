@@ -56,6 +56,9 @@ from sysconv.sim.runner import build_root
 OURS = [Path(p).resolve() for package in (hw, golden, sysconv) for p in package.__path__]
 
 
+pytestmark = pytest.mark.fuzz
+
+
 @dataclass(frozen=True)
 class Profile:
     engines: int      # legal engine configurations simulated

@@ -354,7 +354,7 @@ def _load():
 
 
 def _count_builds():
-    return sum(1 for _ in (runner.build_root() / "sim").glob("*/*/BUILT"))
+    return sum(1 for _ in runner.model_cache().glob("*/*/BUILT"))
 
 
 def run_bench(*, quick=False, out="bench/results", progress=None, regression=None):
