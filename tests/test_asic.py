@@ -183,3 +183,25 @@ def test_wrong_liberty_file(tmp_path, capsys):
     assert capsys.readouterr().err == (f"sysconv: error: --liberty must be a Liberty (.lib) "
                                        f"file, not {str(liberty)!r} (it defines no cell)\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_default_engine_keeps_memories(test_dir):
+    # With the default limits, Amaranth's Verilog gives the buffers' initial contents 600,000
+    # lines, and YoWASP's Yosys ran out of memory reading them (issue 17); the flow reads
+    # RTLIL, and the buffers stay memories, not flip-flops.
+    config = EngineConfig(rows=2, cols=2)
+    report = asic.synthesize("engine", dict(rows=2, cols=2), out=test_dir / "asic")
+    bits = {}
+    for memory in report["memories"]:
+        buffer = re.sub(r"\.(memory|slice_\d+)$", "", memory["name"])
+        bits[buffer] = bits.get(buffer, 0) + memory["bits"]
+    assert bits["engine.input_buffer"] == config.input_depth * 8 * config.rows
+    assert bits["engine.weight_buffer"] == config.weight_depth * 8 * config.cols
+    assert bits["engine.output_buffer"] == config.output_depth * 8 * config.cols
+    assert bits["engine.acc_buffer"] == config.acc_depth * config.acc_width * config.cols
+    assert report["memory_bits"] == sum(bits.values())
+    # Far fewer flip-flops than buffer bits: none of them became registers.
+    assert report["flip_flops"] < report["memory_bits"] // 100
+    # Memories have no initial contents, as an SRAM macro has none.
+    assert "initial" not in (test_dir / "asic" / "netlist.v").read_text()
+
