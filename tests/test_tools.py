@@ -1,12 +1,17 @@
 """sysconv.tools: a failed tool is one line naming the tool, the step, the likely cause, what
-to do and the log; the versions a report records."""
+to do and the log; the versions a report records; the pins in constraints.txt."""
 
 import re
+import subprocess
+import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
 from sysconv import tools
+
+ROOT = Path(__file__).resolve().parents[1]
 
 WASM_TRACEBACK = """\
 Traceback (most recent call last):
@@ -63,3 +68,22 @@ def test_versions(monkeypatch):
     monkeypatch.setenv("YOSYS", "/opt/yosys/bin/yosys")
     assert tools.versions()["overrides"] == {"YOSYS": "/opt/yosys/bin/yosys"}
 
+
+def test_constraints_pin_the_installed_tools():
+    # `make setup` installs with -c constraints.txt: the tools here are the pinned ones
+    # (after `make upgrade-tools`, too, which rewrites the file from what it installed).
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            package, version = line.split("==")
+            pinned[package] = version
+    assert list(pinned) == list(tools.PACKAGES)
+    assert pinned == {package: metadata.version(package) for package in tools.PACKAGES}, \
+        "the installed tools are not the pinned ones: run `make setup` (or `make upgrade-tools`)"
+    assert (ROOT / "constraints.txt").read_text() == tools.constraints()
+
+
+def test_constraints_command():
+    result = subprocess.run([sys.executable, "-m", "sysconv.tools", "--packages"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout == " ".join(tools.PACKAGES) + "\n"
