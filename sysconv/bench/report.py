@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from sysconv import tools
 from sysconv.golden.perf import predict_layer
 
 __all__ = ["why", "markdown", "plots"]
@@ -70,20 +71,13 @@ def _machine_line(results):
             "figures depend on what else the machine runs")
 
 
-def _tools_line(versions):
-    line = ", ".join(f"{name} {version or 'not installed'}" for name, version in
-                     versions.items() if name != "overrides")
-    overrides = versions.get("overrides", {})
-    return line + "".join(f"; {variable}={command}" for variable, command in overrides.items())
-
-
 def markdown(results):
     out = [f"# sysconv benchmark ({results['mode']})", ""]
     command = "sysconv bench --quick" if results["mode"] == "quick" else \
         "make bench (sysconv bench)"
     out += [f"Machine: {_machine_line(results)}.", ""]
     if "tools" in results:  # results from before tools were recorded have none
-        out += [f"Tools: {_tools_line(results['tools'])}.", ""]
+        out += [f"Tools: {tools.describe(results['tools'])}.", ""]
     out += [f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
     if results["status"] == "pass":
         out += ["**Status: PASS.** Every simulation matched the golden model, word for word, "
