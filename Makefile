@@ -5,14 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sysconv-setup
 JOBS   ?= auto
 
-.PHONY: setup test test-long lint lint-python clean
+.PHONY: setup test test-long lint lint-python clean upgrade-tools
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/ensure-icarus.sh
+# The tools that reports depend on install at the versions pinned in constraints.txt.
+$(STAMP): pyproject.toml constraints.txt scripts/ensure-icarus.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -c constraints.txt
 	scripts/ensure-icarus.sh
 	$(PY) -m sysconv.sim.toolchain
 	@touch $@
@@ -35,6 +36,15 @@ lint: lint-python
 
 clean:
 	rm -rf build
+
+# Moves the pinned tools (constraints.txt) on, deliberately: upgrades them within
+# pyproject.toml's ranges, pins what got installed, and reruns the checks on the new versions.
+upgrade-tools: setup
+	$(PY) -m pip install --quiet --upgrade -e '.[test]' $$($(PY) -m sysconv.tools --packages)
+	$(PY) -m sysconv.tools --constraints > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	@touch $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m "not long"
 
 # Formal proofs of the stream blocks with SymbiYosys (README, "Formal verification"): a table
 # of every property and mutated design, about two minutes of CPU; `make test` runs the same

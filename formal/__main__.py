@@ -1,23 +1,28 @@
-"""``make formal`` / ``python -m formal``: run the formal checks and print the table.
+"""``make formal`` / ``python -m sysconv.formal``: run the formal checks and print the table.
 
-Exit status 0 when every property passed and every mutated design was caught, 1 otherwise
-(the report of each check that did not come out as expected is printed after the table).
+Each check prints a line to stderr as SymbiYosys starts it and one as it ends (its result,
+wall and CPU seconds), so a long run (``--long``: about 24 minutes) shows where it is;
+``--quiet`` prints only the table. Exit status 0 when every property passed and every mutated
+design was caught, 1 otherwise (the report of each check that did not come out as expected is
+printed after the table).
 """
 
 import argparse
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .checks import CHECKS, LONG, MUTANTS, find
-from .report import columns, explain, table, verdict
+from .report import columns, explain, finished, started, table, verdict
 from .sby import run
 from .trace import format_trace, read_vcd
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m formal", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sysconv.formal",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--long", action="store_true",
                         help="also the deeper bounded checks (what `pytest -m long` runs)")
     parser.add_argument("-k", metavar="TEXT", default="",
@@ -29,6 +34,9 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.add_argument("--trace", metavar="KEY",
                         help="print the trace (counterexample or cover) of check KEY's last run")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress lines (each check as it starts and ends), only the "
+                             "table")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
@@ -54,8 +62,25 @@ def main(argv=None):
         parser.error(f"no check's name contains {args.k!r}")
 
     start = time.monotonic()
+    lock, done = threading.Lock(), [0]
+
+    def say(line):  # with `lock` held: whole lines, and the count in order
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    def start_of(check):
+        with lock:
+            say(started(check))
+
+    def one(check):
+        result = run(check, use_cache=not args.no_cache, on_start=lambda: start_of(check))
+        with lock:
+            done[0] += 1
+            say(finished(check, result, done[0], len(checks)))
+        return result
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda check: run(check, use_cache=not args.no_cache), checks))
+        results = list(pool.map(one, checks))
     rows = list(zip(checks, results, strict=True))
     print(table(rows))
     bad = [(check, result) for check, result in rows if not verdict(check, result)[0]]

@@ -4,7 +4,7 @@ did not come out as expected (with its counterexample), and the summary table.
 
 from .trace import format_trace, read_vcd
 
-__all__ = ["columns", "explain", "table", "verdict"]
+__all__ = ["columns", "explain", "table", "verdict", "started", "finished"]
 
 # Columns of a counterexample table: the ports of the block under proof, and the harness's own
 # named signals (counters, models); at most this many.
@@ -58,6 +58,25 @@ def explain(check, result):
         steps = read_vcd(result.trace)
         lines.append(format_trace(steps, columns(steps)))
     return "\n".join(lines)
+
+
+def _what(check):
+    return f"{check.key} ({check.mode}, depth {check.depth})"
+
+
+def started(check):
+    """The progress line of a check that starts (SymbiYosys runs it)."""
+    return f"formal: start {_what(check)}"
+
+
+def finished(check, result, done, total):
+    """The progress line of a check that ended, the ``done``-th of ``total``: its result as in
+    :func:`table`, wall and CPU seconds (those of the run that a cached result reuses)."""
+    ok, text = verdict(check, result)
+    times = f"{result.seconds:.1f} s, {result.cpu:.1f} s CPU"
+    return (f"formal: [{done}/{total}] {_what(check)}: {text}"
+            f"{'' if ok else ' <-- NOT AS EXPECTED'}, "
+            + (f"cached ({times} when run)" if result.cached else times))
 
 
 def table(rows):

@@ -222,8 +222,9 @@ def _wait(proc):
         raise
 
 
-def run(check, *, use_cache=True):
-    """Run ``check`` (or reuse its cached result); returns a :class:`Result`."""
+def run(check, *, use_cache=True, on_start=None):
+    """Run ``check`` (or reuse its cached result); returns a :class:`Result`. ``on_start()``,
+    if given, is called just before SymbiYosys starts (not for a cached result)."""
     folder = build_root() / "formal" / check.key
     folder.mkdir(parents=True, exist_ok=True)
     with _ELABORATION:
@@ -239,6 +240,8 @@ def run(check, *, use_cache=True):
     (folder / "top.il").write_text(il)
     (folder / "check.sby").write_text(sby)
     output = folder / "sby.out"
+    if on_start is not None:
+        on_start()
     start = time.monotonic()
     with open(output, "w") as out:
         # A session of its own, so that a timeout ends SymbiYosys with its solver.

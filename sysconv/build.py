@@ -385,6 +385,10 @@ def text_report(report):
                      f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s"
                                               if "pack_s" in times else ""))
     lines.append(f"total {report['build_seconds']} s")
+    packages = {name: version for name, version in report.get("tools", {}).items()
+                if name in tools.PACKAGES or name == "overrides"}
+    if packages:
+        lines.append(f"tools: {tools.describe(packages)}")
     lines.append(f"bitstream: {report['bitstream']}")
     lines.append(f"Verilog: {report['verilog']}")
     return "\n".join(lines) + "\n"

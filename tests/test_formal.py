@@ -2,14 +2,16 @@
 verification"): every property passes, and every mutated design fails on the assertion its
 check names. One test per check, so that pytest-xdist spreads them; the deeper bounds are
 marked ``long``. A check that does not come out as expected reports the counterexample trace
-(VCD) and its first steps as a table.
+(VCD) and its first steps as a table. ``python -m sysconv.formal`` prints each check's start
+and end as they happen.
 """
 
 import pytest
 
+from sysconv.formal import __main__ as formal_main
 from sysconv.formal.checks import CHECKS, LONG, MUTANTS
-from sysconv.formal.report import explain, verdict
-from sysconv.formal.sby import run
+from sysconv.formal.report import explain, finished, verdict
+from sysconv.formal.sby import Check, Result, run
 
 
 def _params(checks, marks=()):
@@ -26,3 +28,53 @@ def test_property_holds(check):
 def test_mutant_is_caught(check):
     result = run(check)
     assert verdict(check, result)[0], explain(check, result)
+
+
+PROPERTY = Check("array-o_rules-prove4", "array", "o_rules", "prove", 4, harness=None)
+MUTANT = Check("array-o_rules-mutant-withdraw", "array", "o_rules", "bmc", 12, harness=None,
+               expect="fail", catches="o.valid withdrawn before o.ready")
+
+
+@pytest.mark.parametrize("check, result, line", [
+    (PROPERTY, Result(PROPERTY.key, "PASS", 7.74, 2.1),
+     "formal: [3/46] array-o_rules-prove4 (prove, depth 4): PASS, 7.7 s, 2.1 s CPU"),
+    (PROPERTY, Result(PROPERTY.key, "PASS", 7.7, 2.1, cached=True),
+     "formal: [3/46] array-o_rules-prove4 (prove, depth 4): PASS, cached (7.7 s, 2.1 s CPU "
+     "when run)"),
+    (PROPERTY, Result(PROPERTY.key, "UNKNOWN", 30.0, 55.5),
+     "formal: [3/46] array-o_rules-prove4 (prove, depth 4): UNKNOWN <-- NOT AS EXPECTED, "
+     "30.0 s, 55.5 s CPU"),
+    (MUTANT, Result(MUTANT.key, "FAIL", 3.0, 2.5, step=5,
+                    failed=["o.valid withdrawn before o.ready"]),
+     "formal: [3/46] array-o_rules-mutant-withdraw (bmc, depth 12): caught (step 5), 3.0 s, "
+     "2.5 s CPU"),
+    (MUTANT, Result(MUTANT.key, "PASS", 3.0, 2.5),
+     "formal: [3/46] array-o_rules-mutant-withdraw (bmc, depth 12): MISSED (PASS) <-- NOT AS "
+     "EXPECTED, 3.0 s, 2.5 s CPU"),
+])
+def test_progress_line(check, result, line):
+    assert finished(check, result, 3, 46) == line
+
+
+def test_progress_of_a_run(monkeypatch, capsys):
+    # Each check's start (only when SymbiYosys runs it, not for a cached result) and end, on
+    # stderr as they happen; the table on stdout.
+    def fake_run(check, *, use_cache, on_start):
+        if check is not PROPERTY:
+            on_start()
+        return Result(check.key, "FAIL" if check is MUTANT else "PASS", 1.0, 0.5, step=2,
+                      failed=[MUTANT.catches], cached=check is PROPERTY)
+    monkeypatch.setattr(formal_main, "CHECKS", [PROPERTY])
+    monkeypatch.setattr(formal_main, "MUTANTS", [MUTANT])
+    monkeypatch.setattr(formal_main, "run", fake_run)
+    assert formal_main.main(["-j", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "formal: [1/2] array-o_rules-prove4 (prove, depth 4): PASS, cached (1.0 s, 0.5 s CPU "
+        "when run)",
+        "formal: start array-o_rules-mutant-withdraw (bmc, depth 12)",
+        "formal: [2/2] array-o_rules-mutant-withdraw (bmc, depth 12): caught (step 2), 1.0 s, "
+        "0.5 s CPU"]
+    assert captured.out.startswith("block  property")
+    assert formal_main.main(["-j", "1", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sysconv import tools
 from sysconv.cli import main
 from sysconv.compiler import compile_network
 from sysconv.dse import report, sweep
@@ -75,13 +76,15 @@ def test_sweep_on_local_cluster(test_dir, capsys, versions):
     # The table in three formats, and both Pareto plots.
     saved = json.loads((out / "results.json").read_text())
     assert saved["points"] == rows and set(saved["versions"]) == set(sweep.TARGETS)
+    assert saved["tools"] == tools.versions()
     with open(out / "results.csv") as file:
         table = list(csv.DictReader(file))
     assert [r["target"] for r in table] == ["perf", "asic", "ice40"]
     assert list(table[0]) == list(report.COLUMNS)
     assert table[1]["gates"] == str(asic["gates"])
     markdown = (out / "results.md").read_text().splitlines()
-    assert len(markdown) == 2 + len(points) and markdown[2].startswith("| perf |")
+    assert len(markdown) == 2 + len(points) + 2 and markdown[2].startswith("| perf |")
+    assert markdown[-1] == f"Tools: {tools.describe(tools.versions())}."
     for plot in ("pareto_fpga.png", "pareto_asic.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -92,6 +95,24 @@ def test_sweep_on_local_cluster(test_dir, capsys, versions):
     captured = capsys.readouterr()
     assert "2 points (2 ok, 2 from the cache)" in captured.err
     assert captured.out.count("| yes |") == 2
+
+
+def test_results_record_tools(tmp_path, versions):
+    # A perf point on an in-process cluster: the tools the results were made with, in
+    # results.json and at the end of results.md, whether the point was computed or cached.
+    from distributed import Client
+    out = tmp_path / "sweep"
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address="127.0.0.1:0") as client:
+        for cached in (False, True):
+            (row,) = sweep.run_sweep([Point("perf", "tiny", 2, 2)], out=out, client=client,
+                                     progress=False)
+            assert (row["status"], row["cached"]) == ("ok", cached)
+            saved = json.loads((out / "results.json").read_text())
+            assert saved["tools"] == tools.versions()
+            assert saved["versions"] == versions
+            assert (out / "results.md").read_text().endswith(
+                f"\nTools: {tools.describe(tools.versions())}.\n")
 
 
 def _wait(condition, what, seconds=300):

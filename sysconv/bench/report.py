@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from sysconv import tools
 from sysconv.golden.perf import predict_layer
 
 __all__ = ["why", "markdown", "plots"]
@@ -74,8 +75,10 @@ def markdown(results):
     out = [f"# sysconv benchmark ({results['mode']})", ""]
     command = "sysconv bench --quick" if results["mode"] == "quick" else \
         "make bench (sysconv bench)"
-    out += [f"Machine: {_machine_line(results)}.", "",
-            f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
+    out += [f"Machine: {_machine_line(results)}.", ""]
+    if "tools" in results:  # results from before tools were recorded have none
+        out += [f"Tools: {tools.describe(results['tools'])}.", ""]
+    out += [f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
     if results["status"] == "pass":
         out += ["**Status: PASS.** Every simulation matched the golden model, word for word, "
                 "and golden.perf's cycle prediction, cycle for cycle.", ""]

@@ -13,9 +13,10 @@
    ``-n auto`` and with ``-n 1``.
 
 Results go to ``OUT/results.json``, ``OUT/summary.md`` and ``OUT/*.png``, the simulations' own
-folders to ``OUT/runs/``; the summary is also printed. The benchmark reports and never asserts
-on time; it fails (exit status 1) only when a simulation does not match the golden model or
-the cycle model.
+folders to ``OUT/runs/``; the summary is also printed. Both record the versions of the tools
+the figures were made with (``tools``: :func:`sysconv.tools.versions`, the packages pinned in
+``constraints.txt``). The benchmark reports and never asserts on time; it fails (exit status
+1) only when a simulation does not match the golden model or the cycle model.
 """
 
 import json
@@ -35,6 +36,7 @@ from sysconv.hw.verilog import to_verilog
 from sysconv.sim import runner
 from sysconv.sim.engine.run import TOPLEVEL, run_layers, run_speed_test
 
+from .. import tools
 from . import report, scalesim
 from .workloads import FULL, QUICK
 
@@ -378,7 +380,7 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     bench = Bench(workload, out, bar)
     results = {"mode": workload.name,
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": _machine(),
+               "machine": _machine(), "tools": tools.versions(),
                "workload": {"layers": [{"name": name, **spec} for name, spec in workload.layers],
                             "arrays": [f"{n}x{n}" for n in workload.arrays],
                             "speed_array": f"{workload.speed_array}x{workload.speed_array}"}}

