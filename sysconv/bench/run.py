@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -320,31 +321,38 @@ class Bench:
                 "rows": entries, "ratios": ratios, "goals": goals}
 
     def regression(self):
+        """``make test``'s pytest twice, like for like: the same command (``-n auto``), first
+        with an empty simulator model cache (as a clean clone has), then with the models that
+        run built (as the next run on the same checkout has)."""
         root = Path(__file__).resolve().parents[2]
         if not (root / "tests").is_dir() or not (root / "pyproject.toml").is_file():
             self.done()
             self.done()
             return {"skipped": f"no tests/ beside the installed package ({root})"}
         rows = []
-        for workers in ("auto", "1"):
-            self.step(f"regression: pytest -n {workers} (minutes)")
-            built_before = _count_builds()
-            log = self.out / f"regression-n{workers}.log"
-            command = [sys.executable, "-m", "pytest", "-n", workers, "-m", "not long", "-q",
+        cache = self.out / "regression-models"
+        shutil.rmtree(cache, ignore_errors=True)
+        env = {**os.environ, "SYSCONV_MODEL_CACHE": str(cache)}
+        for cache_state in ("clean", "warm"):
+            self.step(f"regression: pytest -n auto, {cache_state} model cache (minutes)")
+            log = self.out / f"regression-{cache_state}.log"
+            command = [sys.executable, "-m", "pytest", "-n", "auto", "-m", "not long", "-q",
                        "-p", "no:cacheprovider"]
             start = time.perf_counter()
             with open(log, "w") as output:
-                done = subprocess.run(command, cwd=root, stdout=output,
+                done = subprocess.run(command, cwd=root, stdout=output, env=env,
                                       stderr=subprocess.STDOUT)
             seconds = time.perf_counter() - start
             lines = [line for line in log.read_text().splitlines() if line.strip()]
             outcome = next((line.strip("= ") for line in reversed(lines)
                             if re.search(r"\d+ (passed|failed|error)", line)), "no summary")
-            rows.append({"workers": workers, "seconds": seconds, "returncode": done.returncode,
-                         "outcome": outcome, "new_builds": _count_builds() - built_before,
+            rows.append({"cache": cache_state, "seconds": seconds,
+                         "returncode": done.returncode, "outcome": outcome,
+                         "builds": sum(1 for _ in cache.glob("*/*/BUILT")),
                          "command": " ".join(["python"] + command[1:]), "log": log.name})
             self.done()
-        return {"rows": rows, "speedup": rows[1]["seconds"] / rows[0]["seconds"]}
+        shutil.rmtree(cache, ignore_errors=True)
+        return {"rows": rows, "warm_over_clean": rows[1]["seconds"] / rows[0]["seconds"]}
 
 
 def _load():
@@ -355,8 +363,6 @@ def _load():
         return None
 
 
-def _count_builds():
-    return sum(1 for _ in runner.model_cache().glob("*/*/BUILT"))
 
 
 def run_bench(*, quick=False, out="bench/results", progress=None, regression=None):
