@@ -1,5 +1,6 @@
 """Committed results in the manual, never retyped: which commit a results file comes from, and
-the digits demo's ``summary.json`` as tables. And two fix-ups for autodoc: prose after a field section, components' signatures.
+the digits demo's ``summary.json`` as tables. And two fix-ups for autodoc: prose after a field
+section, and components' signatures.
 
 ``:results-commit:`bench/results/summary.md``` (a path from the repository's root) gives the
 last commit that changed the file and its date, from ``git log``; outside a git checkout it says
