@@ -33,7 +33,23 @@ def last_commit(path):
     return tuple(fields) if len(fields) == 2 else None
 
 
+def _git_log_file():
+    """HEAD's reflog, which every commit and checkout touches: a page that shows a commit is
+    read again when it changes."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-path",
+                               "logs/HEAD"], cwd=REPOSITORY, capture_output=True, text=True,
+                              timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    path = Path(done.stdout.strip())
+    return path if path.is_file() else None
+
+
 def results_commit_role(name, rawtext, text, lineno, inliner, options=None, content=()):
+    reflog = _git_log_file()
+    if reflog is not None:
+        inliner.document.settings.env.note_dependency(str(reflog))
     found = last_commit(text)
     if found is None:
         return [nodes.emphasis(text="an uncommitted copy")], []
@@ -60,7 +76,7 @@ class DemoSummary(SphinxDirective):
         commit = summary.get("commit") or "an unrecorded commit"
         lines = [
             f"Measured on commit ``{commit}``: {summary['images']} test images on "
-            f"{summary['simulator']}, a {summary['rows']}x{summary['cols']} array, batch "
+            f"{summary['simulator']}, array {summary['rows']}x{summary['cols']}, batch "
             f"{summary['batch']}; status **{summary['status']}**.",
             "",
             ".. list-table::",
