@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt scripts/ensure-icarus.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]' -c constraints.txt
+	$(PY) -m pip install --quiet -e '.[test,docs]' -c constraints.txt
 	scripts/ensure-icarus.sh
 	$(PY) -m sysconv.sim.toolchain
 	@touch $@
@@ -70,3 +70,9 @@ BOARD ?= icebreaker
 .PHONY: bitstream
 bitstream: setup
 	$(PY) -m sysconv build --board $(BOARD)
+
+# The manual (docs/, Sphinx with furo) in build/docs/, warnings as errors; open
+# build/docs/index.html. tests/test_docs.py builds the same in `make test`.
+.PHONY: docs
+docs: setup
+	$(PY) -m sphinx -W --keep-going -b html docs build/docs

@@ -8,6 +8,7 @@ images run through the generated Verilog, every pass on the engine: the conv pas
 """
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from sysconv.sim.runner import build_root
 from . import models
 from .compiler import compile_network, engine_for
 
-__all__ = ["MODEL", "board_fmax", "run_demo"]
+__all__ = ["MODEL", "board_fmax", "run_demo", "source_commit"]
 
 MODEL = models.path(models.DIGITS_CNN)
 INPUT_SHAPE = (3, 24, 24)
@@ -44,21 +45,40 @@ def board_fmax(root=None):
     return None
 
 
+def source_commit():
+    """The commit of the checkout this package runs from (``git describe --always --dirty``),
+    so a results file says what it was measured on; ``None`` outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
+                              cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
 def _plot(path, images, labels, predictions, confusion):
+    """Up to 16 test images with the RTL's predictions (wrong ones in red) beside the confusion
+    matrix. Constrained layout makes room for every title, tick and axis label."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = min(8, len(images))
-    figure = plt.figure(figsize=(12, 4.5))
-    for k in range(shown):
-        axis = figure.add_subplot(2, 8, k + 1 + (8 if k >= 8 else 0))
+    shown = min(16, len(images))
+    columns = 8
+    figure = plt.figure(figsize=(13, 5), layout="constrained")
+    left, right = figure.subfigures(1, 2, width_ratios=[2.2, 1])
+    grid = left.subplots(2, columns)
+    for k, axis in enumerate(grid.flat):
+        axis.axis("off")
+        if k >= shown:
+            continue
         axis.imshow(images[k][0], cmap="gray_r", vmin=0, vmax=127)
         ok = predictions[k] == labels[k]
         axis.set_title(f"RTL: {predictions[k]}\n(label {labels[k]})",
                        color="black" if ok else "red", fontsize=9)
-        axis.axis("off")
-    axis = figure.add_axes([0.38, 0.04, 0.3, 0.45])
+    left.suptitle(f"the first {shown} test images and the RTL's predictions", fontsize=10)
+    axis = right.subplots()
     axis.imshow(confusion, cmap="Blues")
     for (i, j), count in np.ndenumerate(confusion):
         if count:
@@ -67,7 +87,7 @@ def _plot(path, images, labels, predictions, confusion):
     axis.set_ylabel("label")
     axis.set_xticks(range(10))
     axis.set_yticks(range(10))
-    axis.set_title("confusion matrix", fontsize=9)
+    axis.set_title("confusion matrix", fontsize=10)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -118,7 +138,8 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (y, rtl_predictions), 1)
     summary = {
-        "status": "pass" if bit_exact else "fail", "images": images, "simulator": simulator,
+        "status": "pass" if bit_exact else "fail", "commit": source_commit(),
+        "images": images, "simulator": simulator,
         "rows": rows, "cols": cols, "batch": batch, "layers": layers,
         "predictions": rtl_predictions.tolist(), "labels": y.tolist(),
         "rtl_accuracy": float(np.mean(rtl_predictions == y)),
