@@ -182,4 +182,5 @@ def find(key):
     for check in CHECKS + MUTANTS + LONG:
         if check.key == key:
             return check
-    raise ValueError(f"no formal check is named {key!r}; `python -m formal --list` lists them")
+    raise ValueError(f"no formal check is named {key!r}; `python -m sysconv.formal --list` "
+                     "lists them")

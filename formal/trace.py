@@ -1,6 +1,6 @@
 """Reading a SymbiYosys trace (VCD) back as a table: one row per step, chosen signals as columns.
 
-The counterexample of a failed check is what a designer needs to see; ``python -m formal
+The counterexample of a failed check is what a designer needs to see; ``python -m sysconv.formal
 --trace KEY`` prints the ports of the block under proof, step by step.
 """
 

