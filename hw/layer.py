@@ -177,6 +177,9 @@ class LayerConfig:
     """One convolution layer as the engine runs it: conv, bias, requantise, ReLU, max pool.
 
     ``pool_size`` 0 means no pooling; ``pool_stride`` ``None`` means ``pool_size``.
+    ``multiplier`` and ``shift`` are one int for the layer or a tuple of one per output channel;
+    ``input_zero_point`` (the padding value) and ``output_zero_point`` (added after rounding,
+    before saturation; ReLU clamps at it) are int8 values, 0 by default.
 
     The rules that hold for any engine are checked here, at construction (sizes at least 1,
     stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
@@ -197,10 +200,18 @@ class LayerConfig:
     relu: bool = False
     pool_size: int = 0
     pool_stride: int | None = None
+    input_zero_point: int = 0
+    output_zero_point: int = 0
 
     def __post_init__(self):
         if self.pool_stride is None:
             object.__setattr__(self, "pool_stride", self.pool_size)
+        for name in ("multiplier", "shift"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                value = tuple(int(v) if isinstance(v, (int, np.integer)) and
+                              not isinstance(v, (bool, np.bool_)) else v for v in value)
+                object.__setattr__(self, name, value)
         for name in ("height", "width", "in_channels", "out_channels", "kernel"):
             check_int(name, getattr(self, name), 1)
         check_int("stride", self.stride, 1, self.kernel)
@@ -210,8 +221,12 @@ class LayerConfig:
             raise ValueError(
                 f"kernel {self.kernel} is larger than the padded input "
                 f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}")
-        check_int("multiplier", self.multiplier, 0)
-        check_int("shift", self.shift, 0, MAX_SHIFT)
+        for value in self.channel_multipliers():
+            check_int("multiplier", value, 0)
+        for value in self.channel_shifts():
+            check_int("shift", value, 0, MAX_SHIFT)
+        check_int("input_zero_point", self.input_zero_point, -128, 127)
+        check_int("output_zero_point", self.output_zero_point, -128, 127)
         if not isinstance(self.relu, bool):
             raise ValueError(f"relu must be True or False, not {self.relu!r}")
         if _is_zero(self.pool_size):
@@ -221,6 +236,23 @@ class LayerConfig:
         else:
             check_int("pool_size", self.pool_size, 2, 4)
             check_int("pool_stride", self.pool_stride, 1, self.pool_size)
+
+    def _per_channel(self, name):
+        value = getattr(self, name)
+        if isinstance(value, tuple):
+            if len(value) != self.out_channels:
+                raise ValueError(f"{name} must be an integer or a tuple of one per output "
+                                 f"channel ({self.out_channels}), not {len(value)} values")
+            return value
+        return (value,) * self.out_channels
+
+    def channel_multipliers(self):
+        """The multiplier of each output channel, a tuple."""
+        return self._per_channel("multiplier")
+
+    def channel_shifts(self):
+        """The shift of each output channel, a tuple."""
+        return self._per_channel("shift")
 
     @property
     def out_height(self):
@@ -272,7 +304,8 @@ class LayerConfig:
             if words > getattr(engine, name):
                 raise ValueError(f"layer needs {words} words ({what}) but the engine's "
                                  f"{name} is {getattr(engine, name)}")
-        check_int("multiplier", self.multiplier, 0, (1 << engine.mult_width) - 1)
+        for value in self.channel_multipliers():
+            check_int("multiplier", value, 0, (1 << engine.mult_width) - 1)
         if self.pool_size:
             if engine.max_pool == 0:
                 raise ValueError("pool_size must be 0: this engine was generated without "
@@ -284,6 +317,10 @@ class LayerConfig:
 
     def registers(self, engine):
         """The register words of :data:`REGISTERS`, as a dict."""
+        if isinstance(self.multiplier, tuple) or isinstance(self.shift, tuple) or \
+                self.input_zero_point or self.output_zero_point:
+            raise ValueError("this engine has one multiplier and shift a layer and no zero "
+                             "points")
         groups = _ceil_div(self.in_channels, engine.rows)
         col_tiles = _ceil_div(self.out_channels, engine.cols)
         values = dict(

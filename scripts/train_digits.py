@@ -41,7 +41,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sysconv.golden import digits
 from sysconv.golden.network import (
-    MULTIPLIER_MAX,
     SHIFT_MAX,
     Conv2d,
     Flatten,
@@ -50,6 +49,9 @@ from sysconv.golden.network import (
     ReLU,
     Sequential,
 )
+
+# The engine's default multiplier width (hw.layer.EngineConfig.mult_width).
+MULTIPLIER_MAX = (1 << 16) - 1
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = {"seed": 0, "epochs": 12, "batch_size": 32, "learning_rate": 1e-3}

@@ -36,11 +36,16 @@ class LayerRun:
     def expected(self):
         """Golden output tensor (Cout, H', W')."""
         layer = self.layer
-        acc = golden.conv2d(self.x, self.weights, self.bias, stride=layer.stride,
-                            padding=layer.padding, act_bits=8, weight_bits=8)
-        y = golden.requantize(acc, layer.multiplier, layer.shift, bits=8)
+        p, zx = layer.padding, layer.input_zero_point
+        x = np.pad(np.asarray(self.x, np.int64), ((0, 0), (p, p), (p, p)), constant_values=zx)
+        acc = golden.conv2d(x, self.weights, self.bias, stride=layer.stride, act_bits=8,
+                            weight_bits=8)
+        multiplier = np.array(layer.channel_multipliers(), np.int64)[:, None, None]
+        shift = np.array(layer.channel_shifts(), np.int64)[:, None, None]
+        y = golden.requantize(acc, multiplier, shift, bits=8,
+                              zero_point=layer.output_zero_point)
         if layer.relu:
-            y = golden.relu(y)
+            y = golden.relu(y, layer.output_zero_point)
         if layer.pool_size:
             y = golden.maxpool2d(y, layer.pool_size, layer.pool_stride)
         return y
