@@ -483,3 +483,32 @@ def test_cli_run_bad_input_exits_2(sysconv, tmp_path, small_model):
     assert run.stderr.splitlines()[-1] == ("sysconv: error: input must be float32, as "
                                            "onnxruntime takes it, not float64")
     assert not out.exists()
+
+
+# --- The RTL: an imported model through the engine, bit for bit against golden.
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """Per-channel scales, uint8 activations (non-zero zero points), asymmetric padding, a
+    fused ReLU and pooling, and a Linear: on a 2x2 engine."""
+    folder = tmp_path_factory.mktemp("onnx-rtl")
+    layers = [("conv", 3, 3, {"pads": [1, 0, 1, 1]}), ("relu",), ("maxpool", 2, 2),
+              ("flatten",), ("gemm", 3)]
+    return quantised(folder, "tiny", layers, (2, 5, 5), per_channel=True, act="uint8")
+
+
+@pytest.mark.parametrize("simulator", ["verilator", "icarus", "amaranth"])
+def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, test_dir):
+    x = np.random.default_rng(4).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npy"
+    run = sysconv("run", tiny_model, "--input", tmp_path / "x.npy", "-o", out, "--simulator",
+                  simulator, "--rows", "2", "--cols", "2", "--json", "--workdir", test_dir)
+    summary = json.loads(run.stdout)
+    assert run.returncode == 0, summary["message"]
+    assert summary["status"] == "pass" and summary["rtl_equals_golden"] is True
+    # Every pass's measured cycles are golden.perf's prediction.
+    for row in summary["passes"]:
+        assert row["cycles"] == row["predicted_cycles"], row
+        assert row["compute_cycles"] == row["predicted_compute_cycles"], row
+    np.testing.assert_array_equal(np.load(out), load(tiny_model).run(x))
