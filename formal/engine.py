@@ -15,11 +15,11 @@ tensor. ``o.ready`` is free in every cycle; ``p.valid`` and ``i.valid`` are free
 import itertools
 
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Assume, Cover, Mux, Signal
+from amaranth.hdl import Assert, Assume, Cover, Mux, Signal, signed
 
 from sysconv.hw import ConvEngine, EngineConfig, LayerConfig
 from sysconv.hw.engine import Phase
-from sysconv.hw.layer import REGISTERS
+from sysconv.hw.layer import REGISTERS, SIGNED_REGISTERS
 
 from .harness import (
     Harness,
@@ -35,7 +35,7 @@ __all__ = ["ENGINE", "EngineHarness", "engine", "legal_layers"]
 ENGINE = EngineConfig(1, 1, max_height=2, max_width=2, max_in_channels=1, max_out_channels=1,
                       max_kernel=1, max_pool=2, mult_width=2)
 # Registers the harness leaves to the solver (any legal value); the others follow the layer.
-FREE = ("multiplier", "shift", "relu")
+FREE = ("input_zero_point", "output_zero_point", "relu")
 
 
 def engine():
@@ -43,7 +43,8 @@ def engine():
 
 
 def legal_layers(config=ENGINE):
-    """Every layer shape this engine runs (multiplier, shift and ReLU aside)."""
+    """Every layer shape this engine runs (zero points and ReLU aside; the multipliers and
+    shifts are in the packet's free words)."""
     layers = []
     for height, width in itertools.product(range(1, config.max_height + 1),
                                            range(1, config.max_width + 1)):
@@ -126,14 +127,12 @@ class EngineHarness(Harness):
         with m.If(p_fire & (word == 0)):
             m.d.sync += current.eq(choice)
         layer = Mux(word == 0, choice, current)
-        free = {name: Signal(range(config.register_limits()[name] + 1), name=f"free_{name}")
+        free = {name: Signal(signed(8) if name in SIGNED_REGISTERS
+                             else range(config.register_limits()[name] + 1),
+                             name=f"free_{name}")
                 for name in FREE}
         for signal in free.values():
             m.d.comb += signal.eq(AnyConst(signal.shape()))
-        m.d.comb += [
-            Assume(free["multiplier"] < 1 << config.mult_width),
-            Assume(free["shift"] <= config.max_shift),
-        ]
 
         # Per layer, what the array must see: vectors (and results), and weight beats.
         for r in registers:

@@ -11,16 +11,23 @@ A network is a :class:`Sequential` of :class:`Conv2d`, :class:`ReLU`, :class:`Ma
         Linear(128, 10),
     )
 
-Once quantised, every :class:`Conv2d` and :class:`Linear` holds int8 weights, int32 biases and
-one requantisation ``multiplier`` (0 to ``2**16 - 1``, the hardware's width) and ``shift`` (0 to
-62) for the whole layer, and outputs, from its int8 input ``x``::
+Once quantised, every :class:`Conv2d` and :class:`Linear` holds int8 weights, int32 biases, a
+requantisation ``multiplier`` (0 to ``2**31 - 1``; the engine's ``mult_width`` bounds it) and
+``shift`` (0 to
+62), each one for the whole layer or one per output channel, and an input and an output zero
+point (int8, 0 by default), and outputs, from its int8 input ``x``::
 
-    requantize(conv2d(x, weight) + bias, multiplier, shift, bits=8)     (Conv2d)
-    requantize(x @ weight.T + bias, multiplier, shift, bits=8)          (Linear)
+    requantize(conv2d(pad(x, zx), weight) + bias, multiplier, shift, 8, zy)     (Conv2d)
+    requantize(x @ weight.T + bias, multiplier, shift, 8, zy)                   (Linear)
 
 which is int8: the scale ``multiplier / 2**shift`` takes the accumulator to the output's int8
-scale, rounding half up and saturating. ReLU and max pooling act on int8 values and keep them
-int8. Every value crossing a layer boundary is therefore int8, which is what the accelerator
+scale, rounding half up; the output zero point ``zy`` is added, then the sum saturates. The
+padding takes the input zero point ``zx`` (the value that stands for real 0), and the bias
+already holds ``-zx * sum(weight)`` of its channel (folded in by whoever quantised the layer),
+so that a padded tap adds exactly nothing. A real value is ``scale * (q - zero_point)``.
+:class:`ReLU` clamps at its ``zero_point`` (0 by default), so a ReLU after a layer with output
+zero point ``zy`` is ``ReLU(zero_point=zy)``. ReLU and max pooling act on int8 values and keep
+them int8. Every value crossing a layer boundary is therefore int8, which is what the accelerator
 streams between layers; :meth:`Sequential.run` computes with :func:`sysconv.golden.conv2d`,
 :func:`sysconv.golden.matmul`, :func:`sysconv.golden.requantize`, :func:`sysconv.golden.relu` and
 :func:`sysconv.golden.maxpool2d` only, so the hardware can be compared with it layer by layer.
@@ -43,11 +50,16 @@ from .quant import relu, requantize
 
 __all__ = ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Sequential"]
 
-MULTIPLIER_MAX = (1 << 16) - 1
+# The widest multiplier golden.requantize takes; an engine's mult_width (16 by default) is
+# checked where a layer is compiled for it (hw.layer.LayerConfig.check).
+MULTIPLIER_MAX = (1 << 31) - 1
 SHIFT_MAX = 62
 # Identifies the .npz files :meth:`Sequential.save` writes; bumped on incompatible changes.
 FORMAT = "sysconv.network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# The versions load reads: version 1 had no zero points and one multiplier and shift a layer;
+# save writes version 1 when a network uses neither, so older readers still take it.
+_READ_VERSIONS = (1, 2)
 # A fixed timestamp for every archive member, so that saving the same network gives the same bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -67,10 +79,33 @@ def _positive(name, value):
     return _check_int(name, value, 1, "a positive integer")
 
 
-def _check_multiplier_shift(name, value, maximum):
+def _check_multiplier_shift(name, value, maximum, channels):
+    """An int, or a read-only int64 array of ``channels`` of them (one per output channel)."""
+    if isinstance(value, (np.ndarray, list, tuple)):
+        array = check_int_array(name, value, ndim=1)
+        if array.shape != (channels,):
+            raise ValueError(f"{name} must be an integer or one per output channel, shape "
+                             f"({channels},), not shape {array.shape}")
+        bad = array[(array < 0) | (array > maximum)]
+        if bad.size:
+            raise ValueError(f"{name} values must be integers from 0 to {maximum}, not "
+                             f"{int(bad[0])}")
+        array = array.copy()
+        array.flags.writeable = False
+        return array
     if not _is_int(value) or not 0 <= value <= maximum:
         raise ValueError(f"{name} must be an integer from 0 to {maximum}, not {value!r}")
     return int(value)
+
+
+def _check_zero_point(name, value):
+    if not _is_int(value) or not -128 <= value <= 127:
+        raise ValueError(f"{name} must be an integer from -128 to 127, not {value!r}")
+    return int(value)
+
+
+def _json_value(value):
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 class _Layer:
@@ -112,13 +147,17 @@ class _Layer:
 
 
 class _Quantised(_Layer):
-    """A layer with int8 weights, int32 biases and one requantisation multiplier and shift."""
+    """A layer with int8 weights, int32 biases, a requantisation multiplier and shift (per layer
+    or per output channel) and input and output zero points."""
 
     _arrays = ("weight", "bias")
-    _scalars = ("multiplier", "shift")
+    _scalars = ("multiplier", "shift", "input_zero_point", "output_zero_point")
+    # Set by default, so a layer quantised without zero points needs only the four above.
+    _defaults = {"input_zero_point": 0, "output_zero_point": 0}
 
     def _init_parameters(self):
         self._weight = self._bias = self._multiplier = self._shift = None
+        self._input_zero_point = self._output_zero_point = 0
 
     @property
     def weight_shape(self):
@@ -156,21 +195,55 @@ class _Quantised(_Layer):
 
     @property
     def multiplier(self):
-        """Requantisation multiplier, 0 to ``2**16 - 1``, or None until set."""
+        """Requantisation multiplier, 0 to ``2**31 - 1``: an int for the whole layer, or an
+        int64 array with one per output channel; None until set."""
         return self._multiplier
 
     @multiplier.setter
     def multiplier(self, value):
-        self._multiplier = _check_multiplier_shift("multiplier", value, MULTIPLIER_MAX)
+        self._multiplier = _check_multiplier_shift("multiplier", value, MULTIPLIER_MAX,
+                                                   self.weight_shape[0])
 
     @property
     def shift(self):
-        """Requantisation right shift, 0 to 62, or None until set."""
+        """Requantisation right shift, 0 to 62, per layer or per channel like
+        :attr:`multiplier`; None until set."""
         return self._shift
 
     @shift.setter
     def shift(self, value):
-        self._shift = _check_multiplier_shift("shift", value, SHIFT_MAX)
+        self._shift = _check_multiplier_shift("shift", value, SHIFT_MAX, self.weight_shape[0])
+
+    @property
+    def input_zero_point(self):
+        """The int8 value that stands for real 0 in the input, -128 to 127 (default 0): the
+        padding value. The bias must already hold ``-input_zero_point * sum(weight)``."""
+        return self._input_zero_point
+
+    @input_zero_point.setter
+    def input_zero_point(self, value):
+        self._input_zero_point = _check_zero_point("input_zero_point", value)
+
+    @property
+    def output_zero_point(self):
+        """Added to the rounded result before saturation, -128 to 127 (default 0)."""
+        return self._output_zero_point
+
+    @output_zero_point.setter
+    def output_zero_point(self, value):
+        self._output_zero_point = _check_zero_point("output_zero_point", value)
+
+    @property
+    def per_channel(self):
+        """True when the multiplier or the shift is one per output channel."""
+        return isinstance(self._multiplier, np.ndarray) or isinstance(self._shift, np.ndarray)
+
+    def channel_multipliers(self):
+        """``(multiplier, shift)`` as int64 arrays of one per output channel."""
+        self._check_quantised()
+        channels = self.weight_shape[0]
+        return (np.broadcast_to(np.int64(self._multiplier), (channels,)).copy(),
+                np.broadcast_to(np.int64(self._shift), (channels,)).copy())
 
     @property
     def quantised(self):
@@ -183,7 +256,11 @@ class _Quantised(_Layer):
             raise ValueError(f"{self!r} is not quantised: {', '.join(missing)} not set")
 
     def _requantize(self, acc):
-        return requantize(acc, self._multiplier, self._shift, bits=8)
+        # Per-channel constants along axis 1 of (N, C) or (N, C, H, W).
+        multiplier, shift = self.channel_multipliers()
+        extra = (1,) * (acc.ndim - 2)
+        return requantize(acc, multiplier.reshape(-1, *extra), shift.reshape(-1, *extra),
+                          bits=8, zero_point=self._output_zero_point)
 
 
 class Conv2d(_Quantised):
@@ -197,21 +274,26 @@ class Conv2d(_Quantised):
         Side of the square kernel, ``>= 1``.
     stride : int
         Step between windows, ``>= 1``.
-    padding : int
-        Zero rows and columns added on every side, ``>= 0``.
+    padding : int or (int, int, int, int)
+        Rows and columns added on every side, ``>= 0``, or ``(top, left, bottom, right)`` (ONNX's
+        ``pads`` order is ``(top, left, bottom, right)`` too). They take the value
+        :attr:`input_zero_point`.
 
     Members
     -------
     weight : int64 array of int8 values, shape (out_channels, in_channels, K, K)
     bias : int64 array of int32 values, shape (out_channels,)
-    multiplier : int, 0 to 65535
-    shift : int, 0 to 62
+    multiplier : int, 0 to 2**31 - 1, or one per output channel
+    shift : int, 0 to 62, or one per output channel
         None until set; setting validates the value (:class:`ValueError`).
+    input_zero_point, output_zero_point : int, -128 to 127
+        0 by default.
 
     On an int8 input ``(C, H, W)`` the layer outputs int8 ``(out_channels, Ho, Wo)`` with
-    ``Ho = (H + 2*padding - K) // stride + 1`` (likewise ``Wo``)::
+    ``Ho = (H + top + bottom - K) // stride + 1`` (likewise ``Wo``)::
 
-        requantize(conv2d(x, weight, bias, stride=stride, padding=padding), multiplier, shift, 8)
+        requantize(conv2d(pad(x, input_zero_point), weight, bias, stride=stride),
+                   multiplier, shift, 8, output_zero_point)
     """
 
     sample_ndim = 3
@@ -220,8 +302,11 @@ class Conv2d(_Quantised):
         self.check_parameters(in_channels=in_channels, out_channels=out_channels,
                               kernel_size=kernel_size, stride=stride, padding=padding)
         self._in_channels, self._out_channels = int(in_channels), int(out_channels)
-        self._kernel_size, self._stride, self._padding = (
-            int(kernel_size), int(stride), int(padding))
+        if isinstance(padding, (tuple, list)):
+            pads = tuple(int(p) for p in padding)
+            padding = pads[0] if len(set(pads)) == 1 else pads
+        self._kernel_size, self._stride = int(kernel_size), int(stride)
+        self._padding = padding if isinstance(padding, tuple) else int(padding)
         self._init_parameters()
 
     @classmethod
@@ -230,13 +315,24 @@ class Conv2d(_Quantised):
         _positive("out_channels", out_channels)
         _positive("kernel_size", kernel_size)
         _positive("stride", stride)
-        _check_int("padding", padding, 0, "a non-negative integer")
+        if isinstance(padding, (tuple, list)):
+            if len(padding) != 4 or not all(_is_int(p) and p >= 0 for p in padding):
+                raise ValueError(f"padding must be a non-negative integer or four of them "
+                                 f"(top, left, bottom, right), not {padding!r}")
+        else:
+            _check_int("padding", padding, 0, "a non-negative integer")
 
     in_channels = property(lambda self: self._in_channels)
     out_channels = property(lambda self: self._out_channels)
     kernel_size = property(lambda self: self._kernel_size)
     stride = property(lambda self: self._stride)
     padding = property(lambda self: self._padding)
+
+    @property
+    def pads(self):
+        """``(top, left, bottom, right)``, whether the padding was given as one int or four."""
+        p = self._padding
+        return p if isinstance(p, tuple) else (p, p, p, p)
 
     @property
     def weight_shape(self):
@@ -249,22 +345,29 @@ class Conv2d(_Quantised):
         (c, h, w) = shape
         if c != self._in_channels:
             raise ValueError(f"{self!r} expects {self._in_channels} input channels, not {c}")
-        (k, s, p) = (self._kernel_size, self._stride, self._padding)
-        if h + 2 * p < k or w + 2 * p < k:
-            raise ValueError(
-                f"{self!r} needs a padded input of at least {k}x{k}, not {h + 2 * p}x{w + 2 * p}")
-        return (self._out_channels, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+        (k, s) = (self._kernel_size, self._stride)
+        (top, left, bottom, right) = self.pads
+        (hp, wp) = (h + top + bottom, w + left + right)
+        if hp < k or wp < k:
+            raise ValueError(f"{self!r} needs a padded input of at least {k}x{k}, not {hp}x{wp}")
+        return (self._out_channels, (hp - k) // s + 1, (wp - k) // s + 1)
 
     def forward(self, x):
         self._check_quantised()
-        acc = conv2d(x, self._weight, self._bias, stride=self._stride, padding=self._padding,
-                     act_bits=8, weight_bits=8)
+        x = check_int_array("x", x, bits=8, ndim=4)
+        (top, left, bottom, right) = self.pads
+        # Padding takes the input zero point: with -zx*sum(w) in the bias, a padded tap adds 0.
+        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode="constant",
+                   constant_values=self._input_zero_point)
+        acc = conv2d(x, self._weight, self._bias, stride=self._stride, act_bits=8,
+                     weight_bits=8)
         return self._requantize(acc)
 
     def _config(self):
         return {"in_channels": self._in_channels, "out_channels": self._out_channels,
                 "kernel_size": self._kernel_size, "stride": self._stride,
-                "padding": self._padding}
+                "padding": list(self._padding) if isinstance(self._padding, tuple)
+                else self._padding}
 
     def __repr__(self):
         return (f"Conv2d({self._in_channels}, {self._out_channels}, "
@@ -285,13 +388,15 @@ class Linear(_Quantised):
     weight : int64 array of int8 values, shape (out_features, in_features)
         PyTorch's layout: one row per output.
     bias : int64 array of int32 values, shape (out_features,)
-    multiplier : int, 0 to 65535
-    shift : int, 0 to 62
+    multiplier : int, 0 to 2**31 - 1, or one per output feature
+    shift : int, 0 to 62, or one per output feature
         None until set; setting validates the value (:class:`ValueError`).
+    input_zero_point, output_zero_point : int, -128 to 127
+        0 by default; the bias holds ``-input_zero_point * sum(weight)`` of its row.
 
     On an int8 input ``(in_features,)`` the layer outputs int8 ``(out_features,)``::
 
-        requantize(matmul(x, weight.T) + bias, multiplier, shift, 8)
+        requantize(matmul(x, weight.T) + bias, multiplier, shift, 8, output_zero_point)
     """
 
     sample_ndim = 1
@@ -333,19 +438,25 @@ class Linear(_Quantised):
 
 
 class ReLU(_Layer):
-    """``max(x, 0)`` elementwise (PyTorch's ``ReLU``); any shape."""
+    """``max(x, zero_point)`` elementwise (PyTorch's ``ReLU`` on a quantised tensor whose real 0
+    is ``zero_point``, -128 to 127, default 0); any shape."""
+
+    def __init__(self, zero_point=0):
+        self._zero_point = _check_zero_point("zero_point", zero_point)
+
+    zero_point = property(lambda self: self._zero_point)
 
     def output_shape(self, shape):
         return tuple(shape)
 
     def forward(self, x):
-        return relu(x)
+        return relu(x, self._zero_point)
 
     def _config(self):
-        return {}
+        return {"zero_point": self._zero_point} if self._zero_point else {}
 
     def __repr__(self):
-        return "ReLU()"
+        return f"ReLU(zero_point={self._zero_point})" if self._zero_point else "ReLU()"
 
 
 class MaxPool2d(_Layer):
@@ -415,6 +526,14 @@ class Flatten(_Layer):
 
     def __repr__(self):
         return "Flatten()"
+
+
+def _needs_version_2(layer):
+    """Whether ``layer`` uses what version 1 of the file format could not hold."""
+    if isinstance(layer, _Quantised):
+        return layer.per_channel or layer.input_zero_point != 0 or \
+            layer.output_zero_point != 0 or isinstance(getattr(layer, "padding", 0), tuple)
+    return isinstance(layer, ReLU) and layer.zero_point != 0
 
 
 _LAYERS = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear)}
@@ -558,16 +677,21 @@ class Sequential:
         so that saving the same network twice gives the same bytes. ``path`` is used as given
         (no ``.npz`` is appended). Every Conv2d and Linear must be quantised.
         """
-        layers, arrays = [], {}
+        layers, arrays, version = [], {}, 1
         for index, layer in enumerate(self._layers):
             config = {"type": type(layer).__name__, **layer._config()}
             if isinstance(layer, _Quantised):
                 layer._check_quantised()
-                config.update(multiplier=layer.multiplier, shift=layer.shift)
+                config.update(multiplier=_json_value(layer.multiplier),
+                              shift=_json_value(layer.shift))
+                config.update({name: getattr(layer, name) for name, default
+                               in layer._defaults.items() if getattr(layer, name) != default})
                 arrays[f"{index}.weight"] = layer.weight.astype(np.int8)
                 arrays[f"{index}.bias"] = layer.bias.astype(np.int32)
+            if _needs_version_2(layer):
+                version = 2
             layers.append(config)
-        architecture = {"format": FORMAT, "version": FORMAT_VERSION, "layers": layers,
+        architecture = {"format": FORMAT, "version": version, "layers": layers,
                         "metadata": self.metadata}
         arrays = {"architecture": np.array(json.dumps(architecture, indent=1)), **arrays}
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -591,16 +715,19 @@ class Sequential:
             if architecture.get("format") != FORMAT:
                 raise ValueError(f"{path} is not a {FORMAT} file: format "
                                  f"{architecture.get('format')!r}")
-            if architecture.get("version") != FORMAT_VERSION:
+            if architecture.get("version") not in _READ_VERSIONS:
                 raise ValueError(f"{path} has {FORMAT} version {architecture.get('version')!r}; "
-                                 f"this code reads version {FORMAT_VERSION}")
+                                 f"this code reads versions "
+                                 f"{', '.join(map(str, _READ_VERSIONS))}")
             layers = []
             for index, config in enumerate(architecture["layers"]):
                 config = dict(config)
                 kind = config.pop("type")
                 if kind not in _LAYERS:
                     raise ValueError(f"{path} layer {index} has unknown type {kind!r}")
-                scalars = {name: config.pop(name) for name in _LAYERS[kind]._scalars}
+                defaults = getattr(_LAYERS[kind], "_defaults", {})
+                scalars = {name: config.pop(name) if name in config or name not in defaults
+                           else defaults[name] for name in _LAYERS[kind]._scalars}
                 layer = _LAYERS[kind](**config)
                 for name in layer._arrays:
                     setattr(layer, name, archive[f"{index}.{name}"])

@@ -171,7 +171,8 @@ def predict_layer(rows, cols, layer, *, start=0):
     out_w = (layer.width + 2 * layer.padding - layer.kernel) // layer.stride + 1
     pixels = out_h * out_w
     sets = col_tiles * layer.kernel ** 2 * groups
-    param_words = REGISTER_WORDS + col_tiles * cols + sets * rows
+    # Registers, each column tile's biases and requantisation words, the weights.
+    param_words = REGISTER_WORDS + 2 * col_tiles * cols + sets * rows
     in_words = layer.height * layer.width * groups
     out_words = pixels * col_tiles
     latency = rows + cols + 2

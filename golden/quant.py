@@ -12,13 +12,18 @@ _SHIFT_MAX = 62
 _PRODUCT_MAX = 1 << 62
 
 
-def relu(x):
-    """Rectified linear unit on integers: ``max(x, 0)``, elementwise.
+def relu(x, zero_point=0):
+    """Rectified linear unit on integers: ``max(x, zero_point)``, elementwise.
+
+    On a quantised tensor ``real = scale * (q - zero_point)``, clamping at the zero point is
+    the real ReLU; with ``zero_point=0`` it is ``max(x, 0)``.
 
     Parameters
     ----------
     x : array_like of int
         Any shape.
+    zero_point : int
+        The value that stands for real 0 (default 0).
 
     Returns
     -------
@@ -31,10 +36,11 @@ def relu(x):
         If ``x`` is not an integer array.
     """
     x = check_int_array("x", x)
-    return np.maximum(x, np.int64(0))
+    zero_point = check_int_array("zero_point", zero_point, ndim=0)
+    return np.maximum(x, zero_point)
 
 
-def requantize(acc, multiplier, shift, bits=8):
+def requantize(acc, multiplier, shift, bits=8, zero_point=0):
     """Scale wide accumulators down to narrow signed integers, as the hardware does.
 
     Elementwise, with Python-integer (unbounded) arithmetic and ``>>`` the arithmetic (floor)
@@ -42,13 +48,15 @@ def requantize(acc, multiplier, shift, bits=8):
 
         v = (acc * multiplier + 2**(shift - 1)) >> shift    if shift > 0
         v = acc * multiplier                                if shift == 0
-        out = min(max(v, -2**(bits - 1)), 2**(bits - 1) - 1)
+        out = min(max(v + zero_point, -2**(bits - 1)), 2**(bits - 1) - 1)
 
     For ``shift > 0`` this is ``floor(acc * multiplier / 2**shift + 1/2)``: round to nearest,
     ties toward +inf (round half up), so ``2.5 -> 3`` and ``-2.5 -> -2``; e.g. ``acc=-3,
     multiplier=1, shift=1`` gives ``(-3 + 1) >> 1 = -1``. There is no rounding term when
     ``shift == 0``. The result then saturates (clamps) to the signed ``bits``-bit range; it never
-    wraps. The effective scale is ``multiplier / 2**shift``.
+    wraps. The effective scale is ``multiplier / 2**shift``. The output zero point is added
+    after the rounding and before the saturation, as in TFLite's and onnxruntime's integer
+    kernels.
 
     Parameters
     ----------
@@ -62,6 +70,8 @@ def requantize(acc, multiplier, shift, bits=8):
         From 0 to 62, scalar or per-channel like ``multiplier``.
     bits : int
         Output width, 2 to 32.
+    zero_point : int
+        Output zero point, within the ``bits``-bit signed range (default 0).
 
     Returns
     -------
@@ -82,6 +92,9 @@ def requantize(acc, multiplier, shift, bits=8):
                 "fit in non-negative signed 32-bit integers")
     shift = check_int_array("shift", shift)
     check_range("shift", shift, 0, _SHIFT_MAX, "be valid shift amounts")
+    zero_point = check_int_array("zero_point", zero_point, ndim=0)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    check_range("zero_point", zero_point, lo, hi, f"fit in signed {bits}-bit integers")
     for name, value in (("multiplier", multiplier), ("shift", shift)):
         try:
             shape = np.broadcast_shapes(value.shape, acc.shape)
@@ -103,6 +116,5 @@ def requantize(acc, multiplier, shift, bits=8):
 
     one = np.int64(1)
     rounding = np.where(shift > 0, np.left_shift(one, np.maximum(shift - one, 0)), 0)
-    v = np.right_shift(acc * multiplier + rounding, shift)
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    v = np.right_shift(acc * multiplier + rounding, shift) + zero_point
     return np.clip(v, lo, hi).astype(np.int64, copy=False)

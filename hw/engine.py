@@ -3,7 +3,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .layer import REGISTERS, EngineConfig
+from .layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS, EngineConfig
 from .maxpool import MaxPool2d
 from .ram import BlockRAM
 from .requant import Requantizer
@@ -41,12 +41,14 @@ class ConvEngine(wiring.Component):
     loads one weight set (``cols`` output channels x ``rows`` input channels of one kernel tap) and
     streams every output pixel's window word for that tap through the array, one per cycle;
     the window address generator makes those words on the fly from the input buffer (im2col
-    without the copy), with stride, and zero padding outside the image. Partial sums of the
-    ``row_tiles`` passes of a column tile accumulate in the accumulator buffer; the last pass
-    adds the bias, requantises and applies ReLU (:class:`~sysconv.hw.requant.Requantizer`) and
-    writes int8 results to the output buffer. The next pass's weights shift into the array's second
-    bank while the current pass computes, so a pass follows the previous one with a one-cycle
-    gap when ``pixels >= 2 * rows + cols``. The output buffer is read out in HWC order through
+    without the copy), with stride, and padding outside the image with the input zero point.
+    Partial sums of the ``row_tiles`` passes of a column tile accumulate in the accumulator
+    buffer; the last pass adds the bias, requantises with each output channel's multiplier and
+    shift, adds the output zero point and applies ReLU (clamping at that zero point)
+    (:class:`~sysconv.hw.requant.Requantizer`) and writes int8 results to the output buffer.
+    The next pass's weights shift into the array's second bank while the current pass
+    computes, so a pass follows the previous one with a one-cycle gap when
+    ``pixels >= 2 * rows + cols``. The output buffer is read out in HWC order through
     the max-pooling unit (:class:`~sysconv.hw.maxpool.MaxPool2d`), or past it when pooling is off.
 
     Parameters
@@ -62,7 +64,8 @@ class ConvEngine(wiring.Component):
         are ignored. Taken only in the ``INPUT`` phase.
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), cols), "last": 1})))
         Output tensors, HWC raster order, ``col_tiles`` beats a pixel, lanes past
-        ``out_channels`` zero, ``last`` on the last beat.
+        ``out_channels`` zero after pooling and the output zero point without (a channel of
+        zero weights, bias and multiplier), ``last`` on the last beat.
     phase : Out(2)
         The current :class:`Phase`.
     error : Out(1)
@@ -99,7 +102,8 @@ class ConvEngine(wiring.Component):
         # Registers of the layer, loaded from the parameter packet (before anything reads them:
         # no reset).
         limits = cfg.register_limits()
-        reg = {name: Signal(range(limits[name] + 1), name=f"reg_{name}", reset_less=True)
+        reg = {name: Signal(signed(8) if name in SIGNED_REGISTERS else range(limits[name] + 1),
+                            name=f"reg_{name}", reset_less=True)
                for name in REGISTERS}
 
         # Buffers. A BlockRAM's read that meets a write to its address has undefined data, and
@@ -113,8 +117,14 @@ class ConvEngine(wiring.Component):
             shape=data.ArrayLayout(signed(8), rows), depth=cfg.input_depth, sliced=True)
         m.submodules.weight_buffer = weight_buffer = BlockRAM(
             shape=data.ArrayLayout(signed(8), cols), depth=cfg.weight_depth, sliced=True)
+        # A column tile's biases and requantisation constants, one word.
+        constants = data.StructLayout({
+            "bias": data.ArrayLayout(signed(32), cols),
+            "multiplier": data.ArrayLayout(unsigned(cfg.mult_width), cols),
+            "shift": data.ArrayLayout(unsigned(SHIFT_BITS), cols),
+        })
         m.submodules.bias_buffer = bias_buffer = Memory(
-            shape=data.ArrayLayout(signed(32), cols), depth=cfg.max_col_tiles, init=[])
+            shape=constants, depth=cfg.max_col_tiles, init=[])
         m.submodules.acc_buffer = acc_buffer = BlockRAM(
             shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth,
             sliced=False)
@@ -125,8 +135,7 @@ class ConvEngine(wiring.Component):
         m.submodules.requant = requant = Requantizer(lanes=cols, acc_width=cfg.acc_width,
                                                      mult_width=cfg.mult_width)
         m.d.comb += [
-            requant.multiplier.eq(reg["multiplier"]),
-            requant.shift.eq(reg["shift"]),
+            requant.zero_point.eq(reg["output_zero_point"]),
             requant.relu.eq(reg["relu"]),
         ]
 
@@ -151,20 +160,28 @@ class ConvEngine(wiring.Component):
         in_biases = Signal()
         biases = _Count(reg["bias_words"], "biases")
         weights = _Count(reg["weight_words"], "weights")
-        bias_lane = Signal(range(max(cols, 2)))
+        # A column tile's words: `cols` biases, then `cols` requantisation words.
+        bias_lane = Signal(range(2 * cols))
+        bias_second = Signal()   # bias_lane >= cols
         bias_addr = Signal(range(max(cfg.max_col_tiles, 2)))
         bias_shift = Signal(data.ArrayLayout(signed(32), cols), reset_less=True)
+        mult_shift = Signal(data.ArrayLayout(unsigned(cfg.mult_width), cols), reset_less=True)
+        shift_shift = Signal(data.ArrayLayout(unsigned(SHIFT_BITS), cols), reset_less=True)
         weight_count = Signal(range(cfg.weight_depth + 1))
         bias_write = bias_buffer.write_port()
         weight_write = weight_buffer.write_port()
         param = self.p.payload.data
+        param_multiplier = param[:cfg.mult_width]
+        param_shift = param[cfg.mult_width:cfg.mult_width + SHIFT_BITS]
         in_weights = ~in_registers & ~in_biases
         params_last = Signal()
         m.d.comb += [
             params_last.eq(in_weights & weights.last),
             bias_write.addr.eq(bias_addr),
-            bias_write.data.eq(_shift_in(bias_shift, param[:32])),
-            bias_write.en.eq(p_fire & in_biases & (bias_lane == cols - 1)),
+            bias_write.data.bias.eq(bias_shift),
+            bias_write.data.multiplier.eq(_shift_in(mult_shift, param_multiplier)),
+            bias_write.data.shift.eq(_shift_in(shift_shift, param_shift)),
+            bias_write.en.eq(p_fire & in_biases & (bias_lane == 2 * cols - 1)),
             weight_write.addr.eq(weight_count),
             weight_write.data.eq(param[:8 * cols]),
             weight_write.en.eq(p_fire & in_weights),
@@ -173,7 +190,7 @@ class ConvEngine(wiring.Component):
         # that would hang them on the handshake that ends the previous phase, a long path).
         with m.If(phase != Phase.PARAMS):
             m.d.sync += [p_word.eq(0), in_registers.eq(1), in_biases.eq(0), bias_lane.eq(0),
-                         bias_addr.eq(0), weight_count.eq(0)]
+                         bias_second.eq(0), bias_addr.eq(0), weight_count.eq(0)]
         with m.Elif(p_fire):
             with m.If(in_registers):
                 for index, name in enumerate(REGISTERS):
@@ -185,14 +202,20 @@ class ConvEngine(wiring.Component):
                     m.d.sync += [in_registers.eq(0), in_biases.eq(reg["bias_words"] != 0),
                                  *biases.restart(), *weights.restart(weight_words)]
             with m.Elif(in_biases):
-                m.d.sync += [
-                    bias_shift.eq(_shift_in(bias_shift, param[:32])),
-                    *biases.step(), in_biases.eq(~biases.last),
-                ]
-                with m.If(bias_lane == cols - 1):
-                    m.d.sync += [bias_lane.eq(0), bias_addr.eq(bias_addr + 1)]
+                m.d.sync += [*biases.step(), in_biases.eq(~biases.last)]
+                with m.If(bias_second):
+                    m.d.sync += [
+                        mult_shift.eq(_shift_in(mult_shift, param_multiplier)),
+                        shift_shift.eq(_shift_in(shift_shift, param_shift)),
+                    ]
                 with m.Else():
-                    m.d.sync += bias_lane.eq(bias_lane + 1)
+                    m.d.sync += bias_shift.eq(_shift_in(bias_shift, param[:32]))
+                with m.If(bias_lane == 2 * cols - 1):
+                    m.d.sync += [bias_lane.eq(0), bias_second.eq(0),
+                                 bias_addr.eq(bias_addr + 1)]
+                with m.Else():
+                    m.d.sync += [bias_lane.eq(bias_lane + 1),
+                                 bias_second.eq((bias_lane == cols - 1) | bias_second)]
             with m.Else():
                 m.d.sync += [weight_count.eq(weight_count + 1), *weights.step()]
             with m.If(self.p.payload.last != params_last):
@@ -379,7 +402,8 @@ class ConvEngine(wiring.Component):
                     vec_set_end.eq(rd_set_end),
                 ]
                 for lane in range(rows):
-                    m.d.sync += vec_data[lane].eq(Mux(rd_pad, 0, input_read.data[lane]))
+                    m.d.sync += vec_data[lane].eq(Mux(rd_pad, reg["input_zero_point"],
+                                                      input_read.data[lane]))
                 with m.If(v_more):
                     m.d.sync += ox.step()
                     with m.If(ox.last):
@@ -439,7 +463,7 @@ class ConvEngine(wiring.Component):
         s2_bypass = Signal.like(acc_read.data, reset_less=True)
         sums = Signal.like(acc_read.data)         # the sum `s2` makes
         sums_r = Signal.like(acc_read.data, reset_less=True)   # the sum `s2` made last cycle
-        s2_bias = Signal.like(bias_read.data, reset_less=True)
+        s2_bias = Signal(constants, reset_less=True)
         o_fire = Signal()
         m.d.comb += [
             array.o.ready.eq(1),
@@ -492,7 +516,9 @@ class ConvEngine(wiring.Component):
             acc_write.addr.eq(s2_pix),
             acc_write.en.eq(s2_valid),
             requant.i.valid.eq(s2_valid & s2_last),
-            requant.i.payload.bias.eq(s2_bias),
+            requant.i.payload.bias.eq(s2_bias.bias),
+            requant.i.payload.multiplier.eq(s2_bias.multiplier),
+            requant.i.payload.shift.eq(s2_bias.shift),
         ]
 
         # Requantised results into the output buffer at (pixel, column tile).

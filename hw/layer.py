@@ -5,11 +5,14 @@ layer it must hold); :class:`LayerConfig` is one layer, set at run time. A layer
 engine as one *parameter packet* on the parameter stream, built by :meth:`LayerConfig.packet`:
 
 1. ``len(REGISTERS)`` register words, in the order of :data:`REGISTERS`;
-2. the biases: ``col_tiles * cols`` words (channel ``co`` at word ``co``; zero past ``Cout``);
+2. the biases and requantisation constants, ``bias_words = 2 * col_tiles * cols`` words: per
+   column tile ``j``, the ``cols`` biases of channels ``j*cols ..``, then their ``cols``
+   requantisation words, ``multiplier | shift << mult_width`` (zero past ``Cout``);
 3. the weights: ``col_tiles * row_tiles * rows`` words of ``cols`` int8 lanes, in the order the
    engine feeds them to the array (see :meth:`LayerConfig.weight_words`).
 
-Register and bias words are 32-bit two's complement in the low bits of a beat. ``tlast`` marks
+Register and bias words are 32-bit two's complement in the low bits of a beat (the zero points
+are int8: their low 8 bits count). ``tlast`` marks
 the packet's last word. The input tensor then goes to the data stream, and the output comes
 back; both are int8, HWC raster order, in channel groups (see :meth:`EngineConfig.in_lanes`).
 """
@@ -28,7 +31,9 @@ __all__ = ["EngineConfig", "LayerConfig", "REGISTERS", "min_acc_width"]
 # needs no multipliers or dividers for its loop bounds and address steps.
 REGISTERS = (
     "height", "width", "in_channels", "out_channels", "kernel", "stride", "padding",
-    "multiplier", "shift", "relu", "pool_size", "pool_stride",
+    "input_zero_point",   # int8: the padding value
+    "output_zero_point",  # int8: added after rounding, before saturation; ReLU clamps at it
+    "relu", "pool_size", "pool_stride",
     "groups",          # ceil(in_channels / rows): beats per input pixel
     "col_tiles",       # ceil(out_channels / cols): beats per output pixel
     "out_height", "out_width",
@@ -43,13 +48,17 @@ REGISTERS = (
     "pad_row_offset",  # padding * width * groups
     "pool_out_height", "pool_out_width",
     "sets",            # col_tiles * row_tiles: weight sets of the layer
-    "bias_words",      # col_tiles * cols
+    "bias_words",      # 2 * col_tiles * cols: biases and requantisation words
     "weight_words",    # sets * rows
 )
 
 
-# The largest requantisation shift (golden.requantize's limit).
+# The largest requantisation shift (golden.requantize's limit), and the bits it takes in a
+# requantisation word.
 MAX_SHIFT = 62
+SHIFT_BITS = 6
+# Registers holding int8 values (two's complement); the others are unsigned.
+SIGNED_REGISTERS = ("input_zero_point", "output_zero_point")
 
 
 def _is_zero(value):
@@ -149,7 +158,8 @@ class EngineConfig:
     max_row_tiles = property(lambda self: self.max_kernel ** 2 * self.max_groups)
     max_pixels = property(lambda self: self.max_height * self.max_width)
     max_shift = property(lambda self: MAX_SHIFT)
-    param_width = property(lambda self: max(32, 8 * self.cols))
+    # A requantisation word holds a multiplier and a shift.
+    param_width = property(lambda self: max(32, 8 * self.cols, self.mult_width + SHIFT_BITS))
 
     def register_limits(self):
         """The largest value of each register of :data:`REGISTERS` (sets its width)."""
@@ -158,7 +168,7 @@ class EngineConfig:
         limits = dict(
             height=h, width=w, in_channels=self.max_in_channels,
             out_channels=self.max_out_channels, kernel=k, stride=k,
-            padding=k, multiplier=(1 << self.mult_width) - 1, shift=self.max_shift, relu=1,
+            padding=k, input_zero_point=127, output_zero_point=127, relu=1,
             pool_size=pool, pool_stride=pool, groups=g, col_tiles=self.max_col_tiles,
             out_height=h, out_width=w, row_tiles=self.max_row_tiles,
             pixels=self.acc_depth, in_words=self.input_depth, out_words=self.output_depth,
@@ -166,7 +176,7 @@ class EngineConfig:
             stride_col_step=k * g, stride_row_step=k * w * g, pad_col_offset=k * g,
             pad_row_offset=k * w * g, pool_out_height=h, pool_out_width=w,
             sets=self.weight_depth // self.rows,
-            bias_words=self.max_col_tiles * self.cols, weight_words=self.weight_depth,
+            bias_words=2 * self.max_col_tiles * self.cols, weight_words=self.weight_depth,
         )
         assert set(limits) == set(REGISTERS)
         return {name: limits[name] for name in REGISTERS}
@@ -177,6 +187,9 @@ class LayerConfig:
     """One convolution layer as the engine runs it: conv, bias, requantise, ReLU, max pool.
 
     ``pool_size`` 0 means no pooling; ``pool_stride`` ``None`` means ``pool_size``.
+    ``multiplier`` and ``shift`` are one int for the layer or a tuple of one per output channel;
+    ``input_zero_point`` (the padding value) and ``output_zero_point`` (added after rounding,
+    before saturation; ReLU clamps at it) are int8 values, 0 by default.
 
     The rules that hold for any engine are checked here, at construction (sizes at least 1,
     stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
@@ -197,10 +210,18 @@ class LayerConfig:
     relu: bool = False
     pool_size: int = 0
     pool_stride: int | None = None
+    input_zero_point: int = 0
+    output_zero_point: int = 0
 
     def __post_init__(self):
         if self.pool_stride is None:
             object.__setattr__(self, "pool_stride", self.pool_size)
+        for name in ("multiplier", "shift"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                value = tuple(int(v) if isinstance(v, (int, np.integer)) and
+                              not isinstance(v, (bool, np.bool_)) else v for v in value)
+                object.__setattr__(self, name, value)
         for name in ("height", "width", "in_channels", "out_channels", "kernel"):
             check_int(name, getattr(self, name), 1)
         check_int("stride", self.stride, 1, self.kernel)
@@ -210,8 +231,12 @@ class LayerConfig:
             raise ValueError(
                 f"kernel {self.kernel} is larger than the padded input "
                 f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}")
-        check_int("multiplier", self.multiplier, 0)
-        check_int("shift", self.shift, 0, MAX_SHIFT)
+        for value in self.channel_multipliers():
+            check_int("multiplier", value, 0)
+        for value in self.channel_shifts():
+            check_int("shift", value, 0, MAX_SHIFT)
+        check_int("input_zero_point", self.input_zero_point, -128, 127)
+        check_int("output_zero_point", self.output_zero_point, -128, 127)
         if not isinstance(self.relu, bool):
             raise ValueError(f"relu must be True or False, not {self.relu!r}")
         if _is_zero(self.pool_size):
@@ -221,6 +246,23 @@ class LayerConfig:
         else:
             check_int("pool_size", self.pool_size, 2, 4)
             check_int("pool_stride", self.pool_stride, 1, self.pool_size)
+
+    def _per_channel(self, name):
+        value = getattr(self, name)
+        if isinstance(value, tuple):
+            if len(value) != self.out_channels:
+                raise ValueError(f"{name} must be an integer or a tuple of one per output "
+                                 f"channel ({self.out_channels}), not {len(value)} values")
+            return value
+        return (value,) * self.out_channels
+
+    def channel_multipliers(self):
+        """The multiplier of each output channel, a tuple."""
+        return self._per_channel("multiplier")
+
+    def channel_shifts(self):
+        """The shift of each output channel, a tuple."""
+        return self._per_channel("shift")
 
     @property
     def out_height(self):
@@ -272,7 +314,8 @@ class LayerConfig:
             if words > getattr(engine, name):
                 raise ValueError(f"layer needs {words} words ({what}) but the engine's "
                                  f"{name} is {getattr(engine, name)}")
-        check_int("multiplier", self.multiplier, 0, (1 << engine.mult_width) - 1)
+        for value in self.channel_multipliers():
+            check_int("multiplier", value, 0, (1 << engine.mult_width) - 1)
         if self.pool_size:
             if engine.max_pool == 0:
                 raise ValueError("pool_size must be 0: this engine was generated without "
@@ -289,8 +332,8 @@ class LayerConfig:
         values = dict(
             height=self.height, width=self.width, in_channels=self.in_channels,
             out_channels=self.out_channels, kernel=self.kernel, stride=self.stride,
-            padding=self.padding,
-            multiplier=self.multiplier, shift=self.shift, relu=int(self.relu),
+            padding=self.padding, input_zero_point=self.input_zero_point,
+            output_zero_point=self.output_zero_point, relu=int(self.relu),
             pool_size=self.pool_size, pool_stride=self.pool_stride,
             groups=groups, col_tiles=col_tiles,
             out_height=self.out_height, out_width=self.out_width,
@@ -305,7 +348,7 @@ class LayerConfig:
             pad_row_offset=self.padding * self.width * groups,
             pool_out_height=self.pool_out_height, pool_out_width=self.pool_out_width,
             sets=col_tiles * self.kernel ** 2 * groups,
-            bias_words=col_tiles * engine.cols,
+            bias_words=2 * col_tiles * engine.cols,
             weight_words=col_tiles * self.kernel ** 2 * groups * engine.rows,
         )
         assert tuple(values) == REGISTERS
@@ -344,9 +387,14 @@ class LayerConfig:
         mask32 = (1 << 32) - 1
         words = [value & mask32 for value in self.registers(engine).values()]
         col_tiles = _ceil_div(self.out_channels, engine.cols)
-        padded_bias = np.zeros(col_tiles * engine.cols, np.int64)
-        padded_bias[:self.out_channels] = bias
-        words += [int(b) & mask32 for b in padded_bias]
+        padded = np.zeros((3, col_tiles * engine.cols), np.int64)
+        padded[:, :self.out_channels] = (bias, self.channel_multipliers(),
+                                         self.channel_shifts())
+        for j in range(col_tiles):
+            tile = padded[:, j * engine.cols:(j + 1) * engine.cols]
+            words += [int(b) & mask32 for b in tile[0]]
+            words += [int(m) | int(s) << engine.mult_width
+                      for m, s in zip(tile[1], tile[2], strict=True)]
         for lanes in self.weight_words(engine, weights):
             words.append(pack(lanes, 8))
         return words

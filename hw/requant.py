@@ -11,17 +11,19 @@ class Requantizer(wiring.Component):
     """Bias, requantisation and ReLU for the convolution engine's output path, one vector per
     cycle, bit-exact with :func:`sysconv.golden.requantize` and :func:`sysconv.golden.relu`.
 
-    Per lane, with unbounded integer arithmetic and ``>>`` the arithmetic (floor) right shift::
+    Per lane ``k``, with unbounded integer arithmetic and ``>>`` the arithmetic (floor) right
+    shift, ``z`` the output zero point::
 
-        v = acc + bias                                       (sum_width bits, never wraps)
-        p = v * multiplier                                   (product_width bits)
-        r = (p + 2**(shift - 1)) >> shift  if shift > 0  else  p
-        q = min(max(r, -2**(out_width - 1)), 2**(out_width - 1) - 1)
-        o = max(q, 0)  if relu  else  q
+        v = acc[k] + bias[k]                                 (sum_width bits, never wraps)
+        p = v * multiplier[k]                                (product_width bits)
+        r = (p + 2**(shift[k] - 1)) >> shift[k]  if shift[k] > 0  else  p
+        q = min(max(r + z, -2**(out_width - 1)), 2**(out_width - 1) - 1)
+        o = max(q, z)  if relu  else  q
 
-    that is ``o = relu(requantize(acc + bias, multiplier, shift, bits=out_width))`` when ``relu``
-    is 1 and ``requantize(acc + bias, multiplier, shift, bits=out_width)`` when it is 0. Nothing
-    wraps: every intermediate is as wide as its worst case (see the widths below).
+    that is ``o = relu(requantize(acc + bias, multiplier, shift, out_width, z), z)`` when
+    ``relu`` is 1 and ``requantize(acc + bias, multiplier, shift, out_width, z)`` when it is 0,
+    with a multiplier and a shift per lane (per output channel). Nothing wraps: every
+    intermediate is as wide as its worst case (see the widths below).
 
     Parameters
     ----------
@@ -38,29 +40,33 @@ class Requantizer(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(StructLayout({"acc": ..., "bias": ...}), always_ready=True))
-        Operand vectors: ``acc`` is ``ArrayLayout(signed(acc_width), lanes)`` and ``bias`` is
-        ``ArrayLayout(signed(bias_width), lanes)``; lane ``k`` of each makes lane ``k`` of the
-        result. Always ready: a beat is taken in every cycle ``i.valid`` is high.
+    i : In(stream.Signature(StructLayout({"acc": ..., "bias": ..., "multiplier": ...,
+                                          "shift": ...}), always_ready=True))
+        Operand vectors: ``acc`` is ``ArrayLayout(signed(acc_width), lanes)``, ``bias``
+        ``ArrayLayout(signed(bias_width), lanes)``, ``multiplier``
+        ``ArrayLayout(unsigned(mult_width), lanes)`` and ``shift``
+        ``ArrayLayout(range(max_shift + 1), lanes)``; lane ``k`` of each makes lane ``k`` of
+        the result. A ``shift`` above ``max_shift`` that the lane can still carry acts as
+        ``max_shift``, which is what the formula gives (the result is ``z``). Always ready: a
+        beat is taken in every cycle ``i.valid`` is high.
     o : Out(stream.Signature(ArrayLayout(signed(out_width), lanes), always_ready=True))
         Result vectors, in the order the operands came. Never backpressured: the consumer takes a
         beat in every cycle ``o.valid`` is high. ``o.valid`` and ``o.payload`` come straight from
         registers.
-    multiplier : In(unsigned(mult_width))
-    shift : In(range(max_shift + 1))
+    zero_point : In(signed(out_width))
     relu : In(1)
         Configuration, held by the engine for a layer. Each beat uses the values present in the
         cycle it is taken on ``i`` (they travel down the pipeline with it), so they may also
-        change between any two beats, e.g. at a layer boundary, with no bubble. A ``shift``
-        above ``max_shift`` that the port can still carry acts as ``max_shift``, which is what
-        the formula gives (every result is 0).
+        change between any two beats, e.g. at a layer boundary, with no bubble.
 
     Widths: ``sum_width = max(acc_width, bias_width) + 1``, so ``acc + bias`` never wraps;
     ``product_width = sum_width + mult_width``, a signed ``sum_width``-bit value times an
     unsigned ``mult_width``-bit one; the rounding add is one bit wider again,
     ``product_width + 1``, since ``p + 2**(shift - 1)`` can exceed ``2**(product_width - 1) - 1``,
-    and is shifted at that width; the shifted value fits in ``product_width`` bits; then
-    saturation to ``out_width`` bits (when narrower), and ReLU last.
+    and is shifted at that width; the shifted value fits in ``product_width`` bits; it is
+    clamped to ``out_width + 1`` bits (exact for what follows, as ``|z| <= 2**(out_width -
+    1)``), the zero point added, the sum saturated to ``out_width`` bits, and ReLU last (a
+    negative shifted value gives ``z``).
 
     ``max_shift = product_width``. With ``P = product_width``, every product lies strictly
     between ``-2**(P - 1)`` and ``2**(P - 1)``, so at ``shift = P`` every result is 0, as it is
@@ -70,7 +76,7 @@ class Requantizer(wiring.Component):
     Latency and throughput: the result of a beat taken in cycle ``t`` is valid on ``o`` in
     cycle ``t + latency``, ``latency = 5``, whatever the gaps between beats: one register stage
     after each of add bias; multiply the sum's low and high halves; add the halves and the
-    rounding term; shift; saturate with ReLU. One vector per cycle is
+    rounding term; shift; add the zero point and saturate, with ReLU. One vector per cycle is
     sustained. Only the valid bits of the pipeline have a reset; the datapath
     registers have none.
     """
@@ -84,13 +90,14 @@ class Requantizer(wiring.Component):
         beat = data.StructLayout({
             "acc": data.ArrayLayout(signed(acc_width), lanes),
             "bias": data.ArrayLayout(signed(bias_width), lanes),
+            "multiplier": data.ArrayLayout(unsigned(mult_width), lanes),
+            "shift": data.ArrayLayout(range(self.max_shift + 1), lanes),
         })
         super().__init__({
             "i": In(stream.Signature(beat, always_ready=True)),
             "o": Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes),
                                       always_ready=True)),
-            "multiplier": In(unsigned(mult_width)),
-            "shift": In(range(self.max_shift + 1)),
+            "zero_point": In(signed(out_width)),
             "relu": In(1),
         })
 
@@ -130,32 +137,30 @@ class Requantizer(wiring.Component):
             return Signal(shape, name=name, reset_less=True)
 
         # The configuration travels with its beat.
-        multiplier_1 = register(unsigned(self._mult_width), "multiplier_1")
-        shift = [None] + [register(range(max_shift + 1), f"shift_{k}") for k in range(1, 4)]
         relu = [None] + [register(1, f"relu_{k}") for k in range(1, 5)]
-        m.d.sync += [
-            multiplier_1.eq(self.multiplier),
-            # A shift the port can carry beyond max_shift gives 0, as max_shift does.
-            shift[1].eq(Mux(self.shift > max_shift, max_shift, self.shift)
-                        if (1 << len(self.shift)) - 1 > max_shift else self.shift),
-            relu[1].eq(self.relu),
-        ]
-        for k in range(2, 4):
-            m.d.sync += shift[k].eq(shift[k - 1])
+        zero_point = [None] + [register(signed(out_width), f"zero_point_{k}")
+                               for k in range(1, 5)]
+        m.d.sync += [relu[1].eq(self.relu), zero_point[1].eq(self.zero_point)]
         for k in range(2, 5):
-            m.d.sync += relu[k].eq(relu[k - 1])
-        # 2**(shift - 1) for shift > 0, else 0: bit k - 1 is set for shift == k.
-        rounding_2 = register(unsigned(product_width), "rounding_2")
-        m.d.sync += rounding_2.eq(Cat(shift[1] == k for k in range(1, max_shift + 1)))
+            m.d.sync += [relu[k].eq(relu[k - 1]), zero_point[k].eq(zero_point[k - 1])]
 
         # The product in two halves of the sum, each a multiplier block's worth (18x18 on
         # the ECP5, 16x16 on the iCE40), registered as they leave the multipliers and added,
         # with the rounding term, a stage later (Fmax).
         split = (sum_width + 1) // 2
+        shift_width = len(self.i.payload.shift[0])
 
         lo, hi = -(1 << (out_width - 1)), (1 << (out_width - 1)) - 1
+        # The shifted value clamped to out_width + 1 bits: adding any zero point to it then
+        # saturates exactly as adding it to the unclamped value would.
+        clamp_width = min(out_width + 1, product_width)
         for k in range(lanes):
             total_1 = register(signed(sum_width), f"sum_1_{k}")
+            multiplier_1 = register(unsigned(self._mult_width), f"multiplier_1_{k}")
+            shift = [None] + [register(range(max_shift + 1), f"shift_{j}_{k}")
+                              for j in range(1, 4)]
+            # 2**(shift - 1) for shift > 0, else 0: bit j - 1 is set for shift == j.
+            rounding_2 = register(unsigned(product_width), f"rounding_2_{k}")
             low_2 = register(unsigned(split + self._mult_width), f"low_2_{k}")
             high_2 = register(signed(sum_width - split + self._mult_width), f"high_2_{k}")
             rounded_3 = register(signed(product_width + 1), f"rounded_3_{k}")
@@ -164,23 +169,41 @@ class Requantizer(wiring.Component):
             shifted_4 = register(signed(product_width), f"shifted_4_{k}")
             result_5 = register(signed(out_width), f"result_5_{k}")
 
+            lane_shift = self.i.payload.shift[k]
             m.d.sync += [
                 total_1.eq(self.i.payload.acc[k] + self.i.payload.bias[k]),
+                multiplier_1.eq(self.i.payload.multiplier[k]),
+                # A shift the lane can carry beyond max_shift gives z, as max_shift does.
+                shift[1].eq(Mux(lane_shift > max_shift, max_shift, lane_shift)
+                            if (1 << shift_width) - 1 > max_shift else lane_shift),
+                shift[2].eq(shift[1]),
+                shift[3].eq(shift[2]),
+                rounding_2.eq(Cat(shift[1] == j for j in range(1, max_shift + 1))),
                 low_2.eq(total_1[:split] * multiplier_1),
                 high_2.eq(total_1[split:].as_signed() * multiplier_1),
                 rounded_3.eq((high_2 << split) + low_2 + rounding_2),
                 shifted_4.eq(rounded_3 >> shift[3]),
             ]
-            # ReLU after saturation: max(min(max(r, lo), hi), 0) = clamp(r, 0, hi). The value
-            # fits out_width bits when its bits from out_width - 1 up are all equal: AND and OR
-            # trees, not a compare's carry chain across the whole width (Fmax).
-            with m.If(relu[4] & shifted_4[-1]):
-                m.d.sync += result_5.eq(0)
-            if out_width < product_width:
-                top = shifted_4[out_width - 1:]
-                with m.Elif(~top.all() & top.any()):
-                    m.d.sync += result_5.eq(Mux(shifted_4[-1], lo, hi))
-            with m.Else():
-                m.d.sync += result_5.eq(shifted_4)
+            # Clamp (AND and OR trees over the top bits, no carry chain), add the zero point
+            # (a few bits), saturate the same way; ReLU: a negative shifted value gives z.
+            clamped = Signal(signed(clamp_width), name=f"clamped_{k}")
+            if clamp_width < product_width:
+                top = shifted_4[clamp_width - 1:]
+                fits = top.all() | ~top.any()
+                m.d.comb += clamped.eq(Mux(fits, shifted_4[:clamp_width].as_signed(),
+                                           Mux(shifted_4[-1], -(1 << (clamp_width - 1)),
+                                               (1 << (clamp_width - 1)) - 1)))
+            else:
+                m.d.comb += clamped.eq(shifted_4)
+            offset = Signal(signed(max(clamp_width, out_width) + 1), name=f"offset_{k}")
+            m.d.comb += offset.eq(clamped + zero_point[4])
+            saturated = Signal(signed(out_width), name=f"saturated_{k}")
+            if len(offset) > out_width:
+                top = offset[out_width - 1:]
+                m.d.comb += saturated.eq(Mux(top.all() | ~top.any(), offset[:out_width],
+                                             Mux(offset[-1], lo, hi)))
+            else:
+                m.d.comb += saturated.eq(offset)
+            m.d.sync += result_5.eq(Mux(relu[4] & shifted_4[-1], zero_point[4], saturated))
             m.d.comb += self.o.payload[k].eq(result_5)
         return m

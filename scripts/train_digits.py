@@ -27,9 +27,16 @@ Both accuracies are measured on the test split: the float model's, and the integ
 run by :meth:`golden.network.Sequential.run`. Usage::
 
     python scripts/train_digits.py [--epochs N] [--seed S] [--out models/digits_cnn.npz]
+                                   [--onnx models/digits_cnn.onnx]
+
+It also writes the trained float model as ONNX, quantised the way users quantise theirs:
+``onnxruntime.quantization.quantize_static`` (QDQ, int8 activations, per-channel int8 weights)
+calibrated on the first 256 training images, the float input being ``q / 127``. That file is
+what ``sysconv demo`` runs (through :func:`sysconv.onnx.load`).
 """
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -41,7 +48,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sysconv.golden import digits
 from sysconv.golden.network import (
-    MULTIPLIER_MAX,
     SHIFT_MAX,
     Conv2d,
     Flatten,
@@ -50,6 +56,9 @@ from sysconv.golden.network import (
     ReLU,
     Sequential,
 )
+
+# The engine's default multiplier width (hw.layer.EngineConfig.mult_width).
+MULTIPLIER_MAX = (1 << 16) - 1
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = {"seed": 0, "epochs": 12, "batch_size": 32, "learning_rate": 1e-3}
@@ -251,6 +260,78 @@ def quantise(params, ranges):
     return network, scales
 
 
+def export_onnx(params, x_calibration, path, metadata):
+    """The float model as ONNX (NCHW, PyTorch's layers), quantised by onnxruntime into
+    ``path``; ``metadata`` goes into its metadata_props."""
+    import tempfile
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    inits, nodes = [], []
+
+    def tensor(name, value):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value, np.float32), name))
+        return name
+
+    x = "input"
+    for layer in ("conv1", "conv2"):
+        w = tensor(f"{layer}.weight", export_weight(layer, params[f"{layer}.w"]))
+        b = tensor(f"{layer}.bias", params[f"{layer}.b"])
+        nodes += [
+            helper.make_node("Conv", [x, w, b], [f"{layer}.out"], name=layer,
+                             kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", [f"{layer}.out"], [f"{layer}.relu"], name=f"{layer}.relu"),
+            helper.make_node("MaxPool", [f"{layer}.relu"], [f"{layer}.pool"],
+                             name=f"{layer}.pool", kernel_shape=[2, 2], strides=[2, 2]),
+        ]
+        x = f"{layer}.pool"
+    nodes.append(helper.make_node("Flatten", [x], ["flat"], name="flatten", axis=1))
+    x = "flat"
+    for layer, out in (("fc1", "fc1.out"), ("fc2", "logits")):
+        w = tensor(f"{layer}.weight", export_weight(layer, params[f"{layer}.w"]))
+        b = tensor(f"{layer}.bias", params[f"{layer}.b"])
+        nodes.append(helper.make_node("Gemm", [x, w, b], [out], name=layer, transB=1))
+        x = out
+        if layer == "fc1":
+            nodes.append(helper.make_node("Relu", [x], ["fc1.relu"], name="fc1.relu"))
+            x = "fc1.relu"
+    graph = helper.make_graph(
+        nodes, "digits_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 24, 24])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="sysconv scripts/train_digits.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter(x_calibration[i:i + 1] for i in range(len(x_calibration)))
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            return None if batch is None else {"input": batch.astype(np.float32)}
+
+    with tempfile.TemporaryDirectory() as folder:
+        float_path = Path(folder) / "float.onnx"
+        onnx.save(model, float_path)
+        quantize_static(str(float_path), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8)
+    quantised = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = quantised.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(quantised, str(path))
+
+
 def int8_predict(network, images):
     return np.concatenate([network.run(images[i:i + EVAL_BATCH]).argmax(axis=1)
                            for i in range(0, len(images), EVAL_BATCH)])
@@ -263,6 +344,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "digits_cnn.npz")
+    parser.add_argument("--onnx", type=Path, default=ROOT / "models" / "digits_cnn.onnx",
+                        help="the float model quantised by onnxruntime (what the demo runs)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -316,6 +399,12 @@ def main(argv=None):
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     network.save(args.out)
+    export_onnx(params, x_train[:256], args.onnx, {
+        "float_test_accuracy": float_test, "float_train_accuracy": float_train,
+        "seed": args.seed, "epochs": args.epochs,
+        "input": "float32 (N, 3, 24, 24): q / 127, q the int8 image of sysconv.golden.digits",
+        "quantiser": "onnxruntime.quantization.quantize_static, QDQ, int8 activations, "
+                     "per-channel int8 weights, calibrated on the first 256 training images"})
 
     for s in scales:
         print(f"layer {s['layer']} {s['name']}: weight scale {s['weight_scale']:.3g}, output "

@@ -251,6 +251,95 @@ def cmd_demo(args):
     return 0 if summary["status"] == "pass" else 1
 
 
+def _output_path(option, path):
+    """``-o`` checked before anything runs: not a folder, in a folder that exists."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory; give a file name")
+    if not path.parent.exists():
+        raise UsageError(f"{option} {path}: folder {path.parent} does not exist")
+    return path
+
+
+def _open_model(path, mult_width):
+    try:
+        from .model import open_model
+        return open_model(path, mult_width=mult_width)
+    except ValueError as error:  # ModelError, or a bad --mult-width
+        raise UsageError(str(error)) from None
+
+
+def cmd_run(args):
+    import numpy as np
+
+    from sysconv.hw.layer import EngineConfig
+
+    from .model import run_model
+    out = _output_path("-o", args.output) if args.output else None
+    try:
+        EngineConfig(args.rows, args.cols)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    imported = _open_model(args.model, args.mult_width)
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"--input {args.input}: no such file") from None
+    except (ValueError, OSError) as error:
+        raise UsageError(f"--input {args.input} is not a .npy array ({error})") from None
+    if not isinstance(x, np.ndarray):
+        raise UsageError(f"--input {args.input} is not a .npy array")
+    try:
+        y, summary = run_model(imported, x, simulator=args.simulator, rows=args.rows,
+                               cols=args.cols, workdir=args.workdir)
+    except ValueError as error:
+        raise UsageError(f"{error}") from None
+    if out is not None:
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "wb") as file:
+            np.save(file, y, allow_pickle=False)
+        tmp.replace(out)
+    summary = {"status": summary["status"], "model": str(args.model),
+               "output": str(out) if out else None, **summary}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for row in summary["passes"]:
+            print(f"  {row['pass']:<28} x{row['runs']:<4} cycles {row['cycles']:>7} "
+                  f"(predicted {row['predicted_cycles']}), PE utilisation "
+                  f"{row['utilization']:.1%}")
+        rtl = {None: "golden model only", True: "every RTL output equals golden's",
+               False: "RTL DIFFERS from golden"}[summary["rtl_equals_golden"]]
+        print(f"{summary['status'].upper()}: {summary['images']} images on "
+              f"{args.rows}x{args.cols}, {args.simulator}: {rtl}; "
+              f"{summary['cycles_per_image']:.0f} cycles per image"
+              f"{'; wrote ' + str(out) if out else ''}")
+        if summary["message"]:
+            print(f"  {summary['message']}")
+    return 0 if summary["status"] == "pass" else 1
+
+
+def cmd_import(args):
+    from .compiler import CompileError, compile_network, engine_for
+    from .model import mapping_text, save_imported
+    out = _output_path("-o", args.output)
+    if not str(args.model).lower().endswith(".onnx"):
+        raise UsageError(f"{args.model}: give an .onnx file")
+    imported = _open_model(args.model, args.mult_width)
+    try:
+        engine = engine_for(imported.network, imported.input_shape, 8, 8,
+                            mult_width=imported.mult_width)
+        passes = compile_network(imported.network, imported.input_shape, engine)
+    except CompileError as error:  # load checked this already
+        raise UsageError(str(error)) from None
+    save_imported(imported, out)
+    for line in mapping_text(imported, passes):
+        print(line)
+    print(f"sysconv: wrote {out}: {len(imported.network)} layers, {len(passes)} passes",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args):
     from .bench import run_bench
     out = Path(args.out)
@@ -412,6 +501,34 @@ def _parser():
                    help="images a Linear pass, up to --images (default min(images, 16))")
     d.add_argument("--out", default="build/demo", help="folder for the PNG and summary")
     d.set_defaults(func=cmd_demo)
+
+    r = commands.add_parser("run", help="a model (quantised ONNX or network file) on the golden "
+                                        "model or the simulated RTL")
+    r.add_argument("model", help="an .onnx model quantised by onnxruntime, or a network file")
+    r.add_argument("--input", required=True,
+                   help="X.npy: float32 (N, C, H, W), what onnxruntime would be fed")
+    r.add_argument("-o", "--output", help="Y.npy: the output, as onnxruntime returns it")
+    r.add_argument("--simulator", choices=["golden", "verilator", "icarus", "amaranth"],
+                   default="golden", help="golden: the bit-exact integer model only (default); "
+                                          "a simulator runs the RTL and checks it against golden")
+    r.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
+    r.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    r.add_argument("--mult-width", type=int, default=16,
+                   help="requantisation multiplier bits of an ONNX model's scales and of the "
+                        "engine (default 16, the engine's; 24 agrees with onnxruntime more "
+                        "often)")
+    r.add_argument("--workdir", help="folder for the simulation's files "
+                                     "(default build/runs/model-SIMULATOR)")
+    r.add_argument("--json", action="store_true", help="print a one-line JSON summary")
+    r.set_defaults(func=cmd_run)
+
+    i = commands.add_parser("import", help="an ONNX model quantised by onnxruntime to a network "
+                                           "file, printing each node's layer and pass")
+    i.add_argument("model", help="an .onnx model quantised by onnxruntime.quantize_static")
+    i.add_argument("-o", "--output", required=True, help="NET.npz to write")
+    i.add_argument("--mult-width", type=int, default=16,
+                   help="requantisation multiplier bits (default 16, the engine's)")
+    i.set_defaults(func=cmd_import)
 
     b = commands.add_parser("bench", help="cycles, PE utilisation, SCALE-Sim comparison, "
                                           "simulation speed, regression time")

@@ -3,7 +3,10 @@
 The compiler turns the network into *passes*, each one engine layer (one parameter packet,
 one input tensor in, one output tensor out):
 
-- ``Conv2d``, with a following ``ReLU`` and then ``MaxPool2d`` fused into the same pass;
+- ``Conv2d``, with a following ``ReLU`` and then ``MaxPool2d`` fused into the same pass (and a
+  ``ReLU`` after the ``MaxPool2d``: max pooling and ReLU commute); the engine pads every side
+  alike, by up to ``kernel - 1``: the rest of an asymmetric or wider padding (``Pass.pad``) is
+  added by the host, with the input zero point, before the pass;
 - ``Linear``, as a 1x1 convolution whose pixels are the batch: the ``N`` samples' feature
   vectors are the ``N`` pixels of a ``1 x N`` image with ``in_features`` channels, so one weight
   load serves the whole batch; a following ``ReLU`` is fused;
@@ -23,7 +26,13 @@ __all__ = ["Pass", "compile_network", "engine_for", "CompileError"]
 
 
 class CompileError(ValueError):
-    """The network cannot run on the engine; the message names the layer and the rule."""
+    """The network cannot run on the engine; the message names the layer and the rule.
+
+    ``layers`` holds the indices of the network layers concerned (empty when none is)."""
+
+    def __init__(self, message, layers=()):
+        super().__init__(message)
+        self.layers = tuple(layers)
 
 
 @dataclass
@@ -38,6 +47,7 @@ class Pass:
     bias: object      # (Cout,) int array
     layers: tuple
     name: str
+    pad: tuple = (0, 0, 0, 0)   # (top, left, bottom, right) the host adds before the pass
 
 
 def _describe(index, layer):
@@ -50,13 +60,35 @@ def _layer_config(index, layer, *args, **kwargs):
     try:
         return LayerConfig(*args, **kwargs)
     except ValueError as error:
-        raise CompileError(f"{_describe(index, layer)}: {error}") from None
+        raise CompileError(f"{_describe(index, layer)}: {error}", (index,)) from None
+
+
+def _is_relu(layers, k, zero_point):
+    """Whether layer ``k`` is a ReLU the engine can fuse after a layer with output zero point
+    ``zero_point`` (it clamps at that zero point)."""
+    if k >= len(layers) or not isinstance(layers[k], ReLU):
+        return False
+    if layers[k].zero_point != zero_point:
+        raise CompileError(f"{_describe(k, layers[k])}: the engine's ReLU clamps at the output "
+                           f"zero point of the layer before it, {zero_point}, not "
+                           f"{layers[k].zero_point}", (k,))
+    return True
 
 
 def _with_relu(layers, k):
     """The layers a pass starting at ``k`` covers so far, and whether a ReLU follows."""
-    relu = k + 1 < len(layers) and isinstance(layers[k + 1], ReLU)
+    relu = _is_relu(layers, k + 1, layers[k].output_zero_point)
     return ([k, k + 1] if relu else [k]), relu
+
+
+def _requant(layer):
+    """The LayerConfig arguments of a Conv2d's or Linear's requantisation."""
+    multiplier, shift = layer.multiplier, layer.shift
+    return dict(multiplier=tuple(multiplier.tolist()) if hasattr(multiplier, "tolist")
+                else multiplier,
+                shift=tuple(shift.tolist()) if hasattr(shift, "tolist") else shift,
+                input_zero_point=layer.input_zero_point,
+                output_zero_point=layer.output_zero_point)
 
 
 def compile_network(network, input_shape, engine=None, *, batch=1):
@@ -75,43 +107,49 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
         if isinstance(layer, Flatten):
             if stage != "conv":
                 raise CompileError(f"{_describe(k, layer)}: only one Flatten, before the Linear "
-                                   "layers, is supported")
+                                   "layers, is supported", (k,))
             stage = "dense"
             shape = (shape[0] * shape[1] * shape[2],)
             k += 1
             continue
         if isinstance(layer, Conv2d):
             if stage != "conv":
-                raise CompileError(f"{_describe(k, layer)}: Conv2d after Flatten")
+                raise CompileError(f"{_describe(k, layer)}: Conv2d after Flatten", (k,))
             covered, relu = _with_relu(layers, k)
             pool = layers[covered[-1] + 1] if covered[-1] + 1 < len(layers) else None
             if not isinstance(pool, MaxPool2d):
                 pool = None
             else:
                 covered.append(covered[-1] + 1)
+                if _is_relu(layers, covered[-1] + 1, layer.output_zero_point):
+                    covered.append(covered[-1] + 1)
+                    relu = True
+            pads = layer.pads
+            padding = min(*pads, layer.kernel_size - 1)
+            pad = tuple(p - padding for p in pads)
             config = _layer_config(
-                k, layer, shape[1], shape[2], layer.in_channels, layer.out_channels,
-                layer.kernel_size, stride=layer.stride, padding=layer.padding,
-                multiplier=layer.multiplier, shift=layer.shift, relu=relu,
-                pool_size=pool.kernel_size if pool else 0,
-                pool_stride=pool.stride if pool else None)
+                k, layer, shape[1] + pad[0] + pad[2], shape[2] + pad[1] + pad[3],
+                layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                padding=padding, relu=relu, pool_size=pool.kernel_size if pool else 0,
+                pool_stride=pool.stride if pool else None, **_requant(layer))
             weights, bias = layer.weight, layer.bias
             shape = (layer.out_channels, config.pool_out_height, config.pool_out_width)
         elif isinstance(layer, Linear):
             if stage != "dense":
-                raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it")
+                raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it",
+                                   (k,))
             covered, relu = _with_relu(layers, k)
             config = _layer_config(k, layer, 1, batch, layer.in_features, layer.out_features,
-                                   1, multiplier=layer.multiplier, shift=layer.shift,
-                                   relu=relu)
+                                   1, relu=relu, **_requant(layer))
             weights = layer.weight.reshape(layer.out_features, layer.in_features, 1, 1)
             bias = layer.bias
             shape = (layer.out_features,)
         else:
             raise CompileError(f"{_describe(k, layer)}: the engine runs ReLU and MaxPool2d only "
-                               "fused after a Conv2d (ReLU also after a Linear)")
+                               "fused after a Conv2d (ReLU also after a Linear)", (k,))
         name = " + ".join(type(layers[i]).__name__ for i in covered)
-        passes.append(Pass(stage, config, weights, bias, tuple(covered), name))
+        passes.append(Pass(stage, config, weights, bias, tuple(covered), name,
+                           pad if isinstance(layer, Conv2d) else (0, 0, 0, 0)))
         k = covered[-1] + 1
     if engine is not None:
         for step in passes:
@@ -119,13 +157,28 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
                 step.layer.check(engine)
             except ValueError as error:
                 raise CompileError(f"pass {passes.index(step)} ({step.name}, network layers "
-                                   f"{', '.join(map(str, step.layers))}): {error}") from None
+                                   f"{', '.join(map(str, step.layers))}): {error}",
+                                   step.layers) from None
     return passes
 
 
 def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16):
-    """The smallest :class:`EngineConfig` (limits and buffer sizes) that runs every pass."""
+    """The smallest :class:`EngineConfig` (limits and buffer sizes) that runs every pass.
+
+    A network no engine can hold (a layer beyond :class:`EngineConfig`'s largest limits) is a
+    :class:`CompileError` naming the pass and its layers."""
     passes = compile_network(network, input_shape, batch=batch)
+    for index, step in enumerate(passes):
+        c = step.layer
+        try:
+            EngineConfig(rows, cols, max_height=max(c.height, c.out_height),
+                         max_width=max(c.width, c.out_width), max_in_channels=c.in_channels,
+                         max_out_channels=c.out_channels, max_kernel=c.kernel,
+                         mult_width=mult_width, max_pool=c.pool_size and 4)
+        except ValueError as error:
+            raise CompileError(f"pass {index} ({step.name}, network layers "
+                               f"{', '.join(map(str, step.layers))}): no engine holds it: "
+                               f"{error}", step.layers) from None
     configs = [step.layer for step in passes]
     groups = [-(-c.in_channels // rows) for c in configs]
     col_tiles = [-(-c.out_channels // cols) for c in configs]

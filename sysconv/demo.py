@@ -1,10 +1,14 @@
 """``sysconv demo`` / ``make demo``: the founding document's CNN classifying handwritten digits
 on the simulated accelerator RTL, bit-exact with the golden int8 model.
 
-The quantised network (``models/digits_cnn.npz``, trained by ``scripts/train_digits.py``) is
-compiled onto an engine generated for it (:mod:`sysconv.compiler`), and the first ``N`` test
-images run through the generated Verilog, every pass on the engine: the conv passes per image
-(conv + ReLU + 2x2 max pool fused), the two Linear layers once per batch as 1x1 convolutions.
+The model is ``models/digits_cnn.onnx``: the CNN trained in NumPy by
+``scripts/train_digits.py``, exported to ONNX and quantised by onnxruntime's ``quantize_static``
+(int8 QDQ, per-channel weights), the path a user's model takes. :func:`sysconv.onnx.load`
+imports it; the network is compiled onto an engine generated for it (:mod:`sysconv.compiler`),
+and the first ``N`` test images (float ``q / 127``, quantised as the model's first
+QuantizeLinear does) run through the generated Verilog, every pass on the engine: the conv
+passes per image (conv + ReLU + 2x2 max pool fused), the two Linear layers once per batch as
+1x1 convolutions. onnxruntime runs the same model on the whole test set for comparison.
 """
 
 import json
@@ -14,18 +18,44 @@ from pathlib import Path
 import numpy as np
 
 from sysconv.golden import digits
-from sysconv.golden.network import Sequential
 from sysconv.golden.perf import predict_layer
 from sysconv.sim.network.run import batch_layer, run_network
 from sysconv.sim.runner import build_root
 
 from . import models
 from .compiler import compile_network, engine_for
+from .onnx import load
 
-__all__ = ["MODEL", "board_fmax", "run_demo", "source_commit"]
+__all__ = ["MODEL", "ONNX_MODEL", "board_fmax", "float_inputs", "run_demo", "source_commit"]
 
 MODEL = models.path(models.DIGITS_CNN)
+ONNX_MODEL = models.path(models.DIGITS_ONNX)
 INPUT_SHAPE = (3, 24, 24)
+
+
+def float_inputs(images):
+    """int8 digit images to the float32 inputs the ONNX model was trained and quantised on."""
+    return (np.asarray(images) * np.float32(digits.INPUT_SCALE)).astype(np.float32)
+
+
+def _onnxruntime(x):
+    """The ONNX model on onnxruntime (its own int8 kernels): float32 logits."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(ONNX_MODEL),
+                                           providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _model_metadata():
+    import onnx
+    model = onnx.load(str(ONNX_MODEL))
+    metadata = {}
+    for entry in model.metadata_props:  # ours are JSON; the quantiser adds plain strings
+        try:
+            metadata[entry.key] = json.loads(entry.value)
+        except ValueError:
+            metadata[entry.key] = entry.value
+    return metadata
 
 
 def board_fmax(root=None):
@@ -97,21 +127,30 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
     """Run the demo; returns the summary dict (also written to ``out/summary.json``)."""
     from tqdm import tqdm
 
-    network = Sequential.load(MODEL)
-    x_test, y_test = digits.load("test")
-    if not 1 <= images <= len(x_test):
-        raise ValueError(f"images must be from 1 to {len(x_test)}, not {images}")
+    imported = load(ONNX_MODEL)
+    network = imported.network
+    test_images, y_test = digits.load("test")
+    if not 1 <= images <= len(test_images):
+        raise ValueError(f"images must be from 1 to {len(test_images)}, not {images}")
     batch = min(images, 16) if batch is None else batch
-    engine = engine_for(network, INPUT_SHAPE, rows, cols, batch=batch)
+    engine = engine_for(network, INPUT_SHAPE, rows, cols, batch=batch,
+                        mult_width=imported.mult_width)
     passes = compile_network(network, INPUT_SHAPE, engine, batch=batch)
+    floats = float_inputs(test_images)
+    x_test = imported.quantize_input(floats)
     x, y = x_test[:images], y_test[:images]
     golden_logits = network.run(x)
-    golden_all = network.run(x_test).argmax(axis=1)
+    golden_all_logits = network.run(x_test)
+    golden_all = golden_all_logits.argmax(axis=1)
+    reference = _onnxruntime(floats)
+    steps = np.abs(imported.steps(imported.output_from_int8(golden_all_logits))
+                   - imported.steps(reference))
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    echo(f"sysconv demo: {images} test images through the {rows}x{cols} engine's RTL on "
-         f"{simulator} ({len(passes)} passes: {'; '.join(p.name for p in passes)})")
+    echo(f"sysconv demo: {ONNX_MODEL.name} (quantised by onnxruntime), {images} test images "
+         f"through the {rows}x{cols} engine's RTL on {simulator} ({len(passes)} passes: "
+         f"{'; '.join(p.name for p in passes)})")
     with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
         result = run_network(engine, passes, x, simulator, out / simulator, batch=batch,
                              progress=lambda done, total: bar.update(done - bar.n))
@@ -145,7 +184,10 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         "rtl_accuracy": float(np.mean(rtl_predictions == y)),
         "golden_int8_accuracy": float(np.mean(golden_logits.argmax(axis=1) == y)),
         "golden_int8_accuracy_test_set": float(np.mean(golden_all == y_test)),
-        "float_accuracy_test_set": network.metadata.get("float_test_accuracy"),
+        "float_accuracy_test_set": _model_metadata().get("float_test_accuracy"),
+        "onnxruntime_int8_accuracy_test_set": float(np.mean(reference.argmax(axis=1) == y_test)),
+        "golden_logits_equal_onnxruntime": float(np.mean(steps == 0)),
+        "golden_onnxruntime_max_steps": int(steps.max()),
         "logits_bit_exact": bit_exact, "simulated_cycles": result.cycles,
         "cycles_per_image": cycles_per_image, "wall_seconds": result.details["seconds"],
         "simulated_cycles_per_second": result.cycles / result.details["seconds"],
@@ -155,7 +197,7 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         summary["projected_images_per_second"] = {
             "board": fmax[0], "fmax_mhz": fmax[1],
             "images_per_second": fmax[1] * 1e6 / cycles_per_image}
-    _plot(out / "demo.png", x, y, rtl_predictions, confusion)
+    _plot(out / "demo.png", test_images[:images], y, rtl_predictions, confusion)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     echo("\nper pass (first run)       cycles  predicted  compute  predicted  PE util")
@@ -171,6 +213,10 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
     echo(f"golden int8 accuracy, same images:     {summary['golden_int8_accuracy']:.1%}")
     echo(f"golden int8 accuracy, whole test set:  {summary['golden_int8_accuracy_test_set']:.1%}"
          f" ({len(y_test)} images)")
+    echo(f"onnxruntime int8 accuracy, test set:   "
+         f"{summary['onnxruntime_int8_accuracy_test_set']:.1%}; golden logits equal to "
+         f"onnxruntime's: {summary['golden_logits_equal_onnxruntime']:.1%} (largest difference "
+         f"{summary['golden_onnxruntime_max_steps']} step)")
     if summary["float_accuracy_test_set"] is not None:
         echo(f"float accuracy, whole test set:        {summary['float_accuracy_test_set']:.1%}")
     echo(f"every RTL logit equals the golden int8 logit: {'yes' if bit_exact else 'NO'} "

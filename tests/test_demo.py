@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from sysconv.compiler import CompileError, compile_network, engine_for
-from sysconv.demo import MODEL, board_fmax, run_demo
+from sysconv.demo import MODEL, ONNX_MODEL, board_fmax, float_inputs, run_demo
 from sysconv.golden import digits
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from sysconv.hw.layer import EngineConfig
+from sysconv.onnx import load
 
 
 # Icarus takes minutes an image: one in `make test`, three in `make test-long`.
@@ -20,12 +21,14 @@ from sysconv.hw.layer import EngineConfig
 def test_demo_logits_bit_exact(simulator, images, test_dir):
     summary = run_demo(images=images, simulator=simulator, out=test_dir, echo=lambda *a: None)
     assert summary["status"] == "pass", summary.get("message")
-    network = Sequential.load(MODEL)
+    imported = load(ONNX_MODEL)
     x, y = digits.load("test")
-    # The RTL's logits, recomputed here from the golden network, independently of the demo.
+    # The RTL's logits, recomputed here from the imported golden network, independently of
+    # the demo.
     rtl = json.loads((test_dir / "summary.json").read_text())
     assert rtl["logits_bit_exact"] is True
-    assert rtl["predictions"] == network.run(x[:images]).argmax(axis=1).tolist()
+    expected = imported.network.run(imported.quantize_input(float_inputs(x[:images])))
+    assert rtl["predictions"] == expected.argmax(axis=1).tolist()
     assert rtl["labels"] == y[:images].tolist()
     for row in rtl["layers"]:
         assert row["layer_cycles"] == row["predicted_layer_cycles"], row["pass"]

@@ -32,6 +32,16 @@ EDGE_GROUPS = {
         dict(height=6, width=6, in_channels=5, out_channels=4, kernel=3, padding=1,
              data="extremes", relu=False),
     ],
+    # Per-channel multipliers and shifts, input zero points (the padding value), output zero
+    # points (ReLU clamps at them), with and without pooling.
+    "zero_points": [
+        dict(height=5, width=4, in_channels=4, out_channels=5, kernel=3, padding=2,
+             per_channel=True, input_zero_point=-37, output_zero_point=-128),
+        dict(height=6, width=6, in_channels=2, out_channels=3, kernel=3, padding=1,
+             per_channel=True, input_zero_point=90, output_zero_point=41, pool_size=2),
+        dict(height=4, width=5, in_channels=5, out_channels=4, kernel=2, padding=1,
+             input_zero_point=127, output_zero_point=-5, relu=False),
+    ],
     # Fused max pooling after conv -> requantise -> ReLU.
     "pooling": [
         dict(height=8, width=8, in_channels=3, out_channels=5, kernel=3, padding=1,

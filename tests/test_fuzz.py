@@ -530,7 +530,7 @@ GOLDEN_KINDS = [
     Bad("network.Conv2d", "bias", "outside int32", one_value_outside((2,), -(1 << 31),
                                                                      (1 << 31) - 1),
         lambda v: setattr(network.Conv2d(2, 2, 3), "bias", v), shows_value=False),
-    Bad("network.Linear", "multiplier", "out of range", outside(0, (1 << 16) - 1),
+    Bad("network.Linear", "multiplier", "out of range", outside(0, (1 << 31) - 1),
         lambda v: setattr(network.Linear(2, 2), "multiplier", v)),
     Bad("network.Linear", "shift", "out of range", outside(0, 62),
         lambda v: setattr(network.Linear(2, 2), "shift", v)),

@@ -228,9 +228,9 @@ def test_load_wrong_file(tmp_path):
                                          r"format 'onnx'$"):
         Sequential.load(tmp_path / "b.npz")
     np.savez(tmp_path / "c.npz", architecture=np.array(json.dumps(
-        {"format": "sysconv.network", "version": 2})))
-    with pytest.raises(ValueError, match=r"^.*c\.npz has sysconv\.network version 2; this code "
-                                         r"reads version 1$"):
+        {"format": "sysconv.network", "version": 3})))
+    with pytest.raises(ValueError, match=r"^.*c\.npz has sysconv\.network version 3; this code "
+                                         r"reads versions 1, 2$"):
         Sequential.load(tmp_path / "c.npz")
 
 
@@ -240,11 +240,11 @@ def test_load_validates_parameters(tmp_path):
     with np.load(tmp_path / "a.npz") as archive:
         arrays = {name: archive[name] for name in archive.files}
     architecture = json.loads(str(arrays["architecture"]))
-    architecture["layers"][0]["multiplier"] = 70000
+    architecture["layers"][0]["multiplier"] = 1 << 31
     arrays["architecture"] = np.array(json.dumps(architecture))
     np.savez(tmp_path / "b.npz", **arrays)
-    with pytest.raises(ValueError, match=r"^multiplier must be an integer from 0 to 65535, "
-                                         r"not 70000$"):
+    with pytest.raises(ValueError, match=r"^multiplier must be an integer from 0 to "
+                                         r"2147483647, not 2147483648$"):
         Sequential.load(tmp_path / "b.npz")
 
 
@@ -324,9 +324,16 @@ def test_wrong_constructor(make, message):
     ("bias", [0, 1 << 31], "bias values must fit in signed 32-bit integers "
                            "(-2147483648..2147483647); found 2147483648"),
     ("bias", [0, 0, 0], "bias must have shape (2,), not (3,)"),
-    ("multiplier", 65536, "multiplier must be an integer from 0 to 65535, not 65536"),
-    ("multiplier", -1, "multiplier must be an integer from 0 to 65535, not -1"),
-    ("multiplier", 1.0, "multiplier must be an integer from 0 to 65535, not 1.0"),
+    ("multiplier", 1 << 31, "multiplier must be an integer from 0 to 2147483647, not "
+                            "2147483648"),
+    ("multiplier", -1, "multiplier must be an integer from 0 to 2147483647, not -1"),
+    ("multiplier", 1.0, "multiplier must be an integer from 0 to 2147483647, not 1.0"),
+    ("multiplier", [1, 2, 3], "multiplier must be an integer or one per output channel, shape "
+                              "(2,), not shape (3,)"),
+    ("shift", [1, 63], "shift values must be integers from 0 to 62, not 63"),
+    ("input_zero_point", 128, "input_zero_point must be an integer from -128 to 127, not 128"),
+    ("output_zero_point", -129, "output_zero_point must be an integer from -128 to 127, "
+                                "not -129"),
     ("shift", 63, "shift must be an integer from 0 to 62, not 63"),
 ])
 def test_wrong_parameter(name, value, message):
@@ -334,7 +341,8 @@ def test_wrong_parameter(name, value, message):
     with pytest.raises(ValueError) as info:
         setattr(layer, name, value)
     assert str(info.value) == message
-    assert getattr(layer, name) is None
+    # Unchanged: not set, or the default zero point.
+    assert getattr(layer, name) == (0 if name.endswith("zero_point") else None)
 
 
 @pytest.mark.parametrize(("x", "message"), [

@@ -89,7 +89,7 @@ def test_traffic_counts(case):
     sets = col_tiles * layer.kernel ** 2 * groups
     pixels = layer.out_height * layer.out_width
     assert perf.sets == sets and perf.pixels == pixels
-    assert perf.param_words == REGISTER_WORDS + col_tiles * cols + sets * rows
+    assert perf.param_words == REGISTER_WORDS + 2 * col_tiles * cols + sets * rows
     assert perf.traffic == {
         "input_buffer": {"writes": layer.height * layer.width * groups,
                          "reads": sets * pixels},

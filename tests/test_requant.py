@@ -1,5 +1,6 @@
 """The requantiser in Amaranth's simulator against golden.requantize and golden.relu: every lane
-of every beat, the fixed latency whatever the gaps, the extremes, its parameter checks."""
+of every beat (each with its own multiplier and shift), zero points, the fixed latency whatever
+the gaps, the extremes, its parameter checks."""
 
 import random
 
@@ -47,8 +48,8 @@ def multiplier_max(dut):
 
 
 def shift_max(dut):
-    """The largest shift the port carries and golden takes (it may exceed ``max_shift``)."""
-    return min((1 << len(dut.shift)) - 1, GOLDEN_SHIFT_MAX)
+    """The largest shift a lane carries and golden takes (it may exceed ``max_shift``)."""
+    return min((1 << len(dut.i.payload.shift[0])) - 1, GOLDEN_SHIFT_MAX)
 
 
 def fit(acc, bias, multiplier):
@@ -60,10 +61,11 @@ def fit(acc, bias, multiplier):
 
 
 def expected(dut, beat):
-    acc, bias, multiplier, shift, relu = beat
+    acc, bias, multiplier, shift, relu, zero_point = beat
     total = np.array([a + b for a, b in zip(acc, bias, strict=True)], dtype=np.int64)
-    out = golden.requantize(total, multiplier, shift, bits=dut.out_width)
-    return golden.relu(out) if relu else out
+    out = golden.requantize(total, np.array(multiplier), np.array(shift), bits=dut.out_width,
+                            zero_point=zero_point)
+    return golden.relu(out, zero_point) if relu else out
 
 
 def log_uniform(rng, lo, hi):
@@ -81,22 +83,26 @@ def log_uniform(rng, lo, hi):
 
 
 def random_beat(dut, rng):
-    multiplier = log_uniform(rng, 0, multiplier_max(dut))
-    acc, bias = [], []
+    acc, bias, multipliers, shifts = [], [], [], []
     for _ in range(dut.lanes):
+        multiplier = log_uniform(rng, 0, multiplier_max(dut))
         a, b = fit(log_uniform(rng, *signed_range(dut.acc_width)),
                    log_uniform(rng, *signed_range(dut.bias_width)), multiplier)
+        # Shifts near the product's magnitude give results that neither saturate nor vanish.
+        shift = rng.choice([rng.randint(0, shift_max(dut)),
+                            min(max(abs(a + b) * multiplier, 1).bit_length()
+                                - rng.randint(0, dut.out_width), shift_max(dut))])
         acc.append(a)
         bias.append(b)
-    # Shifts near the product's magnitude give results that neither saturate nor vanish.
-    shift = rng.choice([rng.randint(0, shift_max(dut)),
-                        min(max(abs(acc[0] + bias[0]) * multiplier, 1).bit_length()
-                            - rng.randint(0, dut.out_width), shift_max(dut))])
-    return acc, bias, multiplier, max(shift, 0), rng.randint(0, 1)
+        multipliers.append(multiplier)
+        shifts.append(max(shift, 0))
+    zero_point = rng.choice([0, log_uniform(rng, *signed_range(dut.out_width))])
+    return acc, bias, multipliers, shifts, rng.randint(0, 1), zero_point
 
 
 def simulate(dut, beats, *, idle, seed):
-    """Offer ``beats`` (``(acc, bias, multiplier, shift, relu)``) on ``dut.i``: each cycle idle
+    """Offer ``beats`` (``(acc, bias, multiplier, shift, relu, zero_point)``, the first four
+    per lane) on ``dut.i``: each cycle idle
     with probability ``idle`` or, when ``idle`` is a list, ``idle[n]`` idle cycles before beat
     ``n``. Idle cycles drive random payload and configuration, which the block must ignore.
 
@@ -114,12 +120,13 @@ def simulate(dut, beats, *, idle, seed):
             yield not isinstance(idle, list) and rng.random() >= idle
 
     def drive(ctx, beat):
-        acc, bias, multiplier, shift, relu = beat
+        acc, bias, multiplier, shift, relu, zero_point = beat
         for k in range(dut.lanes):
             ctx.set(dut.i.payload.acc[k], acc[k])
             ctx.set(dut.i.payload.bias[k], bias[k])
-        ctx.set(dut.multiplier, multiplier)
-        ctx.set(dut.shift, shift)
+            ctx.set(dut.i.payload.multiplier[k], multiplier[k])
+            ctx.set(dut.i.payload.shift[k], shift[k])
+        ctx.set(dut.zero_point, zero_point)
         ctx.set(dut.relu, relu)
 
     async def bench(ctx):
@@ -161,8 +168,8 @@ def check(dut, beats, taken, outputs, seed):
         assert len(got) == len(want) == dut.lanes
         assert got == want, (
             f"cycle {cycle}: o.payload = {got}, expected {want} for acc={beat[0]}, "
-            f"bias={beat[1]}, multiplier={beat[2]}, shift={beat[3]}, relu={beat[4]} "
-            f"(beat {n}, seed {seed})")
+            f"bias={beat[1]}, multiplier={beat[2]}, shift={beat[3]}, relu={beat[4]}, "
+            f"zero_point={beat[5]} (beat {n}, seed {seed})")
 
 
 @pytest.mark.parametrize("idle", [0.0, 0.5])
@@ -184,19 +191,23 @@ def test_random_vectors_match_golden(config, idle):
 
 
 def extreme_beats(dut):
-    """Every pairing of acc and bias extremes, with every extreme multiplier, shift and relu."""
+    """Every pairing of acc and bias extremes, with every extreme multiplier, shift, relu and
+    zero point (the lanes of a beat alike)."""
     acc_lo, acc_hi = signed_range(dut.acc_width)
     bias_lo, bias_hi = signed_range(dut.bias_width)
     pairs = [(a, b) for a in (acc_lo, acc_hi, -1, 0, 1) for b in (bias_lo, bias_hi, 0)]
     pairs += [pairs[-1]] * (-len(pairs) % dut.lanes)
     shifts = sorted({0, 1, 2, dut.max_shift - 1, dut.max_shift, shift_max(dut)})
-    beats = []
+    beats, lanes = [], dut.lanes
+    zero_points = sorted(set(signed_range(dut.out_width)) | {0})
     for multiplier in (0, 1, (1 << dut.mult_width) - 1):
         for shift in shifts:
             for relu in (0, 1):
-                for k in range(0, len(pairs), dut.lanes):
-                    acc, bias = zip(*pairs[k:k + dut.lanes], strict=True)
-                    beats.append((list(acc), list(bias), multiplier, shift, relu))
+                for zero_point in zero_points:
+                    for k in range(0, len(pairs), lanes):
+                        acc, bias = zip(*pairs[k:k + lanes], strict=True)
+                        beats.append((list(acc), list(bias), [multiplier] * lanes,
+                                      [shift] * lanes, relu, zero_point))
     return beats
 
 
@@ -216,11 +227,12 @@ def test_extremes_include_int32_bias_and_shifts_beyond_max_shift():
     dut = Requantizer(**CONFIGS["default-4"])
     beats = extreme_beats(dut)
     assert {-(1 << 31), (1 << 31) - 1} <= {b for beat in beats for b in beat[1]}
-    assert {0, (1 << 16) - 1} <= {beat[2] for beat in beats}
-    assert {0, dut.max_shift} <= {beat[3] for beat in beats}
-    # int8-3: max_shift 17 on a 5-bit port, so shifts 18..31 are driven too.
+    assert {0, (1 << 16) - 1} <= {m for beat in beats for m in beat[2]}
+    assert {0, dut.max_shift} <= {s for beat in beats for s in beat[3]}
+    assert {-128, 0, 127} <= {beat[5] for beat in beats}
+    # int8-3: max_shift 17 on a 5-bit lane, so shifts 18..31 are driven too.
     dut = Requantizer(**CONFIGS["int8-3"])
-    assert max(beat[3] for beat in extreme_beats(dut)) == 31 > dut.max_shift
+    assert max(s for beat in extreme_beats(dut) for s in beat[3]) == 31 > dut.max_shift
 
 
 @pytest.mark.parametrize("gaps", [
@@ -271,12 +283,13 @@ def test_max_shift_is_the_shift_that_zeroes_every_result(config):
 def test_signature_and_properties():
     dut = Requantizer(lanes=3, acc_width=20, bias_width=24, mult_width=10, out_width=6)
     beat = data.StructLayout({"acc": data.ArrayLayout(signed(20), 3),
-                              "bias": data.ArrayLayout(signed(24), 3)})
+                              "bias": data.ArrayLayout(signed(24), 3),
+                              "multiplier": data.ArrayLayout(unsigned(10), 3),
+                              "shift": data.ArrayLayout(range(36), 3)})
     assert dict(dut.signature.members) == {
         "i": In(stream.Signature(beat, always_ready=True)),
         "o": Out(stream.Signature(data.ArrayLayout(signed(6), 3), always_ready=True)),
-        "multiplier": In(unsigned(10)),
-        "shift": In(range(36)),
+        "zero_point": In(signed(6)),
         "relu": In(1),
     }
     assert (dut.lanes, dut.acc_width, dut.bias_width, dut.mult_width, dut.out_width) == \

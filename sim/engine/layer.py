@@ -36,11 +36,16 @@ class LayerRun:
     def expected(self):
         """Golden output tensor (Cout, H', W')."""
         layer = self.layer
-        acc = golden.conv2d(self.x, self.weights, self.bias, stride=layer.stride,
-                            padding=layer.padding, act_bits=8, weight_bits=8)
-        y = golden.requantize(acc, layer.multiplier, layer.shift, bits=8)
+        p, zx = layer.padding, layer.input_zero_point
+        x = np.pad(np.asarray(self.x, np.int64), ((0, 0), (p, p), (p, p)), constant_values=zx)
+        acc = golden.conv2d(x, self.weights, self.bias, stride=layer.stride, act_bits=8,
+                            weight_bits=8)
+        multiplier = np.array(layer.channel_multipliers(), np.int64)[:, None, None]
+        shift = np.array(layer.channel_shifts(), np.int64)[:, None, None]
+        y = golden.requantize(acc, multiplier, shift, bits=8,
+                              zero_point=layer.output_zero_point)
         if layer.relu:
-            y = golden.relu(y)
+            y = golden.relu(y, layer.output_zero_point)
         if layer.pool_size:
             y = golden.maxpool2d(y, layer.pool_size, layer.pool_stride)
         return y
@@ -56,7 +61,10 @@ class LayerRun:
         layer, engine = self.layer, self.engine
         y = self.expected()
         col_tiles = -(-layer.out_channels // engine.cols)
-        hwc = np.zeros((y.shape[1], y.shape[2], col_tiles * engine.cols), np.int64)
+        # Lanes past out_channels: the pooling unit zeroes them; without pooling they are what
+        # a channel of zero weights, bias and multiplier gives, the output zero point.
+        hwc = np.full((y.shape[1], y.shape[2], col_tiles * engine.cols),
+                      0 if layer.pool_size else layer.output_zero_point, np.int64)
         hwc[:, :, :layer.out_channels] = y.transpose(1, 2, 0)
         from sysconv.hw.lanes import pack
         return [pack(lanes, 8) for lanes in hwc.reshape(-1, engine.cols)]
@@ -75,11 +83,13 @@ def _scale_for(layer):
 
 def random_layer(engine, *, height, width, in_channels, out_channels, kernel, stride=1,
                  padding=0, relu=True, pool_size=0, pool_stride=None, data="random", seed=0,
-                 multiplier=None, shift=None):
+                 multiplier=None, shift=None, per_channel=False, input_zero_point=0,
+                 output_zero_point=0):
     """A seeded random layer. ``data="extremes"`` sets every input and weight to -128 and
     every bias to the int32 extreme of alternating sign (the widest sums); ``"negative"``
     makes every output -128 before pooling (inputs -128, weights 127, biases the int32
-    minimum)."""
+    minimum). ``per_channel`` spreads the multiplier and shift over the output channels (each
+    channel's scale within a factor of 4 of the layer's)."""
     if data not in DATA_KINDS:
         raise ValueError(f"data must be one of {', '.join(DATA_KINDS)}, not {data!r}")
     rng = np.random.default_rng(seed)
@@ -91,7 +101,18 @@ def random_layer(engine, *, height, width, in_channels, out_channels, kernel, st
                         padding=padding, relu=relu, pool_size=pool_size,
                         pool_stride=pool_stride,
                         multiplier=auto_multiplier if multiplier is None else multiplier,
-                        shift=auto_shift if shift is None else shift)
+                        shift=auto_shift if shift is None else shift,
+                        input_zero_point=input_zero_point, output_zero_point=output_zero_point)
+    if per_channel:
+        offsets = rng.integers(-1, 2, out_channels)
+        layer = LayerConfig(height, width, in_channels, out_channels, kernel, stride=stride,
+                            padding=padding, relu=relu, pool_size=pool_size,
+                            pool_stride=pool_stride,
+                            multiplier=tuple(int(m) for m in rng.integers(
+                                1 << 14, 1 << 16, out_channels)),
+                            shift=tuple(int(layer.shift + 2 + o) for o in offsets),
+                            input_zero_point=input_zero_point,
+                            output_zero_point=output_zero_point)
     if data == "random":
         x = rng.integers(-128, 127, (in_channels, height, width), endpoint=True)
         w = rng.integers(-128, 127, (out_channels, in_channels, kernel, kernel), endpoint=True)

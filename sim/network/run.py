@@ -28,6 +28,7 @@ def network_scenario(engine, passes, images, *, batch):
     return json.dumps({
         "engine": asdict(engine), "batch": batch,
         "passes": [{"stage": p.stage, "name": p.name, "layer": asdict(p.layer),
+                    "pad": list(getattr(p, "pad", (0, 0, 0, 0))),
                     "weights": np.asarray(p.weights).tolist(),
                     "bias": np.asarray(p.bias).tolist()} for p in passes],
         "images": np.asarray(images).tolist(),

@@ -42,6 +42,10 @@ async def network_on_accelerator(dut):
     async def run_pass(index, x, sample):
         p = passes[index]
         layer = p["layer"] if p["stage"] == "conv" else batch_layer(p["layer"], x.shape[2])
+        (top, left, bottom, right) = p.get("pad", (0, 0, 0, 0))
+        if top or left or bottom or right:
+            x = np.pad(x, ((0, 0), (top, bottom), (left, right)),
+                       constant_values=layer.input_zero_point)
         run = LayerRun(engine, layer, x, p["weights"], p["bias"])
         packet, beats, expected = run.packet(), run.input_beats(), run.expected_beats()
         for name, words in (("param", packet), ("input", beats), ("output", expected)):
