@@ -21,22 +21,41 @@ from .trace import format_trace, read_vcd
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sysconv.formal",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--long", action="store_true",
-                        help="also the deeper bounded checks (what `pytest -m long` runs)")
-    parser.add_argument("-k", metavar="TEXT", default="",
-                        help="only the checks whose name contains TEXT")
-    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                        help="checks run at once (default: the number of CPUs)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="run every check again even if its cached result still applies")
+    parser = argparse.ArgumentParser(
+        prog="python -m sysconv.formal", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="also the deeper bounded checks (what `pytest -m long` runs)",
+    )
+    parser.add_argument(
+        "-k", metavar="TEXT", default="", help="only the checks whose name contains TEXT"
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="checks run at once (default: the number of CPUs)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every check again even if its cached result still applies",
+    )
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
-    parser.add_argument("--trace", metavar="KEY",
-                        help="print the trace (counterexample or cover) of check KEY's last run")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress lines (each check as it starts and ends), only the "
-                             "table")
+    parser.add_argument(
+        "--trace",
+        metavar="KEY",
+        help="print the trace (counterexample or cover) of check KEY's last run",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines (each check as it starts and ends), only the table",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
@@ -87,10 +106,12 @@ def main(argv=None):
     for check, result in bad:
         print("\n" + explain(check, result))
     properties = sum(check.expect == "pass" for check in checks)
-    print(f"\n{properties} properties, {len(checks) - properties} mutated designs; "
-          f"{len(bad)} not as expected; {sum(r.cpu for r in results):.0f} s of CPU "
-          f"({sum(r.cpu for r in results if not r.cached):.0f} s now, the rest cached), "
-          f"{time.monotonic() - start:.0f} s wall")
+    print(
+        f"\n{properties} properties, {len(checks) - properties} mutated designs; "
+        f"{len(bad)} not as expected; {sum(r.cpu for r in results):.0f} s of CPU "
+        f"({sum(r.cpu for r in results if not r.cached):.0f} s now, the rest cached), "
+        f"{time.monotonic() - start:.0f} s wall"
+    )
     return 1 if bad else 0
 
 

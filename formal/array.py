@@ -48,18 +48,18 @@ class ArrayHarness(Harness):
     PROPERTIES = {
         "o_rules": "o keeps the stream rules: valid held until ready, payload stable",
         "results": "the n-th o beat is i @ W of the n-th vector, W the set loaded before it "
-                   "(nothing lost, duplicated or reordered; bank switch exact to the vector)",
+        "(nothing lost, duplicated or reordered; bank switch exact to the vector)",
         "credits": "no more results than vectors, at most buffer_depth in flight, and the "
-                   "output FIFO is never written full (level <= depth)",
+        "output FIFO is never written full (level <= depth)",
         "latency": "with o.ready high, o.valid is exactly i's handshake `latency` cycles "
-                   "earlier, and i is never refused once weights are loaded",
+        "earlier, and i is never refused once weights are loaded",
         "i_ready": "i is refused until a weight set is loaded, and never in the cycle after "
-                   "o.ready was high (backpressure stops i for at most as long as it lasts)",
+        "o.ready was high (backpressure stops i for at most as long as it lasts)",
         "w_ready": "w is refused exactly while the bank the next set overwrites is in use: "
-                   "for rows + cols - 2 cycles after each vector that uses it",
+        "for rows + cols - 2 cycles after each vector that uses it",
         "cover": "reachable: 4 results out; the output buffer full and i refused for lack of "
-                 "credits; a set loaded while the previous one's vectors are in flight, and "
-                 "results of both",
+        "credits; a set loaded while the previous one's vectors are in flight, and "
+        "results of both",
     }
 
     def __init__(self, prop, design=array, depth=32):
@@ -87,7 +87,7 @@ class ArrayHarness(Harness):
         # The weight sets as the harness sees them go by: beat k of a set is row rows - 1 - k.
         beat = Signal(range(max(rows, 2)), name="w_beat")
         set_end = Signal()
-        loaded = Signal()          # a set has completed, in an earlier cycle
+        loaded = Signal()  # a set has completed, in an earlier cycle
         sets = count(m, w_fire & set_end, width, "sets")
         m.d.comb += set_end.eq(beat == rows - 1)
         with m.If(w_fire):
@@ -110,19 +110,31 @@ class ArrayHarness(Harness):
             with m.Elif(wait != 0):
                 m.d.sync += wait.eq(wait - 1)
         if self._prop in self.INDUCTIVE:
-            self._invariants(m, dut, module, history, i_fire,
-                             pending=pending, beat=beat, loaded=loaded, active=bank,
-                             busy_0=drain[0], busy_1=drain[1])
+            self._invariants(
+                m,
+                dut,
+                module,
+                history,
+                i_fire,
+                pending=pending,
+                beat=beat,
+                loaded=loaded,
+                active=bank,
+                busy_0=drain[0],
+                busy_1=drain[1],
+            )
 
         if self._prop == "o_rules":
             assert_source_rules(m, history, dut.o, "o")
 
         elif self._prop == "results":
             shape = signed(dut.weight_width)
-            loading = [[Signal(shape, name=f"loading_{r}_{c}") for c in range(cols)]
-                       for r in range(rows)]
-            active = [[Signal(shape, name=f"active_{r}_{c}") for c in range(cols)]
-                      for r in range(rows)]
+            loading = [
+                [Signal(shape, name=f"loading_{r}_{c}") for c in range(cols)] for r in range(rows)
+            ]
+            active = [
+                [Signal(shape, name=f"active_{r}_{c}") for c in range(cols)] for r in range(rows)
+            ]
             with m.If(w_fire):
                 for k in range(rows):
                     with m.If(beat == k):
@@ -135,8 +147,9 @@ class ArrayHarness(Harness):
                         for c in range(cols):
                             value = dut.w.payload[c] if r == 0 else loading[r][c]
                             m.d.sync += active[r][c].eq(value)
-            expected = [sum(dut.i.payload[r] * active[r][c] for r in range(rows))
-                        for c in range(cols)]
+            expected = [
+                sum(dut.i.payload[r] * active[r][c] for r in range(rows)) for c in range(cols)
+            ]
 
             # One tracked vector, any of them: the solver picks which.
             tracked = Signal(width, name="tracked")
@@ -149,24 +162,29 @@ class ArrayHarness(Harness):
             with m.If(o_fire & (n_out == tracked)):
                 m.d.comb += Assert(taken, "a result left before its vector was taken")
                 for c in range(cols):
-                    m.d.comb += Assert(dut.o.payload[c] == want[c],
-                                       "a result is not i @ W of its vector")
+                    m.d.comb += Assert(
+                        dut.o.payload[c] == want[c], "a result is not i @ W of its vector"
+                    )
             m.d.comb += Assert(~o_fire | (n_out < n_in), "more results than vectors")
 
         elif self._prop == "credits":
             buffer = buffer_of(dut, module)
             m.d.comb += [
                 Assert(~o_fire | (pending != 0), "more results than vectors"),
-                Assert(pending <= dut.buffer_depth,
-                       "more vectors in flight than the output buffer holds"),
+                Assert(
+                    pending <= dut.buffer_depth,
+                    "more vectors in flight than the output buffer holds",
+                ),
                 Assert(~(buffer.w_en & ~buffer.w_rdy), "output FIFO written while full"),
                 Assert(buffer.level <= buffer.depth, "output FIFO level above its depth"),
             ]
 
         elif self._prop == "latency":
             m.d.comb += [
-                Assert(dut.o.valid == history.past(i_fire, latency),
-                       "o.valid is not i's handshake `latency` cycles earlier"),
+                Assert(
+                    dut.o.valid == history.past(i_fire, latency),
+                    "o.valid is not i's handshake `latency` cycles earlier",
+                ),
                 Assert(~loaded | dut.i.ready, "i refused while o.ready is always high"),
             ]
 
@@ -176,9 +194,11 @@ class ArrayHarness(Harness):
                 m.d.comb += Assert(dut.i.ready, "i refused in the cycle after o.ready was high")
 
         elif self._prop == "w_ready":
-            m.d.comb += Assert(dut.w.ready == (Mux(bank, drain[0], drain[1]) == 0),
-                               "w.ready is not exactly: no vector of the bank the next set "
-                               "overwrites accepted in the last rows + cols - 2 cycles")
+            m.d.comb += Assert(
+                dut.w.ready == (Mux(bank, drain[0], drain[1]) == 0),
+                "w.ready is not exactly: no vector of the bank the next set "
+                "overwrites accepted in the last rows + cols - 2 cycles",
+            )
 
         else:  # cover
             buffer = buffer_of(dut, module)
@@ -186,12 +206,18 @@ class ArrayHarness(Harness):
                 Cover(buffer.level == buffer.depth, "the output FIFO full"),
                 Cover(o_fire & (n_out == 3), "the 4th result leaves"),
                 Cover(loaded & ~dut.i.ready, "i refused for lack of credits"),
-                Cover(w_fire & set_end & (sets == 1) & (pending != 0),
-                      "the 2nd set completes while vectors of the 1st are in flight"),
-                Cover(o_fire & (sets == 2) & (n_out + 1 == n_in) & (n_in >= 3),
-                      "the last result of a stream spanning two weight sets leaves"),
-                Cover(history.had(3) & history.past(o_fire & ~dut.i.ready, 1)
-                      & raw(dut.o.valid), "o stalled while i refused"),
+                Cover(
+                    w_fire & set_end & (sets == 1) & (pending != 0),
+                    "the 2nd set completes while vectors of the 1st are in flight",
+                ),
+                Cover(
+                    o_fire & (sets == 2) & (n_out + 1 == n_in) & (n_in >= 3),
+                    "the last result of a stream spanning two weight sets leaves",
+                ),
+                Cover(
+                    history.had(3) & history.past(o_fire & ~dut.i.ready, 1) & raw(dut.o.valid),
+                    "o stalled while i refused",
+                ),
             ]
         return m
 
@@ -210,13 +236,21 @@ class ArrayHarness(Harness):
         buffer = inner.submodules.buffer
         valids = [internal(inner, f"valid_{k}") for k in range(dut.rows + dut.cols)]
         for name, value in model.items():
-            m.d.comb += Assert(internal(inner, "in_flight" if name == "pending" else name)
-                               == value, f"invariant: the array's {name} is as the ports say")
-        m.d.comb += Assert(internal(inner, "room") == (model["pending"] < dut.buffer_depth),
-                           "invariant: the array's room is pending < the buffer's depth")
-        m.d.comb += Assert(model["pending"] == buffer.level + sum(valids),
-                           "invariant: the vectors not yet out are in the buffer or the PEs")
+            m.d.comb += Assert(
+                internal(inner, "in_flight" if name == "pending" else name) == value,
+                f"invariant: the array's {name} is as the ports say",
+            )
+        m.d.comb += Assert(
+            internal(inner, "room") == (model["pending"] < dut.buffer_depth),
+            "invariant: the array's room is pending < the buffer's depth",
+        )
+        m.d.comb += Assert(
+            model["pending"] == buffer.level + sum(valids),
+            "invariant: the vectors not yet out are in the buffer or the PEs",
+        )
         for k, valid in enumerate(valids):
             with m.If(history.had(k + 1)):
-                m.d.comb += Assert(valid == history.past(i_fire, k + 1),
-                                   "invariant: the PEs hold the last rows + cols handshakes")
+                m.d.comb += Assert(
+                    valid == history.past(i_fire, k + 1),
+                    "invariant: the PEs hold the last rows + cols handshakes",
+                )

@@ -29,18 +29,29 @@ def _property(block, prop, mode, depth, **options):
     harness = HARNESSES[block]
     suffix = f"-{options['sequence']}" if "sequence" in options else ""
     return Check(
-        key=f"{block}-{prop}{suffix}-{mode}{depth}", block=block, prop=prop + suffix,
-        mode=mode, depth=depth,
+        key=f"{block}-{prop}{suffix}-{mode}{depth}",
+        block=block,
+        prop=prop + suffix,
+        mode=mode,
+        depth=depth,
         harness=lambda: harness(prop, depth=depth, **options),
-        doc=harness.PROPERTIES[prop])
+        doc=harness.PROPERTIES[prop],
+    )
 
 
 def _mutant(block, prop, mode, depth, name, design, doc, catches, **options):
     harness = HARNESSES[block]
     return Check(
-        key=f"{block}-{prop}-mutant-{name}", block=block, prop=prop, mode=mode, depth=depth,
+        key=f"{block}-{prop}-mutant-{name}",
+        block=block,
+        prop=prop,
+        mode=mode,
+        depth=depth,
         harness=lambda: harness(prop, design=design, depth=depth, **options),
-        doc=doc, expect="fail", catches=catches)
+        doc=doc,
+        expect="fail",
+        catches=catches,
+    )
 
 
 def _fault(make, fault):
@@ -49,9 +60,14 @@ def _fault(make, fault):
 
 def _engine_array_fault(fault):
     def design():
-        return patched(ConvEngine, hw_engine, "SystolicArray",
-                       lambda *args, **kwargs: StreamFault(SystolicArray(*args, **kwargs), fault),
-                       config=ENGINE)
+        return patched(
+            ConvEngine,
+            hw_engine,
+            "SystolicArray",
+            lambda *args, **kwargs: StreamFault(SystolicArray(*args, **kwargs), fault),
+            config=ENGINE,
+        )
+
     return design
 
 
@@ -101,69 +117,210 @@ CHECKS = [
 
 # The faults of an output stream with credits, and the assertion that catches each: the same for
 # the array and the pooling unit.
-RULE_FAULTS = {"withdraw": "o.valid withdrawn before o.ready",
-               "unstable": "o.payload changed while o.valid & ~o.ready"}
+RULE_FAULTS = {
+    "withdraw": "o.valid withdrawn before o.ready",
+    "unstable": "o.payload changed while o.valid & ~o.ready",
+}
 
 
 def _output_mutants(block, make, design_class, module, parameters, depth):
     return [
-        *(_mutant(block, "o_rules", "bmc", 12, fault, _fault(make, fault), FAULTS[fault],
-                  message) for fault, message in RULE_FAULTS.items()),
-        _mutant(block, "credits", "bmc", depth, "short_fifo",
-                lambda: patched(design_class, module, "SyncFIFOBuffered", short_fifo,
-                                **parameters),
-                "the output FIFO is built one word shorter than the credits handed out",
-                "output FIFO written while full"),
-        _mutant(block, "i_ready", "bmc", depth, "stall", _fault(make, "stall"),
-                FAULTS["stall"], "i refused in the cycle after o.ready was high"),
+        *(
+            _mutant(block, "o_rules", "bmc", 12, fault, _fault(make, fault), FAULTS[fault], message)
+            for fault, message in RULE_FAULTS.items()
+        ),
+        _mutant(
+            block,
+            "credits",
+            "bmc",
+            depth,
+            "short_fifo",
+            lambda: patched(design_class, module, "SyncFIFOBuffered", short_fifo, **parameters),
+            "the output FIFO is built one word shorter than the credits handed out",
+            "output FIFO written while full",
+        ),
+        _mutant(
+            block,
+            "i_ready",
+            "bmc",
+            depth,
+            "stall",
+            _fault(make, "stall"),
+            FAULTS["stall"],
+            "i refused in the cycle after o.ready was high",
+        ),
     ]
 
 
 MUTANTS = [
     *_output_mutants("array", array, SystolicArray, hw_systolic_array, ARRAY, ARRAY_DEPTH),
-    _mutant("array", "results", "bmc", 14, "duplicate", _fault(array, "duplicate"),
-            FAULTS["duplicate"], "more results than vectors"),
-    _mutant("array", "results", "bmc", 14, "drop", _fault(array, "drop"),
-            FAULTS["drop"], "a result is not i @ W of its vector"),
-    _mutant("array", "latency", "bmc", ARRAY_DEPTH, "delay", _fault(array, "delay"),
-            FAULTS["delay"], "o.valid is not i's handshake `latency` cycles earlier"),
-    _mutant("array", "i_ready", "bmc", ARRAY_DEPTH, "i_early", _fault(array, "i_early"),
-            FAULTS["i_early"], "i ready before a weight set is loaded"),
-    _mutant("array", "w_ready", "bmc", ARRAY_DEPTH, "w_early", _fault(array, "w_early"),
-            FAULTS["w_early"], "w.ready is not exactly: no vector of the bank the next set "
-                               "overwrites accepted in the last rows + cols - 2 cycles"),
-    _mutant("array", "cover", "cover", ARRAY_DEPTH, "stall", _fault(array, "stall"),
-            FAULTS["stall"], "the 4th result leaves"),
-
+    _mutant(
+        "array",
+        "results",
+        "bmc",
+        14,
+        "duplicate",
+        _fault(array, "duplicate"),
+        FAULTS["duplicate"],
+        "more results than vectors",
+    ),
+    _mutant(
+        "array",
+        "results",
+        "bmc",
+        14,
+        "drop",
+        _fault(array, "drop"),
+        FAULTS["drop"],
+        "a result is not i @ W of its vector",
+    ),
+    _mutant(
+        "array",
+        "latency",
+        "bmc",
+        ARRAY_DEPTH,
+        "delay",
+        _fault(array, "delay"),
+        FAULTS["delay"],
+        "o.valid is not i's handshake `latency` cycles earlier",
+    ),
+    _mutant(
+        "array",
+        "i_ready",
+        "bmc",
+        ARRAY_DEPTH,
+        "i_early",
+        _fault(array, "i_early"),
+        FAULTS["i_early"],
+        "i ready before a weight set is loaded",
+    ),
+    _mutant(
+        "array",
+        "w_ready",
+        "bmc",
+        ARRAY_DEPTH,
+        "w_early",
+        _fault(array, "w_early"),
+        FAULTS["w_early"],
+        "w.ready is not exactly: no vector of the bank the next set "
+        "overwrites accepted in the last rows + cols - 2 cycles",
+    ),
+    _mutant(
+        "array",
+        "cover",
+        "cover",
+        ARRAY_DEPTH,
+        "stall",
+        _fault(array, "stall"),
+        FAULTS["stall"],
+        "the 4th result leaves",
+    ),
     *_output_mutants("pool", pool, MaxPool2d, hw_maxpool, POOL, POOL_DEPTH),
-    _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "drop", _fault(pool, "drop"),
-            FAULTS["drop"], "an output beat differs from golden.maxpool2d", sequence=OVERLAP),
-    _mutant("pool", "results", "bmc", OVERLAP_DEPTH, "duplicate", _fault(pool, "duplicate"),
-            FAULTS["duplicate"], "an output beat differs from golden.maxpool2d",
-            sequence=OVERLAP),
-    _mutant("pool", "values", "bmc", OVERLAP_DEPTH, "short_window",
-            lambda: ShortWindow(**POOL),
-            "the window max leaves out the oldest tap, so a 3x3 window pools only 2x2 "
-            "(mutants.ShortWindow)",
-            "an output value is not the max of its window", sequence=OVERLAP),
-    _mutant("pool", "timing", "bmc", OVERLAP_DEPTH, "delay", _fault(pool, "delay"),
-            FAULTS["delay"], "o.valid differs from golden.pool_timing's cycles",
-            sequence=OVERLAP),
-    _mutant("pool", "cover", "cover", POOL_DEPTH, "stall", _fault(pool, "stall"),
-            FAULTS["stall"], "the next tensor's last beat leaves"),
-
-    _mutant("engine", "phases", "bmc", ENGINE_DEPTH, "i_early", _fault(engine, "i_early"),
-            FAULTS["i_early"], "i.ready outside INPUT"),
-    _mutant("engine", "layer", "bmc", ENGINE_DEPTH, "duplicate", _fault(engine, "duplicate"),
-            FAULTS["duplicate"], "more output beats than the layer's output size"),
-    _mutant("engine", "feed", "bmc", ENGINE_DEPTH, "array_duplicate",
-            _engine_array_fault("duplicate"),
-            "the array inside the engine behind a fault: " + FAULTS["duplicate"],
-            "more results out of the array than vectors in"),
-    _mutant("engine", "progress", "bmc", ENGINE_DEPTH, "stall", _fault(engine, "stall"),
-            FAULTS["stall"], "no layer ended within the bound with o.ready high"),
-    _mutant("engine", "cover", "cover", ENGINE_DEPTH, "stall", _fault(engine, "stall"),
-            FAULTS["stall"], "a layer of 4 output beats completes"),
+    _mutant(
+        "pool",
+        "results",
+        "bmc",
+        OVERLAP_DEPTH,
+        "drop",
+        _fault(pool, "drop"),
+        FAULTS["drop"],
+        "an output beat differs from golden.maxpool2d",
+        sequence=OVERLAP,
+    ),
+    _mutant(
+        "pool",
+        "results",
+        "bmc",
+        OVERLAP_DEPTH,
+        "duplicate",
+        _fault(pool, "duplicate"),
+        FAULTS["duplicate"],
+        "an output beat differs from golden.maxpool2d",
+        sequence=OVERLAP,
+    ),
+    _mutant(
+        "pool",
+        "values",
+        "bmc",
+        OVERLAP_DEPTH,
+        "short_window",
+        lambda: ShortWindow(**POOL),
+        "the window max leaves out the oldest tap, so a 3x3 window pools only 2x2 "
+        "(mutants.ShortWindow)",
+        "an output value is not the max of its window",
+        sequence=OVERLAP,
+    ),
+    _mutant(
+        "pool",
+        "timing",
+        "bmc",
+        OVERLAP_DEPTH,
+        "delay",
+        _fault(pool, "delay"),
+        FAULTS["delay"],
+        "o.valid differs from golden.pool_timing's cycles",
+        sequence=OVERLAP,
+    ),
+    _mutant(
+        "pool",
+        "cover",
+        "cover",
+        POOL_DEPTH,
+        "stall",
+        _fault(pool, "stall"),
+        FAULTS["stall"],
+        "the next tensor's last beat leaves",
+    ),
+    _mutant(
+        "engine",
+        "phases",
+        "bmc",
+        ENGINE_DEPTH,
+        "i_early",
+        _fault(engine, "i_early"),
+        FAULTS["i_early"],
+        "i.ready outside INPUT",
+    ),
+    _mutant(
+        "engine",
+        "layer",
+        "bmc",
+        ENGINE_DEPTH,
+        "duplicate",
+        _fault(engine, "duplicate"),
+        FAULTS["duplicate"],
+        "more output beats than the layer's output size",
+    ),
+    _mutant(
+        "engine",
+        "feed",
+        "bmc",
+        ENGINE_DEPTH,
+        "array_duplicate",
+        _engine_array_fault("duplicate"),
+        "the array inside the engine behind a fault: " + FAULTS["duplicate"],
+        "more results out of the array than vectors in",
+    ),
+    _mutant(
+        "engine",
+        "progress",
+        "bmc",
+        ENGINE_DEPTH,
+        "stall",
+        _fault(engine, "stall"),
+        FAULTS["stall"],
+        "no layer ended within the bound with o.ready high",
+    ),
+    _mutant(
+        "engine",
+        "cover",
+        "cover",
+        ENGINE_DEPTH,
+        "stall",
+        _fault(engine, "stall"),
+        FAULTS["stall"],
+        "a layer of 4 output beats completes",
+    ),
 ]
 
 LONG = [
@@ -182,5 +339,6 @@ def find(key):
     for check in CHECKS + MUTANTS + LONG:
         if check.key == key:
             return check
-    raise ValueError(f"no formal check is named {key!r}; `python -m sysconv.formal --list` "
-                     "lists them")
+    raise ValueError(
+        f"no formal check is named {key!r}; `python -m sysconv.formal --list` lists them"
+    )

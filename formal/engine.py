@@ -32,8 +32,17 @@ from .harness import (
 
 __all__ = ["ENGINE", "EngineHarness", "engine", "legal_layers"]
 
-ENGINE = EngineConfig(1, 1, max_height=2, max_width=2, max_in_channels=1, max_out_channels=1,
-                      max_kernel=1, max_pool=2, mult_width=2)
+ENGINE = EngineConfig(
+    1,
+    1,
+    max_height=2,
+    max_width=2,
+    max_in_channels=1,
+    max_out_channels=1,
+    max_kernel=1,
+    max_pool=2,
+    mult_width=2,
+)
 # Registers the harness leaves to the solver (any legal value); the others follow the layer.
 FREE = ("input_zero_point", "output_zero_point", "relu")
 
@@ -46,13 +55,17 @@ def legal_layers(config=ENGINE):
     """Every layer shape this engine runs (zero points and ReLU aside; the multipliers and
     shifts are in the packet's free words)."""
     layers = []
-    for height, width in itertools.product(range(1, config.max_height + 1),
-                                           range(1, config.max_width + 1)):
+    for height, width in itertools.product(
+        range(1, config.max_height + 1), range(1, config.max_width + 1)
+    ):
         for pool_size, pool_stride in [(0, None)] + [
-                (size, stride) for size in range(2, config.max_pool + 1)
-                for stride in range(1, size + 1)]:
-            layer = LayerConfig(height, width, 1, 1, 1, pool_size=pool_size,
-                                pool_stride=pool_stride)
+            (size, stride)
+            for size in range(2, config.max_pool + 1)
+            for stride in range(1, size + 1)
+        ]:
+            layer = LayerConfig(
+                height, width, 1, 1, 1, pool_size=pool_size, pool_stride=pool_stride
+            )
             try:
                 layer.check(config)
             except ValueError:
@@ -62,8 +75,12 @@ def legal_layers(config=ENGINE):
 
 
 def _next_phase(phase):
-    return {Phase.PARAMS: Phase.INPUT, Phase.INPUT: Phase.COMPUTE,
-            Phase.COMPUTE: Phase.OUTPUT, Phase.OUTPUT: Phase.PARAMS}[phase]
+    return {
+        Phase.PARAMS: Phase.INPUT,
+        Phase.INPUT: Phase.COMPUTE,
+        Phase.COMPUTE: Phase.OUTPUT,
+        Phase.OUTPUT: Phase.PARAMS,
+    }[phase]
 
 
 class EngineHarness(Harness):
@@ -71,18 +88,18 @@ class EngineHarness(Harness):
 
     PROPERTIES = {
         "phases": "p ready exactly in PARAMS, i exactly in INPUT; the phase only ever moves "
-                  "on to the next one",
+        "on to the next one",
         "layer": "o valid only in OUTPUT and keeps the stream rules; a layer sends exactly "
-                 "its pooled output size in beats, last on the last one only, before the "
-                 "next PARAMS; the error flag stays low",
+        "its pooled output size in beats, last on the last one only, before the "
+        "next PARAMS; the error flag stays low",
         "feed": "the window generator and weight sequencer feed the array by the stream rules "
-                "(valid held, payload stable); per layer exactly sets x pixels vectors and "
-                "sets x rows weight beats go in and sets x pixels results come out, all "
-                "before OUTPUT",
+        "(valid held, payload stable); per layer exactly sets x pixels vectors and "
+        "sets x rows weight beats go in and sets x pixels results come out, all "
+        "before OUTPUT",
         "progress": "no deadlock: with o.ready high, every layer ends (the phase is back to "
-                    "PARAMS) within depth - 2 cycles of the previous one's end",
+        "PARAMS) within depth - 2 cycles of the previous one's end",
         "cover": "reachable: a whole layer, parameters to last output beat, with and without "
-                 "pooling, and one with the most output beats",
+        "pooling, and one with the most output beats",
     }
 
     def __init__(self, prop, design=engine, depth=64):
@@ -115,8 +132,9 @@ class EngineHarness(Harness):
         # The packet: which layer (chosen anew for every packet), and its words in order.
         registers = [layer.registers(config) for layer in layers]
         length = len(REGISTERS) + registers[0]["bias_words"] + registers[0]["weight_words"]
-        assert all(len(REGISTERS) + r["bias_words"] + r["weight_words"] == length
-                   for r in registers)
+        assert all(
+            len(REGISTERS) + r["bias_words"] + r["weight_words"] == length for r in registers
+        )
         word = Signal(range(length), name="p_word")
         with m.If(p_fire):
             m.d.sync += word.eq(Mux(word == length - 1, 0, word + 1))
@@ -127,10 +145,15 @@ class EngineHarness(Harness):
         with m.If(p_fire & (word == 0)):
             m.d.sync += current.eq(choice)
         layer = Mux(word == 0, choice, current)
-        free = {name: Signal(signed(8) if name in SIGNED_REGISTERS
-                             else range(config.register_limits()[name] + 1),
-                             name=f"free_{name}")
-                for name in FREE}
+        free = {
+            name: Signal(
+                signed(8)
+                if name in SIGNED_REGISTERS
+                else range(config.register_limits()[name] + 1),
+                name=f"free_{name}",
+            )
+            for name in FREE
+        }
         for signal in free.values():
             m.d.comb += signal.eq(AnyConst(signal.shape()))
 
@@ -175,15 +198,20 @@ class EngineHarness(Harness):
             with m.If(history.had()):
                 for before in (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE, Phase.OUTPUT):
                     with m.If(past_phase == before):
-                        m.d.comb += Assert((phase == before) | (phase == _next_phase(before)),
-                                           "the phase skipped or went back")
+                        m.d.comb += Assert(
+                            (phase == before) | (phase == _next_phase(before)),
+                            "the phase skipped or went back",
+                        )
 
         elif self._prop == "layer":
             assert_source_rules(m, history, dut.o, "o")
             m.d.comb += Assert(~dut.o.valid | (phase == Phase.OUTPUT), "o.valid outside OUTPUT")
             out = Signal(range(config.output_depth + 2), name="o_beats")
-            expected = value_of("pool_out_height", current) * \
-                value_of("pool_out_width", current) * value_of("col_tiles", current)
+            expected = (
+                value_of("pool_out_height", current)
+                * value_of("pool_out_width", current)
+                * value_of("col_tiles", current)
+            )
             with m.If(p_fire & (word == 0)):
                 m.d.sync += out.eq(0)
             with m.Elif(o_fire):
@@ -191,13 +219,15 @@ class EngineHarness(Harness):
             with m.If(o_fire):
                 m.d.comb += [
                     Assert(out < expected, "more output beats than the layer's output size"),
-                    Assert(dut.o.payload.last == (out == expected - 1),
-                           "last not on the layer's last output beat only"),
+                    Assert(
+                        dut.o.payload.last == (out == expected - 1),
+                        "last not on the layer's last output beat only",
+                    ),
                 ]
-            with m.If(history.had() & (past_phase == Phase.OUTPUT)
-                      & (phase == Phase.PARAMS)):
-                m.d.comb += Assert(out == expected,
-                                   "the layer ended before all its output beats left")
+            with m.If(history.had() & (past_phase == Phase.OUTPUT) & (phase == Phase.PARAMS)):
+                m.d.comb += Assert(
+                    out == expected, "the layer ended before all its output beats left"
+                )
             m.d.comb += Assert(~dut.error, "error flag raised by well-formed traffic")
 
         elif self._prop == "feed":
@@ -205,9 +235,14 @@ class EngineHarness(Harness):
             assert_source_rules(m, history, array.i, "array.i")
             assert_source_rules(m, history, array.w, "array.w")
             new_layer = p_fire & (word == 0)
-            fired = {name: handshake(m, stream, f"array_{name}_fire")
-                     for name, stream in (("vectors", array.i), ("weights", array.w),
-                                          ("results", array.o))}
+            fired = {
+                name: handshake(m, stream, f"array_{name}_fire")
+                for name, stream in (
+                    ("vectors", array.i),
+                    ("weights", array.w),
+                    ("results", array.o),
+                )
+            }
             seen = {name: Signal(width, name=f"array_{name}") for name in fired}
             for name, counter in seen.items():
                 with m.If(new_layer):
@@ -217,19 +252,25 @@ class EngineHarness(Harness):
             vectors = value_of("vectors", current)
             weights = value_of("weight_words", current)
             with m.If(fired["vectors"]):
-                m.d.comb += Assert(seen["vectors"] < vectors,
-                                   "more vectors into the array than sets x pixels")
+                m.d.comb += Assert(
+                    seen["vectors"] < vectors, "more vectors into the array than sets x pixels"
+                )
             with m.If(fired["weights"]):
-                m.d.comb += Assert(seen["weights"] < weights,
-                                   "more weight beats into the array than sets x rows")
+                m.d.comb += Assert(
+                    seen["weights"] < weights, "more weight beats into the array than sets x rows"
+                )
             with m.If(fired["results"]):
-                m.d.comb += Assert(seen["results"] < seen["vectors"],
-                                   "more results out of the array than vectors in")
+                m.d.comb += Assert(
+                    seen["results"] < seen["vectors"],
+                    "more results out of the array than vectors in",
+                )
             with m.If(history.had() & (past_phase == Phase.COMPUTE) & (phase == Phase.OUTPUT)):
-                m.d.comb += Assert((seen["vectors"] == vectors) & (seen["weights"] == weights)
-                                   & (seen["results"] == vectors),
-                                   "compute ended before every vector, weight beat and result "
-                                   "passed the array")
+                m.d.comb += Assert(
+                    (seen["vectors"] == vectors)
+                    & (seen["weights"] == weights)
+                    & (seen["results"] == vectors),
+                    "compute ended before every vector, weight beat and result passed the array",
+                )
 
         elif self._prop == "progress":
             limit = self._depth - 2
@@ -238,8 +279,7 @@ class EngineHarness(Harness):
                 m.d.sync += since.eq(0)
             with m.Elif(since != limit):
                 m.d.sync += since.eq(since + 1)
-            m.d.comb += Assert(since != limit,
-                               "no layer ended within the bound with o.ready high")
+            m.d.comb += Assert(since != limit, "no layer ended within the bound with o.ready high")
 
         else:  # cover
             # The cycle a layer ends (`current` is still that layer's).
@@ -250,7 +290,8 @@ class EngineHarness(Harness):
             m.d.comb += [
                 Cover(done & pooled, "a layer with pooling completes"),
                 Cover(done & ~pooled, "a layer without pooling completes"),
-                Cover(done & ~pooled & (beats == most),
-                      f"a layer of {most} output beats completes"),
+                Cover(
+                    done & ~pooled & (beats == most), f"a layer of {most} output beats completes"
+                ),
             ]
         return m

@@ -24,8 +24,17 @@ from amaranth.hdl import Assert, Assume, Elaboratable, Module, ResetSignal, Sign
 from amaranth.hdl import Shape as _Shape
 
 __all__ = [
-    "Harness", "History", "any_seq", "assert_source_rules", "bits_for", "count", "handshake",
-    "internal", "new_module", "open_design", "raw",
+    "Harness",
+    "History",
+    "any_seq",
+    "assert_source_rules",
+    "bits_for",
+    "count",
+    "handshake",
+    "internal",
+    "new_module",
+    "open_design",
+    "raw",
 ]
 
 
@@ -107,8 +116,9 @@ class History:
 
     def had(self, cycles=1):
         if not 1 <= cycles <= self._horizon:
-            raise ValueError(f"cycles must be from 1 to the horizon {self._horizon}, "
-                             f"not {cycles!r}")
+            raise ValueError(
+                f"cycles must be from 1 to the horizon {self._horizon}, not {cycles!r}"
+            )
         return self._age >= cycles
 
     def past(self, value, cycles=1):
@@ -147,8 +157,10 @@ def assert_source_rules(m, history, stream, name):
     with m.If(_stalled(history, stream)):
         m.d.comb += [
             Assert(stream.valid, f"{name}.valid withdrawn before {name}.ready"),
-            Assert(raw(stream.payload) == history.past(stream.payload),
-                   f"{name}.payload changed while {name}.valid & ~{name}.ready"),
+            Assert(
+                raw(stream.payload) == history.past(stream.payload),
+                f"{name}.payload changed while {name}.valid & ~{name}.ready",
+            ),
         ]
 
 

@@ -38,7 +38,7 @@ from .harness import (
 __all__ = ["POOL", "PoolHarness", "SEQUENCES", "Tensor", "pool"]
 
 POOL = dict(lanes=2, max_width=3, max_channels=3, max_size=3, data_width=2)
-MAX_HEIGHT = 4   # of the configurations the solver picks
+MAX_HEIGHT = 4  # of the configurations the solver picks
 
 
 def pool():
@@ -74,8 +74,9 @@ class Tensor:
                 pooled = golden.maxpool2d(one_hot, self.size, self.stride)
                 for r, q in zip(*np.nonzero(pooled[0]), strict=True):
                     members.setdefault((int(r), int(q)), []).append(y * w + x)
-        out_h, out_w = golden.maxpool2d(np.zeros((1, h, w), np.int64), self.size,
-                                        self.stride).shape[1:]
+        out_h, out_w = golden.maxpool2d(
+            np.zeros((1, h, w), np.int64), self.size, self.stride
+        ).shape[1:]
         result = []
         lanes = POOL["lanes"]
         for r in range(out_h):
@@ -86,8 +87,12 @@ class Tensor:
         return result
 
     def output_cycles(self):
-        return [int(c) for c in output_cycles(self.height, self.width, self.channels,
-                                              POOL["lanes"], self.size, self.stride)]
+        return [
+            int(c)
+            for c in output_cycles(
+                self.height, self.width, self.channels, POOL["lanes"], self.size, self.stride
+            )
+        ]
 
 
 # Back-to-back tensors (the configuration changes right after a tensor's last beat).
@@ -108,8 +113,12 @@ def _beats(x, lanes, fill):
     for y in range(height):
         for col in range(width):
             for g in range(groups):
-                beats.append(tuple(int(x[c, y, col]) if c < channels else fill
-                                   for c in range(g * lanes, (g + 1) * lanes)))
+                beats.append(
+                    tuple(
+                        int(x[c, y, col]) if c < channels else fill
+                        for c in range(g * lanes, (g + 1) * lanes)
+                    )
+                )
     return beats
 
 
@@ -119,29 +128,28 @@ class PoolHarness(Harness):
     PROPERTIES = {
         "o_rules": "o keeps the stream rules (any configuration, legal or not)",
         "credits": "the output FIFO is never written full (level <= depth); no more beats "
-                   "out than in; the i.ready flip-flop is in_flight < depth or no window ends "
-                   "(any legal configuration)",
+        "out than in; the i.ready flip-flop is in_flight < depth or no window ends "
+        "(any legal configuration)",
         "results": "fixed tensors back to back (seeded data, junk in the lanes past the "
-                   "channels), any stalls on i and o: the o beats are golden.maxpool2d's, in "
-                   "order, last on each tensor's last beat only, none early (nothing lost, "
-                   "duplicated or reordered)",
+        "channels), any stalls on i and o: the o beats are golden.maxpool2d's, in "
+        "order, last on each tensor's last beat only, none early (nothing lost, "
+        "duplicated or reordered)",
         "values": "fixed tensors back to back at one beat per cycle, o.ready high, any data: "
-                  "each o beat is the max of its window's input beats, lanes past the channels "
-                  "zero",
+        "each o beat is the max of its window's input beats, lanes past the channels "
+        "zero",
         "timing": "fixed tensors back to back at one beat per cycle, o.ready high: i is never "
-                  "refused, and o.valid is high exactly in golden.pool_timing's cycles",
+        "refused, and o.valid is high exactly in golden.pool_timing's cycles",
         "i_ready": "i is never refused in the cycle after o.ready was high (no deadlock: a "
-                   "beat is refused only while the consumer stalls)",
+        "beat is refused only while the consumer stalls)",
         "cover": "reachable (any legal configuration): a tensor's last beat out, then the "
-                 "next tensor's; the output FIFO full; i refused for lack of credits; o "
-                 "stalled 2 cycles",
+        "next tensor's; the output FIFO full; i refused for lack of credits; o "
+        "stalled 2 cycles",
     }
 
     def __init__(self, prop, design=pool, sequence="overlap+partial", depth=32):
         super().__init__(prop, design, depth)
         if sequence not in SEQUENCES:
-            raise ValueError(f"sequence must be one of {', '.join(SEQUENCES)}, "
-                             f"not {sequence!r}")
+            raise ValueError(f"sequence must be one of {', '.join(SEQUENCES)}, not {sequence!r}")
         self._tensors = SEQUENCES[sequence]
 
     def elaborate(self, platform):
@@ -198,10 +206,12 @@ class PoolHarness(Harness):
             m.d.comb += Assert(~o_fire | (n_out < n_in), "more output beats than input beats")
             inner = getattr(dut, "inner_module", module)
             emit = internal(inner, "h_emit") & internal(inner, "v_emit")
-            m.d.comb += Assert(internal(inner, "ready")
-                               == ((internal(inner, "in_flight") < dut.buffer_depth) | ~emit),
-                               "invariant: the unit's ready is in_flight < the buffer's depth, "
-                               "or the beat ends no window")
+            m.d.comb += Assert(
+                internal(inner, "ready")
+                == ((internal(inner, "in_flight") < dut.buffer_depth) | ~emit),
+                "invariant: the unit's ready is in_flight < the buffer's depth, "
+                "or the beat ends no window",
+            )
 
         elif self._prop == "results":
             self._check_results(m, dut, o_fire, n_in, n_out)
@@ -218,8 +228,9 @@ class PoolHarness(Harness):
             m.d.comb += Assert(dut.i.ready, "i refused at full rate with o.ready high")
             on_time = Signal()
             m.d.comb += on_time.eq(sum((cycle == c for c in expected), start=0) != 0)
-            m.d.comb += Assert(dut.o.valid == on_time,
-                               "o.valid differs from golden.pool_timing's cycles")
+            m.d.comb += Assert(
+                dut.o.valid == on_time, "o.valid differs from golden.pool_timing's cycles"
+            )
 
         elif self._prop == "i_ready":
             with m.If(history.had() & history.past(dut.o.ready)):
@@ -231,11 +242,17 @@ class PoolHarness(Harness):
             m.d.comb += [
                 Cover(buffer.level == buffer.depth, "the output FIFO full"),
                 Cover(o_fire & dut.o.payload.last & (tensors == 0), "a tensor's last beat leaves"),
-                Cover(o_fire & dut.o.payload.last & (tensors == 1),
-                      "the next tensor's last beat leaves"),
+                Cover(
+                    o_fire & dut.o.payload.last & (tensors == 1),
+                    "the next tensor's last beat leaves",
+                ),
                 Cover(dut.i.valid & ~dut.i.ready, "i refused for lack of credits"),
-                Cover(history.had(2) & history.past(dut.o.valid & ~dut.o.ready, 2)
-                      & history.past(dut.o.valid & ~dut.o.ready, 1), "o stalled 2 cycles"),
+                Cover(
+                    history.had(2)
+                    & history.past(dut.o.valid & ~dut.o.ready, 2)
+                    & history.past(dut.o.valid & ~dut.o.ready, 1),
+                    "o stalled 2 cycles",
+                ),
             ]
         return m
 
@@ -250,8 +267,9 @@ class PoolHarness(Harness):
             ends.append(end)
         for k, port in enumerate(ports):
             value = values[-1][k]
-            for tensor_values, tensor_end in reversed(list(zip(values[:-1], ends[:-1],
-                                                               strict=True))):
+            for tensor_values, tensor_end in reversed(
+                list(zip(values[:-1], ends[:-1], strict=True))
+            ):
                 value = Mux(n_in < tensor_end, tensor_values[k], value)
             m.d.comb += port.eq(value)
 
@@ -262,8 +280,9 @@ class PoolHarness(Harness):
         rng = np.random.default_rng(list(map(ord, "sysconv formal pool")))
         inputs, outputs = [], []
         for tensor in self._tensors:
-            x = rng.integers(low, high, (tensor.channels, tensor.height, tensor.width),
-                             endpoint=True)
+            x = rng.integers(
+                low, high, (tensor.channels, tensor.height, tensor.width), endpoint=True
+            )
             inputs += _beats(x, lanes, fill=None)
             pooled = _beats(golden.maxpool2d(x, tensor.size, tensor.stride), lanes, fill=0)
             outputs += [(beat, k == len(pooled) - 1) for k, beat in enumerate(pooled)]
@@ -283,14 +302,20 @@ class PoolHarness(Harness):
                 beat, last = outputs[index]
                 with m.If(o_fire & (n_out == index)):
                     m.d.comb += [
-                        Assert(n_in > taken + max(members),
-                               "an output beat left before its window was complete"),
-                        Assert(dut.o.payload.last == int(last),
-                               "last is not on each tensor's last output beat only"),
+                        Assert(
+                            n_in > taken + max(members),
+                            "an output beat left before its window was complete",
+                        ),
+                        Assert(
+                            dut.o.payload.last == int(last),
+                            "last is not on each tensor's last output beat only",
+                        ),
                     ]
                     for lane in range(lanes):
-                        m.d.comb += Assert(dut.o.payload.data[lane] == beat[lane],
-                                           "an output beat differs from golden.maxpool2d")
+                        m.d.comb += Assert(
+                            dut.o.payload.data[lane] == beat[lane],
+                            "an output beat differs from golden.maxpool2d",
+                        )
                 index += 1
             taken += tensor.beats
         m.d.comb += Assert(~o_fire | (n_out < index), "more output beats than golden.maxpool2d")
@@ -299,7 +324,7 @@ class PoolHarness(Harness):
         lanes = dut.lanes
         data_shape = dut.i.payload.data[0].shape()
         start = 0
-        seen = []      # per tensor: per input beat: per lane, the value taken
+        seen = []  # per tensor: per input beat: per lane, the value taken
         for t, tensor in enumerate(self._tensors):
             beats = []
             for b in range(tensor.beats):
@@ -315,21 +340,29 @@ class PoolHarness(Harness):
             windows = tensor.windows()
             for k, (members, _group, real) in enumerate(windows):
                 with m.If(o_fire & (n_out == index)):
-                    m.d.comb += Assert(n_in > taken + max(members),
-                                       "an output beat left before its window was complete")
+                    m.d.comb += Assert(
+                        n_in > taken + max(members),
+                        "an output beat left before its window was complete",
+                    )
                     for lane in range(lanes):
                         if lane < real:
                             values = [seen[t][b][lane] for b in members]
                             best = values[0]
                             for value in values[1:]:
                                 best = Mux(value > best, value, best)
-                            m.d.comb += Assert(dut.o.payload.data[lane] == best,
-                                               "an output value is not the max of its window")
+                            m.d.comb += Assert(
+                                dut.o.payload.data[lane] == best,
+                                "an output value is not the max of its window",
+                            )
                         else:
-                            m.d.comb += Assert(dut.o.payload.data[lane] == 0,
-                                               "a lane past the channels is not zero")
-                    m.d.comb += Assert(dut.o.payload.last == int(k == len(windows) - 1),
-                                       "last is not on each tensor's last output beat only")
+                            m.d.comb += Assert(
+                                dut.o.payload.data[lane] == 0,
+                                "a lane past the channels is not zero",
+                            )
+                    m.d.comb += Assert(
+                        dut.o.payload.last == int(k == len(windows) - 1),
+                        "last is not on each tensor's last output beat only",
+                    )
                 index += 1
             taken += tensor.beats
         m.d.comb += Assert(~o_fire | (n_out < index), "more output beats than golden.maxpool2d")

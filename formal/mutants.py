@@ -28,18 +28,17 @@ __all__ = ["FAULTS", "ShortWindow", "StreamFault", "patched", "short_fifo"]
 
 FAULTS = {
     "withdraw": "o.valid dropped every other cycle even while the beat waits for o.ready "
-                "(the beat comes back a cycle later: nothing lost, but the stream rule broken)",
+    "(the beat comes back a cycle later: nothing lost, but the stream rule broken)",
     "unstable": "o.payload bit 0 flips every other cycle while the beat waits for o.ready",
-    "duplicate": "every other o handshake is not passed on to the block: the beat is sent "
-                 "twice",
+    "duplicate": "every other o handshake is not passed on to the block: the beat is sent twice",
     "drop": "a beat the block offers while o.ready is low is taken from it anyway every other "
-            "cycle, and lost",
+    "cycle, and lost",
     "delay": "an extra register stage (a correct one-beat stream buffer) on o: one cycle of "
-             "latency more than documented",
+    "latency more than documented",
     "stall": "after the first o beat the block's o.ready is held low for good (a sink that "
-             "stops returning credits); o shows nothing more",
+    "stops returning credits); o shows nothing more",
     "w_early": "w.ready shown high every other cycle even while the block refuses w (beats "
-               "that arrive then are lost)",
+    "that arrive then are lost)",
     "i_early": "i.ready shown high every other cycle even while the block refuses i",
 }
 
@@ -63,8 +62,11 @@ class StreamFault(wiring.Component):
 
     def __getattr__(self, name):
         # The block's parameters (rows, latency, lanes, config, ...), for the harness.
-        if name.startswith("_") or name in ("inner", "fault", "inner_module") or \
-                name in self.inner.signature.members:
+        if (
+            name.startswith("_")
+            or name in ("inner", "fault", "inner_module")
+            or name in self.inner.signature.members
+        ):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -87,11 +89,16 @@ class StreamFault(wiring.Component):
         outer, inner = getattr(self, faulted), getattr(self.inner, faulted)
 
         if self.fault == "withdraw":
-            m.d.comb += [outer.valid.eq(inner.valid & ~toggle),
-                         inner.ready.eq(outer.ready & ~toggle)]
+            m.d.comb += [
+                outer.valid.eq(inner.valid & ~toggle),
+                inner.ready.eq(outer.ready & ~toggle),
+            ]
         elif self.fault == "unstable":
-            m.d.comb += [outer.valid.eq(inner.valid), inner.ready.eq(outer.ready),
-                         raw(outer.payload).eq(raw(inner.payload) ^ (toggle & inner.valid))]
+            m.d.comb += [
+                outer.valid.eq(inner.valid),
+                inner.ready.eq(outer.ready),
+                raw(outer.payload).eq(raw(inner.payload) ^ (toggle & inner.valid)),
+            ]
         elif self.fault == "duplicate":
             m.d.comb += [outer.valid.eq(inner.valid), inner.ready.eq(outer.ready & toggle)]
         elif self.fault == "drop":
@@ -110,8 +117,7 @@ class StreamFault(wiring.Component):
             stuck = Signal()
             with m.If(inner.valid & inner.ready):
                 m.d.sync += stuck.eq(1)
-            m.d.comb += [outer.valid.eq(inner.valid & ~stuck),
-                         inner.ready.eq(outer.ready & ~stuck)]
+            m.d.comb += [outer.valid.eq(inner.valid & ~stuck), inner.ready.eq(outer.ready & ~stuck)]
         else:  # w_early, i_early: the sink's ready shown early
             m.d.comb += [outer.ready.eq(inner.ready | toggle), inner.valid.eq(outer.valid)]
         return m
@@ -125,10 +131,12 @@ def short_fifo(*, width, depth):
 def patched(design_class, module, name, replacement, **parameters):
     """A ``design_class(**parameters)`` (a class defined in ``module``) whose ``elaborate``
     sees ``replacement`` instead of ``module.name``; everything else is the real design."""
+
     class Patched(design_class):
         def elaborate(self, platform):
             with mock.patch.object(module, name, replacement):
                 return super().elaborate(platform)
+
     Patched.__name__ = f"{design_class.__name__}With{name}Patched"
     return Patched(**parameters)
 

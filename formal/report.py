@@ -28,11 +28,19 @@ def columns(names):
     harness's own named signals."""
     # Yosys adds aliases (`name$4`) and bit slices (`name<0>`) of the same signals.
     names = [n for n in names if "$" not in n and "<" not in n]
-    ports = sorted(n for n in names if n.startswith("dut.") and n.count(".") == 1
-                   and "__" in n and not n.startswith("dut._"))
-    own = sorted(n for n in names if "." not in n and n not in ("clk", "rst")
-                 and not n.startswith(("_", "smt_", "past", "history_"))
-                 and f"dut.{n}" not in ports)
+    ports = sorted(
+        n
+        for n in names
+        if n.startswith("dut.") and n.count(".") == 1 and "__" in n and not n.startswith("dut._")
+    )
+    own = sorted(
+        n
+        for n in names
+        if "." not in n
+        and n not in ("clk", "rst")
+        and not n.startswith(("_", "smt_", "past", "history_"))
+        and f"dut.{n}" not in ports
+    )
     return (ports + own)[:MAX_COLUMNS]
 
 
@@ -74,9 +82,11 @@ def finished(check, result, done, total):
     :func:`table`, wall and CPU seconds (those of the run that a cached result reuses)."""
     ok, text = verdict(check, result)
     times = f"{result.seconds:.1f} s, {result.cpu:.1f} s CPU"
-    return (f"formal: [{done}/{total}] {_what(check)}: {text}"
-            f"{'' if ok else ' <-- NOT AS EXPECTED'}, "
-            + (f"cached ({times} when run)" if result.cached else times))
+    return (
+        f"formal: [{done}/{total}] {_what(check)}: {text}"
+        f"{'' if ok else ' <-- NOT AS EXPECTED'}, "
+        + (f"cached ({times} when run)" if result.cached else times)
+    )
 
 
 def table(rows):
@@ -87,11 +97,20 @@ def table(rows):
     for check, result in rows:
         ok, text = verdict(check, result)
         expect = "pass" if check.expect == "pass" else f"fail: {check.key.split('-')[-1]}"
-        body.append((check.block, check.prop, check.mode, str(check.depth), expect,
-                     text if ok else f"{text} <-- NOT AS EXPECTED",
-                     f"{result.seconds:.1f}", f"{result.cpu:.1f}"
-                     + (" (cached)" if result.cached else "")))
+        body.append(
+            (
+                check.block,
+                check.prop,
+                check.mode,
+                str(check.depth),
+                expect,
+                text if ok else f"{text} <-- NOT AS EXPECTED",
+                f"{result.seconds:.1f}",
+                f"{result.cpu:.1f}" + (" (cached)" if result.cached else ""),
+            )
+        )
     widths = [max(len(row[k]) for row in [header] + body) for k in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
-                                                                        strict=True)).rstrip()
-                     for row in [header] + body)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header] + body
+    )

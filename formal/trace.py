@@ -61,10 +61,16 @@ def format_trace(table, signals):
     name in ``signals`` (``-`` where it has no value)."""
     steps = len(next(iter(table.values()), []))
     header = ["step"] + list(signals)
-    rows = [[str(step)] + ["-" if table.get(name) is None or table[name][step] is None
-                           else str(table[name][step]) for name in signals]
-            for step in range(steps)]
+    rows = [
+        [str(step)]
+        + [
+            "-" if table.get(name) is None or table[name][step] is None else str(table[name][step])
+            for name in signals
+        ]
+        for step in range(steps)
+    ]
     widths = [max(len(row[k]) for row in [header] + rows) for k in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths,
-                                                                         strict=True))
-                     for row in [header] + rows)
+    return "\n".join(
+        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header] + rows
+    )

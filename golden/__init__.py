@@ -10,6 +10,13 @@ from .quant import relu, requantize
 from .systolic import SystolicArrayModel
 
 __all__ = [
-    "conv2d", "matmul", "maxpool2d", "relu", "requantize",
-    "SystolicArrayModel", "perf", "pool_timing", "systolic",
+    "conv2d",
+    "matmul",
+    "maxpool2d",
+    "relu",
+    "requantize",
+    "SystolicArrayModel",
+    "perf",
+    "pool_timing",
+    "systolic",
 ]

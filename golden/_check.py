@@ -33,8 +33,11 @@ def check_int(name, value, minimum, maximum=None):
     from ``minimum`` to ``maximum`` inclusive (no upper bound when ``maximum`` is None).
     """
     if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
-        allowed = f"an integer >= {minimum}" if maximum is None else \
-            f"an integer from {minimum} to {maximum}"
+        allowed = (
+            f"an integer >= {minimum}"
+            if maximum is None
+            else f"an integer from {minimum} to {maximum}"
+        )
         raise ValueError(f"{name} must be {allowed}, not {value!r}")
     return int(value)
 
@@ -98,8 +101,8 @@ def check_int_array(name, x, *, bits=None, ndim=None):
         allowed = (ndim,) if _is_int(ndim) else tuple(ndim)
         if x.ndim not in allowed:
             raise ValueError(
-                f"{name} must have {_or_list(allowed)} dimensions, not {x.ndim} "
-                f"(shape {x.shape})")
+                f"{name} must have {_or_list(allowed)} dimensions, not {x.ndim} (shape {x.shape})"
+            )
     if bits is not None:
         bits = check_bits("bits", bits)
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -124,8 +127,11 @@ def check_pair(name, value, *, minimum):
         ``value`` is an integer (not a bool) ``>= minimum``, or a tuple or list of two of them.
     """
     pair = (value, value) if _is_int(value) else value
-    if (isinstance(pair, (tuple, list)) and len(pair) == 2
-            and all(_is_int(v) and v >= minimum for v in pair)):
+    if (
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(_is_int(v) and v >= minimum for v in pair)
+    ):
         return int(pair[0]), int(pair[1])
     raise ValueError(f"{name} must be an integer >= {minimum} or a pair of them, not {value!r}")
 

@@ -85,7 +85,8 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, act_bits=None, weight_bits=N
     if bound > _INT64_MAX:
         raise ValueError(
             f"conv2d could overflow int64: max|x| * max|w| * Cin * Kh * Kw + max|bias| = {bound} "
-            f"exceeds 2**63 - 1")
+            f"exceeds 2**63 - 1"
+        )
 
     xp = np.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)), mode="constant", constant_values=0)
     # (N, Cin, Hp-Kh+1, Wp-Kw+1, Kh, Kw), a view; striding picks every s-th window start.
@@ -131,10 +132,12 @@ def matmul(a, w, *, act_bits=None, weight_bits=None):
     r = a.shape[-1]
     if r != w.shape[0]:
         raise ValueError(
-            f"a has R={r} but w expects R={w.shape[0]} (a shape {a.shape}, w shape {w.shape})")
+            f"a has R={r} but w expects R={w.shape[0]} (a shape {a.shape}, w shape {w.shape})"
+        )
     bound = max_abs(a) * max_abs(w) * r
     if bound > _INT64_MAX:
         raise ValueError(
-            f"matmul could overflow int64: max|a| * max|w| * R = {bound} exceeds 2**63 - 1")
+            f"matmul could overflow int64: max|a| * max|w| * R = {bound} exceeds 2**63 - 1"
+        )
     # Integer matmul never goes through BLAS: the sum is exact in int64.
     return np.matmul(a, w, dtype=np.int64)

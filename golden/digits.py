@@ -23,8 +23,14 @@ from sklearn.model_selection import train_test_split
 __all__ = ["INPUT_SCALE", "SPLIT", "load", "quantize_images", "split_indices"]
 
 INPUT_SCALE = 1 / 127
-SPLIT = {"function": "sklearn.model_selection.train_test_split", "test_size": 0.2,
-         "random_state": 0, "stratify": "labels", "n_train": 1437, "n_test": 360}
+SPLIT = {
+    "function": "sklearn.model_selection.train_test_split",
+    "test_size": 0.2,
+    "random_state": 0,
+    "stratify": "labels",
+    "n_train": 1437,
+    "n_test": 360,
+}
 # The blocks of np.kron: each 8x8 pixel covers 3x3 pixels of the 24x24 image.
 _UPSCALE = 3
 _SPLITS = ("train", "test", "all")
@@ -65,8 +71,9 @@ def split_indices(split):
     indices = np.arange(len(labels))
     if split == "all":
         return indices
-    train, test = train_test_split(indices, test_size=SPLIT["test_size"],
-                                   random_state=SPLIT["random_state"], stratify=labels)
+    train, test = train_test_split(
+        indices, test_size=SPLIT["test_size"], random_state=SPLIT["random_state"], stratify=labels
+    )
     return train if split == "train" else test
 
 

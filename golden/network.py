@@ -84,12 +84,15 @@ def _check_multiplier_shift(name, value, maximum, channels):
     if isinstance(value, (np.ndarray, list, tuple)):
         array = check_int_array(name, value, ndim=1)
         if array.shape != (channels,):
-            raise ValueError(f"{name} must be an integer or one per output channel, shape "
-                             f"({channels},), not shape {array.shape}")
+            raise ValueError(
+                f"{name} must be an integer or one per output channel, shape "
+                f"({channels},), not shape {array.shape}"
+            )
         bad = array[(array < 0) | (array > maximum)]
         if bad.size:
-            raise ValueError(f"{name} values must be integers from 0 to {maximum}, not "
-                             f"{int(bad[0])}")
+            raise ValueError(
+                f"{name} values must be integers from 0 to {maximum}, not {int(bad[0])}"
+            )
         array = array.copy()
         array.flags.writeable = False
         return array
@@ -134,14 +137,18 @@ class _Layer:
     def _check_sample(self, shape):
         if self.sample_ndim is not None and len(shape) != self.sample_ndim:
             raise ValueError(
-                f"{self!r} expects samples of {self.sample_ndim} dimensions, not shape {shape}")
+                f"{self!r} expects samples of {self.sample_ndim} dimensions, not shape {shape}"
+            )
 
     def __eq__(self, other):
         if type(other) is not type(self) or self._config() != other._config():
             return False
-        return all(np.array_equal(getattr(self, name), getattr(other, name))
-                   if getattr(self, name) is not None else getattr(other, name) is None
-                   for name in self._arrays + self._scalars)
+        return all(
+            np.array_equal(getattr(self, name), getattr(other, name))
+            if getattr(self, name) is not None
+            else getattr(other, name) is None
+            for name in self._arrays + self._scalars
+        )
 
     __hash__ = None
 
@@ -201,8 +208,9 @@ class _Quantised(_Layer):
 
     @multiplier.setter
     def multiplier(self, value):
-        self._multiplier = _check_multiplier_shift("multiplier", value, MULTIPLIER_MAX,
-                                                   self.weight_shape[0])
+        self._multiplier = _check_multiplier_shift(
+            "multiplier", value, MULTIPLIER_MAX, self.weight_shape[0]
+        )
 
     @property
     def shift(self):
@@ -242,8 +250,10 @@ class _Quantised(_Layer):
         """``(multiplier, shift)`` as int64 arrays of one per output channel."""
         self._check_quantised()
         channels = self.weight_shape[0]
-        return (np.broadcast_to(np.int64(self._multiplier), (channels,)).copy(),
-                np.broadcast_to(np.int64(self._shift), (channels,)).copy())
+        return (
+            np.broadcast_to(np.int64(self._multiplier), (channels,)).copy(),
+            np.broadcast_to(np.int64(self._shift), (channels,)).copy(),
+        )
 
     @property
     def quantised(self):
@@ -259,8 +269,13 @@ class _Quantised(_Layer):
         # Per-channel constants along axis 1 of (N, C) or (N, C, H, W).
         multiplier, shift = self.channel_multipliers()
         extra = (1,) * (acc.ndim - 2)
-        return requantize(acc, multiplier.reshape(-1, *extra), shift.reshape(-1, *extra),
-                          bits=8, zero_point=self._output_zero_point)
+        return requantize(
+            acc,
+            multiplier.reshape(-1, *extra),
+            shift.reshape(-1, *extra),
+            bits=8,
+            zero_point=self._output_zero_point,
+        )
 
 
 class Conv2d(_Quantised):
@@ -299,8 +314,13 @@ class Conv2d(_Quantised):
     sample_ndim = 3
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
-        self.check_parameters(in_channels=in_channels, out_channels=out_channels,
-                              kernel_size=kernel_size, stride=stride, padding=padding)
+        self.check_parameters(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+        )
         self._in_channels, self._out_channels = int(in_channels), int(out_channels)
         if isinstance(padding, (tuple, list)):
             pads = tuple(int(p) for p in padding)
@@ -317,8 +337,10 @@ class Conv2d(_Quantised):
         _positive("stride", stride)
         if isinstance(padding, (tuple, list)):
             if len(padding) != 4 or not all(_is_int(p) and p >= 0 for p in padding):
-                raise ValueError(f"padding must be a non-negative integer or four of them "
-                                 f"(top, left, bottom, right), not {padding!r}")
+                raise ValueError(
+                    f"padding must be a non-negative integer or four of them "
+                    f"(top, left, bottom, right), not {padding!r}"
+                )
         else:
             _check_int("padding", padding, 0, "a non-negative integer")
 
@@ -357,22 +379,30 @@ class Conv2d(_Quantised):
         x = check_int_array("x", x, bits=8, ndim=4)
         (top, left, bottom, right) = self.pads
         # Padding takes the input zero point: with -zx*sum(w) in the bias, a padded tap adds 0.
-        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode="constant",
-                   constant_values=self._input_zero_point)
-        acc = conv2d(x, self._weight, self._bias, stride=self._stride, act_bits=8,
-                     weight_bits=8)
+        x = np.pad(
+            x,
+            ((0, 0), (0, 0), (top, bottom), (left, right)),
+            mode="constant",
+            constant_values=self._input_zero_point,
+        )
+        acc = conv2d(x, self._weight, self._bias, stride=self._stride, act_bits=8, weight_bits=8)
         return self._requantize(acc)
 
     def _config(self):
-        return {"in_channels": self._in_channels, "out_channels": self._out_channels,
-                "kernel_size": self._kernel_size, "stride": self._stride,
-                "padding": list(self._padding) if isinstance(self._padding, tuple)
-                else self._padding}
+        return {
+            "in_channels": self._in_channels,
+            "out_channels": self._out_channels,
+            "kernel_size": self._kernel_size,
+            "stride": self._stride,
+            "padding": list(self._padding) if isinstance(self._padding, tuple) else self._padding,
+        }
 
     def __repr__(self):
-        return (f"Conv2d({self._in_channels}, {self._out_channels}, "
-                f"kernel_size={self._kernel_size}, stride={self._stride}, "
-                f"padding={self._padding})")
+        return (
+            f"Conv2d({self._in_channels}, {self._out_channels}, "
+            f"kernel_size={self._kernel_size}, stride={self._stride}, "
+            f"padding={self._padding})"
+        )
 
 
 class Linear(_Quantised):
@@ -531,8 +561,12 @@ class Flatten(_Layer):
 def _needs_version_2(layer):
     """Whether ``layer`` uses what version 1 of the file format could not hold."""
     if isinstance(layer, _Quantised):
-        return layer.per_channel or layer.input_zero_point != 0 or \
-            layer.output_zero_point != 0 or isinstance(getattr(layer, "padding", 0), tuple)
+        return (
+            layer.per_channel
+            or layer.input_zero_point != 0
+            or layer.output_zero_point != 0
+            or isinstance(getattr(layer, "padding", 0), tuple)
+        )
     return isinstance(layer, ReLU) and layer.zero_point != 0
 
 
@@ -569,7 +603,8 @@ class Sequential:
             if not isinstance(layer, tuple(_LAYERS.values())):
                 raise ValueError(
                     f"Sequential layer {index} must be a Conv2d, ReLU, MaxPool2d, Flatten or "
-                    f"Linear, not {layer!r}")
+                    f"Linear, not {layer!r}"
+                )
 
     layers = property(lambda self: self._layers)
 
@@ -583,14 +618,20 @@ class Sequential:
         return iter(self._layers)
 
     def __eq__(self, other):
-        return (isinstance(other, Sequential) and self._layers == other._layers
-                and self.metadata == other.metadata)
+        return (
+            isinstance(other, Sequential)
+            and self._layers == other._layers
+            and self.metadata == other.metadata
+        )
 
     __hash__ = None
 
     def __repr__(self):
-        return "Sequential(\n" + "".join(f"  ({i}): {layer!r}\n"
-                                         for i, layer in enumerate(self._layers)) + ")"
+        return (
+            "Sequential(\n"
+            + "".join(f"  ({i}): {layer!r}\n" for i, layer in enumerate(self._layers))
+            + ")"
+        )
 
     def output_shapes(self, input_shape):
         """The shape of one sample after each layer, for one input sample of ``input_shape``.
@@ -682,17 +723,27 @@ class Sequential:
             config = {"type": type(layer).__name__, **layer._config()}
             if isinstance(layer, _Quantised):
                 layer._check_quantised()
-                config.update(multiplier=_json_value(layer.multiplier),
-                              shift=_json_value(layer.shift))
-                config.update({name: getattr(layer, name) for name, default
-                               in layer._defaults.items() if getattr(layer, name) != default})
+                config.update(
+                    multiplier=_json_value(layer.multiplier), shift=_json_value(layer.shift)
+                )
+                config.update(
+                    {
+                        name: getattr(layer, name)
+                        for name, default in layer._defaults.items()
+                        if getattr(layer, name) != default
+                    }
+                )
                 arrays[f"{index}.weight"] = layer.weight.astype(np.int8)
                 arrays[f"{index}.bias"] = layer.bias.astype(np.int32)
             if _needs_version_2(layer):
                 version = 2
             layers.append(config)
-        architecture = {"format": FORMAT, "version": version, "layers": layers,
-                        "metadata": self.metadata}
+        architecture = {
+            "format": FORMAT,
+            "version": version,
+            "layers": layers,
+            "metadata": self.metadata,
+        }
         arrays = {"architecture": np.array(json.dumps(architecture, indent=1)), **arrays}
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, array in arrays.items():
@@ -713,12 +764,15 @@ class Sequential:
                 raise ValueError(f"{path} is not a {FORMAT} file: no architecture")
             architecture = json.loads(str(archive["architecture"]))
             if architecture.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a {FORMAT} file: format "
-                                 f"{architecture.get('format')!r}")
+                raise ValueError(
+                    f"{path} is not a {FORMAT} file: format {architecture.get('format')!r}"
+                )
             if architecture.get("version") not in _READ_VERSIONS:
-                raise ValueError(f"{path} has {FORMAT} version {architecture.get('version')!r}; "
-                                 f"this code reads versions "
-                                 f"{', '.join(map(str, _READ_VERSIONS))}")
+                raise ValueError(
+                    f"{path} has {FORMAT} version {architecture.get('version')!r}; "
+                    f"this code reads versions "
+                    f"{', '.join(map(str, _READ_VERSIONS))}"
+                )
             layers = []
             for index, config in enumerate(architecture["layers"]):
                 config = dict(config)
@@ -726,8 +780,12 @@ class Sequential:
                 if kind not in _LAYERS:
                     raise ValueError(f"{path} layer {index} has unknown type {kind!r}")
                 defaults = getattr(_LAYERS[kind], "_defaults", {})
-                scalars = {name: config.pop(name) if name in config or name not in defaults
-                           else defaults[name] for name in _LAYERS[kind]._scalars}
+                scalars = {
+                    name: config.pop(name)
+                    if name in config or name not in defaults
+                    else defaults[name]
+                    for name in _LAYERS[kind]._scalars
+                }
                 layer = _LAYERS[kind](**config)
                 for name in layer._arrays:
                     setattr(layer, name, archive[f"{index}.{name}"])

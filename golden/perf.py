@@ -28,12 +28,18 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["REGISTER_WORDS", "ACC_LATENCY", "REQUANT_LATENCY", "LayerPerf", "predict_layer",
-           "predict_network"]
+__all__ = [
+    "REGISTER_WORDS",
+    "ACC_LATENCY",
+    "REQUANT_LATENCY",
+    "LayerPerf",
+    "predict_layer",
+    "predict_network",
+]
 
-REGISTER_WORDS = 30   # register words at the start of a parameter packet (hw.layer.REGISTERS)
-ACC_LATENCY = 2       # a result's accumulator read, then its sum (hw.engine.ConvEngine)
-REQUANT_LATENCY = 5   # the requantiser's pipeline (hw.requant.Requantizer.latency)
+REGISTER_WORDS = 30  # register words at the start of a parameter packet (hw.layer.REGISTERS)
+ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
+REQUANT_LATENCY = 5  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 
 
 def _ceil_div(a, b):
@@ -51,17 +57,17 @@ class LayerPerf:
 
     rows: int
     cols: int
-    macs: int                 # useful multiply-accumulates of the layer
-    param_words: int          # parameter packet length (registers, biases, weights)
+    macs: int  # useful multiply-accumulates of the layer
+    param_words: int  # parameter packet length (registers, biases, weights)
     in_words: int
-    out_words: int            # words out of the convolution (before pooling)
-    sets: int                 # passes over the array
+    out_words: int  # words out of the convolution (before pooling)
+    sets: int  # passes over the array
     pixels: int
-    start_cycle: int          # the layer's first parameter word
+    start_cycle: int  # the layer's first parameter word
     first_input_cycle: int
     compute_start_cycle: int  # first vector into the array
-    compute_end_cycle: int    # last result out of the array
-    last_read_cycle: int      # last output buffer word into the pooling unit (or out)
+    compute_end_cycle: int  # last result out of the array
+    last_read_cycle: int  # last output buffer word into the pooling unit (or out)
     output_beat_cycles: list = field(repr=False)
     set_start_cycles: list = field(default_factory=list, repr=False)  # each set's first vector
 
@@ -96,8 +102,10 @@ class LayerPerf:
         """Compute-phase cycles in which no vector enters the array because the next set's
         weights are not in yet; ``compute_cycles = sets * pixels + set_gap_cycles +
         array_latency``."""
-        return sum(after - (before + self.pixels) for before, after in
-                   zip(self.set_start_cycles, self.set_start_cycles[1:], strict=False))
+        return sum(
+            after - (before + self.pixels)
+            for before, after in zip(self.set_start_cycles, self.set_start_cycles[1:], strict=False)
+        )
 
     @property
     def total_cycles(self):
@@ -150,12 +158,26 @@ class LayerPerf:
         }
 
     def summary(self):
-        result = {k: v for k, v in asdict(self).items()
-                  if k not in ("output_beat_cycles", "set_start_cycles")}
-        for name in ("param_cycles", "input_cycles", "weight_load_cycles", "compute_cycles",
-                     "drain_cycles", "output_cycles", "total_cycles", "layer_cycles",
-                     "ideal_cycles", "utilization", "traffic", "array_latency",
-                     "set_gap_cycles"):
+        result = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("output_beat_cycles", "set_start_cycles")
+        }
+        for name in (
+            "param_cycles",
+            "input_cycles",
+            "weight_load_cycles",
+            "compute_cycles",
+            "drain_cycles",
+            "output_cycles",
+            "total_cycles",
+            "layer_cycles",
+            "ideal_cycles",
+            "utilization",
+            "traffic",
+            "array_latency",
+            "set_gap_cycles",
+        ):
             result[name] = getattr(self, name)
         return result
 
@@ -170,7 +192,7 @@ def predict_layer(rows, cols, layer, *, start=0):
     out_h = (layer.height + 2 * layer.padding - layer.kernel) // layer.stride + 1
     out_w = (layer.width + 2 * layer.padding - layer.kernel) // layer.stride + 1
     pixels = out_h * out_w
-    sets = col_tiles * layer.kernel ** 2 * groups
+    sets = col_tiles * layer.kernel**2 * groups
     # Registers, each column tile's biases and requantisation words, the weights.
     param_words = REGISTER_WORDS + 2 * col_tiles * cols + sets * rows
     in_words = layer.height * layer.width * groups
@@ -178,14 +200,13 @@ def predict_layer(rows, cols, layer, *, start=0):
     latency = rows + cols + 2
 
     first_input = start + param_words
-    x = first_input + in_words          # first COMPUTE cycle
-    final = x + rows                    # F_0
+    x = first_input + in_words  # first COMPUTE cycle
+    final = x + rows  # F_0
     first_vector = last_vector = None
-    set_starts, set_ends = [], []       # A_n, E_n
+    set_starts, set_ends = [], []  # A_n, E_n
     for n in range(sets):
         if n:
-            first_beat = final + 1 if n == 1 else \
-                max(final + 1, set_ends[n - 2] + rows + cols - 1)
+            first_beat = final + 1 if n == 1 else max(final + 1, set_ends[n - 2] + rows + cols - 1)
             final = max(first_beat + rows - 1, last_vector + 1)
         begin = max(last_vector if n else x, final) + 1
         if n == 0:
@@ -198,18 +219,31 @@ def predict_layer(rows, cols, layer, *, start=0):
     reads = [output_start + 1 + k for k in range(out_words)]
     if layer.pool_size:
         from .pool_timing import output_cycles as pool_output_cycles
-        offsets = pool_output_cycles(out_h, out_w, layer.out_channels, cols, layer.pool_size,
-                                     layer.pool_stride)
+
+        offsets = pool_output_cycles(
+            out_h, out_w, layer.out_channels, cols, layer.pool_size, layer.pool_stride
+        )
         beats = [reads[0] + int(offset) for offset in offsets]
     else:
         beats = reads
-    macs = pixels * layer.kernel ** 2 * layer.in_channels * layer.out_channels
-    return LayerPerf(rows=rows, cols=cols, macs=macs, param_words=param_words,
-                     in_words=in_words, out_words=out_words, sets=sets, pixels=pixels,
-                     start_cycle=start, first_input_cycle=first_input,
-                     compute_start_cycle=first_vector,
-                     compute_end_cycle=last_result, last_read_cycle=reads[-1],
-                     output_beat_cycles=beats, set_start_cycles=set_starts)
+    macs = pixels * layer.kernel**2 * layer.in_channels * layer.out_channels
+    return LayerPerf(
+        rows=rows,
+        cols=cols,
+        macs=macs,
+        param_words=param_words,
+        in_words=in_words,
+        out_words=out_words,
+        sets=sets,
+        pixels=pixels,
+        start_cycle=start,
+        first_input_cycle=first_input,
+        compute_start_cycle=first_vector,
+        compute_end_cycle=last_result,
+        last_read_cycle=reads[-1],
+        output_beat_cycles=beats,
+        set_start_cycles=set_starts,
+    )
 
 
 def predict_network(rows, cols, layers):

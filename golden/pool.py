@@ -57,11 +57,13 @@ def maxpool2d(x, size, stride=None, padding=0):
     if p_h > k_h // 2 or p_w > k_w // 2:
         raise ValueError(
             f"padding must be at most half the window size, ({k_h // 2}, {k_w // 2}), "
-            f"not ({p_h}, {p_w})")
+            f"not ({p_h}, {p_w})"
+        )
     (hp, wp) = (x.shape[-2] + 2 * p_h, x.shape[-1] + 2 * p_w)
     if k_h > hp or k_w > wp:
-        raise ValueError(f"size (the pool window) must be at most the padded input {hp}x{wp}, "
-                         f"not {k_h}x{k_w}")
+        raise ValueError(
+            f"size (the pool window) must be at most the padded input {hp}x{wp}, not {k_h}x{k_w}"
+        )
 
     pad = [(0, 0)] * (x.ndim - 2) + [(p_h, p_h), (p_w, p_w)]
     xp = np.pad(x, pad, mode="constant", constant_values=_PAD)

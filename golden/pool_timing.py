@@ -25,8 +25,7 @@ LATENCY = 7
 def output_shape(height, width, size, stride):
     """Pooled ``(rows, columns)``: ``(n - size) // stride + 1`` each (PyTorch's floor), ``0``
     when the input is smaller than the window."""
-    for name, value in (("height", height), ("width", width), ("size", size),
-                        ("stride", stride)):
+    for name, value in (("height", height), ("width", width), ("size", size), ("stride", stride)):
         check_bits(name, value, minimum=1, maximum=1 << 32)
     return (max((height - size) // stride + 1, 0), max((width - size) // stride + 1, 0))
 
@@ -68,6 +67,5 @@ def output_cycles(height, width, channels, lanes, size, stride, *, latency=LATEN
     row_in = np.arange(rows, dtype=np.int64) * stride + (size - 1)
     col_in = np.arange(cols, dtype=np.int64) * stride + (size - 1)
     group = np.arange(groups, dtype=np.int64)
-    beat = ((row_in[:, None, None] * width + col_in[None, :, None]) * groups
-            + group[None, None, :])
+    beat = (row_in[:, None, None] * width + col_in[None, :, None]) * groups + group[None, None, :]
     return (beat + latency).reshape(-1)

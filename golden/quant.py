@@ -88,8 +88,9 @@ def requantize(acc, multiplier, shift, bits=8, zero_point=0):
     bits = check_bits("bits", bits, minimum=2, maximum=32)
     acc = check_int_array("acc", acc)
     multiplier = check_int_array("multiplier", multiplier)
-    check_range("multiplier", multiplier, 0, _MULTIPLIER_MAX,
-                "fit in non-negative signed 32-bit integers")
+    check_range(
+        "multiplier", multiplier, 0, _MULTIPLIER_MAX, "fit in non-negative signed 32-bit integers"
+    )
     shift = check_int_array("shift", shift)
     check_range("shift", shift, 0, _SHIFT_MAX, "be valid shift amounts")
     zero_point = check_int_array("zero_point", zero_point, ndim=0)
@@ -102,7 +103,8 @@ def requantize(acc, multiplier, shift, bits=8, zero_point=0):
             shape = None
         if shape != acc.shape:
             raise ValueError(
-                f"{name} shape {value.shape} does not broadcast to acc shape {acc.shape}")
+                f"{name} shape {value.shape} does not broadcast to acc shape {acc.shape}"
+            )
 
     multiplier, shift = np.broadcast_to(multiplier, acc.shape), np.broadcast_to(shift, acc.shape)
     # |acc| <= 2**62 // multiplier  <=>  |acc| * multiplier <= 2**62, without overflowing.
@@ -112,7 +114,8 @@ def requantize(acc, multiplier, shift, bits=8, zero_point=0):
         index = np.argwhere(overflow)[0]
         raise ValueError(
             f"|acc * multiplier| must not exceed 2**62; found acc={int(acc[tuple(index)])} "
-            f"with multiplier={int(multiplier[tuple(index)])}")
+            f"with multiplier={int(multiplier[tuple(index)])}"
+        )
 
     one = np.int64(1)
     rounding = np.where(shift > 0, np.left_shift(one, np.maximum(shift - one, 0)), 0)

@@ -66,15 +66,19 @@ class SystolicArrayModel:
     :func:`default_buffer_depth`. Anything else raises :class:`ValueError` naming it.
     """
 
-    def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32,
-                 buffer_depth=None):
-        self.rows, self.cols = check_int("rows", rows, 1, MAX_SIDE), \
-            check_int("cols", cols, 1, MAX_SIDE)
+    def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32, buffer_depth=None):
+        self.rows, self.cols = (
+            check_int("rows", rows, 1, MAX_SIDE),
+            check_int("cols", cols, 1, MAX_SIDE),
+        )
         self.act_width = check_int("act_width", act_width, 1, 32)
         self.weight_width = check_int("weight_width", weight_width, 1, 32)
         self.acc_width = check_int("acc_width", acc_width, 1, 64)
-        self.buffer_depth = default_buffer_depth(rows, cols) if buffer_depth is None \
+        self.buffer_depth = (
+            default_buffer_depth(rows, cols)
+            if buffer_depth is None
             else check_int("buffer_depth", buffer_depth, 2)
+        )
         self.reset()
 
     @property
@@ -113,18 +117,23 @@ class SystolicArrayModel:
             o_payload=self.fifo_out if self.fifo_out_valid else None,
         )
 
-    def step(self, *, i_valid=False, i_payload=None, w_valid=False, w_payload=None,
-             o_ready=True):
+    def step(self, *, i_valid=False, i_payload=None, w_valid=False, w_payload=None, o_ready=True):
         """Advance one clock cycle with these inputs held during it."""
         rows, cols = self.rows, self.cols
         now = self.outputs()
         i_fire = bool(i_valid) and now.i_ready
         w_fire = bool(w_valid) and now.w_ready
         o_fire = now.o_valid and bool(o_ready)
-        i_data = np.zeros(rows, np.int64) if i_payload is None else \
-            check_int_array("i_payload", i_payload, bits=self.act_width, ndim=1)
-        w_data = np.zeros(cols, np.int64) if w_payload is None else \
-            check_int_array("w_payload", w_payload, bits=self.weight_width, ndim=1)
+        i_data = (
+            np.zeros(rows, np.int64)
+            if i_payload is None
+            else check_int_array("i_payload", i_payload, bits=self.act_width, ndim=1)
+        )
+        w_data = (
+            np.zeros(cols, np.int64)
+            if w_payload is None
+            else check_int_array("w_payload", w_payload, bits=self.weight_width, ndim=1)
+        )
 
         # What enters each PE this cycle: column 0 from the skew registers, then from the left.
         row_in = [(int(i_data[0]), self.active)] + [self.skew[r][-1] for r in range(1, rows)]
@@ -140,8 +149,9 @@ class SystolicArrayModel:
 
         # The buffer's write port sees the de-skewed bottom row and the valid pipeline's end.
         bottom = self.pe_psum[rows - 1]
-        results = tuple(int(self.deskew[c][-1]) if cols - 1 - c else int(bottom[c])
-                        for c in range(cols))
+        results = tuple(
+            int(self.deskew[c][-1]) if cols - 1 - c else int(bottom[c]) for c in range(cols)
+        )
         fifo_write = self.valid_pipe[-1]
 
         # Clock edge: every register takes its next value.

@@ -8,5 +8,13 @@ from .requant import Requantizer
 from .systolic_array import SystolicArray
 from .top import Accelerator
 
-__all__ = ["Accelerator", "ConvEngine", "EngineConfig", "LayerConfig", "MaxPool2d",
-           "ProcessingElement", "Requantizer", "SystolicArray"]
+__all__ = [
+    "Accelerator",
+    "ConvEngine",
+    "EngineConfig",
+    "LayerConfig",
+    "MaxPool2d",
+    "ProcessingElement",
+    "Requantizer",
+    "SystolicArray",
+]

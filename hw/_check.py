@@ -9,10 +9,13 @@ __all__ = ["check_int", "check_int_array"]
 def check_int(name, value, low, high=None):
     """Raise ValueError unless ``value`` is an ``int`` (not a bool) from ``low`` to ``high``
     (no upper bound when ``high`` is None)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or \
-            (high is not None and value > high):
-        allowed = f"an integer >= {low}" if high is None else \
-            f"an integer from {low} to {high}"
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
         raise ValueError(f"{name} must be {allowed}, not {value!r}")
 
 
@@ -28,8 +31,10 @@ def check_int_array(name, values, shape, bits):
     try:
         array = np.asarray(values)
     except ValueError:  # ragged nested sequences
-        raise ValueError(f"{name} must be an integer array of shape {tuple(shape)}, not a "
-                         f"ragged {type(values).__name__}") from None
+        raise ValueError(
+            f"{name} must be an integer array of shape {tuple(shape)}, not a "
+            f"ragged {type(values).__name__}"
+        ) from None
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name} must be an integer array, not {array.dtype}")
     if array.shape != tuple(shape):
@@ -39,6 +44,8 @@ def check_int_array(name, values, shape, bits):
     outside = (array < low) | (array > high)
     if outside.any():
         index = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise ValueError(f"{name} values must be signed {bits}-bit integers ({low}..{high}), "
-                         f"not {int(array[index])} (at {index})")
+        raise ValueError(
+            f"{name} values must be signed {bits}-bit integers ({low}..{high}), "
+            f"not {int(array[index])} (at {index})"
+        )
     return array.astype(np.int64)

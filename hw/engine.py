@@ -17,10 +17,11 @@ assert REGISTERS[-2:] == ("bias_words", "weight_words"), REGISTERS
 
 class Phase:
     """Values of :attr:`ConvEngine.phase`."""
-    PARAMS = 0   # taking a parameter packet
-    INPUT = 1    # taking the input tensor
+
+    PARAMS = 0  # taking a parameter packet
+    INPUT = 1  # taking the input tensor
     COMPUTE = 2  # running the layer on the array
-    OUTPUT = 3   # sending the output tensor
+    OUTPUT = 3  # sending the output tensor
 
 
 def _beat(lanes_shape):
@@ -82,15 +83,17 @@ class ConvEngine(wiring.Component):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self._config = config
-        super().__init__({
-            "p": In(stream.Signature(_beat(unsigned(config.param_width)))),
-            "i": In(stream.Signature(_beat(data.ArrayLayout(signed(8), config.rows)))),
-            "o": Out(stream.Signature(_beat(data.ArrayLayout(signed(8), config.cols)))),
-            "phase": Out(2),
-            "error": Out(1),
-            "compute_cycles": Out(32),
-            "layer_cycles": Out(32),
-        })
+        super().__init__(
+            {
+                "p": In(stream.Signature(_beat(unsigned(config.param_width)))),
+                "i": In(stream.Signature(_beat(data.ArrayLayout(signed(8), config.rows)))),
+                "o": Out(stream.Signature(_beat(data.ArrayLayout(signed(8), config.cols)))),
+                "phase": Out(2),
+                "error": Out(1),
+                "compute_cycles": Out(32),
+                "layer_cycles": Out(32),
+            }
+        )
 
     config = property(lambda self: self._config)
 
@@ -102,9 +105,14 @@ class ConvEngine(wiring.Component):
         # Registers of the layer, loaded from the parameter packet (before anything reads them:
         # no reset).
         limits = cfg.register_limits()
-        reg = {name: Signal(signed(8) if name in SIGNED_REGISTERS else range(limits[name] + 1),
-                            name=f"reg_{name}", reset_less=True)
-               for name in REGISTERS}
+        reg = {
+            name: Signal(
+                signed(8) if name in SIGNED_REGISTERS else range(limits[name] + 1),
+                name=f"reg_{name}",
+                reset_less=True,
+            )
+            for name in REGISTERS
+        }
 
         # Buffers. A BlockRAM's read that meets a write to its address has undefined data, and
         # none is used here (the Amaranth simulator poisons them, hw.ram): the input and weight
@@ -114,26 +122,33 @@ class ConvEngine(wiring.Component):
         # accumulator that meets the write of the sum before it is replaced by that sum
         # (`s1_meet`).
         m.submodules.input_buffer = input_buffer = BlockRAM(
-            shape=data.ArrayLayout(signed(8), rows), depth=cfg.input_depth, sliced=True)
+            shape=data.ArrayLayout(signed(8), rows), depth=cfg.input_depth, sliced=True
+        )
         m.submodules.weight_buffer = weight_buffer = BlockRAM(
-            shape=data.ArrayLayout(signed(8), cols), depth=cfg.weight_depth, sliced=True)
+            shape=data.ArrayLayout(signed(8), cols), depth=cfg.weight_depth, sliced=True
+        )
         # A column tile's biases and requantisation constants, one word.
-        constants = data.StructLayout({
-            "bias": data.ArrayLayout(signed(32), cols),
-            "multiplier": data.ArrayLayout(unsigned(cfg.mult_width), cols),
-            "shift": data.ArrayLayout(unsigned(SHIFT_BITS), cols),
-        })
+        constants = data.StructLayout(
+            {
+                "bias": data.ArrayLayout(signed(32), cols),
+                "multiplier": data.ArrayLayout(unsigned(cfg.mult_width), cols),
+                "shift": data.ArrayLayout(unsigned(SHIFT_BITS), cols),
+            }
+        )
         m.submodules.bias_buffer = bias_buffer = Memory(
-            shape=constants, depth=cfg.max_col_tiles, init=[])
+            shape=constants, depth=cfg.max_col_tiles, init=[]
+        )
         m.submodules.acc_buffer = acc_buffer = BlockRAM(
-            shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth,
-            sliced=False)
+            shape=data.ArrayLayout(signed(cfg.acc_width), cols), depth=cfg.acc_depth, sliced=False
+        )
         m.submodules.output_buffer = output_buffer = BlockRAM(
-            shape=data.ArrayLayout(signed(8), cols), depth=cfg.output_depth, sliced=True)
+            shape=data.ArrayLayout(signed(8), cols), depth=cfg.output_depth, sliced=True
+        )
 
         m.submodules.array = array = SystolicArray(rows, cols, acc_width=cfg.acc_width)
-        m.submodules.requant = requant = Requantizer(lanes=cols, acc_width=cfg.acc_width,
-                                                     mult_width=cfg.mult_width)
+        m.submodules.requant = requant = Requantizer(
+            lanes=cols, acc_width=cfg.acc_width, mult_width=cfg.mult_width
+        )
         m.d.comb += [
             requant.zero_point.eq(reg["output_zero_point"]),
             requant.relu.eq(reg["relu"]),
@@ -162,7 +177,7 @@ class ConvEngine(wiring.Component):
         weights = _Count(reg["weight_words"], "weights")
         # A column tile's words: `cols` biases, then `cols` requantisation words.
         bias_lane = Signal(range(2 * cols))
-        bias_second = Signal()   # bias_lane >= cols
+        bias_second = Signal()  # bias_lane >= cols
         bias_addr = Signal(range(max(cfg.max_col_tiles, 2)))
         bias_shift = Signal(data.ArrayLayout(signed(32), cols), reset_less=True)
         mult_shift = Signal(data.ArrayLayout(unsigned(cfg.mult_width), cols), reset_less=True)
@@ -171,8 +186,8 @@ class ConvEngine(wiring.Component):
         bias_write = bias_buffer.write_port()
         weight_write = weight_buffer.write_port()
         param = self.p.payload.data
-        param_multiplier = param[:cfg.mult_width]
-        param_shift = param[cfg.mult_width:cfg.mult_width + SHIFT_BITS]
+        param_multiplier = param[: cfg.mult_width]
+        param_shift = param[cfg.mult_width : cfg.mult_width + SHIFT_BITS]
         in_weights = ~in_registers & ~in_biases
         params_last = Signal()
         m.d.comb += [
@@ -183,14 +198,21 @@ class ConvEngine(wiring.Component):
             bias_write.data.shift.eq(_shift_in(shift_shift, param_shift)),
             bias_write.en.eq(p_fire & in_biases & (bias_lane == 2 * cols - 1)),
             weight_write.addr.eq(weight_count),
-            weight_write.data.eq(param[:8 * cols]),
+            weight_write.data.eq(param[: 8 * cols]),
             weight_write.en.eq(p_fire & in_weights),
         ]
         # The counters are cleared in every other phase (not on the cycle the phase is entered:
         # that would hang them on the handshake that ends the previous phase, a long path).
         with m.If(phase != Phase.PARAMS):
-            m.d.sync += [p_word.eq(0), in_registers.eq(1), in_biases.eq(0), bias_lane.eq(0),
-                         bias_second.eq(0), bias_addr.eq(0), weight_count.eq(0)]
+            m.d.sync += [
+                p_word.eq(0),
+                in_registers.eq(1),
+                in_biases.eq(0),
+                bias_lane.eq(0),
+                bias_second.eq(0),
+                bias_addr.eq(0),
+                weight_count.eq(0),
+            ]
         with m.Elif(p_fire):
             with m.If(in_registers):
                 for index, name in enumerate(REGISTERS):
@@ -198,9 +220,13 @@ class ConvEngine(wiring.Component):
                         m.d.sync += reg[name].eq(param)
                 m.d.sync += p_word.eq(p_word + 1)
                 with m.If(p_word == len(REGISTERS) - 1):
-                    weight_words = param[:len(reg["weight_words"])]
-                    m.d.sync += [in_registers.eq(0), in_biases.eq(reg["bias_words"] != 0),
-                                 *biases.restart(), *weights.restart(weight_words)]
+                    weight_words = param[: len(reg["weight_words"])]
+                    m.d.sync += [
+                        in_registers.eq(0),
+                        in_biases.eq(reg["bias_words"] != 0),
+                        *biases.restart(),
+                        *weights.restart(weight_words),
+                    ]
             with m.Elif(in_biases):
                 m.d.sync += [*biases.step(), in_biases.eq(~biases.last)]
                 with m.If(bias_second):
@@ -211,11 +237,12 @@ class ConvEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += bias_shift.eq(_shift_in(bias_shift, param[:32]))
                 with m.If(bias_lane == 2 * cols - 1):
-                    m.d.sync += [bias_lane.eq(0), bias_second.eq(0),
-                                 bias_addr.eq(bias_addr + 1)]
+                    m.d.sync += [bias_lane.eq(0), bias_second.eq(0), bias_addr.eq(bias_addr + 1)]
                 with m.Else():
-                    m.d.sync += [bias_lane.eq(bias_lane + 1),
-                                 bias_second.eq((bias_lane == cols - 1) | bias_second)]
+                    m.d.sync += [
+                        bias_lane.eq(bias_lane + 1),
+                        bias_second.eq((bias_lane == cols - 1) | bias_second),
+                    ]
             with m.Else():
                 m.d.sync += [weight_count.eq(weight_count + 1), *weights.step()]
             with m.If(self.p.payload.last != params_last):
@@ -238,7 +265,8 @@ class ConvEngine(wiring.Component):
         ]
         for lane in range(rows):
             m.d.comb += input_write.data[lane].eq(
-                Mux(in_channel_base + lane < reg["in_channels"], self.i.payload.data[lane], 0))
+                Mux(in_channel_base + lane < reg["in_channels"], self.i.payload.data[lane], 0)
+            )
         with m.If(phase != Phase.INPUT):
             m.d.sync += [*in_count.restart(), *in_group.restart(), in_channel_base.eq(0)]
         with m.Elif(i_fire):
@@ -258,14 +286,14 @@ class ConvEngine(wiring.Component):
         # next layer.
         max_sets = limits["sets"]
         in_compute = phase == Phase.COMPUTE
-        w_sets_done = Signal(range(max_sets + 1))     # weight sets completed in the array
-        vec_sets_sent = Signal(range(max_sets + 1))   # sets whose vectors are all in the array
+        w_sets_done = Signal(range(max_sets + 1))  # weight sets completed in the array
+        vec_sets_sent = Signal(range(max_sets + 1))  # sets whose vectors are all in the array
 
         # Weight sequencer: weight words in buffer order, `rows` beats a set.
         w_addr = Signal(range(cfg.weight_depth + 1))
         w_beat = Signal(range(max(rows, 2)))
         w_set = _Count(reg["sets"], "w_set", range(max_sets + 1))
-        w_more = Signal()        # w_set < sets
+        w_more = Signal()  # w_set < sets
         w_valid = Signal()
         w_final = Signal()
         w_valid_set = Signal(range(max_sets + 1))
@@ -296,20 +324,23 @@ class ConvEngine(wiring.Component):
         # row the taps' words follow each other (g, then kw), so the next set's origin is the
         # next word.
         coord = signed(max(cfg.max_height, cfg.max_width, cfg.max_kernel).bit_length() + 2)
-        addr_shape = signed((cfg.input_depth + limits["pad_row_offset"]
-                             + limits["stride_row_step"]).bit_length() + 2)
+        addr_shape = signed(
+            (cfg.input_depth + limits["pad_row_offset"] + limits["stride_row_step"]).bit_length()
+            + 2
+        )
         ox = _Count(reg["out_width"], "ox")
         oy = _Count(reg["out_height"], "oy")
         g = _Count(reg["groups"], "g")
         kw = _Count(reg["kernel"], "kw")
         kh = _Count(reg["kernel"], "kh")
         ix, iy, ix0, iy0 = (Signal(coord, name=n) for n in ("ix", "iy", "ix0", "iy0"))
-        addr, line, origin, kernel_row = (Signal(addr_shape, name=n) for n in
-                                          ("addr", "line", "origin", "kernel_row"))
-        start = Signal(addr_shape)   # the first tap's origin: padding rows and columns back
+        addr, line, origin, kernel_row = (
+            Signal(addr_shape, name=n) for n in ("addr", "line", "origin", "kernel_row")
+        )
+        start = Signal(addr_shape)  # the first tap's origin: padding rows and columns back
         m.d.comb += start.eq(-(reg["pad_row_offset"] + reg["pad_col_offset"]))
         v_set = _Count(reg["sets"], "v_set", range(max_sets + 1))
-        v_more = Signal()        # v_set < sets
+        v_more = Signal()  # v_set < sets
         # Two stages from the generator to the array, advancing together: `rd_*` while the
         # input buffer reads, `vec_*` the word registered (a block RAM's output goes through a
         # flip-flop before any logic: Fmax). The generator runs ahead, so while vectors wait
@@ -323,7 +354,7 @@ class ConvEngine(wiring.Component):
         vec_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
         vec_set = Signal(range(max_sets + 1), reset_less=True)
         vec_set_end = Signal(reset_less=True)
-        vec_go = Signal()        # w_sets_done > vec_set: the vector's weights are in
+        vec_go = Signal()  # w_sets_done > vec_set: the vector's weights are in
         input_read = input_buffer.read_port()
         v_fire = Signal()
         v_advance = Signal()
@@ -344,14 +375,19 @@ class ConvEngine(wiring.Component):
         set_sent = v_fire & vec_set_end
         set_done = w_fire & w_final
 
-        def at_least(count, step, bound):   # count + step >= bound
+        def at_least(count, step, bound):  # count + step >= bound
             return Mux(step, count + 1 >= bound, count >= bound)
 
-        w_go_next = Mux(w_advance,
-                        (w_set.value == 0) | at_least(vec_sets_sent, set_sent, w_set.value),
-                        (w_valid_set == 0) | at_least(vec_sets_sent, set_sent, w_valid_set))
-        vec_go_next = Mux(v_advance, at_least(w_sets_done, set_done, rd_set + 1),
-                          at_least(w_sets_done, set_done, vec_set + 1))
+        w_go_next = Mux(
+            w_advance,
+            (w_set.value == 0) | at_least(vec_sets_sent, set_sent, w_set.value),
+            (w_valid_set == 0) | at_least(vec_sets_sent, set_sent, w_valid_set),
+        )
+        vec_go_next = Mux(
+            v_advance,
+            at_least(w_sets_done, set_done, rd_set + 1),
+            at_least(w_sets_done, set_done, vec_set + 1),
+        )
 
         # The next set's tap origin.
         next_ix0 = Mux(g.last, Mux(kw.last, -reg["padding"], ix0 + 1), ix0)
@@ -361,15 +397,33 @@ class ConvEngine(wiring.Component):
 
         with m.If(~in_compute):
             m.d.sync += [
-                *ox.restart(), *oy.restart(), *g.restart(), *kw.restart(), *kh.restart(),
-                *v_set.restart(), v_more.eq(reg["sets"] != 0),
-                ix.eq(-reg["padding"]), iy.eq(-reg["padding"]),
-                ix0.eq(-reg["padding"]), iy0.eq(-reg["padding"]),
-                addr.eq(start), line.eq(start), origin.eq(start), kernel_row.eq(start),
-                rd_valid.eq(0), vec_valid.eq(0), vec_go.eq(0),
-                w_valid.eq(0), w_addr.eq(0), w_beat.eq(0), *w_set.restart(),
-                w_more.eq(reg["sets"] != 0), w_valid_set.eq(0), w_go.eq(1),
-                w_sets_done.eq(0), vec_sets_sent.eq(0),
+                *ox.restart(),
+                *oy.restart(),
+                *g.restart(),
+                *kw.restart(),
+                *kh.restart(),
+                *v_set.restart(),
+                v_more.eq(reg["sets"] != 0),
+                ix.eq(-reg["padding"]),
+                iy.eq(-reg["padding"]),
+                ix0.eq(-reg["padding"]),
+                iy0.eq(-reg["padding"]),
+                addr.eq(start),
+                line.eq(start),
+                origin.eq(start),
+                kernel_row.eq(start),
+                rd_valid.eq(0),
+                vec_valid.eq(0),
+                vec_go.eq(0),
+                w_valid.eq(0),
+                w_addr.eq(0),
+                w_beat.eq(0),
+                *w_set.restart(),
+                w_more.eq(reg["sets"] != 0),
+                w_valid_set.eq(0),
+                w_go.eq(1),
+                w_sets_done.eq(0),
+                vec_sets_sent.eq(0),
             ]
         with m.Else():
             m.d.sync += [
@@ -402,18 +456,23 @@ class ConvEngine(wiring.Component):
                     vec_set_end.eq(rd_set_end),
                 ]
                 for lane in range(rows):
-                    m.d.sync += vec_data[lane].eq(Mux(rd_pad, reg["input_zero_point"],
-                                                      input_read.data[lane]))
+                    m.d.sync += vec_data[lane].eq(
+                        Mux(rd_pad, reg["input_zero_point"], input_read.data[lane])
+                    )
                 with m.If(v_more):
                     m.d.sync += ox.step()
                     with m.If(ox.last):
                         m.d.sync += oy.step()
                         with m.If(oy.last):
                             m.d.sync += [
-                                *v_set.step(), v_more.eq(~v_set.last),
-                                ix0.eq(next_ix0), ix.eq(next_ix0),
-                                iy0.eq(next_iy0), iy.eq(next_iy0),
-                                origin.eq(next_origin), line.eq(next_origin),
+                                *v_set.step(),
+                                v_more.eq(~v_set.last),
+                                ix0.eq(next_ix0),
+                                ix.eq(next_ix0),
+                                iy0.eq(next_iy0),
+                                iy.eq(next_iy0),
+                                origin.eq(next_origin),
+                                line.eq(next_origin),
                                 addr.eq(next_origin),
                                 *g.step(),
                             ]
@@ -424,8 +483,10 @@ class ConvEngine(wiring.Component):
                         with m.Else():
                             next_line = line + reg["stride_row_step"]
                             m.d.sync += [
-                                ix.eq(ix0), iy.eq(iy + reg["stride"]),
-                                line.eq(next_line), addr.eq(next_line),
+                                ix.eq(ix0),
+                                iy.eq(iy + reg["stride"]),
+                                line.eq(next_line),
+                                addr.eq(next_line),
                             ]
                     with m.Else():
                         m.d.sync += [
@@ -443,7 +504,7 @@ class ConvEngine(wiring.Component):
         r_pix = _Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
         r_tile = _Count(reg["row_tiles"], "r_tile")
         r_col_tile = _Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))
-        r_first = Signal()       # r_tile == 0
+        r_first = Signal()  # r_tile == 0
         acc_write = acc_buffer.write_port()
         acc_read = acc_buffer.read_port()
         bias_read = bias_buffer.read_port()
@@ -458,11 +519,11 @@ class ConvEngine(wiring.Component):
         s2_pix = Signal.like(r_pix.value, reset_less=True)
         s2_result = Signal.like(array.o.payload, reset_less=True)
         s2_acc = Signal.like(acc_read.data, reset_less=True)
-        s1_meet = Signal(reset_less=True)   # the read met the write of the sum before it
-        s2_use = Signal(reset_less=True)    # the sum is s2_bypass, not s2_acc
+        s1_meet = Signal(reset_less=True)  # the read met the write of the sum before it
+        s2_use = Signal(reset_less=True)  # the sum is s2_bypass, not s2_acc
         s2_bypass = Signal.like(acc_read.data, reset_less=True)
-        sums = Signal.like(acc_read.data)         # the sum `s2` makes
-        sums_r = Signal.like(acc_read.data, reset_less=True)   # the sum `s2` made last cycle
+        sums = Signal.like(acc_read.data)  # the sum `s2` makes
+        sums_r = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made last cycle
         s2_bias = Signal(constants, reset_less=True)
         o_fire = Signal()
         m.d.comb += [
@@ -485,8 +546,7 @@ class ConvEngine(wiring.Component):
             s2_bias.eq(bias_read.data),
         ]
         with m.If(~in_compute):
-            m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(),
-                         r_first.eq(1)]
+            m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(), r_first.eq(1)]
         with m.Elif(o_fire):
             m.d.sync += r_pix.step()
             with m.If(r_pix.last):
@@ -504,8 +564,9 @@ class ConvEngine(wiring.Component):
         for lane in range(cols):
             total = Signal(signed(cfg.acc_width), name=f"sum_{lane}")
             m.d.comb += [
-                total.eq(Mux(s2_first, 0, Mux(s2_use, s2_bypass[lane], s2_acc[lane]))
-                         + s2_result[lane]),
+                total.eq(
+                    Mux(s2_first, 0, Mux(s2_use, s2_bypass[lane], s2_acc[lane])) + s2_result[lane]
+                ),
                 sums[lane].eq(total),
             ]
         m.d.comb += [
@@ -526,7 +587,7 @@ class ConvEngine(wiring.Component):
         q_col_tile = Signal(range(cfg.max_col_tiles + 1))
         q_addr = Signal(range(cfg.output_depth + cfg.max_col_tiles + 1))
         q_count = _Count(reg["out_words"], "q_count")
-        q_done = Signal()        # every word written
+        q_done = Signal()  # every word written
         output_write = output_buffer.write_port()
         m.d.comb += [
             output_write.addr.eq(q_addr),
@@ -534,8 +595,13 @@ class ConvEngine(wiring.Component):
             output_write.en.eq(requant.o.valid),
         ]
         with m.If(~in_compute):
-            m.d.sync += [*q_pix.restart(), q_col_tile.eq(0), q_addr.eq(0),
-                         *q_count.restart(), q_done.eq(0)]
+            m.d.sync += [
+                *q_pix.restart(),
+                q_col_tile.eq(0),
+                q_addr.eq(0),
+                *q_count.restart(),
+                q_done.eq(0),
+            ]
         with m.Elif(requant.o.valid):
             m.d.sync += [*q_count.step(), q_done.eq(q_count.last), *q_pix.step()]
             with m.If(q_pix.last):
@@ -565,7 +631,7 @@ class ConvEngine(wiring.Component):
         out_addr = _Count(reg["out_words"], "out_addr", range(cfg.output_depth + 1))
         out_valid = Signal()
         out_last = Signal()
-        out_more = Signal()      # out_addr < out_words
+        out_more = Signal()  # out_addr < out_words
         out_stream = stream.Signature(_beat(data.ArrayLayout(signed(8), cols))).create()
         out_advance = Signal()
         m.d.comb += [
@@ -611,12 +677,15 @@ class ConvEngine(wiring.Component):
             with m.If(out_more):
                 m.d.sync += [*out_addr.step(), out_more.eq(~out_addr.last)]
 
-        pooling = Signal()   # a register: the registers only change in PARAMS
+        pooling = Signal()  # a register: the registers only change in PARAMS
         m.d.sync += pooling.eq(reg["pool_size"] != 0)
         if cfg.max_pool:
-            m.submodules.pool = pool = MaxPool2d(lanes=cols, max_width=cfg.max_width,
-                                                 max_channels=cfg.max_out_channels,
-                                                 max_size=cfg.max_pool)
+            m.submodules.pool = pool = MaxPool2d(
+                lanes=cols,
+                max_width=cfg.max_width,
+                max_channels=cfg.max_out_channels,
+                max_size=cfg.max_pool,
+            )
             m.d.sync += [
                 pool.size.eq(Mux(reg["pool_size"] != 0, reg["pool_size"], 2)),
                 pool.stride.eq(Mux(reg["pool_size"] != 0, reg["pool_stride"], 1)),
@@ -630,8 +699,9 @@ class ConvEngine(wiring.Component):
                 pool.o.ready.eq(self.o.ready & pooling),
                 out_stream.ready.eq(Mux(pooling, pool.i.ready, self.o.ready)),
                 self.o.valid.eq(Mux(pooling, pool.o.valid, out_stream.valid)),
-                self.o.payload.eq(Mux(pooling, pool.o.payload.as_value(),
-                                      out_stream.payload.as_value())),
+                self.o.payload.eq(
+                    Mux(pooling, pool.o.payload.as_value(), out_stream.payload.as_value())
+                ),
             ]
         else:
             wiring.connect(m, wiring.flipped(self.o), out_stream)
@@ -682,8 +752,7 @@ class ConvEngine(wiring.Component):
 def _shift_in(lanes, value):
     """``lanes`` (an ArrayLayout view) moved down by one lane, ``value`` entering the top."""
     layout = lanes.shape()
-    return data.View(layout, Cat(*(lanes[k] for k in range(1, layout.length)),
-                                 value))
+    return data.View(layout, Cat(*(lanes[k] for k in range(1, layout.length)), value))
 
 
 class _Count:

@@ -30,26 +30,36 @@ __all__ = ["EngineConfig", "LayerConfig", "REGISTERS", "min_acc_width"]
 # states it; the rest are derived from it by LayerConfig (host side), so that the hardware
 # needs no multipliers or dividers for its loop bounds and address steps.
 REGISTERS = (
-    "height", "width", "in_channels", "out_channels", "kernel", "stride", "padding",
-    "input_zero_point",   # int8: the padding value
+    "height",
+    "width",
+    "in_channels",
+    "out_channels",
+    "kernel",
+    "stride",
+    "padding",
+    "input_zero_point",  # int8: the padding value
     "output_zero_point",  # int8: added after rounding, before saturation; ReLU clamps at it
-    "relu", "pool_size", "pool_stride",
-    "groups",          # ceil(in_channels / rows): beats per input pixel
-    "col_tiles",       # ceil(out_channels / cols): beats per output pixel
-    "out_height", "out_width",
-    "pixels",          # out_height * out_width
-    "row_tiles",       # kernel * kernel * groups: weight sets per column tile
-    "in_words",        # height * width * groups
-    "out_words",       # pixels * col_tiles
-    "row_step",        # width * groups: input buffer words per input row
+    "relu",
+    "pool_size",
+    "pool_stride",
+    "groups",  # ceil(in_channels / rows): beats per input pixel
+    "col_tiles",  # ceil(out_channels / cols): beats per output pixel
+    "out_height",
+    "out_width",
+    "pixels",  # out_height * out_width
+    "row_tiles",  # kernel * kernel * groups: weight sets per column tile
+    "in_words",  # height * width * groups
+    "out_words",  # pixels * col_tiles
+    "row_step",  # width * groups: input buffer words per input row
     "stride_col_step",  # stride * groups
     "stride_row_step",  # stride * width * groups
     "pad_col_offset",  # padding * groups
     "pad_row_offset",  # padding * width * groups
-    "pool_out_height", "pool_out_width",
-    "sets",            # col_tiles * row_tiles: weight sets of the layer
-    "bias_words",      # 2 * col_tiles * cols: biases and requantisation words
-    "weight_words",    # sets * rows
+    "pool_out_height",
+    "pool_out_width",
+    "sets",  # col_tiles * row_tiles: weight sets of the layer
+    "bias_words",  # 2 * col_tiles * cols: biases and requantisation words
+    "weight_words",  # sets * rows
 )
 
 
@@ -128,14 +138,18 @@ class EngineConfig:
         if not _is_zero(self.max_pool):
             check_int("max_pool", self.max_pool, 2, 4)
         # The accumulator also takes the array's own sums of `rows` products.
-        minimum = min_acc_width(max(self.max_kernel ** 2 * self.max_in_channels, self.rows))
+        minimum = min_acc_width(max(self.max_kernel**2 * self.max_in_channels, self.rows))
         if self.acc_width is None:
             object.__setattr__(self, "acc_width", minimum)
-        elif not isinstance(self.acc_width, int) or isinstance(self.acc_width, bool) or \
-                not minimum <= self.acc_width <= 64:
+        elif (
+            not isinstance(self.acc_width, int)
+            or isinstance(self.acc_width, bool)
+            or not minimum <= self.acc_width <= 64
+        ):
             raise ValueError(
                 f"acc_width must be an integer from {minimum} (the widest sum of int8 "
-                f"products the engine makes) to 64, not {self.acc_width!r}")
+                f"products the engine makes) to 64, not {self.acc_width!r}"
+            )
 
         largest = dict(
             input_depth=self.max_pixels * self.max_groups,
@@ -148,14 +162,15 @@ class EngineConfig:
                 object.__setattr__(self, name, words)
             else:
                 # A weight set is `rows` words: a smaller weight buffer runs no layer at all.
-                check_int(name, getattr(self, name), self.rows if name == "weight_depth" else 1,
-                          words)
+                check_int(
+                    name, getattr(self, name), self.rows if name == "weight_depth" else 1, words
+                )
 
     in_lanes = property(lambda self: self.rows)
     out_lanes = property(lambda self: self.cols)
     max_groups = property(lambda self: _ceil_div(self.max_in_channels, self.rows))
     max_col_tiles = property(lambda self: _ceil_div(self.max_out_channels, self.cols))
-    max_row_tiles = property(lambda self: self.max_kernel ** 2 * self.max_groups)
+    max_row_tiles = property(lambda self: self.max_kernel**2 * self.max_groups)
     max_pixels = property(lambda self: self.max_height * self.max_width)
     max_shift = property(lambda self: MAX_SHIFT)
     # A requantisation word holds a multiplier and a shift.
@@ -166,17 +181,36 @@ class EngineConfig:
         k, h, w = self.max_kernel, self.max_height, self.max_width
         g, pool = self.max_groups, max(self.max_pool, 1)
         limits = dict(
-            height=h, width=w, in_channels=self.max_in_channels,
-            out_channels=self.max_out_channels, kernel=k, stride=k,
-            padding=k, input_zero_point=127, output_zero_point=127, relu=1,
-            pool_size=pool, pool_stride=pool, groups=g, col_tiles=self.max_col_tiles,
-            out_height=h, out_width=w, row_tiles=self.max_row_tiles,
-            pixels=self.acc_depth, in_words=self.input_depth, out_words=self.output_depth,
+            height=h,
+            width=w,
+            in_channels=self.max_in_channels,
+            out_channels=self.max_out_channels,
+            kernel=k,
+            stride=k,
+            padding=k,
+            input_zero_point=127,
+            output_zero_point=127,
+            relu=1,
+            pool_size=pool,
+            pool_stride=pool,
+            groups=g,
+            col_tiles=self.max_col_tiles,
+            out_height=h,
+            out_width=w,
+            row_tiles=self.max_row_tiles,
+            pixels=self.acc_depth,
+            in_words=self.input_depth,
+            out_words=self.output_depth,
             row_step=w * g,
-            stride_col_step=k * g, stride_row_step=k * w * g, pad_col_offset=k * g,
-            pad_row_offset=k * w * g, pool_out_height=h, pool_out_width=w,
+            stride_col_step=k * g,
+            stride_row_step=k * w * g,
+            pad_col_offset=k * g,
+            pad_row_offset=k * w * g,
+            pool_out_height=h,
+            pool_out_width=w,
             sets=self.weight_depth // self.rows,
-            bias_words=2 * self.max_col_tiles * self.cols, weight_words=self.weight_depth,
+            bias_words=2 * self.max_col_tiles * self.cols,
+            weight_words=self.weight_depth,
         )
         assert set(limits) == set(REGISTERS)
         return {name: limits[name] for name in REGISTERS}
@@ -219,18 +253,25 @@ class LayerConfig:
         for name in ("multiplier", "shift"):
             value = getattr(self, name)
             if isinstance(value, (list, tuple, np.ndarray)):
-                value = tuple(int(v) if isinstance(v, (int, np.integer)) and
-                              not isinstance(v, (bool, np.bool_)) else v for v in value)
+                value = tuple(
+                    int(v)
+                    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                    else v
+                    for v in value
+                )
                 object.__setattr__(self, name, value)
         for name in ("height", "width", "in_channels", "out_channels", "kernel"):
             check_int(name, getattr(self, name), 1)
         check_int("stride", self.stride, 1, self.kernel)
         check_int("padding", self.padding, 0, self.kernel - 1)
-        if self.kernel > self.height + 2 * self.padding or \
-                self.kernel > self.width + 2 * self.padding:
+        if (
+            self.kernel > self.height + 2 * self.padding
+            or self.kernel > self.width + 2 * self.padding
+        ):
             raise ValueError(
                 f"kernel {self.kernel} is larger than the padded input "
-                f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}")
+                f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}"
+            )
         for value in self.channel_multipliers():
             check_int("multiplier", value, 0)
         for value in self.channel_shifts():
@@ -241,8 +282,7 @@ class LayerConfig:
             raise ValueError(f"relu must be True or False, not {self.relu!r}")
         if _is_zero(self.pool_size):
             if not _is_zero(self.pool_stride):
-                raise ValueError(
-                    f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
+                raise ValueError(f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
         else:
             check_int("pool_size", self.pool_size, 2, 4)
             check_int("pool_stride", self.pool_stride, 1, self.pool_size)
@@ -251,8 +291,10 @@ class LayerConfig:
         value = getattr(self, name)
         if isinstance(value, tuple):
             if len(value) != self.out_channels:
-                raise ValueError(f"{name} must be an integer or a tuple of one per output "
-                                 f"channel ({self.out_channels}), not {len(value)} values")
+                raise ValueError(
+                    f"{name} must be an integer or a tuple of one per output "
+                    f"channel ({self.out_channels}), not {len(value)} values"
+                )
             return value
         return (value,) * self.out_channels
 
@@ -286,8 +328,9 @@ class LayerConfig:
 
     @property
     def macs(self):
-        return self.out_height * self.out_width * self.kernel ** 2 * self.in_channels * \
-            self.out_channels
+        return (
+            self.out_height * self.out_width * self.kernel**2 * self.in_channels * self.out_channels
+        )
 
     def check(self, engine):
         """Raise ValueError, naming the parameter and the limit, if ``engine`` cannot run this
@@ -300,45 +343,67 @@ class LayerConfig:
         if self.out_height > engine.max_height or self.out_width > engine.max_width:
             raise ValueError(
                 f"output {self.out_height}x{self.out_width} is larger than the engine's "
-                f"max_height x max_width {engine.max_height}x{engine.max_width}")
+                f"max_height x max_width {engine.max_height}x{engine.max_width}"
+            )
         groups = _ceil_div(self.in_channels, engine.rows)
         col_tiles = _ceil_div(self.out_channels, engine.cols)
         pixels = self.out_height * self.out_width
         for name, words, what in (
-                ("input_depth", self.height * self.width * groups,
-                 "height x width x ceil(in_channels / rows)"),
-                ("weight_depth", col_tiles * self.kernel ** 2 * groups * engine.rows,
-                 "ceil(out_channels / cols) x kernel^2 x ceil(in_channels / rows) x rows"),
-                ("acc_depth", pixels, "output pixels"),
-                ("output_depth", pixels * col_tiles, "output pixels x ceil(out_channels / cols)")):
+            (
+                "input_depth",
+                self.height * self.width * groups,
+                "height x width x ceil(in_channels / rows)",
+            ),
+            (
+                "weight_depth",
+                col_tiles * self.kernel**2 * groups * engine.rows,
+                "ceil(out_channels / cols) x kernel^2 x ceil(in_channels / rows) x rows",
+            ),
+            ("acc_depth", pixels, "output pixels"),
+            ("output_depth", pixels * col_tiles, "output pixels x ceil(out_channels / cols)"),
+        ):
             if words > getattr(engine, name):
-                raise ValueError(f"layer needs {words} words ({what}) but the engine's "
-                                 f"{name} is {getattr(engine, name)}")
+                raise ValueError(
+                    f"layer needs {words} words ({what}) but the engine's "
+                    f"{name} is {getattr(engine, name)}"
+                )
         for value in self.channel_multipliers():
             check_int("multiplier", value, 0, (1 << engine.mult_width) - 1)
         if self.pool_size:
             if engine.max_pool == 0:
-                raise ValueError("pool_size must be 0: this engine was generated without "
-                                 "pooling (max_pool=0)")
+                raise ValueError(
+                    "pool_size must be 0: this engine was generated without pooling (max_pool=0)"
+                )
             check_int("pool_size", self.pool_size, 2, engine.max_pool)
             if self.pool_size > self.out_height or self.pool_size > self.out_width:
-                raise ValueError(f"pool_size {self.pool_size} is larger than the convolution "
-                                 f"output {self.out_height}x{self.out_width}")
+                raise ValueError(
+                    f"pool_size {self.pool_size} is larger than the convolution "
+                    f"output {self.out_height}x{self.out_width}"
+                )
 
     def registers(self, engine):
         """The register words of :data:`REGISTERS`, as a dict."""
         groups = _ceil_div(self.in_channels, engine.rows)
         col_tiles = _ceil_div(self.out_channels, engine.cols)
         values = dict(
-            height=self.height, width=self.width, in_channels=self.in_channels,
-            out_channels=self.out_channels, kernel=self.kernel, stride=self.stride,
-            padding=self.padding, input_zero_point=self.input_zero_point,
-            output_zero_point=self.output_zero_point, relu=int(self.relu),
-            pool_size=self.pool_size, pool_stride=self.pool_stride,
-            groups=groups, col_tiles=col_tiles,
-            out_height=self.out_height, out_width=self.out_width,
+            height=self.height,
+            width=self.width,
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            kernel=self.kernel,
+            stride=self.stride,
+            padding=self.padding,
+            input_zero_point=self.input_zero_point,
+            output_zero_point=self.output_zero_point,
+            relu=int(self.relu),
+            pool_size=self.pool_size,
+            pool_stride=self.pool_stride,
+            groups=groups,
+            col_tiles=col_tiles,
+            out_height=self.out_height,
+            out_width=self.out_width,
             pixels=self.out_height * self.out_width,
-            row_tiles=self.kernel ** 2 * groups,
+            row_tiles=self.kernel**2 * groups,
             in_words=self.height * self.width * groups,
             out_words=self.out_height * self.out_width * col_tiles,
             row_step=self.width * groups,
@@ -346,10 +411,11 @@ class LayerConfig:
             stride_row_step=self.stride * self.width * groups,
             pad_col_offset=self.padding * groups,
             pad_row_offset=self.padding * self.width * groups,
-            pool_out_height=self.pool_out_height, pool_out_width=self.pool_out_width,
-            sets=col_tiles * self.kernel ** 2 * groups,
+            pool_out_height=self.pool_out_height,
+            pool_out_width=self.pool_out_width,
+            sets=col_tiles * self.kernel**2 * groups,
             bias_words=2 * col_tiles * engine.cols,
-            weight_words=col_tiles * self.kernel ** 2 * groups * engine.rows,
+            weight_words=col_tiles * self.kernel**2 * groups * engine.rows,
         )
         assert tuple(values) == REGISTERS
         return values
@@ -367,7 +433,7 @@ class LayerConfig:
         groups = _ceil_div(self.in_channels, rows)
         col_tiles = _ceil_div(self.out_channels, cols)
         padded = np.zeros((col_tiles * cols, groups * rows, k, k), np.int64)
-        padded[:self.out_channels, :self.in_channels] = weights
+        padded[: self.out_channels, : self.in_channels] = weights
         # (j, c, g, r, kh, kw) -> (j, kh, kw, g, r reversed, c)
         tiles = padded.reshape(col_tiles, cols, groups, rows, k, k)
         tiles = tiles.transpose(0, 4, 5, 2, 3, 1)[:, :, :, :, ::-1, :]
@@ -381,20 +447,20 @@ class LayerConfig:
         raises ValueError."""
         self.check(engine)
         weights = check_int_array(
-            "weights", weights,
-            (self.out_channels, self.in_channels, self.kernel, self.kernel), 8)
+            "weights", weights, (self.out_channels, self.in_channels, self.kernel, self.kernel), 8
+        )
         bias = check_int_array("bias", bias, (self.out_channels,), 32)
         mask32 = (1 << 32) - 1
         words = [value & mask32 for value in self.registers(engine).values()]
         col_tiles = _ceil_div(self.out_channels, engine.cols)
         padded = np.zeros((3, col_tiles * engine.cols), np.int64)
-        padded[:, :self.out_channels] = (bias, self.channel_multipliers(),
-                                         self.channel_shifts())
+        padded[:, : self.out_channels] = (bias, self.channel_multipliers(), self.channel_shifts())
         for j in range(col_tiles):
-            tile = padded[:, j * engine.cols:(j + 1) * engine.cols]
+            tile = padded[:, j * engine.cols : (j + 1) * engine.cols]
             words += [int(b) & mask32 for b in tile[0]]
-            words += [int(m) | int(s) << engine.mult_width
-                      for m, s in zip(tile[1], tile[2], strict=True)]
+            words += [
+                int(m) | int(s) << engine.mult_width for m, s in zip(tile[1], tile[2], strict=True)
+            ]
         for lanes in self.weight_words(engine, weights):
             words.append(pack(lanes, 8))
         return words
@@ -405,7 +471,7 @@ class LayerConfig:
         x = check_int_array("x", x, (self.in_channels, self.height, self.width), 8)
         groups = _ceil_div(self.in_channels, engine.rows)
         hwc = np.zeros((self.height, self.width, groups * engine.rows), np.int64)
-        hwc[:, :, :self.in_channels] = x.transpose(1, 2, 0)
+        hwc[:, :, : self.in_channels] = x.transpose(1, 2, 0)
         return [pack(lanes, 8) for lanes in hwc.reshape(-1, engine.rows)]
 
     def output_tensor(self, engine, beats):
@@ -416,5 +482,5 @@ class LayerConfig:
         if len(beats) != expected:
             raise ValueError(f"expected {expected} output beats, got {len(beats)}")
         lanes = np.array([unpack(beat, 8, engine.cols) for beat in beats], np.int64)
-        hwc = lanes.reshape(height, width, col_tiles * engine.cols)[:, :, :self.out_channels]
+        hwc = lanes.reshape(height, width, col_tiles * engine.cols)[:, :, : self.out_channels]
         return hwc.transpose(2, 0, 1)

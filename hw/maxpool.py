@@ -107,23 +107,32 @@ class MaxPool2d(wiring.Component):
     """
 
     def __init__(self, *, lanes, max_width, max_channels, max_size=4, data_width=8):
-        self.check_parameters(lanes=lanes, max_width=max_width, max_channels=max_channels,
-                              max_size=max_size, data_width=data_width)
+        self.check_parameters(
+            lanes=lanes,
+            max_width=max_width,
+            max_channels=max_channels,
+            max_size=max_size,
+            data_width=data_width,
+        )
         self._lanes, self._max_width, self._max_channels = lanes, max_width, max_channels
         self._max_size, self._data_width = max_size, data_width
-        beat = data.StructLayout({
-            "data": data.ArrayLayout(signed(data_width), lanes),
-            "last": 1,
-        })
-        super().__init__({
-            "i": In(stream.Signature(beat)),
-            "o": Out(stream.Signature(beat)),
-            "height": In(HEIGHT_WIDTH),
-            "width": In(range(max_width + 1)),
-            "channels": In(range(max_channels + 1)),
-            "size": In(range(max_size + 1)),
-            "stride": In(range(max_size + 1)),
-        })
+        beat = data.StructLayout(
+            {
+                "data": data.ArrayLayout(signed(data_width), lanes),
+                "last": 1,
+            }
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(beat)),
+                "o": Out(stream.Signature(beat)),
+                "height": In(HEIGHT_WIDTH),
+                "width": In(range(max_width + 1)),
+                "channels": In(range(max_channels + 1)),
+                "size": In(range(max_size + 1)),
+                "stride": In(range(max_size + 1)),
+            }
+        )
 
     @classmethod
     def check_parameters(cls, *, lanes, max_width, max_channels, max_size=4, data_width=8):
@@ -161,9 +170,9 @@ class MaxPool2d(wiring.Component):
         base = Signal(range(max(self._max_channels, 2)))  # first channel of `group`
         x = Signal(range(max(self._max_width, 2)))
         y = Signal(HEIGHT_WIDTH)
-        x_end = Signal(range(self._max_width + self._max_size))    # last column of next window
-        y_end = Signal(range(2 ** HEIGHT_WIDTH + self._max_size))  # last row of next window
-        h_addr = Signal(range(self.vline_depth))         # horizontal results so far in the row
+        x_end = Signal(range(self._max_width + self._max_size))  # last column of next window
+        y_end = Signal(range(2**HEIGHT_WIDTH + self._max_size))  # last row of next window
+        h_addr = Signal(range(self.vline_depth))  # horizontal results so far in the row
         in_flight = Signal(range(self.buffer_depth + 1))  # output beats accepted, not yet taken
 
         remaining = Signal(range(self._max_channels + 1))
@@ -172,10 +181,12 @@ class MaxPool2d(wiring.Component):
         # row of the tensor; and, away from those, the last group, column and row. At a
         # first one the last is taken from the config instead, so that the idle state (every
         # first flag set) does not depend on the config.
-        first_group, x_first, y_first = (Signal(init=1, name=n) for n in
-                                         ("first_group", "x_first", "y_first"))
-        last_group_r, x_last_r, y_last_r = (Signal(name=n) for n in
-                                            ("last_group_r", "x_last_r", "y_last_r"))
+        first_group, x_first, y_first = (
+            Signal(init=1, name=n) for n in ("first_group", "x_first", "y_first")
+        )
+        last_group_r, x_last_r, y_last_r = (
+            Signal(name=n) for n in ("last_group_r", "x_last_r", "y_last_r")
+        )
         last_group = Signal()
         # At the start of a row (tensor) the first window ends at column (row) size - 1; the
         # registers are overwritten there, so the idle state does not depend on the config.
@@ -200,13 +211,17 @@ class MaxPool2d(wiring.Component):
         m.d.comb += [
             remaining.eq(self.channels - base),
             # Constant when a pixel always fits one beat (and the compare would be too).
-            last_group.eq(1 if self.max_groups == 1 else
-                          Mux(first_group, self.channels <= lanes, last_group_r)),
+            last_group.eq(
+                1
+                if self.max_groups == 1
+                else Mux(first_group, self.channels <= lanes, last_group_r)
+            ),
             emit.eq(h_emit & v_emit),
             # The window is the last of the tensor when no further one fits either way (only
             # looked at when the beat ends a window, where x, y are its last column and row).
-            last.eq(last_group & (x + self.stride >= self.width)
-                    & (y + self.stride >= self.height)),
+            last.eq(
+                last_group & (x + self.stride >= self.width) & (y + self.stride >= self.height)
+            ),
             self.i.ready.eq(ready),
             i_fire.eq(self.i.valid & self.i.ready),
             o_fire.eq(self.o.valid & self.o.ready),
@@ -258,8 +273,9 @@ class MaxPool2d(wiring.Component):
                 # x + 1 == x_end_next, without the add: after an emitting beat the next
                 # window ends stride columns on; at x == 0 the first ends at size - 1.
                 m.d.comb += h_emit_next.eq(
-                    ~row_end & Mux(h_emit, self.stride == 1,
-                                   Mux(x_first, self.size == 2, x + 1 == x_end)))
+                    ~row_end
+                    & Mux(h_emit, self.stride == 1, Mux(x_first, self.size == 2, x + 1 == x_end))
+                )
             with m.If(row_end):
                 m.d.sync += [
                     y.eq(Mux(tensor_end, 0, y + 1)),
@@ -268,8 +284,9 @@ class MaxPool2d(wiring.Component):
                     y_end.eq(y_end_next),
                 ]
                 m.d.comb += v_emit_next.eq(
-                    ~tensor_end & Mux(v_emit, self.stride == 1,
-                                      Mux(y_first, self.size == 2, y + 1 == y_end)))
+                    ~tensor_end
+                    & Mux(v_emit, self.stride == 1, Mux(y_first, self.size == 2, y + 1 == y_end))
+                )
             with m.If(row_end):
                 m.d.sync += h_addr.eq(0)
             with m.Elif(h_emit):
@@ -288,8 +305,18 @@ class MaxPool2d(wiring.Component):
         hline_w = hline.write_port()
         hline_r = hline.read_port(transparent_for=(hline_w,))
 
-        s1 = _stage(m, "1", i_fire, pixel=beat_in, group=group, h_addr=h_addr, h_emit=h_emit,
-                    v_emit=v_emit, last=last, size=self.size)
+        s1 = _stage(
+            m,
+            "1",
+            i_fire,
+            pixel=beat_in,
+            group=group,
+            h_addr=h_addr,
+            h_emit=h_emit,
+            v_emit=v_emit,
+            last=last,
+            size=self.size,
+        )
         m.d.comb += [
             hline_r.addr.eq(group),
             hline_w.addr.eq(s1.group),
@@ -301,22 +328,38 @@ class MaxPool2d(wiring.Component):
 
         # The memory's output is registered before the max (a block RAM's output delay leaves
         # no time for logic after it: Fmax).
-        sh = _stage(m, "h", s1.valid & s1.h_emit, pixel=s1.pixel,
-                    taps=self._left_out_lowest(m, hline_r.data, s1.size),
-                    h_addr=s1.h_addr, v_emit=s1.v_emit, last=s1.last, size=s1.size)
-        h_max = self._select(m, "h_max", sh.pixel, sh.taps,
-                             self._winners(m, "h", sh.pixel, sh.taps))
+        sh = _stage(
+            m,
+            "h",
+            s1.valid & s1.h_emit,
+            pixel=s1.pixel,
+            taps=self._left_out_lowest(m, hline_r.data, s1.size),
+            h_addr=s1.h_addr,
+            v_emit=s1.v_emit,
+            last=s1.last,
+            size=s1.size,
+        )
+        h_max = self._select(
+            m, "h_max", sh.pixel, sh.taps, self._winners(m, "h", sh.pixel, sh.taps)
+        )
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
         # `vline` is next read a row later, at least two cycles after it is written: no bypass,
         # and no read that meets a write is used (a BlockRAM's contract).
-        m.submodules.vline = vline = BlockRAM(shape=window, depth=self.vline_depth,
-                                              sliced=False)
+        m.submodules.vline = vline = BlockRAM(shape=window, depth=self.vline_depth, sliced=False)
         vline_w = vline.write_port()
         vline_r = vline.read_port()
 
-        s2 = _stage(m, "2", sh.valid, pixel=h_max, h_addr=sh.h_addr, v_emit=sh.v_emit,
-                    last=sh.last, size=sh.size)
+        s2 = _stage(
+            m,
+            "2",
+            sh.valid,
+            pixel=h_max,
+            h_addr=sh.h_addr,
+            v_emit=sh.v_emit,
+            last=sh.last,
+            size=sh.size,
+        )
         m.d.comb += [
             vline_r.addr.eq(sh.h_addr),
             vline_w.addr.eq(s2.h_addr),
@@ -326,18 +369,32 @@ class MaxPool2d(wiring.Component):
         for t in range(1, taps):
             m.d.comb += vline_w.data[t].eq(vline_r.data[t - 1])
 
-        sv = _stage(m, "v", s2.valid & s2.v_emit, pixel=s2.pixel,
-                    taps=self._left_out_lowest(m, vline_r.data, s2.size), last=s2.last)
+        sv = _stage(
+            m,
+            "v",
+            s2.valid & s2.v_emit,
+            pixel=s2.pixel,
+            taps=self._left_out_lowest(m, vline_r.data, s2.size),
+            last=s2.last,
+        )
         # The comparisons are registered before the selection (`sc`): the FIFO's storage has a
         # longer setup on its write data than a flip-flop (Fmax).
-        sc = _stage(m, "c", sv.valid, pixel=sv.pixel, taps=sv.taps, last=sv.last,
-                    winners=self._winners(m, "v", sv.pixel, sv.taps))
+        sc = _stage(
+            m,
+            "c",
+            sv.valid,
+            pixel=sv.pixel,
+            taps=sv.taps,
+            last=sv.last,
+            winners=self._winners(m, "v", sv.pixel, sv.taps),
+        )
         v_max = self._select(m, "v_max", sc.pixel, sc.taps, sc.winners)
 
         # Credits (in_flight) guarantee the buffer has room for every beat in the pipeline.
         out = Signal(self.o.payload.shape())
-        m.submodules.buffer = buffer = SyncFIFOBuffered(width=len(out.as_value()),
-                                                        depth=self.buffer_depth)
+        m.submodules.buffer = buffer = SyncFIFOBuffered(
+            width=len(out.as_value()), depth=self.buffer_depth
+        )
         m.d.comb += [
             out.data.eq(v_max),
             out.last.eq(sc.last),
@@ -377,11 +434,12 @@ class MaxPool2d(wiring.Component):
             values = self._lane_values(newest, older, k)
             wins = {}
             for i, j in itertools.combinations(range(count), 2):
-                wins[i, j] = values[i] >= values[j]   # the newer (lower index) wins a tie
+                wins[i, j] = values[i] >= values[j]  # the newer (lower index) wins a tie
                 wins[j, i] = ~wins[i, j]
             for i in range(count):
                 m.d.comb += winners[k][i].eq(
-                    Cat(*(wins[i, j] for j in range(count) if j != i)).all())
+                    Cat(*(wins[i, j] for j in range(count) if j != i)).all()
+                )
         return winners
 
     def _lane_values(self, newest, older, k):

@@ -49,23 +49,24 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, *, act_width, weight_width, acc_width):
-        self.check_parameters(act_width=act_width, weight_width=weight_width,
-                              acc_width=acc_width)
+        self.check_parameters(act_width=act_width, weight_width=weight_width, acc_width=acc_width)
         self._act_width = act_width
         self._weight_width = weight_width
         self._acc_width = acc_width
-        super().__init__({
-            "a_in": In(signed(act_width)),
-            "bank_in": In(1),
-            "a_out": Out(signed(act_width)),
-            "bank_out": Out(1),
-            "psum_in": In(signed(acc_width)),
-            "psum_out": Out(signed(acc_width)),
-            "w_in": In(signed(weight_width)),
-            "w_out": Out(signed(weight_width)),
-            "w_shift": In(1),
-            "w_bank": In(1),
-        })
+        super().__init__(
+            {
+                "a_in": In(signed(act_width)),
+                "bank_in": In(1),
+                "a_out": Out(signed(act_width)),
+                "bank_out": Out(1),
+                "psum_in": In(signed(acc_width)),
+                "psum_out": Out(signed(acc_width)),
+                "w_in": In(signed(weight_width)),
+                "w_out": Out(signed(weight_width)),
+                "w_shift": In(1),
+                "w_bank": In(1),
+            }
+        )
 
     @classmethod
     def check_parameters(cls, *, act_width, weight_width, acc_width):
@@ -77,8 +78,10 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        weights = [Signal(signed(self._weight_width), name=f"w{bank}", reset_less=True)
-                   for bank in range(2)]
+        weights = [
+            Signal(signed(self._weight_width), name=f"w{bank}", reset_less=True)
+            for bank in range(2)
+        ]
         a = Signal(signed(self._act_width), reset_less=True)
         bank = Signal(reset_less=True)
         product = Signal(signed(self._act_width + self._weight_width), reset_less=True)
@@ -115,11 +118,20 @@ def _ecp5_registered_multiply(a, b, product):
     with only its output register: signed operands sign-extended to 18 bits."""
     a18, b18 = Signal(signed(18)), Signal(signed(18))
     p = Signal(36)
-    ports = {"p_REG_OUTPUT_CLK": "CLK0", "p_REG_OUTPUT_CE": "CE0", "p_REG_OUTPUT_RST": "RST0",
-             "p_GSR": "DISABLED", "p_RESETMODE": "SYNC",
-             "i_CLK0": ClockSignal("sync"), "i_CE0": Const(1), "i_RST0": Const(0),
-             "i_SIGNEDA": Const(1), "i_SIGNEDB": Const(1),
-             "i_SOURCEA": Const(0), "i_SOURCEB": Const(0)}
+    ports = {
+        "p_REG_OUTPUT_CLK": "CLK0",
+        "p_REG_OUTPUT_CE": "CE0",
+        "p_REG_OUTPUT_RST": "RST0",
+        "p_GSR": "DISABLED",
+        "p_RESETMODE": "SYNC",
+        "i_CLK0": ClockSignal("sync"),
+        "i_CE0": Const(1),
+        "i_RST0": Const(0),
+        "i_SIGNEDA": Const(1),
+        "i_SIGNEDB": Const(1),
+        "i_SOURCEA": Const(0),
+        "i_SOURCEB": Const(0),
+    }
     for k in range(18):
         ports[f"i_A{k}"], ports[f"i_B{k}"], ports[f"i_C{k}"] = a18[k], b18[k], Const(0)
     for k in range(36):

@@ -73,22 +73,29 @@ class BlockRAM(Elaboratable):
         for k, low in enumerate(range(0, width, step)):
             high = min(low + step, width)
             m.submodules[f"slice_{k}" if step < width else "memory"] = memory = Memory(
-                shape=unsigned(high - low), depth=self._depth, init=[],
-                attrs={"no_rw_check": 1})
+                shape=unsigned(high - low), depth=self._depth, init=[], attrs={"no_rw_check": 1}
+            )
             for port in self._writes:
                 write = memory.write_port()
-                m.d.comb += [write.addr.eq(port.addr), write.en.eq(port.en),
-                             write.data.eq(Value.cast(port.data)[low:high])]
+                m.d.comb += [
+                    write.addr.eq(port.addr),
+                    write.en.eq(port.en),
+                    write.data.eq(Value.cast(port.data)[low:high]),
+                ]
             for port, word in zip(self._reads, words, strict=True):
                 read = memory.read_port()
-                m.d.comb += [read.addr.eq(port.addr), read.en.eq(port.en),
-                             word[low:high].eq(read.data)]
+                m.d.comb += [
+                    read.addr.eq(port.addr),
+                    read.en.eq(port.en),
+                    word[low:high].eq(read.data),
+                ]
         for k, (port, word) in enumerate(zip(self._reads, words, strict=True)):
             if _poisoned:
                 met = Signal(name=f"read_{k}_met")
                 with m.If(port.en):
-                    m.d.sync += met.eq(Cat(*(w.en & (w.addr == port.addr)
-                                             for w in self._writes)).any())
+                    m.d.sync += met.eq(
+                        Cat(*(w.en & (w.addr == port.addr) for w in self._writes)).any()
+                    )
                 word = Mux(met, ~word, word)
             m.d.comb += port.data.eq(word)
         return m

@@ -82,24 +82,34 @@ class Requantizer(wiring.Component):
     """
 
     def __init__(self, *, lanes, acc_width, bias_width=32, mult_width=16, out_width=8):
-        self.check_parameters(lanes=lanes, acc_width=acc_width, bias_width=bias_width,
-                              mult_width=mult_width, out_width=out_width)
+        self.check_parameters(
+            lanes=lanes,
+            acc_width=acc_width,
+            bias_width=bias_width,
+            mult_width=mult_width,
+            out_width=out_width,
+        )
         self._lanes = lanes
         self._acc_width, self._bias_width = acc_width, bias_width
         self._mult_width, self._out_width = mult_width, out_width
-        beat = data.StructLayout({
-            "acc": data.ArrayLayout(signed(acc_width), lanes),
-            "bias": data.ArrayLayout(signed(bias_width), lanes),
-            "multiplier": data.ArrayLayout(unsigned(mult_width), lanes),
-            "shift": data.ArrayLayout(range(self.max_shift + 1), lanes),
-        })
-        super().__init__({
-            "i": In(stream.Signature(beat, always_ready=True)),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes),
-                                      always_ready=True)),
-            "zero_point": In(signed(out_width)),
-            "relu": In(1),
-        })
+        beat = data.StructLayout(
+            {
+                "acc": data.ArrayLayout(signed(acc_width), lanes),
+                "bias": data.ArrayLayout(signed(bias_width), lanes),
+                "multiplier": data.ArrayLayout(unsigned(mult_width), lanes),
+                "shift": data.ArrayLayout(range(self.max_shift + 1), lanes),
+            }
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(beat, always_ready=True)),
+                "o": Out(
+                    stream.Signature(data.ArrayLayout(signed(out_width), lanes), always_ready=True)
+                ),
+                "zero_point": In(signed(out_width)),
+                "relu": In(1),
+            }
+        )
 
     @classmethod
     def check_parameters(cls, *, lanes, acc_width, bias_width=32, mult_width=16, out_width=8):
@@ -138,8 +148,7 @@ class Requantizer(wiring.Component):
 
         # The configuration travels with its beat.
         relu = [None] + [register(1, f"relu_{k}") for k in range(1, 5)]
-        zero_point = [None] + [register(signed(out_width), f"zero_point_{k}")
-                               for k in range(1, 5)]
+        zero_point = [None] + [register(signed(out_width), f"zero_point_{k}") for k in range(1, 5)]
         m.d.sync += [relu[1].eq(self.relu), zero_point[1].eq(self.zero_point)]
         for k in range(2, 5):
             m.d.sync += [relu[k].eq(relu[k - 1]), zero_point[k].eq(zero_point[k - 1])]
@@ -157,8 +166,7 @@ class Requantizer(wiring.Component):
         for k in range(lanes):
             total_1 = register(signed(sum_width), f"sum_1_{k}")
             multiplier_1 = register(unsigned(self._mult_width), f"multiplier_1_{k}")
-            shift = [None] + [register(range(max_shift + 1), f"shift_{j}_{k}")
-                              for j in range(1, 4)]
+            shift = [None] + [register(range(max_shift + 1), f"shift_{j}_{k}") for j in range(1, 4)]
             # 2**(shift - 1) for shift > 0, else 0: bit j - 1 is set for shift == j.
             rounding_2 = register(unsigned(product_width), f"rounding_2_{k}")
             low_2 = register(unsigned(split + self._mult_width), f"low_2_{k}")
@@ -174,8 +182,11 @@ class Requantizer(wiring.Component):
                 total_1.eq(self.i.payload.acc[k] + self.i.payload.bias[k]),
                 multiplier_1.eq(self.i.payload.multiplier[k]),
                 # A shift the lane can carry beyond max_shift gives z, as max_shift does.
-                shift[1].eq(Mux(lane_shift > max_shift, max_shift, lane_shift)
-                            if (1 << shift_width) - 1 > max_shift else lane_shift),
+                shift[1].eq(
+                    Mux(lane_shift > max_shift, max_shift, lane_shift)
+                    if (1 << shift_width) - 1 > max_shift
+                    else lane_shift
+                ),
                 shift[2].eq(shift[1]),
                 shift[3].eq(shift[2]),
                 rounding_2.eq(Cat(shift[1] == j for j in range(1, max_shift + 1))),
@@ -188,20 +199,25 @@ class Requantizer(wiring.Component):
             # (a few bits), saturate the same way; ReLU: a negative shifted value gives z.
             clamped = Signal(signed(clamp_width), name=f"clamped_{k}")
             if clamp_width < product_width:
-                top = shifted_4[clamp_width - 1:]
+                top = shifted_4[clamp_width - 1 :]
                 fits = top.all() | ~top.any()
-                m.d.comb += clamped.eq(Mux(fits, shifted_4[:clamp_width].as_signed(),
-                                           Mux(shifted_4[-1], -(1 << (clamp_width - 1)),
-                                               (1 << (clamp_width - 1)) - 1)))
+                m.d.comb += clamped.eq(
+                    Mux(
+                        fits,
+                        shifted_4[:clamp_width].as_signed(),
+                        Mux(shifted_4[-1], -(1 << (clamp_width - 1)), (1 << (clamp_width - 1)) - 1),
+                    )
+                )
             else:
                 m.d.comb += clamped.eq(shifted_4)
             offset = Signal(signed(max(clamp_width, out_width) + 1), name=f"offset_{k}")
             m.d.comb += offset.eq(clamped + zero_point[4])
             saturated = Signal(signed(out_width), name=f"saturated_{k}")
             if len(offset) > out_width:
-                top = offset[out_width - 1:]
-                m.d.comb += saturated.eq(Mux(top.all() | ~top.any(), offset[:out_width],
-                                             Mux(offset[-1], lo, hi)))
+                top = offset[out_width - 1 :]
+                m.d.comb += saturated.eq(
+                    Mux(top.all() | ~top.any(), offset[:out_width], Mux(offset[-1], lo, hi))
+                )
             else:
                 m.d.comb += saturated.eq(offset)
             m.d.sync += result_5.eq(Mux(relu[4] & shifted_4[-1], zero_point[4], saturated))

@@ -56,20 +56,27 @@ class SystolicArray(wiring.Component):
     valid/ready outputs depend on registers only.
     """
 
-    def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32,
-                 buffer_depth=None):
-        self.check_parameters(rows=rows, cols=cols, act_width=act_width,
-                              weight_width=weight_width, acc_width=acc_width,
-                              buffer_depth=buffer_depth)
+    def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32, buffer_depth=None):
+        self.check_parameters(
+            rows=rows,
+            cols=cols,
+            act_width=act_width,
+            weight_width=weight_width,
+            acc_width=acc_width,
+            buffer_depth=buffer_depth,
+        )
         self._rows, self._cols = rows, cols
         self._act_width, self._weight_width, self._acc_width = act_width, weight_width, acc_width
-        self._buffer_depth = self.latency_of(rows, cols) + 1 if buffer_depth is None \
-            else buffer_depth
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(signed(act_width), rows))),
-            "w": In(stream.Signature(data.ArrayLayout(signed(weight_width), cols))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width), cols))),
-        })
+        self._buffer_depth = (
+            self.latency_of(rows, cols) + 1 if buffer_depth is None else buffer_depth
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.ArrayLayout(signed(act_width), rows))),
+                "w": In(stream.Signature(data.ArrayLayout(signed(weight_width), cols))),
+                "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width), cols))),
+            }
+        )
 
     @staticmethod
     def min_acc_width(rows, act_width, weight_width):
@@ -82,8 +89,9 @@ class SystolicArray(wiring.Component):
         return rows + cols + 2
 
     @classmethod
-    def check_parameters(cls, *, rows, cols, act_width=8, weight_width=8, acc_width=32,
-                         buffer_depth=None):
+    def check_parameters(
+        cls, *, rows, cols, act_width=8, weight_width=8, acc_width=32, buffer_depth=None
+    ):
         check_int("rows", rows, 1, 256)
         check_int("cols", cols, 1, 256)
         check_int("act_width", act_width, 2, 32)
@@ -94,7 +102,8 @@ class SystolicArray(wiring.Component):
             raise ValueError(
                 f"acc_width must be at least {minimum} to hold the sum of {rows} products of "
                 f"signed {act_width}-bit activations and signed {weight_width}-bit weights, "
-                f"not {acc_width}")
+                f"not {acc_width}"
+            )
         if buffer_depth is not None:
             check_int("buffer_depth", buffer_depth, 2, 65536)
 
@@ -115,10 +124,10 @@ class SystolicArray(wiring.Component):
         w_fire = Signal()
         o_fire = Signal()
         in_flight = Signal(range(self._buffer_depth + 1))
-        room = Signal(init=1)                   # in_flight < buffer_depth
-        loaded = Signal()                       # a weight set has been completed since reset
-        active = Signal()                       # the bank new activations are tagged with
-        beat = Signal(range(max(rows, 2)))      # beats of the weight set being loaded
+        room = Signal(init=1)  # in_flight < buffer_depth
+        loaded = Signal()  # a weight set has been completed since reset
+        active = Signal()  # the bank new activations are tagged with
+        beat = Signal(range(max(rows, 2)))  # beats of the weight set being loaded
         # Per bank, the cycles until the last vector that uses it has passed every PE.
         busy = [Signal(range(rows + cols), name=f"busy_{bank}") for bank in range(2)]
 
@@ -150,9 +159,17 @@ class SystolicArray(wiring.Component):
                 m.d.sync += count.eq(count - 1)
 
         # The grid.
-        pes = [[ProcessingElement(act_width=self._act_width, weight_width=self._weight_width,
-                                  acc_width=self._acc_width) for _ in range(cols)]
-               for _ in range(rows)]
+        pes = [
+            [
+                ProcessingElement(
+                    act_width=self._act_width,
+                    weight_width=self._weight_width,
+                    acc_width=self._acc_width,
+                )
+                for _ in range(cols)
+            ]
+            for _ in range(rows)
+        ]
         for r in range(rows):
             for c in range(cols):
                 pe = pes[r][c]
@@ -184,8 +201,7 @@ class SystolicArray(wiring.Component):
         for c in range(cols):
             psum = pes[rows - 1][c].psum_out
             for k in range(cols - 1 - c):
-                psum_next = Signal(signed(self._acc_width), name=f"deskew_{c}_{k}",
-                                   reset_less=True)
+                psum_next = Signal(signed(self._acc_width), name=f"deskew_{c}_{k}", reset_less=True)
                 m.d.sync += psum_next.eq(psum)
                 psum = psum_next
             results.append(psum)
@@ -198,8 +214,9 @@ class SystolicArray(wiring.Component):
             valid = valid_next
 
         # Credits (in_flight) guarantee the buffer has room for everything in the pipeline.
-        m.submodules.buffer = buffer = SyncFIFOBuffered(width=cols * self._acc_width,
-                                                        depth=self._buffer_depth)
+        m.submodules.buffer = buffer = SyncFIFOBuffered(
+            width=cols * self._acc_width, depth=self._buffer_depth
+        )
         m.d.comb += [
             buffer.w_data.eq(Cat(*results)),
             buffer.w_en.eq(valid),

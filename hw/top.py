@@ -28,24 +28,26 @@ class Accelerator(wiring.Component):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self._config = config
-        super().__init__({
-            "s_axis_param_tdata": In(config.param_width),
-            "s_axis_param_tvalid": In(1),
-            "s_axis_param_tready": Out(1),
-            "s_axis_param_tlast": In(1),
-            "s_axis_tdata": In(8 * config.rows),
-            "s_axis_tvalid": In(1),
-            "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(8 * config.cols),
-            "m_axis_tvalid": Out(1),
-            "m_axis_tready": In(1),
-            "m_axis_tlast": Out(1),
-            "phase": Out(2),
-            "error": Out(1),
-            "compute_cycles": Out(32),
-            "layer_cycles": Out(32),
-        })
+        super().__init__(
+            {
+                "s_axis_param_tdata": In(config.param_width),
+                "s_axis_param_tvalid": In(1),
+                "s_axis_param_tready": Out(1),
+                "s_axis_param_tlast": In(1),
+                "s_axis_tdata": In(8 * config.rows),
+                "s_axis_tvalid": In(1),
+                "s_axis_tready": Out(1),
+                "s_axis_tlast": In(1),
+                "m_axis_tdata": Out(8 * config.cols),
+                "m_axis_tvalid": Out(1),
+                "m_axis_tready": In(1),
+                "m_axis_tlast": Out(1),
+                "phase": Out(2),
+                "error": Out(1),
+                "compute_cycles": Out(32),
+                "layer_cycles": Out(32),
+            }
+        )
 
     config = property(lambda self: self._config)
 

@@ -21,8 +21,9 @@ def to_verilog(component, name, *, platform=None):
     """Reproducible Verilog for ``component`` with top module ``name``: no source locations,
     no local paths. ``platform`` is passed to ``elaborate`` (vendor primitives: the ECP5 PE's
     DSP block)."""
-    return verilog.convert(component, name=name, emit_src=False, ports=_ports(component),
-                           platform=platform)
+    return verilog.convert(
+        component, name=name, emit_src=False, ports=_ports(component), platform=platform
+    )
 
 
 def to_rtlil(component, name, *, platform=None):
@@ -30,5 +31,6 @@ def to_rtlil(component, name, *, platform=None):
     initial contents are one ``$meminit_v2`` cell there, where the Verilog has a line per word
     (with the engine's default limits, 600,000 lines that YoWASP's Yosys runs out of memory
     reading)."""
-    return rtlil.convert(component, name=name, emit_src=False, ports=_ports(component),
-                         platform=platform)
+    return rtlil.convert(
+        component, name=name, emit_src=False, ports=_ports(component), platform=platform
+    )

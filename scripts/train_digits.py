@@ -63,30 +63,41 @@ MULTIPLIER_MAX = (1 << 16) - 1
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = {"seed": 0, "epochs": 12, "batch_size": 32, "learning_rate": 1e-3}
 # (name, kind, fan_in, fan_out): the float parameters, in NHWC-friendly layouts (see export).
-SHAPES = [("conv1", 3 * 3 * 3, 32), ("conv2", 3 * 3 * 32, 64), ("fc1", 64 * 6 * 6, 128),
-          ("fc2", 128, 10)]
+SHAPES = [
+    ("conv1", 3 * 3 * 3, 32),
+    ("conv2", 3 * 3 * 32, 64),
+    ("fc1", 64 * 6 * 6, 128),
+    ("fc2", 128, 10),
+]
 EVAL_BATCH = 256
 
 
 def build_network():
     """The architecture, unquantised."""
     return Sequential(
-        Conv2d(3, 32, 3, 1, 1), ReLU(), MaxPool2d(2, 2),
-        Conv2d(32, 64, 3, 1, 1), ReLU(), MaxPool2d(2, 2),
+        Conv2d(3, 32, 3, 1, 1),
+        ReLU(),
+        MaxPool2d(2, 2),
+        Conv2d(32, 64, 3, 1, 1),
+        ReLU(),
+        MaxPool2d(2, 2),
         Flatten(),
-        Linear(64 * 6 * 6, 128), ReLU(),
+        Linear(64 * 6 * 6, 128),
+        ReLU(),
         Linear(128, 10),
     )
 
 
 # --- Float model: NHWC activations, weights (fan_in, fan_out) with conv rows in (kh, kw, cin).
 
+
 def init_params(rng):
     params = {}
     for name, fan_in, fan_out in SHAPES:
         # He initialisation, for ReLU networks.
-        params[name + ".w"] = (rng.standard_normal((fan_in, fan_out))
-                               * math.sqrt(2 / fan_in)).astype(np.float32)
+        params[name + ".w"] = (
+            rng.standard_normal((fan_in, fan_out)) * math.sqrt(2 / fan_in)
+        ).astype(np.float32)
         params[name + ".b"] = np.zeros(fan_out, dtype=np.float32)
     return params
 
@@ -106,15 +117,18 @@ def col2im(dcols, shape):
     dxp = np.zeros((n, h + 2, w + 2, c), dtype=dcols.dtype)
     for i in range(3):
         for j in range(3):
-            dxp[:, i:i + h, j:j + w] += dcols[:, :, :, i, j]
+            dxp[:, i : i + h, j : j + w] += dcols[:, :, :, i, j]
     return dxp[:, 1:-1, 1:-1]
 
 
 def pool_forward(a):
     """2x2 max pooling, stride 2, of (N, H, W, C); also the winner of each window."""
     (n, h, w, c) = a.shape
-    r = a.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(
-        n, h // 2, w // 2, c, 4)
+    r = (
+        a.reshape(n, h // 2, 2, w // 2, 2, c)
+        .transpose(0, 1, 3, 5, 2, 4)
+        .reshape(n, h // 2, w // 2, c, 4)
+    )
     index = r.argmax(axis=-1)
     return np.take_along_axis(r, index[..., np.newaxis], axis=-1)[..., 0], index
 
@@ -142,8 +156,9 @@ def forward(params, x):
     z3 = f @ params["fc1.w"] + params["fc1.b"]
     a3 = np.maximum(z3, 0)
     z4 = a3 @ params["fc2.w"] + params["fc2.b"]
-    cache.update(cols1=cols1, z1=z1, i1=i1, cols2=cols2, z2=z2, i2=i2, p1=p1, p2=p2, f=f,
-                 z3=z3, a3=a3)
+    cache.update(
+        cols1=cols1, z1=z1, i1=i1, cols2=cols2, z2=z2, i2=i2, p1=p1, p2=p2, f=f, z3=z3, a3=a3
+    )
     return z4, cache
 
 
@@ -175,8 +190,9 @@ def cross_entropy(logits, labels):
 
 
 def predict(params, x):
-    return np.concatenate([forward(params, x[i:i + EVAL_BATCH])[0]
-                           for i in range(0, len(x), EVAL_BATCH)]).argmax(axis=1)
+    return np.concatenate(
+        [forward(params, x[i : i + EVAL_BATCH])[0] for i in range(0, len(x), EVAL_BATCH)]
+    ).argmax(axis=1)
 
 
 def train(x, labels, *, seed, epochs, batch_size, learning_rate, log=print):
@@ -190,41 +206,45 @@ def train(x, labels, *, seed, epochs, batch_size, learning_rate, log=print):
         order = rng.permutation(len(x))
         losses = []
         for start in range(0, len(x), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             logits, cache = forward(params, x[batch])
             loss, dlogits = cross_entropy(logits, labels[batch])
             grads = backward(params, dlogits, cache)
             step += 1
-            lr = learning_rate * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+            lr = learning_rate * math.sqrt(1 - beta2**step) / (1 - beta1**step)
             for k, g in grads.items():
                 m[k] = beta1 * m[k] + (1 - beta1) * g
                 v[k] = beta2 * v[k] + (1 - beta2) * g * g
                 params[k] -= (lr * m[k] / (np.sqrt(v[k]) + eps)).astype(np.float32)
             losses.append(loss)
         accuracy = (predict(params, x) == labels).mean()
-        log(f"epoch {epoch + 1:2d}/{epochs}: loss {np.mean(losses):.4f}, "
-            f"train accuracy {accuracy:.4f}")
+        log(
+            f"epoch {epoch + 1:2d}/{epochs}: loss {np.mean(losses):.4f}, "
+            f"train accuracy {accuracy:.4f}"
+        )
     return params
 
 
 # --- Quantisation.
 
+
 def calibration_ranges(params, x):
     """Per Conv2d/Linear, the largest float output over ``x`` (largest |.| for the logits)."""
     ranges = np.zeros(4)
     for i in range(0, len(x), EVAL_BATCH):
-        z4, cache = forward(params, x[i:i + EVAL_BATCH])
-        ranges = np.maximum(ranges, [cache["z1"].max(), cache["z2"].max(), cache["z3"].max(),
-                                     np.abs(z4).max()])
+        z4, cache = forward(params, x[i : i + EVAL_BATCH])
+        ranges = np.maximum(
+            ranges, [cache["z1"].max(), cache["z2"].max(), cache["z3"].max(), np.abs(z4).max()]
+        )
     return ranges
 
 
 def multiplier_shift(scale):
     """``(multiplier, shift)`` with ``multiplier / 2**shift ~ scale`` and 16-bit multiplier."""
     shift = math.floor(math.log2(MULTIPLIER_MAX / scale))
-    while round(scale * 2 ** shift) > MULTIPLIER_MAX:
+    while round(scale * 2**shift) > MULTIPLIER_MAX:
         shift -= 1
-    multiplier = round(scale * 2 ** shift)
+    multiplier = round(scale * 2**shift)
     if not 0 <= shift <= SHIFT_MAX or multiplier < 1:
         raise ValueError(f"scale {scale} cannot be expressed as multiplier / 2**shift")
     return multiplier, shift
@@ -252,10 +272,19 @@ def quantise(params, ranges):
         layer.bias = np.round(b / (s_in * s_w)).astype(np.int64)
         real = s_in * s_w / s_out
         layer.multiplier, layer.shift = multiplier_shift(real)
-        scales.append({"layer": network.layers.index(layer), "name": name, "input_scale": s_in,
-                       "weight_scale": s_w, "output_scale": s_out, "calibration_range":
-                       float(calibrated), "real_multiplier": real,
-                       "multiplier": layer.multiplier, "shift": layer.shift})
+        scales.append(
+            {
+                "layer": network.layers.index(layer),
+                "name": name,
+                "input_scale": s_in,
+                "weight_scale": s_w,
+                "output_scale": s_out,
+                "calibration_range": float(calibrated),
+                "real_multiplier": real,
+                "multiplier": layer.multiplier,
+                "shift": layer.shift,
+            }
+        )
         s_in = s_out
     return network, scales
 
@@ -285,11 +314,23 @@ def export_onnx(params, x_calibration, path, metadata):
         w = tensor(f"{layer}.weight", export_weight(layer, params[f"{layer}.w"]))
         b = tensor(f"{layer}.bias", params[f"{layer}.b"])
         nodes += [
-            helper.make_node("Conv", [x, w, b], [f"{layer}.out"], name=layer,
-                             kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node(
+                "Conv",
+                [x, w, b],
+                [f"{layer}.out"],
+                name=layer,
+                kernel_shape=[3, 3],
+                pads=[1, 1, 1, 1],
+            ),
             helper.make_node("Relu", [f"{layer}.out"], [f"{layer}.relu"], name=f"{layer}.relu"),
-            helper.make_node("MaxPool", [f"{layer}.relu"], [f"{layer}.pool"],
-                             name=f"{layer}.pool", kernel_shape=[2, 2], strides=[2, 2]),
+            helper.make_node(
+                "MaxPool",
+                [f"{layer}.relu"],
+                [f"{layer}.pool"],
+                name=f"{layer}.pool",
+                kernel_shape=[2, 2],
+                strides=[2, 2],
+            ),
         ]
         x = f"{layer}.pool"
     nodes.append(helper.make_node("Flatten", [x], ["flat"], name="flatten", axis=1))
@@ -303,17 +344,23 @@ def export_onnx(params, x_calibration, path, metadata):
             nodes.append(helper.make_node("Relu", [x], ["fc1.relu"], name="fc1.relu"))
             x = "fc1.relu"
     graph = helper.make_graph(
-        nodes, "digits_cnn",
+        nodes,
+        "digits_cnn",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 24, 24])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="sysconv scripts/train_digits.py")
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="sysconv scripts/train_digits.py",
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self._batches = iter(x_calibration[i:i + 1] for i in range(len(x_calibration)))
+            self._batches = iter(x_calibration[i : i + 1] for i in range(len(x_calibration)))
 
         def get_next(self):
             batch = next(self._batches, None)
@@ -322,9 +369,15 @@ def export_onnx(params, x_calibration, path, metadata):
     with tempfile.TemporaryDirectory() as folder:
         float_path = Path(folder) / "float.onnx"
         onnx.save(model, float_path)
-        quantize_static(str(float_path), str(path), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8)
+        quantize_static(
+            str(float_path),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
     quantised = onnx.load(str(path))
     for key, value in metadata.items():
         entry = quantised.metadata_props.add()
@@ -333,8 +386,12 @@ def export_onnx(params, x_calibration, path, metadata):
 
 
 def int8_predict(network, images):
-    return np.concatenate([network.run(images[i:i + EVAL_BATCH]).argmax(axis=1)
-                           for i in range(0, len(images), EVAL_BATCH)])
+    return np.concatenate(
+        [
+            network.run(images[i : i + EVAL_BATCH]).argmax(axis=1)
+            for i in range(0, len(images), EVAL_BATCH)
+        ]
+    )
 
 
 def main(argv=None):
@@ -344,8 +401,12 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "digits_cnn.npz")
-    parser.add_argument("--onnx", type=Path, default=ROOT / "models" / "digits_cnn.onnx",
-                        help="the float model quantised by onnxruntime (what the demo runs)")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        default=ROOT / "models" / "digits_cnn.onnx",
+        help="the float model quantised by onnxruntime (what the demo runs)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -354,8 +415,14 @@ def main(argv=None):
     to_float = np.float32(digits.INPUT_SCALE)
     x_train, x_test = train_images * to_float, test_images * to_float
 
-    params = train(x_train, train_labels, seed=args.seed, epochs=args.epochs,
-                   batch_size=args.batch_size, learning_rate=args.learning_rate)
+    params = train(
+        x_train,
+        train_labels,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+    )
     trained = time.perf_counter()
     float_test = float((predict(params, x_test) == test_labels).mean())
     float_train = float((predict(params, x_train) == train_labels).mean())
@@ -369,55 +436,79 @@ def main(argv=None):
     network.metadata = {
         "task": "scikit-learn handwritten digits (sklearn.datasets.load_digits), 10 classes",
         "input": {
-            "shape": [3, 24, 24], "dtype": "int8", "scale": digits.INPUT_SCALE,
+            "shape": [3, 24, 24],
+            "dtype": "int8",
+            "scale": digits.INPUT_SCALE,
             "quantisation": "q = round(v * 127 / 16) half up = (127 * v + 8) // 16, "
-                            "v the 8x8 pixel value 0..16",
+            "v the 8x8 pixel value 0..16",
             "resize": "nearest neighbour: each 8x8 pixel repeated 3x3 (np.kron)",
             "channels": "3 identical copies of the grey image",
         },
-        "split": {**digits.SPLIT,
-                  "test_indices": [int(i) for i in digits.split_indices("test")]},
+        "split": {**digits.SPLIT, "test_indices": [int(i) for i in digits.split_indices("test")]},
         "seed": args.seed,
-        "training": {"framework": "NumPy float32 (scripts/train_digits.py)",
-                     "optimizer": "Adam(beta1=0.9, beta2=0.999, eps=1e-8)",
-                     "learning_rate": args.learning_rate, "batch_size": args.batch_size,
-                     "epochs": args.epochs, "init": "He normal, zero biases",
-                     "loss": "softmax cross-entropy", "float_input": "q / 127"},
+        "training": {
+            "framework": "NumPy float32 (scripts/train_digits.py)",
+            "optimizer": "Adam(beta1=0.9, beta2=0.999, eps=1e-8)",
+            "learning_rate": args.learning_rate,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "init": "He normal, zero biases",
+            "loss": "softmax cross-entropy",
+            "float_input": "q / 127",
+        },
         "quantisation": {
             "weights": "symmetric per layer: round(W / (max|W| / 127))",
             "bias": "round(b / (input_scale * weight_scale)), int32",
             "calibration": "output_scale = max over the training set of the layer's float output "
-                           "(max |.| for the logits) / 127",
+            "(max |.| for the logits) / 127",
             "requantisation": "requantize(acc + bias, multiplier, shift, bits=8), multiplier < "
-                              "2**16 with the largest such shift",
+            "2**16 with the largest such shift",
             "layers": scales,
         },
-        "float_test_accuracy": float_test, "float_train_accuracy": float_train,
-        "int8_test_accuracy": int8_test, "int8_train_accuracy": int8_train,
-        "int8_test_correct": test_correct, "n_test": len(test_labels),
+        "float_test_accuracy": float_test,
+        "float_train_accuracy": float_train,
+        "int8_test_accuracy": int8_test,
+        "int8_train_accuracy": int8_train,
+        "int8_test_correct": test_correct,
+        "n_test": len(test_labels),
         "versions": {"numpy": np.__version__, "scikit-learn": sklearn.__version__},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     network.save(args.out)
-    export_onnx(params, x_train[:256], args.onnx, {
-        "float_test_accuracy": float_test, "float_train_accuracy": float_train,
-        "seed": args.seed, "epochs": args.epochs,
-        "input": "float32 (N, 3, 24, 24): q / 127, q the int8 image of sysconv.golden.digits",
-        "quantiser": "onnxruntime.quantization.quantize_static, QDQ, int8 activations, "
-                     "per-channel int8 weights, calibrated on the first 256 training images"})
+    export_onnx(
+        params,
+        x_train[:256],
+        args.onnx,
+        {
+            "float_test_accuracy": float_test,
+            "float_train_accuracy": float_train,
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "input": "float32 (N, 3, 24, 24): q / 127, q the int8 image of sysconv.golden.digits",
+            "quantiser": "onnxruntime.quantization.quantize_static, QDQ, int8 activations, "
+            "per-channel int8 weights, calibrated on the first 256 training images",
+        },
+    )
 
     for s in scales:
-        print(f"layer {s['layer']} {s['name']}: weight scale {s['weight_scale']:.3g}, output "
-              f"scale {s['output_scale']:.3g}, multiplier {s['multiplier']}, shift {s['shift']} "
-              f"({s['real_multiplier']:.6g} ~ {s['multiplier'] / 2 ** s['shift']:.6g})")
+        print(
+            f"layer {s['layer']} {s['name']}: weight scale {s['weight_scale']:.3g}, output "
+            f"scale {s['output_scale']:.3g}, multiplier {s['multiplier']}, shift {s['shift']} "
+            f"({s['real_multiplier']:.6g} ~ {s['multiplier'] / 2 ** s['shift']:.6g})"
+        )
     print(f"float accuracy: test {float_test:.4f}, train {float_train:.4f}")
-    print(f"int8 accuracy:  test {int8_test:.4f} ({test_correct}/{len(test_labels)}), "
-          f"train {int8_train:.4f}")
-    print(f"training {trained - started:.1f} s, total {finished - started:.1f} s; wrote "
-          f"{args.out} ({args.out.stat().st_size} bytes)")
+    print(
+        f"int8 accuracy:  test {int8_test:.4f} ({test_correct}/{len(test_labels)}), "
+        f"train {int8_train:.4f}"
+    )
+    print(
+        f"training {trained - started:.1f} s, total {finished - started:.1f} s; wrote "
+        f"{args.out} ({args.out.stat().st_size} bytes)"
+    )
     if int8_test < 0.95 or float_test - int8_test > 0.01:
-        print("FAIL: int8 test accuracy must be >= 0.95 and within 1 point of float",
-              file=sys.stderr)
+        print(
+            "FAIL: int8 test accuracy must be >= 0.95 and within 1 point of float", file=sys.stderr
+        )
         return 1
     return 0
 

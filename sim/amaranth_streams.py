@@ -46,10 +46,12 @@ async def stream_get(ctx, stream):
 def random_ready(stream, rng, probability):
     """A ``background=True`` testbench driving ``stream.ready`` high with ``probability`` each
     cycle, drawn from ``rng`` (a :class:`random.Random`, seeded by the test)."""
+
     async def testbench(ctx):
         while True:
             ctx.set(stream.ready, rng.random() < probability)
             await ctx.tick()
+
     return testbench
 
 
@@ -76,12 +78,13 @@ class StreamRecorder:
         while True:
             _clk, _rst, *values = await ctx.tick().sample(*sampled)
             for k in range(len(self.streams)):
-                valid, ready, payload = values[3 * k:3 * k + 3]
+                valid, ready, payload = values[3 * k : 3 * k + 3]
                 payload = self.convert(payload) if valid else None
                 if held[k] is not None and (not valid or payload != held[k]):
                     self.violations.append(
                         f"cycle {self.cycle}: stream {k} dropped or changed a beat not taken: "
-                        f"{held[k]} became {'nothing' if not valid else payload}")
+                        f"{held[k]} became {'nothing' if not valid else payload}"
+                    )
                 if valid and ready:
                     self.beats[k].append((self.cycle, payload))
                 held[k] = payload if valid and not ready else None

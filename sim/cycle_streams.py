@@ -77,11 +77,16 @@ class CycleSink:
             return
         k = len(self.received)
         if k >= len(self.expected):
-            raise StreamMismatch(cycle, f"{self.where(k)} = {self.show(word)}: beyond the "
-                                        f"{len(self.expected)} words expected")
+            raise StreamMismatch(
+                cycle,
+                f"{self.where(k)} = {self.show(word)}: beyond the "
+                f"{len(self.expected)} words expected",
+            )
         if word != self.expected[k]:
-            raise StreamMismatch(cycle, f"{self.where(k)} = {self.show(word)}, expected "
-                                        f"{self.show(self.expected[k])}")
+            raise StreamMismatch(
+                cycle,
+                f"{self.where(k)} = {self.show(word)}, expected {self.show(self.expected[k])}",
+            )
         if bool(last) != (k == len(self.expected) - 1):
             raise StreamMismatch(cycle, f"{self.where(k)}: last = {int(bool(last))}")
         self.received.append(word)

@@ -23,42 +23,84 @@ WAIVERS = files(__package__) / "lint_waivers.vlt"
 CONFIGURATIONS = {
     "array-default-4x4": ("sysconv_array", lambda: SystolicArray(4, 4)),
     "array-smallest-1x1": ("sysconv_array", lambda: SystolicArray(1, 1)),
-    "array-widest-8x8": ("sysconv_array",
-                         lambda: SystolicArray(8, 8, act_width=16, weight_width=16, acc_width=64)),
+    "array-widest-8x8": (
+        "sysconv_array",
+        lambda: SystolicArray(8, 8, act_width=16, weight_width=16, acc_width=64),
+    ),
     "array-largest-16x16": ("sysconv_array", lambda: SystolicArray(16, 16)),
     "requant-default": ("sysconv_requant", lambda: Requantizer(lanes=8, acc_width=24)),
-    "requant-widest": ("sysconv_requant",
-                       lambda: Requantizer(lanes=2, acc_width=64, bias_width=64, mult_width=32,
-                                           out_width=32)),
-    "maxpool-default": ("sysconv_maxpool",
-                        lambda: MaxPool2d(lanes=8, max_width=24, max_channels=64)),
+    "requant-widest": (
+        "sysconv_requant",
+        lambda: Requantizer(lanes=2, acc_width=64, bias_width=64, mult_width=32, out_width=32),
+    ),
+    "maxpool-default": (
+        "sysconv_maxpool",
+        lambda: MaxPool2d(lanes=8, max_width=24, max_channels=64),
+    ),
     "accel-default-8x8": ("sysconv_accel", lambda: Accelerator(EngineConfig(8, 8))),
-    "accel-smallest-1x1": ("sysconv_accel",
-                           lambda: Accelerator(EngineConfig(1, 1, max_height=1, max_width=1,
-                                                            max_in_channels=1,
-                                                            max_out_channels=1, max_kernel=1,
-                                                            max_pool=0))),
+    "accel-smallest-1x1": (
+        "sysconv_accel",
+        lambda: Accelerator(
+            EngineConfig(
+                1,
+                1,
+                max_height=1,
+                max_width=1,
+                max_in_channels=1,
+                max_out_channels=1,
+                max_kernel=1,
+                max_pool=0,
+            )
+        ),
+    ),
     # The largest array linted; its 32x32x64 maps and 5x5 kernels give every buffer and
     # counter a wide address. (Amaranth writes a memory's initial contents word by word, so
     # the Verilog grows with the buffers; this keeps the lint under 20 s.)
-    "accel-large-16x16": ("sysconv_accel",
-                          lambda: Accelerator(EngineConfig(16, 16, max_height=32, max_width=32,
-                                                           max_in_channels=64,
-                                                           max_out_channels=64,
-                                                           max_kernel=5))),
+    "accel-large-16x16": (
+        "sysconv_accel",
+        lambda: Accelerator(
+            EngineConfig(
+                16,
+                16,
+                max_height=32,
+                max_width=32,
+                max_in_channels=64,
+                max_out_channels=64,
+                max_kernel=5,
+            )
+        ),
+    ),
     # The board tops (engine + UART host link) with each board's default engine, and one
     # with a single output lane (a READ can then ask for the most words a frame holds).
-    "board-icebreaker": ("sysconv_board",
-                         lambda: BoardCore(EngineConfig(**BOARDS["icebreaker"].engine),
-                                           clock_hz=12_000_000, baud=115200)),
-    "board-ulx3s-85f": ("sysconv_board",
-                        lambda: BoardCore(EngineConfig(**BOARDS["ulx3s-85f"].engine),
-                                          clock_hz=25_000_000, baud=115200)),
-    "board-one-lane": ("sysconv_board",
-                       lambda: BoardCore(EngineConfig(3, 1, max_height=4, max_width=4,
-                                                      max_in_channels=3, max_out_channels=1,
-                                                      max_kernel=1, max_pool=0),
-                                         clock_hz=100_000_000, baud=12_500_000)),
+    "board-icebreaker": (
+        "sysconv_board",
+        lambda: BoardCore(
+            EngineConfig(**BOARDS["icebreaker"].engine), clock_hz=12_000_000, baud=115200
+        ),
+    ),
+    "board-ulx3s-85f": (
+        "sysconv_board",
+        lambda: BoardCore(
+            EngineConfig(**BOARDS["ulx3s-85f"].engine), clock_hz=25_000_000, baud=115200
+        ),
+    ),
+    "board-one-lane": (
+        "sysconv_board",
+        lambda: BoardCore(
+            EngineConfig(
+                3,
+                1,
+                max_height=4,
+                max_width=4,
+                max_in_channels=3,
+                max_out_channels=1,
+                max_kernel=1,
+                max_pool=0,
+            ),
+            clock_hz=100_000_000,
+            baud=12_500_000,
+        ),
+    ),
 }
 
 
@@ -71,8 +113,11 @@ def lint_verilog(text, top, name):
     path = build_root() / "lint" / f"{name}.v"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    result = subprocess.run([tool.executable, "--lint-only", "-Wall", "--top-module", top,
-                             str(WAIVERS), str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [tool.executable, "--lint-only", "-Wall", "--top-module", top, str(WAIVERS), str(path)],
+        capture_output=True,
+        text=True,
+    )
     return result.returncode == 0 and "%Warning" not in result.stderr, result.stderr
 
 

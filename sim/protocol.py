@@ -37,15 +37,16 @@ class StreamChecker:
     simulation time into cycle numbers; ``on_violation(message)`` is called before raising
     (e.g. to write the test's result file)."""
 
-    def __init__(self, clk, *, name, valid, ready, payload, last=None, period_ns=10,
-                 on_violation=None):
+    def __init__(
+        self, clk, *, name, valid, ready, payload, last=None, period_ns=10, on_violation=None
+    ):
         self.clk, self.name = clk, name
         self.valid, self.ready, self.last = valid, ready, last
         self.payload = list(payload) + ([last] if last is not None else [])
         self.period_ns = period_ns
         self.on_violation = on_violation
-        self.beats = 0            # handshakes so far
-        self.packets = deque()    # expected lengths of the coming packets
+        self.beats = 0  # handshakes so far
+        self.packets = deque()  # expected lengths of the coming packets
         self._in_packet = 0
         self.violation = None
         self._task = None
@@ -83,12 +84,12 @@ class StreamChecker:
             valid, ready = int(self.valid.value), int(self.ready.value)
             if pending is not None:
                 if not valid:
-                    self._fail("valid fell before the handshake (rule: valid stays high until "
-                               "ready)")
+                    self._fail(
+                        "valid fell before the handshake (rule: valid stays high until ready)"
+                    )
                 now = [handle.value for handle in self.payload]
                 if now != pending:
-                    self._fail("payload changed while valid and not ready "
-                               f"({pending} -> {now})")
+                    self._fail(f"payload changed while valid and not ready ({pending} -> {now})")
             if valid:
                 for handle in self.payload:
                     if not _resolved(handle):

@@ -22,17 +22,24 @@ async def checker_reports_the_violation(dut):
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
-    def record(message):
-        (test_dir / "result.json").write_text(json.dumps({"status": "fail",
-                                                          "message": message}))
 
-    checker = StreamChecker(dut.clk, name="bad", valid=dut.valid, ready=dut.ready,
-                            payload=[dut.data], last=dut.last, on_violation=record)
+    def record(message):
+        (test_dir / "result.json").write_text(json.dumps({"status": "fail", "message": message}))
+
+    checker = StreamChecker(
+        dut.clk,
+        name="bad",
+        valid=dut.valid,
+        ready=dut.ready,
+        payload=[dut.data],
+        last=dut.last,
+        on_violation=record,
+    )
     checker.expect(3)
     checker.expect(3)
     checker.start()
     for cycle in range(40):
-        dut.ready.value = int(cycle % 3 == 2)   # mostly not ready: offers must be held
+        dut.ready.value = int(cycle % 3 == 2)  # mostly not ready: offers must be held
         await FallingEdge(dut.clk)
         if checker.violation:
             break

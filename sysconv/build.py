@@ -40,18 +40,25 @@ from sysconv.hw.verilog import to_verilog
 from . import tools
 from .tools import ToolError
 
-__all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "build_engine",
-           "RESOURCES"]
+__all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "build_engine", "RESOURCES"]
 
 NAME = "sysconv_board"
-RESOURCES = {"luts": "LUTs", "ffs": "flip-flops", "dsp": "DSP blocks", "bram": "block RAMs",
-             "spram": "SPRAMs"}
+RESOURCES = {
+    "luts": "LUTs",
+    "ffs": "flip-flops",
+    "dsp": "DSP blocks",
+    "bram": "block RAMs",
+    "spram": "SPRAMs",
+}
 _LABELS = {**RESOURCES, "logic_cells": "logic cells"}
-_DEVICE_CELLS = {   # nextpnr's utilisation entries, per resource
-    "ice40": {"logic_cells": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM",
-              "spram": "ICESTORM_SPRAM"},
-    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsp": "MULT18X18D",
-             "bram": "DP16KD"},
+_DEVICE_CELLS = {  # nextpnr's utilisation entries, per resource
+    "ice40": {
+        "logic_cells": "ICESTORM_LC",
+        "dsp": "ICESTORM_DSP",
+        "bram": "ICESTORM_RAM",
+        "spram": "ICESTORM_SPRAM",
+    },
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD"},
 }
 
 
@@ -71,8 +78,7 @@ def engine_config(board, **overrides):
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown engine parameter(s): {', '.join(sorted(unknown))}")
-    return EngineConfig(**{**spec.engine, **{k: v for k, v in overrides.items()
-                                             if v is not None}})
+    return EngineConfig(**{**spec.engine, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def _synth_cells(stat_path):
@@ -91,11 +97,13 @@ def _needs(spec, cells):
 
 
 def _check_fit(spec, needs, what):
-    over = [f"{needs[r]} {RESOURCES[r]} (the device has {spec.capacity[r]})"
-            for r in spec.capacity if needs.get(r, 0) > spec.capacity[r]]
+    over = [
+        f"{needs[r]} {RESOURCES[r]} (the device has {spec.capacity[r]})"
+        for r in spec.capacity
+        if needs.get(r, 0) > spec.capacity[r]
+    ]
     if over:
-        raise DoesNotFit(f"{what} does not fit the {spec.device}: it needs " +
-                         ", ".join(over))
+        raise DoesNotFit(f"{what} does not fit the {spec.device}: it needs " + ", ".join(over))
 
 
 def _pnr_report(path, spec):
@@ -104,19 +112,30 @@ def _pnr_report(path, spec):
     used = {}
     for resource, cell in _DEVICE_CELLS[spec.family].items():
         if cell in utilisation:
-            used[resource] = {"used": utilisation[cell]["used"],
-                              "available": utilisation[cell]["available"]}
-    fmax = {clock: {"achieved_mhz": round(value["achieved"], 2),
-                    "constraint_mhz": round(value["constraint"], 2),
-                    "met": value["achieved"] >= value["constraint"]}
-            for clock, value in report["fmax"].items()}
+            used[resource] = {
+                "used": utilisation[cell]["used"],
+                "available": utilisation[cell]["available"],
+            }
+    fmax = {
+        clock: {
+            "achieved_mhz": round(value["achieved"], 2),
+            "constraint_mhz": round(value["constraint"], 2),
+            "met": value["achieved"] >= value["constraint"],
+        }
+        for clock, value in report["fmax"].items()
+    }
     paths = []
     for path_report in report.get("critical_paths", []):
         steps = path_report["path"]
         if steps:
-            paths.append({"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
-                          "delay_ns": round(sum(s["delay"] for s in steps), 2),
-                          "clocks": f"{path_report['from']} -> {path_report['to']}"})
+            paths.append(
+                {
+                    "from": steps[0]["from"]["cell"],
+                    "to": steps[-1]["to"]["cell"],
+                    "delay_ns": round(sum(s["delay"] for s in steps), 2),
+                    "clocks": f"{path_report['from']} -> {path_report['to']}",
+                }
+            )
     return used, fmax, paths
 
 
@@ -128,8 +147,10 @@ def _resources(spec, needs, used):
         if resource in used:
             resources[resource] = used[resource]
         else:
-            resources[resource] = {"used": needs.get(resource, 0),
-                                   "available": spec.capacity[resource]}
+            resources[resource] = {
+                "used": needs.get(resource, 0),
+                "available": spec.capacity[resource],
+            }
     if "logic_cells" in used:
         resources["logic_cells"] = used["logic_cells"]
     return resources
@@ -138,42 +159,84 @@ def _resources(spec, needs, used):
 def _board_top(spec, config, baud, work, seed):
     platform = spec.platform_class()()
     top = BoardTop(config, clock_hz=spec.clock_hz, baud=baud, leds=spec.leds)
-    plan = platform.prepare(top, name=NAME, debug_verilog=True,
-                            synth_opts=" ".join(spec.synth_opts),
-                            script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
+    plan = platform.prepare(
+        top,
+        name=NAME,
+        debug_verilog=True,
+        synth_opts=" ".join(spec.synth_opts),
+        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
+    )
     plan.extract(work)
-    times = {"synth_s": tools.run([tools.find("yosys"), "-q", "-l", f"{NAME}.rpt", f"{NAME}.ys"],
-                                  work, "yosys.log", step="synthesis of the board top")}
+    times = {
+        "synth_s": tools.run(
+            [tools.find("yosys"), "-q", "-l", f"{NAME}.rpt", f"{NAME}.ys"],
+            work,
+            "yosys.log",
+            step="synthesis of the board top",
+        )
+    }
     needs = _needs(spec, _synth_cells(work / f"{NAME}.stat.json"))
     _check_fit(spec, needs, f"the board top ({_describe(config)})")
-    common = ["--json", f"{NAME}.json", "--report", "report.json", "--timing-allow-fail",
-              "--seed", str(seed), "--log", f"{NAME}.tim", *spec.nextpnr]
+    common = [
+        "--json",
+        f"{NAME}.json",
+        "--report",
+        "report.json",
+        "--timing-allow-fail",
+        "--seed",
+        str(seed),
+        "--log",
+        f"{NAME}.tim",
+        *spec.nextpnr,
+    ]
     if spec.family == "ice40":
         pnr = [tools.find("nextpnr-ice40"), *common, "--pcf", f"{NAME}.pcf", "--asc", f"{NAME}.asc"]
         pack = [tools.find("icepack"), f"{NAME}.asc", f"{NAME}.bin"]
         bitstream = f"{NAME}.bin"
     else:
-        pnr = [tools.find("nextpnr-ecp5"), *common, "--lpf", f"{NAME}.lpf",
-               "--textcfg", f"{NAME}.config"]
-        pack = [tools.find("ecppack"), "--compress", "--input", f"{NAME}.config", "--bit",
-                f"{NAME}.bit"]
+        pnr = [
+            tools.find("nextpnr-ecp5"),
+            *common,
+            "--lpf",
+            f"{NAME}.lpf",
+            "--textcfg",
+            f"{NAME}.config",
+        ]
+        pack = [
+            tools.find("ecppack"),
+            "--compress",
+            "--input",
+            f"{NAME}.config",
+            "--bit",
+            f"{NAME}.bit",
+        ]
         bitstream = f"{NAME}.bit"
     times["pnr_s"] = _run_pnr(pnr, work, spec, "the board top", config)
     times["pack_s"] = tools.run(pack, work, "pack.log", step="bitstream packing")
     used, fmax, paths = _pnr_report(work / "report.json", spec)
-    return {"resources": _resources(spec, needs, used), "fmax": fmax,
-            "critical_paths": paths, "times": times}, work / bitstream, \
-        work / f"{NAME}.debug.v"
+    return (
+        {
+            "resources": _resources(spec, needs, used),
+            "fmax": fmax,
+            "critical_paths": paths,
+            "times": times,
+        },
+        work / bitstream,
+        work / f"{NAME}.debug.v",
+    )
 
 
 def _overflow(log, spec):
     """What nextpnr's utilisation table (after packing) in ``log`` shows over 100 %, as
     "N logic cells (the device has M)"; the placer then fails with one message or another."""
     names = {cell: resource for resource, cell in _DEVICE_CELLS[spec.family].items()}
-    return [f"{used} {_LABELS[names[cell]]} (the device has {available})"
-            for cell, used, available in
-            re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.MULTILINE)
-            if cell in names and int(used) > int(available)]
+    return [
+        f"{used} {_LABELS[names[cell]]} (the device has {available})"
+        for cell, used, available in re.findall(
+            r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.MULTILINE
+        )
+        if cell in names and int(used) > int(available)
+    ]
 
 
 def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
@@ -184,14 +247,21 @@ def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
         text = (Path(work) / log_name).read_text(errors="replace")
         over = _overflow(text, spec)
         if over:
-            raise DoesNotFit(f"{what} ({_describe(config)}) does not fit the {spec.device}: "
-                             f"after packing it needs {', '.join(over)}") from None
+            raise DoesNotFit(
+                f"{what} ({_describe(config)}) does not fit the {spec.device}: "
+                f"after packing it needs {', '.join(over)}"
+            ) from None
         for line in text.splitlines():
-            if "ERROR" in line and ("device only has" in line or "no BELs remaining" in line
-                                    or "Unable to place" in line or "but device has" in line):
-                raise DoesNotFit(f"{what} ({_describe(config)}) does not fit the "
-                                 f"{spec.device}: nextpnr: {line.split('ERROR:')[-1].strip()}"
-                                 ) from None
+            if "ERROR" in line and (
+                "device only has" in line
+                or "no BELs remaining" in line
+                or "Unable to place" in line
+                or "but device has" in line
+            ):
+                raise DoesNotFit(
+                    f"{what} ({_describe(config)}) does not fit the "
+                    f"{spec.device}: nextpnr: {line.split('ERROR:')[-1].strip()}"
+                ) from None
         raise error
 
 
@@ -209,37 +279,78 @@ def _engine_alone(spec, config, work, seeds):
     else:
         top = "sysconv_accel"
         # The board's platform, for the primitives the design picks by family (the PE's DSP).
-        (work / f"{top}.v").write_text(to_verilog(Accelerator(config), top,
-                                                  platform=spec.platform_class()()))
+        (work / f"{top}.v").write_text(
+            to_verilog(Accelerator(config), top, platform=spec.platform_class()())
+        )
         synth = f"synth_ecp5 -top {top}"
         extra = ["--out-of-context"]
         pnr_tool = "nextpnr-ecp5"
-    script = f"read_verilog {top}.v\n{synth}\ntee -q -o {top}.stat.json stat -json\n" \
-             f"write_json {top}.json\n"
+    script = (
+        f"read_verilog {top}.v\n{synth}\ntee -q -o {top}.stat.json stat -json\n"
+        f"write_json {top}.json\n"
+    )
     (work / f"{top}.ys").write_text(script)
-    times = {"synth_s": tools.run([tools.find("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"],
-                                  work, "yosys.log", step="synthesis of the engine alone"),
-             "pnr_s": 0.0}
+    times = {
+        "synth_s": tools.run(
+            [tools.find("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"],
+            work,
+            "yosys.log",
+            step="synthesis of the engine alone",
+        ),
+        "pnr_s": 0.0,
+    }
     needs = _needs(spec, _synth_cells(work / f"{top}.stat.json"))
     _check_fit(spec, needs, f"the engine ({_describe(config)})")
     runs = []
     for seed in seeds:
         suffix = f"-seed{seed}" if len(seeds) > 1 else ""
         pnr_s = _run_pnr(
-            [tools.find(pnr_tool), "--json", f"{top}.json", "--report", f"report{suffix}.json",
-             "--timing-allow-fail", "--seed", str(seed), "--freq", f"{spec.engine_mhz:g}",
-             "--log", f"{top}{suffix}.tim", *spec.nextpnr, *extra], work, spec, "the engine",
-            config, log_name=f"nextpnr{suffix}.log")
+            [
+                tools.find(pnr_tool),
+                "--json",
+                f"{top}.json",
+                "--report",
+                f"report{suffix}.json",
+                "--timing-allow-fail",
+                "--seed",
+                str(seed),
+                "--freq",
+                f"{spec.engine_mhz:g}",
+                "--log",
+                f"{top}{suffix}.tim",
+                *spec.nextpnr,
+                *extra,
+            ],
+            work,
+            spec,
+            "the engine",
+            config,
+            log_name=f"nextpnr{suffix}.log",
+        )
         times["pnr_s"] = round(times["pnr_s"] + pnr_s, 1)
         used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
-        runs.append({"seed": seed, "fmax_mhz": _slowest(fmax), "pnr_s": pnr_s,
-                     "used": used, "fmax": fmax, "paths": paths})
+        runs.append(
+            {
+                "seed": seed,
+                "fmax_mhz": _slowest(fmax),
+                "pnr_s": pnr_s,
+                "used": used,
+                "fmax": fmax,
+                "paths": paths,
+            }
+        )
     best = max(runs, key=lambda run: run["fmax_mhz"])
-    return {"method": "register harness (2 pins)" if spec.family == "ice40"
-            else "nextpnr --out-of-context",
-            "resources": _resources(spec, needs, best["used"]), "fmax": best["fmax"],
-            "critical_paths": best["paths"], "times": times, "seed": best["seed"],
-            "seeds": [{k: run[k] for k in ("seed", "fmax_mhz", "pnr_s")} for run in runs]}
+    return {
+        "method": "register harness (2 pins)"
+        if spec.family == "ice40"
+        else "nextpnr --out-of-context",
+        "resources": _resources(spec, needs, best["used"]),
+        "fmax": best["fmax"],
+        "critical_paths": best["paths"],
+        "times": times,
+        "seed": best["seed"],
+        "seeds": [{k: run[k] for k in ("seed", "fmax_mhz", "pnr_s")} for run in runs],
+    }
 
 
 def _slowest(fmax):
@@ -253,24 +364,27 @@ def check_seeds(seeds):
         raise ValueError(f"engine_seeds must be a list of nextpnr seeds, not {seeds!r}")
     seeds = tuple(seeds)
     for seed in seeds:
-        check_int("engine_seeds: each seed", seed, 0, 2 ** 31 - 1)
+        check_int("engine_seeds: each seed", seed, 0, 2**31 - 1)
     if not 1 <= len(seeds) <= 16 or len(set(seeds)) != len(seeds):
         raise ValueError(f"engine_seeds must be 1 to 16 distinct seeds, not {list(seeds)}")
     return seeds
 
 
 def _describe(config):
-    return (f"{config.rows}x{config.cols} array, up to {config.max_height}x"
-            f"{config.max_width}x{config.max_in_channels} -> {config.max_out_channels}, "
-            f"kernel {config.max_kernel}, pool {config.max_pool}")
+    return (
+        f"{config.rows}x{config.cols} array, up to {config.max_height}x"
+        f"{config.max_width}x{config.max_in_channels} -> {config.max_out_channels}, "
+        f"kernel {config.max_kernel}, pool {config.max_pool}"
+    )
 
 
 def _tool_versions(family):
     versions = tools.versions()
     for name, flag in (("yosys", "-V"), (f"nextpnr-{family}", "--version")):
         try:
-            out = subprocess.run([tools.find(name), flag], capture_output=True, text=True,
-                                 timeout=300)
+            out = subprocess.run(
+                [tools.find(name), flag], capture_output=True, text=True, timeout=300
+            )
             versions[name] = (out.stdout + out.stderr).strip().splitlines()[-1]
         except (OSError, subprocess.TimeoutExpired, IndexError, ToolError):
             versions[name] = "unknown"
@@ -292,8 +406,9 @@ def build_engine(board, config, *, out, seeds=(1,)):
     return report
 
 
-def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, seed=1,
-                engine_seeds=None):
+def build_board(
+    board, config=None, *, out=None, baud=None, engine_alone=True, seed=1, engine_seeds=None
+):
     """Build ``board`` (a name of :data:`sysconv.hw.boards.platforms.BOARDS`) with ``config`` (its
     default engine if ``None``); returns the report (a dict), also written to ``out``
     (default ``build/boards/NAME``) as ``report.json`` and ``report.txt``, beside the
@@ -302,13 +417,15 @@ def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, s
     fastest (:func:`build_engine`). Raises ValueError for an unknown board or bad parameter,
     DoesNotFit, BuildError."""
     from sysconv.sim.runner import build_root
+
     spec = board_spec(board)
-    check_int("seed", seed, 0, 2 ** 31 - 1)
+    check_int("seed", seed, 0, 2**31 - 1)
     engine_seeds = check_seeds(spec.engine_seeds if engine_seeds is None else engine_seeds)
     config = config if config is not None else engine_config(board)
     baud = baud or spec.baud
     # The UART divisor is checked before anything is built.
     from sysconv.hw.boards.uart import divisor_for
+
     divisor_for(spec.clock_hz, baud)
     out = Path(out) if out is not None else build_root() / "boards" / board
     out.mkdir(parents=True, exist_ok=True)
@@ -323,10 +440,16 @@ def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, s
     shutil.copyfile(bitstream, out / bitstream.name)
     shutil.copyfile(verilog, out / f"{NAME}.v")
     report = {
-        "board": spec.name, "device": spec.device, "family": spec.family,
-        "platform": spec.platform, "config": asdict(config), "clock_hz": spec.clock_hz,
-        "baud": baud, "engine_target_mhz": spec.engine_mhz,
-        "bitstream": str(out / bitstream.name), "verilog": str(out / f"{NAME}.v"),
+        "board": spec.name,
+        "device": spec.device,
+        "family": spec.family,
+        "platform": spec.platform,
+        "config": asdict(config),
+        "clock_hz": spec.clock_hz,
+        "baud": baud,
+        "engine_target_mhz": spec.engine_mhz,
+        "bitstream": str(out / bitstream.name),
+        "verilog": str(out / f"{NAME}.v"),
         "board_top": board_run,
     }
     if engine_alone:
@@ -341,12 +464,15 @@ def build_board(board, config=None, *, out=None, baud=None, engine_alone=True, s
 
 def text_report(report):
     """The report as a table."""
-    lines = [f"sysconv build: {report['board']} ({report['device']}), clock "
-             f"{report['clock_hz'] / 1e6:g} MHz, UART {report['baud']} baud",
-             f"engine: {_describe(EngineConfig(**report['config']))}; buffers "
-             f"input {report['config']['input_depth']}, weight "
-             f"{report['config']['weight_depth']}, acc {report['config']['acc_depth']}, "
-             f"output {report['config']['output_depth']} words", ""]
+    lines = [
+        f"sysconv build: {report['board']} ({report['device']}), clock "
+        f"{report['clock_hz'] / 1e6:g} MHz, UART {report['baud']} baud",
+        f"engine: {_describe(EngineConfig(**report['config']))}; buffers "
+        f"input {report['config']['input_depth']}, weight "
+        f"{report['config']['weight_depth']}, acc {report['config']['acc_depth']}, "
+        f"output {report['config']['output_depth']} words",
+        "",
+    ]
     runs = [("board top", report["board_top"])]
     if "engine" in report:
         runs.append(("engine alone", report["engine"]))
@@ -358,35 +484,45 @@ def text_report(report):
         cells = []
         for _, run in runs:
             value = run["resources"].get(resource)
-            cells.append(f"{value['used']} / {value['available']} "
-                         f"({100 * value['used'] / value['available']:.0f}%)"
-                         if value else "-")
+            cells.append(
+                f"{value['used']} / {value['available']} "
+                f"({100 * value['used'] / value['available']:.0f}%)"
+                if value
+                else "-"
+            )
         lines.append(f"{names[resource]:<14}" + "".join(f"{c:>24}" for c in cells))
     if "engine" in report:
         lines.append(f"(engine alone: {report['engine']['method']})")
         tried = report["engine"]["seeds"]
         if len(tried) > 1:
-            lines.append("engine alone, nextpnr seeds: " + ", ".join(
-                f"{run['seed']}: {run['fmax_mhz']:.2f} MHz" for run in tried) +
-                f"; kept seed {report['engine']['seed']}")
+            lines.append(
+                "engine alone, nextpnr seeds: "
+                + ", ".join(f"{run['seed']}: {run['fmax_mhz']:.2f} MHz" for run in tried)
+                + f"; kept seed {report['engine']['seed']}"
+            )
     lines.append("")
     for title, run in runs:
         for clock, value in run["fmax"].items():
-            lines.append(f"Fmax, {title}, clock {clock}: {value['achieved_mhz']:.2f} MHz "
-                         f"against {value['constraint_mhz']:.2f} MHz: "
-                         f"{'met' if value['met'] else 'NOT MET'}")
+            lines.append(
+                f"Fmax, {title}, clock {clock}: {value['achieved_mhz']:.2f} MHz "
+                f"against {value['constraint_mhz']:.2f} MHz: "
+                f"{'met' if value['met'] else 'NOT MET'}"
+            )
         for path in run["critical_paths"][:1]:
-            lines.append(f"  critical path {path['delay_ns']} ns: {path['from']} -> "
-                         f"{path['to']}")
+            lines.append(f"  critical path {path['delay_ns']} ns: {path['from']} -> {path['to']}")
     lines.append("")
     for title, run in runs:
         times = run["times"]
-        lines.append(f"build time, {title}: synthesis {times['synth_s']} s, place and route "
-                     f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s"
-                                              if "pack_s" in times else ""))
+        lines.append(
+            f"build time, {title}: synthesis {times['synth_s']} s, place and route "
+            f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s" if "pack_s" in times else "")
+        )
     lines.append(f"total {report['build_seconds']} s")
-    packages = {name: version for name, version in report.get("tools", {}).items()
-                if name in tools.PACKAGES or name == "overrides"}
+    packages = {
+        name: version
+        for name, version in report.get("tools", {}).items()
+        if name in tools.PACKAGES or name == "overrides"
+    }
     if packages:
         lines.append(f"tools: {tools.describe(packages)}")
     lines.append(f"bitstream: {report['bitstream']}")

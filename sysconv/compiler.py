@@ -43,11 +43,11 @@ class Pass:
 
     stage: str
     layer: LayerConfig
-    weights: object   # (Cout, Cin, K, K) int array
-    bias: object      # (Cout,) int array
+    weights: object  # (Cout, Cin, K, K) int array
+    bias: object  # (Cout,) int array
     layers: tuple
     name: str
-    pad: tuple = (0, 0, 0, 0)   # (top, left, bottom, right) the host adds before the pass
+    pad: tuple = (0, 0, 0, 0)  # (top, left, bottom, right) the host adds before the pass
 
 
 def _describe(index, layer):
@@ -69,9 +69,12 @@ def _is_relu(layers, k, zero_point):
     if k >= len(layers) or not isinstance(layers[k], ReLU):
         return False
     if layers[k].zero_point != zero_point:
-        raise CompileError(f"{_describe(k, layers[k])}: the engine's ReLU clamps at the output "
-                           f"zero point of the layer before it, {zero_point}, not "
-                           f"{layers[k].zero_point}", (k,))
+        raise CompileError(
+            f"{_describe(k, layers[k])}: the engine's ReLU clamps at the output "
+            f"zero point of the layer before it, {zero_point}, not "
+            f"{layers[k].zero_point}",
+            (k,),
+        )
     return True
 
 
@@ -84,11 +87,12 @@ def _with_relu(layers, k):
 def _requant(layer):
     """The LayerConfig arguments of a Conv2d's or Linear's requantisation."""
     multiplier, shift = layer.multiplier, layer.shift
-    return dict(multiplier=tuple(multiplier.tolist()) if hasattr(multiplier, "tolist")
-                else multiplier,
-                shift=tuple(shift.tolist()) if hasattr(shift, "tolist") else shift,
-                input_zero_point=layer.input_zero_point,
-                output_zero_point=layer.output_zero_point)
+    return dict(
+        multiplier=tuple(multiplier.tolist()) if hasattr(multiplier, "tolist") else multiplier,
+        shift=tuple(shift.tolist()) if hasattr(shift, "tolist") else shift,
+        input_zero_point=layer.input_zero_point,
+        output_zero_point=layer.output_zero_point,
+    )
 
 
 def compile_network(network, input_shape, engine=None, *, batch=1):
@@ -106,8 +110,11 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
         layer = layers[k]
         if isinstance(layer, Flatten):
             if stage != "conv":
-                raise CompileError(f"{_describe(k, layer)}: only one Flatten, before the Linear "
-                                   "layers, is supported", (k,))
+                raise CompileError(
+                    f"{_describe(k, layer)}: only one Flatten, before the Linear "
+                    "layers, is supported",
+                    (k,),
+                )
             stage = "dense"
             shape = (shape[0] * shape[1] * shape[2],)
             k += 1
@@ -128,37 +135,69 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
             padding = min(*pads, layer.kernel_size - 1)
             pad = tuple(p - padding for p in pads)
             config = _layer_config(
-                k, layer, shape[1] + pad[0] + pad[2], shape[2] + pad[1] + pad[3],
-                layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                padding=padding, relu=relu, pool_size=pool.kernel_size if pool else 0,
-                pool_stride=pool.stride if pool else None, **_requant(layer))
+                k,
+                layer,
+                shape[1] + pad[0] + pad[2],
+                shape[2] + pad[1] + pad[3],
+                layer.in_channels,
+                layer.out_channels,
+                layer.kernel_size,
+                stride=layer.stride,
+                padding=padding,
+                relu=relu,
+                pool_size=pool.kernel_size if pool else 0,
+                pool_stride=pool.stride if pool else None,
+                **_requant(layer),
+            )
             weights, bias = layer.weight, layer.bias
             shape = (layer.out_channels, config.pool_out_height, config.pool_out_width)
         elif isinstance(layer, Linear):
             if stage != "dense":
-                raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it",
-                                   (k,))
+                raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it", (k,))
             covered, relu = _with_relu(layers, k)
-            config = _layer_config(k, layer, 1, batch, layer.in_features, layer.out_features,
-                                   1, relu=relu, **_requant(layer))
+            config = _layer_config(
+                k,
+                layer,
+                1,
+                batch,
+                layer.in_features,
+                layer.out_features,
+                1,
+                relu=relu,
+                **_requant(layer),
+            )
             weights = layer.weight.reshape(layer.out_features, layer.in_features, 1, 1)
             bias = layer.bias
             shape = (layer.out_features,)
         else:
-            raise CompileError(f"{_describe(k, layer)}: the engine runs ReLU and MaxPool2d only "
-                               "fused after a Conv2d (ReLU also after a Linear)", (k,))
+            raise CompileError(
+                f"{_describe(k, layer)}: the engine runs ReLU and MaxPool2d only "
+                "fused after a Conv2d (ReLU also after a Linear)",
+                (k,),
+            )
         name = " + ".join(type(layers[i]).__name__ for i in covered)
-        passes.append(Pass(stage, config, weights, bias, tuple(covered), name,
-                           pad if isinstance(layer, Conv2d) else (0, 0, 0, 0)))
+        passes.append(
+            Pass(
+                stage,
+                config,
+                weights,
+                bias,
+                tuple(covered),
+                name,
+                pad if isinstance(layer, Conv2d) else (0, 0, 0, 0),
+            )
+        )
         k = covered[-1] + 1
     if engine is not None:
         for step in passes:
             try:
                 step.layer.check(engine)
             except ValueError as error:
-                raise CompileError(f"pass {passes.index(step)} ({step.name}, network layers "
-                                   f"{', '.join(map(str, step.layers))}): {error}",
-                                   step.layers) from None
+                raise CompileError(
+                    f"pass {passes.index(step)} ({step.name}, network layers "
+                    f"{', '.join(map(str, step.layers))}): {error}",
+                    step.layers,
+                ) from None
     return passes
 
 
@@ -171,19 +210,30 @@ def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16):
     for index, step in enumerate(passes):
         c = step.layer
         try:
-            EngineConfig(rows, cols, max_height=max(c.height, c.out_height),
-                         max_width=max(c.width, c.out_width), max_in_channels=c.in_channels,
-                         max_out_channels=c.out_channels, max_kernel=c.kernel,
-                         mult_width=mult_width, max_pool=c.pool_size and 4)
+            EngineConfig(
+                rows,
+                cols,
+                max_height=max(c.height, c.out_height),
+                max_width=max(c.width, c.out_width),
+                max_in_channels=c.in_channels,
+                max_out_channels=c.out_channels,
+                max_kernel=c.kernel,
+                mult_width=mult_width,
+                max_pool=c.pool_size and 4,
+            )
         except ValueError as error:
-            raise CompileError(f"pass {index} ({step.name}, network layers "
-                               f"{', '.join(map(str, step.layers))}): no engine holds it: "
-                               f"{error}", step.layers) from None
+            raise CompileError(
+                f"pass {index} ({step.name}, network layers "
+                f"{', '.join(map(str, step.layers))}): no engine holds it: "
+                f"{error}",
+                step.layers,
+            ) from None
     configs = [step.layer for step in passes]
     groups = [-(-c.in_channels // rows) for c in configs]
     col_tiles = [-(-c.out_channels // cols) for c in configs]
     engine = EngineConfig(
-        rows, cols,
+        rows,
+        cols,
         max_height=max(max(c.height, c.out_height) for c in configs),
         max_width=max(max(c.width, c.out_width) for c in configs),
         max_in_channels=max(c.in_channels for c in configs),
@@ -192,11 +242,13 @@ def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16):
         mult_width=mult_width,
         max_pool=max([c.pool_size for c in configs] + [0]) and 4,
         input_depth=max(c.height * c.width * g for c, g in zip(configs, groups, strict=True)),
-        weight_depth=max(j * c.kernel ** 2 * g * rows
-                         for c, g, j in zip(configs, groups, col_tiles, strict=True)),
+        weight_depth=max(
+            j * c.kernel**2 * g * rows for c, g, j in zip(configs, groups, col_tiles, strict=True)
+        ),
         acc_depth=max(c.out_height * c.out_width for c in configs),
-        output_depth=max(c.out_height * c.out_width * j
-                         for c, j in zip(configs, col_tiles, strict=True)),
+        output_depth=max(
+            c.out_height * c.out_width * j for c, j in zip(configs, col_tiles, strict=True)
+        ),
     )
     compile_network(network, input_shape, engine, batch=batch)
     return engine

@@ -41,13 +41,14 @@ def float_inputs(images):
 def _onnxruntime(x):
     """The ONNX model on onnxruntime (its own int8 kernels): float32 logits."""
     import onnxruntime
-    session = onnxruntime.InferenceSession(str(ONNX_MODEL),
-                                           providers=["CPUExecutionProvider"])
+
+    session = onnxruntime.InferenceSession(str(ONNX_MODEL), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
 def _model_metadata():
     import onnx
+
     model = onnx.load(str(ONNX_MODEL))
     metadata = {}
     for entry in model.metadata_props:  # ours are JSON; the quantiser adds plain strings
@@ -63,13 +64,11 @@ def board_fmax(root=None):
     (``sysconv build``'s ``report.json``: the engine-alone build's slowest clock), or ``None``
     when no board was built."""
     root = build_root() if root is None else Path(root)
-    reports = sorted((root / "boards").glob("*/report.json"),
-                     key=lambda path: path.stat().st_mtime)
+    reports = sorted((root / "boards").glob("*/report.json"), key=lambda path: path.stat().st_mtime)
     for path in reversed(reports):
         try:
             clocks = json.loads(path.read_text())["engine"]["fmax"]
-            return path.parent.name, min(float(clock["achieved_mhz"])
-                                         for clock in clocks.values())
+            return path.parent.name, min(float(clock["achieved_mhz"]) for clock in clocks.values())
         except (ValueError, KeyError, TypeError):
             continue  # a report from an interrupted or older build
     return None
@@ -79,9 +78,14 @@ def source_commit():
     """The commit of the checkout this package runs from (``git describe --always --dirty``),
     so a results file says what it was measured on; ``None`` outside a git checkout."""
     try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
-                              cwd=Path(__file__).parent, capture_output=True, text=True,
-                              timeout=30, check=True)
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
@@ -91,6 +95,7 @@ def _plot(path, images, labels, predictions, confusion):
     """Up to 16 test images with the RTL's predictions (wrong ones in red) beside the confusion
     matrix. Constrained layout makes room for every title, tick and axis label."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -105,8 +110,11 @@ def _plot(path, images, labels, predictions, confusion):
             continue
         axis.imshow(images[k][0], cmap="gray_r", vmin=0, vmax=127)
         ok = predictions[k] == labels[k]
-        axis.set_title(f"RTL: {predictions[k]}\n(label {labels[k]})",
-                       color="black" if ok else "red", fontsize=9)
+        axis.set_title(
+            f"RTL: {predictions[k]}\n(label {labels[k]})",
+            color="black" if ok else "red",
+            fontsize=9,
+        )
     left.suptitle(f"the first {shown} test images and the RTL's predictions", fontsize=10)
     axis = right.subplots()
     axis.imshow(confusion, cmap="Blues")
@@ -122,8 +130,9 @@ def _plot(path, images, labels, predictions, confusion):
     plt.close(figure)
 
 
-def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, out="build/demo",
-             echo=print):
+def run_demo(
+    *, images=16, simulator="verilator", rows=8, cols=8, batch=None, out="build/demo", echo=print
+):
     """Run the demo; returns the summary dict (also written to ``out/summary.json``)."""
     from tqdm import tqdm
 
@@ -133,8 +142,9 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
     if not 1 <= images <= len(test_images):
         raise ValueError(f"images must be from 1 to {len(test_images)}, not {images}")
     batch = min(images, 16) if batch is None else batch
-    engine = engine_for(network, INPUT_SHAPE, rows, cols, batch=batch,
-                        mult_width=imported.mult_width)
+    engine = engine_for(
+        network, INPUT_SHAPE, rows, cols, batch=batch, mult_width=imported.mult_width
+    )
     passes = compile_network(network, INPUT_SHAPE, engine, batch=batch)
     floats = float_inputs(test_images)
     x_test = imported.quantize_input(floats)
@@ -143,17 +153,27 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
     golden_all_logits = network.run(x_test)
     golden_all = golden_all_logits.argmax(axis=1)
     reference = _onnxruntime(floats)
-    steps = np.abs(imported.steps(imported.output_from_int8(golden_all_logits))
-                   - imported.steps(reference))
+    steps = np.abs(
+        imported.steps(imported.output_from_int8(golden_all_logits)) - imported.steps(reference)
+    )
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    echo(f"sysconv demo: {ONNX_MODEL.name} (quantised by onnxruntime), {images} test images "
-         f"through the {rows}x{cols} engine's RTL on {simulator} ({len(passes)} passes: "
-         f"{'; '.join(p.name for p in passes)})")
+    echo(
+        f"sysconv demo: {ONNX_MODEL.name} (quantised by onnxruntime), {images} test images "
+        f"through the {rows}x{cols} engine's RTL on {simulator} ({len(passes)} passes: "
+        f"{'; '.join(p.name for p in passes)})"
+    )
     with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
-        result = run_network(engine, passes, x, simulator, out / simulator, batch=batch,
-                             progress=lambda done, total: bar.update(done - bar.n))
+        result = run_network(
+            engine,
+            passes,
+            x,
+            simulator,
+            out / simulator,
+            batch=batch,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
         bar.update(images - bar.n if result.status == "pass" else 0)
     if result.status != "pass":
         echo(f"FAIL: {result.message}")
@@ -167,20 +187,31 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         layer = step.layer if step.stage == "conv" else batch_layer(step.layer, min(batch, images))
         predicted = predict_layer(rows, cols, layer)
         compute = stats["compute_cycles"][0]
-        layers.append({
-            "pass": step.name, "runs": samples, "layer_cycles": stats["cycles"][0],
-            "predicted_layer_cycles": predicted.layer_cycles, "compute_cycles": compute,
-            "predicted_compute_cycles": predicted.compute_cycles,
-            "utilization": layer.macs / (rows * cols * compute),
-        })
+        layers.append(
+            {
+                "pass": step.name,
+                "runs": samples,
+                "layer_cycles": stats["cycles"][0],
+                "predicted_layer_cycles": predicted.layer_cycles,
+                "compute_cycles": compute,
+                "predicted_compute_cycles": predicted.compute_cycles,
+                "utilization": layer.macs / (rows * cols * compute),
+            }
+        )
     cycles_per_image = result.cycles / images
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (y, rtl_predictions), 1)
     summary = {
-        "status": "pass" if bit_exact else "fail", "commit": source_commit(),
-        "images": images, "simulator": simulator,
-        "rows": rows, "cols": cols, "batch": batch, "layers": layers,
-        "predictions": rtl_predictions.tolist(), "labels": y.tolist(),
+        "status": "pass" if bit_exact else "fail",
+        "commit": source_commit(),
+        "images": images,
+        "simulator": simulator,
+        "rows": rows,
+        "cols": cols,
+        "batch": batch,
+        "layers": layers,
+        "predictions": rtl_predictions.tolist(),
+        "labels": y.tolist(),
         "rtl_accuracy": float(np.mean(rtl_predictions == y)),
         "golden_int8_accuracy": float(np.mean(golden_logits.argmax(axis=1) == y)),
         "golden_int8_accuracy_test_set": float(np.mean(golden_all == y_test)),
@@ -188,45 +219,61 @@ def run_demo(*, images=16, simulator="verilator", rows=8, cols=8, batch=None, ou
         "onnxruntime_int8_accuracy_test_set": float(np.mean(reference.argmax(axis=1) == y_test)),
         "golden_logits_equal_onnxruntime": float(np.mean(steps == 0)),
         "golden_onnxruntime_max_steps": int(steps.max()),
-        "logits_bit_exact": bit_exact, "simulated_cycles": result.cycles,
-        "cycles_per_image": cycles_per_image, "wall_seconds": result.details["seconds"],
+        "logits_bit_exact": bit_exact,
+        "simulated_cycles": result.cycles,
+        "cycles_per_image": cycles_per_image,
+        "wall_seconds": result.details["seconds"],
         "simulated_cycles_per_second": result.cycles / result.details["seconds"],
     }
     fmax = board_fmax()
     if fmax:
         summary["projected_images_per_second"] = {
-            "board": fmax[0], "fmax_mhz": fmax[1],
-            "images_per_second": fmax[1] * 1e6 / cycles_per_image}
+            "board": fmax[0],
+            "fmax_mhz": fmax[1],
+            "images_per_second": fmax[1] * 1e6 / cycles_per_image,
+        }
     _plot(out / "demo.png", test_images[:images], y, rtl_predictions, confusion)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     echo("\nper pass (first run)       cycles  predicted  compute  predicted  PE util")
     for row in layers:
-        echo(f"  {row['pass']:<24} {row['layer_cycles']:>7} {row['predicted_layer_cycles']:>10} "
-             f"{row['compute_cycles']:>8} {row['predicted_compute_cycles']:>10} "
-             f"{row['utilization']:>8.1%}")
+        echo(
+            f"  {row['pass']:<24} {row['layer_cycles']:>7} {row['predicted_layer_cycles']:>10} "
+            f"{row['compute_cycles']:>8} {row['predicted_compute_cycles']:>10} "
+            f"{row['utilization']:>8.1%}"
+        )
     echo("\nimage  label  RTL prediction")
     for k in range(images):
         mark = "" if rtl_predictions[k] == y[k] else "   <- wrong"
         echo(f"  {k:>4}  {y[k]:>5}  {rtl_predictions[k]:>14}{mark}")
     echo(f"\nRTL accuracy on these {images} images:   {summary['rtl_accuracy']:.1%}")
     echo(f"golden int8 accuracy, same images:     {summary['golden_int8_accuracy']:.1%}")
-    echo(f"golden int8 accuracy, whole test set:  {summary['golden_int8_accuracy_test_set']:.1%}"
-         f" ({len(y_test)} images)")
-    echo(f"onnxruntime int8 accuracy, test set:   "
-         f"{summary['onnxruntime_int8_accuracy_test_set']:.1%}; golden logits equal to "
-         f"onnxruntime's: {summary['golden_logits_equal_onnxruntime']:.1%} (largest difference "
-         f"{summary['golden_onnxruntime_max_steps']} step)")
+    echo(
+        f"golden int8 accuracy, whole test set:  {summary['golden_int8_accuracy_test_set']:.1%}"
+        f" ({len(y_test)} images)"
+    )
+    echo(
+        f"onnxruntime int8 accuracy, test set:   "
+        f"{summary['onnxruntime_int8_accuracy_test_set']:.1%}; golden logits equal to "
+        f"onnxruntime's: {summary['golden_logits_equal_onnxruntime']:.1%} (largest difference "
+        f"{summary['golden_onnxruntime_max_steps']} step)"
+    )
     if summary["float_accuracy_test_set"] is not None:
         echo(f"float accuracy, whole test set:        {summary['float_accuracy_test_set']:.1%}")
-    echo(f"every RTL logit equals the golden int8 logit: {'yes' if bit_exact else 'NO'} "
-         f"({result.details['logits'].size} logits)")
-    echo(f"simulated {result.cycles} cycles ({cycles_per_image:.0f} per image) in "
-         f"{result.details['seconds']:.1f} s: "
-         f"{summary['simulated_cycles_per_second']:.0f} cycles/s")
+    echo(
+        f"every RTL logit equals the golden int8 logit: {'yes' if bit_exact else 'NO'} "
+        f"({result.details['logits'].size} logits)"
+    )
+    echo(
+        f"simulated {result.cycles} cycles ({cycles_per_image:.0f} per image) in "
+        f"{result.details['seconds']:.1f} s: "
+        f"{summary['simulated_cycles_per_second']:.0f} cycles/s"
+    )
     if fmax:
-        echo(f"projected: {summary['projected_images_per_second']['images_per_second']:.0f} "
-             f"images/s at {fmax[1]:.1f} MHz (Fmax from build/boards/{fmax[0]}/report.json)")
+        echo(
+            f"projected: {summary['projected_images_per_second']['images_per_second']:.0f} "
+            f"images/s at {fmax[1]:.1f} MHz (Fmax from build/boards/{fmax[0]}/report.json)"
+        )
     else:
         echo("projected images/s: no board report yet (make bitstream BOARD=...)")
     echo(f"wrote {out / 'demo.png'} and {out / 'summary.json'}")

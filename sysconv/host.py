@@ -13,8 +13,10 @@ def main(argv=None):
     """``python -m sysconv.host PORT [--baud N] [--seed N]``: print the board's engine and run
     :func:`self_test` on it."""
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m sysconv.host",
-                                     description="Talk to a sysconv board over its UART.")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sysconv.host", description="Talk to a sysconv board over its UART."
+    )
     parser.add_argument("port", help="serial device or pyserial URL")
     parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("--seed", type=int, default=0)

@@ -51,9 +51,12 @@ def open_model(path, *, mult_width=16):
         raise ModelError(f"{path} is not a sysconv network file ({error})") from None
     meta = network.metadata.get(_METADATA_KEY)
     if meta is not None:
-        meta = dict(meta, input_shape=tuple(meta["input_shape"]),
-                    onnx_input_shape=tuple(meta["onnx_input_shape"]),
-                    output_shape=tuple(meta["output_shape"]))
+        meta = dict(
+            meta,
+            input_shape=tuple(meta["input_shape"]),
+            onnx_input_shape=tuple(meta["onnx_input_shape"]),
+            output_shape=tuple(meta["output_shape"]),
+        )
         return Imported(network=network, **meta)
     return _native(network)
 
@@ -64,8 +67,10 @@ class _Native(Imported):
     def quantize_input(self, x):
         x = np.asarray(x)
         if x.dtype.kind not in "iu":
-            raise ValueError(f"input must be an integer array of int8 values for a network "
-                             f"file without ONNX quantisation, not {x.dtype}")
+            raise ValueError(
+                f"input must be an integer array of int8 values for a network "
+                f"file without ONNX quantisation, not {x.dtype}"
+            )
         if x.ndim != 4:
             raise ValueError(f"input must be (N, C, H, W), not shape {x.shape}")
         if x.size and (x.min() < -128 or x.max() > 127):
@@ -77,10 +82,22 @@ class _Native(Imported):
 
 
 def _native(network):
-    return _Native(network=network, input_shape=None, input_name="input", output_name="output",
-                   input_scale=1.0, input_zero_point=0, input_dtype="int8", output_scale=1.0,
-                   output_zero_point=0, output_dtype="int8", output_float=False,
-                   onnx_input_shape=None, output_shape=None, mapping=[])
+    return _Native(
+        network=network,
+        input_shape=None,
+        input_name="input",
+        output_name="output",
+        input_scale=1.0,
+        input_zero_point=0,
+        input_dtype="int8",
+        output_scale=1.0,
+        output_zero_point=0,
+        output_dtype="int8",
+        output_float=False,
+        onnx_input_shape=None,
+        output_shape=None,
+        mapping=[],
+    )
 
 
 def save_imported(imported, path):
@@ -105,10 +122,12 @@ def _format(values):
 def mapping_text(imported, passes=None):
     """The node-to-layer (and to-pass) mapping as text lines: scales, zero points (int8),
     multiplier and shift."""
-    lines = [f"input {imported.input_name}: scale {imported.input_scale:.6g} zero point "
-             f"{imported.input_zero_point} ({imported.input_dtype}"
-             f"{', -128 to int8' if imported.input_dtype == 'uint8' else ''}), "
-             f"sample {tuple(imported.onnx_input_shape)}"]
+    lines = [
+        f"input {imported.input_name}: scale {imported.input_scale:.6g} zero point "
+        f"{imported.input_zero_point} ({imported.input_dtype}"
+        f"{', -128 to int8' if imported.input_dtype == 'uint8' else ''}), "
+        f"sample {tuple(imported.onnx_input_shape)}"
+    ]
     pass_of = {}
     for index, step in enumerate(passes or []):
         for layer in step.layers:
@@ -121,26 +140,38 @@ def mapping_text(imported, passes=None):
             lines.append(
                 f"    x scale {row['input_scale']:.6g} zp {row['input_zero_point']}; "
                 f"w scale {_format(row['weight_scale'])}; y scale {row['output_scale']:.6g} "
-                f"zp {row['output_zero_point']}")
-            lines.append(f"    scale {_format(row['scale'])} = multiplier "
-                         f"{_format(row['multiplier'])} / 2**shift {_format(row['shift'])}")
-    lines.append(f"output {imported.output_name}: scale {imported.output_scale:.6g} zero point "
-                 f"{imported.output_zero_point} ({imported.output_dtype}, "
-                 f"{'float32' if imported.output_float else imported.output_dtype} out), "
-                 f"sample {tuple(imported.output_shape)}")
+                f"zp {row['output_zero_point']}"
+            )
+            lines.append(
+                f"    scale {_format(row['scale'])} = multiplier "
+                f"{_format(row['multiplier'])} / 2**shift {_format(row['shift'])}"
+            )
+    lines.append(
+        f"output {imported.output_name}: scale {imported.output_scale:.6g} zero point "
+        f"{imported.output_zero_point} ({imported.output_dtype}, "
+        f"{'float32' if imported.output_float else imported.output_dtype} out), "
+        f"sample {tuple(imported.output_shape)}"
+    )
     return lines
 
 
 def _compile(imported, rows, cols, images):
     batch = min(images, 16)
-    engine = engine_for(imported.network, imported.input_shape, rows, cols, batch=batch,
-                        mult_width=imported.mult_width)
+    engine = engine_for(
+        imported.network,
+        imported.input_shape,
+        rows,
+        cols,
+        batch=batch,
+        mult_width=imported.mult_width,
+    )
     passes = compile_network(imported.network, imported.input_shape, engine, batch=batch)
     return engine, passes, batch
 
 
 def _pass_layer(step, samples):
     from sysconv.sim.network.run import batch_layer
+
     return step.layer if step.stage == "conv" else batch_layer(step.layer, samples)
 
 
@@ -151,6 +182,7 @@ def _amaranth_network(engine, passes, images, batch):
     first run."""
     from sysconv.sim.amaranth_engine import run_engine_amaranth
     from sysconv.sim.engine.layer import LayerRun
+
     runs, which = [], []
     for first in range(0, len(images), batch):
         features = []
@@ -159,8 +191,11 @@ def _amaranth_network(engine, passes, images, batch):
             for index, step in enumerate(passes):
                 if step.stage == "conv":
                     (top, left, bottom, right) = step.pad
-                    x = np.pad(x, ((0, 0), (top, bottom), (left, right)),
-                               constant_values=step.layer.input_zero_point)
+                    x = np.pad(
+                        x,
+                        ((0, 0), (top, bottom), (left, right)),
+                        constant_values=step.layer.input_zero_point,
+                    )
                     runs.append(LayerRun(engine, step.layer, x, step.weights, step.bias))
                     which.append(index)
                     x = runs[-1].expected()
@@ -207,14 +242,22 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, workdir=None):
         rtl_y = golden_y
     elif simulator == "amaranth":
         from sysconv.sim.cycle_streams import StreamMismatch
+
         try:
             stats, cycles = _amaranth_network(engine, passes, q, batch)
             rtl_equal, status, message, rtl_y = True, "pass", "", golden_y
         except (StreamMismatch, AssertionError) as error:
-            stats, cycles, rtl_equal, status, message, rtl_y = None, None, False, "fail", \
-                str(error), None
+            stats, cycles, rtl_equal, status, message, rtl_y = (
+                None,
+                None,
+                False,
+                "fail",
+                str(error),
+                None,
+            )
     else:
         from sysconv.sim.network.run import run_network
+
         workdir = Path(workdir or f"build/runs/model-{simulator}")
         result = run_network(engine, passes, q, simulator, workdir, batch=batch)
         message = result.message
@@ -224,29 +267,36 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, workdir=None):
         else:
             rtl_y, rtl_equal = None, False
         status = "pass" if rtl_equal else "fail"
-        stats, cycles = (result.details["passes"] if result.status == "pass" else None), \
-            result.cycles
+        stats, cycles = (
+            (result.details["passes"] if result.status == "pass" else None),
+            result.cycles,
+        )
 
     rows_out, total = [], 0
     for index, step in enumerate(passes):
         runs = images if step.stage == "conv" else -(-images // batch)
         layer = _pass_layer(step, min(batch, images))
         predicted = predict_layer(rows, cols, layer)
-        row = {"pass": step.name, "stage": step.stage, "layers": list(step.layers),
-               "runs": runs, "predicted_cycles": predicted.layer_cycles,
-               "predicted_compute_cycles": predicted.compute_cycles}
+        row = {
+            "pass": step.name,
+            "stage": step.stage,
+            "layers": list(step.layers),
+            "runs": runs,
+            "predicted_cycles": predicted.layer_cycles,
+            "predicted_compute_cycles": predicted.compute_cycles,
+        }
         if stats:
             row["cycles"] = stats[index]["cycles"][0]
             row["compute_cycles"] = stats[index]["compute_cycles"][0]
         else:
-            row["cycles"], row["compute_cycles"] = predicted.layer_cycles, \
-                predicted.compute_cycles
+            row["cycles"], row["compute_cycles"] = predicted.layer_cycles, predicted.compute_cycles
         row["utilization"] = layer.macs / (rows * cols * row["compute_cycles"])
         # The last batch may be smaller; its cycles are predicted for its own size.
         if step.stage == "dense":
             sizes = [min(batch, images - first) for first in range(0, images, batch)]
-            total += sum(predict_layer(rows, cols, _pass_layer(step, size)).layer_cycles
-                         for size in sizes)
+            total += sum(
+                predict_layer(rows, cols, _pass_layer(step, size)).layer_cycles for size in sizes
+            )
         else:
             total += runs * predicted.layer_cycles
         rows_out.append(row)
@@ -255,10 +305,17 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, workdir=None):
     else:
         cycles_per_image = sum(sum(stats[i]["cycles"]) for i in range(len(passes))) / images
     summary = {
-        "status": status, "simulator": simulator, "images": images, "rows": rows, "cols": cols,
-        "batch": batch, "cycles_per_image": cycles_per_image,
+        "status": status,
+        "simulator": simulator,
+        "images": images,
+        "rows": rows,
+        "cols": cols,
+        "batch": batch,
+        "cycles_per_image": cycles_per_image,
         "predicted_cycles_per_image": total / images,
-        "rtl_equals_golden": rtl_equal, "simulated_cycles": cycles, "passes": rows_out,
+        "rtl_equals_golden": rtl_equal,
+        "simulated_cycles": cycles,
+        "passes": rows_out,
         "message": message,
         "engine": asdict(engine),
     }

@@ -53,8 +53,20 @@ from sysconv.golden.network import (
 
 __all__ = ["ModelError", "Imported", "load", "quantize_multiplier", "SUPPORTED"]
 
-SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "MaxPool", "Relu",
-             "Flatten", "Reshape", "QLinearConv", "QLinearMatMul", "QGemm")
+SUPPORTED = (
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "MaxPool",
+    "Relu",
+    "Flatten",
+    "Reshape",
+    "QLinearConv",
+    "QLinearMatMul",
+    "QGemm",
+)
 _SUPPORTED_TEXT = ", ".join(SUPPORTED)
 
 # ONNX TensorProto element types of the quantised tensors.
@@ -66,8 +78,9 @@ class ModelError(ValueError):
 
 
 def _node_error(node, reason):
-    return ModelError(f"node {node.name!r} ({node.op_type}): {reason}; supported: "
-                      f"{_SUPPORTED_TEXT}")
+    return ModelError(
+        f"node {node.name!r} ({node.op_type}): {reason}; supported: {_SUPPORTED_TEXT}"
+    )
 
 
 def quantize_multiplier(scale, mult_width=16):
@@ -81,27 +94,29 @@ def quantize_multiplier(scale, mult_width=16):
     """
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a positive finite number, not {scale!r}")
-    mantissa, exponent = math.frexp(scale)   # scale = mantissa * 2**exponent, 0.5 <= m < 1
+    mantissa, exponent = math.frexp(scale)  # scale = mantissa * 2**exponent, 0.5 <= m < 1
     shift = mult_width - exponent
     multiplier = round(mantissa * (1 << mult_width))
-    if multiplier == 1 << mult_width:        # rounded up to the next power of two
+    if multiplier == 1 << mult_width:  # rounded up to the next power of two
         multiplier, shift = multiplier >> 1, shift - 1
     if shift < 0:
         raise ValueError(f"scale {scale!r} needs a multiplier wider than {mult_width} bits")
     if shift > SHIFT_MAX:
-        multiplier = round(scale * 2.0 ** SHIFT_MAX)
+        multiplier = round(scale * 2.0**SHIFT_MAX)
         shift = SHIFT_MAX
     return int(multiplier), int(shift)
 
 
 # --- What a tensor of the graph is, while the chain is followed.
 
+
 @dataclass
 class _QAct:
     """A quantised activation: integers with a scale and zero point, one sample's shape."""
+
     scale: float
-    zero_point: int     # as stored (uint8 or int8)
-    dtype: int          # _INT8 or _UINT8
+    zero_point: int  # as stored (uint8 or int8)
+    dtype: int  # _INT8 or _UINT8
     shape: tuple
     int8_zero_point: int = field(init=False)
 
@@ -112,18 +127,21 @@ class _QAct:
 @dataclass
 class _Dequantized:
     """The float view (DequantizeLinear) of a quantised activation."""
+
     act: _QAct
 
 
 @dataclass
 class _Const:
     """An initializer (or Constant node): any dtype."""
+
     value: np.ndarray
 
 
 @dataclass
 class _DequantizedConst:
     """DequantizeLinear of an integer initializer: a weight or a bias."""
+
     values: np.ndarray
     scale: np.ndarray
     zero_point: np.ndarray
@@ -134,21 +152,24 @@ class _DequantizedConst:
 @dataclass
 class _FloatInput:
     """The graph's float input, before its QuantizeLinear."""
+
     shape: tuple
 
 
 @dataclass
 class _Dynamic:
     """A graph input other than the model's input (the first): known only at run time."""
+
     name: str
 
 
 @dataclass
 class _Pending:
     """A float Conv/Gemm/MatMul on a dequantised activation, waiting for its QuantizeLinear."""
+
     node: object
     act: _QAct
-    make: object        # make(output _QAct) -> list of layers
+    make: object  # make(output _QAct) -> list of layers
     relu: bool = False
     nodes: list = field(default_factory=list)
 
@@ -222,16 +243,18 @@ class Imported:
             y = y + 128
         if not self.output_float:
             return y.astype(self.output_dtype)
-        return ((y - self.output_zero_point).astype(np.float32)
-                * np.float32(self.output_scale)).astype(np.float32)
+        return (
+            (y - self.output_zero_point).astype(np.float32) * np.float32(self.output_scale)
+        ).astype(np.float32)
 
     def steps(self, y):
         """Outputs as onnxruntime returns them, in output steps (integers)."""
         y = np.asarray(y)
         if not self.output_float:
             return y.astype(np.int64)
-        return np.rint(y.astype(np.float64) / np.float64(np.float32(self.output_scale))
-                       ).astype(np.int64)
+        return np.rint(y.astype(np.float64) / np.float64(np.float32(self.output_scale))).astype(
+            np.int64
+        )
 
     def run_int8(self, x):
         """The golden network on int8 ``(N, C, H, W)``; int8 ``(N, ...)`` out."""
@@ -245,6 +268,7 @@ class Imported:
 
 def _attributes(node):
     import onnx
+
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -258,6 +282,7 @@ def _scalar(node, value, what):
 class _Importer:
     def __init__(self, model, mult_width):
         import onnx
+
         self.onnx = onnx
         self.model = model
         self.mult_width = mult_width
@@ -266,7 +291,7 @@ class _Importer:
         self.values = {}
         for init in graph.initializer:
             self.values[init.name] = _Const(onnx.numpy_helper.to_array(init))
-        self.layers = []       # (layer, node names, details)
+        self.layers = []  # (layer, node names, details)
         self.input = None
         inputs = [i for i in graph.input if i.name not in self.values]
         if not inputs:
@@ -288,12 +313,16 @@ class _Importer:
     def _static_shape(self, info):
         tensor = info.type.tensor_type
         if tensor.elem_type != _FLOAT:
-            raise ModelError(f"the model's input {info.name!r} must be float32 (what "
-                             f"quantize_static leaves), not ONNX element type {tensor.elem_type}")
+            raise ModelError(
+                f"the model's input {info.name!r} must be float32 (what "
+                f"quantize_static leaves), not ONNX element type {tensor.elem_type}"
+            )
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
         if len(dims) not in (2, 4) or any(d is None or d < 1 for d in dims[1:]):
-            raise ModelError(f"the model's input {info.name!r} must be (N, C, H, W) or (N, F) "
-                             f"with C, H, W, F fixed, not {dims}")
+            raise ModelError(
+                f"the model's input {info.name!r} must be (N, C, H, W) or (N, F) "
+                f"with C, H, W, F fixed, not {dims}"
+            )
         return tuple(dims[1:])
 
     # --- values
@@ -310,29 +339,39 @@ class _Importer:
             raise _node_error(node, f"{what} is missing")
         value = self.value(node, name, what)
         if not isinstance(value, _Const):
-            raise _node_error(node, f"{what} {name!r} must be an initializer (a constant), not "
-                                    "computed at run time")
+            raise _node_error(
+                node,
+                f"{what} {name!r} must be an initializer (a constant), not computed at run time",
+            )
         return value.value
 
     def act(self, node, name, *, dequantized):
         value = self.value(node, name, "input")
         if isinstance(value, _FloatInput):
-            raise _node_error(node, "its input is the float model input: the model is not "
-                                    "quantised (quantise it with onnxruntime.quantization."
-                                    "quantize_static)")
+            raise _node_error(
+                node,
+                "its input is the float model input: the model is not "
+                "quantised (quantise it with onnxruntime.quantization."
+                "quantize_static)",
+            )
         kind = _Dequantized if dequantized else _QAct
         if not isinstance(value, kind):
-            want = "a dequantised activation (DequantizeLinear of a QuantizeLinear output)" \
-                if dequantized else "a quantised activation"
+            want = (
+                "a dequantised activation (DequantizeLinear of a QuantizeLinear output)"
+                if dequantized
+                else "a quantised activation"
+            )
             raise _node_error(node, f"input {name!r} must be {want}")
         if len(self.consumers.get(name, [])) > 1:
-            raise _node_error(node, f"input {name!r} feeds {len(self.consumers[name])} nodes; "
-                                    "only a chain of nodes is supported")
+            raise _node_error(
+                node,
+                f"input {name!r} feeds {len(self.consumers[name])} nodes; "
+                "only a chain of nodes is supported",
+            )
         return value.act if dequantized else value
 
     def quant_params(self, node, scale_name, zero_name, what):
-        scale = float(_scalar(node, self.const(node, scale_name, f"{what} scale"),
-                              f"{what} scale"))
+        scale = float(_scalar(node, self.const(node, scale_name, f"{what} scale"), f"{what} scale"))
         if zero_name:
             zp = np.asarray(self.const(node, zero_name, f"{what} zero point"))
             dtype = {np.dtype(np.int8): _INT8, np.dtype(np.uint8): _UINT8}.get(zp.dtype)
@@ -356,8 +395,9 @@ class _Importer:
         except ValueError as error:
             raise _node_error(node, str(error)) from None
 
-    def weighted(self, node, nodes, act, kind, weights, w_scale, w_zero, w_dtype, bias, out,
-                 relu, attrs=None):
+    def weighted(
+        self, node, nodes, act, kind, weights, w_scale, w_zero, w_dtype, bias, out, relu, attrs=None
+    ):
         """Conv2d or Linear from integer weights (Cout, ...), per-channel scales, a bias (int32
         values and scales, or float) and the input and output quantisation."""
         cout = weights.shape[0]
@@ -365,13 +405,19 @@ class _Importer:
         w_zero = np.broadcast_to(np.asarray(w_zero, np.int64).reshape(-1), (cout,))
         if w_dtype == _UINT8:
             if np.any(w_zero != 128):
-                raise _node_error(node, "uint8 weights must have zero point 128 (symmetric), "
-                                        f"not {sorted(set(w_zero.tolist()))}")
+                raise _node_error(
+                    node,
+                    "uint8 weights must have zero point 128 (symmetric), "
+                    f"not {sorted(set(w_zero.tolist()))}",
+                )
             w8 = weights.astype(np.int64) - 128
         else:
             if np.any(w_zero != 0):
-                raise _node_error(node, "int8 weights must have zero point 0 (symmetric), not "
-                                        f"{sorted(set(w_zero.tolist()))}")
+                raise _node_error(
+                    node,
+                    "int8 weights must have zero point 0 (symmetric), not "
+                    f"{sorted(set(w_zero.tolist()))}",
+                )
             w8 = weights.astype(np.int64)
         if np.any(w8 < -128) or np.any(w8 > 127):
             raise _node_error(node, "weights must fit in int8 once their zero point is taken")
@@ -401,8 +447,9 @@ class _Importer:
         zx = act.int8_zero_point
         folded = b - zx * w8.reshape(cout, -1).sum(axis=1)
         if np.any(np.abs(folded) > (1 << 31) - 1):
-            raise _node_error(node, "the bias with the input zero point folded in does not fit "
-                                    "in int32")
+            raise _node_error(
+                node, "the bias with the input zero point folded in does not fit in int32"
+            )
         try:
             pairs = [quantize_multiplier(float(s), self.mult_width) for s in scales]
         except ValueError as error:
@@ -411,8 +458,9 @@ class _Importer:
         shifts = np.array([s for _, s in pairs], np.int64)
         per_channel = not (np.all(multipliers == multipliers[0]) and np.all(shifts == shifts[0]))
         if kind == "conv":
-            layer = Conv2d(w8.shape[1], cout, w8.shape[2], stride=attrs["stride"],
-                           padding=attrs["pads"])
+            layer = Conv2d(
+                w8.shape[1], cout, w8.shape[2], stride=attrs["stride"], padding=attrs["pads"]
+            )
         else:
             layer = Linear(w8.shape[1], cout)
         layer.weight = w8
@@ -422,10 +470,18 @@ class _Importer:
         layer.input_zero_point = zx
         layer.output_zero_point = out.int8_zero_point
         shape = self.shape_after(node, layer, act.shape)
-        self.add(layer, nodes, input_scale=act.scale, input_zero_point=zx,
-                 weight_scale=w_scale.tolist(), output_scale=out.scale,
-                 output_zero_point=out.int8_zero_point, scale=scales.tolist(),
-                 multiplier=multipliers.tolist(), shift=shifts.tolist())
+        self.add(
+            layer,
+            nodes,
+            input_scale=act.scale,
+            input_zero_point=zx,
+            weight_scale=w_scale.tolist(),
+            output_scale=out.scale,
+            output_zero_point=out.int8_zero_point,
+            scale=scales.tolist(),
+            multiplier=multipliers.tolist(),
+            shift=shifts.tolist(),
+        )
         if relu:
             self.add(ReLU(zero_point=out.int8_zero_point), [relu])
         return _QAct(out.scale, out.zero_point, out.dtype, shape)
@@ -452,8 +508,9 @@ class _Importer:
             for size in shape[1:]:
                 total = max((-(-size // s) - 1) * s + kh - size, 0)
                 small = total // 2
-                pads.append((small, total - small) if auto_pad == "SAME_UPPER"
-                            else (total - small, small))
+                pads.append(
+                    (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
+                )
             pads = [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
         elif auto_pad == "VALID":
             pads = [0, 0, 0, 0]
@@ -467,8 +524,9 @@ class _Importer:
 
     def op_QuantizeLinear(self, node):
         value = self.value(node, node.input[0], "input")
-        out = self.quant_params(node, node.input[1], node.input[2] if len(node.input) > 2
-                                else "", "output")
+        out = self.quant_params(
+            node, node.input[1], node.input[2] if len(node.input) > 2 else "", "output"
+        )
         if isinstance(value, _FloatInput):
             if self.input is not None:
                 raise _node_error(node, "the model input is quantised twice")
@@ -481,12 +539,18 @@ class _Importer:
         if isinstance(value, _Dequantized):
             act = value.act
             if (act.scale, act.zero_point, act.dtype) != out:
-                raise _node_error(node, f"requantising from scale {act.scale} zero point "
-                                        f"{act.zero_point} to scale {out[0]} zero point "
-                                        f"{out[1]} is not supported")
+                raise _node_error(
+                    node,
+                    f"requantising from scale {act.scale} zero point "
+                    f"{act.zero_point} to scale {out[0]} zero point "
+                    f"{out[1]} is not supported",
+                )
             return act
-        raise _node_error(node, "its input must be the model input, a dequantised activation "
-                                "or a Conv, Gemm or MatMul output")
+        raise _node_error(
+            node,
+            "its input must be the model input, a dequantised activation "
+            "or a Conv, Gemm or MatMul output",
+        )
 
     def op_DequantizeLinear(self, node):
         value = self.value(node, node.input[0], "input")
@@ -494,23 +558,33 @@ class _Importer:
             return value
         if isinstance(value, _Const):
             values = np.asarray(value.value)
-            dtype = {np.dtype(np.int8): _INT8, np.dtype(np.uint8): _UINT8,
-                     np.dtype(np.int32): _INT32}.get(values.dtype)
+            dtype = {
+                np.dtype(np.int8): _INT8,
+                np.dtype(np.uint8): _UINT8,
+                np.dtype(np.int32): _INT32,
+            }.get(values.dtype)
             if dtype is None:
-                raise _node_error(node, f"a quantised constant must be int8, uint8 or int32, "
-                                        f"not {values.dtype}")
+                raise _node_error(
+                    node, f"a quantised constant must be int8, uint8 or int32, not {values.dtype}"
+                )
             scale = np.asarray(self.const(node, node.input[1], "scale"), np.float64)
-            zero = self.const(node, node.input[2], "zero point", optional=True) \
-                if len(node.input) > 2 else None
+            zero = (
+                self.const(node, node.input[2], "zero point", optional=True)
+                if len(node.input) > 2
+                else None
+            )
             zero = np.zeros_like(scale, np.int64) if zero is None else np.asarray(zero, np.int64)
             axis = _attributes(node).get("axis", 1)
             return _DequantizedConst(values, scale, zero, axis, dtype)
-        out = self.quant_params(node, node.input[1], node.input[2] if len(node.input) > 2
-                                else "", "input")
+        out = self.quant_params(
+            node, node.input[1], node.input[2] if len(node.input) > 2 else "", "input"
+        )
         act = self.act(node, node.input[0], dequantized=False)
         if (act.scale, act.zero_point, act.dtype) != out:
-            raise _node_error(node, "dequantises with another scale or zero point than its "
-                                    "input was quantised with")
+            raise _node_error(
+                node,
+                "dequantises with another scale or zero point than its input was quantised with",
+            )
         return _Dequantized(act)
 
     def _weight(self, node, name):
@@ -518,10 +592,14 @@ class _Importer:
         if isinstance(value, _DequantizedConst):
             return value
         if isinstance(value, _Const):
-            raise _node_error(node, f"weight {name!r} is float: the model is not quantised "
-                                    "(quantise it with onnxruntime.quantization.quantize_static)")
-        raise _node_error(node, f"weight {name!r} must be an initializer (a constant), not "
-                                "computed at run time")
+            raise _node_error(
+                node,
+                f"weight {name!r} is float: the model is not quantised "
+                "(quantise it with onnxruntime.quantization.quantize_static)",
+            )
+        raise _node_error(
+            node, f"weight {name!r} must be an initializer (a constant), not computed at run time"
+        )
 
     def _per_channel(self, node, weight, axis, cout):
         scale = np.asarray(weight.scale, np.float64).reshape(-1)
@@ -529,8 +607,11 @@ class _Importer:
         if scale.size not in (1, cout):
             raise _node_error(node, f"weight scales must be 1 or {cout}, not {scale.size}")
         if scale.size == cout and cout > 1 and weight.axis % weight.values.ndim != axis:
-            raise _node_error(node, f"per-channel weight scales must be along the output axis "
-                                    f"{axis}, not {weight.axis}")
+            raise _node_error(
+                node,
+                f"per-channel weight scales must be along the output axis "
+                f"{axis}, not {weight.axis}",
+            )
         return scale, zero
 
     def _bias(self, node, name):
@@ -541,28 +622,44 @@ class _Importer:
             return value
         if isinstance(value, _Const):
             return value.value
-        raise _node_error(node, f"bias {name!r} must be an initializer (a constant), not "
-                                "computed at run time")
+        raise _node_error(
+            node, f"bias {name!r} must be an initializer (a constant), not computed at run time"
+        )
 
     def op_Conv(self, node):
         act = self.act(node, node.input[0], dequantized=True)
         weight = self._weight(node, node.input[1])
         if weight.values.ndim != 4:
-            raise _node_error(node, f"a 2-D convolution's weights are 4-D, not "
-                                    f"{weight.values.shape}")
+            raise _node_error(
+                node, f"a 2-D convolution's weights are 4-D, not {weight.values.shape}"
+            )
         scale, zero = self._per_channel(node, weight, 0, weight.values.shape[0])
         attrs = self.conv_attrs(node, act.shape, weight.values)
         bias = self._bias(node, node.input[2] if len(node.input) > 2 else "")
 
         def make(out, pending):
-            return self.weighted(node, pending.nodes, act, "conv", weight.values, scale, zero,
-                                 weight.dtype, bias, out, pending.relu, attrs)
+            return self.weighted(
+                node,
+                pending.nodes,
+                act,
+                "conv",
+                weight.values,
+                scale,
+                zero,
+                weight.dtype,
+                bias,
+                out,
+                pending.relu,
+                attrs,
+            )
+
         return _Pending(node, act, make, nodes=[node])
 
     def _dense(self, node, act, weights, transposed_axis):
         if len(act.shape) != 1:
-            raise _node_error(node, f"its input must be flat (after Flatten or Reshape), not of "
-                                    f"shape {act.shape}")
+            raise _node_error(
+                node, f"its input must be flat (after Flatten or Reshape), not of shape {act.shape}"
+            )
         if weights.ndim != 2:
             raise _node_error(node, f"weights must be 2-D, not {weights.shape}")
 
@@ -570,11 +667,15 @@ class _Importer:
         attrs = _attributes(node)
         act = self.act(node, node.input[0], dequantized=True)
         weight = self._weight(node, node.input[1])
-        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or \
-                attrs.get("beta", 1.0) != 1.0:
+        if (
+            attrs.get("transA", 0)
+            or attrs.get("alpha", 1.0) != 1.0
+            or attrs.get("beta", 1.0) != 1.0
+        ):
             raise _node_error(node, "transA must be 0 and alpha and beta 1")
-        return self._pending_dense(node, act, weight, attrs.get("transB", 0),
-                                   node.input[2] if len(node.input) > 2 else "")
+        return self._pending_dense(
+            node, act, weight, attrs.get("transB", 0), node.input[2] if len(node.input) > 2 else ""
+        )
 
     def op_MatMul(self, node):
         act = self.act(node, node.input[0], dequantized=True)
@@ -587,13 +688,27 @@ class _Importer:
         out_axis = 0 if trans_b else 1
         scale, zero = self._per_channel(node, weight, out_axis, values.shape[0])
         if values.shape[1] != act.shape[0]:
-            raise _node_error(node, f"weights {weight.values.shape} do not match the input's "
-                                    f"{act.shape[0]} features")
+            raise _node_error(
+                node,
+                f"weights {weight.values.shape} do not match the input's {act.shape[0]} features",
+            )
         bias = self._bias(node, bias_name)
 
         def make(out, pending):
-            return self.weighted(node, pending.nodes, act, "dense", values, scale, zero,
-                                 weight.dtype, bias, out, pending.relu)
+            return self.weighted(
+                node,
+                pending.nodes,
+                act,
+                "dense",
+                values,
+                scale,
+                zero,
+                weight.dtype,
+                bias,
+                out,
+                pending.relu,
+            )
+
         return _Pending(node, act, make, nodes=[node])
 
     def _qlinear_weight(self, node, index):
@@ -610,29 +725,34 @@ class _Importer:
         act = self.act(node, node.input[index], dequantized=False)
         params = self.quant_params(node, node.input[index + 1], node.input[index + 2], "input")
         if (act.scale, act.zero_point, act.dtype) != params:
-            raise _node_error(node, "its input scale and zero point differ from those its input "
-                                    "was quantised with")
+            raise _node_error(
+                node,
+                "its input scale and zero point differ from those its input was quantised with",
+            )
         return act
 
     def op_QLinearConv(self, node):
         act = self._qlinear_act(node, 0)
         weights, scale, zero, dtype = self._qlinear_weight(node, 3)
         out = _QAct(*self.quant_params(node, node.input[6], node.input[7], "output"), ())
-        bias = self.const(node, node.input[8], "bias", optional=True) \
-            if len(node.input) > 8 else None
+        bias = (
+            self.const(node, node.input[8], "bias", optional=True) if len(node.input) > 8 else None
+        )
         if weights.ndim != 4:
             raise _node_error(node, f"weights must be 4-D, not {weights.shape}")
         attrs = self.conv_attrs(node, act.shape, weights)
-        return self.weighted(node, [node], act, "conv", weights, scale, zero, dtype, bias, out,
-                             None, attrs)
+        return self.weighted(
+            node, [node], act, "conv", weights, scale, zero, dtype, bias, out, None, attrs
+        )
 
     def op_QLinearMatMul(self, node):
         act = self._qlinear_act(node, 0)
         weights, scale, zero, dtype = self._qlinear_weight(node, 3)
         self._dense(node, act, weights, 0)
         out = _QAct(*self.quant_params(node, node.input[6], node.input[7], "output"), ())
-        return self.weighted(node, [node], act, "dense", weights.T, scale, zero, dtype, None,
-                             out, None)
+        return self.weighted(
+            node, [node], act, "dense", weights.T, scale, zero, dtype, None, out, None
+        )
 
     def op_QGemm(self, node):
         attrs = _attributes(node)
@@ -643,12 +763,17 @@ class _Importer:
         self._dense(node, act, weights, attrs.get("transB", 0))
         if len(node.input) < 8 or not node.input[7]:
             raise _node_error(node, "a QGemm with a float output (no y_scale) is not supported")
-        out = _QAct(*self.quant_params(node, node.input[7], node.input[8]
-                                       if len(node.input) > 8 else "", "output"), ())
+        out = _QAct(
+            *self.quant_params(
+                node, node.input[7], node.input[8] if len(node.input) > 8 else "", "output"
+            ),
+            (),
+        )
         bias = self.const(node, node.input[6], "bias", optional=True)
         values = weights if attrs.get("transB", 0) else weights.T
-        return self.weighted(node, [node], act, "dense", values, scale, zero, dtype, bias, out,
-                             None)
+        return self.weighted(
+            node, [node], act, "dense", values, scale, zero, dtype, bias, out, None
+        )
 
     def op_Relu(self, node):
         value = self.value(node, node.input[0], "input")
@@ -684,10 +809,15 @@ class _Importer:
             raise _node_error(node, f"strides must be equal, not {strides}")
         if any(attrs.get("pads", [0])) or auto_pad not in ("NOTSET", "VALID"):
             raise _node_error(node, "max pooling takes no padding")
-        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])) or \
-                attrs.get("storage_order", 0) or len(node.output) > 1:
-            raise _node_error(node, "ceil_mode, dilations, storage_order and the Indices output "
-                                    "are not supported")
+        if (
+            attrs.get("ceil_mode", 0)
+            or any(d != 1 for d in attrs.get("dilations", [1, 1]))
+            or attrs.get("storage_order", 0)
+            or len(node.output) > 1
+        ):
+            raise _node_error(
+                node, "ceil_mode, dilations, storage_order and the Indices output are not supported"
+            )
         return self._passthrough(node, MaxPool2d(kernel[0], strides[0]))
 
     def op_Flatten(self, node):
@@ -701,16 +831,22 @@ class _Importer:
         target = self.const(node, node.input[1], "shape")
         target = [int(v) for v in np.asarray(target).reshape(-1)]
         features = math.prod(act.shape) if isinstance(act, _QAct) else None
-        if len(target) != 2 or target[1] not in (-1, features) or \
-                (target[0] not in (-1, 0) and target[1] == -1 and target[0] < 1):
-            raise _node_error(node, f"only the Reshape of x.view(n, -1), to (N, C*H*W), is "
-                                    f"supported, not to {target}")
+        if (
+            len(target) != 2
+            or target[1] not in (-1, features)
+            or (target[0] not in (-1, 0) and target[1] == -1 and target[0] < 1)
+        ):
+            raise _node_error(
+                node,
+                f"only the Reshape of x.view(n, -1), to (N, C*H*W), is supported, not to {target}",
+            )
         return self._passthrough(node, Flatten())
 
     def check_engine(self, network, input_shape):
         """Compile the network for an engine generated to hold it: a layer no engine can run
         is refused, naming its first ONNX node."""
         from sysconv.compiler import CompileError, engine_for
+
         try:
             engine_for(network, input_shape, 8, 8, mult_width=self.mult_width)
         except CompileError as error:
@@ -738,16 +874,20 @@ class _Importer:
         name = self.output_info.name
         value = self.values.get(name)
         if self.input is None or not self.layers:
-            raise ModelError("the model is not quantised: no QuantizeLinear on its input and no "
-                             "quantised Conv, Gemm or MatMul (quantise it with "
-                             "onnxruntime.quantization.quantize_static)")
+            raise ModelError(
+                "the model is not quantised: no QuantizeLinear on its input and no "
+                "quantised Conv, Gemm or MatMul (quantise it with "
+                "onnxruntime.quantization.quantize_static)"
+            )
         if isinstance(value, _Dequantized):
             act, output_float = value.act, True
         elif isinstance(value, _QAct):
             act, output_float = value, False
         elif isinstance(value, _Pending):
-            raise _node_error(value.node, "its float output is the model's output; the last "
-                                          "layer must be quantised")
+            raise _node_error(
+                value.node,
+                "its float output is the model's output; the last layer must be quantised",
+            )
         else:
             raise ModelError(f"the model's output {name!r} is not a quantised activation")
         layers = [layer for layer, _, _ in self.layers]
@@ -760,17 +900,29 @@ class _Importer:
             input_shape = in_shape
         network = Sequential(*layers)
         self.check_engine(network, input_shape)
-        mapping = [dict(layer=repr(layer), nodes=[node.name for node in nodes], **details)
-                   for layer, nodes, details in self.layers]
+        mapping = [
+            dict(layer=repr(layer), nodes=[node.name for node in nodes], **details)
+            for layer, nodes, details in self.layers
+        ]
         dtype = "uint8" if act.dtype == _UINT8 else "int8"
         in_scale, in_zero, in_dtype = self.input
         return Imported(
-            network=network, input_shape=tuple(input_shape), input_name=self.input_info.name,
-            output_name=name, input_scale=in_scale, input_zero_point=in_zero,
-            input_dtype="uint8" if in_dtype == _UINT8 else "int8", output_scale=act.scale,
+            network=network,
+            input_shape=tuple(input_shape),
+            input_name=self.input_info.name,
+            output_name=name,
+            input_scale=in_scale,
+            input_zero_point=in_zero,
+            input_dtype="uint8" if in_dtype == _UINT8 else "int8",
+            output_scale=act.scale,
             output_zero_point=act.zero_point if output_float else act.int8_zero_point,
-            output_dtype=dtype, output_float=output_float, onnx_input_shape=tuple(in_shape),
-            output_shape=tuple(act.shape), mapping=mapping, mult_width=self.mult_width)
+            output_dtype=dtype,
+            output_float=output_float,
+            onnx_input_shape=tuple(in_shape),
+            output_shape=tuple(act.shape),
+            mapping=mapping,
+            mult_width=self.mult_width,
+        )
 
 
 def load(path, *, mult_width=16):
@@ -793,19 +945,24 @@ def load(path, *, mult_width=16):
         names the node, its op type and what is supported.
     """
     import onnx
+
     if not isinstance(mult_width, int) or not 1 <= mult_width <= MULTIPLIER_MAX.bit_length():
-        raise ValueError(f"mult_width must be an integer from 1 to "
-                         f"{MULTIPLIER_MAX.bit_length()}, not {mult_width!r}")
+        raise ValueError(
+            f"mult_width must be an integer from 1 to "
+            f"{MULTIPLIER_MAX.bit_length()}, not {mult_width!r}"
+        )
     try:
         model = onnx.load(str(path))
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
     except Exception:  # protobuf's DecodeError and friends: not an ONNX file
-        raise ModelError(f"{path} is not an ONNX model (unreadable: truncated or "
-                         "corrupt)") from None
+        raise ModelError(
+            f"{path} is not an ONNX model (unreadable: truncated or corrupt)"
+        ) from None
     if not model.graph.node:
-        raise ModelError(f"{path} is not a valid ONNX model (no graph nodes; truncated or "
-                         "empty file?)")
+        raise ModelError(
+            f"{path} is not a valid ONNX model (no graph nodes; truncated or empty file?)"
+        )
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:

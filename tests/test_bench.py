@@ -16,8 +16,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def sysconv(*args):
-    return subprocess.run([sys.executable, "-m", "sysconv", *args], capture_output=True,
-                          text=True)
+    return subprocess.run([sys.executable, "-m", "sysconv", *args], capture_output=True, text=True)
 
 
 def test_quick_bench(tmp_path):
@@ -38,14 +37,25 @@ def test_quick_bench(tmp_path):
 def check_regression_report(results):
     """Part 4's summary gives both runs of the same command, clean and warm model cache, and
     the ratio of their wall times."""
-    rows = [{"cache": cache, "seconds": seconds, "returncode": 0, "outcome": "9 passed",
-             "builds": 31, "command": "python -m pytest -n auto", "log": "x.log"}
-            for cache, seconds in (("clean", 500.0), ("warm", 300.0))]
+    rows = [
+        {
+            "cache": cache,
+            "seconds": seconds,
+            "returncode": 0,
+            "outcome": "9 passed",
+            "builds": 31,
+            "command": "python -m pytest -n auto",
+            "log": "x.log",
+        }
+        for cache, seconds in (("clean", 500.0), ("warm", 300.0))
+    ]
     text = report.markdown({**results, "regression": {"rows": rows, "warm_over_clean": 0.6}})
     assert "| clean | 500 | 9 passed | 31 | `python -m pytest -n auto` |" in text
     assert "| warm | 300 | 9 passed | 31 | `python -m pytest -n auto` |" in text
-    assert "then with the 31 models it built (the next run on the same checkout), which took " \
-           "0.60x the wall time of the first." in text
+    assert (
+        "then with the 31 models it built (the next run on the same checkout), which took "
+        "0.60x the wall time of the first." in text
+    )
 
 
 def check_tools(results, summary):
@@ -70,8 +80,9 @@ def check_outputs(run, out, results):
 def check_cycles(results):
     """Measured cycles equal predicted ones; utilisation and phases add up."""
     rows = results["cycles"]
-    assert {(r["rows"], r["layer"]) for r in rows} == \
-        {(size, name) for size in QUICK.arrays for name, _ in QUICK.layers}
+    assert {(r["rows"], r["layer"]) for r in rows} == {
+        (size, name) for size in QUICK.arrays for name, _ in QUICK.layers
+    }
     for r in rows:
         assert r["exact"], r
         assert r["measured_total"] == r["predicted_total"]
@@ -81,8 +92,14 @@ def check_cycles(results):
         assert r["utilization"] == pytest.approx(r["macs"] / (pes * r["measured_compute"]))
         assert r["utilization_total"] == pytest.approx(r["macs"] / (pes * r["measured_total"]))
         phases = r["phases"]
-        assert phases["input"] + phases["weight_load"] + phases["compute"] + \
-            phases["drain"] + phases["output"] == r["predicted_total"]
+        assert (
+            phases["input"]
+            + phases["weight_load"]
+            + phases["compute"]
+            + phases["drain"]
+            + phases["output"]
+            == r["predicted_total"]
+        )
 
 
 def check_scalesim(results):
@@ -113,9 +130,12 @@ def check_speed(results):
     for r in rows:
         assert r["status"] == "pass" and r["exact"]
         assert r["cycles_per_second"] == pytest.approx(r["cycles"] / r["wall_seconds"])
-    assert set(speed["ratios"]) == {"verilator_over_icarus", "verilator_over_amaranth",
-                                    "icarus_over_amaranth"}
-    assert not speed["goals"]["verilator_cycles_per_second"]["applies"]   # 8x8 only
+    assert set(speed["ratios"]) == {
+        "verilator_over_icarus",
+        "verilator_over_amaranth",
+        "icarus_over_amaranth",
+    }
+    assert not speed["goals"]["verilator_cycles_per_second"]["applies"]  # 8x8 only
 
 
 def test_out_must_be_a_folder(tmp_path):

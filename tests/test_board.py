@@ -19,8 +19,9 @@ from sysconv.sim.board.run import run_board
 from sysconv.sim.engine.layer import random_layer
 
 # Small enough that a layer's whole exchange is a few ten thousand cycles at 8 cycles a bit.
-ENGINE = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3,
-                      max_kernel=3)
+ENGINE = EngineConfig(
+    2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3, max_kernel=3
+)
 LAYERS = [
     dict(height=4, width=5, in_channels=2, out_channels=3, kernel=3, padding=1, pool_size=2),
     dict(height=3, width=3, in_channels=3, out_channels=2, kernel=1, relu=False),
@@ -28,18 +29,22 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(simulator,
-                                                                           test_dir):
+def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(simulator, test_dir):
     runs = [random_layer(ENGINE, seed=1 + n, **layer) for n, layer in enumerate(LAYERS)]
     result = run_board(runs, simulator, test_dir)
-    failed = [f"{c['check']}: {c['message']} (at {c.get('sim_time_ns')} ns)"
-              for c in result.details["checks"] if c["status"] != "pass"]
-    assert result.status == "pass" and result.details["checks"], \
+    failed = [
+        f"{c['check']}: {c['message']} (at {c.get('sim_time_ns')} ns)"
+        for c in result.details["checks"]
+        if c["status"] != "pass"
+    ]
+    assert result.status == "pass" and result.details["checks"], (
         f"{simulator}: {result.message or failed}; waveform {result.waves}"
+    )
     assert len(result.details["checks"]) == 14, [c["check"] for c in result.details["checks"]]
 
 
 # ---- the pieces ------------------------------------------------------------------------------
+
 
 def test_crc16_check_value():
     assert crc16(b"123456789") == 0x29B1
@@ -82,8 +87,9 @@ def test_uart_loopback(divisor):
     async def receive(ctx):
         ctx.set(rx.o.ready, 1)
         for cycle in range(len(data) * 10 * divisor + 100):
-            _, _, valid, payload, overrun = await ctx.tick().sample(rx.o.valid, rx.o.payload,
-                                                                   rx.overrun)
+            _, _, valid, payload, overrun = await ctx.tick().sample(
+                rx.o.valid, rx.o.payload, rx.overrun
+            )
             assert not overrun, f"overrun @ cycle {cycle}"
             if valid:
                 assert not payload.framing_error, f"framing error @ cycle {cycle}"
@@ -121,12 +127,14 @@ def test_back_to_back_bytes_take_ten_bit_times():
 
 
 def test_info_round_trip():
-    payload = info_bytes(ENGINE, clock_hz=12_000_000, baud=115200, frame_timeout=600_000,
-                         output_timeout=12345)
+    payload = info_bytes(
+        ENGINE, clock_hz=12_000_000, baud=115200, frame_timeout=600_000, output_timeout=12345
+    )
     fields, link = parse_info(payload)
     assert EngineConfig(**fields) == ENGINE
-    assert link == dict(clock_hz=12_000_000, baud=115200, frame_timeout=600_000,
-                        output_timeout=12345)
+    assert link == dict(
+        clock_hz=12_000_000, baud=115200, frame_timeout=600_000, output_timeout=12345
+    )
 
 
 def test_encode_frame_layout():
@@ -161,24 +169,41 @@ def test_driver_times_out_instead_of_hanging():
         Board(_Silent(), timeout=0.01).status()
 
 
-@pytest.mark.parametrize("clock_hz, baud, message", [
-    (12_000_000, 4_000_000, r"baud 4000000 at 12 MHz needs a divisor of 3\.00; it must be "
-                            r"from 4 to 1048576"),
-    (10_000_000, 1_800_000, r"baud 1800000 at 10 MHz is 7\.4% off with divisor 6; at most 2% "
-                            r"is allowed"),
-    (12_000_000, 0, r"baud must be a positive integer, not 0"),
-])
+@pytest.mark.parametrize(
+    "clock_hz, baud, message",
+    [
+        (
+            12_000_000,
+            4_000_000,
+            r"baud 4000000 at 12 MHz needs a divisor of 3\.00; it must be "
+            r"from 4 to 1048576",
+        ),
+        (
+            10_000_000,
+            1_800_000,
+            r"baud 1800000 at 10 MHz is 7\.4% off with divisor 6; at most 2% "
+            r"is allowed",
+        ),
+        (12_000_000, 0, r"baud must be a positive integer, not 0"),
+    ],
+)
 def test_wrong_baud(clock_hz, baud, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         divisor_for(clock_hz, baud)
 
 
 def test_wrong_link_parameters():
-    with pytest.raises(ValueError, match=r"^frame_timeout must be an integer from 16 to "
-                                         r"1073741824, not 8$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^frame_timeout must be an integer from 16 to "
+        r"1073741824, not 8$",
+    ):
         HostLink(ENGINE, info=b"x", frame_timeout=8, output_timeout=100)
-    with pytest.raises(ValueError, match=r"^divisor must be an integer from 4 to 1048576, "
-                                         r"not 2$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^divisor must be an integer from 4 to 1048576, "
+        r"not 2$",
+    ):
         UARTReceiver(divisor=2)
     with pytest.raises(TypeError, match=r"^config must be an EngineConfig, not 3$"):
         BoardCore(3, clock_hz=12_000_000, baud=115200)

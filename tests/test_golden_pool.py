@@ -21,19 +21,34 @@ def naive_maxpool2d(x, size, stride, padding):
         for ch in range(c):
             for r in range(h_out):
                 for q in range(w_out):
-                    taps = [int(x[b, ch, row, col])
-                            for row in range(r * s_h - p_h, r * s_h - p_h + k_h)
-                            for col in range(q * s_w - p_w, q * s_w - p_w + k_w)
-                            if 0 <= row < h and 0 <= col < w]
+                    taps = [
+                        int(x[b, ch, row, col])
+                        for row in range(r * s_h - p_h, r * s_h - p_h + k_h)
+                        for col in range(q * s_w - p_w, q * s_w - p_w + k_w)
+                        if 0 <= row < h and 0 <= col < w
+                    ]
                     y[b, ch, r, q] = max(taps)
     return y
 
 
 @pytest.mark.parametrize("batch", [None, 1, 2])
-@pytest.mark.parametrize(("size", "stride", "padding"), [
-    (2, None, 0), (2, 1, 0), (2, 2, 1), (3, 2, 0), (3, 2, 1), (3, 1, 1), (1, 1, 0), (1, 2, 0),
-    ((2, 3), None, 0), ((3, 2), (1, 2), (1, 0)), (4, 3, 2), (5, 2, 2),
-])
+@pytest.mark.parametrize(
+    ("size", "stride", "padding"),
+    [
+        (2, None, 0),
+        (2, 1, 0),
+        (2, 2, 1),
+        (3, 2, 0),
+        (3, 2, 1),
+        (3, 1, 1),
+        (1, 1, 0),
+        (1, 2, 0),
+        ((2, 3), None, 0),
+        ((3, 2), (1, 2), (1, 0)),
+        (4, 3, 2),
+        (5, 2, 2),
+    ],
+)
 @pytest.mark.parametrize(("channels", "h", "w"), [(1, 5, 5), (3, 6, 7), (2, 8, 4)])
 def test_maxpool2d_matches_loops(batch, size, stride, padding, channels, h, w):
     rng = np.random.default_rng([channels, h, w, 0 if batch is None else batch])
@@ -47,10 +62,7 @@ def test_maxpool2d_matches_loops(batch, size, stride, padding, channels, h, w):
 
 
 def test_maxpool2d_worked_example():
-    x = np.array([[[1, 5, -3, 0],
-                   [2, -7, 4, 9],
-                   [-8, 6, 3, 3],
-                   [0, 0, -1, 2]]], dtype=np.int8)
+    x = np.array([[[1, 5, -3, 0], [2, -7, 4, 9], [-8, 6, 3, 3], [0, 0, -1, 2]]], dtype=np.int8)
     np.testing.assert_array_equal(maxpool2d(x, 2), [[[5, 9], [6, 3]]])
     np.testing.assert_array_equal(maxpool2d(x, 3, 1), [[[6, 9], [6, 9]]])
     np.testing.assert_array_equal(maxpool2d(x, 2, padding=1), [[[1, 5, 0], [2, 6, 9], [0, 0, 2]]])
@@ -96,7 +108,7 @@ def test_maxpool2d_size_1_stride_1_is_identity(x):
 
 
 @SETTINGS
-@given(pool_cases(), st.integers(-2**63, 2**63 - 1))
+@given(pool_cases(), st.integers(-(2**63), 2**63 - 1))
 def test_maxpool2d_of_constant_is_constant(case, value):
     x, size, stride, padding = case
     x = np.full(x.shape, value, dtype=np.int64)
@@ -112,10 +124,16 @@ def test_maxpool2d_padding_never_wins(size, padding):
     np.testing.assert_array_equal(y, np.full(y.shape, -128))
 
 
-@pytest.mark.parametrize(("h", "w", "size", "stride", "shape"), [
-    (5, 5, 2, None, (2, 2)), (5, 7, 2, None, (2, 3)), (7, 7, 3, 2, (3, 3)), (6, 6, 3, 2, (2, 2)),
-    (5, 4, (2, 3), (2, 3), (2, 1)),
-])
+@pytest.mark.parametrize(
+    ("h", "w", "size", "stride", "shape"),
+    [
+        (5, 5, 2, None, (2, 2)),
+        (5, 7, 2, None, (2, 3)),
+        (7, 7, 3, 2, (3, 3)),
+        (6, 6, 3, 2, (2, 2)),
+        (5, 4, (2, 3), (2, 3), (2, 1)),
+    ],
+)
 def test_maxpool2d_floors_output_size(h, w, size, stride, shape):
     rng = np.random.default_rng(h * w)
     x = rng.integers(-128, 128, size=(3, h, w), dtype=np.int8)
@@ -125,8 +143,8 @@ def test_maxpool2d_floors_output_size(h, w, size, stride, shape):
     x2 = x.copy()
     k_h, k_w = check_pair("size", size, minimum=1)
     s_h, s_w = check_pair("stride", size if stride is None else stride, minimum=1)
-    x2[:, (shape[0] - 1) * s_h + k_h:, :] = 127
-    x2[:, :, (shape[1] - 1) * s_w + k_w:] = 127
+    x2[:, (shape[0] - 1) * s_h + k_h :, :] = 127
+    x2[:, :, (shape[1] - 1) * s_w + k_w :] = 127
     np.testing.assert_array_equal(maxpool2d(x2, size, stride), y)
 
 
@@ -146,22 +164,36 @@ def test_maxpool2d_overlapping_windows():
 X = np.zeros((2, 4, 4), dtype=np.int8)
 
 
-@pytest.mark.parametrize(("x", "size", "stride", "padding", "message"), [
-    (X.astype(np.float32), 2, None, 0, r"x must be an integer array, not float32"),
-    (X.astype(bool), 2, None, 0, r"x must be an integer array, not bool"),
-    (X[0], 2, None, 0, r"x must have 3 or 4 dimensions, not 2 \(shape \(4, 4\)\)"),
-    (X, 0, None, 0, r"size must be an integer >= 1 or a pair of them, not 0"),
-    (X, 2.0, None, 0, r"size must be an integer >= 1 or a pair of them, not 2.0"),
-    (X, 2, 0, 0, r"stride must be an integer >= 1 or a pair of them, not 0"),
-    (X, 2, (2, 0), 0, r"stride must be an integer >= 1 or a pair of them, not \(2, 0\)"),
-    (X, 2, None, -1, r"padding must be an integer >= 0 or a pair of them, not -1"),
-    (X, 2, None, 2, r"padding must be at most half the window size, \(1, 1\), not \(2, 2\)"),
-    (X, 3, None, (0, 2), r"padding must be at most half the window size, \(1, 1\), not \(0, 2\)"),
-    (X, 1, None, 1, r"padding must be at most half the window size, \(0, 0\), not \(1, 1\)"),
-    (X, 5, None, 0, r"size \(the pool window\) must be at most the padded input 4x4, not 5x5"),
-    (X, (2, 7), None, (1, 1),
-     r"size \(the pool window\) must be at most the padded input 6x6, not 2x7"),
-])
+@pytest.mark.parametrize(
+    ("x", "size", "stride", "padding", "message"),
+    [
+        (X.astype(np.float32), 2, None, 0, r"x must be an integer array, not float32"),
+        (X.astype(bool), 2, None, 0, r"x must be an integer array, not bool"),
+        (X[0], 2, None, 0, r"x must have 3 or 4 dimensions, not 2 \(shape \(4, 4\)\)"),
+        (X, 0, None, 0, r"size must be an integer >= 1 or a pair of them, not 0"),
+        (X, 2.0, None, 0, r"size must be an integer >= 1 or a pair of them, not 2.0"),
+        (X, 2, 0, 0, r"stride must be an integer >= 1 or a pair of them, not 0"),
+        (X, 2, (2, 0), 0, r"stride must be an integer >= 1 or a pair of them, not \(2, 0\)"),
+        (X, 2, None, -1, r"padding must be an integer >= 0 or a pair of them, not -1"),
+        (X, 2, None, 2, r"padding must be at most half the window size, \(1, 1\), not \(2, 2\)"),
+        (
+            X,
+            3,
+            None,
+            (0, 2),
+            r"padding must be at most half the window size, \(1, 1\), not \(0, 2\)",
+        ),
+        (X, 1, None, 1, r"padding must be at most half the window size, \(0, 0\), not \(1, 1\)"),
+        (X, 5, None, 0, r"size \(the pool window\) must be at most the padded input 4x4, not 5x5"),
+        (
+            X,
+            (2, 7),
+            None,
+            (1, 1),
+            r"size \(the pool window\) must be at most the padded input 6x6, not 2x7",
+        ),
+    ],
+)
 def test_maxpool2d_wrong(x, size, stride, padding, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         maxpool2d(x, size, stride, padding)

@@ -22,14 +22,19 @@ from sysconv.sim.pool.run import run_pool
 
 @dataclass(frozen=True)
 class Tensor:
-    x: np.ndarray          # (channels, height, width)
+    x: np.ndarray  # (channels, height, width)
     size: int
     stride: int
 
     @classmethod
     def random(cls, rng, channels, height, width, size, stride, *, low=-128, high=127):
-        x = np.array([[[rng.randint(low, high) for _ in range(width)] for _ in range(height)]
-                      for _ in range(channels)], dtype=np.int64)
+        x = np.array(
+            [
+                [[rng.randint(low, high) for _ in range(width)] for _ in range(height)]
+                for _ in range(channels)
+            ],
+            dtype=np.int64,
+        )
         return cls(x, size, stride)
 
     def __str__(self):
@@ -46,9 +51,12 @@ def to_beats(x, lanes, fill=None):
     for row in range(height):
         for col in range(width):
             for g in range(groups):
-                beats.append(tuple(
-                    int(x[c, row, col]) if c < channels else (fill() if fill else 0)
-                    for c in range(g * lanes, g * lanes + lanes)))
+                beats.append(
+                    tuple(
+                        int(x[c, row, col]) if c < channels else (fill() if fill else 0)
+                        for c in range(g * lanes, g * lanes + lanes)
+                    )
+                )
     return beats
 
 
@@ -63,8 +71,8 @@ def expected_beats(tensor, lanes):
 
 @dataclass
 class Run:
-    inputs: list              # (cycle, beat) per accepted input beat
-    outputs: list             # (cycle, (lanes, last)) per output beat taken
+    inputs: list  # (cycle, beat) per accepted input beat
+    outputs: list  # (cycle, (lanes, last)) per output beat taken
     violations: list = field(default_factory=list)
 
 
@@ -77,15 +85,21 @@ def simulate(dut, tensors, *, seed=0, idle=0.0, ready=None, garbage=False):
     streams = [to_beats(t.x, lanes, fill) for t in tensors]
     expected = sum(len(expected_beats(t, lanes)) for t in tensors)
     budget = 6 * sum(len(s) for s in streams) + 100  # >= 3.3 cycles a beat at ready 0.3
-    recorder = StreamRecorder(dut.i, dut.o, convert=lambda p: (
-        tuple(p.data[k] for k in range(lanes)), p.last))
+    recorder = StreamRecorder(
+        dut.i, dut.o, convert=lambda p: (tuple(p.data[k] for k in range(lanes)), p.last)
+    )
     driven = []
 
     async def driver(ctx):
         for tensor, beats in zip(tensors, streams, strict=True):
             c, h, w = tensor.x.shape
-            for port, value in (("height", h), ("width", w), ("channels", c),
-                                ("size", tensor.size), ("stride", tensor.stride)):
+            for port, value in (
+                ("height", h),
+                ("width", w),
+                ("channels", c),
+                ("size", tensor.size),
+                ("stride", tensor.stride),
+            ):
                 ctx.set(getattr(dut, port), value)
             for n, beat in enumerate(beats):
                 while rng.random() < idle:
@@ -103,7 +117,7 @@ def simulate(dut, tensors, *, seed=0, idle=0.0, ready=None, garbage=False):
             await ctx.tick()
         await ctx.tick().repeat(3 * LATENCY + 8)  # room for a duplicate to show up
 
-    with poisoned_collisions():   # a read that meets a write is never used
+    with poisoned_collisions():  # a read that meets a write is never used
         sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(driver, background=True)
@@ -128,7 +142,8 @@ def check_values(run, dut, tensors, context):
     for n, ((cycle, got), want) in enumerate(zip(run.outputs, expected, strict=False)):
         assert got == want, f"output beat {n} @ cycle {cycle}: got {got}, expected {want} {where}"
     assert len(run.outputs) == len(expected), (
-        f"{len(run.outputs)} output beats, expected {len(expected)} {where}")
+        f"{len(run.outputs)} output beats, expected {len(expected)} {where}"
+    )
 
 
 def check_timing(run, dut, tensors, context):
@@ -149,8 +164,12 @@ def check_timing(run, dut, tensors, context):
 
 
 def pool(lanes, **kwargs):
-    return MaxPool2d(lanes=lanes, max_width=kwargs.pop("max_width", 16),
-                     max_channels=kwargs.pop("max_channels", 16), **kwargs)
+    return MaxPool2d(
+        lanes=lanes,
+        max_width=kwargs.pop("max_width", 16),
+        max_channels=kwargs.pop("max_channels", 16),
+        **kwargs,
+    )
 
 
 def check(dut, tensors, context, **kwargs):
@@ -196,16 +215,19 @@ def test_every_size_and_stride(size, stride):
 def test_all_negative_pools_to_minimum(size, stride):
     tensors = [Tensor(np.full((6, 7, 6), -128, dtype=np.int64), size, stride)]
     run = check(pool(4), tensors, "all -128")
-    assert all(lanes == (-128, -128, -128, -128) or lanes == (-128, -128, 0, 0)
-               for _, (lanes, _) in run.outputs)
+    assert all(
+        lanes == (-128, -128, -128, -128) or lanes == (-128, -128, 0, 0)
+        for _, (lanes, _) in run.outputs
+    )
 
 
 def test_lanes_past_channels_are_ignored_and_zero():
     rng = random.Random(5)
     tensors = [Tensor.random(rng, 5, 6, 6, 2, 2, low=-128, high=-100)]
     run = check(pool(4), tensors, "garbage in unused lanes", garbage=True)
-    assert all(lanes[1:] == (0, 0, 0) for n, (_, (lanes, _)) in enumerate(run.outputs)
-               if n % 2 == 1)
+    assert all(
+        lanes[1:] == (0, 0, 0) for n, (_, (lanes, _)) in enumerate(run.outputs) if n % 2 == 1
+    )
 
 
 def test_back_to_back_tensors_of_different_shapes():
@@ -213,7 +235,7 @@ def test_back_to_back_tensors_of_different_shapes():
     tensors = [
         Tensor.random(rng, 3, 5, 6, 2, 2),
         Tensor.random(rng, 6, 7, 4, 3, 1),
-        Tensor.random(rng, 1, 2, 9, 4, 2),    # smaller than the window: no output at all
+        Tensor.random(rng, 1, 2, 9, 4, 2),  # smaller than the window: no output at all
         Tensor.random(rng, 1, 4, 4, 4, 4),
         Tensor.random(rng, 9, 9, 7, 3, 2),
         Tensor.random(rng, 3, 5, 6, 2, 2),
@@ -222,14 +244,24 @@ def test_back_to_back_tensors_of_different_shapes():
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("idle, ready", [(0.3, None), (0.0, 0.3), (0.3, 0.6)],
-                         ids=["gaps", "backpressure", "both"])
+@pytest.mark.parametrize(
+    "idle, ready", [(0.3, None), (0.0, 0.3), (0.3, 0.6)], ids=["gaps", "backpressure", "both"]
+)
 def test_gaps_and_backpressure_lose_nothing(seed, idle, ready):
     rng = random.Random(seed)
-    tensors = [Tensor.random(rng, 6, 7, 8, 3, 2), Tensor.random(rng, 3, 6, 5, 2, 1),
-               Tensor.random(rng, 4, 5, 5, 2, 2)]
-    check(pool(4), tensors, f"seed {seed}, idle {idle}, ready {ready}", seed=seed, idle=idle,
-          ready=ready)
+    tensors = [
+        Tensor.random(rng, 6, 7, 8, 3, 2),
+        Tensor.random(rng, 3, 6, 5, 2, 1),
+        Tensor.random(rng, 4, 5, 5, 2, 2),
+    ]
+    check(
+        pool(4),
+        tensors,
+        f"seed {seed}, idle {idle}, ready {ready}",
+        seed=seed,
+        idle=idle,
+        ready=ready,
+    )
 
 
 def test_backpressure_stops_only_beats_that_complete_a_window():
@@ -241,8 +273,13 @@ def test_backpressure_stops_only_beats_that_complete_a_window():
     taken = []
 
     async def bench(ctx):
-        for port, value in (("height", 8), ("width", 8), ("channels", 1), ("size", 2),
-                            ("stride", 2)):
+        for port, value in (
+            ("height", 8),
+            ("width", 8),
+            ("channels", 1),
+            ("size", 2),
+            ("stride", 2),
+        ):
             ctx.set(getattr(dut, port), value)
         ctx.set(dut.i.valid, 1)
         for _ in range(100):
@@ -307,24 +344,34 @@ def test_random_small_shapes(data):
     lanes = data.draw(st.integers(1, 4), label="lanes")
     size = data.draw(st.integers(2, 4), label="size")
     stride = data.draw(st.integers(1, size), label="stride")
-    shapes = data.draw(st.lists(st.tuples(st.integers(1, 7), st.integers(size, 8),
-                                          st.integers(size, 8)), min_size=1, max_size=2),
-                       label="channels, height, width")
+    shapes = data.draw(
+        st.lists(
+            st.tuples(st.integers(1, 7), st.integers(size, 8), st.integers(size, 8)),
+            min_size=1,
+            max_size=2,
+        ),
+        label="channels, height, width",
+    )
     idle = data.draw(st.sampled_from([0.0, 0.3]), label="idle")
     ready = data.draw(st.sampled_from([None, 0.5]), label="ready")
-    seed = data.draw(st.integers(0, 2 ** 16), label="seed")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
     rng = random.Random(seed)
     tensors = [Tensor.random(rng, c, h, w, size, stride) for c, h, w in shapes]
-    check(pool(lanes, max_width=8, max_channels=7, max_size=4), tensors,
-          f"seed {seed}, idle {idle}, ready {ready}", seed=seed, idle=idle, ready=ready)
+    check(
+        pool(lanes, max_width=8, max_channels=7, max_size=4),
+        tensors,
+        f"seed {seed}, idle {idle}, ready {ready}",
+        seed=seed,
+        idle=idle,
+        ready=ready,
+    )
 
 
 def test_timing_model_worked_example():
     # 4x4, one group, 2x2 stride 2: windows end at pixels 5, 7, 13, 15.
     assert output_cycles(4, 4, 3, 4, 2, 2).tolist() == [5 + 7, 7 + 7, 13 + 7, 15 + 7]
     # 3x3 stride 2 on 5x5 with 2 groups: window ends (2,2) (2,4) (4,2) (4,4), beats 2 per pixel.
-    assert output_cycles(5, 5, 5, 4, 3, 2, latency=0).tolist() == [
-        24, 25, 28, 29, 44, 45, 48, 49]
+    assert output_cycles(5, 5, 5, 4, 3, 2, latency=0).tolist() == [24, 25, 28, 29, 44, 45, 48, 49]
     assert output_cycles(3, 8, 1, 1, 4, 1).size == 0
     assert output_shape(7, 5, 2, 2) == (3, 2)
 
@@ -335,31 +382,37 @@ def test_latency_is_the_golden_models():
     assert dut.buffer_depth == LATENCY + 1
 
 
-@pytest.mark.parametrize("kwargs, depths", [
-    (dict(lanes=4, max_width=32, max_channels=16), (4, 124)),
-    (dict(lanes=3, max_width=7, max_channels=10), (4, 24)),
-    (dict(lanes=8, max_width=2, max_channels=8), (2, 2)),
-    (dict(lanes=1, max_width=1, max_channels=1), (2, 2)),
-])
+@pytest.mark.parametrize(
+    "kwargs, depths",
+    [
+        (dict(lanes=4, max_width=32, max_channels=16), (4, 124)),
+        (dict(lanes=3, max_width=7, max_channels=10), (4, 24)),
+        (dict(lanes=8, max_width=2, max_channels=8), (2, 2)),
+        (dict(lanes=1, max_width=1, max_channels=1), (2, 2)),
+    ],
+)
 def test_buffer_sizes(kwargs, depths):
     dut = MaxPool2d(**kwargs)
     assert (dut.hline_depth, dut.vline_depth) == depths
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lanes=0), r"lanes must be an integer from 1 to 64, not 0"),
-    (dict(lanes=65), r"lanes must be an integer from 1 to 64, not 65"),
-    (dict(lanes=4.0), r"lanes must be an integer from 1 to 64, not 4\.0"),
-    (dict(max_width=0), r"max_width must be an integer from 1 to 4096, not 0"),
-    (dict(max_width=4097), r"max_width must be an integer from 1 to 4096, not 4097"),
-    (dict(max_channels=0), r"max_channels must be an integer from 1 to 4096, not 0"),
-    (dict(max_channels="16"), r"max_channels must be an integer from 1 to 4096, not '16'"),
-    (dict(max_size=1), r"max_size must be an integer from 2 to 4, not 1"),
-    (dict(max_size=5), r"max_size must be an integer from 2 to 4, not 5"),
-    (dict(data_width=1), r"data_width must be an integer from 2 to 32, not 1"),
-    (dict(data_width=True), r"data_width must be an integer from 2 to 32, not True"),
-    (dict(data_width=33), r"data_width must be an integer from 2 to 32, not 33"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lanes=0), r"lanes must be an integer from 1 to 64, not 0"),
+        (dict(lanes=65), r"lanes must be an integer from 1 to 64, not 65"),
+        (dict(lanes=4.0), r"lanes must be an integer from 1 to 64, not 4\.0"),
+        (dict(max_width=0), r"max_width must be an integer from 1 to 4096, not 0"),
+        (dict(max_width=4097), r"max_width must be an integer from 1 to 4096, not 4097"),
+        (dict(max_channels=0), r"max_channels must be an integer from 1 to 4096, not 0"),
+        (dict(max_channels="16"), r"max_channels must be an integer from 1 to 4096, not '16'"),
+        (dict(max_size=1), r"max_size must be an integer from 2 to 4, not 1"),
+        (dict(max_size=5), r"max_size must be an integer from 2 to 4, not 5"),
+        (dict(data_width=1), r"data_width must be an integer from 2 to 32, not 1"),
+        (dict(data_width=True), r"data_width must be an integer from 2 to 32, not True"),
+        (dict(data_width=33), r"data_width must be an integer from 2 to 32, not 33"),
+    ],
+)
 def test_wrong_parameters(kwargs, message):
     full = dict(lanes=4, max_width=16, max_channels=16) | kwargs
     with pytest.raises(ValueError, match=rf"^{message}$"):
@@ -369,8 +422,12 @@ def test_wrong_parameters(kwargs, message):
 def test_verilog_lints_clean():
     from sysconv.hw.verilog import to_verilog
     from sysconv.sim.lint import lint_verilog
-    ok, report = lint_verilog(to_verilog(MaxPool2d(lanes=4, max_width=32, max_channels=16),
-                                         "sysconv_maxpool"), "sysconv_maxpool", "maxpool-test")
+
+    ok, report = lint_verilog(
+        to_verilog(MaxPool2d(lanes=4, max_width=32, max_channels=16), "sysconv_maxpool"),
+        "sysconv_maxpool",
+        "maxpool-test",
+    )
     assert ok, report
 
 
@@ -393,9 +450,15 @@ RTL_CASES = {
 VERILATOR_CASES = ("overlap-3x3-s2", "one-channel", "many-channels")
 
 
-@pytest.mark.parametrize("case, simulator", [
-    pytest.param(case, simulator, id=f"{case}-{simulator}") for case in RTL_CASES
-    for simulator in SIMULATORS if simulator != "verilator" or case in VERILATOR_CASES])
+@pytest.mark.parametrize(
+    "case, simulator",
+    [
+        pytest.param(case, simulator, id=f"{case}-{simulator}")
+        for case in RTL_CASES
+        for simulator in SIMULATORS
+        if simulator != "verilator" or case in VERILATOR_CASES
+    ],
+)
 def test_generated_verilog_matches_golden_cycle_exact(case, simulator, test_dir):
     scenario = PoolScenario.random(seed=5, **RTL_CASES[case])
     result = run_pool(scenario, simulator, test_dir)
@@ -405,7 +468,8 @@ def test_generated_verilog_matches_golden_cycle_exact(case, simulator, test_dir)
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_generated_verilog_with_gaps_and_backpressure(stalls, simulator, test_dir):
     idle, backpressure, seed = stalls
-    scenario = PoolScenario.random(seed=seed, idle=idle, backpressure=backpressure,
-                                   **RTL_CASES["overlap-3x3-s2"])
+    scenario = PoolScenario.random(
+        seed=seed, idle=idle, backpressure=backpressure, **RTL_CASES["overlap-3x3-s2"]
+    )
     result = run_pool(scenario, simulator, test_dir)
     assert result.status == "pass", f"{result.message} (seed {seed}, waveform {result.waves})"

@@ -26,6 +26,7 @@ SUPPORTED_TEXT = ", ".join(SUPPORTED)
 
 # --- Small float models, built with onnx.helper, quantised with quantize_static.
 
+
 def float_model(layers, input_shape, seed=0):
     """A chain of ``layers`` on float32 ``(N, *input_shape)``: ("conv", out, k, attributes),
     ("relu",), ("maxpool", k, stride), ("flatten",), ("reshape",) (x.view(n, -1)),
@@ -38,11 +39,17 @@ def float_model(layers, input_shape, seed=0):
             _, cout, k, attrs = spec
             group = attrs.get("group", 1)
             w = rng.standard_normal((cout, shape[0] // group, k, k)) / np.sqrt(shape[0] * k * k)
-            inits += [numpy_helper.from_array(w.astype(np.float32), f"w{i}"),
-                      numpy_helper.from_array((rng.standard_normal(cout) * 0.1)
-                                              .astype(np.float32), f"b{i}")]
-            nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [out], name=name,
-                                          kernel_shape=[k, k], **attrs))
+            inits += [
+                numpy_helper.from_array(w.astype(np.float32), f"w{i}"),
+                numpy_helper.from_array(
+                    (rng.standard_normal(cout) * 0.1).astype(np.float32), f"b{i}"
+                ),
+            ]
+            nodes.append(
+                helper.make_node(
+                    "Conv", [x, f"w{i}", f"b{i}"], [out], name=name, kernel_shape=[k, k], **attrs
+                )
+            )
             s = attrs.get("strides", [1, 1])[0]
             d = attrs.get("dilations", [1, 1])[0]
             if attrs.get("auto_pad", "NOTSET").startswith("SAME"):
@@ -50,15 +57,19 @@ def float_model(layers, input_shape, seed=0):
             else:
                 p = attrs.get("pads", [0, 0, 0, 0])
                 span = d * (k - 1) + 1
-                shape = [cout, (shape[1] + p[0] + p[2] - span) // s + 1,
-                         (shape[2] + p[1] + p[3] - span) // s + 1]
+                shape = [
+                    cout,
+                    (shape[1] + p[0] + p[2] - span) // s + 1,
+                    (shape[2] + p[1] + p[3] - span) // s + 1,
+                ]
         elif kind == "relu":
             nodes.append(helper.make_node("Relu", [x], [out], name=name))
         elif kind in ("maxpool", "avgpool"):
             _, k, s = spec
             op = "MaxPool" if kind == "maxpool" else "AveragePool"
-            nodes.append(helper.make_node(op, [x], [out], name=name, kernel_shape=[k, k],
-                                          strides=[s, s]))
+            nodes.append(
+                helper.make_node(op, [x], [out], name=name, kernel_shape=[k, k], strides=[s, s])
+            )
             shape = [shape[0], (shape[1] - k) // s + 1, (shape[2] - k) // s + 1]
         elif kind == "flatten":
             nodes.append(helper.make_node("Flatten", [x], [out], name=name, axis=1))
@@ -70,12 +81,15 @@ def float_model(layers, input_shape, seed=0):
         elif kind == "gemm":
             fout, trans = spec[1], (spec[2] if len(spec) > 2 else 1)
             w = rng.standard_normal((fout, shape[0]) if trans else (shape[0], fout))
-            inits += [numpy_helper.from_array((w / np.sqrt(shape[0])).astype(np.float32),
-                                              f"w{i}"),
-                      numpy_helper.from_array((rng.standard_normal(fout) * 0.1)
-                                              .astype(np.float32), f"b{i}")]
-            nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [out], name=name,
-                                          transB=trans))
+            inits += [
+                numpy_helper.from_array((w / np.sqrt(shape[0])).astype(np.float32), f"w{i}"),
+                numpy_helper.from_array(
+                    (rng.standard_normal(fout) * 0.1).astype(np.float32), f"b{i}"
+                ),
+            ]
+            nodes.append(
+                helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [out], name=name, transB=trans)
+            )
             shape = [fout]
         elif kind == "matmul":
             w = rng.standard_normal((shape[0], spec[1])) / np.sqrt(shape[0])
@@ -89,9 +103,12 @@ def float_model(layers, input_shape, seed=0):
         x = out
     nodes[-1].output[0] = "output"
     graph = helper.make_graph(
-        nodes, "model", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                       ["N", *input_shape])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", *shape])], inits)
+        nodes,
+        "model",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *input_shape])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", *shape])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -101,23 +118,30 @@ def float_model(layers, input_shape, seed=0):
 class RandomReader(CalibrationDataReader):
     def __init__(self, shape, count=8, seed=1):
         rng = np.random.default_rng(seed)
-        self._data = iter([{"input": rng.standard_normal((1, *shape)).astype(np.float32)}
-                           for _ in range(count)])
+        self._data = iter(
+            [{"input": rng.standard_normal((1, *shape)).astype(np.float32)} for _ in range(count)]
+        )
 
     def get_next(self):
         return next(self._data, None)
 
 
-def quantised(folder, name, layers, shape, *, form="qdq", per_channel=False, act="int8",
-              seed=0, extra=None):
+def quantised(
+    folder, name, layers, shape, *, form="qdq", per_channel=False, act="int8", seed=0, extra=None
+):
     """``layers`` quantised by quantize_static into ``folder/name.onnx``."""
     float_path, path = folder / f"{name}.float.onnx", folder / f"{name}.onnx"
     onnx.save(float_model(layers, shape, seed), float_path)
-    quantize_static(str(float_path), str(path), RandomReader(shape),
-                    quant_format=QuantFormat.QDQ if form == "qdq" else QuantFormat.QOperator,
-                    per_channel=per_channel,
-                    activation_type=QuantType.QInt8 if act == "int8" else QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, extra_options=extra or {})
+    quantize_static(
+        str(float_path),
+        str(path),
+        RandomReader(shape),
+        quant_format=QuantFormat.QDQ if form == "qdq" else QuantFormat.QOperator,
+        per_channel=per_channel,
+        activation_type=QuantType.QInt8 if act == "int8" else QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        extra_options=extra or {},
+    )
     return path
 
 
@@ -129,23 +153,54 @@ def onnxruntime_run(path, x):
 # Layer chains: kernels 1 to 5, strides 1 and 2, symmetric, asymmetric and auto padding,
 # pooling 2/2 and 3/2 and 2/1, Flatten and Reshape, Gemm either way and MatMul.
 CHAINS = {
-    "convs": ([("conv", 4, 3, {"pads": [1, 1, 1, 1]}), ("relu",), ("maxpool", 2, 2),
-               ("conv", 6, 3, {"strides": [2, 2], "pads": [0, 0, 1, 1]}), ("relu",),
-               ("flatten",), ("gemm", 5)], (3, 8, 8)),
-    "same": ([("conv", 5, 2, {"auto_pad": "SAME_UPPER", "strides": [2, 2]}), ("relu",),
-              ("conv", 4, 1, {}), ("maxpool", 3, 2), ("reshape",), ("matmul", 7), ("relu",),
-              ("gemm", 4, 0)], (3, 8, 8)),
-    "lower": ([("conv", 3, 5, {"auto_pad": "SAME_LOWER"}), ("maxpool", 2, 1),
-               ("conv", 4, 3, {"pads": [2, 0, 1, 2]}), ("flatten",), ("gemm", 6)], (2, 7, 7)),
+    "convs": (
+        [
+            ("conv", 4, 3, {"pads": [1, 1, 1, 1]}),
+            ("relu",),
+            ("maxpool", 2, 2),
+            ("conv", 6, 3, {"strides": [2, 2], "pads": [0, 0, 1, 1]}),
+            ("relu",),
+            ("flatten",),
+            ("gemm", 5),
+        ],
+        (3, 8, 8),
+    ),
+    "same": (
+        [
+            ("conv", 5, 2, {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+            ("relu",),
+            ("conv", 4, 1, {}),
+            ("maxpool", 3, 2),
+            ("reshape",),
+            ("matmul", 7),
+            ("relu",),
+            ("gemm", 4, 0),
+        ],
+        (3, 8, 8),
+    ),
+    "lower": (
+        [
+            ("conv", 3, 5, {"auto_pad": "SAME_LOWER"}),
+            ("maxpool", 2, 1),
+            ("conv", 4, 3, {"pads": [2, 0, 1, 2]}),
+            ("flatten",),
+            ("gemm", 6),
+        ],
+        (2, 7, 7),
+    ),
 }
 
 # (chain, form, per-channel, activations): every form, scale kind and activation type, each
 # chain at least twice.
 AGREEMENT = [
-    ("convs", "qdq", False, "int8"), ("convs", "qoperator", True, "uint8"),
-    ("same", "qdq", True, "uint8"), ("same", "qoperator", False, "int8"),
-    ("lower", "qdq", True, "int8"), ("lower", "qoperator", False, "uint8"),
-    ("convs", "qdq", True, "uint8"), ("lower", "qoperator", True, "int8"),
+    ("convs", "qdq", False, "int8"),
+    ("convs", "qoperator", True, "uint8"),
+    ("same", "qdq", True, "uint8"),
+    ("same", "qoperator", False, "int8"),
+    ("lower", "qdq", True, "int8"),
+    ("lower", "qoperator", False, "uint8"),
+    ("convs", "qdq", True, "uint8"),
+    ("lower", "qoperator", True, "int8"),
 ]
 
 
@@ -160,16 +215,22 @@ def agreement(path, shape, images=100, seed=5, mult_width=16):
     return float(np.mean(steps == 0)), int(steps.max())
 
 
-@pytest.mark.parametrize("chain, form, per_channel, act", AGREEMENT,
-                         ids=["-".join(map(str, case)) for case in AGREEMENT])
+@pytest.mark.parametrize(
+    "chain, form, per_channel, act", AGREEMENT, ids=["-".join(map(str, case)) for case in AGREEMENT]
+)
 def test_agrees_with_onnxruntime(tmp_path, chain, form, per_channel, act):
     layers, shape = CHAINS[chain]
-    path = quantised(tmp_path, "m", layers, shape, form=form, per_channel=per_channel,
-                     act=act, seed=len(chain))
+    path = quantised(
+        tmp_path, "m", layers, shape, form=form, per_channel=per_channel, act=act, seed=len(chain)
+    )
     figures = {width: agreement(path, shape, mult_width=width) for width in (16, 24)}
-    print(f"{chain} {form} per_channel={per_channel} {act}: " + ", ".join(
-        f"{width}-bit multiplier {exact:.2%} exact, max {steps} step(s)"
-        for width, (exact, steps) in figures.items()))
+    print(
+        f"{chain} {form} per_channel={per_channel} {act}: "
+        + ", ".join(
+            f"{width}-bit multiplier {exact:.2%} exact, max {steps} step(s)"
+            for width, (exact, steps) in figures.items()
+        )
+    )
     # A 16-bit multiplier is off the float32 scale by up to 2**-17 of it: about 1 % of
     # outputs round the other way in some layer, and a step in a hidden layer can become a
     # few in the output. 24 bits leave only onnxruntime's float32 rounding.
@@ -181,10 +242,18 @@ def test_agrees_with_onnxruntime(tmp_path, chain, form, per_channel, act):
 def test_explicit_relu(tmp_path, form):
     """Symmetric activations keep every Relu: after a Conv, after a MaxPool (fused into the
     pass), after a Gemm."""
-    layers = [("conv", 4, 3, {"pads": [1, 1, 1, 1]}), ("relu",), ("maxpool", 2, 2), ("relu",),
-              ("flatten",), ("gemm", 6), ("relu",)]
-    path = quantised(tmp_path, "m", layers, (3, 8, 8), form=form,
-                     extra={"ActivationSymmetric": True})
+    layers = [
+        ("conv", 4, 3, {"pads": [1, 1, 1, 1]}),
+        ("relu",),
+        ("maxpool", 2, 2),
+        ("relu",),
+        ("flatten",),
+        ("gemm", 6),
+        ("relu",),
+    ]
+    path = quantised(
+        tmp_path, "m", layers, (3, 8, 8), form=form, extra={"ActivationSymmetric": True}
+    )
     imported = load(path)
     assert sum(isinstance(layer, ReLU) for layer in imported.network) == 3
     exact, steps = agreement(path, (3, 8, 8), mult_width=24)
@@ -195,14 +264,16 @@ def test_explicit_relu(tmp_path, form):
 def test_folded_relu_is_the_zero_point_clamp(tmp_path):
     """The quantiser folds a Relu into the output range: zero point -128, no ReLU layer, the
     saturation clamps at real 0."""
-    path = quantised(tmp_path, "m", [("conv", 4, 3, {}), ("relu",), ("flatten",), ("gemm", 3)],
-                     (2, 5, 5))
+    path = quantised(
+        tmp_path, "m", [("conv", 4, 3, {}), ("relu",), ("flatten",), ("gemm", 3)], (2, 5, 5)
+    )
     imported = load(path)
     assert not any(isinstance(layer, ReLU) for layer in imported.network)
     assert imported.network[0].output_zero_point == -128
 
 
 # --- Golden's integer semantics against a naive reference.
+
 
 def naive_requantize(acc, multiplier, shift, zero_point, relu):
     v = (acc * multiplier + (1 << (shift - 1))) >> shift if shift else acc * multiplier
@@ -249,8 +320,9 @@ def test_golden_conv_zero_points_per_channel_against_naive(seed):
         network = Sequential(layer, ReLU(zero_point=zy)) if relu else Sequential(layer)
         y = network.run(x)
         for n in range(2):
-            expected = naive_conv(x[n], layer.weight, layer.bias, stride, pads, zx, multiplier,
-                                  shift, zy, relu)
+            expected = naive_conv(
+                x[n], layer.weight, layer.bias, stride, pads, zx, multiplier, shift, zy, relu
+            )
             np.testing.assert_array_equal(y[n], expected, err_msg=f"seed {seed} relu {relu}")
 
 
@@ -264,10 +336,12 @@ def test_golden_linear_zero_points_per_channel_against_naive():
     y = Sequential(layer).run(x)
     for n in range(3):
         for o in range(4):
-            acc = int(layer.bias[o]) + sum(int(a) * int(b)
-                                           for a, b in zip(x[n], layer.weight[o], strict=True))
-            assert y[n, o] == naive_requantize(acc, int(layer.multiplier[o]),
-                                               int(layer.shift[o]), -33, False)
+            acc = int(layer.bias[o]) + sum(
+                int(a) * int(b) for a, b in zip(x[n], layer.weight[o], strict=True)
+            )
+            assert y[n, o] == naive_requantize(
+                acc, int(layer.multiplier[o]), int(layer.shift[o]), -33, False
+            )
 
 
 def test_zero_point_folding_matches_real_arithmetic():
@@ -288,7 +362,7 @@ def test_zero_point_folding_matches_real_arithmetic():
     for o in range(2):
         for r in range(4):
             for q in range(4):
-                real = int(b[o]) + int(np.sum(padded[:, r:r + 3, q:q + 3] * (w // 64)[o]))
+                real = int(b[o]) + int(np.sum(padded[:, r : r + 3, q : q + 3] * (w // 64)[o]))
                 assert y[o, r, q] == min(max(real, -128), 127)
 
 
@@ -309,16 +383,20 @@ def test_quantize_multiplier(scale, width):
     multiplier, shift = quantize_multiplier(scale, width)
     assert 1 << (width - 1) <= multiplier < 1 << width
     # Rounded to nearest: within half a unit of the last place.
-    assert abs(multiplier - scale * 2.0 ** shift) <= 0.5
+    assert abs(multiplier - scale * 2.0**shift) <= 0.5
 
 
 def test_quantize_multiplier_too_wide():
-    with pytest.raises(ValueError, match=r"^scale 70000\.0 needs a multiplier wider than 16 "
-                                         r"bits$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^scale 70000\.0 needs a multiplier wider than 16 "
+        r"bits$",
+    ):
         quantize_multiplier(70000.0, 16)
 
 
 # --- Refusals: the library raises ModelError, the command line exits 2, writing nothing.
+
 
 class Run:
     def __init__(self, returncode, stdout, stderr):
@@ -328,6 +406,7 @@ class Run:
 @pytest.fixture
 def sysconv(capsys):
     """The command line, in this process (tests/test_cli.py runs it as a program)."""
+
     def run(*args):
         capsys.readouterr()
         try:
@@ -336,6 +415,7 @@ def sysconv(capsys):
             code = exit.code
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
+
     return run
 
 
@@ -344,18 +424,48 @@ def node_message(name, op, reason):
 
 
 BAD = {
-    "add": ([("conv", 2, 3, {}), ("add",), ("flatten",), ("gemm", 2)], (1, 5, 5), "qdq",
-            "add1", "Add", "this op is not supported"),
-    "avgpool": ([("conv", 2, 3, {}), ("avgpool", 2, 2), ("flatten",), ("gemm", 2)], (1, 6, 6),
-                "qoperator", "avgpool1_quant", "QLinearAveragePool", "this op is not supported"),
-    "group": ([("conv", 4, 3, {"group": 2}), ("flatten",), ("gemm", 2)], (2, 5, 5), "qdq",
-              "conv0", "Conv", "group must be 1, not 2"),
-    "dilation": ([("conv", 2, 3, {"dilations": [2, 2]}), ("flatten",), ("gemm", 2)], (1, 7, 7),
-                 "qoperator", "conv0_quant", "QLinearConv", "dilations must be 1, not [2, 2]"),
-    "kernel": ([("conv", 2, 16, {}), ("flatten",), ("gemm", 2)], (1, 16, 16), "qdq",
-               "conv0", "Conv", "the engine cannot run it: pass 0 (Conv2d, network layers 0): "
-                                "no engine holds it: max_kernel must be an integer from 1 to "
-                                "15, not 16"),
+    "add": (
+        [("conv", 2, 3, {}), ("add",), ("flatten",), ("gemm", 2)],
+        (1, 5, 5),
+        "qdq",
+        "add1",
+        "Add",
+        "this op is not supported",
+    ),
+    "avgpool": (
+        [("conv", 2, 3, {}), ("avgpool", 2, 2), ("flatten",), ("gemm", 2)],
+        (1, 6, 6),
+        "qoperator",
+        "avgpool1_quant",
+        "QLinearAveragePool",
+        "this op is not supported",
+    ),
+    "group": (
+        [("conv", 4, 3, {"group": 2}), ("flatten",), ("gemm", 2)],
+        (2, 5, 5),
+        "qdq",
+        "conv0",
+        "Conv",
+        "group must be 1, not 2",
+    ),
+    "dilation": (
+        [("conv", 2, 3, {"dilations": [2, 2]}), ("flatten",), ("gemm", 2)],
+        (1, 7, 7),
+        "qoperator",
+        "conv0_quant",
+        "QLinearConv",
+        "dilations must be 1, not [2, 2]",
+    ),
+    "kernel": (
+        [("conv", 2, 16, {}), ("flatten",), ("gemm", 2)],
+        (1, 16, 16),
+        "qdq",
+        "conv0",
+        "Conv",
+        "the engine cannot run it: pass 0 (Conv2d, network layers 0): "
+        "no engine holds it: max_kernel must be an integer from 1 to "
+        "15, not 16",
+    ),
 }
 
 
@@ -387,25 +497,41 @@ def test_unsupported_model_exits_2(sysconv, tmp_path, case):
 def test_float_model_exits_2(sysconv, tmp_path):
     path = tmp_path / "float.onnx"
     onnx.save(float_model([("conv", 2, 3, {}), ("flatten",), ("gemm", 2)], (1, 5, 5)), path)
-    check_refused(sysconv, tmp_path, path, node_message(
-        "conv0", "Conv", "its input is the float model input: the model is not quantised "
-                         "(quantise it with onnxruntime.quantization.quantize_static)"))
+    check_refused(
+        sysconv,
+        tmp_path,
+        path,
+        node_message(
+            "conv0",
+            "Conv",
+            "its input is the float model input: the model is not quantised "
+            "(quantise it with onnxruntime.quantization.quantize_static)",
+        ),
+    )
 
 
 def test_truncated_file_exits_2(sysconv, tmp_path):
     path = quantised(tmp_path, "m", [("conv", 2, 3, {}), ("flatten",), ("gemm", 2)], (1, 5, 5))
     data = path.read_bytes()
     cut = tmp_path / "cut.onnx"
-    cut.write_bytes(data[:len(data) // 2])
-    check_refused(sysconv, tmp_path, cut, f"{cut} is not an ONNX model (unreadable: truncated or "
-                                 "corrupt)")
+    cut.write_bytes(data[: len(data) // 2])
+    check_refused(
+        sysconv, tmp_path, cut, f"{cut} is not an ONNX model (unreadable: truncated or corrupt)"
+    )
 
 
 def test_dynamic_weight_exits_2(sysconv, tmp_path):
     """A QDQ Conv whose int8 weights are a second graph input, not an initializer."""
     f32 = np.float32
-    inits = [numpy_helper.from_array(np.array(v, dtype), name) for name, v, dtype in (
-        ("s", 0.02, f32), ("z", 0, np.int8), ("ws", 0.01, f32), ("os", 0.05, f32))]
+    inits = [
+        numpy_helper.from_array(np.array(v, dtype), name)
+        for name, v, dtype in (
+            ("s", 0.02, f32),
+            ("z", 0, np.int8),
+            ("ws", 0.01, f32),
+            ("os", 0.05, f32),
+        )
+    ]
     nodes = [
         helper.make_node("QuantizeLinear", ["input", "s", "z"], ["q"], name="q_in"),
         helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"], name="dq_in"),
@@ -415,17 +541,29 @@ def test_dynamic_weight_exits_2(sysconv, tmp_path):
         helper.make_node("DequantizeLinear", ["qc", "os", "z"], ["output"], name="dq_out"),
     ]
     graph = helper.make_graph(
-        nodes, "dynamic",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 5, 5]),
-         helper.make_tensor_value_info("weight", TensorProto.INT8, [2, 1, 3, 3])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, 3, 3])], inits)
+        nodes,
+        "dynamic",
+        [
+            helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 5, 5]),
+            helper.make_tensor_value_info("weight", TensorProto.INT8, [2, 1, 3, 3]),
+        ],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, 3, 3])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path = tmp_path / "dynamic.onnx"
     onnx.save(model, path)
-    check_refused(sysconv, tmp_path, path, node_message(
-        "conv", "Conv", "weight 'dw' must be an initializer (a constant), not computed at run "
-                        "time"))
+    check_refused(
+        sysconv,
+        tmp_path,
+        path,
+        node_message(
+            "conv",
+            "Conv",
+            "weight 'dw' must be an initializer (a constant), not computed at run time",
+        ),
+    )
 
 
 def test_missing_model_exits_2(sysconv, tmp_path):
@@ -435,11 +573,17 @@ def test_missing_model_exits_2(sysconv, tmp_path):
 
 # --- The command line on a good model.
 
+
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("onnx")
-    layers = [("conv", 3, 3, {"pads": [1, 0, 1, 1]}), ("relu",), ("maxpool", 2, 2),
-              ("flatten",), ("gemm", 4)]
+    layers = [
+        ("conv", 3, 3, {"pads": [1, 0, 1, 1]}),
+        ("relu",),
+        ("maxpool", 2, 2),
+        ("flatten",),
+        ("gemm", 4),
+    ]
     return quantised(folder, "small", layers, (2, 6, 6), per_channel=True, act="uint8")
 
 
@@ -449,16 +593,19 @@ def test_cli_import_and_run_golden(sysconv, tmp_path, small_model):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].startswith("input input: scale ")
-    assert lines[1] == ("layer 0 Conv2d(2, 3, kernel_size=3, stride=1, padding=(1, 0, 1, 1)) "
-                        "<- conv0 -> pass 0 (conv: Conv2d + MaxPool2d)")
+    assert lines[1] == (
+        "layer 0 Conv2d(2, 3, kernel_size=3, stride=1, padding=(1, 0, 1, 1)) "
+        "<- conv0 -> pass 0 (conv: Conv2d + MaxPool2d)"
+    )
     assert "multiplier [" in lines[3] and "/ 2**shift" in lines[3]
     x = np.random.default_rng(2).standard_normal((3, 2, 6, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     reference = onnxruntime_run(small_model, x)
     for model in (small_model, net):
         out = tmp_path / "y.npy"
-        run = sysconv("run", str(model), "--input", str(tmp_path / "x.npy"), "-o", str(out),
-                      "--json")
+        run = sysconv(
+            "run", str(model), "--input", str(tmp_path / "x.npy"), "-o", str(out), "--json"
+        )
         assert run.returncode == 0, run.stderr
         summary = json.loads(run.stdout)
         assert summary["status"] == "pass" and summary["images"] == 3
@@ -476,24 +623,32 @@ def test_cli_run_bad_input_exits_2(sysconv, tmp_path, small_model):
     np.save(tmp_path / "x.npy", np.zeros((2, 3, 6, 6), np.float32))
     run = sysconv("run", str(small_model), "--input", str(tmp_path / "x.npy"), "-o", str(out))
     assert run.returncode == 2
-    assert run.stderr.splitlines()[-1] == ("sysconv: error: input must have shape (N, 2, 6, 6), "
-                                           "not (2, 3, 6, 6)")
+    assert run.stderr.splitlines()[-1] == (
+        "sysconv: error: input must have shape (N, 2, 6, 6), not (2, 3, 6, 6)"
+    )
     np.save(tmp_path / "x.npy", np.zeros((2, 2, 6, 6), np.float64))
     run = sysconv("run", str(small_model), "--input", str(tmp_path / "x.npy"), "-o", str(out))
-    assert run.stderr.splitlines()[-1] == ("sysconv: error: input must be float32, as "
-                                           "onnxruntime takes it, not float64")
+    assert run.stderr.splitlines()[-1] == (
+        "sysconv: error: input must be float32, as onnxruntime takes it, not float64"
+    )
     assert not out.exists()
 
 
 # --- The RTL: an imported model through the engine, bit for bit against golden.
+
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """Per-channel scales, uint8 activations (non-zero zero points), asymmetric padding, a
     fused ReLU and pooling, and a Linear: on a 2x2 engine."""
     folder = tmp_path_factory.mktemp("onnx-rtl")
-    layers = [("conv", 3, 3, {"pads": [1, 0, 1, 1]}), ("relu",), ("maxpool", 2, 2),
-              ("flatten",), ("gemm", 3)]
+    layers = [
+        ("conv", 3, 3, {"pads": [1, 0, 1, 1]}),
+        ("relu",),
+        ("maxpool", 2, 2),
+        ("flatten",),
+        ("gemm", 3),
+    ]
     return quantised(folder, "tiny", layers, (2, 5, 5), per_channel=True, act="uint8")
 
 
@@ -502,8 +657,23 @@ def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, tes
     x = np.random.default_rng(4).standard_normal((2, 2, 5, 5)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "y.npy"
-    run = sysconv("run", tiny_model, "--input", tmp_path / "x.npy", "-o", out, "--simulator",
-                  simulator, "--rows", "2", "--cols", "2", "--json", "--workdir", test_dir)
+    run = sysconv(
+        "run",
+        tiny_model,
+        "--input",
+        tmp_path / "x.npy",
+        "-o",
+        out,
+        "--simulator",
+        simulator,
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--json",
+        "--workdir",
+        test_dir,
+    )
     summary = json.loads(run.stdout)
     assert run.returncode == 0, summary["message"]
     assert summary["status"] == "pass" and summary["rtl_equals_golden"] is True

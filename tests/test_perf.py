@@ -18,13 +18,13 @@ def ceil_div(a, b):
 
 
 LAYERS = [
-    LayerConfig(8, 8, 3, 8, 3, padding=1, pool_size=2),            # compute-bound passes
-    LayerConfig(3, 3, 8, 5, 3),                                     # one pixel: weight-bound
-    LayerConfig(5, 7, 5, 8, 1),                                     # 1x1 conv, two groups
+    LayerConfig(8, 8, 3, 8, 3, padding=1, pool_size=2),  # compute-bound passes
+    LayerConfig(3, 3, 8, 5, 3),  # one pixel: weight-bound
+    LayerConfig(5, 7, 5, 8, 1),  # 1x1 conv, two groups
     LayerConfig(8, 8, 1, 1, 3, stride=2, padding=1, pool_size=3, pool_stride=2),
-    LayerConfig(2, 3, 8, 8, 1),                                     # 6 pixels: weight-bound
-    LayerConfig(24, 24, 3, 32, 3, padding=1, pool_size=2),          # the seed CNN's conv1
-    LayerConfig(12, 12, 32, 64, 3, padding=1, pool_size=2),         # the seed CNN's conv2
+    LayerConfig(2, 3, 8, 8, 1),  # 6 pixels: weight-bound
+    LayerConfig(24, 24, 3, 32, 3, padding=1, pool_size=2),  # the seed CNN's conv1
+    LayerConfig(12, 12, 32, 64, 3, padding=1, pool_size=2),  # the seed CNN's conv2
 ]
 ARRAYS = [(1, 1), (2, 5), (4, 4), (8, 8), (16, 16), (3, 2)]
 CASES = list(itertools.product(ARRAYS, LAYERS))
@@ -32,19 +32,27 @@ CASES = list(itertools.product(ARRAYS, LAYERS))
 
 def case_id(case):
     (rows, cols), layer = case
-    return (f"{rows}x{cols}-{layer.height}x{layer.width}x{layer.in_channels}-"
-            f"{layer.out_channels}-k{layer.kernel}s{layer.stride}p{layer.padding}"
-            f"{f'-pool{layer.pool_size}' if layer.pool_size else ''}")
+    return (
+        f"{rows}x{cols}-{layer.height}x{layer.width}x{layer.in_channels}-"
+        f"{layer.out_channels}-k{layer.kernel}s{layer.stride}p{layer.padding}"
+        f"{f'-pool{layer.pool_size}' if layer.pool_size else ''}"
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])
 def test_phases_add_up_to_the_total(case):
     (rows, cols), layer = case
     perf = predict_layer(rows, cols, layer)
-    assert perf.input_cycles + perf.weight_load_cycles + perf.compute_cycles + \
-        perf.drain_cycles + perf.output_cycles == perf.total_cycles
+    assert (
+        perf.input_cycles
+        + perf.weight_load_cycles
+        + perf.compute_cycles
+        + perf.drain_cycles
+        + perf.output_cycles
+        == perf.total_cycles
+    )
     assert perf.first_input_cycle == perf.param_cycles
-    assert perf.weight_load_cycles == rows + 1   # the first weight set, then one cycle
+    assert perf.weight_load_cycles == rows + 1  # the first weight set, then one cycle
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])
@@ -54,8 +62,7 @@ def test_tiles_add_up_to_the_compute_phase(case):
     tiles = perf.tile_cycles
     assert len(tiles) == perf.sets
     assert sum(tiles) == perf.compute_cycles
-    assert perf.compute_cycles == perf.sets * perf.pixels + perf.set_gap_cycles + \
-        perf.array_latency
+    assert perf.compute_cycles == perf.sets * perf.pixels + perf.set_gap_cycles + perf.array_latency
     assert perf.array_latency == rows + cols + 2
     # A tile lasts at least its pixels and one idle cycle, and at least a weight set's rows
     # beats; the last one adds the array's latency.
@@ -72,8 +79,13 @@ def test_tiles_add_up_to_the_compute_phase(case):
 def test_utilisation_and_ideal(case):
     (rows, cols), layer = case
     perf = predict_layer(rows, cols, layer)
-    macs = layer.out_height * layer.out_width * layer.kernel ** 2 * layer.in_channels * \
-        layer.out_channels
+    macs = (
+        layer.out_height
+        * layer.out_width
+        * layer.kernel**2
+        * layer.in_channels
+        * layer.out_channels
+    )
     assert perf.macs == macs == layer.macs
     assert perf.ideal_cycles == macs / (rows * cols)
     assert perf.utilization == macs / (rows * cols * perf.compute_cycles)
@@ -86,13 +98,12 @@ def test_traffic_counts(case):
     perf = predict_layer(rows, cols, layer)
     groups = ceil_div(layer.in_channels, rows)
     col_tiles = ceil_div(layer.out_channels, cols)
-    sets = col_tiles * layer.kernel ** 2 * groups
+    sets = col_tiles * layer.kernel**2 * groups
     pixels = layer.out_height * layer.out_width
     assert perf.sets == sets and perf.pixels == pixels
     assert perf.param_words == REGISTER_WORDS + 2 * col_tiles * cols + sets * rows
     assert perf.traffic == {
-        "input_buffer": {"writes": layer.height * layer.width * groups,
-                         "reads": sets * pixels},
+        "input_buffer": {"writes": layer.height * layer.width * groups, "reads": sets * pixels},
         "weight_buffer": {"writes": sets * rows, "reads": sets * rows},
         "accumulator": {"writes": sets * pixels, "reads": sets * pixels},
         "output_buffer": {"writes": pixels * col_tiles, "reads": pixels * col_tiles},
@@ -102,13 +113,22 @@ def test_traffic_counts(case):
 @pytest.mark.parametrize("rows, cols", [(2, 5), (4, 4)])
 def test_word_counts_match_the_stream_format(rows, cols):
     """The model's words are those hw.layer builds for the streams."""
-    engine = EngineConfig(rows, cols, max_height=8, max_width=8, max_in_channels=8,
-                          max_out_channels=8)
+    engine = EngineConfig(
+        rows, cols, max_height=8, max_width=8, max_in_channels=8, max_out_channels=8
+    )
     for layer in LAYERS[:5]:
-        run = random_layer(engine, height=layer.height, width=layer.width,
-                           in_channels=layer.in_channels, out_channels=layer.out_channels,
-                           kernel=layer.kernel, stride=layer.stride, padding=layer.padding,
-                           pool_size=layer.pool_size, pool_stride=layer.pool_stride or None)
+        run = random_layer(
+            engine,
+            height=layer.height,
+            width=layer.width,
+            in_channels=layer.in_channels,
+            out_channels=layer.out_channels,
+            kernel=layer.kernel,
+            stride=layer.stride,
+            padding=layer.padding,
+            pool_size=layer.pool_size,
+            pool_stride=layer.pool_stride or None,
+        )
         perf = predict_layer(rows, cols, run.layer)
         assert perf.param_words == len(run.packet())
         assert perf.in_words == len(run.input_beats())
@@ -125,9 +145,19 @@ def test_seed_conv2_on_8x8_by_hand():
 
 def test_summary_has_the_breakdown():
     summary = predict_layer(4, 4, LAYERS[0]).summary()
-    for name in ("param_cycles", "input_cycles", "weight_load_cycles", "compute_cycles",
-                 "drain_cycles", "output_cycles", "total_cycles", "utilization", "traffic",
-                 "set_gap_cycles", "array_latency"):
+    for name in (
+        "param_cycles",
+        "input_cycles",
+        "weight_load_cycles",
+        "compute_cycles",
+        "drain_cycles",
+        "output_cycles",
+        "total_cycles",
+        "utilization",
+        "traffic",
+        "set_gap_cycles",
+        "array_latency",
+    ):
         assert name in summary
     assert "set_start_cycles" not in summary and "output_beat_cycles" not in summary
 
@@ -135,24 +165,49 @@ def test_summary_has_the_breakdown():
 # Layers run back to back on small engines, against the RTL. QUICK's 4x4 engine is the one
 # `sysconv bench --quick` builds, so the two share a Verilator build.
 RTL_GROUPS = {
-    "4x4": (QUICK.engine(4), [
-        dict(height=8, width=8, in_channels=3, out_channels=8, kernel=3, padding=1,
-             pool_size=2),
-        dict(height=3, width=3, in_channels=8, out_channels=5, kernel=3),
-        dict(height=5, width=7, in_channels=5, out_channels=8, kernel=1, relu=False),
-        dict(height=8, width=8, in_channels=1, out_channels=1, kernel=3, stride=2, padding=1,
-             pool_size=3, pool_stride=2),
-        dict(height=2, width=3, in_channels=8, out_channels=8, kernel=1),
-    ]),
-    "2x5": (EngineConfig(2, 5, max_height=8, max_width=8, max_in_channels=8,
-                         max_out_channels=8, max_kernel=3), [
-        dict(height=6, width=6, in_channels=3, out_channels=7, kernel=3, padding=1,
-             pool_size=2),
-        dict(height=1, width=1, in_channels=1, out_channels=1, kernel=1),
-        dict(height=4, width=5, in_channels=4, out_channels=6, kernel=3, stride=2, padding=1),
-        dict(height=7, width=5, in_channels=8, out_channels=8, kernel=2, pool_size=2,
-             pool_stride=1),
-    ]),
+    "4x4": (
+        QUICK.engine(4),
+        [
+            dict(
+                height=8, width=8, in_channels=3, out_channels=8, kernel=3, padding=1, pool_size=2
+            ),
+            dict(height=3, width=3, in_channels=8, out_channels=5, kernel=3),
+            dict(height=5, width=7, in_channels=5, out_channels=8, kernel=1, relu=False),
+            dict(
+                height=8,
+                width=8,
+                in_channels=1,
+                out_channels=1,
+                kernel=3,
+                stride=2,
+                padding=1,
+                pool_size=3,
+                pool_stride=2,
+            ),
+            dict(height=2, width=3, in_channels=8, out_channels=8, kernel=1),
+        ],
+    ),
+    "2x5": (
+        EngineConfig(
+            2, 5, max_height=8, max_width=8, max_in_channels=8, max_out_channels=8, max_kernel=3
+        ),
+        [
+            dict(
+                height=6, width=6, in_channels=3, out_channels=7, kernel=3, padding=1, pool_size=2
+            ),
+            dict(height=1, width=1, in_channels=1, out_channels=1, kernel=1),
+            dict(height=4, width=5, in_channels=4, out_channels=6, kernel=3, stride=2, padding=1),
+            dict(
+                height=7,
+                width=5,
+                in_channels=8,
+                out_channels=8,
+                kernel=2,
+                pool_size=2,
+                pool_stride=1,
+            ),
+        ],
+    ),
 }
 
 
@@ -168,8 +223,9 @@ def test_prediction_equals_rtl(group, simulator, test_dir):
     predicted = predict_network(engine.rows, engine.cols, [run.layer for run in runs])
     start = result.details["layers"][0]["first_param"]
     for n, (measured, model) in enumerate(zip(result.details["layers"], predicted, strict=True)):
-        assert measured["first_param"] - start == \
-            model.first_input_cycle - model.param_cycles, f"layer {n}"
+        assert measured["first_param"] - start == model.first_input_cycle - model.param_cycles, (
+            f"layer {n}"
+        )
         assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
         assert measured["compute_cycles"] == model.compute_cycles, f"layer {n}"
         assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
@@ -180,11 +236,13 @@ def test_prediction_equals_rtl(group, simulator, test_dir):
 def test_speed_testbench_reports_a_wrong_word(monkeypatch, tmp_path):
     """The lean testbench compares every output word: a wrong expectation fails the run."""
     from sysconv.sim.engine.layer import LayerRun
+
     engine, layers = RTL_GROUPS["2x5"]
     runs = [random_layer(engine, seed=3, **layers[1])]
     original = LayerRun.expected_beats
-    monkeypatch.setattr(LayerRun, "expected_beats",
-                        lambda self: [word ^ 1 for word in original(self)])
+    monkeypatch.setattr(
+        LayerRun, "expected_beats", lambda self: [word ^ 1 for word in original(self)]
+    )
     result = run_layers(runs, "amaranth", tmp_path, speed=True)
     assert result.status == "fail"
     assert "layer 0: output word 0 = " in result.message

@@ -26,16 +26,26 @@ endmodule
 """
 
 FAULTS = {
-    "valid-drop": ("if (valid && !ready && beat == 2) valid <= 0;",
-                   r"valid fell before the handshake"),
-    "payload-change": ("if (valid && !ready && beat == 2) data <= 8'hee;",
-                       r"payload changed while valid and not ready"),
-    "x-payload": ("if (beat == 2 && (!valid || ready)) data <= 8'bx;",
-                  r"payload data is [xX]+ while valid"),
-    "last-early": ("if ((!valid || ready) && beat == 0) last <= 1;",
-                   r"last on beat 1 of a packet of 3"),
-    "last-missing": ("if ((!valid || ready) && beat == 2) last <= 0;",
-                     r"no last on beat 3, the packet's last"),
+    "valid-drop": (
+        "if (valid && !ready && beat == 2) valid <= 0;",
+        r"valid fell before the handshake",
+    ),
+    "payload-change": (
+        "if (valid && !ready && beat == 2) data <= 8'hee;",
+        r"payload changed while valid and not ready",
+    ),
+    "x-payload": (
+        "if (beat == 2 && (!valid || ready)) data <= 8'bx;",
+        r"payload data is [xX]+ while valid",
+    ),
+    "last-early": (
+        "if ((!valid || ready) && beat == 0) last <= 1;",
+        r"last on beat 1 of a packet of 3",
+    ),
+    "last-missing": (
+        "if ((!valid || ready) && beat == 2) last <= 0;",
+        r"no last on beat 3, the packet's last",
+    ),
 }
 
 
@@ -44,8 +54,7 @@ def test_checker_catches(fault, test_dir):
     statement, rule = FAULTS[fault]
     verilog = SOURCE.replace("`FAULT", statement)
     built = runner.build(verilog, "bad_source", "icarus")
-    result, _ = runner.run_scenario(built, "sysconv.sim.protocol_tb", test_dir, "{}",
-                                    waves=False)
+    result, _ = runner.run_scenario(built, "sysconv.sim.protocol_tb", test_dir, "{}", waves=False)
     assert result["status"] == "fail", "the checker reported nothing"
     assert result["message"].startswith("cycle "), result["message"]
     assert "stream bad: " in result["message"]
@@ -54,6 +63,5 @@ def test_checker_catches(fault, test_dir):
 
 def test_checker_passes_a_good_source(test_dir):
     built = runner.build(SOURCE.replace("`FAULT", ""), "bad_source", "icarus")
-    result, _ = runner.run_scenario(built, "sysconv.sim.protocol_tb", test_dir, "{}",
-                                    waves=False)
+    result, _ = runner.run_scenario(built, "sysconv.sim.protocol_tb", test_dir, "{}", waves=False)
     assert result == {"status": "pass", "message": ""}

@@ -25,16 +25,27 @@ class Harness(wiring.Component):
         self.ram = BlockRAM(shape=shape, depth=depth, sliced=sliced)
         self.write = self.ram.write_port()
         self.read = self.ram.read_port()
-        super().__init__({"w_addr": In(range(depth)), "w_data": In(shape), "w_en": In(1),
-                          "r_addr": In(range(depth)), "r_en": In(1), "r_data": Out(shape)})
+        super().__init__(
+            {
+                "w_addr": In(range(depth)),
+                "w_data": In(shape),
+                "w_en": In(1),
+                "r_addr": In(range(depth)),
+                "r_en": In(1),
+                "r_data": Out(shape),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.ram = self.ram
         m.d.comb += [
-            self.write.addr.eq(self.w_addr), self.write.data.eq(self.w_data),
-            self.write.en.eq(self.w_en), self.read.addr.eq(self.r_addr),
-            self.read.en.eq(self.r_en), self.r_data.eq(self.read.data),
+            self.write.addr.eq(self.w_addr),
+            self.write.data.eq(self.w_data),
+            self.write.en.eq(self.w_en),
+            self.read.addr.eq(self.r_addr),
+            self.read.en.eq(self.r_en),
+            self.r_data.eq(self.read.data),
         ]
         return m
 
@@ -67,12 +78,15 @@ def run(harness, steps, *, poisoned):
     return seen
 
 
-@pytest.mark.parametrize("shape, depth, sliced", [
-    (unsigned(6), 16, False),
-    (data.ArrayLayout(signed(8), 8), 4096, True),     # 16 slices of 4 bits
-    (data.ArrayLayout(signed(8), 3), 1000, True),     # 24 bits, slices of 16: one of 8
-    (data.ArrayLayout(signed(8), 2), 64, True),       # fits one block RAM: not sliced
-])
+@pytest.mark.parametrize(
+    "shape, depth, sliced",
+    [
+        (unsigned(6), 16, False),
+        (data.ArrayLayout(signed(8), 8), 4096, True),  # 16 slices of 4 bits
+        (data.ArrayLayout(signed(8), 3), 1000, True),  # 24 bits, slices of 16: one of 8
+        (data.ArrayLayout(signed(8), 2), 64, True),  # fits one block RAM: not sliced
+    ],
+)
 @pytest.mark.parametrize("poisoned", [False, True])
 def test_reads_what_was_written(shape, depth, sliced, poisoned):
     harness = Harness(shape, depth, sliced)
@@ -92,7 +106,7 @@ def test_reads_what_was_written(shape, depth, sliced, poisoned):
     seen = run(harness, steps, poisoned=poisoned)
     held = None
     for n, (got, want) in enumerate(zip(seen, expected, strict=True)):
-        held = want if want is not None else held   # en low: the data holds
+        held = want if want is not None else held  # en low: the data holds
         if held is not None:
             assert got == held, f"cycle {n}: read {got:#x}, expected {held:#x}"
 
@@ -112,27 +126,42 @@ def test_slices_are_as_narrow_as_a_block_ram_holds():
     def memories(shape, depth, sliced):
         fragment = Fragment.get(Harness(shape, depth, sliced), None)
         ram = fragment.subfragments[0][0]
-        return [sub for sub, _name, _loc in ram.subfragments
-                if isinstance(sub, Memory) or type(sub).__name__ == "MemoryInstance"]
+        return [
+            sub
+            for sub, _name, _loc in ram.subfragments
+            if isinstance(sub, Memory) or type(sub).__name__ == "MemoryInstance"
+        ]
 
     layout = data.ArrayLayout(signed(8), 8)
-    assert len(memories(layout, 8192, True)) == 32      # 2 bits at 8192 words
-    assert len(memories(layout, 2048, True)) == 8       # 8 bits at 2048
+    assert len(memories(layout, 8192, True)) == 32  # 2 bits at 8192 words
+    assert len(memories(layout, 2048, True)) == 8  # 8 bits at 2048
     assert len(memories(layout, 8192, False)) == 1
     assert len(memories(layout, BLOCK_RAM_BITS // 64, True)) == 1
 
 
-@pytest.mark.parametrize("shape, depth, sliced", [
-    (unsigned(2), 8192, False),
-    (data.ArrayLayout(signed(8), 4), 4096, True),
-])
+@pytest.mark.parametrize(
+    "shape, depth, sliced",
+    [
+        (unsigned(2), 8192, False),
+        (data.ArrayLayout(signed(8), 4), 4096, True),
+    ],
+)
 def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, tmp_path):
     """Yosys keeps read-old-data, which a DP16KD does not give across its ports, with flip-flops
     and LUTs around it, unless the memory carries no_rw_check: the BlockRAM is block RAM and
     nothing else."""
     (tmp_path / "ram.v").write_text(to_verilog(Harness(shape, depth, sliced), "ram"))
-    subprocess.run([tools.find("yosys"), "-q", "-p", "read_verilog ram.v; synth_ecp5 -top ram; "
-                    "tee -q -o stat.json stat -json"], cwd=tmp_path, check=True, timeout=600)
+    subprocess.run(
+        [
+            tools.find("yosys"),
+            "-q",
+            "-p",
+            "read_verilog ram.v; synth_ecp5 -top ram; tee -q -o stat.json stat -json",
+        ],
+        cwd=tmp_path,
+        check=True,
+        timeout=600,
+    )
     cells = _synth_cells(tmp_path / "stat.json")
     width = Shape.cast(shape).width
     assert cells == {"DP16KD": width * depth // BLOCK_RAM_BITS}, cells

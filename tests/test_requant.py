@@ -63,8 +63,9 @@ def fit(acc, bias, multiplier):
 def expected(dut, beat):
     acc, bias, multiplier, shift, relu, zero_point = beat
     total = np.array([a + b for a, b in zip(acc, bias, strict=True)], dtype=np.int64)
-    out = golden.requantize(total, np.array(multiplier), np.array(shift), bits=dut.out_width,
-                            zero_point=zero_point)
+    out = golden.requantize(
+        total, np.array(multiplier), np.array(shift), bits=dut.out_width, zero_point=zero_point
+    )
     return golden.relu(out, zero_point) if relu else out
 
 
@@ -86,12 +87,21 @@ def random_beat(dut, rng):
     acc, bias, multipliers, shifts = [], [], [], []
     for _ in range(dut.lanes):
         multiplier = log_uniform(rng, 0, multiplier_max(dut))
-        a, b = fit(log_uniform(rng, *signed_range(dut.acc_width)),
-                   log_uniform(rng, *signed_range(dut.bias_width)), multiplier)
+        a, b = fit(
+            log_uniform(rng, *signed_range(dut.acc_width)),
+            log_uniform(rng, *signed_range(dut.bias_width)),
+            multiplier,
+        )
         # Shifts near the product's magnitude give results that neither saturate nor vanish.
-        shift = rng.choice([rng.randint(0, shift_max(dut)),
-                            min(max(abs(a + b) * multiplier, 1).bit_length()
-                                - rng.randint(0, dut.out_width), shift_max(dut))])
+        shift = rng.choice(
+            [
+                rng.randint(0, shift_max(dut)),
+                min(
+                    max(abs(a + b) * multiplier, 1).bit_length() - rng.randint(0, dut.out_width),
+                    shift_max(dut),
+                ),
+            ]
+        )
         acc.append(a)
         bias.append(b)
         multipliers.append(multiplier)
@@ -159,17 +169,20 @@ def check(dut, beats, taken, outputs, seed):
     lane to golden's answer for the operands and configuration that beat carried."""
     assert len(taken) == len(beats)
     assert len(outputs) == len(beats), (
-        f"{len(beats)} beats taken, {len(outputs)} outputs (seed {seed})")
+        f"{len(beats)} beats taken, {len(outputs)} outputs (seed {seed})"
+    )
     for n, (t, (cycle, got), beat) in enumerate(zip(taken, outputs, beats, strict=True)):
         assert cycle == t + dut.latency, (
             f"beat {n} taken in cycle {t}: o.valid in cycle {cycle}, expected cycle "
-            f"{t + dut.latency} (seed {seed})")
+            f"{t + dut.latency} (seed {seed})"
+        )
         want = expected(dut, beat).tolist()
         assert len(got) == len(want) == dut.lanes
         assert got == want, (
             f"cycle {cycle}: o.payload = {got}, expected {want} for acc={beat[0]}, "
             f"bias={beat[1]}, multiplier={beat[2]}, shift={beat[3]}, relu={beat[4]}, "
-            f"zero_point={beat[5]} (beat {n}, seed {seed})")
+            f"zero_point={beat[5]} (beat {n}, seed {seed})"
+        )
 
 
 @pytest.mark.parametrize("idle", [0.0, 0.5])
@@ -205,14 +218,24 @@ def extreme_beats(dut):
             for relu in (0, 1):
                 for zero_point in zero_points:
                     for k in range(0, len(pairs), lanes):
-                        acc, bias = zip(*pairs[k:k + lanes], strict=True)
-                        beats.append((list(acc), list(bias), [multiplier] * lanes,
-                                      [shift] * lanes, relu, zero_point))
+                        acc, bias = zip(*pairs[k : k + lanes], strict=True)
+                        beats.append(
+                            (
+                                list(acc),
+                                list(bias),
+                                [multiplier] * lanes,
+                                [shift] * lanes,
+                                relu,
+                                zero_point,
+                            )
+                        )
     return beats
 
 
-@pytest.mark.parametrize("config", ["default-4", "int8-3", "edge-narrower-2", "edge-as-wide-2",
-                                    "smallest-1", "golden-widest-2"])
+@pytest.mark.parametrize(
+    "config",
+    ["default-4", "int8-3", "edge-narrower-2", "edge-as-wide-2", "smallest-1", "golden-widest-2"],
+)
 def test_extremes_match_golden(config):
     dut = Requantizer(**CONFIGS[config])
     # Every extreme is one golden can judge in these configurations.
@@ -235,12 +258,16 @@ def test_extremes_include_int32_bias_and_shifts_beyond_max_shift():
     assert max(s for beat in extreme_beats(dut) for s in beat[3]) == 31 > dut.max_shift
 
 
-@pytest.mark.parametrize("gaps", [
-    [0] * 12,                   # back to back
-    [1] * 12,                   # every other cycle
-    [3, 0, 0, 5, 0, 1, 7, 0, 0, 0, 2, 0],
-    [4, 3, 5, 4, 6, 4],         # never two beats in the pipeline
-], ids=["back-to-back", "alternate", "bursts", "sparse"])
+@pytest.mark.parametrize(
+    "gaps",
+    [
+        [0] * 12,  # back to back
+        [1] * 12,  # every other cycle
+        [3, 0, 0, 5, 0, 1, 7, 0, 0, 0, 2, 0],
+        [4, 3, 5, 4, 6, 4],  # never two beats in the pipeline
+    ],
+    ids=["back-to-back", "alternate", "bursts", "sparse"],
+)
 def test_latency_is_fixed_whatever_the_gaps(gaps):
     dut = Requantizer(lanes=2, acc_width=16)
     assert dut.latency == 5
@@ -253,13 +280,26 @@ def test_latency_is_fixed_whatever_the_gaps(gaps):
 
 
 @settings(max_examples=30, deadline=None)
-@given(lanes=st.integers(1, 4), acc_width=st.integers(2, 64), bias_width=st.integers(2, 64),
-       mult_width=st.integers(1, 32), out_width=st.integers(2, 32), count=st.integers(1, 24),
-       idle=st.sampled_from([0.0, 0.3, 0.7]), seed=st.integers(0, 2**32 - 1))
-def test_any_configuration_matches_golden(lanes, acc_width, bias_width, mult_width, out_width,
-                                          count, idle, seed):
-    dut = Requantizer(lanes=lanes, acc_width=acc_width, bias_width=bias_width,
-                      mult_width=mult_width, out_width=out_width)
+@given(
+    lanes=st.integers(1, 4),
+    acc_width=st.integers(2, 64),
+    bias_width=st.integers(2, 64),
+    mult_width=st.integers(1, 32),
+    out_width=st.integers(2, 32),
+    count=st.integers(1, 24),
+    idle=st.sampled_from([0.0, 0.3, 0.7]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_configuration_matches_golden(
+    lanes, acc_width, bias_width, mult_width, out_width, count, idle, seed
+):
+    dut = Requantizer(
+        lanes=lanes,
+        acc_width=acc_width,
+        bias_width=bias_width,
+        mult_width=mult_width,
+        out_width=out_width,
+    )
     rng = random.Random(seed)
     beats = [random_beat(dut, rng) for _ in range(count)]
     taken, outputs = simulate(dut, beats, idle=idle, seed=seed)
@@ -269,8 +309,11 @@ def test_any_configuration_matches_golden(lanes, acc_width, bias_width, mult_wid
 @pytest.mark.parametrize("config", ["default-4", "int8-3", "narrow-2", "golden-widest-2"])
 def test_max_shift_is_the_shift_that_zeroes_every_result(config):
     dut = Requantizer(**CONFIGS[config])
-    assert dut.max_shift == dut.product_width == (
-        max(dut.acc_width, dut.bias_width) + 1 + dut.mult_width)
+    assert (
+        dut.max_shift
+        == dut.product_width
+        == (max(dut.acc_width, dut.bias_width) + 1 + dut.mult_width)
+    )
     lo, hi = signed_range(dut.sum_width)
     # The extreme sums times the largest multiplier: the widest products there are.
     sums = np.array([lo, hi], dtype=np.int64)
@@ -282,36 +325,48 @@ def test_max_shift_is_the_shift_that_zeroes_every_result(config):
 
 def test_signature_and_properties():
     dut = Requantizer(lanes=3, acc_width=20, bias_width=24, mult_width=10, out_width=6)
-    beat = data.StructLayout({"acc": data.ArrayLayout(signed(20), 3),
-                              "bias": data.ArrayLayout(signed(24), 3),
-                              "multiplier": data.ArrayLayout(unsigned(10), 3),
-                              "shift": data.ArrayLayout(range(36), 3)})
+    beat = data.StructLayout(
+        {
+            "acc": data.ArrayLayout(signed(20), 3),
+            "bias": data.ArrayLayout(signed(24), 3),
+            "multiplier": data.ArrayLayout(unsigned(10), 3),
+            "shift": data.ArrayLayout(range(36), 3),
+        }
+    )
     assert dict(dut.signature.members) == {
         "i": In(stream.Signature(beat, always_ready=True)),
         "o": Out(stream.Signature(data.ArrayLayout(signed(6), 3), always_ready=True)),
         "zero_point": In(signed(6)),
         "relu": In(1),
     }
-    assert (dut.lanes, dut.acc_width, dut.bias_width, dut.mult_width, dut.out_width) == \
-        (3, 20, 24, 10, 6)
+    assert (dut.lanes, dut.acc_width, dut.bias_width, dut.mult_width, dut.out_width) == (
+        3,
+        20,
+        24,
+        10,
+        6,
+    )
     assert (dut.sum_width, dut.product_width, dut.max_shift, dut.latency) == (25, 35, 35, 5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lanes=0), r"lanes must be an integer from 1 to 256, not 0"),
-    (dict(lanes=257), r"lanes must be an integer from 1 to 256, not 257"),
-    (dict(lanes=2.0), r"lanes must be an integer from 1 to 256, not 2\.0"),
-    (dict(acc_width=1), r"acc_width must be an integer from 2 to 64, not 1"),
-    (dict(acc_width=65), r"acc_width must be an integer from 2 to 64, not 65"),
-    (dict(acc_width=True), r"acc_width must be an integer from 2 to 64, not True"),
-    (dict(bias_width=1), r"bias_width must be an integer from 2 to 64, not 1"),
-    (dict(bias_width=65), r"bias_width must be an integer from 2 to 64, not 65"),
-    (dict(mult_width=0), r"mult_width must be an integer from 1 to 32, not 0"),
-    (dict(mult_width=33), r"mult_width must be an integer from 1 to 32, not 33"),
-    (dict(out_width=1), r"out_width must be an integer from 2 to 32, not 1"),
-    (dict(out_width=33), r"out_width must be an integer from 2 to 32, not 33"),
-    (dict(out_width="8"), r"out_width must be an integer from 2 to 32, not '8'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lanes=0), r"lanes must be an integer from 1 to 256, not 0"),
+        (dict(lanes=257), r"lanes must be an integer from 1 to 256, not 257"),
+        (dict(lanes=2.0), r"lanes must be an integer from 1 to 256, not 2\.0"),
+        (dict(acc_width=1), r"acc_width must be an integer from 2 to 64, not 1"),
+        (dict(acc_width=65), r"acc_width must be an integer from 2 to 64, not 65"),
+        (dict(acc_width=True), r"acc_width must be an integer from 2 to 64, not True"),
+        (dict(bias_width=1), r"bias_width must be an integer from 2 to 64, not 1"),
+        (dict(bias_width=65), r"bias_width must be an integer from 2 to 64, not 65"),
+        (dict(mult_width=0), r"mult_width must be an integer from 1 to 32, not 0"),
+        (dict(mult_width=33), r"mult_width must be an integer from 1 to 32, not 33"),
+        (dict(out_width=1), r"out_width must be an integer from 2 to 32, not 1"),
+        (dict(out_width=33), r"out_width must be an integer from 2 to 32, not 33"),
+        (dict(out_width="8"), r"out_width must be an integer from 2 to 32, not '8'"),
+    ],
+)
 def test_wrong_parameters(kwargs, message):
     kwargs = {"lanes": 4, "acc_width": 32, **kwargs}
     with pytest.raises(ValueError, match=rf"^{message}$"):

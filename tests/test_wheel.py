@@ -24,8 +24,21 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     dist = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--wheel-dir", str(dist), str(REPO)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(dist),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (path,) = dist.glob("sysconv-*.whl")
     return path
 
@@ -36,12 +49,30 @@ def installed(wheel, tmp_path_factory):
     root = tmp_path_factory.mktemp("venv")
     venv.create(root, with_pip=False)
     python = root / "bin" / "python"
-    site = Path(subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "regression_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--no-deps", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return root / "bin", site
 
 
@@ -53,8 +84,20 @@ def test_wheel_installs_one_namespace_with_its_data(wheel):
     assert {n.split("/")[0] for n in names if not n.startswith("sysconv-")} == {"sysconv"}
     for data in ("sysconv/models/digits_cnn.npz", "sysconv/sim/lint_waivers.vlt"):
         assert data in names
-    for package in ("hw", "hw/boards", "golden", "sim", "sim/array", "sim/pool", "sim/engine",
-                    "sim/network", "sim/board", "formal", "bench", "dse"):
+    for package in (
+        "hw",
+        "hw/boards",
+        "golden",
+        "sim",
+        "sim/array",
+        "sim/pool",
+        "sim/engine",
+        "sim/network",
+        "sim/board",
+        "formal",
+        "bench",
+        "dse",
+    ):
         assert f"sysconv/{package}/__init__.py" in names
 
 
@@ -70,19 +113,27 @@ def test_wheel_runs_from_an_empty_folder(installed, tmp_path):
     before = _files(site / "sysconv")
 
     def sysconv(*args):
-        done = subprocess.run([bin_folder / "sysconv", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [bin_folder / "sysconv", *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, f"sysconv {' '.join(args)}: {done.stderr}"
         return done
 
-    where = subprocess.run([bin_folder / "python", "-c", "import sysconv; print(sysconv.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [bin_folder / "python", "-c", "import sysconv; print(sysconv.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
     assert sysconv("--version").stdout.startswith("sysconv ")
     sysconv("verilog", "--top", "array", "--rows", "2", "--cols", "2", "-o", "array.v")
     assert "module sysconv_array" in (tmp_path / "array.v").read_text()
-    sysconv("sim", "array", "--rows", "2", "--cols", "2", "--vectors", "5",
-            "--simulator", "verilator")
+    sysconv(
+        "sim", "array", "--rows", "2", "--cols", "2", "--vectors", "5", "--simulator", "verilator"
+    )
     sysconv("demo", "--images", "1")
     assert (tmp_path / "build" / "demo" / "demo.png").stat().st_size > 0
     assert _files(site / "sysconv") == before, "the package wrote into site-packages"

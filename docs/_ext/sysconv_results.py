@@ -24,9 +24,14 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 def last_commit(path):
     """``(short hash, date)`` of the last commit that changed ``path``, or ``None``."""
     try:
-        done = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", str(path)],
-                              cwd=REPOSITORY, capture_output=True, text=True, timeout=30,
-                              check=True)
+        done = subprocess.run(
+            ["git", "log", "-1", "--format=%h %cs", "--", str(path)],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     fields = done.stdout.split()
@@ -37,9 +42,14 @@ def _git_log_file():
     """HEAD's reflog, which every commit and checkout touches: a page that shows a commit is
     read again when it changes."""
     try:
-        done = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-path",
-                               "logs/HEAD"], cwd=REPOSITORY, capture_output=True, text=True,
-                              timeout=30, check=True)
+        done = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-path", "logs/HEAD"],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     path = Path(done.stdout.strip())
@@ -121,19 +131,31 @@ class DemoSummary(SphinxDirective):
             f"     - {summary['simulated_cycles_per_second']:,.0f} cycles/s",
         ]
         container = nodes.container()
-        self.state.nested_parse(StringList(lines, source=str(path)), self.content_offset,
-                                container)
+        self.state.nested_parse(StringList(lines, source=str(path)), self.content_offset, container)
         return container.children
 
 
-FIELD_SECTIONS = {"Parameters", "Other Parameters", "Members", "Attributes", "Returns",
-                  "Yields", "Raises", "Warns", "Receives"}
+FIELD_SECTIONS = {
+    "Parameters",
+    "Other Parameters",
+    "Members",
+    "Attributes",
+    "Returns",
+    "Yields",
+    "Raises",
+    "Warns",
+    "Receives",
+}
 FIELD = re.compile(r"^\*{0,2}\w[\w.]*(\s*,\s*\*{0,2}\w[\w.]*)*(\s+:(\s.*)?)?$")
 
 
 def _is_header(lines, k):
-    return (k + 1 < len(lines) and lines[k].strip() and not lines[k].startswith(" ")
-            and re.fullmatch(r"-{3,}", lines[k + 1].strip() or "x") is not None)
+    return (
+        k + 1 < len(lines)
+        and lines[k].strip()
+        and not lines[k].startswith(" ")
+        and re.fullmatch(r"-{3,}", lines[k + 1].strip() or "x") is not None
+    )
 
 
 def lift_trailing_prose(app, what, name, obj, options, lines):
@@ -149,12 +171,18 @@ def lift_trailing_prose(app, what, name, obj, options, lines):
     while k < len(lines):
         if _is_header(lines, k):
             section = lines[k].strip()
-            out += lines[k:k + 2]
+            out += lines[k : k + 2]
             k += 2
             continue
         line = lines[k]
-        orphan = (section in FIELD_SECTIONS and line.strip() and not line.startswith(" ")
-                  and k > 0 and not lines[k - 1].strip() and not FIELD.match(line))
+        orphan = (
+            section in FIELD_SECTIONS
+            and line.strip()
+            and not line.startswith(" ")
+            and k > 0
+            and not lines[k - 1].strip()
+            and not FIELD.match(line)
+        )
         if not orphan:
             out.append(line)
             k += 1
@@ -182,8 +210,9 @@ def init_signature(app, what, name, obj, options, signature, return_annotation):
     except (TypeError, ValueError):
         return None
     parameters = list(init.parameters.values())[1:]  # without self
-    return str(init.replace(parameters=parameters, return_annotation=inspect.Signature.empty)), \
-        return_annotation
+    return str(
+        init.replace(parameters=parameters, return_annotation=inspect.Signature.empty)
+    ), return_annotation
 
 
 def setup(app):

@@ -19,10 +19,12 @@ from .uart import UARTReceiver, UARTTransmitter, divisor_for
 __all__ = ["BoardCore", "BoardTop", "LEDS", "default_output_timeout"]
 
 #: What the status LEDs show, in order (a board with fewer LEDs shows the first ones).
-LEDS = ("alive",      # blinks at 1 Hz; on steadily while a frame is received or answered
-        "error",      # the last response was an error
-        "busy",       # the engine holds a layer (not waiting for a parameter packet)
-        "activity")   # a byte came in or went out in the last ~50 ms
+LEDS = (
+    "alive",  # blinks at 1 Hz; on steadily while a frame is received or answered
+    "error",  # the last response was an error
+    "busy",  # the engine holds a layer (not waiting for a parameter packet)
+    "activity",
+)  # a byte came in or went out in the last ~50 ms
 
 
 def default_output_timeout(config):
@@ -30,8 +32,9 @@ def default_output_timeout(config):
     buffers allow (every weight set over every output pixel, with the array's refill gaps),
     plus the whole output buffer."""
     sets = config.weight_depth // config.rows
-    longest = sets * (config.acc_depth + 2 * config.rows + config.cols + 2) + \
-        config.output_depth + 1024
+    longest = (
+        sets * (config.acc_depth + 2 * config.rows + config.cols + 2) + config.output_depth + 1024
+    )
     return 2 * longest
 
 
@@ -71,8 +74,13 @@ class BoardCore(wiring.Component):
         if output_timeout is None:
             output_timeout = default_output_timeout(config)
         self._config, self._clock_hz, self._baud = config, clock_hz, baud
-        self._info = info_bytes(config, clock_hz=clock_hz, baud=baud,
-                                frame_timeout=frame_timeout, output_timeout=output_timeout)
+        self._info = info_bytes(
+            config,
+            clock_hz=clock_hz,
+            baud=baud,
+            frame_timeout=frame_timeout,
+            output_timeout=output_timeout,
+        )
         self._frame_timeout, self._output_timeout = frame_timeout, output_timeout
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(len(LEDS))})
 
@@ -87,9 +95,12 @@ class BoardCore(wiring.Component):
         m = Module()
         m.submodules.uart_rx = rx = UARTReceiver(divisor=self._divisor)
         m.submodules.uart_tx = tx = UARTTransmitter(divisor=self._divisor)
-        m.submodules.link = link = HostLink(self._config, info=self._info,
-                                            frame_timeout=self._frame_timeout,
-                                            output_timeout=self._output_timeout)
+        m.submodules.link = link = HostLink(
+            self._config,
+            info=self._info,
+            frame_timeout=self._frame_timeout,
+            output_timeout=self._output_timeout,
+        )
         engine = ConvEngine(self._config)
         # Registered, so the engine's reset tree starts at a flip-flop.
         engine_reset = Signal()

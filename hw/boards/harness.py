@@ -47,14 +47,14 @@ class RegisterHarness(wiring.Component):
         m.d.sync += chain.eq(Cat(self.din, chain[:-1]))
         offset = 0
         for value in inputs:
-            m.d.comb += value.eq(chain[offset:offset + len(value)])
+            m.d.comb += value.eq(chain[offset : offset + len(value)])
             offset += len(value)
 
         level = Signal(sum(len(value) for value in outputs), reset_less=True)
         m.d.sync += level.eq(Cat(*outputs))
         while len(level) > 1:
             folded = Signal((len(level) + 3) // 4, reset_less=True)
-            m.d.sync += folded.eq(Cat(*(level[k:k + 4].xor() for k in range(0, len(level), 4))))
+            m.d.sync += folded.eq(Cat(*(level[k : k + 4].xor() for k in range(0, len(level), 4))))
             level = folded
         m.d.comb += self.dout.eq(level)
         return m

@@ -34,8 +34,16 @@ from .protocol import (
     parse_info,
 )
 
-__all__ = ["Board", "SerialTransport", "LinkError", "LinkTimeout", "ResponseCorrupt",
-           "Response", "encode_frame", "PHASES"]
+__all__ = [
+    "Board",
+    "SerialTransport",
+    "LinkError",
+    "LinkTimeout",
+    "ResponseCorrupt",
+    "Response",
+    "encode_frame",
+    "PHASES",
+]
 
 PHASES = ("params", "input", "compute", "output")
 
@@ -80,6 +88,7 @@ class SerialTransport:
 
     def __init__(self, port, baud=115200):
         import serial
+
         self.serial = serial.serial_for_url(port, baud, timeout=0)
         self.byte_time = 10 / baud
 
@@ -133,8 +142,10 @@ class Board:
         while True:
             first = t.read(1, wait)
             if not first:
-                raise LinkTimeout(f"no response within {wait:.6f} s"
-                                  f"{f' ({skipped} stray bytes skipped)' if skipped else ''}")
+                raise LinkTimeout(
+                    f"no response within {wait:.6f} s"
+                    f"{f' ({skipped} stray bytes skipped)' if skipped else ''}"
+                )
             if first[0] == SYNC_BOARD:
                 break
             skipped += 1
@@ -142,18 +153,22 @@ class Board:
         command, length = header[0], struct.unpack("<H", header[1:3])[0]
         rest = self._read_exact(length + 3, wait + (length + 3) * t.byte_time * 2)
         payload, status = rest[:length], rest[length]
-        received = struct.unpack("<H", rest[length + 1:])[0]
-        expected = crc16(header + rest[:length + 1])
+        received = struct.unpack("<H", rest[length + 1 :])[0]
+        expected = crc16(header + rest[: length + 1])
         if received != expected:
-            raise ResponseCorrupt(f"response to command 0x{command:02x}: CRC 0x{received:04x}, "
-                                  f"computed 0x{expected:04x}", command=command)
+            raise ResponseCorrupt(
+                f"response to command 0x{command:02x}: CRC 0x{received:04x}, "
+                f"computed 0x{expected:04x}",
+                command=command,
+            )
         return Response(command, payload, status)
 
     def _read_exact(self, size, timeout):
         data = self.transport.read(size, timeout)
         if len(data) != size:
-            raise LinkTimeout(f"response truncated: {len(data)} of {size} bytes within "
-                              f"{timeout:.6f} s")
+            raise LinkTimeout(
+                f"response truncated: {len(data)} of {size} bytes within {timeout:.6f} s"
+            )
         return data
 
     def request(self, command, payload=b"", *, expect_bytes=0, ok=(Status.OK,)):
@@ -162,13 +177,18 @@ class Board:
         self.send_frame(command, payload)
         response = self.read_response(expect_bytes=expect_bytes)
         if response.command != command:
-            raise LinkError(f"response echoes command 0x{response.command:02x}, sent "
-                            f"0x{command:02x}", command=response.command,
-                            status=response.status)
+            raise LinkError(
+                f"response echoes command 0x{response.command:02x}, sent 0x{command:02x}",
+                command=response.command,
+                status=response.status,
+            )
         if response.status not in ok:
-            raise LinkError(f"command 0x{command:02x}: status 0x{response.status:02x}: "
-                            f"{STATUS_TEXT.get(response.status, 'unknown status')}",
-                            command=command, status=response.status)
+            raise LinkError(
+                f"command 0x{command:02x}: status 0x{response.status:02x}: "
+                f"{STATUS_TEXT.get(response.status, 'unknown status')}",
+                command=command,
+                status=response.status,
+            )
         return response
 
     # ---- commands --------------------------------------------------------------------------
@@ -207,7 +227,7 @@ class Board:
         data = b"".join(int(word).to_bytes(word_bytes, "little") for word in words)
         step = max(self.max_frame // word_bytes, 1) * word_bytes
         for start in range(0, len(data), step):
-            chunk = data[start:start + step]
+            chunk = data[start : start + step]
             last = start + step >= len(data)
             self.request(command | (1 if last else 0), chunk)
 
@@ -228,11 +248,16 @@ class Board:
         while len(words) < count:
             n = min(per_read, count - len(words))
             final = len(words) + n == count
-            response = self.request(Command.READ, struct.pack("<H", n), expect_bytes=n * cols,
-                                    ok=(Status.OK,) if final else (Status.MORE,))
+            response = self.request(
+                Command.READ,
+                struct.pack("<H", n),
+                expect_bytes=n * cols,
+                ok=(Status.OK,) if final else (Status.MORE,),
+            )
             data = response.payload
-            words += [int.from_bytes(data[k:k + cols], "little")
-                      for k in range(0, len(data), cols)]
+            words += [
+                int.from_bytes(data[k : k + cols], "little") for k in range(0, len(data), cols)
+            ]
         return words
 
     def run_layer(self, layer, x, weights, bias):

@@ -27,15 +27,21 @@ def crc16_step(crc, byte):
     bits = [frozenset({("c", i)}) for i in range(16)]
     for bit in reversed(range(8)):
         feedback = bits[15] ^ {("b", bit)}
-        bits = [feedback, *bits[0:4], bits[4] ^ feedback, *bits[5:11], bits[11] ^ feedback,
-                *bits[12:15]]
+        bits = [
+            feedback,
+            *bits[0:4],
+            bits[4] ^ feedback,
+            *bits[5:11],
+            bits[11] ^ feedback,
+            *bits[12:15],
+        ]
     sources = {"c": crc, "b": byte}
-    return Cat(*(Cat(*(sources[kind][i] for kind, i in sorted(terms))).xor()
-                 for terms in bits))
+    return Cat(*(Cat(*(sources[kind][i] for kind, i in sorted(terms))).xor() for terms in bits))
 
 
 class _State(enum.Enum, shape=range(19)):
     """The link's states: a frame in, then its response."""
+
     IDLE = 0
     CMD = 1
     LEN0 = 2
@@ -111,20 +117,22 @@ class HostLink(wiring.Component):
         self._info = info
         self._frame_timeout = frame_timeout
         self._output_timeout = output_timeout
-        super().__init__({
-            "rx": In(stream.Signature(RX_BYTE)),
-            "rx_overrun": In(1),
-            "tx": Out(stream.Signature(8)),
-            "p": Out(_beat(unsigned(config.param_width))),
-            "i": Out(_beat(data.ArrayLayout(data.signed(8), config.rows))),
-            "o": In(_beat(data.ArrayLayout(data.signed(8), config.cols))),
-            "phase": In(2),
-            "engine_error": In(1),
-            "compute_cycles": In(32),
-            "engine_reset": Out(1),
-            "error": Out(1),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                "rx": In(stream.Signature(RX_BYTE)),
+                "rx_overrun": In(1),
+                "tx": Out(stream.Signature(8)),
+                "p": Out(_beat(unsigned(config.param_width))),
+                "i": Out(_beat(data.ArrayLayout(data.signed(8), config.rows))),
+                "o": In(_beat(data.ArrayLayout(data.signed(8), config.cols))),
+                "phase": In(2),
+                "engine_error": In(1),
+                "compute_cycles": In(32),
+                "engine_reset": Out(1),
+                "error": Out(1),
+                "busy": Out(1),
+            }
+        )
 
     config = property(lambda self: self._config)
     param_bytes = property(lambda self: self._config.param_width // 8)
@@ -148,10 +156,11 @@ class HostLink(wiring.Component):
         remaining = Signal(16)
         crc_low = Signal(8)
         crc_high = Signal(8)
-        count = Signal(16)               # READ: words asked for
+        count = Signal(16)  # READ: words asked for
         read_count_ok = Signal()
-        m.d.comb += read_count_ok.eq((count != 0) & ((count <= max_read) if max_read < MAX_LENGTH
-                                                     else 1))
+        m.d.comb += read_count_ok.eq(
+            (count != 0) & ((count <= max_read) if max_read < MAX_LENGTH else 1)
+        )
 
         # Errors found while a frame comes in; the response's status is decided at its end.
         corrupt = Signal()
@@ -176,13 +185,14 @@ class HostLink(wiring.Component):
         fwd_params = Signal()
         fwd_last = Signal()
         fwd_data = Signal(8 * word_bytes, reset_less=True)
-        next_word = Signal.like(word)     # the word with this byte in its place
-        m.d.comb += next_word.eq(Cat(*(Mux(word_byte == k, byte, word[8 * k:8 * k + 8])
-                                       for k in range(word_bytes))))
+        next_word = Signal.like(word)  # the word with this byte in its place
+        m.d.comb += next_word.eq(
+            Cat(*(Mux(word_byte == k, byte, word[8 * k : 8 * k + 8]) for k in range(word_bytes)))
+        )
         m.d.comb += [
-            self.p.payload.data.eq(fwd_data[:cfg.param_width]),
+            self.p.payload.data.eq(fwd_data[: cfg.param_width]),
             self.p.payload.last.eq(fwd_last),
-            self.i.payload.data.eq(fwd_data[:8 * cfg.rows]),
+            self.i.payload.data.eq(fwd_data[: 8 * cfg.rows]),
             self.i.payload.last.eq(fwd_last),
             self.p.valid.eq(fwd_valid & fwd_params & (self.phase == _PARAMS)),
             self.i.valid.eq(fwd_valid & ~fwd_params & (self.phase == _INPUT)),
@@ -197,13 +207,13 @@ class HostLink(wiring.Component):
         # The response.
         status = Signal(8)
         resp_length = Signal(16)
-        index = Signal(16)                # payload byte being sent
-        snapshot = Signal(48)             # STATUS: phase, error, compute_cycles
+        index = Signal(16)  # payload byte being sent
+        snapshot = Signal(48)  # STATUS: phase, error, compute_cycles
         out_word = Signal(8 * out_bytes, reset_less=True)
         out_byte = Signal(range(out_bytes))
         have_word = Signal()
         words_left = Signal(16)
-        ended = Signal()                  # READ: the tensor's last word has been taken
+        ended = Signal()  # READ: the tensor's last word has been taken
         short = Signal()
         out_timeout = Signal()
         wait = Signal(range(self._output_timeout + 1))
@@ -229,9 +239,17 @@ class HostLink(wiring.Component):
         state = Signal(_State)
         # ---- a frame in ---------------------------------------------------------------
         with m.If(state == _State.IDLE):
-            m.d.sync += [crc.eq(0xFFFF), corrupt.eq(0), timed_out.eq(0), unknown.eq(0),
-                         bad_length.eq(0), wrong_phase.eq(0), cmd.eq(0), count.eq(0),
-                         word_byte.eq(0)]
+            m.d.sync += [
+                crc.eq(0xFFFF),
+                corrupt.eq(0),
+                timed_out.eq(0),
+                unknown.eq(0),
+                bad_length.eq(0),
+                wrong_phase.eq(0),
+                cmd.eq(0),
+                count.eq(0),
+                word_byte.eq(0),
+            ]
             with m.If(rx_fire & (byte == SYNC_HOST) & ~self.rx.payload.framing_error):
                 m.d.sync += state.eq(_State.CMD)
         with m.Elif(state == _State.CMD):
@@ -252,17 +270,20 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             with m.If(rx_fire):
                 full = Cat(length[:8], byte)
-                m.d.sync += [length[8:].eq(byte), remaining.eq(full),
-                             crc.eq(crc16_step(crc, byte))]
+                m.d.sync += [length[8:].eq(byte), remaining.eq(full), crc.eq(crc16_step(crc, byte))]
                 known = Const(0, 1)
                 for code in Command.ALL:
                     known = known | (cmd == code)
                 m.d.sync += unknown.eq(~known)
                 # Payload lengths: whole words for PARAMS and INPUT (a partial last word is
                 # caught at the end), 2 for READ, none otherwise.
-                m.d.sync += bad_length.eq(Mux(
-                    is_params | is_input, full == 0,
-                    Mux(cmd == Command.READ, full != 2, full != 0)))
+                m.d.sync += bad_length.eq(
+                    Mux(
+                        is_params | is_input,
+                        full == 0,
+                        Mux(cmd == Command.READ, full != 2, full != 0),
+                    )
+                )
                 with m.If(full == 0):
                     m.d.sync += state.eq(_State.CRC0)
                 with m.Else():
@@ -318,10 +339,19 @@ class HostLink(wiring.Component):
                 m.d.sync += state.eq(_State.CHECK)
         with m.Elif(state == _State.CHECK):
             m.d.sync += [
-                index.eq(0), out_byte.eq(0), have_word.eq(0), ended.eq(0), short.eq(0),
-                out_timeout.eq(0), wait.eq(0), words_left.eq(count),
-                snapshot.eq(Cat(self.phase, Const(0, 6), self.engine_error, Const(0, 7),
-                                self.compute_cycles)),
+                index.eq(0),
+                out_byte.eq(0),
+                have_word.eq(0),
+                ended.eq(0),
+                short.eq(0),
+                out_timeout.eq(0),
+                wait.eq(0),
+                words_left.eq(count),
+                snapshot.eq(
+                    Cat(
+                        self.phase, Const(0, 6), self.engine_error, Const(0, 7), self.compute_cycles
+                    )
+                ),
             ]
             can_read = (self.phase == _COMPUTE) | (self.phase == _OUTPUT)
             with m.If(timed_out):
@@ -338,14 +368,26 @@ class HostLink(wiring.Component):
                 m.d.sync += status.eq(Status.ENGINE_ERROR)
             with m.Else():
                 m.d.sync += status.eq(Status.OK)
-            ok = ~timed_out & ~corrupt & ~unknown & ~bad_length & ~wrong_phase & \
-                ~self.engine_error
-            m.d.sync += resp_length.eq(Mux(
-                ~ok, 0,
-                Mux(cmd == Command.INFO, len(info),
-                    Mux(cmd == Command.STATUS, 6,
-                        Mux((cmd == Command.READ) & can_read & read_count_ok,
-                            count * out_bytes, 0)))))
+            ok = ~timed_out & ~corrupt & ~unknown & ~bad_length & ~wrong_phase & ~self.engine_error
+            m.d.sync += resp_length.eq(
+                Mux(
+                    ~ok,
+                    0,
+                    Mux(
+                        cmd == Command.INFO,
+                        len(info),
+                        Mux(
+                            cmd == Command.STATUS,
+                            6,
+                            Mux(
+                                (cmd == Command.READ) & can_read & read_count_ok,
+                                count * out_bytes,
+                                0,
+                            ),
+                        ),
+                    ),
+                )
+            )
             m.d.comb += reset_command.eq(ok & (cmd == Command.RESET))
             m.d.sync += crc.eq(0xFFFF)
             m.d.sync += state.eq(_State.SYNC)
@@ -362,13 +404,11 @@ class HostLink(wiring.Component):
             with m.If(tx_fire):
                 m.d.sync += state.eq(_State.RLEN0)
         with m.Elif(state == _State.RLEN0):
-            m.d.comb += [self.tx.valid.eq(1),
-                         tx_byte.eq(resp_length[:8])]
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(resp_length[:8])]
             with m.If(tx_fire):
                 m.d.sync += state.eq(_State.RLEN1)
         with m.Elif(state == _State.RLEN1):
-            m.d.comb += [self.tx.valid.eq(1),
-                         tx_byte.eq(resp_length[8:])]
+            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(resp_length[8:])]
             with m.If(tx_fire):
                 with m.If(resp_length == 0):
                     m.d.sync += state.eq(_State.STATUS)
@@ -392,8 +432,12 @@ class HostLink(wiring.Component):
                     m.d.sync += [out_word.eq(0), have_word.eq(1), short.eq(short | ended)]
                 with m.Elif(self.o.valid):
                     m.d.comb += self.o.ready.eq(1)
-                    m.d.sync += [out_word.eq(self.o.payload.data), have_word.eq(1),
-                                 ended.eq(self.o.payload.last), wait.eq(0)]
+                    m.d.sync += [
+                        out_word.eq(self.o.payload.data),
+                        have_word.eq(1),
+                        ended.eq(self.o.payload.last),
+                        wait.eq(0),
+                    ]
                 with m.Elif(wait == self._output_timeout - 1):
                     m.d.sync += out_timeout.eq(1)
                 with m.Else():
@@ -403,8 +447,7 @@ class HostLink(wiring.Component):
                 with m.If(tx_fire):
                     m.d.sync += out_word.eq(out_word >> 8)
                     with m.If(out_byte == out_bytes - 1):
-                        m.d.sync += [out_byte.eq(0), have_word.eq(0),
-                                     words_left.eq(words_left - 1)]
+                        m.d.sync += [out_byte.eq(0), have_word.eq(0), words_left.eq(words_left - 1)]
                         with m.If(words_left == 1):
                             m.d.sync += state.eq(_State.READ_STATUS)
                     with m.Else():
@@ -425,7 +468,7 @@ class HostLink(wiring.Component):
         with m.Elif(state == _State.CRC_LOW):
             m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc[:8])]
             with m.If(tx_fire):
-                m.d.sync += crc_high.eq(crc[8:])   # the CRC before this byte updates it
+                m.d.sync += crc_high.eq(crc[8:])  # the CRC before this byte updates it
                 m.d.sync += state.eq(_State.CRC_HIGH)
         with m.Elif(state == _State.CRC_HIGH):
             m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc_high)]
@@ -453,10 +496,13 @@ class HostLink(wiring.Component):
         # (Icarus does not run an `always @*` block at time 0: the link would start deaf, and
         # the engine's reset undefined).
         m.d.comb += [
-            self.rx.ready.eq(Mux((state == _State.PAYLOAD), ~fwd_valid,
-                                 ~(state == _State.DRAIN) & ~(state == _State.CHECK))),
-            self.engine_reset.eq(reset_command |
-                                 ((state == _State.STATUS) & tx_fire & status[7])),
+            self.rx.ready.eq(
+                Mux(
+                    (state == _State.PAYLOAD),
+                    ~fwd_valid,
+                    ~(state == _State.DRAIN) & ~(state == _State.CHECK),
+                )
+            ),
+            self.engine_reset.eq(reset_command | ((state == _State.STATUS) & tx_fire & status[7])),
         ]
         return m
-

@@ -65,6 +65,7 @@ class BoardSpec:
 
     def platform_class(self):
         import importlib
+
         module, name = self.platform.split(":")
         return getattr(importlib.import_module(module), name)
 
@@ -82,15 +83,35 @@ BOARDS = {
         device="iCE40UP5K-SG48",
         nextpnr=("--up5k", "--package", "sg48"),
         clock_hz=12_000_000,
-        engine=dict(rows=6, cols=1, max_height=16, max_width=16, max_in_channels=8,
-                    max_out_channels=8, max_kernel=3, max_pool=2),
+        engine=dict(
+            rows=6,
+            cols=1,
+            max_height=16,
+            max_width=16,
+            max_in_channels=8,
+            max_out_channels=8,
+            max_kernel=3,
+            max_pool=2,
+        ),
         engine_mhz=30.0,
         capacity=dict(luts=5280, ffs=5280, dsp=8, bram=30, spram=4),
-        cells={"SB_LUT4": "luts", "SB_DFF": "ffs", "SB_DFFE": "ffs", "SB_DFFSR": "ffs",
-               "SB_DFFSS": "ffs", "SB_DFFESR": "ffs", "SB_DFFESS": "ffs", "SB_DFFR": "ffs",
-               "SB_DFFS": "ffs", "SB_DFFER": "ffs", "SB_DFFES": "ffs",
-               "SB_MAC16": "dsp", "SB_RAM40_4K": "bram", "SB_SPRAM256KA": "spram"},
-        leds=("error", "alive"),   # led 0 is red, led 1 green
+        cells={
+            "SB_LUT4": "luts",
+            "SB_DFF": "ffs",
+            "SB_DFFE": "ffs",
+            "SB_DFFSR": "ffs",
+            "SB_DFFSS": "ffs",
+            "SB_DFFESR": "ffs",
+            "SB_DFFESS": "ffs",
+            "SB_DFFR": "ffs",
+            "SB_DFFS": "ffs",
+            "SB_DFFER": "ffs",
+            "SB_DFFES": "ffs",
+            "SB_MAC16": "dsp",
+            "SB_RAM40_4K": "bram",
+            "SB_SPRAM256KA": "spram",
+        },
+        leds=("error", "alive"),  # led 0 is red, led 1 green
         synth_opts=("-dsp",),
     ),
     # LFE5U-85F (speed 6): 83640 LUT4s and flip-flops, 156 MULT18X18D, 208 DP16KD (18 kbit).
@@ -102,8 +123,16 @@ BOARDS = {
         device="LFE5U-85F-6BG381C",
         nextpnr=("--85k", "--package", "CABGA381", "--speed", "6"),
         clock_hz=25_000_000,
-        engine=dict(rows=8, cols=8, max_height=24, max_width=24, max_in_channels=32,
-                    max_out_channels=64, max_kernel=3, max_pool=4),
+        engine=dict(
+            rows=8,
+            cols=8,
+            max_height=24,
+            max_width=24,
+            max_in_channels=32,
+            max_out_channels=64,
+            max_kernel=3,
+            max_pool=4,
+        ),
         engine_mhz=100.0,
         capacity=dict(luts=83640, ffs=83640, dsp=156, bram=208),
         cells={"LUT4": "luts", "TRELLIS_FF": "ffs", "MULT18X18D": "dsp", "DP16KD": "bram"},
@@ -118,5 +147,6 @@ def board_spec(name):
     try:
         return BOARDS[name]
     except KeyError:
-        raise ValueError(f"unknown board {name!r}; known boards: "
-                         f"{', '.join(sorted(BOARDS))}") from None
+        raise ValueError(
+            f"unknown board {name!r}; known boards: {', '.join(sorted(BOARDS))}"
+        ) from None

@@ -24,8 +24,19 @@ under way is abandoned, and the engine waits for a parameter packet.
 
 import struct
 
-__all__ = ["SYNC_HOST", "SYNC_BOARD", "Command", "Status", "STATUS_TEXT", "crc16",
-           "INFO_MAGIC", "INFO_FIELDS", "info_bytes", "parse_info", "MAX_LENGTH"]
+__all__ = [
+    "SYNC_HOST",
+    "SYNC_BOARD",
+    "Command",
+    "Status",
+    "STATUS_TEXT",
+    "crc16",
+    "INFO_MAGIC",
+    "INFO_FIELDS",
+    "info_bytes",
+    "parse_info",
+    "MAX_LENGTH",
+]
 
 SYNC_HOST = 0xA5
 SYNC_BOARD = 0x5A
@@ -33,29 +44,29 @@ MAX_LENGTH = 0xFFFF
 
 
 class Command:
-    INFO = 0x01        # -> the engine description (see info_bytes)
-    STATUS = 0x02      # -> phase u8, error u8, compute_cycles u32 LE
-    RESET = 0x03       # reset the engine; nothing back
-    PARAMS = 0x10      # words of the parameter packet, param_width/8 bytes each (LE)
+    INFO = 0x01  # -> the engine description (see info_bytes)
+    STATUS = 0x02  # -> phase u8, error u8, compute_cycles u32 LE
+    RESET = 0x03  # reset the engine; nothing back
+    PARAMS = 0x10  # words of the parameter packet, param_width/8 bytes each (LE)
     PARAMS_END = 0x11  # the same; the frame's last word is the packet's last
-    INPUT = 0x20       # words of the input tensor, rows bytes each (lane 0 first)
-    INPUT_END = 0x21   # the same; the frame's last word is the tensor's last
-    READ = 0x30        # payload u16 LE n: -> n output words, cols bytes each
+    INPUT = 0x20  # words of the input tensor, rows bytes each (lane 0 first)
+    INPUT_END = 0x21  # the same; the frame's last word is the tensor's last
+    READ = 0x30  # payload u16 LE n: -> n output words, cols bytes each
 
     ALL = (INFO, STATUS, RESET, PARAMS, PARAMS_END, INPUT, INPUT_END, READ)
 
 
 class Status:
     OK = 0x00
-    MORE = 0x01             # READ: the words are good; the tensor goes on
-    CORRUPT = 0x80          # CRC mismatch, UART framing error or overrun in the frame
-    TIMEOUT = 0x81          # frame incomplete: no byte for the board's frame timeout
+    MORE = 0x01  # READ: the words are good; the tensor goes on
+    CORRUPT = 0x80  # CRC mismatch, UART framing error or overrun in the frame
+    TIMEOUT = 0x81  # frame incomplete: no byte for the board's frame timeout
     UNKNOWN_COMMAND = 0x82
-    BAD_LENGTH = 0x83       # payload not whole words, empty, or READ not 2 bytes / n too big
-    WRONG_PHASE = 0x84      # the engine does not take what the frame carries (or nothing to read)
-    ENGINE_ERROR = 0x85     # the engine's framing error: last word of a packet or tensor
-    OUTPUT_SHORT = 0x86     # READ: the tensor ended before n words; the rest are zero
-    OUTPUT_TIMEOUT = 0x87   # READ: no output word within the board's output timeout
+    BAD_LENGTH = 0x83  # payload not whole words, empty, or READ not 2 bytes / n too big
+    WRONG_PHASE = 0x84  # the engine does not take what the frame carries (or nothing to read)
+    ENGINE_ERROR = 0x85  # the engine's framing error: last word of a packet or tensor
+    OUTPUT_SHORT = 0x86  # READ: the tensor ended before n words; the rest are zero
+    OUTPUT_TIMEOUT = 0x87  # READ: no output word within the board's output timeout
 
 
 STATUS_TEXT = {
@@ -84,9 +95,22 @@ def crc16(data, crc=0xFFFF):
 INFO_MAGIC = b"SYSC"
 INFO_VERSION = 1
 #: The EngineConfig fields of an INFO payload, u16 LE each, after the magic and version.
-INFO_FIELDS = ("rows", "cols", "max_height", "max_width", "max_in_channels",
-               "max_out_channels", "max_kernel", "acc_width", "mult_width", "max_pool",
-               "input_depth", "weight_depth", "acc_depth", "output_depth")
+INFO_FIELDS = (
+    "rows",
+    "cols",
+    "max_height",
+    "max_width",
+    "max_in_channels",
+    "max_out_channels",
+    "max_kernel",
+    "acc_width",
+    "mult_width",
+    "max_pool",
+    "input_depth",
+    "weight_depth",
+    "acc_depth",
+    "output_depth",
+)
 
 
 def info_bytes(config, *, clock_hz, baud, frame_timeout, output_timeout):
@@ -94,8 +118,12 @@ def info_bytes(config, *, clock_hz, baud, frame_timeout, output_timeout):
     parameter packets for it), then the clock, the baud rate, and the link's two timeouts in
     clock cycles (u32 LE each)."""
     fields = [getattr(config, name) for name in INFO_FIELDS]
-    return (INFO_MAGIC + bytes([INFO_VERSION]) + struct.pack(f"<{len(fields)}H", *fields) +
-            struct.pack("<4I", int(clock_hz), int(baud), frame_timeout, output_timeout))
+    return (
+        INFO_MAGIC
+        + bytes([INFO_VERSION])
+        + struct.pack(f"<{len(fields)}H", *fields)
+        + struct.pack("<4I", int(clock_hz), int(baud), frame_timeout, output_timeout)
+    )
 
 
 def parse_info(payload):
@@ -103,13 +131,16 @@ def parse_info(payload):
     payload is not an INFO payload of this version."""
     size = 5 + 2 * len(INFO_FIELDS) + 16
     if len(payload) != size or payload[:4] != INFO_MAGIC:
-        raise ValueError(f"not a sysconv INFO payload ({len(payload)} bytes, expected {size} "
-                         f"starting with {INFO_MAGIC!r})")
+        raise ValueError(
+            f"not a sysconv INFO payload ({len(payload)} bytes, expected {size} "
+            f"starting with {INFO_MAGIC!r})"
+        )
     if payload[4] != INFO_VERSION:
         raise ValueError(f"INFO version {payload[4]}, this host speaks {INFO_VERSION}")
     values = struct.unpack_from(f"<{len(INFO_FIELDS)}H", payload, 5)
     clock_hz, baud, frame_timeout, output_timeout = struct.unpack_from(
-        "<4I", payload, 5 + 2 * len(INFO_FIELDS))
+        "<4I", payload, 5 + 2 * len(INFO_FIELDS)
+    )
     return dict(zip(INFO_FIELDS, values, strict=True)), dict(
-        clock_hz=clock_hz, baud=baud, frame_timeout=frame_timeout,
-        output_timeout=output_timeout)
+        clock_hz=clock_hz, baud=baud, frame_timeout=frame_timeout, output_timeout=output_timeout
+    )

@@ -29,12 +29,16 @@ def divisor_for(clock_hz, baud):
         raise ValueError(f"baud must be a positive integer, not {baud!r}")
     divisor = round(clock_hz / baud)
     if not MIN_DIVISOR <= divisor <= MAX_DIVISOR:
-        raise ValueError(f"baud {baud} at {clock_hz / 1e6:g} MHz needs a divisor of "
-                         f"{clock_hz / baud:.2f}; it must be from {MIN_DIVISOR} to {MAX_DIVISOR}")
+        raise ValueError(
+            f"baud {baud} at {clock_hz / 1e6:g} MHz needs a divisor of "
+            f"{clock_hz / baud:.2f}; it must be from {MIN_DIVISOR} to {MAX_DIVISOR}"
+        )
     error = abs(clock_hz / divisor - baud) / baud
     if error > 0.02:
-        raise ValueError(f"baud {baud} at {clock_hz / 1e6:g} MHz is {error:.1%} off with "
-                         f"divisor {divisor}; at most 2% is allowed")
+        raise ValueError(
+            f"baud {baud} at {clock_hz / 1e6:g} MHz is {error:.1%} off with "
+            f"divisor {divisor}; at most 2% is allowed"
+        )
     return divisor
 
 
@@ -71,8 +75,9 @@ class UARTReceiver(wiring.Component):
     def __init__(self, *, divisor):
         check_int("divisor", divisor, MIN_DIVISOR, MAX_DIVISOR)
         self._divisor = divisor
-        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(RX_BYTE)),
-                          "overrun": Out(1)})
+        super().__init__(
+            {"rx": In(1, init=1), "o": Out(stream.Signature(RX_BYTE)), "overrun": Out(1)}
+        )
 
     divisor = property(lambda self: self._divisor)
 
@@ -104,8 +109,11 @@ class UARTReceiver(wiring.Component):
                 m.d.sync += timer.eq(timer - 1)
         with m.Elif(state == _RxState.DATA):
             with m.If(timer == 0):
-                m.d.sync += [timer.eq(self._divisor - 1), shift.eq(shift >> 1 | line << 7),
-                             bits.eq(bits + 1)]
+                m.d.sync += [
+                    timer.eq(self._divisor - 1),
+                    shift.eq(shift >> 1 | line << 7),
+                    bits.eq(bits + 1),
+                ]
                 with m.If(bits == 7):
                     m.d.sync += state.eq(_RxState.STOP)
             with m.Else():
@@ -159,8 +167,8 @@ class UARTTransmitter(wiring.Component):
         m = Module()
         timer = Signal(range(self._divisor))
         busy = Signal()
-        count = Signal(range(10))               # bits still to send after the current one
-        shift = Signal(9, reset_less=True)      # data bits, then the stop bit
+        count = Signal(range(10))  # bits still to send after the current one
+        shift = Signal(9, reset_less=True)  # data bits, then the stop bit
         line = Signal(init=1)
         done = Signal()
         m.d.comb += [
@@ -170,14 +178,23 @@ class UARTTransmitter(wiring.Component):
             self.i.ready.eq(~busy | done),
         ]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [line.eq(0), shift.eq(self.i.payload | 1 << 8), count.eq(9),
-                         timer.eq(self._divisor - 1), busy.eq(1)]
+            m.d.sync += [
+                line.eq(0),
+                shift.eq(self.i.payload | 1 << 8),
+                count.eq(9),
+                timer.eq(self._divisor - 1),
+                busy.eq(1),
+            ]
         with m.Elif(busy):
             with m.If(done):
                 m.d.sync += busy.eq(0)
             with m.Elif(timer == 0):
-                m.d.sync += [line.eq(shift[0]), shift.eq(shift >> 1), count.eq(count - 1),
-                             timer.eq(self._divisor - 1)]
+                m.d.sync += [
+                    line.eq(shift[0]),
+                    shift.eq(shift >> 1),
+                    count.eq(count - 1),
+                    timer.eq(self._divisor - 1),
+                ]
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
         return m

@@ -15,8 +15,9 @@ TOPLEVEL = "sysconv_array"
 
 def array_for(scenario):
     s = scenario
-    return SystolicArray(s.rows, s.cols, act_width=s.act_width, weight_width=s.weight_width,
-                         acc_width=s.acc_width)
+    return SystolicArray(
+        s.rows, s.cols, act_width=s.act_width, weight_width=s.weight_width, acc_width=s.acc_width
+    )
 
 
 def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
@@ -26,22 +27,42 @@ def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
 
     With ``platform``, the array is elaborated for it (vendor primitives, such as the ECP5 PE's
     DSP block) and simulated with :mod:`sysconv.sim.ecp5_models`: Icarus and Verilator only."""
-    test_dir = runner.prepare(simulator, test_dir,
-                              SIMULATORS if platform is None else HDL_SIMULATORS)
+    test_dir = runner.prepare(
+        simulator, test_dir, SIMULATORS if platform is None else HDL_SIMULATORS
+    )
     if simulator == "amaranth":
         wave_path = test_dir / "waves.vcd" if waves else None
         try:
             bench = run_array_amaranth(scenario, vcd_path=wave_path)
         except Mismatch as mismatch:
             # The VCD is complete up to the mismatch: the simulator stopped there.
-            return Result("fail", simulator, str(mismatch), mismatch.cycle,
-                          str(wave_path) if waves else None, {"trace": []})
-        return Result("pass", simulator, "", bench.cycle, str(wave_path) if waves else None,
-                      {"trace": bench.trace})
+            return Result(
+                "fail",
+                simulator,
+                str(mismatch),
+                mismatch.cycle,
+                str(wave_path) if waves else None,
+                {"trace": []},
+            )
+        return Result(
+            "pass",
+            simulator,
+            "",
+            bench.cycle,
+            str(wave_path) if waves else None,
+            {"trace": bench.trace},
+        )
 
     verilog_text = to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
     built = runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator)
-    result, wave_path = runner.run_scenario(built, "sysconv.sim.array.tb", test_dir,
-                                            scenario.to_json(), waves=waves)
-    return Result(result["status"], simulator, result["message"], result.get("cycles", 0),
-                  wave_path, {"trace": result.get("trace", [])})
+    result, wave_path = runner.run_scenario(
+        built, "sysconv.sim.array.tb", test_dir, scenario.to_json(), waves=waves
+    )
+    return Result(
+        result["status"],
+        simulator,
+        result["message"],
+        result.get("cycles", 0),
+        wave_path,
+        {"trace": result.get("trace", [])},
+    )

@@ -42,18 +42,23 @@ async def array_matches_golden_every_cycle(dut):
     await FallingEdge(clk)
     rst.value = 0
     for name in ("i", "w", "o"):
-        StreamChecker(clk, name=name, valid=getattr(dut, f"{name}__valid"),
-                      ready=getattr(dut, f"{name}__ready"),
-                      payload=[getattr(dut, f"{name}__payload")],
-                      on_violation=lambda message: _result(
-                          test_dir, status="fail", cycles=bench.cycle, message=message,
-                          trace=bench.trace)).start()
+        StreamChecker(
+            clk,
+            name=name,
+            valid=getattr(dut, f"{name}__valid"),
+            ready=getattr(dut, f"{name}__ready"),
+            payload=[getattr(dut, f"{name}__payload")],
+            on_violation=lambda message: _result(
+                test_dir, status="fail", cycles=bench.cycle, message=message, trace=bench.trace
+            ),
+        ).start()
     try:
         while not bench.done:
             valid = int(o_valid.value)
             lanes = unpack(o_payload.value.to_unsigned(), acc_width, cols) if valid else None
-            inputs = bench.tick(outputs_from_ports(int(i_ready.value), int(w_ready.value),
-                                                   valid, lanes))
+            inputs = bench.tick(
+                outputs_from_ports(int(i_ready.value), int(w_ready.value), valid, lanes)
+            )
             i_valid.value = inputs["i_valid"]
             i_payload.value = inputs["i_payload"]
             w_valid.value = inputs["w_valid"]
@@ -62,7 +67,8 @@ async def array_matches_golden_every_cycle(dut):
             await FallingEdge(clk)
         bench.finish()
     except Mismatch as mismatch:
-        _result(test_dir, status="fail", cycles=bench.cycle, message=str(mismatch),
-                trace=bench.trace)
+        _result(
+            test_dir, status="fail", cycles=bench.cycle, message=str(mismatch), trace=bench.trace
+        )
         raise
     _result(test_dir, status="pass", cycles=bench.cycle, message="", trace=bench.trace)

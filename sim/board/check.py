@@ -19,10 +19,18 @@ def self_test(board, *, seed=0):
     kernel = min(3, config.max_kernel)
     height, width = min(4, config.max_height), min(4, config.max_width)
     pool = 2 if config.max_pool and min(height, width) >= 2 else 0
-    run = random_layer(config, height=height, width=width,
-                       in_channels=min(2, config.max_in_channels),
-                       out_channels=min(3, config.max_out_channels), kernel=kernel,
-                       padding=kernel // 2, relu=True, pool_size=pool, seed=seed)
+    run = random_layer(
+        config,
+        height=height,
+        width=width,
+        in_channels=min(2, config.max_in_channels),
+        out_channels=min(3, config.max_out_channels),
+        kernel=kernel,
+        padding=kernel // 2,
+        relu=True,
+        pool_size=pool,
+        seed=seed,
+    )
     start = time.monotonic()
     got = board.run_layer(run.layer, run.x, run.weights, run.bias)
     seconds = time.monotonic() - start
@@ -30,6 +38,8 @@ def self_test(board, *, seed=0):
     if got.shape != want.shape or not np.array_equal(got, want):
         return False, f"layer {run.layer}: output differs from the golden model (seed {seed})"
     cycles = board.status()["compute_cycles"]
-    return True, (f"{height}x{width}x{run.layer.in_channels} -> {run.layer.out_channels}, "
-                  f"{kernel}x{kernel}{f', pool {pool}' if pool else ''}: matches the golden "
-                  f"model ({cycles} compute cycles, {seconds:.2f} s over the link)")
+    return True, (
+        f"{height}x{width}x{run.layer.in_channels} -> {run.layer.out_channels}, "
+        f"{kernel}x{kernel}{f', pool {pool}' if pool else ''}: matches the golden "
+        f"model ({cycles} compute cycles, {seconds:.2f} s over the link)"
+    )

@@ -19,8 +19,9 @@ TOPLEVEL = "sysconv_board"
 SIM_CLOCK_HZ = 100_000_000
 
 
-def run_board(runs, simulator, test_dir, *, divisor=8, frame_timeout=4000, max_frame=4096,
-              waves=True):
+def run_board(
+    runs, simulator, test_dir, *, divisor=8, frame_timeout=4000, max_frame=4096, waves=True
+):
     """Build ``BoardCore`` for ``runs[0].engine`` and run every check of
     :mod:`sysconv.sim.board.tb` with ``runs`` as the layers. The
     :class:`~sysconv.sim.Result`'s ``details["checks"]`` lists every check's outcome."""
@@ -31,10 +32,22 @@ def run_board(runs, simulator, test_dir, *, divisor=8, frame_timeout=4000, max_f
     scenario = json.loads(scenario_json(runs))
     # The driver's slack: longer than the frame timeout and any layer's compute phase.
     timeout_s = (frame_timeout + 20_000) / SIM_CLOCK_HZ
-    scenario["board"] = dict(clock_hz=SIM_CLOCK_HZ, baud=baud, divisor=core.divisor,
-                             frame_timeout=frame_timeout, max_frame=max_frame,
-                             timeout_s=timeout_s)
-    result, wave_path = runner.run_scenario(built, "sysconv.sim.board.tb", Path(test_dir),
-                                            json.dumps(scenario), waves=waves)
-    return Result(result["status"], simulator, result["message"], result.get("cycles", 0),
-                  wave_path, {"checks": result.get("checks", [])})
+    scenario["board"] = dict(
+        clock_hz=SIM_CLOCK_HZ,
+        baud=baud,
+        divisor=core.divisor,
+        frame_timeout=frame_timeout,
+        max_frame=max_frame,
+        timeout_s=timeout_s,
+    )
+    result, wave_path = runner.run_scenario(
+        built, "sysconv.sim.board.tb", Path(test_dir), json.dumps(scenario), waves=waves
+    )
+    return Result(
+        result["status"],
+        simulator,
+        result["message"],
+        result.get("cycles", 0),
+        wave_path,
+        {"checks": result.get("checks", [])},
+    )

@@ -114,8 +114,10 @@ class SimTransport:
 
 def _first_difference(got, want):
     index = np.argwhere(got != want)[0]
-    return (f"output[{', '.join(str(int(i)) for i in index)}] (channel, y, x) = "
-            f"{int(got[tuple(index)])}, expected {int(want[tuple(index)])}")
+    return (
+        f"output[{', '.join(str(int(i)) for i in index)}] (channel, y, x) = "
+        f"{int(got[tuple(index)])}, expected {int(want[tuple(index)])}"
+    )
 
 
 class Session:
@@ -135,7 +137,8 @@ class Session:
 
     def expect_status(self, response, status, what):
         assert response.status == status, (
-            f"{what}: status 0x{response.status:02x}, expected 0x{status:02x}")
+            f"{what}: status 0x{response.status:02x}, expected 0x{status:02x}"
+        )
         assert response.payload == b"", f"{what}: error response with a payload"
         phase = self.board.status()["phase"]
         assert phase == "params", f"{what}: engine phase {phase} after the error, not params"
@@ -153,8 +156,14 @@ class Session:
                 self.results.append({"check": name[6:], "status": "pass", "message": ""})
             except Exception as error:  # noqa: BLE001 (every failure is reported)
                 detail = "".join(traceback.format_exception_only(error)).strip()
-                self.results.append({"check": name[6:], "status": "fail", "message": detail,
-                                     "sim_time_ns": get_sim_time("ns")})
+                self.results.append(
+                    {
+                        "check": name[6:],
+                        "status": "fail",
+                        "message": detail,
+                        "sim_time_ns": get_sim_time("ns"),
+                    }
+                )
             try:
                 self.board.max_frame = self.scenario["board"]["max_frame"]
                 self.uart.flip_rx = None
@@ -200,48 +209,69 @@ class Session:
         self.expect_status(self.raw(encode_frame(0x55)), Status.UNKNOWN_COMMAND, "command 0x55")
 
     def check_g_bad_lengths(self):
-        self.expect_status(self.raw(encode_frame(Command.PARAMS, bytes(self.param_bytes + 1))),
-                           Status.BAD_LENGTH, "PARAMS with a partial word")
-        self.expect_status(self.raw(encode_frame(Command.PARAMS)), Status.BAD_LENGTH,
-                           "empty PARAMS")
-        self.expect_status(self.raw(encode_frame(Command.READ, b"\x01")), Status.BAD_LENGTH,
-                           "READ with 1 byte")
-        self.expect_status(self.raw(encode_frame(Command.INFO, b"\x00")), Status.BAD_LENGTH,
-                           "INFO with a payload")
-        self.expect_status(self.raw(encode_frame(Command.READ, b"\x00\x00")),
-                           Status.BAD_LENGTH, "READ of 0 words")
+        self.expect_status(
+            self.raw(encode_frame(Command.PARAMS, bytes(self.param_bytes + 1))),
+            Status.BAD_LENGTH,
+            "PARAMS with a partial word",
+        )
+        self.expect_status(
+            self.raw(encode_frame(Command.PARAMS)), Status.BAD_LENGTH, "empty PARAMS"
+        )
+        self.expect_status(
+            self.raw(encode_frame(Command.READ, b"\x01")), Status.BAD_LENGTH, "READ with 1 byte"
+        )
+        self.expect_status(
+            self.raw(encode_frame(Command.INFO, b"\x00")), Status.BAD_LENGTH, "INFO with a payload"
+        )
+        self.expect_status(
+            self.raw(encode_frame(Command.READ, b"\x00\x00")), Status.BAD_LENGTH, "READ of 0 words"
+        )
 
     def check_h_wrong_phase(self):
         rows = self.board.config.rows
-        self.expect_status(self.raw(encode_frame(Command.INPUT_END, bytes(rows))),
-                           Status.WRONG_PHASE, "INPUT while the engine waits for parameters")
-        self.expect_status(self.raw(encode_frame(Command.READ, struct.pack("<H", 1))),
-                           Status.WRONG_PHASE, "READ with nothing to read")
+        self.expect_status(
+            self.raw(encode_frame(Command.INPUT_END, bytes(rows))),
+            Status.WRONG_PHASE,
+            "INPUT while the engine waits for parameters",
+        )
+        self.expect_status(
+            self.raw(encode_frame(Command.READ, struct.pack("<H", 1))),
+            Status.WRONG_PHASE,
+            "READ with nothing to read",
+        )
         run = self.runs[0]
         packet = run.packet()
         # One word too many: the engine takes the packet, then the frame's last word has
         # nowhere to go.
         data = b"".join(w.to_bytes(self.param_bytes, "little") for w in packet + [0])
-        self.expect_status(self.raw(encode_frame(Command.PARAMS_END, data)),
-                           Status.WRONG_PHASE, "a word past the packet")
+        self.expect_status(
+            self.raw(encode_frame(Command.PARAMS_END, data)),
+            Status.WRONG_PHASE,
+            "a word past the packet",
+        )
 
     def check_i_engine_error(self):
         packet = self.runs[0].packet()
         data = b"".join(w.to_bytes(self.param_bytes, "little") for w in packet[:5])
-        self.expect_status(self.raw(encode_frame(Command.PARAMS_END, data)),
-                           Status.ENGINE_ERROR, "packet ended after 5 words")
+        self.expect_status(
+            self.raw(encode_frame(Command.PARAMS_END, data)),
+            Status.ENGINE_ERROR,
+            "packet ended after 5 words",
+        )
 
     def check_j_uart_framing_error(self):
         frame = encode_frame(Command.STATUS)
-        self.expect_status(self.raw(frame, bad_stop=(2,)), Status.CORRUPT,
-                           "low stop bit in the length byte")
+        self.expect_status(
+            self.raw(frame, bad_stop=(2,)), Status.CORRUPT, "low stop bit in the length byte"
+        )
 
     def check_k_abort_mid_layer_then_recover(self):
         run = self.runs[0]
         self.board.send_params(run.packet())
         beats = run.input_beats()
-        half = b"".join(b.to_bytes(self.board.config.rows, "little")
-                        for b in beats[:len(beats) // 2])
+        half = b"".join(
+            b.to_bytes(self.board.config.rows, "little") for b in beats[: len(beats) // 2]
+        )
         self.board.request(Command.INPUT, half)
         frame = bytearray(encode_frame(Command.INPUT, half))
         frame[5] ^= 0x80
@@ -256,8 +286,10 @@ class Session:
         cols = self.board.config.cols
         response = self.raw(encode_frame(Command.READ, struct.pack("<H", len(want) + 2)))
         assert response.status == Status.OUTPUT_SHORT, f"status 0x{response.status:02x}"
-        words = [int.from_bytes(response.payload[k:k + cols], "little")
-                 for k in range(0, len(response.payload), cols)]
+        words = [
+            int.from_bytes(response.payload[k : k + cols], "little")
+            for k in range(0, len(response.payload), cols)
+        ]
         assert words == want + [0, 0], "the tensor, then two zero words"
 
     def check_m_corrupt_response_detected(self):
@@ -291,17 +323,23 @@ async def board_over_uart(dut):
     cocotb.start_soon(uart.monitor())
 
     def host():
-        board = Board(SimTransport(uart), timeout=board_cfg["timeout_s"],
-                      max_frame=board_cfg["max_frame"])
+        board = Board(
+            SimTransport(uart), timeout=board_cfg["timeout_s"], max_frame=board_cfg["max_frame"]
+        )
         return Session(board, runs, scenario, uart).run()
 
     results = await cocotb.task.bridge(host)()
-    (test_dir / "result.json").write_text(json.dumps({
-        "status": "pass" if all(r["status"] == "pass" for r in results) else "fail",
-        "message": "; ".join(f"{r['check']}: {r['message']}" for r in results
-                             if r["status"] != "pass"),
-        "checks": results,
-        "cycles": int(get_sim_time("ns") // CLOCK_NS),
-    }))
+    (test_dir / "result.json").write_text(
+        json.dumps(
+            {
+                "status": "pass" if all(r["status"] == "pass" for r in results) else "fail",
+                "message": "; ".join(
+                    f"{r['check']}: {r['message']}" for r in results if r["status"] != "pass"
+                ),
+                "checks": results,
+                "cycles": int(get_sim_time("ns") // CLOCK_NS),
+            }
+        )
+    )
     failed = [r for r in results if r["status"] != "pass"]
     assert not failed, failed

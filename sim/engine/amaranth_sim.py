@@ -17,9 +17,13 @@ def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=No
 
     async def testbench(ctx):
         while not bench.done:
-            inputs = bench.tick(p_ready=ctx.get(dut.p.ready), i_ready=ctx.get(dut.i.ready),
-                                o_valid=ctx.get(dut.o.valid), o_data=ctx.get(o_data),
-                                o_last=ctx.get(dut.o.payload.last))
+            inputs = bench.tick(
+                p_ready=ctx.get(dut.p.ready),
+                i_ready=ctx.get(dut.i.ready),
+                o_valid=ctx.get(dut.o.valid),
+                o_data=ctx.get(o_data),
+                o_last=ctx.get(dut.o.payload.last),
+            )
             ctx.set(dut.p.valid, inputs["p_valid"])
             ctx.set(dut.p.payload.data, inputs["p_data"])
             ctx.set(dut.p.payload.last, inputs["p_last"])

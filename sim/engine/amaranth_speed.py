@@ -51,8 +51,7 @@ def run_engine_speed(runs):
         deadline = state["cycle"] + deadlock_budget([run])
         cycles = []
         while len(cycles) < len(expected):
-            _clk, _rst, valid, word, last = await ctx.tick().sample(o.valid, o_data,
-                                                                    o.payload.last)
+            _clk, _rst, valid, word, last = await ctx.tick().sample(o.valid, o_data, o.payload.last)
             state["cycle"] += 1
             cycle = state["cycle"]
             if valid:
@@ -60,13 +59,16 @@ def run_engine_speed(runs):
                 cycles.append(cycle)
                 show = lambda word: unpack(word, 8, engine.cols)  # noqa: E731
                 if word != expected[k]:
-                    raise StreamMismatch(cycle, f"layer {n}: output word {k} = {show(word)}, "
-                                                f"expected {show(expected[k])}")
+                    raise StreamMismatch(
+                        cycle,
+                        f"layer {n}: output word {k} = {show(word)}, expected {show(expected[k])}",
+                    )
                 if bool(last) != (k == len(expected) - 1):
                     raise StreamMismatch(cycle, f"layer {n}: output word {k}: last = {last}")
             elif cycle > deadline:
-                raise StreamMismatch(cycle, f"layer {n}: no output word after {len(cycles)} "
-                                            "(deadlock?)")
+                raise StreamMismatch(
+                    cycle, f"layer {n}: no output word after {len(cycles)} (deadlock?)"
+                )
         ctx.set(o.ready, 0)
         return cycles
 
@@ -76,12 +78,19 @@ def run_engine_speed(runs):
             first_param, _ = await send(ctx, dut.p, dut.p.payload.data, packet)
             first_input, last_input = await send(ctx, dut.i, i_data, beats)
             outputs = await receive(ctx, n, run, expected)
-            layers.append({"params": len(packet), "first_param": first_param,
-                           "first_input": first_input, "last_input": last_input,
-                           "first_output": outputs[0], "last_output": outputs[-1],
-                           "output_cycles": outputs,
-                           "compute_cycles": ctx.get(dut.compute_cycles),
-                           "total_cycles": outputs[-1] - first_input + 1})
+            layers.append(
+                {
+                    "params": len(packet),
+                    "first_param": first_param,
+                    "first_input": first_input,
+                    "last_input": last_input,
+                    "first_output": outputs[0],
+                    "last_output": outputs[-1],
+                    "output_cycles": outputs,
+                    "compute_cycles": ctx.get(dut.compute_cycles),
+                    "total_cycles": outputs[-1] - first_input + 1,
+                }
+            )
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -89,5 +98,8 @@ def run_engine_speed(runs):
     start = time.perf_counter()
     sim.run()
     wall = time.perf_counter() - start
-    return layers, {"wall_seconds": wall, "cycles": state["cycle"] + 1,
-                    "words_checked": sum(len(layer["output_cycles"]) for layer in layers)}
+    return layers, {
+        "wall_seconds": wall,
+        "cycles": state["cycle"] + 1,
+        "words_checked": sum(len(layer["output_cycles"]) for layer in layers),
+    }

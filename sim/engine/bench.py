@@ -42,12 +42,18 @@ class LayerTiming:
         return self.output_cycles[-1] - self.input_cycles[0] + 1
 
     def as_dict(self):
-        return {"params": len(self.param_cycles), "first_param": self.param_cycles[0],
-                "first_input": self.input_cycles[0], "last_input": self.input_cycles[-1],
-                "first_output": self.output_cycles[0], "last_output": self.output_cycles[-1],
-                "output_cycles": self.output_cycles, "compute_cycles": self.compute_cycles,
-                "layer_cycles": self.layer_cycles,
-                "total_cycles": self.total}
+        return {
+            "params": len(self.param_cycles),
+            "first_param": self.param_cycles[0],
+            "first_input": self.input_cycles[0],
+            "last_input": self.input_cycles[-1],
+            "first_output": self.output_cycles[0],
+            "last_output": self.output_cycles[-1],
+            "output_cycles": self.output_cycles,
+            "compute_cycles": self.compute_cycles,
+            "layer_cycles": self.layer_cycles,
+            "total_cycles": self.total,
+        }
 
 
 class EngineBench:
@@ -66,18 +72,26 @@ class EngineBench:
         tensors = [run.input_beats() for run in runs]
         self._param_lasts = set(np.cumsum([len(p) for p in packets]) - 1)
         self._input_lasts = set(np.cumsum([len(t) for t in tensors]) - 1)
-        self.params = CycleSource([w for p in packets for w in p], rng, idle=idle,
-                                  lasts=self._param_lasts.__contains__)
-        self.inputs = CycleSource([w for t in tensors for w in t], rng, idle=idle,
-                                  lasts=self._input_lasts.__contains__)
-        self.sinks = [CycleSink(run.expected_beats(), rng, backpressure=backpressure,
-                                where=self._where(n, run),
-                                show=lambda word, lanes=run.engine.cols: unpack(word, 8, lanes))
-                      for n, run in enumerate(runs)]
+        self.params = CycleSource(
+            [w for p in packets for w in p], rng, idle=idle, lasts=self._param_lasts.__contains__
+        )
+        self.inputs = CycleSource(
+            [w for t in tensors for w in t], rng, idle=idle, lasts=self._input_lasts.__contains__
+        )
+        self.sinks = [
+            CycleSink(
+                run.expected_beats(),
+                rng,
+                backpressure=backpressure,
+                where=self._where(n, run),
+                show=lambda word, lanes=run.engine.cols: unpack(word, 8, lanes),
+            )
+            for n, run in enumerate(runs)
+        ]
         self._packet_sizes = [len(p) for p in packets]
         self._tensor_sizes = [len(t) for t in tensors]
         self._compute = []
-        self.layer = 0          # the layer whose output is being received
+        self.layer = 0  # the layer whose output is being received
         self.cycle = 0
         # A layer that takes several times its stall-free time has deadlocked.
         self.limit = deadlock_budget(runs, idle, backpressure)
@@ -90,8 +104,11 @@ class EngineBench:
 
         def where(k):
             pixel, tile = divmod(k, col_tiles)
-            return (f"layer {n}: output word {k} (pixel y={pixel // width} x={pixel % width}, "
-                    f"channels {tile * lanes}..{tile * lanes + lanes - 1})")
+            return (
+                f"layer {n}: output word {k} (pixel y={pixel // width} x={pixel % width}, "
+                f"channels {tile * lanes}..{tile * lanes + lanes - 1})"
+            )
+
         return where
 
     @property
@@ -100,9 +117,12 @@ class EngineBench:
 
     def tick(self, *, p_ready, i_ready, o_valid, o_data, o_last):
         if self.cycle >= self.limit:
-            raise StreamMismatch(self.cycle, f"layer {self.layer}: no progress after "
-                                             f"{len(self.sinks[self.layer].received)} output "
-                                             "words (deadlock?)")
+            raise StreamMismatch(
+                self.cycle,
+                f"layer {self.layer}: no progress after "
+                f"{len(self.sinks[self.layer].received)} output "
+                "words (deadlock?)",
+            )
         sink = self.sinks[self.layer]
         o_ready = sink.drive()
         p_valid, p_word, p_last = self.params.drive()
@@ -111,8 +131,15 @@ class EngineBench:
         self.inputs.handshake(i_ready, self.cycle)
         sink.handshake(o_valid, int(o_data), o_last, self.cycle)
         self.cycle += 1
-        return {"p_valid": p_valid, "p_data": p_word, "p_last": p_last,
-                "i_valid": i_valid, "i_data": i_word, "i_last": i_last, "o_ready": o_ready}
+        return {
+            "p_valid": p_valid,
+            "p_data": p_word,
+            "p_last": p_last,
+            "i_valid": i_valid,
+            "i_data": i_word,
+            "i_last": i_last,
+            "o_ready": o_ready,
+        }
 
     def layer_complete(self):
         """Whether the current layer's last output word has been received."""
@@ -127,7 +154,13 @@ class EngineBench:
         """A :class:`LayerTiming` per finished layer."""
         params = np.split(np.array(self.params.cycles), np.cumsum(self._packet_sizes)[:-1])
         inputs = np.split(np.array(self.inputs.cycles), np.cumsum(self._tensor_sizes)[:-1])
-        return [LayerTiming(param_cycles=params[n].tolist(), input_cycles=inputs[n].tolist(),
-                            output_cycles=self.sinks[n].cycles, compute_cycles=compute,
-                            layer_cycles=layer)
-                for n, (compute, layer) in enumerate(self._compute)]
+        return [
+            LayerTiming(
+                param_cycles=params[n].tolist(),
+                input_cycles=inputs[n].tolist(),
+                output_cycles=self.sinks[n].cycles,
+                compute_cycles=compute,
+                layer_cycles=layer,
+            )
+            for n, (compute, layer) in enumerate(self._compute)
+        ]

@@ -38,12 +38,12 @@ class LayerRun:
         layer = self.layer
         p, zx = layer.padding, layer.input_zero_point
         x = np.pad(np.asarray(self.x, np.int64), ((0, 0), (p, p), (p, p)), constant_values=zx)
-        acc = golden.conv2d(x, self.weights, self.bias, stride=layer.stride, act_bits=8,
-                            weight_bits=8)
+        acc = golden.conv2d(
+            x, self.weights, self.bias, stride=layer.stride, act_bits=8, weight_bits=8
+        )
         multiplier = np.array(layer.channel_multipliers(), np.int64)[:, None, None]
         shift = np.array(layer.channel_shifts(), np.int64)[:, None, None]
-        y = golden.requantize(acc, multiplier, shift, bits=8,
-                              zero_point=layer.output_zero_point)
+        y = golden.requantize(acc, multiplier, shift, bits=8, zero_point=layer.output_zero_point)
         if layer.relu:
             y = golden.relu(y, layer.output_zero_point)
         if layer.pool_size:
@@ -63,28 +63,49 @@ class LayerRun:
         col_tiles = -(-layer.out_channels // engine.cols)
         # Lanes past out_channels: the pooling unit zeroes them; without pooling they are what
         # a channel of zero weights, bias and multiplier gives, the output zero point.
-        hwc = np.full((y.shape[1], y.shape[2], col_tiles * engine.cols),
-                      0 if layer.pool_size else layer.output_zero_point, np.int64)
-        hwc[:, :, :layer.out_channels] = y.transpose(1, 2, 0)
+        hwc = np.full(
+            (y.shape[1], y.shape[2], col_tiles * engine.cols),
+            0 if layer.pool_size else layer.output_zero_point,
+            np.int64,
+        )
+        hwc[:, :, : layer.out_channels] = y.transpose(1, 2, 0)
         from sysconv.hw.lanes import pack
+
         return [pack(lanes, 8) for lanes in hwc.reshape(-1, engine.cols)]
 
 
 def _scale_for(layer):
     """A requantisation that keeps typical outputs inside int8 without saturating them all."""
-    reduction = layer.kernel ** 2 * layer.in_channels
+    reduction = layer.kernel**2 * layer.in_channels
     # Random int8 products have a standard deviation near 128*128/3; scale the sum's spread
     # (sqrt(reduction) of them) to about 64.
-    spread = 5500 * max(1.0, reduction ** 0.5)
+    spread = 5500 * max(1.0, reduction**0.5)
     shift = 16
     multiplier = max(1, min((1 << 16) - 1, round(64 / spread * (1 << shift))))
     return multiplier, shift
 
 
-def random_layer(engine, *, height, width, in_channels, out_channels, kernel, stride=1,
-                 padding=0, relu=True, pool_size=0, pool_stride=None, data="random", seed=0,
-                 multiplier=None, shift=None, per_channel=False, input_zero_point=0,
-                 output_zero_point=0):
+def random_layer(
+    engine,
+    *,
+    height,
+    width,
+    in_channels,
+    out_channels,
+    kernel,
+    stride=1,
+    padding=0,
+    relu=True,
+    pool_size=0,
+    pool_stride=None,
+    data="random",
+    seed=0,
+    multiplier=None,
+    shift=None,
+    per_channel=False,
+    input_zero_point=0,
+    output_zero_point=0,
+):
     """A seeded random layer. ``data="extremes"`` sets every input and weight to -128 and
     every bias to the int32 extreme of alternating sign (the widest sums); ``"negative"``
     makes every output -128 before pooling (inputs -128, weights 127, biases the int32
@@ -93,26 +114,55 @@ def random_layer(engine, *, height, width, in_channels, out_channels, kernel, st
     if data not in DATA_KINDS:
         raise ValueError(f"data must be one of {', '.join(DATA_KINDS)}, not {data!r}")
     rng = np.random.default_rng(seed)
-    layer = LayerConfig(height, width, in_channels, out_channels, kernel, stride=stride,
-                        padding=padding, relu=relu, pool_size=pool_size,
-                        pool_stride=pool_stride, multiplier=1, shift=0)
+    layer = LayerConfig(
+        height,
+        width,
+        in_channels,
+        out_channels,
+        kernel,
+        stride=stride,
+        padding=padding,
+        relu=relu,
+        pool_size=pool_size,
+        pool_stride=pool_stride,
+        multiplier=1,
+        shift=0,
+    )
     auto_multiplier, auto_shift = _scale_for(layer)
-    layer = LayerConfig(height, width, in_channels, out_channels, kernel, stride=stride,
-                        padding=padding, relu=relu, pool_size=pool_size,
-                        pool_stride=pool_stride,
-                        multiplier=auto_multiplier if multiplier is None else multiplier,
-                        shift=auto_shift if shift is None else shift,
-                        input_zero_point=input_zero_point, output_zero_point=output_zero_point)
+    layer = LayerConfig(
+        height,
+        width,
+        in_channels,
+        out_channels,
+        kernel,
+        stride=stride,
+        padding=padding,
+        relu=relu,
+        pool_size=pool_size,
+        pool_stride=pool_stride,
+        multiplier=auto_multiplier if multiplier is None else multiplier,
+        shift=auto_shift if shift is None else shift,
+        input_zero_point=input_zero_point,
+        output_zero_point=output_zero_point,
+    )
     if per_channel:
         offsets = rng.integers(-1, 2, out_channels)
-        layer = LayerConfig(height, width, in_channels, out_channels, kernel, stride=stride,
-                            padding=padding, relu=relu, pool_size=pool_size,
-                            pool_stride=pool_stride,
-                            multiplier=tuple(int(m) for m in rng.integers(
-                                1 << 14, 1 << 16, out_channels)),
-                            shift=tuple(int(layer.shift + 2 + o) for o in offsets),
-                            input_zero_point=input_zero_point,
-                            output_zero_point=output_zero_point)
+        layer = LayerConfig(
+            height,
+            width,
+            in_channels,
+            out_channels,
+            kernel,
+            stride=stride,
+            padding=padding,
+            relu=relu,
+            pool_size=pool_size,
+            pool_stride=pool_stride,
+            multiplier=tuple(int(m) for m in rng.integers(1 << 14, 1 << 16, out_channels)),
+            shift=tuple(int(layer.shift + 2 + o) for o in offsets),
+            input_zero_point=input_zero_point,
+            output_zero_point=output_zero_point,
+        )
     if data == "random":
         x = rng.integers(-128, 127, (in_channels, height, width), endpoint=True)
         w = rng.integers(-128, 127, (out_channels, in_channels, kernel, kernel), endpoint=True)

@@ -38,32 +38,60 @@ def _result(status, simulator, message, layers, waves, speed=None):
 
 
 def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
-    return json.dumps({
-        "engine": asdict(runs[0].engine),
-        "layers": [{"layer": asdict(run.layer), "x": run.x.tolist(),
-                    "weights": run.weights.tolist(), "bias": run.bias.tolist()}
-                   for run in runs],
-        "idle": idle, "backpressure": backpressure, "seed": seed,
-    })
+    return json.dumps(
+        {
+            "engine": asdict(runs[0].engine),
+            "layers": [
+                {
+                    "layer": asdict(run.layer),
+                    "x": run.x.tolist(),
+                    "weights": run.weights.tolist(),
+                    "bias": run.bias.tolist(),
+                }
+                for run in runs
+            ],
+            "idle": idle,
+            "backpressure": backpressure,
+            "seed": seed,
+        }
+    )
 
 
 def runs_from_json(text):
     scenario = json.loads(text)
     engine = EngineConfig(**scenario["engine"])
-    runs = [LayerRun(engine, LayerConfig(**item["layer"]), np.array(item["x"], np.int64),
-                     np.array(item["weights"], np.int64), np.array(item["bias"], np.int64))
-            for item in scenario["layers"]]
+    runs = [
+        LayerRun(
+            engine,
+            LayerConfig(**item["layer"]),
+            np.array(item["x"], np.int64),
+            np.array(item["weights"], np.int64),
+            np.array(item["bias"], np.int64),
+        )
+        for item in scenario["layers"]
+    ]
     return runs, scenario
 
 
-def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0, waves=True,
-               speed=False, verilog=None):
+def run_layers(
+    runs,
+    simulator,
+    test_dir,
+    *,
+    idle=0.0,
+    backpressure=0.0,
+    seed=0,
+    waves=True,
+    speed=False,
+    verilog=None,
+):
     """Run ``runs`` back to back on one engine; never raises on a mismatch. ``speed=True``
     runs the lean speed testbench (no stalls, no waveforms). ``verilog`` (Icarus and
     Verilator) is simulated instead of the engine's generated Verilog: another description
     of the same ``sysconv_accel`` top, such as its gate-level netlist with cell models."""
-    test_dir = runner.prepare(simulator, test_dir,
-                              HDL_SIMULATORS if verilog is not None else SIMULATORS)
+    test_dir = runner.prepare(
+        simulator, test_dir, HDL_SIMULATORS if verilog is not None else SIMULATORS
+    )
     if speed:
         if idle or backpressure:
             raise ValueError("speed=True runs without stalls: idle and backpressure must be 0")
@@ -72,36 +100,44 @@ def run_layers(runs, simulator, test_dir, *, idle=0.0, backpressure=0.0, seed=0,
         return _run_speed(runs, simulator, test_dir)
     if simulator == "amaranth":
         from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
+
         wave_path = str(test_dir / "waves.vcd") if waves else None
         try:
-            bench = run_engine_amaranth(runs, idle=idle, backpressure=backpressure, seed=seed,
-                                        vcd_path=wave_path)
+            bench = run_engine_amaranth(
+                runs, idle=idle, backpressure=backpressure, seed=seed, vcd_path=wave_path
+            )
         except StreamMismatch as mismatch:
             return _result("fail", simulator, str(mismatch), [], wave_path)
-        return _result("pass", simulator, "", [t.as_dict() for t in bench.timing],
-                            wave_path)
+        return _result("pass", simulator, "", [t.as_dict() for t in bench.timing], wave_path)
 
     engine = runs[0].engine
     if verilog is None:
         verilog = to_verilog(Accelerator(engine), TOPLEVEL)
     built = runner.build(verilog, TOPLEVEL, simulator)
     result, wave_path = runner.run_scenario(
-        built, "sysconv.sim.engine.tb", test_dir,
-        scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed), waves=waves)
-    return _result(result["status"], simulator, result["message"],
-                        result.get("layers", []), wave_path)
+        built,
+        "sysconv.sim.engine.tb",
+        test_dir,
+        scenario_json(runs, idle=idle, backpressure=backpressure, seed=seed),
+        waves=waves,
+    )
+    return _result(
+        result["status"], simulator, result["message"], result.get("layers", []), wave_path
+    )
 
 
 def _run_speed(runs, simulator, test_dir):
     if simulator == "amaranth":
         from sysconv.sim.engine.amaranth_speed import run_engine_speed
+
         try:
             timing, speed = run_engine_speed(runs)
         except StreamMismatch as mismatch:
             return _result("fail", simulator, str(mismatch), [], None)
         return _result("pass", simulator, "", timing, None, speed)
-    built = runner.build(to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL,
-                            simulator, speed=True)
+    built = runner.build(
+        to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL, simulator, speed=True
+    )
     return run_speed_test(built, runs, test_dir)
 
 
@@ -116,12 +152,22 @@ def run_speed_test(built, runs, test_dir):
     result_file.unlink(missing_ok=True)
     # The speed test is skipped in a plain run; naming it selects it alone. Its clock toggles
     # in cocotb's C layer (on Icarus too), not in a Python coroutine.
-    runner.run_cocotb(built, "sysconv.sim.engine.tb", test_dir, waves=False,
-                      env={"COCOTB_TEST_FILTER": r"accelerator_speed$",
-                           "SYSCONV_CLOCK_IMPL": "gpi"})
+    runner.run_cocotb(
+        built,
+        "sysconv.sim.engine.tb",
+        test_dir,
+        waves=False,
+        env={"COCOTB_TEST_FILTER": r"accelerator_speed$", "SYSCONV_CLOCK_IMPL": "gpi"},
+    )
     if not result_file.exists():
-        return _result("fail", simulator, "the simulation ended without a result; see "
-                            f"{test_dir / 'sim.log'}", [], None)
+        return _result(
+            "fail",
+            simulator,
+            f"the simulation ended without a result; see {test_dir / 'sim.log'}",
+            [],
+            None,
+        )
     result = json.loads(result_file.read_text())
-    return _result(result["status"], simulator, result["message"], result["layers"], None,
-                        result.get("speed"))
+    return _result(
+        result["status"], simulator, result["message"], result["layers"], None, result.get("speed")
+    )

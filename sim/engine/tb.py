@@ -55,13 +55,16 @@ def attach_checkers(dut, on_violation=None):
     """:class:`~sysconv.sim.protocol.StreamChecker` on ``s_axis_param``, ``s_axis`` and
     ``m_axis``."""
     return {
-        name: StreamChecker(dut.clk, name=prefix, valid=getattr(dut, f"{prefix}_tvalid"),
-                            ready=getattr(dut, f"{prefix}_tready"),
-                            payload=[getattr(dut, f"{prefix}_tdata")],
-                            last=getattr(dut, f"{prefix}_tlast"),
-                            on_violation=on_violation).start()
-        for name, prefix in (("param", "s_axis_param"), ("input", "s_axis"),
-                             ("output", "m_axis"))
+        name: StreamChecker(
+            dut.clk,
+            name=prefix,
+            valid=getattr(dut, f"{prefix}_tvalid"),
+            ready=getattr(dut, f"{prefix}_tready"),
+            payload=[getattr(dut, f"{prefix}_tdata")],
+            last=getattr(dut, f"{prefix}_tlast"),
+            on_violation=on_violation,
+        ).start()
+        for name, prefix in (("param", "s_axis_param"), ("input", "s_axis"), ("output", "m_axis"))
     }
 
 
@@ -77,8 +80,9 @@ class TB:
     def __init__(self, dut, scenario):
         self.dut = dut
         Clock(dut.clk, 10, unit="ns").start()
-        self.param = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_param"), dut.clk,
-                                     dut.rst)
+        self.param = AxiStreamSource(
+            AxiStreamBus.from_prefix(dut, "s_axis_param"), dut.clk, dut.rst
+        )
         self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
         rng = random.Random(scenario["seed"])
@@ -104,9 +108,11 @@ class TB:
         """Record the cycle of every handshake (cycle 0 ends at the first rising edge after
         reset)."""
         dut = self.dut
-        ports = {"param": (dut.s_axis_param_tvalid, dut.s_axis_param_tready),
-                 "input": (dut.s_axis_tvalid, dut.s_axis_tready),
-                 "output": (dut.m_axis_tvalid, dut.m_axis_tready)}
+        ports = {
+            "param": (dut.s_axis_param_tvalid, dut.s_axis_param_tready),
+            "input": (dut.s_axis_tvalid, dut.s_axis_tready),
+            "output": (dut.m_axis_tvalid, dut.m_axis_tready),
+        }
         while True:
             await RisingEdge(dut.clk)
             for name, (valid, ready) in ports.items():
@@ -123,8 +129,9 @@ async def accelerator_matches_golden(dut):
     tb = TB(dut, scenario)
     await tb.reset()
     cocotb.start_soon(tb.monitor())
-    tb.check_streams(lambda message: write_result(test_dir, status="fail", message=message,
-                                                  layers=[]))
+    tb.check_streams(
+        lambda message: write_result(test_dir, status="fail", message=message, layers=[])
+    )
     for run in runs:
         tb.checkers["param"].expect(len(run.packet()))
         tb.checkers["input"].expect(len(run.input_beats()))
@@ -140,23 +147,31 @@ async def accelerator_matches_golden(dut):
             frame = await with_timeout(tb.sink.recv(), 10 * budget, "ns")
         except SimTimeoutError:
             status = "fail"
-            message = (f"cycle {tb.cycle}: layer {n}: no complete output tensor within "
-                       f"{budget} cycles (deadlock?); engine phase {int(dut.phase.value)}, "
-                       f"{len(tb.handshakes['output']) - seen['output']} output words seen")
+            message = (
+                f"cycle {tb.cycle}: layer {n}: no complete output tensor within "
+                f"{budget} cycles (deadlock?); engine phase {int(dut.phase.value)}, "
+                f"{len(tb.handshakes['output']) - seen['output']} output words seen"
+            )
             break
         data = bytes(frame.tdata)
-        words = [int.from_bytes(data[k:k + engine.cols], "little")
-                 for k in range(0, len(data), engine.cols)]
+        words = [
+            int.from_bytes(data[k : k + engine.cols], "little")
+            for k in range(0, len(data), engine.cols)
+        ]
         expected = run.expected_beats()
         compute_cycles, layer_cycles = await layer_end(dut)
         timing = LayerTiming(compute_cycles=compute_cycles, layer_cycles=layer_cycles)
-        for name, lengths in (("param", len(run.packet())), ("input", len(run.input_beats())),
-                              ("output", len(words))):
-            cycles = tb.handshakes[name][seen[name]:seen[name] + lengths]
+        for name, lengths in (
+            ("param", len(run.packet())),
+            ("input", len(run.input_beats())),
+            ("output", len(words)),
+        ):
+            cycles = tb.handshakes[name][seen[name] : seen[name] + lengths]
             seen[name] += lengths
             getattr(timing, f"{name}_cycles").extend(cycles)
-        mismatch = next((k for k, (a, b) in enumerate(zip(words, expected, strict=False))
-                         if a != b), None)
+        mismatch = next(
+            (k for k, (a, b) in enumerate(zip(words, expected, strict=False)) if a != b), None
+        )
         if mismatch is None and len(words) != len(expected):
             mismatch = min(len(words), len(expected))
         if mismatch is not None:
@@ -165,14 +180,20 @@ async def accelerator_matches_golden(dut):
             col_tiles = -(-run.layer.out_channels // engine.cols)
             pixel, tile = divmod(mismatch, col_tiles)
             got = unpack(words[mismatch], 8, engine.cols) if mismatch < len(words) else "nothing"
-            want = unpack(expected[mismatch], 8, engine.cols) \
-                if mismatch < len(expected) else "nothing"
-            cycle = timing.output_cycles[mismatch] if mismatch < len(timing.output_cycles) \
-                else "end"
-            message = (f"cycle {cycle}: layer {n}: output word {mismatch} (pixel "
-                       f"y={pixel // width} x={pixel % width}, channels "
-                       f"{tile * engine.cols}..{tile * engine.cols + engine.cols - 1}) = {got}, "
-                       f"expected {want} ({len(words)} words received, {len(expected)} expected)")
+            want = (
+                unpack(expected[mismatch], 8, engine.cols)
+                if mismatch < len(expected)
+                else "nothing"
+            )
+            cycle = (
+                timing.output_cycles[mismatch] if mismatch < len(timing.output_cycles) else "end"
+            )
+            message = (
+                f"cycle {cycle}: layer {n}: output word {mismatch} (pixel "
+                f"y={pixel // width} x={pixel % width}, channels "
+                f"{tile * engine.cols}..{tile * engine.cols + engine.cols - 1}) = {got}, "
+                f"expected {want} ({len(words)} words received, {len(expected)} expected)"
+            )
             break
         layers.append(timing.as_dict())
     if int(dut.error.value) and status == "pass":
@@ -204,8 +225,13 @@ class LeanTB:
 
     async def reset(self):
         dut = self.dut
-        for name in ("s_axis_param_tvalid", "s_axis_param_tlast", "s_axis_tvalid",
-                     "s_axis_tlast", "m_axis_tready"):
+        for name in (
+            "s_axis_param_tvalid",
+            "s_axis_param_tlast",
+            "s_axis_tvalid",
+            "s_axis_tlast",
+            "m_axis_tready",
+        ):
             getattr(dut, name).value = 0
         dut.rst.value = 1
         await ClockCycles(dut.clk, 3)
@@ -296,29 +322,49 @@ async def accelerator_speed(dut):
     for n, (run, (packet, beats, expected)) in enumerate(zip(runs, work, strict=True)):
         first_param, _ = await tb.send("s_axis_param", packet)
         first_input, last_input = await tb.send("s_axis", beats)
-        outputs, problem = await tb.receive(expected, deadlock_budget([run]),
-                                            lambda word: unpack(word, 8, engine.cols))
+        outputs, problem = await tb.receive(
+            expected, deadlock_budget([run]), lambda word: unpack(word, 8, engine.cols)
+        )
         if problem is not None:
             k, what = problem
             width = run.layer.pool_out_width
             pixel, tile = divmod(k, -(-run.layer.out_channels // engine.cols))
             status = "fail"
-            message = (f"cycle {outputs[-1] if len(outputs) > k else tb.now()}: layer {n}: "
-                       f"output word {k} (pixel y={pixel // width} x={pixel % width}, channels "
-                       f"{tile * engine.cols}..{tile * engine.cols + engine.cols - 1}) {what}")
+            message = (
+                f"cycle {outputs[-1] if len(outputs) > k else tb.now()}: layer {n}: "
+                f"output word {k} (pixel y={pixel // width} x={pixel % width}, channels "
+                f"{tile * engine.cols}..{tile * engine.cols + engine.cols - 1}) {what}"
+            )
             break
-        layers.append({"params": len(packet), "first_param": first_param,
-                       "first_input": first_input, "last_input": last_input,
-                       "first_output": outputs[0], "last_output": outputs[-1],
-                       "output_cycles": outputs,
-                       "compute_cycles": int(dut.compute_cycles.value),
-                       "total_cycles": outputs[-1] - first_input + 1})
+        layers.append(
+            {
+                "params": len(packet),
+                "first_param": first_param,
+                "first_input": first_input,
+                "last_input": last_input,
+                "first_output": outputs[0],
+                "last_output": outputs[-1],
+                "output_cycles": outputs,
+                "compute_cycles": int(dut.compute_cycles.value),
+                "total_cycles": outputs[-1] - first_input + 1,
+            }
+        )
     wall = time.perf_counter() - start
     cycles = tb.now() + 1
     if int(dut.error.value) and status == "pass":
         status, message = "fail", "the engine raised its error flag"
-    (test_dir / "result.json").write_text(json.dumps(
-        {"status": status, "message": message, "layers": layers,
-         "speed": {"wall_seconds": wall, "cycles": cycles,
-                   "words_checked": sum(len(layer["output_cycles"]) for layer in layers)}}))
+    (test_dir / "result.json").write_text(
+        json.dumps(
+            {
+                "status": status,
+                "message": message,
+                "layers": layers,
+                "speed": {
+                    "wall_seconds": wall,
+                    "cycles": cycles,
+                    "words_checked": sum(len(layer["output_cycles"]) for layer in layers),
+                },
+            }
+        )
+    )
     assert status == "pass", message

@@ -46,22 +46,32 @@ async def reset_mid_layer_then_new_layer(dut):
         raise AssertionError("the AXI sources kept data over reset")
     tb.sink.clear()
     tb.check_streams(lambda message: write_result(test_dir, status="fail", message=message))
-    for name, beats in (("param", len(fresh.packet())), ("input", len(fresh.input_beats())),
-                        ("output", len(fresh.expected_beats()))):
+    for name, beats in (
+        ("param", len(fresh.packet())),
+        ("input", len(fresh.input_beats())),
+        ("output", len(fresh.expected_beats())),
+    ):
         tb.checkers[name].expect(beats)
     await tb.param.send(AxiStreamFrame(_to_bytes(fresh.packet(), engine.param_width)))
     await tb.source.send(AxiStreamFrame(_to_bytes(fresh.input_beats(), 8 * engine.rows)))
     frame = await tb.sink.recv()
     data = bytes(frame.tdata)
-    words = [int.from_bytes(data[k:k + engine.cols], "little")
-             for k in range(0, len(data), engine.cols)]
+    words = [
+        int.from_bytes(data[k : k + engine.cols], "little")
+        for k in range(0, len(data), engine.cols)
+    ]
     await ClockCycles(dut.clk, 20)
     status, message = "pass", ""
     if words != fresh.expected_beats():
-        status, message = "fail", (f"after reset in phase {scenario['reset_phase']}: the new "
-                                   f"layer's output differs from its golden result "
-                                   f"({len(words)} words, {len(fresh.expected_beats())} "
-                                   "expected)")
+        status, message = (
+            "fail",
+            (
+                f"after reset in phase {scenario['reset_phase']}: the new "
+                f"layer's output differs from its golden result "
+                f"({len(words)} words, {len(fresh.expected_beats())} "
+                "expected)"
+            ),
+        )
     elif not tb.sink.empty():
         status, message = "fail", "output words beyond the new layer's tensor"
     elif int(dut.error.value):

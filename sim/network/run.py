@@ -25,22 +25,38 @@ TOPLEVEL = "sysconv_accel"
 
 
 def network_scenario(engine, passes, images, *, batch):
-    return json.dumps({
-        "engine": asdict(engine), "batch": batch,
-        "passes": [{"stage": p.stage, "name": p.name, "layer": asdict(p.layer),
+    return json.dumps(
+        {
+            "engine": asdict(engine),
+            "batch": batch,
+            "passes": [
+                {
+                    "stage": p.stage,
+                    "name": p.name,
+                    "layer": asdict(p.layer),
                     "pad": list(getattr(p, "pad", (0, 0, 0, 0))),
                     "weights": np.asarray(p.weights).tolist(),
-                    "bias": np.asarray(p.bias).tolist()} for p in passes],
-        "images": np.asarray(images).tolist(),
-    })
+                    "bias": np.asarray(p.bias).tolist(),
+                }
+                for p in passes
+            ],
+            "images": np.asarray(images).tolist(),
+        }
+    )
 
 
 def load_scenario(text):
     scenario = json.loads(text)
     engine = EngineConfig(**scenario["engine"])
-    passes = [dict(item, layer=LayerConfig(**item["layer"]),
-                   weights=np.array(item["weights"], np.int64),
-                   bias=np.array(item["bias"], np.int64)) for item in scenario["passes"]]
+    passes = [
+        dict(
+            item,
+            layer=LayerConfig(**item["layer"]),
+            weights=np.array(item["weights"], np.int64),
+            bias=np.array(item["bias"], np.int64),
+        )
+        for item in scenario["passes"]
+    ]
     return engine, passes, np.array(scenario["images"], np.int64), scenario["batch"]
 
 
@@ -49,8 +65,9 @@ def batch_layer(layer, samples):
     return replace(layer, width=samples)
 
 
-def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=False,
-                progress=None):
+def run_network(
+    engine, passes, images, simulator, test_dir, *, batch=1, waves=False, progress=None
+):
     """Run ``images`` (N, C, H, W) through ``passes``; never raises on a mismatch. The
     :class:`~sysconv.sim.Result`'s ``details`` hold ``logits`` ((N, classes) int8 from the RTL,
     or None), ``passes`` (per pass: name, invocations' cycles and compute cycles) and
@@ -65,8 +82,12 @@ def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=F
 
     def simulate():
         outcome["result"], outcome["waves"] = runner.run_scenario(
-            built, "sysconv.sim.network.tb", test_dir,
-            network_scenario(engine, passes, images, batch=batch), waves=waves)
+            built,
+            "sysconv.sim.network.tb",
+            test_dir,
+            network_scenario(engine, passes, images, batch=batch),
+            waves=waves,
+        )
 
     start = time.perf_counter()
     worker = threading.Thread(target=simulate)
@@ -82,6 +103,11 @@ def run_network(engine, passes, images, simulator, test_dir, *, batch=1, waves=F
     seconds = time.perf_counter() - start
     result = outcome["result"]
     logits = np.array(result["logits"], np.int64) if result.get("logits") else None
-    return Result(result["status"], simulator, result["message"], result.get("cycles", 0),
-                  outcome["waves"], {"logits": logits, "passes": result.get("passes", []),
-                                     "seconds": seconds})
+    return Result(
+        result["status"],
+        simulator,
+        result["message"],
+        result.get("cycles", 0),
+        outcome["waves"],
+        {"logits": logits, "passes": result.get("passes", []), "seconds": seconds},
+    )

@@ -33,10 +33,12 @@ async def network_on_accelerator(dut):
     # The lean driver: the testbench sleeps through every compute phase.
     tb = LeanTB(dut, clock_impl="gpi")
     await tb.reset()
-    checkers = attach_checkers(dut, lambda message: write_result(test_dir, status="fail",
-                                                                 message=message))
-    stats = [{"name": p["name"], "stage": p["stage"], "cycles": [], "compute_cycles": []}
-             for p in passes]  # cycles: the engine's layer_cycles counter
+    checkers = attach_checkers(
+        dut, lambda message: write_result(test_dir, status="fail", message=message)
+    )
+    stats = [
+        {"name": p["name"], "stage": p["stage"], "cycles": [], "compute_cycles": []} for p in passes
+    ]  # cycles: the engine's layer_cycles counter
     logits = []
 
     async def run_pass(index, x, sample):
@@ -44,20 +46,23 @@ async def network_on_accelerator(dut):
         layer = p["layer"] if p["stage"] == "conv" else batch_layer(p["layer"], x.shape[2])
         (top, left, bottom, right) = p.get("pad", (0, 0, 0, 0))
         if top or left or bottom or right:
-            x = np.pad(x, ((0, 0), (top, bottom), (left, right)),
-                       constant_values=layer.input_zero_point)
+            x = np.pad(
+                x, ((0, 0), (top, bottom), (left, right)), constant_values=layer.input_zero_point
+            )
         run = LayerRun(engine, layer, x, p["weights"], p["bias"])
         packet, beats, expected = run.packet(), run.input_beats(), run.expected_beats()
         for name, words in (("param", packet), ("input", beats), ("output", expected)):
             checkers[name].expect(len(words))
         await tb.send("s_axis_param", packet)
         await tb.send("s_axis", beats)
-        cycles, problem = await tb.receive(expected, deadlock_budget([run]),
-                                           lambda word: unpack(word, 8, engine.cols))
+        cycles, problem = await tb.receive(
+            expected, deadlock_budget([run]), lambda word: unpack(word, 8, engine.cols)
+        )
         if problem is not None:
             k, what = problem
-            raise PassMismatch(f"cycle {tb.now()}: pass {index} ({p['name']}), {sample}: "
-                               f"output word {k} {what}")
+            raise PassMismatch(
+                f"cycle {tb.now()}: pass {index} ({p['name']}), {sample}: output word {k} {what}"
+            )
         compute_cycles, layer_cycles = await layer_end(dut)
         await NextTimeStep()  # out of the read-only phase, to drive the next pass
         stats[index]["cycles"].append(layer_cycles)
@@ -83,6 +88,7 @@ async def network_on_accelerator(dut):
             (test_dir / "progress.json").write_text(json.dumps({"done": len(logits)}))
     except PassMismatch as mismatch:
         status, message = "fail", str(mismatch)
-    write_result(test_dir, status=status, message=message, logits=logits, passes=stats,
-                 cycles=tb.now())
+    write_result(
+        test_dir, status=status, message=message, logits=logits, passes=stats, cycles=tb.now()
+    )
     assert status == "pass", message

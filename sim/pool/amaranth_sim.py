@@ -9,9 +9,12 @@ __all__ = ["pool_for", "run_pool_amaranth"]
 
 
 def pool_for(scenario):
-    return MaxPool2d(lanes=scenario.lanes, max_width=scenario.max_width,
-                     max_channels=scenario.max_channels, max_size=scenario.max_size)
-
+    return MaxPool2d(
+        lanes=scenario.lanes,
+        max_width=scenario.max_width,
+        max_channels=scenario.max_channels,
+        max_size=scenario.max_size,
+    )
 
 
 def run_pool_amaranth(scenario, vcd_path=None):
@@ -26,8 +29,12 @@ def run_pool_amaranth(scenario, vcd_path=None):
         for name in ("height", "width", "channels", "size", "stride"):
             ctx.set(getattr(dut, name), getattr(scenario, name))
         while not bench.done:
-            inputs = bench.tick(i_ready=ctx.get(dut.i.ready), o_valid=ctx.get(dut.o.valid),
-                                o_data=ctx.get(o_data), o_last=ctx.get(dut.o.payload.last))
+            inputs = bench.tick(
+                i_ready=ctx.get(dut.i.ready),
+                o_valid=ctx.get(dut.o.valid),
+                o_data=ctx.get(o_data),
+                o_last=ctx.get(dut.o.payload.last),
+            )
             ctx.set(dut.i.valid, inputs["i_valid"])
             ctx.set(i_data, inputs["i_data"])
             ctx.set(dut.i.payload.last, inputs["i_last"])

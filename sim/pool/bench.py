@@ -39,15 +39,29 @@ class PoolScenario:
     channels: int
     size: int
     stride: int
-    x: list                    # (channels, height, width) int8
+    x: list  # (channels, height, width) int8
     idle: float = 0.0
     backpressure: float = 0.0
     seed: int = 0
 
     @classmethod
-    def random(cls, *, height, width, channels, size, stride=None, lanes=8, max_width=None,
-               max_channels=None, max_size=4, data="random", idle=0.0, backpressure=0.0,
-               seed=0):
+    def random(
+        cls,
+        *,
+        height,
+        width,
+        channels,
+        size,
+        stride=None,
+        lanes=8,
+        max_width=None,
+        max_channels=None,
+        max_size=4,
+        data="random",
+        idle=0.0,
+        backpressure=0.0,
+        seed=0,
+    ):
         stride = size if stride is None else stride
         golden.maxpool2d(np.zeros((channels, height, width), np.int64), size, stride)  # checks
         rng = np.random.default_rng(seed)
@@ -57,10 +71,21 @@ class PoolScenario:
             x = np.full((channels, height, width), -128)
         else:
             raise ValueError(f"data must be random or negative, not {data!r}")
-        return cls(lanes=lanes, max_width=max_width or width,
-                   max_channels=max_channels or channels, max_size=max_size, height=height,
-                   width=width, channels=channels, size=size, stride=stride, x=x.tolist(),
-                   idle=idle, backpressure=backpressure, seed=seed)
+        return cls(
+            lanes=lanes,
+            max_width=max_width or width,
+            max_channels=max_channels or channels,
+            max_size=max_size,
+            height=height,
+            width=width,
+            channels=channels,
+            size=size,
+            stride=stride,
+            x=x.tolist(),
+            idle=idle,
+            backpressure=backpressure,
+            seed=seed,
+        )
 
     def to_json(self):
         return json.dumps(asdict(self))
@@ -78,8 +103,9 @@ class PoolScenario:
 
     def expected_cycles(self, first_input_cycle):
         """Cycle of every output word when nothing stalls."""
-        offsets = output_cycles(self.height, self.width, self.channels, self.lanes, self.size,
-                                self.stride)
+        offsets = output_cycles(
+            self.height, self.width, self.channels, self.lanes, self.size, self.stride
+        )
         return [first_input_cycle + int(offset) for offset in offsets]
 
 
@@ -98,16 +124,24 @@ class PoolBench:
 
         def where(k):
             pixel, group = divmod(k, groups)
-            return (f"output word {k} (pixel y={pixel // out_width} x={pixel % out_width}, "
-                    f"channels {group * s.lanes}..{group * s.lanes + s.lanes - 1})")
+            return (
+                f"output word {k} (pixel y={pixel // out_width} x={pixel % out_width}, "
+                f"channels {group * s.lanes}..{group * s.lanes + s.lanes - 1})"
+            )
 
         self.source = CycleSource(s.input_words(), rng, idle=s.idle)
-        self.sink = CycleSink(s.expected_words(), rng, backpressure=s.backpressure, where=where,
-                              show=lambda word: unpack(word, 8, s.lanes))
+        self.sink = CycleSink(
+            s.expected_words(),
+            rng,
+            backpressure=s.backpressure,
+            where=where,
+            show=lambda word: unpack(word, 8, s.lanes),
+        )
         self.cycle = 0
         self._tail = 0
-        self.limit = 2000 + 20 * len(self.source.words) * (1 + int(10 * max(s.idle,
-                                                                          s.backpressure)))
+        self.limit = 2000 + 20 * len(self.source.words) * (
+            1 + int(10 * max(s.idle, s.backpressure))
+        )
 
     @property
     def done(self):
@@ -115,8 +149,9 @@ class PoolBench:
 
     def tick(self, *, i_ready, o_valid, o_data, o_last):
         if self.cycle >= self.limit:
-            raise StreamMismatch(self.cycle, f"no progress after {len(self.sink.received)} "
-                                             "output words (deadlock?)")
+            raise StreamMismatch(
+                self.cycle, f"no progress after {len(self.sink.received)} output words (deadlock?)"
+            )
         o_ready = self.sink.drive()
         i_valid, i_word, i_last = self.source.drive()
         self.source.handshake(i_ready, self.cycle)
@@ -130,12 +165,16 @@ class PoolBench:
         """Check the count, and with no stalls, the cycle of every output word."""
         s = self.scenario
         if not self.sink.done:
-            raise StreamMismatch(self.cycle, f"{len(self.sink.received)} output words, "
-                                             f"expected {len(self.sink.expected)}")
+            raise StreamMismatch(
+                self.cycle,
+                f"{len(self.sink.received)} output words, expected {len(self.sink.expected)}",
+            )
         if not (s.idle or s.backpressure):
             expected = s.expected_cycles(self.source.cycles[0])
             for k, (want, have) in enumerate(zip(expected, self.sink.cycles, strict=True)):
                 if want != have:
-                    raise StreamMismatch(have, f"output word {k} appeared in cycle {have}, "
-                                               f"golden.pool_timing says {want}")
+                    raise StreamMismatch(
+                        have,
+                        f"output word {k} appeared in cycle {have}, golden.pool_timing says {want}",
+                    )
         return self.cycle

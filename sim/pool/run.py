@@ -22,7 +22,9 @@ def run_pool(scenario, simulator, test_dir, *, waves=True):
             return Result("fail", simulator, str(mismatch), mismatch.cycle, wave_path)
         return Result("pass", simulator, "", cycles, wave_path)
     built = runner.build(to_verilog(pool_for(scenario), TOPLEVEL), TOPLEVEL, simulator)
-    result, wave_path = runner.run_scenario(built, "sysconv.sim.pool.tb", test_dir,
-                                            scenario.to_json(), waves=waves)
-    return Result(result["status"], simulator, result["message"], result.get("cycles", 0),
-                  wave_path)
+    result, wave_path = runner.run_scenario(
+        built, "sysconv.sim.pool.tb", test_dir, scenario.to_json(), waves=waves
+    )
+    return Result(
+        result["status"], simulator, result["message"], result.get("cycles", 0), wave_path
+    )

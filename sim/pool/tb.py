@@ -38,30 +38,48 @@ async def maxpool_matches_golden(dut):
     dut.rst.value = 0
 
     def fail(message):
-        (test_dir / "result.json").write_text(json.dumps(
-            {"status": "fail", "message": message, "cycles": bench.cycle}))
+        (test_dir / "result.json").write_text(
+            json.dumps({"status": "fail", "message": message, "cycles": bench.cycle})
+        )
 
     for name in ("i", "o"):
-        checker = StreamChecker(dut.clk, name=name, valid=getattr(dut, f"{name}__valid"),
-                                ready=getattr(dut, f"{name}__ready"),
-                                payload=[getattr(dut, f"{name}__payload")], on_violation=fail)
+        checker = StreamChecker(
+            dut.clk,
+            name=name,
+            valid=getattr(dut, f"{name}__valid"),
+            ready=getattr(dut, f"{name}__ready"),
+            payload=[getattr(dut, f"{name}__payload")],
+            on_violation=fail,
+        )
         checker.start()
     try:
         while not bench.done:
             valid = int(o_valid.value)
             word = o_payload.value.to_unsigned() if valid else 0
-            inputs = bench.tick(i_ready=int(i_ready.value), o_valid=valid,
-                                o_data=word & ((1 << data_bits) - 1),
-                                o_last=(word >> data_bits) & 1)
+            inputs = bench.tick(
+                i_ready=int(i_ready.value),
+                o_valid=valid,
+                o_data=word & ((1 << data_bits) - 1),
+                o_last=(word >> data_bits) & 1,
+            )
             i_valid.value = inputs["i_valid"]
             i_payload.value = inputs["i_data"] | (int(inputs["i_last"]) << data_bits)
             o_ready.value = inputs["o_ready"]
             await FallingEdge(dut.clk)
         bench.finish()
     except StreamMismatch as mismatch:
-        (test_dir / "result.json").write_text(json.dumps(
-            {"status": "fail", "message": str(mismatch), "cycles": bench.cycle}))
+        (test_dir / "result.json").write_text(
+            json.dumps({"status": "fail", "message": str(mismatch), "cycles": bench.cycle})
+        )
         raise
-    (test_dir / "result.json").write_text(json.dumps(
-        {"status": "pass", "message": "", "cycles": bench.cycle,
-         "output_cycles": bench.sink.cycles, "first_input": bench.source.cycles[0]}))
+    (test_dir / "result.json").write_text(
+        json.dumps(
+            {
+                "status": "pass",
+                "message": "",
+                "cycles": bench.cycle,
+                "output_cycles": bench.sink.cycles,
+                "first_input": bench.source.cycles[0],
+            }
+        )
+    )

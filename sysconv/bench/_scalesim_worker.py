@@ -15,6 +15,7 @@ import sys
 
 def _max(*args, **kwargs):
     import numpy as np
+
     result = builtins.max(*args, **kwargs)
     if isinstance(result, np.ndarray) and result.size == 1:
         return result.reshape(-1)[0]
@@ -29,8 +30,13 @@ def main(path):
     scratchpad.max = _max
     read_buffer.max = _max
     for job in json.loads(open(path).read()):
-        sim = scalesim(save_disk_space=True, verbose=False, config=job["config"],
-                       topology=job["topology"], layout=job["layout"])
+        sim = scalesim(
+            save_disk_space=True,
+            verbose=False,
+            config=job["config"],
+            topology=job["topology"],
+            layout=job["layout"],
+        )
         sim.run_scale(top_path=job["out"])
 
 

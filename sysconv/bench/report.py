@@ -27,22 +27,28 @@ def why(layer, rows, cols, ours, theirs):
         return "no measurement"
     if ours < theirs:
         extra = (theirs - folds * pixels) / folds
-        return (f"below: the engine's {model.sets} passes of {pixels} vectors follow each "
-                f"other with {model.set_gap_cycles} idle cycles in all, each pass's weights "
-                f"loading while the previous pass computes; SCALE-Sim's {folds} folds of "
-                f"{pixels} vectors cost {extra:.0f} cycles each on top (array fill and drain, "
-                f"weights loaded between folds)")
+        return (
+            f"below: the engine's {model.sets} passes of {pixels} vectors follow each "
+            f"other with {model.set_gap_cycles} idle cycles in all, each pass's weights "
+            f"loading while the previous pass computes; SCALE-Sim's {folds} folds of "
+            f"{pixels} vectors cost {extra:.0f} cycles each on top (array fill and drain, "
+            f"weights loaded between folds)"
+        )
     if our_fill < their_fill:
-        return (f"above: row occupancy. A pass of the engine carries one kernel tap's input "
-                f"channels, {cin} on {groups * rows} rows ({our_fill:.0%} of the rows busy), "
-                f"so the layer takes {model.sets} passes of {pixels} vectors; SCALE-Sim's "
-                f"im2col mapping folds a filter's K*K*Cin = {taps} weights over the rows "
-                f"({their_fill:.0%} busy) into {folds} folds. Overlapped weight loads cannot "
-                f"make up for {model.sets / folds:.1f}x the passes")
+        return (
+            f"above: row occupancy. A pass of the engine carries one kernel tap's input "
+            f"channels, {cin} on {groups * rows} rows ({our_fill:.0%} of the rows busy), "
+            f"so the layer takes {model.sets} passes of {pixels} vectors; SCALE-Sim's "
+            f"im2col mapping folds a filter's K*K*Cin = {taps} weights over the rows "
+            f"({their_fill:.0%} busy) into {folds} folds. Overlapped weight loads cannot "
+            f"make up for {model.sets / folds:.1f}x the passes"
+        )
     if model.set_gap_cycles > model.sets - 1:
-        return (f"above: passes of {pixels} vectors are shorter than loading the next weight "
-                f"set and draining the bank it overwrites, so the array waits for weights "
-                f"({model.set_gap_cycles} idle cycles between {model.sets} passes)")
+        return (
+            f"above: passes of {pixels} vectors are shorter than loading the next weight "
+            f"set and draining the bank it overwrites, so the array waits for weights "
+            f"({model.set_gap_cycles} idle cycles between {model.sets} passes)"
+        )
     return "above: no single cause found; see the tile cycles in part 1"
 
 
@@ -65,60 +71,126 @@ def _machine_line(results):
     packages = ", ".join(f"{name} {v}" for name, v in m["packages"].items() if v)
     sims = ", ".join(f"{name} {v}" for name, v in m["simulators"].items())
     load = m.get("load_average", {})
-    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; "
-            f"Python {m['python']}; {sims}; {packages}. Load average (1 min) "
-            f"{load.get('start')} at the start, {load.get('end')} at the end: wall-clock "
-            "figures depend on what else the machine runs")
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; "
+        f"Python {m['python']}; {sims}; {packages}. Load average (1 min) "
+        f"{load.get('start')} at the start, {load.get('end')} at the end: wall-clock "
+        "figures depend on what else the machine runs"
+    )
 
 
 def markdown(results):
     out = [f"# sysconv benchmark ({results['mode']})", ""]
-    command = "sysconv bench --quick" if results["mode"] == "quick" else \
-        "make bench (sysconv bench)"
+    command = (
+        "sysconv bench --quick" if results["mode"] == "quick" else "make bench (sysconv bench)"
+    )
     out += [f"Machine: {_machine_line(results)}.", ""]
     if "tools" in results:  # results from before tools were recorded have none
         out += [f"Tools: {tools.describe(results['tools'])}.", ""]
     out += [f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
     if results["status"] == "pass":
-        out += ["**Status: PASS.** Every simulation matched the golden model, word for word, "
-                "and golden.perf's cycle prediction, cycle for cycle.", ""]
+        out += [
+            "**Status: PASS.** Every simulation matched the golden model, word for word, "
+            "and golden.perf's cycle prediction, cycle for cycle.",
+            "",
+        ]
     else:
         out += ["**Status: FAIL.**", ""] + [f"- {failure}" for failure in results["failures"]]
         out += [""]
 
     layers = results["workload"]["layers"]
-    out += ["## 1. Cycles and PE utilisation", "",
-            "Layers, back to back on one engine per array size, seeded random int8 data, "
-            "simulated on Verilator with the lean speed testbench (every output word compared "
-            "with the golden model): " + "; ".join(
-                f"{layer['name']} ({layer['kernel']}x{layer['kernel']}, padding "
-                f"{layer['padding']}, ReLU, {layer['pool_size']}x{layer['pool_size']} max pool)"
-                for layer in layers) + ".", "",
-            "Cycles: first input word to last output word (the parameter packet before them "
-            "is not counted). Compute: first vector into the array to last result out. Ideal: "
-            "MACs / (rows x cols). PE utilisation: MACs / (rows x cols x compute cycles), and "
-            "over the whole layer's cycles. *Exact*: the measured total, compute, first input "
-            "and every output word's cycle equal golden.perf's prediction.", ""]
-    out.append(_table(
-        ["array", "layer", "cycles", "predicted", "compute", "predicted", "ideal",
-         "PE util. (compute)", "PE util. (layer)", "exact"],
-        [[r["array"], r["layer"], _fmt(r["measured_total"]), _fmt(r["predicted_total"]),
-          _fmt(r["measured_compute"]), _fmt(r["predicted_compute"]), _fmt(r["ideal"]),
-          f"{r['utilization']:.1%}" if r["utilization"] else "n/a",
-          f"{r['utilization_total']:.1%}" if r["utilization_total"] else "n/a",
-          "yes" if r["exact"] else "**no**"] for r in results["cycles"]]))
-    out += ["", "Phase breakdown from golden.perf (cycles; input + weight load + compute + drain "
-            "+ output = the total above). The compute phase is one tile per weight set: the "
-            "first, a steady one and the last tile (which includes the array's latency), and "
-            "the cycles in which no vector entered the array between tiles.", ""]
-    out.append(_table(
-        ["array", "layer", "params", "input", "weight load", "compute", "drain", "output",
-         "tiles", "tile cycles (first/steady/last)", "idle between tiles"],
-        [[r["array"], r["layer"], _fmt(r["phases"]["params"]), _fmt(r["phases"]["input"]),
-          _fmt(r["phases"]["weight_load"]), _fmt(r["phases"]["compute"]),
-          _fmt(r["phases"]["drain"]), _fmt(r["phases"]["output"]), _fmt(r["tiles"]["count"]),
-          f"{r['tiles']['first']}/{r['tiles']['steady']}/{r['tiles']['last']}",
-          _fmt(r["tiles"]["gap_cycles"])] for r in results["cycles"]]))
+    out += [
+        "## 1. Cycles and PE utilisation",
+        "",
+        "Layers, back to back on one engine per array size, seeded random int8 data, "
+        "simulated on Verilator with the lean speed testbench (every output word compared "
+        "with the golden model): "
+        + "; ".join(
+            f"{layer['name']} ({layer['kernel']}x{layer['kernel']}, padding "
+            f"{layer['padding']}, ReLU, {layer['pool_size']}x{layer['pool_size']} max pool)"
+            for layer in layers
+        )
+        + ".",
+        "",
+        "Cycles: first input word to last output word (the parameter packet before them "
+        "is not counted). Compute: first vector into the array to last result out. Ideal: "
+        "MACs / (rows x cols). PE utilisation: MACs / (rows x cols x compute cycles), and "
+        "over the whole layer's cycles. *Exact*: the measured total, compute, first input "
+        "and every output word's cycle equal golden.perf's prediction.",
+        "",
+    ]
+    out.append(
+        _table(
+            [
+                "array",
+                "layer",
+                "cycles",
+                "predicted",
+                "compute",
+                "predicted",
+                "ideal",
+                "PE util. (compute)",
+                "PE util. (layer)",
+                "exact",
+            ],
+            [
+                [
+                    r["array"],
+                    r["layer"],
+                    _fmt(r["measured_total"]),
+                    _fmt(r["predicted_total"]),
+                    _fmt(r["measured_compute"]),
+                    _fmt(r["predicted_compute"]),
+                    _fmt(r["ideal"]),
+                    f"{r['utilization']:.1%}" if r["utilization"] else "n/a",
+                    f"{r['utilization_total']:.1%}" if r["utilization_total"] else "n/a",
+                    "yes" if r["exact"] else "**no**",
+                ]
+                for r in results["cycles"]
+            ],
+        )
+    )
+    out += [
+        "",
+        "Phase breakdown from golden.perf (cycles; input + weight load + compute + drain "
+        "+ output = the total above). The compute phase is one tile per weight set: the "
+        "first, a steady one and the last tile (which includes the array's latency), and "
+        "the cycles in which no vector entered the array between tiles.",
+        "",
+    ]
+    out.append(
+        _table(
+            [
+                "array",
+                "layer",
+                "params",
+                "input",
+                "weight load",
+                "compute",
+                "drain",
+                "output",
+                "tiles",
+                "tile cycles (first/steady/last)",
+                "idle between tiles",
+            ],
+            [
+                [
+                    r["array"],
+                    r["layer"],
+                    _fmt(r["phases"]["params"]),
+                    _fmt(r["phases"]["input"]),
+                    _fmt(r["phases"]["weight_load"]),
+                    _fmt(r["phases"]["compute"]),
+                    _fmt(r["phases"]["drain"]),
+                    _fmt(r["phases"]["output"]),
+                    _fmt(r["tiles"]["count"]),
+                    f"{r['tiles']['first']}/{r['tiles']['steady']}/{r['tiles']['last']}",
+                    _fmt(r["tiles"]["gap_cycles"]),
+                ]
+                for r in results["cycles"]
+            ],
+        )
+    )
     if "utilisation" in results["plots"]:
         out += ["", f"![PE utilisation against array size]({results['plots']['utilisation']})"]
 
@@ -128,77 +200,147 @@ def markdown(results):
         out += [f"Not run: {section['skipped']}."]
     else:
         s = section["settings"]
-        out += [f"SCALE-Sim {section['version']} (PyPI `scalesim`), weight-stationary "
-                f"(`Dataflow : {s['Dataflow']}`), ArrayHeight x ArrayWidth = the engine's rows "
-                f"x cols, the memory of its example `configs/scale.cfg`: SRAMs "
-                f"{s['IfmapSramSzkB']}/{s['FilterSramSzkB']}/{s['OfmapSramSzkB']} kB "
-                f"(ifmap/filter/ofmap), `InterfaceBandwidth: {s['InterfaceBandwidth']}` "
-                f"(bandwidth estimated), request buffers {s['ReadRequestBuffer']}, no custom "
-                "layouts, no sparsity. Its topology has no padding, so each ifmap is given "
-                "padded (H+2, W+2); it models the convolution only (no ReLU, no pooling). "
-                "SCALE-Sim's compute cycles assume the operands on chip, so they stand beside "
-                "our compute cycles; our total (with loading the input and streaming the "
-                "output) and SCALE-Sim's count with the first SRAM fill are shown too.", ""]
-        out.append(_table(
-            ["array", "layer", "SCALE-Sim compute", "ours: compute", "ours / SCALE-Sim",
-             "SCALE-Sim incl. prefetch", "ours: total", "ours below?"],
-            [[r["array"], r["layer"], _fmt(r["scalesim_compute"]), _fmt(r["our_compute"]),
-              f"{r['ratio']:.2f}" if r["ratio"] else "n/a", _fmt(r["scalesim_with_prefetch"]),
-              _fmt(r["our_total"]), "yes" if r["below"] else "**no**"]
-             for r in section["rows"]]))
+        out += [
+            f"SCALE-Sim {section['version']} (PyPI `scalesim`), weight-stationary "
+            f"(`Dataflow : {s['Dataflow']}`), ArrayHeight x ArrayWidth = the engine's rows "
+            f"x cols, the memory of its example `configs/scale.cfg`: SRAMs "
+            f"{s['IfmapSramSzkB']}/{s['FilterSramSzkB']}/{s['OfmapSramSzkB']} kB "
+            f"(ifmap/filter/ofmap), `InterfaceBandwidth: {s['InterfaceBandwidth']}` "
+            f"(bandwidth estimated), request buffers {s['ReadRequestBuffer']}, no custom "
+            "layouts, no sparsity. Its topology has no padding, so each ifmap is given "
+            "padded (H+2, W+2); it models the convolution only (no ReLU, no pooling). "
+            "SCALE-Sim's compute cycles assume the operands on chip, so they stand beside "
+            "our compute cycles; our total (with loading the input and streaming the "
+            "output) and SCALE-Sim's count with the first SRAM fill are shown too.",
+            "",
+        ]
+        out.append(
+            _table(
+                [
+                    "array",
+                    "layer",
+                    "SCALE-Sim compute",
+                    "ours: compute",
+                    "ours / SCALE-Sim",
+                    "SCALE-Sim incl. prefetch",
+                    "ours: total",
+                    "ours below?",
+                ],
+                [
+                    [
+                        r["array"],
+                        r["layer"],
+                        _fmt(r["scalesim_compute"]),
+                        _fmt(r["our_compute"]),
+                        f"{r['ratio']:.2f}" if r["ratio"] else "n/a",
+                        _fmt(r["scalesim_with_prefetch"]),
+                        _fmt(r["our_total"]),
+                        "yes" if r["below"] else "**no**",
+                    ]
+                    for r in section["rows"]
+                ],
+            )
+        )
         below = sum(r["below"] for r in section["rows"])
-        out += ["", f"Goal: our compute cycles below SCALE-Sim's on every layer: "
-                f"{'met' if below == len(section['rows']) else 'missed'} ({below} of "
-                f"{len(section['rows'])}). Why, layer by layer:", ""]
+        out += [
+            "",
+            f"Goal: our compute cycles below SCALE-Sim's on every layer: "
+            f"{'met' if below == len(section['rows']) else 'missed'} ({below} of "
+            f"{len(section['rows'])}). Why, layer by layer:",
+            "",
+        ]
         out += [f"- {r['array']} {r['layer']}: {r['why']}." for r in section["rows"]]
         if "cycles" in results["plots"]:
             out += ["", f"![compute cycles: ours and SCALE-Sim]({results['plots']['cycles']})"]
 
     speed = results["speed"]
-    out += ["", "## 3. Simulation speed", "",
-            f"One run of the {speed['array']} engine through {', '.join(speed['layers'])}, "
-            "with the lean speed testbench on each simulator (cocotb on Verilator and Icarus, "
-            "Amaranth's simulator driven the same way), every output word compared with the "
-            "golden model. Cycles/s: simulated cycles over the wall-clock time inside the "
-            "testbench (from the end of reset to the last output word); a Verilator run takes "
-            "about a second, so the fastest of three is shown (all are in results.json). "
-            "Process: the whole "
-            "simulator run (start-up, Python imports) as the flow sees it; build: compiling "
-            "the simulation (about 0 when the build was cached).", ""]
-    out.append(_table(
-        ["simulator", "build", "cycles", "wall (s)", "cycles/s", "runs", "process (s)",
-         "build (s)", "words checked", "exact"],
-        [[r["simulator"], r["build"], _fmt(r["cycles"]), _fmt(r["wall_seconds"], 2),
-          _fmt(r["cycles_per_second"]), r["runs"] if r["runs"] == 1 else
-          f"best of {r['runs']}", _fmt(r.get("process_seconds"), 1),
-          _fmt(r.get("build_seconds"), 1), _fmt(r["words_checked"]),
-          "yes" if r["exact"] else "**no**"] for r in speed["rows"]]))
-    ratio_names = {"verilator_over_icarus": "Verilator / Icarus",
-                   "verilator_over_amaranth": "Verilator / Amaranth",
-                   "icarus_over_amaranth": "Icarus / Amaranth",
-                   "speed_build_over_default_build":
-                       "Verilator speed build / the test build"}
-    out += ["", "Ratios: " + "; ".join(f"{ratio_names[k]} {v:,.1f}x"
-                                       for k, v in speed["ratios"].items()) + ".", ""]
+    out += [
+        "",
+        "## 3. Simulation speed",
+        "",
+        f"One run of the {speed['array']} engine through {', '.join(speed['layers'])}, "
+        "with the lean speed testbench on each simulator (cocotb on Verilator and Icarus, "
+        "Amaranth's simulator driven the same way), every output word compared with the "
+        "golden model. Cycles/s: simulated cycles over the wall-clock time inside the "
+        "testbench (from the end of reset to the last output word); a Verilator run takes "
+        "about a second, so the fastest of three is shown (all are in results.json). "
+        "Process: the whole "
+        "simulator run (start-up, Python imports) as the flow sees it; build: compiling "
+        "the simulation (about 0 when the build was cached).",
+        "",
+    ]
+    out.append(
+        _table(
+            [
+                "simulator",
+                "build",
+                "cycles",
+                "wall (s)",
+                "cycles/s",
+                "runs",
+                "process (s)",
+                "build (s)",
+                "words checked",
+                "exact",
+            ],
+            [
+                [
+                    r["simulator"],
+                    r["build"],
+                    _fmt(r["cycles"]),
+                    _fmt(r["wall_seconds"], 2),
+                    _fmt(r["cycles_per_second"]),
+                    r["runs"] if r["runs"] == 1 else f"best of {r['runs']}",
+                    _fmt(r.get("process_seconds"), 1),
+                    _fmt(r.get("build_seconds"), 1),
+                    _fmt(r["words_checked"]),
+                    "yes" if r["exact"] else "**no**",
+                ]
+                for r in speed["rows"]
+            ],
+        )
+    )
+    ratio_names = {
+        "verilator_over_icarus": "Verilator / Icarus",
+        "verilator_over_amaranth": "Verilator / Amaranth",
+        "icarus_over_amaranth": "Icarus / Amaranth",
+        "speed_build_over_default_build": "Verilator speed build / the test build",
+    }
+    out += [
+        "",
+        "Ratios: "
+        + "; ".join(f"{ratio_names[k]} {v:,.1f}x" for k, v in speed["ratios"].items())
+        + ".",
+        "",
+    ]
     goals = speed["goals"]
     cps = goals["verilator_cycles_per_second"]
     if cps["applies"]:
-        out.append(f"- Goal Verilator >= {cps['goal']:,} simulated cycles/s on the 8x8 engine: "
-                   f"{'met' if cps['met'] else 'missed'} ({_fmt(cps['value'])}).")
+        out.append(
+            f"- Goal Verilator >= {cps['goal']:,} simulated cycles/s on the 8x8 engine: "
+            f"{'met' if cps['met'] else 'missed'} ({_fmt(cps['value'])})."
+        )
     else:
-        out.append(f"- Goal Verilator >= {cps['goal']:,} simulated cycles/s applies to the 8x8 "
-                   f"engine of the full benchmark (here {speed['array']}: "
-                   f"{_fmt(cps['value'])}).")
+        out.append(
+            f"- Goal Verilator >= {cps['goal']:,} simulated cycles/s applies to the 8x8 "
+            f"engine of the full benchmark (here {speed['array']}: "
+            f"{_fmt(cps['value'])})."
+        )
     ratio = goals["verilator_over_icarus"]
-    out.append(f"- Goal Verilator >= {ratio['goal']}x Icarus: "
-               f"{'met' if ratio['met'] else 'missed'} "
-               f"({_fmt(ratio['value'], 1) if ratio['value'] else 'n/a'}x).")
-    out += ["", "The testbench touches few signal handles: packed tdata written whole, a clock "
-            "edge awaited only while a beat is pending, the compute phase slept through on "
-            "m_axis_tvalid's rising edge, outputs read only when valid. On Verilator the speed "
-            "build also leaves cocotb's `--public-flat-rw` off (only the top module's ports "
-            "public), which lets Verilator optimise the design; the regression's builds keep "
-            "it."]
+    out.append(
+        f"- Goal Verilator >= {ratio['goal']}x Icarus: "
+        f"{'met' if ratio['met'] else 'missed'} "
+        f"({_fmt(ratio['value'], 1) if ratio['value'] else 'n/a'}x)."
+    )
+    out += [
+        "",
+        "The testbench touches few signal handles: packed tdata written whole, a clock "
+        "edge awaited only while a beat is pending, the compute phase slept through on "
+        "m_axis_tvalid's rising edge, outputs read only when valid. On Verilator the speed "
+        "build also leaves cocotb's `--public-flat-rw` off (only the top module's ports "
+        "public), which lets Verilator optimise the design; the regression's builds keep "
+        "it.",
+    ]
     if "speed" in results["plots"]:
         out += ["", f"![simulated cycles per second]({results['plots']['speed']})"]
 
@@ -207,21 +349,36 @@ def markdown(results):
     if regression.get("skipped"):
         out.append(f"Not run: {regression['skipped']}.")
     else:
-        out.append(_table(
-            ["model cache", "wall (s)", "outcome", "simulator models in the cache", "command"],
-            [[r["cache"], _fmt(r["seconds"], 0), r["outcome"], r["builds"],
-              f"`{r['command']}`"] for r in regression["rows"]]))
+        out.append(
+            _table(
+                ["model cache", "wall (s)", "outcome", "simulator models in the cache", "command"],
+                [
+                    [
+                        r["cache"],
+                        _fmt(r["seconds"], 0),
+                        r["outcome"],
+                        r["builds"],
+                        f"`{r['command']}`",
+                    ]
+                    for r in regression["rows"]
+                ],
+            )
+        )
         clean, warm = regression["rows"]
-        out += ["", f"The same command twice: first with an empty simulator model cache (a "
-                f"clean clone), then with the {clean['builds']} models it built (the next run "
-                f"on the same checkout), which took {regression['warm_over_clean']:.2f}x the "
-                "wall time of the first."]
+        out += [
+            "",
+            f"The same command twice: first with an empty simulator model cache (a "
+            f"clean clone), then with the {clean['builds']} models it built (the next run "
+            f"on the same checkout), which took {regression['warm_over_clean']:.2f}x the "
+            "wall time of the first.",
+        ]
     return "\n".join(out) + "\n"
 
 
 def plots(results, out):
     """Write the PNG plots into ``out``; returns ``{name: file name}``."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -233,10 +390,16 @@ def plots(results, out):
         for name in dict.fromkeys(r["layer"] for r in rows):
             mine = [r for r in rows if r["layer"] == name]
             sizes = [r["rows"] for r in mine]
-            line, = ax.plot(sizes, [r["utilization"] for r in mine], "o-",
-                            label=f"{name}: compute phase")
-            ax.plot(sizes, [r["utilization_total"] for r in mine], "s--",
-                    color=line.get_color(), label=f"{name}: whole layer")
+            (line,) = ax.plot(
+                sizes, [r["utilization"] for r in mine], "o-", label=f"{name}: compute phase"
+            )
+            ax.plot(
+                sizes,
+                [r["utilization_total"] for r in mine],
+                "s--",
+                color=line.get_color(),
+                label=f"{name}: whole layer",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({r["rows"] for r in rows}))
         ax.set_xticklabels([f"{n}x{n}" for n in sorted({r["rows"] for r in rows})])
@@ -257,15 +420,26 @@ def plots(results, out):
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(entries)), 4))
         xs = range(len(entries))
         width = 0.27
-        ax.bar([x - width for x in xs], [r["our_compute"] or 0 for r in entries], width,
-               label="ours: compute")
-        ax.bar(list(xs), [r["scalesim_compute"] for r in entries], width,
-               label="SCALE-Sim: compute (ws)")
-        ax.bar([x + width for x in xs], [r["our_total"] or 0 for r in entries], width,
-               label="ours: total")
+        ax.bar(
+            [x - width for x in xs],
+            [r["our_compute"] or 0 for r in entries],
+            width,
+            label="ours: compute",
+        )
+        ax.bar(
+            list(xs),
+            [r["scalesim_compute"] for r in entries],
+            width,
+            label="SCALE-Sim: compute (ws)",
+        )
+        ax.bar(
+            [x + width for x in xs],
+            [r["our_total"] or 0 for r in entries],
+            width,
+            label="ours: total",
+        )
         ax.set_xticks(list(xs))
-        ax.set_xticklabels([f"{r['array']}\n{r['layer'].split()[0]}" for r in entries],
-                           fontsize=8)
+        ax.set_xticklabels([f"{r['array']}\n{r['layer'].split()[0]}" for r in entries], fontsize=8)
         ax.set_yscale("log")
         ax.set_ylabel("cycles")
         ax.set_title("Compute cycles: the engine (RTL) and SCALE-Sim")

@@ -43,7 +43,7 @@ from .workloads import FULL, QUICK
 
 __all__ = ["run_bench", "GOAL_VERILATOR_CPS", "GOAL_VERILATOR_OVER_ICARUS"]
 
-GOAL_VERILATOR_CPS = 100_000     # simulated cycles/s, 8x8 engine
+GOAL_VERILATOR_CPS = 100_000  # simulated cycles/s, 8x8 engine
 GOAL_VERILATOR_OVER_ICARUS = 3
 # Verilator's runs take a second or less, so another process can skew one: the fastest of a
 # few is reported (every wall time is in results.json). Icarus and Amaranth run once.
@@ -70,20 +70,28 @@ def _machine():
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
-                memory = round(int(line.split()[1]) / 2 ** 20, 1)
+                memory = round(int(line.split()[1]) / 2**20, 1)
     except OSError:
         pass
     tools = {}
     for name, probe in (("verilator", "verilator"), ("icarus", "icarus")):
         try:
             from sysconv.sim import toolchain
+
             tools[name] = getattr(toolchain, probe)().version
         except Exception as error:  # noqa: BLE001 - a missing tool is reported, not fatal
             tools[name] = f"missing ({error})"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory,
-            "os": platform.platform(), "python": platform.python_version(),
-            "packages": {name: _package_version(name) for name in
-                         ("amaranth", "cocotb", "scalesim", "numpy")}, "simulators": tools}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {
+            name: _package_version(name) for name in ("amaranth", "cocotb", "scalesim", "numpy")
+        },
+        "simulators": tools,
+    }
 
 
 def _timing_check(measured, predicted):
@@ -92,16 +100,22 @@ def _timing_check(measured, predicted):
     differences = []
     for n, (got, model) in enumerate(zip(measured, predicted, strict=True)):
         for name, value, want in (
-                ("first input", got["first_input"] - start, model.first_input_cycle),
-                ("compute cycles", got["compute_cycles"], model.compute_cycles),
-                ("total cycles", got["total_cycles"], model.total_cycles)):
+            ("first input", got["first_input"] - start, model.first_input_cycle),
+            ("compute cycles", got["compute_cycles"], model.compute_cycles),
+            ("total cycles", got["total_cycles"], model.total_cycles),
+        ):
             if value != want:
                 differences.append(f"layer {n}: {name} {value}, predicted {want}")
         outputs = [cycle - start for cycle in got["output_cycles"]]
         if outputs != model.output_beat_cycles:
-            wrong = next((k for k, (a, b) in enumerate(
-                zip(outputs, model.output_beat_cycles, strict=False)) if a != b),
-                min(len(outputs), len(model.output_beat_cycles)))
+            wrong = next(
+                (
+                    k
+                    for k, (a, b) in enumerate(zip(outputs, model.output_beat_cycles, strict=False))
+                    if a != b
+                ),
+                min(len(outputs), len(model.output_beat_cycles)),
+            )
             differences.append(f"layer {n}: output word {wrong} cycle differs from the model")
     return not differences, differences
 
@@ -134,8 +148,15 @@ class Bench:
         run_start = time.perf_counter()
         result = run_speed_test(built, runs, self.work / f"{size}x{size}-verilator")
         run_seconds = time.perf_counter() - run_start
-        return result, built, {"verilog_seconds": verilog_seconds,
-                               "build_seconds": build_seconds, "process_seconds": run_seconds}
+        return (
+            result,
+            built,
+            {
+                "verilog_seconds": verilog_seconds,
+                "build_seconds": build_seconds,
+                "process_seconds": run_seconds,
+            },
+        )
 
     def _best_of(self, built, runs, folder, first=None):
         """Runs the speed test until there are :data:`VERILATOR_RUNS` results; returns the
@@ -163,40 +184,59 @@ class Bench:
                     self.failures.append(f"{size}x{size} Verilator: " + "; ".join(differences))
             if size == self.workload.speed_array:
                 speed_runs = {"runs": runs, "verilator": (result, built, times, exact)}
-            for n, ((name, _), run, model) in enumerate(zip(self.workload.layers, runs,
-                                                             predicted, strict=True)):
+            for n, ((name, _), run, model) in enumerate(
+                zip(self.workload.layers, runs, predicted, strict=True)
+            ):
                 got = result.details["layers"][n] if n < len(result.details["layers"]) else None
                 macs = run.layer.macs
                 pes = size * size
                 tiles = model.tile_cycles
-                rows.append({
-                    "array": f"{size}x{size}", "rows": size, "cols": size, "layer": name,
-                    "status": result.status, "exact": exact and got is not None,
-                    "measured_total": got and got["total_cycles"],
-                    "measured_compute": got and got["compute_cycles"],
-                    "predicted_total": model.total_cycles,
-                    "predicted_compute": model.compute_cycles,
-                    "ideal": model.ideal_cycles, "macs": macs,
-                    "utilization": macs / (pes * got["compute_cycles"]) if got else None,
-                    "utilization_total": macs / (pes * got["total_cycles"]) if got else None,
-                    "phases": {"params": model.param_cycles, "input": model.input_cycles,
-                               "weight_load": model.weight_load_cycles,
-                               "compute": model.compute_cycles, "drain": model.drain_cycles,
-                               "output": model.output_cycles},
-                    "tiles": {"count": model.sets, "pixels": model.pixels,
-                              "first": tiles[0], "steady": tiles[1] if len(tiles) > 2
-                              else tiles[0], "last": tiles[-1],
-                              "gap_cycles": model.set_gap_cycles,
-                              "array_latency": model.array_latency},
-                    "traffic": model.traffic,
-                })
+                rows.append(
+                    {
+                        "array": f"{size}x{size}",
+                        "rows": size,
+                        "cols": size,
+                        "layer": name,
+                        "status": result.status,
+                        "exact": exact and got is not None,
+                        "measured_total": got and got["total_cycles"],
+                        "measured_compute": got and got["compute_cycles"],
+                        "predicted_total": model.total_cycles,
+                        "predicted_compute": model.compute_cycles,
+                        "ideal": model.ideal_cycles,
+                        "macs": macs,
+                        "utilization": macs / (pes * got["compute_cycles"]) if got else None,
+                        "utilization_total": macs / (pes * got["total_cycles"]) if got else None,
+                        "phases": {
+                            "params": model.param_cycles,
+                            "input": model.input_cycles,
+                            "weight_load": model.weight_load_cycles,
+                            "compute": model.compute_cycles,
+                            "drain": model.drain_cycles,
+                            "output": model.output_cycles,
+                        },
+                        "tiles": {
+                            "count": model.sets,
+                            "pixels": model.pixels,
+                            "first": tiles[0],
+                            "steady": tiles[1] if len(tiles) > 2 else tiles[0],
+                            "last": tiles[-1],
+                            "gap_cycles": model.set_gap_cycles,
+                            "array_latency": model.array_latency,
+                        },
+                        "traffic": model.traffic,
+                    }
+                )
             self.done()
         return rows, speed_runs
 
     def scalesim(self, cycle_rows):
         self.step("SCALE-Sim")
-        section = {"version": scalesim.scalesim_version(), "settings": scalesim.SETTINGS,
-                   "rows": []}
+        section = {
+            "version": scalesim.scalesim_version(),
+            "settings": scalesim.SETTINGS,
+            "rows": [],
+        }
         if not scalesim.available():
             section["skipped"] = "scalesim is not installed (pip install 'scalesim>=3,<4')"
             self.done()
@@ -214,16 +254,21 @@ class Bench:
             n = [name for name, _ in self.workload.layers].index(row["layer"])
             theirs = reports[(row["rows"], row["cols"])][n]
             ours = row["measured_compute"]
-            entry = {"array": row["array"], "layer": row["layer"],
-                     "scalesim_compute": theirs["compute_cycles"],
-                     "scalesim_with_prefetch": theirs["total_cycles_with_prefetch"],
-                     "scalesim_stalls": theirs["stall_cycles"],
-                     "scalesim_mapping_efficiency": theirs["mapping_efficiency"],
-                     "our_compute": ours, "our_total": row["measured_total"],
-                     "ratio": ours / theirs["compute_cycles"] if ours else None}
+            entry = {
+                "array": row["array"],
+                "layer": row["layer"],
+                "scalesim_compute": theirs["compute_cycles"],
+                "scalesim_with_prefetch": theirs["total_cycles_with_prefetch"],
+                "scalesim_stalls": theirs["stall_cycles"],
+                "scalesim_mapping_efficiency": theirs["mapping_efficiency"],
+                "our_compute": ours,
+                "our_total": row["measured_total"],
+                "ratio": ours / theirs["compute_cycles"] if ours else None,
+            }
             entry["below"] = ours is not None and ours < theirs["compute_cycles"]
-            entry["why"] = report.why(layers[n], row["rows"], row["cols"], ours,
-                                      theirs["compute_cycles"])
+            entry["why"] = report.why(
+                layers[n], row["rows"], row["cols"], ours, theirs["compute_cycles"]
+            )
             section["rows"].append(entry)
         self.done()
         return section
@@ -241,23 +286,38 @@ class Bench:
             if not ok:
                 self.failures.append(f"speed, {name}: {result.message or 'cycles differ'}")
             speed = result.details["speed"] or {}
-            entries.append({
-                "simulator": name, "build": build, "status": result.status, "exact": exact,
-                "cycles": speed.get("cycles"), "wall_seconds": speed.get("wall_seconds"),
-                "cycles_per_second": speed["cycles"] / speed["wall_seconds"]
-                if speed.get("wall_seconds") else None,
-                "words_checked": speed.get("words_checked"), "runs": 1, **times})
+            entries.append(
+                {
+                    "simulator": name,
+                    "build": build,
+                    "status": result.status,
+                    "exact": exact,
+                    "cycles": speed.get("cycles"),
+                    "wall_seconds": speed.get("wall_seconds"),
+                    "cycles_per_second": speed["cycles"] / speed["wall_seconds"]
+                    if speed.get("wall_seconds")
+                    else None,
+                    "words_checked": speed.get("words_checked"),
+                    "runs": 1,
+                    **times,
+                }
+            )
 
         self.step(f"speed: {size}x{size} on Verilator, best of {VERILATOR_RUNS}")
         first, built, times, exact = speed_runs["verilator"]
         result, walls = self._best_of(built, runs, self.work / f"{size}x{size}-verilator", first)
-        add("verilator", "speed build (top ports public)", result,
+        add(
+            "verilator",
+            "speed build (top ports public)",
+            result,
             {**times, "runs": VERILATOR_RUNS, "all_wall_seconds": walls},
-            exact if result is first else None)
+            exact if result is first else None,
+        )
         self.done()
         if runner_build:
-            self.step(f"speed: {size}x{size} on Verilator, the test build "
-                      "(C++ -O0, every signal public)")
+            self.step(
+                f"speed: {size}x{size} on Verilator, the test build (C++ -O0, every signal public)"
+            )
             text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
             start = time.perf_counter()
             built = runner.build(text, TOPLEVEL, "verilator")
@@ -265,11 +325,20 @@ class Bench:
             start = time.perf_counter()
             result = run_speed_test(built, runs, self.work / f"{size}x{size}-verilator-runner")
             process_seconds = time.perf_counter() - start
-            result, walls = self._best_of(built, runs,
-                                          self.work / f"{size}x{size}-verilator-runner", result)
-            add("verilator", "test build (-O0, --public-flat-rw)", result,
-                {"build_seconds": build_seconds, "process_seconds": process_seconds,
-                 "runs": VERILATOR_RUNS, "all_wall_seconds": walls})
+            result, walls = self._best_of(
+                built, runs, self.work / f"{size}x{size}-verilator-runner", result
+            )
+            add(
+                "verilator",
+                "test build (-O0, --public-flat-rw)",
+                result,
+                {
+                    "build_seconds": build_seconds,
+                    "process_seconds": process_seconds,
+                    "runs": VERILATOR_RUNS,
+                    "all_wall_seconds": walls,
+                },
+            )
             self.done()
         for simulator in ("icarus", "amaranth"):
             self.step(f"speed: {size}x{size} on {simulator}")
@@ -282,12 +351,17 @@ class Bench:
                 result = run_speed_test(built, runs, self.work / f"{size}x{size}-icarus")
                 times = {"build_seconds": build_seconds}
             else:
-                result = run_layers(runs, "amaranth", self.work / f"{size}x{size}-amaranth",
-                                    speed=True)
+                result = run_layers(
+                    runs, "amaranth", self.work / f"{size}x{size}-amaranth", speed=True
+                )
                 times = {}
             times["process_seconds"] = time.perf_counter() - start
-            add(simulator, "waves off" if simulator == "icarus" else "amaranth.sim (pysim)",
-                result, times)
+            add(
+                simulator,
+                "waves off" if simulator == "icarus" else "amaranth.sim (pysim)",
+                result,
+                times,
+            )
             self.done()
 
         def cps(name, build_prefix=""):
@@ -309,16 +383,25 @@ class Bench:
             ratios["speed_build_over_default_build"] = verilator / default
         goals = {
             "verilator_cycles_per_second": {
-                "goal": GOAL_VERILATOR_CPS, "value": verilator,
+                "goal": GOAL_VERILATOR_CPS,
+                "value": verilator,
                 "met": bool(verilator and verilator >= GOAL_VERILATOR_CPS),
-                "applies": size == 8},
+                "applies": size == 8,
+            },
             "verilator_over_icarus": {
-                "goal": GOAL_VERILATOR_OVER_ICARUS, "value": ratios.get("verilator_over_icarus"),
+                "goal": GOAL_VERILATOR_OVER_ICARUS,
+                "value": ratios.get("verilator_over_icarus"),
                 "met": ratios.get("verilator_over_icarus", 0) >= GOAL_VERILATOR_OVER_ICARUS,
-                "applies": True},
+                "applies": True,
+            },
         }
-        return {"array": f"{size}x{size}", "layers": [name for name, _ in self.workload.layers],
-                "rows": entries, "ratios": ratios, "goals": goals}
+        return {
+            "array": f"{size}x{size}",
+            "layers": [name for name, _ in self.workload.layers],
+            "rows": entries,
+            "ratios": ratios,
+            "goals": goals,
+        }
 
     def regression(self):
         """``make test``'s pytest twice, like for like: the same command (``-n auto``), first
@@ -336,20 +419,44 @@ class Bench:
         for cache_state in ("clean", "warm"):
             self.step(f"regression: pytest -n auto, {cache_state} model cache (minutes)")
             log = self.out / f"regression-{cache_state}.log"
-            command = [sys.executable, "-m", "pytest", "-n", "auto", "-m", "not long", "-q",
-                       "-p", "no:cacheprovider"]
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-n",
+                "auto",
+                "-m",
+                "not long",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ]
             start = time.perf_counter()
             with open(log, "w") as output:
-                done = subprocess.run(command, cwd=root, stdout=output, env=env,
-                                      stderr=subprocess.STDOUT)
+                done = subprocess.run(
+                    command, cwd=root, stdout=output, env=env, stderr=subprocess.STDOUT
+                )
             seconds = time.perf_counter() - start
             lines = [line for line in log.read_text().splitlines() if line.strip()]
-            outcome = next((line.strip("= ") for line in reversed(lines)
-                            if re.search(r"\d+ (passed|failed|error)", line)), "no summary")
-            rows.append({"cache": cache_state, "seconds": seconds,
-                         "returncode": done.returncode, "outcome": outcome,
-                         "builds": sum(1 for _ in cache.glob("*/*/BUILT")),
-                         "command": " ".join(["python"] + command[1:]), "log": log.name})
+            outcome = next(
+                (
+                    line.strip("= ")
+                    for line in reversed(lines)
+                    if re.search(r"\d+ (passed|failed|error)", line)
+                ),
+                "no summary",
+            )
+            rows.append(
+                {
+                    "cache": cache_state,
+                    "seconds": seconds,
+                    "returncode": done.returncode,
+                    "outcome": outcome,
+                    "builds": sum(1 for _ in cache.glob("*/*/BUILT")),
+                    "command": " ".join(["python"] + command[1:]),
+                    "log": log.name,
+                }
+            )
             self.done()
         shutil.rmtree(cache, ignore_errors=True)
         return {"rows": rows, "warm_over_clean": rows[1]["seconds"] / rows[0]["seconds"]}
@@ -361,8 +468,6 @@ def _load():
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
-
-
 
 
 def run_bench(*, quick=False, out="bench/results", progress=None, regression=None):
@@ -378,24 +483,36 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = len(workload.arrays) + 1 + 3 + (0 if quick else 1) + (2 if regression else 0)
-    bar = tqdm(total=steps, unit="step", file=sys.stderr,
-               disable=None if progress is None else not progress,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}]")
+    bar = tqdm(
+        total=steps,
+        unit="step",
+        file=sys.stderr,
+        disable=None if progress is None else not progress,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}]",
+    )
     started = time.perf_counter()
     load_start = _load()
     bench = Bench(workload, out, bar)
-    results = {"mode": workload.name,
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": _machine(), "tools": tools.versions(),
-               "workload": {"layers": [{"name": name, **spec} for name, spec in workload.layers],
-                            "arrays": [f"{n}x{n}" for n in workload.arrays],
-                            "speed_array": f"{workload.speed_array}x{workload.speed_array}"}}
+    results = {
+        "mode": workload.name,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": _machine(),
+        "tools": tools.versions(),
+        "workload": {
+            "layers": [{"name": name, **spec} for name, spec in workload.layers],
+            "arrays": [f"{n}x{n}" for n in workload.arrays],
+            "speed_array": f"{workload.speed_array}x{workload.speed_array}",
+        },
+    }
     try:
         results["cycles"], speed_runs = bench.cycles()
         results["scalesim"] = bench.scalesim(results["cycles"])
         results["speed"] = bench.speed(speed_runs, runner_build=not quick)
-        results["regression"] = bench.regression() if regression else \
-            {"skipped": "quick mode" if quick else "not asked for"}
+        results["regression"] = (
+            bench.regression()
+            if regression
+            else {"skipped": "quick mode" if quick else "not asked for"}
+        )
     finally:
         bar.close()
     results["seconds"] = time.perf_counter() - started

