@@ -577,10 +577,15 @@ class ConvEngine(wiring.Component):
             acc_write.addr.eq(s2_pix),
             acc_write.en.eq(s2_valid),
             requant.i.valid.eq(s2_valid & s2_last),
-            requant.i.payload.bias.eq(s2_bias.bias),
-            requant.i.payload.multiplier.eq(s2_bias.multiplier),
-            requant.i.payload.shift.eq(s2_bias.shift),
         ]
+
+        # Lane by lane: the requantiser's shift lanes may be wider than the buffer's.
+        for lane in range(cols):
+            m.d.comb += [
+                requant.i.payload.bias[lane].eq(s2_bias.bias[lane]),
+                requant.i.payload.multiplier[lane].eq(s2_bias.multiplier[lane]),
+                requant.i.payload.shift[lane].eq(s2_bias.shift[lane]),
+            ]
 
         # Requantised results into the output buffer at (pixel, column tile).
         q_pix = _Count(reg["pixels"], "q_pix")
