@@ -165,8 +165,10 @@ class Bench:
         while len(results) < VERILATOR_RUNS:
             results.append(run_speed_test(built, runs, folder))
         failed = [result for result in results if result.status != "pass"]
-        best = failed[0] if failed else min(results, key=lambda r: r.speed["wall_seconds"])
-        return best, [r.speed and r.speed["wall_seconds"] for r in results]
+        best = (
+            failed[0] if failed else min(results, key=lambda r: r.details["speed"]["wall_seconds"])
+        )
+        return best, [r.details["speed"] and r.details["speed"]["wall_seconds"] for r in results]
 
     def cycles(self):
         rows, speed_runs = [], {}
