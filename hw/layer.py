@@ -250,9 +250,16 @@ class LayerConfig:
     def __post_init__(self):
         if self.pool_stride is None:
             object.__setattr__(self, "pool_stride", self.pool_size)
+        for name in ("height", "width", "in_channels", "out_channels", "kernel"):
+            check_int(name, getattr(self, name), 1)
         for name in ("multiplier", "shift"):
             value = getattr(self, name)
             if isinstance(value, (list, tuple, np.ndarray)):
+                if len(value) != self.out_channels:
+                    raise ValueError(
+                        f"{name} must be an integer or a sequence of one per output "
+                        f"channel ({self.out_channels}), not {value!r}"
+                    )
                 value = tuple(
                     int(v)
                     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
@@ -260,8 +267,6 @@ class LayerConfig:
                     for v in value
                 )
                 object.__setattr__(self, name, value)
-        for name in ("height", "width", "in_channels", "out_channels", "kernel"):
-            check_int(name, getattr(self, name), 1)
         check_int("stride", self.stride, 1, self.kernel)
         check_int("padding", self.padding, 0, self.kernel - 1)
         if (
@@ -272,10 +277,10 @@ class LayerConfig:
                 f"kernel {self.kernel} is larger than the padded input "
                 f"{self.height + 2 * self.padding}x{self.width + 2 * self.padding}"
             )
-        for value in self.channel_multipliers():
-            check_int("multiplier", value, 0)
-        for value in self.channel_shifts():
-            check_int("shift", value, 0, MAX_SHIFT)
+        for name, high in (("multiplier", None), ("shift", MAX_SHIFT)):
+            value = getattr(self, name)
+            for one in value if isinstance(value, tuple) else (value,):
+                check_int(name, one, 0, high)
         check_int("input_zero_point", self.input_zero_point, -128, 127)
         check_int("output_zero_point", self.output_zero_point, -128, 127)
         if not isinstance(self.relu, bool):
@@ -289,14 +294,7 @@ class LayerConfig:
 
     def _per_channel(self, name):
         value = getattr(self, name)
-        if isinstance(value, tuple):
-            if len(value) != self.out_channels:
-                raise ValueError(
-                    f"{name} must be an integer or a tuple of one per output "
-                    f"channel ({self.out_channels}), not {len(value)} values"
-                )
-            return value
-        return (value,) * self.out_channels
+        return value if isinstance(value, tuple) else (value,) * self.out_channels
 
     def channel_multipliers(self):
         """The multiplier of each output channel, a tuple."""
