@@ -180,7 +180,7 @@ def _amaranth_network(engine, passes, images, batch):
     back, each pass's input the golden output of the one before (the bench stops at the
     first output word that differs, so the RTL's output is that). Per pass, the cycles of its
     first run."""
-    from sysconv.sim.amaranth_engine import run_engine_amaranth
+    from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
     from sysconv.sim.engine.layer import LayerRun
 
     runs, which = [], []
