@@ -6,7 +6,7 @@ runner. Expected values come from the golden model only:
 ``maxpool2d(relu(requantize(conv2d(x, w, b))))``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -129,17 +129,8 @@ def random_layer(
         shift=0,
     )
     auto_multiplier, auto_shift = _scale_for(layer)
-    layer = LayerConfig(
-        height,
-        width,
-        in_channels,
-        out_channels,
-        kernel,
-        stride=stride,
-        padding=padding,
-        relu=relu,
-        pool_size=pool_size,
-        pool_stride=pool_stride,
+    layer = replace(
+        layer,
         multiplier=auto_multiplier if multiplier is None else multiplier,
         shift=auto_shift if shift is None else shift,
         input_zero_point=input_zero_point,
@@ -147,21 +138,10 @@ def random_layer(
     )
     if per_channel:
         offsets = rng.integers(-1, 2, out_channels)
-        layer = LayerConfig(
-            height,
-            width,
-            in_channels,
-            out_channels,
-            kernel,
-            stride=stride,
-            padding=padding,
-            relu=relu,
-            pool_size=pool_size,
-            pool_stride=pool_stride,
+        layer = replace(
+            layer,
             multiplier=tuple(int(m) for m in rng.integers(1 << 14, 1 << 16, out_channels)),
             shift=tuple(int(layer.shift + 2 + o) for o in offsets),
-            input_zero_point=input_zero_point,
-            output_zero_point=output_zero_point,
         )
     if data == "random":
         x = rng.integers(-128, 127, (in_channels, height, width), endpoint=True)
