@@ -39,7 +39,3 @@ class Result:
     cycles: int = 0
     waves: str | None = None
     details: dict = field(default_factory=dict)
-
-    @property
-    def passed(self):
-        return self.status == "pass"
