@@ -13,9 +13,10 @@ testbench) and ``amaranth_sim`` where the block has one: :mod:`~sysconv.sim.arra
 :mod:`~sysconv.sim.board`.
 """
 
+import functools
 from dataclasses import dataclass, field
 
-__all__ = ["SIMULATORS", "HDL_SIMULATORS", "Result"]
+__all__ = ["SIMULATORS", "HDL_SIMULATORS", "ON_FAILURE", "Result", "waves_on_failure"]
 
 # Every simulator a block's run takes; the first two run the generated Verilog through cocotb.
 SIMULATORS = ("icarus", "verilator", "amaranth")
@@ -39,3 +40,26 @@ class Result:
     cycles: int = 0
     waves: str | None = None
     details: dict = field(default_factory=dict)
+
+
+# ``waves=ON_FAILURE``: a waveform only for a run that fails.
+ON_FAILURE = "on failure"
+
+
+def waves_on_failure(run):
+    """Give ``run`` (a block's run function, whose ``waves`` keyword is ``True`` or ``False``
+    and which returns a :class:`Result`) the default ``waves=ON_FAILURE``: run without a
+    waveform, and if the run fails, run it again (the same scenario and seed, so the same
+    failure) writing one. Tracing every signal costs Verilator and Icarus a large part of
+    their time; a regression mostly passes, and a failure still comes with its waveform."""
+
+    @functools.wraps(run)
+    def with_waves(*args, waves=ON_FAILURE, **kwargs):
+        if waves != ON_FAILURE:
+            return run(*args, waves=waves, **kwargs)
+        result = run(*args, waves=False, **kwargs)
+        if result.status == "pass":
+            return result
+        return run(*args, waves=True, **kwargs)
+
+    return with_waves

@@ -3,7 +3,7 @@ tests call."""
 
 from sysconv.hw import SystolicArray
 from sysconv.hw.verilog import to_verilog
-from sysconv.sim import HDL_SIMULATORS, SIMULATORS, Result, runner
+from sysconv.sim import HDL_SIMULATORS, ON_FAILURE, SIMULATORS, Result, runner, waves_on_failure
 from sysconv.sim.array.amaranth_sim import run_array_amaranth
 from sysconv.sim.array.bench import Mismatch
 from sysconv.sim.ecp5_models import models_for
@@ -20,10 +20,12 @@ def array_for(scenario):
     )
 
 
-def run_array(scenario, simulator, test_dir, *, waves=True, platform=None):
-    """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch. The
-    :class:`~sysconv.sim.Result`'s ``details["trace"]`` has, per cycle, i.ready, w.ready,
-    o.valid and o.payload (or None).
+@waves_on_failure
+def run_array(scenario, simulator, test_dir, *, waves=ON_FAILURE, platform=None):
+    """Run ``scenario`` on the array on ``simulator``; never raises on a mismatch. A waveform only
+    of a failing run unless ``waves`` says otherwise (:func:`~sysconv.sim.waves_on_failure`). The
+    :class:`~sysconv.sim.Result`'s ``details["trace"]`` has, per cycle, i.ready, w.ready, o.valid
+    and o.payload (or None).
 
     With ``platform``, the array is elaborated for it (vendor primitives, such as the ECP5 PE's
     DSP block) and simulated with :mod:`sysconv.sim.ecp5_models`: Icarus and Verilator only."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sysconv.hw.boards.board_top import BoardCore
 from sysconv.hw.verilog import to_verilog
-from sysconv.sim import Result, runner
+from sysconv.sim import ON_FAILURE, Result, runner, waves_on_failure
 from sysconv.sim.engine.run import scenario_json
 
 __all__ = ["run_board", "TOPLEVEL", "SIM_CLOCK_HZ"]
@@ -19,12 +19,14 @@ TOPLEVEL = "sysconv_board"
 SIM_CLOCK_HZ = 100_000_000
 
 
+@waves_on_failure
 def run_board(
-    runs, simulator, test_dir, *, divisor=8, frame_timeout=4000, max_frame=4096, waves=True
+    runs, simulator, test_dir, *, divisor=8, frame_timeout=4000, max_frame=4096, waves=ON_FAILURE
 ):
-    """Build ``BoardCore`` for ``runs[0].engine`` and run every check of
-    :mod:`sysconv.sim.board.tb` with ``runs`` as the layers. The
-    :class:`~sysconv.sim.Result`'s ``details["checks"]`` lists every check's outcome."""
+    """Build ``BoardCore`` for ``runs[0].engine`` and run every check of :mod:`sysconv.sim.board.tb`
+    with ``runs`` as the layers. The :class:`~sysconv.sim.Result`'s ``details["checks"]`` lists
+    every check's outcome. A waveform only of a failing run unless ``waves`` says otherwise
+    (:func:`~sysconv.sim.waves_on_failure`)."""
     engine = runs[0].engine
     baud = SIM_CLOCK_HZ // divisor
     core = BoardCore(engine, clock_hz=SIM_CLOCK_HZ, baud=baud, frame_timeout=frame_timeout)

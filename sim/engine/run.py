@@ -20,7 +20,7 @@ import numpy as np
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
-from sysconv.sim import HDL_SIMULATORS, SIMULATORS, Result, runner
+from sysconv.sim import HDL_SIMULATORS, ON_FAILURE, SIMULATORS, Result, runner, waves_on_failure
 from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.engine.layer import LayerRun
 
@@ -73,6 +73,7 @@ def runs_from_json(text):
     return runs, scenario
 
 
+@waves_on_failure
 def run_layers(
     runs,
     simulator,
@@ -81,12 +82,13 @@ def run_layers(
     idle=0.0,
     backpressure=0.0,
     seed=0,
-    waves=True,
+    waves=ON_FAILURE,
     speed=False,
     verilog=None,
 ):
-    """Run ``runs`` back to back on one engine; never raises on a mismatch. ``speed=True``
-    runs the lean speed testbench (no stalls, no waveforms). ``verilog`` (Icarus and
+    """Run ``runs`` back to back on one engine; never raises on a mismatch. A waveform only of a
+    failing run unless ``waves`` says otherwise (:func:`~sysconv.sim.waves_on_failure`).
+    ``speed=True`` runs the lean speed testbench (no stalls, no waveforms). ``verilog`` (Icarus and
     Verilator) is simulated instead of the engine's generated Verilog: another description
     of the same ``sysconv_accel`` top, such as its gate-level netlist with cell models."""
     test_dir = runner.prepare(

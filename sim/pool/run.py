@@ -2,7 +2,7 @@
 call."""
 
 from sysconv.hw.verilog import to_verilog
-from sysconv.sim import SIMULATORS, Result, runner
+from sysconv.sim import ON_FAILURE, SIMULATORS, Result, runner, waves_on_failure
 from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.pool.amaranth_sim import pool_for, run_pool_amaranth
 
@@ -11,8 +11,10 @@ __all__ = ["run_pool"]
 TOPLEVEL = "sysconv_maxpool"
 
 
-def run_pool(scenario, simulator, test_dir, *, waves=True):
-    """Run ``scenario`` on the unit on ``simulator``; never raises on a mismatch."""
+@waves_on_failure
+def run_pool(scenario, simulator, test_dir, *, waves=ON_FAILURE):
+    """Run ``scenario`` on the unit on ``simulator``; never raises on a mismatch. A waveform only of
+    a failing run unless ``waves`` says otherwise (:func:`~sysconv.sim.waves_on_failure`)."""
     test_dir = runner.prepare(simulator, test_dir, SIMULATORS)
     if simulator == "amaranth":
         wave_path = str(test_dir / "waves.vcd") if waves else None
