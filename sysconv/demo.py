@@ -26,7 +26,16 @@ from . import models
 from .compiler import compile_network, engine_for
 from .onnx import load
 
-__all__ = ["MODEL", "ONNX_MODEL", "board_fmax", "float_inputs", "run_demo", "source_commit"]
+__all__ = [
+    "MODEL",
+    "ONNX_MODEL",
+    "MAX_BATCH",
+    "board_fmax",
+    "demo_engine",
+    "float_inputs",
+    "run_demo",
+    "source_commit",
+]
 
 MODEL = models.path(models.DIGITS_CNN)
 ONNX_MODEL = models.path(models.DIGITS_ONNX)
@@ -130,6 +139,25 @@ def _plot(path, images, labels, predictions, confusion):
     plt.close(figure)
 
 
+# Runs of 1 to 16 images use one engine, sized for a batch of 16: one hardware configuration
+# (and one simulator model) whatever the run's batch, as a chip would be.
+MAX_BATCH = 16
+
+
+def demo_engine(rows=8, cols=8, *, batch=MAX_BATCH):
+    """The demo's :class:`~sysconv.hw.layer.EngineConfig` on a ``rows`` x ``cols`` array: the
+    smallest that runs the seed CNN in batches of ``max(batch, MAX_BATCH)``."""
+    imported = load(ONNX_MODEL)
+    return engine_for(
+        imported.network,
+        INPUT_SHAPE,
+        rows,
+        cols,
+        batch=max(batch, MAX_BATCH),
+        mult_width=imported.mult_width,
+    )
+
+
 def run_demo(
     *, images=16, simulator="verilator", rows=8, cols=8, batch=None, out="build/demo", echo=print
 ):
@@ -141,10 +169,8 @@ def run_demo(
     test_images, y_test = digits.load("test")
     if not 1 <= images <= len(test_images):
         raise ValueError(f"images must be from 1 to {len(test_images)}, not {images}")
-    batch = min(images, 16) if batch is None else batch
-    engine = engine_for(
-        network, INPUT_SHAPE, rows, cols, batch=batch, mult_width=imported.mult_width
-    )
+    batch = min(images, MAX_BATCH) if batch is None else batch
+    engine = demo_engine(rows, cols, batch=batch)
     passes = compile_network(network, INPUT_SHAPE, engine, batch=batch)
     floats = float_inputs(test_images)
     x_test = imported.quantize_input(floats)

@@ -5,6 +5,7 @@ stalls the cycle of every output word against golden.perf."""
 import pytest
 from helpers import SMALL, check_pass, check_timing, runs_for
 
+from sysconv.demo import demo_engine
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.sim import SIMULATORS
 from sysconv.sim.engine.run import run_layers
@@ -155,9 +156,8 @@ def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
     assert result.details["layers"][0]["compute_cycles"] <= 1.10 * ideal
 
 
-SEED_ENGINE = EngineConfig(
-    8, 8, max_height=24, max_width=24, max_in_channels=32, max_out_channels=64, max_kernel=3
-)
+# The demo's engine: the seed CNN's two conv layers, and one model build shared with the demo.
+SEED_ENGINE = demo_engine()
 
 
 def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
