@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sysconv-setup
 # uv installs what pip would, from PyPI, in a sixth of the time (37 s against 3 min here).
-UV     := $(VENV)/bin/uv pip --python $(PY)
+UV     := $(VENV)/bin/uv pip
 JOBS   ?= auto
 
 .PHONY: setup test test-long lint lint-python clean upgrade-tools
@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt scripts/ensure-icarus.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet 'uv>=0.9,<1'
-	$(UV) install --quiet -e '.[test,docs]' -c constraints.txt
+	$(UV) install --python $(PY) --quiet -e '.[test,docs]' -c constraints.txt
 	scripts/ensure-icarus.sh
 	$(PY) -m sysconv.sim.toolchain
 	@touch $@
@@ -42,7 +42,7 @@ clean:
 # Moves the pinned tools (constraints.txt) on, deliberately: upgrades them within
 # pyproject.toml's ranges, pins what got installed, and reruns the checks on the new versions.
 upgrade-tools: setup
-	$(UV) install --quiet --upgrade -e '.[test,docs]' $$($(PY) -m sysconv.tools --packages)
+	$(UV) install --python $(PY) --quiet --upgrade -e '.[test,docs]' $$($(PY) -m sysconv.tools --packages)
 	$(PY) -m sysconv.tools --constraints > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 	@touch $(STAMP)
