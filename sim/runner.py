@@ -25,7 +25,16 @@ from pathlib import Path
 
 from sysconv.sim import HDL_SIMULATORS, toolchain
 
-__all__ = ["build_root", "model_cache", "Build", "build", "run_cocotb", "run_scenario", "prepare"]
+__all__ = [
+    "build_root",
+    "model_cache",
+    "Build",
+    "build",
+    "run_cocotb",
+    "run_scenario",
+    "run_scenarios",
+    "prepare",
+]
 
 TIMESCALE = ("1ns", "1ps")
 
@@ -287,6 +296,30 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
     except SystemExit:
         pass  # cocotb's way of saying a test failed; the test module's files say how
     return wave_path
+
+
+def run_scenarios(built, test_module, test_dir, scenario_texts, *, waves=True):
+    """Run a cocotb test module on several scenarios in one simulator process (see
+    :mod:`sysconv.sim.batch`): it reads ``scenarios.json`` from its test folder, runs them in
+    order with a reset between, and stops at the first that fails. Returns ``(results, waveform
+    path)``: a result dict per scenario; a scenario the run did not reach is a failure that says
+    so, pointing at the log."""
+    from sysconv.sim.batch import RESULTS, SCENARIOS
+
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    (test_dir / SCENARIOS).write_text(json.dumps(list(scenario_texts)))
+    results_file = test_dir / RESULTS
+    results_file.unlink(missing_ok=True)
+    wave_path = run_cocotb(built, test_module, test_dir, waves=waves)
+    results = json.loads(results_file.read_text()) if results_file.exists() else []
+    if len(results) < len(scenario_texts):
+        failed = results and results[-1]["status"] != "pass"
+        ended = "an earlier scenario failed" if failed else "the simulation ended without a result"
+        results += [
+            {"status": "fail", "message": f"not run: {ended}; see {test_dir / 'sim.log'}"}
+        ] * (len(scenario_texts) - len(results))
+    return results, (str(wave_path) if wave_path else None)
 
 
 def run_scenario(built, test_module, test_dir, scenario_text, *, waves=True):

@@ -8,7 +8,7 @@ from sysconv.sim.array.amaranth_sim import run_array_amaranth
 from sysconv.sim.array.bench import Mismatch
 from sysconv.sim.ecp5_models import models_for
 
-__all__ = ["run_array"]
+__all__ = ["run_array", "run_arrays"]
 
 TOPLEVEL = "sysconv_array"
 
@@ -55,11 +55,50 @@ def run_array(scenario, simulator, test_dir, *, waves=ON_FAILURE, platform=None)
             {"trace": bench.trace},
         )
 
-    verilog_text = to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
-    built = runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator)
-    result, wave_path = runner.run_scenario(
-        built, "sysconv.sim.array.tb", test_dir, scenario.to_json(), waves=waves
+    results, wave_path = runner.run_scenarios(
+        _build(scenario, simulator, platform),
+        "sysconv.sim.array.tb",
+        test_dir,
+        [scenario.to_json()],
+        waves=waves,
     )
+    return _result(simulator, results[0], wave_path)
+
+
+def run_arrays(scenarios, simulator, test_dir, *, platform=None):
+    """Run ``scenarios``, which share the array's parameters (``rows``, ``cols`` and the
+    widths), on ``simulator``: a :class:`~sysconv.sim.Result` each, as :func:`run_array` gives.
+    Icarus and Verilator run them all in one simulator process (starting one costs seconds,
+    more than a scenario); a scenario that fails there is run again alone, writing its
+    waveform in ``test_dir/<index>/``."""
+    if len({(s.rows, s.cols, s.act_width, s.weight_width, s.acc_width) for s in scenarios}) > 1:
+        raise ValueError("scenarios run together must share the array's rows, cols and widths")
+    test_dir = runner.prepare(
+        simulator, test_dir, SIMULATORS if platform is None else HDL_SIMULATORS
+    )
+    if simulator == "amaranth":
+        return [run_array(s, simulator, test_dir / str(n)) for n, s in enumerate(scenarios)]
+    results, _ = runner.run_scenarios(
+        _build(scenarios[0], simulator, platform),
+        "sysconv.sim.array.tb",
+        test_dir,
+        [s.to_json() for s in scenarios],
+        waves=False,
+    )
+    return [
+        _result(simulator, result, None)
+        if result["status"] == "pass"
+        else run_array(scenario, simulator, test_dir / str(n), waves=True, platform=platform)
+        for n, (scenario, result) in enumerate(zip(scenarios, results, strict=True))
+    ]
+
+
+def _build(scenario, simulator, platform):
+    verilog_text = to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
+    return runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator)
+
+
+def _result(simulator, result, wave_path):
     return Result(
         result["status"],
         simulator,

@@ -1,15 +1,11 @@
 """cocotb testbench for the generated ``SystolicArray`` Verilog (Icarus and Verilator).
 
-Reads the scenario from ``$SYSCONV_TEST_DIR/scenario.json``, runs :class:`ArrayBench` on the
-design once per clock cycle, and writes ``result.json`` (status, cycles, message, output trace)
-beside it. Ports are read and written as packed vectors through cached handles, sampled at the
-falling edge: the array's outputs depend only on registers, so they are settled there, and
-inputs written there hold through the next rising edge.
+Runs each scenario of the :class:`~sysconv.sim.batch.Batch` (reset between): :class:`ArrayBench`
+on the design once per clock cycle, recording status, cycles, message and output trace. Ports
+are read and written as packed vectors through cached handles, sampled at the falling edge: the
+array's outputs depend only on registers, so they are settled there, and inputs written there
+hold through the next rising edge.
 """
-
-import json
-import os
-from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
@@ -17,17 +13,20 @@ from cocotb.triggers import ClockCycles, FallingEdge
 
 from sysconv.hw.lanes import unpack
 from sysconv.sim.array.bench import ArrayBench, ArrayScenario, Mismatch, outputs_from_ports
+from sysconv.sim.batch import Batch
 from sysconv.sim.protocol import StreamChecker
-
-
-def _result(test_dir, **fields):
-    (test_dir / "result.json").write_text(json.dumps(fields))
 
 
 @cocotb.test()
 async def array_matches_golden_every_cycle(dut):
-    test_dir = Path(os.environ["SYSCONV_TEST_DIR"])
-    scenario = ArrayScenario.from_json((test_dir / "scenario.json").read_text())
+    batch = Batch()
+    Clock(dut.clk, 10, unit="ns").start()
+    for text in batch.scenarios:
+        await _run(dut, ArrayScenario.from_json(text), batch)
+
+
+async def _run(dut, scenario, batch):
+    """Reset the array, then run ``scenario``'s bench on it; records the result in ``batch``."""
     bench = ArrayBench(scenario)
     clk, rst = dut.clk, dut.rst
     i_valid, i_payload, i_ready = dut.i__valid, dut.i__payload, dut.i__ready
@@ -35,23 +34,25 @@ async def array_matches_golden_every_cycle(dut):
     o_valid, o_payload, o_ready = dut.o__valid, dut.o__payload, dut.o__ready
     acc_width, cols = scenario.acc_width, scenario.cols
 
-    Clock(clk, 10, unit="ns").start()
+    def fail(message):
+        batch.record(status="fail", cycles=bench.cycle, message=message, trace=bench.trace)
+
     rst.value = 1
     i_valid.value = w_valid.value = o_ready.value = 0
     await ClockCycles(clk, 2)
     await FallingEdge(clk)
     rst.value = 0
-    for name in ("i", "w", "o"):
+    checkers = [
         StreamChecker(
             clk,
             name=name,
             valid=getattr(dut, f"{name}__valid"),
             ready=getattr(dut, f"{name}__ready"),
             payload=[getattr(dut, f"{name}__payload")],
-            on_violation=lambda message: _result(
-                test_dir, status="fail", cycles=bench.cycle, message=message, trace=bench.trace
-            ),
+            on_violation=fail,
         ).start()
+        for name in ("i", "w", "o")
+    ]
     try:
         while not bench.done:
             valid = int(o_valid.value)
@@ -67,8 +68,8 @@ async def array_matches_golden_every_cycle(dut):
             await FallingEdge(clk)
         bench.finish()
     except Mismatch as mismatch:
-        _result(
-            test_dir, status="fail", cycles=bench.cycle, message=str(mismatch), trace=bench.trace
-        )
+        fail(str(mismatch))
         raise
-    _result(test_dir, status="pass", cycles=bench.cycle, message="", trace=bench.trace)
+    for checker in checkers:
+        checker.stop()
+    batch.record(status="pass", cycles=bench.cycle, message="", trace=bench.trace)
