@@ -25,6 +25,12 @@ settings.load_profile("ci")
 os.environ.setdefault("SYSCONV_BUILD_DIR", str(Path(__file__).resolve().parents[1] / "build"))
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked ``heavy`` first, the rest in their order: with pytest-xdist handing out tests
+    in this order, a multi-minute test started last would leave one worker running it alone."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 def pytest_report_header(config):
     return f"stall seed: {stall_seed()} (set SYSCONV_SEED to reproduce another run)"
 

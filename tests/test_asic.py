@@ -100,6 +100,7 @@ def _memories(report):
     return {m["name"]: (m["depth"], m["width"]) for m in report["memories"]}
 
 
+@pytest.mark.heavy
 def test_gate_level_engine_matches_golden(test_dir):
     report = asic.synthesize("engine", SMALL, out=test_dir / "asic")
     netlist = (test_dir / "asic" / "netlist.v").read_text()
@@ -142,6 +143,7 @@ def test_gate_level_engine_matches_golden(test_dir):
     assert "output word 0" in result.message, result.message
 
 
+@pytest.mark.heavy
 def test_liberty_engine_matches_golden(test_dir):
     liberty = test_dir / "toy.lib"
     liberty.write_text(TOY_LIBERTY)

@@ -19,6 +19,7 @@ def sysconv(*args):
     return subprocess.run([sys.executable, "-m", "sysconv", *args], capture_output=True, text=True)
 
 
+@pytest.mark.heavy
 def test_quick_bench(tmp_path):
     """One run (a fixture shared by several tests would run once per xdist worker)."""
     out = tmp_path / "results"

@@ -28,6 +28,7 @@ LAYERS = [
 ]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(simulator, test_dir):
     runs = [random_layer(ENGINE, seed=1 + n, **layer) for n, layer in enumerate(LAYERS)]

@@ -75,6 +75,7 @@ def check_report(report, out, board):
     )
 
 
+@pytest.mark.heavy
 def test_small_icebreaker_bitstream_and_report(test_dir):
     out = test_dir / "icebreaker"
     config = engine_config("icebreaker", **SMALL)

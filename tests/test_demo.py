@@ -18,6 +18,7 @@ from sysconv.onnx import load
 # Icarus takes minutes an image of the 8x8 engine: the demo runs on it in `make test-long`;
 # `make test` runs a network through the engine on Icarus with tests/test_onnx.py's tiny model
 # (network mode, a conv + pool pass and a dense pass, bit-exact and cycle-exact).
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     "simulator, images", [("verilator", 3), pytest.param("icarus", 3, marks=pytest.mark.long)]
 )

@@ -160,6 +160,7 @@ def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
 SEED_ENGINE = demo_engine()
 
 
+@pytest.mark.heavy
 def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
     runs = runs_for(
         [

@@ -220,6 +220,7 @@ def check_engine(case):
             assert measured.layer_cycles == model.layer_cycles, f"layer {n}"
 
 
+@pytest.mark.heavy
 @fuzz(PROFILE.engines)
 @given(case=engine_cases())
 def test_engine_matches_golden(case):

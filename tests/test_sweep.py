@@ -46,6 +46,7 @@ def versions(monkeypatch):
     return frozen
 
 
+@pytest.mark.heavy
 def test_sweep_on_local_cluster(test_dir, capsys, versions):
     out = _fresh(test_dir / "sweep")
     points = [

@@ -105,6 +105,7 @@ def _files(folder):
     return {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
 
 
+@pytest.mark.heavy
 def test_wheel_runs_from_an_empty_folder(installed, tmp_path):
     bin_folder, site = installed
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYSCONV_")}
