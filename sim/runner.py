@@ -33,6 +33,7 @@ __all__ = [
     "run_cocotb",
     "run_scenario",
     "run_scenarios",
+    "run_together",
     "prepare",
 ]
 
@@ -320,6 +321,20 @@ def run_scenarios(built, test_module, test_dir, scenario_texts, *, waves=True):
             {"status": "fail", "message": f"not run: {ended}; see {test_dir / 'sim.log'}"}
         ] * (len(scenario_texts) - len(results))
     return results, (str(wave_path) if wave_path else None)
+
+
+def run_together(scenarios, built, test_module, test_dir, *, to_result, rerun):
+    """Run ``scenarios`` (each with ``to_json()``) in one simulator process of ``built``, without
+    a waveform: a result each, ``to_result(result dict)`` for one that passed, and for one that
+    failed or was not reached, ``rerun(scenario, folder)``: the scenario run alone, with its
+    waveform, in ``test_dir/<index>/``."""
+    results, _ = run_scenarios(
+        built, test_module, test_dir, [s.to_json() for s in scenarios], waves=False
+    )
+    return [
+        to_result(result) if result["status"] == "pass" else rerun(scenario, test_dir / str(n))
+        for n, (scenario, result) in enumerate(zip(scenarios, results, strict=True))
+    ]
 
 
 def run_scenario(built, test_module, test_dir, scenario_text, *, waves=True):

@@ -222,11 +222,11 @@ def test_sim_pool_json(simulator, test_dir):
     run = sysconv(
         "sim",
         "pool",
-        # the unit of tests/test_maxpool.py's overlap-3x3-s2 case, which Verilator builds
+        # the four-lane unit of tests/test_maxpool.py (9 wide, 5 channels), which Verilator builds
         "--height",
         "9",
         "--width",
-        "8",
+        "9",
         "--channels",
         "5",
         "--size",
@@ -244,7 +244,7 @@ def test_sim_pool_json(simulator, test_dir):
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(run.stdout)
     assert summary["status"] == "pass"
-    assert summary["output_shape"] == [5, 4, 3]
+    assert summary["output_shape"] == [5, 4, 4]
 
 
 def test_sim_pool_bad_stride(test_dir):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from helpers import STALLS, stall_seed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ from sysconv.hw.ram import poisoned_collisions
 from sysconv.sim import SIMULATORS
 from sysconv.sim.amaranth_streams import StreamRecorder, random_ready, stream_get, stream_put
 from sysconv.sim.pool.bench import PoolScenario
-from sysconv.sim.pool.run import run_pool
+from sysconv.sim.pool.run import run_pools
 
 
 @dataclass(frozen=True)
@@ -433,43 +434,64 @@ def test_verilog_lints_clean():
 
 # ---- The generated Verilog, on Icarus and Verilator (and the same bench in Amaranth) ------
 
+# One unit (4 lanes, up to 9 wide and 5 channels) for the first three cases, which run together
+# in one simulator process; the others are units of their own.
+FOUR_LANES = dict(lanes=4, max_width=9, max_channels=5)
 RTL_CASES = {
     # name -> PoolScenario.random keyword arguments
-    "odd-sizes": dict(height=7, width=9, channels=3, size=2, lanes=4),
-    "overlap-3x3-s2": dict(height=9, width=8, channels=5, size=3, stride=2, lanes=4),
+    "odd-sizes": dict(height=7, width=9, channels=3, size=2, **FOUR_LANES),
+    "overlap-3x3-s2": dict(height=9, width=8, channels=5, size=3, stride=2, **FOUR_LANES),
+    "all-negative": dict(height=6, width=6, channels=4, size=2, data="negative", **FOUR_LANES),
     "4x4-s3": dict(height=10, width=11, channels=2, size=4, stride=3, lanes=2),
-    "all-negative": dict(height=6, width=6, channels=4, size=2, lanes=4, data="negative"),
     "one-channel": dict(height=5, width=7, channels=1, size=3, stride=1, lanes=1),
     "many-channels": dict(height=4, width=5, channels=19, size=2, stride=1, lanes=8),
 }
+UNITS = [("odd-sizes", "overlap-3x3-s2", "all-negative"), ("4x4-s3",), ("one-channel",)]
+UNITS += [("many-channels",)]
 
 
-# Each case is a unit of its own, a Verilator build of a minute or so: Verilator runs the
-# degenerate one-lane unit, the widest (8 lanes, channels in three groups) and the overlapping
-# windows the stall test uses; Icarus (a second to build) and Amaranth every case.
-VERILATOR_CASES = ("overlap-3x3-s2", "one-channel", "many-channels")
+# Each unit is a Verilator build: Verilator runs the four-lane unit (the overlapping windows the
+# stall test uses), the degenerate one-lane unit and the widest (8 lanes, channels in three
+# groups); Icarus (a second to build) and Amaranth every unit.
+VERILATOR_UNITS = (UNITS[0], UNITS[2], UNITS[3])
+
+
+def check_all(named_scenarios, simulator, test_dir, seed):
+    results = run_pools(list(named_scenarios.values()), simulator, test_dir)
+    failures = [
+        f"{name}: {result.message} (seed {seed}, waveform {result.waves})"
+        for name, result in zip(named_scenarios, results, strict=True)
+        if result.status != "pass"
+    ]
+    assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize(
-    "case, simulator",
+    "cases, simulator",
     [
-        pytest.param(case, simulator, id=f"{case}-{simulator}")
-        for case in RTL_CASES
+        pytest.param(cases, simulator, id=f"{'+'.join(cases)}-{simulator}")
+        for cases in UNITS
         for simulator in SIMULATORS
-        if simulator != "verilator" or case in VERILATOR_CASES
+        if simulator != "verilator" or cases in VERILATOR_UNITS
     ],
 )
-def test_generated_verilog_matches_golden_cycle_exact(case, simulator, test_dir):
-    scenario = PoolScenario.random(seed=5, **RTL_CASES[case])
-    result = run_pool(scenario, simulator, test_dir)
-    assert result.status == "pass", f"{result.message} (seed 5, waveform {result.waves})"
+def test_generated_verilog_matches_golden_cycle_exact(cases, simulator, test_dir):
+    scenarios = {case: PoolScenario.random(seed=5, **RTL_CASES[case]) for case in cases}
+    check_all(scenarios, simulator, test_dir, seed=5)
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_generated_verilog_with_gaps_and_backpressure(stalls, simulator, test_dir):
-    idle, backpressure, seed = stalls
-    scenario = PoolScenario.random(
-        seed=seed, idle=idle, backpressure=backpressure, **RTL_CASES["overlap-3x3-s2"]
-    )
-    result = run_pool(scenario, simulator, test_dir)
-    assert result.status == "pass", f"{result.message} (seed {seed}, waveform {result.waves})"
+def test_generated_verilog_with_gaps_and_backpressure(simulator, test_dir):
+    scenarios = {
+        name: PoolScenario.random(
+            seed=stall_seed(), idle=idle, backpressure=backpressure, **RTL_CASES["overlap-3x3-s2"]
+        )
+        for name, idle, backpressure in STALLS
+    }
+    check_all(scenarios, simulator, test_dir, seed=stall_seed())
+
+
+def test_a_batch_shares_one_unit():
+    scenarios = [PoolScenario.random(seed=5, **RTL_CASES[case]) for case in ("odd-sizes", "4x4-s3")]
+    with pytest.raises(ValueError, match="must share the unit's lanes, max_width"):
+        run_pools(scenarios, "icarus", "unused")

@@ -78,19 +78,16 @@ def run_arrays(scenarios, simulator, test_dir, *, platform=None):
     )
     if simulator == "amaranth":
         return [run_array(s, simulator, test_dir / str(n)) for n, s in enumerate(scenarios)]
-    results, _ = runner.run_scenarios(
+    return runner.run_together(
+        scenarios,
         _build(scenarios[0], simulator, platform),
         "sysconv.sim.array.tb",
         test_dir,
-        [s.to_json() for s in scenarios],
-        waves=False,
+        to_result=lambda result: _result(simulator, result, None),
+        rerun=lambda scenario, folder: run_array(
+            scenario, simulator, folder, waves=True, platform=platform
+        ),
     )
-    return [
-        _result(simulator, result, None)
-        if result["status"] == "pass"
-        else run_array(scenario, simulator, test_dir / str(n), waves=True, platform=platform)
-        for n, (scenario, result) in enumerate(zip(scenarios, results, strict=True))
-    ]
 
 
 def _build(scenario, simulator, platform):

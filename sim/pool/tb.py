@@ -1,19 +1,16 @@
 """cocotb testbench for the generated ``sysconv_maxpool`` Verilog (Icarus and Verilator).
 
-Reads ``scenario.json`` from ``$SYSCONV_TEST_DIR``, sets the unit's configuration inputs, runs
-:class:`PoolBench` once per clock cycle (packed vectors through cached handles, sampled at the
-falling edge: the unit's valid/ready outputs depend on registers only), and writes
-``result.json``.
+For each scenario of the :class:`~sysconv.sim.batch.Batch`, sets the unit's configuration
+inputs, resets it and runs :class:`PoolBench` once per clock cycle (packed vectors through
+cached handles, sampled at the falling edge: the unit's valid/ready outputs depend on registers
+only), recording the result.
 """
-
-import json
-import os
-from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
+from sysconv.sim.batch import Batch
 from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.pool.bench import PoolBench, PoolScenario
 from sysconv.sim.protocol import StreamChecker
@@ -21,8 +18,15 @@ from sysconv.sim.protocol import StreamChecker
 
 @cocotb.test()
 async def maxpool_matches_golden(dut):
-    test_dir = Path(os.environ["SYSCONV_TEST_DIR"])
-    scenario = PoolScenario.from_json((test_dir / "scenario.json").read_text())
+    batch = Batch()
+    Clock(dut.clk, 10, unit="ns").start()
+    for text in batch.scenarios:
+        await _run(dut, PoolScenario.from_json(text), batch)
+
+
+async def _run(dut, scenario, batch):
+    """Configure and reset the unit, then run ``scenario``'s bench on it; records the result
+    in ``batch``."""
     bench = PoolBench(scenario)
     data_bits = 8 * scenario.lanes
     i_valid, i_payload, i_ready = dut.i__valid, dut.i__payload, dut.i__ready
@@ -30,7 +34,6 @@ async def maxpool_matches_golden(dut):
     for name in ("height", "width", "channels", "size", "stride"):
         getattr(dut, name).value = getattr(scenario, name)
 
-    Clock(dut.clk, 10, unit="ns").start()
     dut.rst.value = 1
     i_valid.value = o_ready.value = 0
     await ClockCycles(dut.clk, 2)
@@ -38,20 +41,19 @@ async def maxpool_matches_golden(dut):
     dut.rst.value = 0
 
     def fail(message):
-        (test_dir / "result.json").write_text(
-            json.dumps({"status": "fail", "message": message, "cycles": bench.cycle})
-        )
+        batch.record(status="fail", message=message, cycles=bench.cycle)
 
-    for name in ("i", "o"):
-        checker = StreamChecker(
+    checkers = [
+        StreamChecker(
             dut.clk,
             name=name,
             valid=getattr(dut, f"{name}__valid"),
             ready=getattr(dut, f"{name}__ready"),
             payload=[getattr(dut, f"{name}__payload")],
             on_violation=fail,
-        )
-        checker.start()
+        ).start()
+        for name in ("i", "o")
+    ]
     try:
         while not bench.done:
             valid = int(o_valid.value)
@@ -68,18 +70,14 @@ async def maxpool_matches_golden(dut):
             await FallingEdge(dut.clk)
         bench.finish()
     except StreamMismatch as mismatch:
-        (test_dir / "result.json").write_text(
-            json.dumps({"status": "fail", "message": str(mismatch), "cycles": bench.cycle})
-        )
+        fail(str(mismatch))
         raise
-    (test_dir / "result.json").write_text(
-        json.dumps(
-            {
-                "status": "pass",
-                "message": "",
-                "cycles": bench.cycle,
-                "output_cycles": bench.sink.cycles,
-                "first_input": bench.source.cycles[0],
-            }
-        )
+    for checker in checkers:
+        checker.stop()
+    batch.record(
+        status="pass",
+        message="",
+        cycles=bench.cycle,
+        output_cycles=bench.sink.cycles,
+        first_input=bench.source.cycles[0],
     )
