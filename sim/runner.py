@@ -233,31 +233,31 @@ def _compiler_cache():
     if ccache is None:
         yield
         return
-    saved = os.environ.get("CCACHE_DIR")
-    os.environ["CCACHE_DIR"] = str(model_cache() / "ccache")
-    try:
-        with _makeflags(f"OBJCACHE={ccache}"):
-            yield
-    finally:
-        if saved is None:
-            os.environ.pop("CCACHE_DIR", None)
-        else:
-            os.environ["CCACHE_DIR"] = saved
+    with _environ("CCACHE_DIR", str(model_cache() / "ccache")), _makeflags(f"OBJCACHE={ccache}"):
+        yield
 
 
-@contextlib.contextmanager
 def _makeflags(extra):
     """``extra`` added to ``MAKEFLAGS`` (what the runner's ``make`` reads) while inside."""
     saved = os.environ.get("MAKEFLAGS")
-    if extra:
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, extra]))
+    return _environ("MAKEFLAGS", " ".join(filter(None, [saved, extra])) if extra else saved)
+
+
+@contextlib.contextmanager
+def _environ(name, value):
+    """The environment variable ``name`` set to ``value`` (unset if None) while inside."""
+    saved = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
     try:
         yield
     finally:
         if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["MAKEFLAGS"] = saved
+            os.environ[name] = saved
 
 
 def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
