@@ -18,7 +18,7 @@ def main(argv=None):
         prog="python -m sysconv.host", description="Talk to a sysconv board over its UART."
     )
     parser.add_argument("port", help="serial device or pyserial URL")
-    parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument("--baud", type=int, default=3_000_000, help="default 3000000 (the boards')")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     board = Board(SerialTransport(args.port, args.baud))
