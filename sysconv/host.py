@@ -30,6 +30,12 @@ def main(argv=None):
         print(f"FAIL: {error}")
         return 1
     print(("PASS: " if passed else "FAIL: ") + message)
+    stats = board.link_stats
+    print(
+        f"link: {stats['bytes_sent'] + stats['bytes_received']} bytes in "
+        f"{stats['seconds']:.3f} s: {stats['bytes_per_s']:.0f} bytes/s (the line carries "
+        f"{stats['line_bytes_per_s']:.0f})"
+    )
     return 0 if passed else 1
 
 

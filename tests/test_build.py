@@ -209,6 +209,30 @@ def test_projection_counts_what_the_host_driver_sends_and_the_cycles_golden_perf
     check_projection(got, clock_hz, baud)
 
 
+def test_demo_projection_for_every_board():
+    # What `sysconv demo` prints and writes under "boards": each board's default engine, clock
+    # and rate; neither default engine holds the digits CNN, and the projection says which
+    # limit it exceeds.
+    from sysconv.demo import boards_projection, projection_lines
+
+    boards = boards_projection()
+    assert sorted(boards) == sorted(BOARDS)
+    for name, got in boards.items():
+        spec = BOARDS[name]
+        rows, cols = spec.engine["rows"], spec.engine["cols"]
+        assert (got["macs_per_cycle"], got["peak_mac_per_s"]) == (
+            rows * cols,
+            rows * cols * spec.clock_hz,
+        )
+        check_projection(got, spec.clock_hz, spec.baud)
+        assert not got["engine_holds_network"] and got["why_not"].startswith("pass "), got
+        lines = projection_lines(got)
+        assert lines[0] == (
+            f"peak: {rows * cols} MACs/cycle x {spec.clock_hz / 1e6:g} MHz = "
+            f"{rows * cols * spec.clock_hz / 1e6:g} M MAC/s"
+        )
+
+
 def test_small_icebreaker_bitstream_and_report(test_dir):
     out = test_dir / "icebreaker"
     config = engine_config("icebreaker", **SMALL)
