@@ -817,7 +817,7 @@ def _parser():
         type=_nextpnr_seeds,
         default=None,
         help="nextpnr seeds the engine-alone run tries, keeping the fastest, as "
-        "1,2,3 or 1-3 (default: the board's: icebreaker 1, ulx3s-85f 1-3)",
+        "1,2,3 or 1-3 (default: the board's, 1-3)",
     )
     p.add_argument("-o", "--output-dir", help="folder (default build/boards/BOARD)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

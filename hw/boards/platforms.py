@@ -121,6 +121,7 @@ BOARDS = {
         },
         leds=("error", "alive"),  # led 0 is red, led 1 green
         synth_opts=("-dsp",),
+        engine_seeds=(1, 2, 3),
     ),
     # LFE5U-85F (speed 6): 83640 LUT4s and flip-flops, 156 MULT18X18D, 208 DP16KD (18 kbit).
     # An 8x8 array takes 64 MULT18X18D for the PEs and 16 for the requantiser's 8 lanes.
