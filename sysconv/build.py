@@ -507,8 +507,18 @@ def build_board(
         "verilog": str(out / f"{NAME}.v"),
         "board_top": board_run,
     }
+    report["warnings"] = []
     if engine_alone:
         report["engine"] = build_engine(board, config, out=work / "engine", seeds=engine_seeds)
+        top_dsp = board_run["resources"]["dsp"]["used"]
+        engine_dsp = report["engine"]["resources"]["dsp"]["used"]
+        if top_dsp < engine_dsp:
+            # Yosys's DSP packing depends on the order of the cells it meets: it has, for one
+            # hierarchy of the same design, lost PE multipliers (and the buffers feeding them).
+            report["warnings"].append(
+                f"the board top has {top_dsp} DSP blocks, the engine alone {engine_dsp}: "
+                "synthesis lost multipliers; the bitstream is not the engine"
+            )
     # Met at the clock the PLL makes, whatever constraint nextpnr put on each clock.
     board_fmax = _slowest(board_run["fmax"])
     report["board_fmax_mhz"] = board_fmax
@@ -589,6 +599,8 @@ def text_report(report):
             f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s" if "pack_s" in times else "")
         )
     lines.append(f"total {report['build_seconds']} s")
+    for warning in report.get("warnings", []):
+        lines.append(f"WARNING: {warning}")
     packages = {
         name: version
         for name, version in report.get("tools", {}).items()

@@ -578,9 +578,13 @@ def cmd_build(args):
     print(json.dumps(report) if args.json else text_report(report), end="\n" if args.json else "")
     if not report["timing_met"]:
         print(
-            "sysconv: error: the board top does not meet its clock constraint (see the report)",
+            f"sysconv: error: the board top does not meet its {report['clock_mhz']:g} MHz "
+            "clock (see the report)",
             file=sys.stderr,
         )
+        return 1
+    if report["warnings"]:
+        print(f"sysconv: error: {report['warnings'][0]}", file=sys.stderr)
         return 1
     return 0
 

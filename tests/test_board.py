@@ -56,13 +56,14 @@ def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(
     )
     assert len(result.details["checks"]) == 14, [c["check"] for c in result.details["checks"]]
     # The driver's own measure of the link while it ran the layers: what went both ways over
-    # the time it took, against what the line carries (one byte each 10 bit times). Frames go
-    # out and responses come back in turn, and the engine computes between them, so the rate
-    # is below the line's, but not far.
+    # the time it took, against what the line carries one way (a byte each 10 bit times).
+    # Frames go out and responses come back in turn, the engine computing between them, so
+    # the rate stays near the line's: a response starts in the middle of its request's stop
+    # bit (where the board's receiver takes the byte), so it may pass it by a hair.
     link = result.details["link"]
     baud = BOARDS[board].baud if board else 100_000_000 // 8
     assert link["line_bytes_per_s"] == pytest.approx(baud / 10, rel=1e-3), link
-    assert 0.5 * baud / 10 < link["bytes_per_s"] <= baud / 10, f"{where}: {link}"
+    assert 0.8 * baud / 10 < link["bytes_per_s"] < 1.01 * baud / 10, f"{where}: {link}"
     record_property("link_bytes_per_s", round(link["bytes_per_s"]))
     print(
         f"{where}: {link['bytes_sent'] + link['bytes_received']} bytes in "

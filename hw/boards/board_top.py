@@ -2,11 +2,11 @@
 a clock the device's PLL makes from the board's oscillator.
 
 :class:`BoardCore` is the design with plain pins (``rx``, ``tx``, ``leds``) on the ``sync``
-clock. :class:`ClockedBoard` puts it behind the PLL: one clock, the PLL's, for the engine, the
-link and the UART (whose divisor is worked out for it), so nothing crosses between clocks; the
-oscillator drives only the PLL. Both are what the cocotb board tests simulate.
-:class:`BoardTop` puts :class:`ClockedBoard` on an amaranth-boards platform's oscillator, UART
-and LEDs.
+clock. :class:`BoardClock` makes that clock with the device's PLL: one clock for the engine,
+the link and the UART (whose divisor is worked out for it), so nothing crosses between clocks;
+the oscillator drives only the PLL. :class:`ClockedBoard` is the two together with plain pins;
+it and :class:`BoardCore` are what the cocotb board tests simulate. :class:`BoardTop` puts the
+two on an amaranth-boards platform's oscillator, UART and LEDs.
 """
 
 from amaranth.hdl import (
@@ -30,7 +30,7 @@ from .pll import PLL, PLLSettings
 from .protocol import info_bytes
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
-__all__ = ["BoardCore", "ClockedBoard", "BoardTop", "LEDS", "default_output_timeout"]
+__all__ = ["BoardCore", "BoardClock", "ClockedBoard", "BoardTop", "LEDS", "default_output_timeout"]
 
 #: How long the design is held in reset after the PLL locks. iCE40 block RAMs read as zeroes
 #: for about 3 us after configuration (Amaranth's iCE40 platform waits 15 us for the same
@@ -159,41 +159,31 @@ class BoardCore(wiring.Component):
         return m
 
 
-class ClockedBoard(wiring.Component):
-    """:class:`BoardCore` on the clock of the device's PLL.
+class BoardClock(wiring.Component):
+    """The ``sync`` clock domain, on the device's PLL.
 
-    The PLL (:class:`sysconv.hw.boards.pll.PLL`) makes the ``sync`` clock from ``osc``; the
-    design is held in reset until the PLL has locked and :data:`POWER_ON_DELAY_S` more have
-    passed, the reset released in step with the clock (:class:`ResetSynchronizer`).
+    The PLL (:class:`sysconv.hw.boards.pll.PLL`) makes the clock from ``osc``; the domain is
+    held in reset until the PLL has locked and :data:`POWER_ON_DELAY_S` more have passed, the
+    reset released in step with the clock (:class:`ResetSynchronizer`). The domain is not
+    local: the design beside this component runs on it.
 
     Parameters
     ----------
-    config : EngineConfig
     pll : PLLSettings
-        The PLL's configuration; its output is the design's clock.
-    baud : int
-        UART rate, within 2% of ``pll.f_out / divisor`` for a whole divisor.
     pad : io port or None
         iCE40: the oscillator's pin, for ``SB_PLL40_PAD`` (see :class:`PLL`).
-    **core
-        :class:`BoardCore`'s ``frame_timeout`` and ``output_timeout``.
 
     Members
     -------
     osc : In(1)
         The board's oscillator (unused on the iCE40 when ``pad`` is given).
-    rx, tx, leds
-        As :class:`BoardCore`'s.
     """
 
-    def __init__(self, config, *, pll, baud, pad=None, **core):
+    def __init__(self, pll, *, pad=None):
         if not isinstance(pll, PLLSettings):
             raise TypeError(f"pll must be a PLLSettings, not {pll!r}")
         self._pll, self._pad = pll, pad
-        self.core = BoardCore(config, clock_hz=round(pll.f_out), baud=baud, **core)
-        super().__init__(
-            {"osc": In(1), "rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(len(LEDS))}
-        )
+        super().__init__({"osc": In(1)})
 
     pll = property(lambda self: self._pll)
 
@@ -201,13 +191,12 @@ class ClockedBoard(wiring.Component):
         m = Module()
         m.submodules.pll = pll = PLL(self._pll, pad=self._pad)
         m.d.comb += pll.ref.eq(self.osc)
-
         m.domains.sync = ClockDomain("sync")
         m.d.comb += ClockSignal("sync").eq(pll.clk)
         # Counts on the PLL's clock from lock; reset-less, so it starts from its initial value.
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
         m.d.comb += ClockSignal("por").eq(pll.clk)
-        delay = max(round(POWER_ON_DELAY_S * self.core.clock_hz), 1)
+        delay = max(round(POWER_ON_DELAY_S * float(self._pll.f_out)), 1)
         timer = Signal(range(delay + 1))
         ready = Signal()
         with m.If(~pll.locked):
@@ -217,23 +206,65 @@ class ClockedBoard(wiring.Component):
         with m.Else():
             m.d.por += timer.eq(timer + 1)
         m.submodules.reset_sync = ResetSynchronizer(~ready, domain="sync")
+        return m
 
+
+class ClockedBoard(wiring.Component):
+    """:class:`BoardCore` on the clock of the device's PLL (:class:`BoardClock`): the board top
+    with plain pins, as the simulated board test runs it.
+
+    Parameters
+    ----------
+    config : EngineConfig
+    pll : PLLSettings
+        The PLL's configuration; its output is the design's clock.
+    baud : int
+        UART rate, within 2% of ``pll.f_out / divisor`` for a whole divisor.
+    **core
+        :class:`BoardCore`'s ``frame_timeout`` and ``output_timeout``.
+
+    Members
+    -------
+    osc : In(1)
+        The board's oscillator.
+    rx, tx, leds
+        As :class:`BoardCore`'s.
+    """
+
+    def __init__(self, config, *, pll, baud, **core):
+        self.clock = BoardClock(pll)
+        self.core = BoardCore(config, clock_hz=round(pll.f_out), baud=baud, **core)
+        super().__init__(
+            {"osc": In(1), "rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(len(LEDS))}
+        )
+
+    pll = property(lambda self: self.clock.pll)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.clock = clock = self.clock
         m.submodules.core = core = self.core
-        m.d.comb += [core.rx.eq(self.rx), self.tx.eq(core.tx), self.leds.eq(core.leds)]
+        m.d.comb += [
+            clock.osc.eq(self.osc),
+            core.rx.eq(self.rx),
+            self.tx.eq(core.tx),
+            self.leds.eq(core.leds),
+        ]
         return m
 
 
 class BoardTop(Elaboratable):
-    """:class:`ClockedBoard` on a platform's default clock (its oscillator, ``pll.f_in``),
-    ``uart`` 0 and ``led`` resources. ``leds`` names, for the board's ``led`` 0, 1, ...,
-    which of :data:`LEDS` it shows."""
+    """:class:`BoardClock` and :class:`BoardCore` on a platform's default clock (its
+    oscillator, ``pll.f_in``), ``uart`` 0 and ``led`` resources. ``leds`` names, for the
+    board's ``led`` 0, 1, ..., which of :data:`LEDS` it shows."""
 
     def __init__(self, config, *, pll, baud, leds=LEDS):
         unknown = [name for name in leds if name not in LEDS]
         if unknown:
             raise ValueError(f"leds must be names from {', '.join(LEDS)}, not {unknown[0]!r}")
-        self._config, self._pll, self._baud = config, pll, baud
-        # Checks the engine and the UART rate now, not at elaboration.
+        if not isinstance(pll, PLLSettings):
+            raise TypeError(f"pll must be a PLLSettings, not {pll!r}")
+        self._pll = pll
         self.core = BoardCore(config, clock_hz=round(pll.f_out), baud=baud)
         self._leds = tuple(leds)
 
@@ -246,13 +277,12 @@ class BoardTop(Elaboratable):
             )
         osc = platform.request(platform.default_clk, dir="-")
         if self._pll.family == "ice40":
-            board = ClockedBoard(self._config, pll=self._pll, baud=self._baud, pad=osc)
+            m.submodules.clock = BoardClock(self._pll, pad=osc)
         else:
-            board = ClockedBoard(self._config, pll=self._pll, baud=self._baud)
+            m.submodules.clock = clock = BoardClock(self._pll)
             m.submodules.osc_buffer = osc_buffer = io.Buffer("i", osc)
-            m.d.comb += board.osc.eq(osc_buffer.i)
-        m.submodules.board = board
-        core = board
+            m.d.comb += clock.osc.eq(osc_buffer.i)
+        m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)

@@ -329,14 +329,15 @@ async def board_over_uart(dut):
     clock_ps = 1e12 / board_cfg["clock_hz"]
     bit_ps = round(board_cfg["divisor"] * clock_ps)
     if board_cfg["osc_hz"] is None:
-        Clock(dut.clk, round(clock_ps), unit="ps").start()
+        Clock(dut.clk, 2 * round(clock_ps / 2), unit="ps").start()
         uart = UartModel(dut, bit_ps, dut.clk)
         dut.rst.value = 1
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
         await ClockCycles(dut.clk, 2)
     else:
-        Clock(dut.osc, round(1e12 / board_cfg["osc_hz"]), unit="ps").start()
+        # An even number of picoseconds (cocotb's clock), within 1 ps of the oscillator's.
+        Clock(dut.osc, 2 * round(1e12 / board_cfg["osc_hz"] / 2), unit="ps").start()
         uart = UartModel(dut, bit_ps)
         await Timer(round(board_cfg["startup_s"] * 1e12), "ps")
     cocotb.start_soon(uart.monitor())
