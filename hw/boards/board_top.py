@@ -16,6 +16,7 @@ from amaranth.hdl import (
     Elaboratable,
     Module,
     ResetInserter,
+    ResetSignal,
     Signal,
 )
 from amaranth.lib import io, wiring
@@ -160,12 +161,12 @@ class BoardCore(wiring.Component):
 
 
 class BoardClock(wiring.Component):
-    """The ``sync`` clock domain, on the device's PLL.
+    """A clock and its reset, from the device's PLL: what drives the board top's ``sync``
+    domain (which the parent defines).
 
-    The PLL (:class:`sysconv.hw.boards.pll.PLL`) makes the clock from ``osc``; the domain is
-    held in reset until the PLL has locked and :data:`POWER_ON_DELAY_S` more have passed, the
-    reset released in step with the clock (:class:`ResetSynchronizer`). The domain is not
-    local: the design beside this component runs on it.
+    The PLL (:class:`sysconv.hw.boards.pll.PLL`) makes the clock from ``osc``; the reset is
+    held until the PLL has locked and :data:`POWER_ON_DELAY_S` more have passed, and released
+    in step with the clock (:class:`ResetSynchronizer`).
 
     Parameters
     ----------
@@ -177,13 +178,17 @@ class BoardClock(wiring.Component):
     -------
     osc : In(1)
         The board's oscillator (unused on the iCE40 when ``pad`` is given).
+    clk : Out(1)
+        The PLL's clock.
+    rst : Out(1)
+        The reset, synchronous to ``clk``.
     """
 
     def __init__(self, pll, *, pad=None):
         if not isinstance(pll, PLLSettings):
             raise TypeError(f"pll must be a PLLSettings, not {pll!r}")
         self._pll, self._pad = pll, pad
-        super().__init__({"osc": In(1)})
+        super().__init__({"osc": In(1), "clk": Out(1), "rst": Out(1, init=1)})
 
     pll = property(lambda self: self._pll)
 
@@ -191,8 +196,8 @@ class BoardClock(wiring.Component):
         m = Module()
         m.submodules.pll = pll = PLL(self._pll, pad=self._pad)
         m.d.comb += pll.ref.eq(self.osc)
-        m.domains.sync = ClockDomain("sync")
-        m.d.comb += ClockSignal("sync").eq(pll.clk)
+        m.domains.pll = ClockDomain("pll", local=True)
+        m.d.comb += ClockSignal("pll").eq(pll.clk)
         # Counts on the PLL's clock from lock; reset-less, so it starts from its initial value.
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
         m.d.comb += ClockSignal("por").eq(pll.clk)
@@ -205,7 +210,8 @@ class BoardClock(wiring.Component):
             m.d.por += ready.eq(1)
         with m.Else():
             m.d.por += timer.eq(timer + 1)
-        m.submodules.reset_sync = ResetSynchronizer(~ready, domain="sync")
+        m.submodules.reset_sync = ResetSynchronizer(~ready, domain="pll")
+        m.d.comb += [self.clk.eq(pll.clk), self.rst.eq(ResetSignal("pll"))]
         return m
 
 
@@ -243,6 +249,8 @@ class ClockedBoard(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.clock = clock = self.clock
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [ClockSignal("sync").eq(clock.clk), ResetSignal("sync").eq(clock.rst)]
         m.submodules.core = core = self.core
         m.d.comb += [
             clock.osc.eq(self.osc),
@@ -277,11 +285,13 @@ class BoardTop(Elaboratable):
             )
         osc = platform.request(platform.default_clk, dir="-")
         if self._pll.family == "ice40":
-            m.submodules.clock = BoardClock(self._pll, pad=osc)
+            m.submodules.clock = clock = BoardClock(self._pll, pad=osc)
         else:
             m.submodules.clock = clock = BoardClock(self._pll)
             m.submodules.osc_buffer = osc_buffer = io.Buffer("i", osc)
             m.d.comb += clock.osc.eq(osc_buffer.i)
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [ClockSignal("sync").eq(clock.clk), ResetSignal("sync").eq(clock.rst)]
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
