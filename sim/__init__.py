@@ -4,8 +4,8 @@ Amaranth design in Amaranth's simulator, compared with :mod:`sysconv.golden`.
 The common part is here: :mod:`~sysconv.sim.runner` (cached builds, one folder per run),
 :mod:`~sysconv.sim.toolchain`, the stream protocol checker (:mod:`~sysconv.sim.protocol`), the
 stream drivers of the Amaranth simulator (:mod:`~sysconv.sim.cycle_streams`,
-:mod:`~sysconv.sim.amaranth_streams`), vendor primitive models
-(:mod:`~sysconv.sim.ecp5_models`) and lint (:mod:`~sysconv.sim.lint`). Then one subpackage per
+:mod:`~sysconv.sim.amaranth_streams`), vendor primitive models (:mod:`~sysconv.sim.ecp5_models`,
+:mod:`~sysconv.sim.ice40_models`) and lint (:mod:`~sysconv.sim.lint`). Then one subpackage per
 block, each of the same shape: ``bench`` (the scenario and its cycle-level comparison with
 golden), ``run`` (one run on any simulator, returning a :class:`Result`), ``tb`` (the cocotb
 testbench) and ``amaranth_sim`` where the block has one: :mod:`~sysconv.sim.array`,
@@ -31,7 +31,7 @@ class Result:
     failed (empty on a pass); ``cycles`` the clock cycles simulated; ``waves`` the waveform
     file of the run, if any. ``details`` holds what the block reports besides: the array's
     per-cycle ``trace``, the engine's per-layer ``layers`` timing and ``speed``, the network's
-    ``logits``, ``passes`` and ``seconds``, the board's ``checks``.
+    ``logits``, ``passes`` and ``seconds``, the board's ``checks`` and ``link``.
     """
 
     status: str

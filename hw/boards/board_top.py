@@ -1,22 +1,42 @@
-"""What goes on an FPGA board: the convolution engine, a UART host link, and status LEDs.
+"""What goes on an FPGA board: the convolution engine, a UART host link, and status LEDs, on
+a clock the device's PLL makes from the board's oscillator.
 
-:class:`BoardCore` is the whole design with plain pins (``rx``, ``tx``, ``leds``): it is what
-the cocotb board test simulates. :class:`BoardTop` puts it on an amaranth-boards platform's
-UART and LEDs.
+:class:`BoardCore` is the design with plain pins (``rx``, ``tx``, ``leds``) on the ``sync``
+clock. :class:`BoardClock` makes that clock with the device's PLL: one clock for the engine,
+the link and the UART (whose divisor is worked out for it), so nothing crosses between clocks;
+the oscillator drives only the PLL. :class:`ClockedBoard` is the two together with plain pins;
+it and :class:`BoardCore` are what the cocotb board tests simulate. :class:`BoardTop` puts the
+two on an amaranth-boards platform's oscillator, UART and LEDs.
 """
 
-from amaranth.hdl import Cat, Elaboratable, Module, ResetInserter, Signal
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Elaboratable,
+    Module,
+    ResetInserter,
+    ResetSignal,
+    Signal,
+)
 from amaranth.lib import io, wiring
+from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from .._check import check_int
 from ..engine import ConvEngine
 from ..layer import EngineConfig
 from .link import HostLink
+from .pll import PLL, PLLSettings
 from .protocol import info_bytes
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
-__all__ = ["BoardCore", "BoardTop", "LEDS", "default_output_timeout"]
+__all__ = ["BoardCore", "BoardClock", "ClockedBoard", "BoardTop", "LEDS", "default_output_timeout"]
+
+#: How long the design is held in reset after the PLL locks. iCE40 block RAMs read as zeroes
+#: for about 3 us after configuration (Amaranth's iCE40 platform waits 15 us for the same
+#: reason; this top replaces the platform's reset logic, so it waits as long).
+POWER_ON_DELAY_S = 15e-6
 
 #: What the status LEDs show, in order (a board with fewer LEDs shows the first ones).
 LEDS = (
@@ -140,20 +160,138 @@ class BoardCore(wiring.Component):
         return m
 
 
+class BoardClock(wiring.Component):
+    """A clock and its reset, from the device's PLL: what drives the board top's ``sync``
+    domain (which the parent defines).
+
+    The PLL (:class:`sysconv.hw.boards.pll.PLL`) makes the clock from ``osc``; the reset is
+    held until the PLL has locked and :data:`POWER_ON_DELAY_S` more have passed, and released
+    in step with the clock (:class:`ResetSynchronizer`).
+
+    Parameters
+    ----------
+    pll : PLLSettings
+    pad : io port or None
+        iCE40: the oscillator's pin, for ``SB_PLL40_PAD`` (see :class:`PLL`).
+
+    Members
+    -------
+    osc : In(1)
+        The board's oscillator (unused on the iCE40 when ``pad`` is given).
+    clk : Out(1)
+        The PLL's clock.
+    rst : Out(1)
+        The reset, synchronous to ``clk``.
+    """
+
+    def __init__(self, pll, *, pad=None):
+        if not isinstance(pll, PLLSettings):
+            raise TypeError(f"pll must be a PLLSettings, not {pll!r}")
+        self._pll, self._pad = pll, pad
+        super().__init__({"osc": In(1), "clk": Out(1), "rst": Out(1, init=1)})
+
+    pll = property(lambda self: self._pll)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.pll = pll = PLL(self._pll, pad=self._pad)
+        m.d.comb += pll.ref.eq(self.osc)
+        m.domains.pll = ClockDomain("pll", local=True)
+        m.d.comb += ClockSignal("pll").eq(pll.clk)
+        # Counts on the PLL's clock from lock; reset-less, so it starts from its initial value.
+        m.domains.por = ClockDomain("por", reset_less=True, local=True)
+        m.d.comb += ClockSignal("por").eq(pll.clk)
+        delay = max(round(POWER_ON_DELAY_S * float(self._pll.f_out)), 1)
+        timer = Signal(range(delay + 1))
+        ready = Signal()
+        with m.If(~pll.locked):
+            m.d.por += [timer.eq(0), ready.eq(0)]
+        with m.Elif(timer == delay):
+            m.d.por += ready.eq(1)
+        with m.Else():
+            m.d.por += timer.eq(timer + 1)
+        m.submodules.reset_sync = ResetSynchronizer(~ready, domain="pll")
+        m.d.comb += [self.clk.eq(pll.clk), self.rst.eq(ResetSignal("pll"))]
+        return m
+
+
+class ClockedBoard(wiring.Component):
+    """:class:`BoardCore` on the clock of the device's PLL (:class:`BoardClock`): the board top
+    with plain pins, as the simulated board test runs it.
+
+    Parameters
+    ----------
+    config : EngineConfig
+    pll : PLLSettings
+        The PLL's configuration; its output is the design's clock.
+    baud : int
+        UART rate, within 2% of ``pll.f_out / divisor`` for a whole divisor.
+    **core
+        :class:`BoardCore`'s ``frame_timeout`` and ``output_timeout``.
+
+    Members
+    -------
+    osc : In(1)
+        The board's oscillator.
+    rx, tx, leds
+        As :class:`BoardCore`'s.
+    """
+
+    def __init__(self, config, *, pll, baud, **core):
+        self.clock = BoardClock(pll)
+        self.core = BoardCore(config, clock_hz=round(pll.f_out), baud=baud, **core)
+        super().__init__(
+            {"osc": In(1), "rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(len(LEDS))}
+        )
+
+    pll = property(lambda self: self.clock.pll)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.clock = clock = self.clock
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [ClockSignal("sync").eq(clock.clk), ResetSignal("sync").eq(clock.rst)]
+        m.submodules.core = core = self.core
+        m.d.comb += [
+            clock.osc.eq(self.osc),
+            core.rx.eq(self.rx),
+            self.tx.eq(core.tx),
+            self.leds.eq(core.leds),
+        ]
+        return m
+
+
 class BoardTop(Elaboratable):
-    """:class:`BoardCore` on a platform's ``uart`` 0 and its ``led`` resources, clocked by the
-    platform's default clock (``clock_hz`` must be its frequency). ``leds`` names, for the
+    """:class:`BoardClock` and :class:`BoardCore` on a platform's default clock (its
+    oscillator, ``pll.f_in``), ``uart`` 0 and ``led`` resources. ``leds`` names, for the
     board's ``led`` 0, 1, ..., which of :data:`LEDS` it shows."""
 
-    def __init__(self, config, *, clock_hz, baud, leds=LEDS):
+    def __init__(self, config, *, pll, baud, leds=LEDS):
         unknown = [name for name in leds if name not in LEDS]
         if unknown:
             raise ValueError(f"leds must be names from {', '.join(LEDS)}, not {unknown[0]!r}")
-        self.core = BoardCore(config, clock_hz=clock_hz, baud=baud)
+        if not isinstance(pll, PLLSettings):
+            raise TypeError(f"pll must be a PLLSettings, not {pll!r}")
+        self._pll = pll
+        self.core = BoardCore(config, clock_hz=round(pll.f_out), baud=baud)
         self._leds = tuple(leds)
 
     def elaborate(self, platform):
         m = Module()
+        if platform.default_clk_frequency != self._pll.f_in:
+            raise ValueError(
+                f"the PLL is set up for a {self._pll.f_in / 1e6:g} MHz reference; the "
+                f"platform's clock runs at {platform.default_clk_frequency / 1e6:g} MHz"
+            )
+        osc = platform.request(platform.default_clk, dir="-")
+        if self._pll.family == "ice40":
+            m.submodules.clock = clock = BoardClock(self._pll, pad=osc)
+        else:
+            m.submodules.clock = clock = BoardClock(self._pll)
+            m.submodules.osc_buffer = osc_buffer = io.Buffer("i", osc)
+            m.d.comb += clock.osc.eq(osc_buffer.i)
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [ClockSignal("sync").eq(clock.clk), ResetSignal("sync").eq(clock.rst)]
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)

@@ -7,7 +7,10 @@ The driver talks to a *transport*, anything with
 - ``read(size: int, timeout: float) -> bytes``: up to ``size`` bytes, fewer if ``timeout``
   seconds pass first;
 - ``discard_input() -> None``: drop bytes received and not yet read;
-- ``byte_time: float``: seconds per byte on the line (10 bits at the baud rate).
+- ``byte_time: float``: seconds per byte on the line (10 bits at the baud rate);
+- optionally ``now() -> float``: the time in seconds (default :func:`time.monotonic`; a
+  simulation's transport gives simulated time), by which the driver measures the link's rate
+  (:attr:`Board.link_stats`).
 
 :class:`SerialTransport` is one over pyserial (a real board); the cocotb board test supplies
 one over a simulated UART on the pins of the simulated board, and runs this same driver.
@@ -20,6 +23,7 @@ Example::
 """
 
 import struct
+import time
 from dataclasses import dataclass
 
 from ..layer import EngineConfig
@@ -128,11 +132,39 @@ class Board:
         self.max_frame = max_frame
         self._config = None
         self._link = None
+        self._now = getattr(transport, "now", time.monotonic)
+        self.reset_link_stats()
+
+    # ---- the link's rate ----------------------------------------------------------------------
+
+    def reset_link_stats(self):
+        """Start counting :attr:`link_stats` afresh."""
+        self._sent = self._received = 0
+        self._seconds = 0.0
+
+    @property
+    def link_stats(self):
+        """What the requests since :meth:`reset_link_stats` moved, measured here:
+        ``bytes_sent``, ``bytes_received`` (frames and responses, framing included),
+        ``seconds`` (from each request's first byte written to its response's last byte
+        read, added up), ``bytes_per_s`` (both ways, over those seconds), and
+        ``line_bytes_per_s`` (what the line carries one way, ``1 / byte_time``: the most a
+        request-then-response exchange can reach)."""
+        moved = self._sent + self._received
+        return {
+            "bytes_sent": self._sent,
+            "bytes_received": self._received,
+            "seconds": self._seconds,
+            "bytes_per_s": moved / self._seconds if self._seconds else 0.0,
+            "line_bytes_per_s": 1 / self.transport.byte_time,
+        }
 
     # ---- frames ----------------------------------------------------------------------------
 
     def send_frame(self, command, payload=b""):
-        self.transport.write(encode_frame(command, payload))
+        frame = encode_frame(command, payload)
+        self.transport.write(frame)
+        self._sent += len(frame)
 
     def read_response(self, *, expect_bytes=0):
         """One response. ``expect_bytes``: its payload's size, if known, for the timeout."""
@@ -153,6 +185,7 @@ class Board:
         command, length = header[0], struct.unpack("<H", header[1:3])[0]
         rest = self._read_exact(length + 3, wait + (length + 3) * t.byte_time * 2)
         payload, status = rest[:length], rest[length]
+        self._received += 1 + len(header) + len(rest)
         received = struct.unpack("<H", rest[length + 1 :])[0]
         expected = crc16(header + rest[: length + 1])
         if received != expected:
@@ -174,8 +207,10 @@ class Board:
     def request(self, command, payload=b"", *, expect_bytes=0, ok=(Status.OK,)):
         """Send a frame and return its response; LinkError on an error status."""
         self.transport.discard_input()
+        start = self._now()
         self.send_frame(command, payload)
         response = self.read_response(expect_bytes=expect_bytes)
+        self._seconds += self._now() - start
         if response.command != command:
             raise LinkError(
                 f"response echoes command 0x{response.command:02x}, sent 0x{command:02x}",

@@ -154,6 +154,8 @@ class HostLink(wiring.Component):
         cmd = Signal(8)
         length = Signal(16)
         remaining = Signal(16)
+        remaining_one = Signal()  # remaining == 1
+        length_low_zero = Signal()  # the length's first byte was 0
         crc_low = Signal(8)
         crc_high = Signal(8)
         count = Signal(16)  # READ: words asked for
@@ -169,11 +171,14 @@ class HostLink(wiring.Component):
         bad_length = Signal()
         wrong_phase = Signal()
 
-        # Frame timeout: cycles since the last byte of a frame under way.
+        # Frame timeout: cycles since the last byte of a frame under way. The counts' "at the
+        # end" flags below are flip-flops, set a step ahead, so that no wide compare sits in
+        # front of the state register.
         idle = Signal(range(self._frame_timeout + 1))
+        idle_at_limit = Signal()  # idle == frame_timeout - 1
         in_frame = Signal()
         timeout = Signal()
-        m.d.comb += timeout.eq(in_frame & ~rx_fire & (idle == self._frame_timeout - 1))
+        m.d.comb += timeout.eq(in_frame & ~rx_fire & idle_at_limit)
 
         # Words for the engine: assembled byte by byte, then offered on p or i.
         is_params = (cmd == Command.PARAMS) | (cmd == Command.PARAMS_END)
@@ -208,11 +213,14 @@ class HostLink(wiring.Component):
         status = Signal(8)
         resp_length = Signal(16)
         index = Signal(16)  # payload byte being sent
+        index_last = Signal()  # index == resp_length - 1
+        resp_empty = Signal()  # resp_length == 0
         snapshot = Signal(48)  # STATUS: phase, error, compute_cycles
         out_word = Signal(8 * out_bytes, reset_less=True)
         out_byte = Signal(range(out_bytes))
         have_word = Signal()
         words_left = Signal(16)
+        words_one = Signal()  # words_left == 1
         ended = Signal()  # READ: the tensor's last word has been taken
         short = Signal()
         out_timeout = Signal()
@@ -263,6 +271,7 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             with m.If(rx_fire):
                 m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
+                m.d.sync += length_low_zero.eq(byte == 0)
                 m.d.sync += state.eq(_State.LEN1)
             with m.If(timeout):
                 m.d.sync += state.eq(_State.DRAIN)
@@ -271,6 +280,7 @@ class HostLink(wiring.Component):
             with m.If(rx_fire):
                 full = Cat(length[:8], byte)
                 m.d.sync += [length[8:].eq(byte), remaining.eq(full), crc.eq(crc16_step(crc, byte))]
+                m.d.sync += remaining_one.eq(full == 1)
                 known = Const(0, 1)
                 for code in Command.ALL:
                     known = known | (cmd == code)
@@ -284,7 +294,7 @@ class HostLink(wiring.Component):
                         Mux(cmd == Command.READ, full != 2, full != 0),
                     )
                 )
-                with m.If(full == 0):
+                with m.If(length_low_zero & (byte == 0)):
                     m.d.sync += state.eq(_State.CRC0)
                 with m.Else():
                     m.d.sync += state.eq(_State.PAYLOAD)
@@ -294,6 +304,7 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             with m.If(rx_fire):
                 m.d.sync += [crc.eq(crc16_step(crc, byte)), remaining.eq(remaining - 1)]
+                m.d.sync += remaining_one.eq(remaining == 2)
                 with m.If(cmd == Command.READ):
                     with m.If(remaining == 2):
                         m.d.sync += count[:8].eq(byte)
@@ -307,11 +318,11 @@ class HostLink(wiring.Component):
                             fwd_valid.eq(1),
                             fwd_params.eq(is_params),
                             fwd_data.eq(next_word),
-                            fwd_last.eq((remaining == 1) & cmd[0]),
+                            fwd_last.eq(remaining_one & cmd[0]),
                         ]
                     with m.Else():
                         m.d.sync += word_byte.eq(word_byte + 1)
-                with m.If(remaining == 1):
+                with m.If(remaining_one):
                     with m.If((is_params | is_input) & (word_byte != bytes_per_word - 1)):
                         m.d.sync += bad_length.eq(1)
                     m.d.sync += state.eq(_State.CRC0)
@@ -347,6 +358,7 @@ class HostLink(wiring.Component):
                 out_timeout.eq(0),
                 wait.eq(0),
                 words_left.eq(count),
+                words_one.eq(count == 1),
                 snapshot.eq(
                     Cat(
                         self.phase, Const(0, 6), self.engine_error, Const(0, 7), self.compute_cycles
@@ -395,6 +407,8 @@ class HostLink(wiring.Component):
         # ---- its response (bytes that come in meanwhile are dropped) ----------------
         with m.Elif(state == _State.SYNC):
             m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(SYNC_BOARD)]
+            # resp_length is set (in CHECK): the flags for RLEN1 and REPLY.
+            m.d.sync += [resp_empty.eq(resp_length == 0), index_last.eq(resp_length == 1)]
             with m.If(tx_fire):
                 # The sync byte is outside the CRC.
                 m.d.sync += crc.eq(0xFFFF)
@@ -410,7 +424,7 @@ class HostLink(wiring.Component):
         with m.Elif(state == _State.RLEN1):
             m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(resp_length[8:])]
             with m.If(tx_fire):
-                with m.If(resp_length == 0):
+                with m.If(resp_empty):
                     m.d.sync += state.eq(_State.STATUS)
                 with m.Elif(cmd == Command.READ):
                     m.d.sync += state.eq(_State.OUTPUT)
@@ -423,8 +437,8 @@ class HostLink(wiring.Component):
             with m.Else():
                 m.d.comb += tx_byte.eq(snapshot.word_select(index[:3], 8))
             with m.If(tx_fire):
-                m.d.sync += index.eq(index + 1)
-                with m.If(index == resp_length - 1):
+                m.d.sync += [index.eq(index + 1), index_last.eq(index + 2 == resp_length)]
+                with m.If(index_last):
                     m.d.sync += state.eq(_State.STATUS)
         with m.Elif(state == _State.OUTPUT):
             with m.If(~have_word):
@@ -447,8 +461,13 @@ class HostLink(wiring.Component):
                 with m.If(tx_fire):
                     m.d.sync += out_word.eq(out_word >> 8)
                     with m.If(out_byte == out_bytes - 1):
-                        m.d.sync += [out_byte.eq(0), have_word.eq(0), words_left.eq(words_left - 1)]
-                        with m.If(words_left == 1):
+                        m.d.sync += [
+                            out_byte.eq(0),
+                            have_word.eq(0),
+                            words_left.eq(words_left - 1),
+                            words_one.eq(words_left == 2),
+                        ]
+                        with m.If(words_one):
                             m.d.sync += state.eq(_State.READ_STATUS)
                     with m.Else():
                         m.d.sync += out_byte.eq(out_byte + 1)
@@ -480,17 +499,20 @@ class HostLink(wiring.Component):
         # Frame timeout, and bytes that arrive broken.
         with m.If(in_frame):
             with m.If(rx_fire):
-                m.d.sync += idle.eq(0)
+                m.d.sync += [idle.eq(0), idle_at_limit.eq(0)]
                 with m.If(self.rx.payload.framing_error):
                     m.d.sync += corrupt.eq(1)
             with m.Elif(timeout):
-                m.d.sync += [idle.eq(0), timed_out.eq(1)]
+                m.d.sync += [idle.eq(0), idle_at_limit.eq(0), timed_out.eq(1)]
             with m.Elif(~fwd_valid):
-                m.d.sync += idle.eq(idle + 1)
+                m.d.sync += [
+                    idle.eq(idle + 1),
+                    idle_at_limit.eq(idle == self._frame_timeout - 2),
+                ]
             with m.If(self.rx_overrun):
                 m.d.sync += corrupt.eq(1)
         with m.Else():
-            m.d.sync += idle.eq(0)
+            m.d.sync += [idle.eq(0), idle_at_limit.eq(0)]
         m.d.comb += self.busy.eq(~(state == _State.IDLE))
         # Outside the FSM's case statement, so that the Verilog is a continuous assignment
         # (Icarus does not run an `always @*` block at time 0: the link would start deaf, and

@@ -1,6 +1,6 @@
 """The boards ``sysconv build`` knows: each an amaranth-boards platform, its device's
-resources, the default engine sized to fit it, its clock and UART rate, and the Fmax the
-engine alone is held to.
+resources, the default engine sized to fit it, its oscillator, the clock its PLL makes for the
+engine, its UART rate, and the Fmax the engine alone is held to.
 
 To add a board: an entry in :data:`BOARDS` (see :class:`BoardSpec`).
 """
@@ -25,8 +25,13 @@ class BoardSpec:
         The FPGA, as its platform names it.
     nextpnr : tuple of str
         nextpnr's device options.
+    osc_hz : int
+        The board's oscillator (its platform's default clock), the PLL's reference.
     clock_hz : int
-        The board clock the design runs on (its default clock; no PLL).
+        The clock the design runs on by default, made by the device's PLL from the
+        oscillator: the engine's, the host link's and the UART's. Chosen below the Fmax of the
+        board top on every nextpnr seed tried, and so that the UART's divisor is whole at the
+        default rate.
     engine : dict
         Default :class:`sysconv.hw.layer.EngineConfig` keyword arguments (``sysconv build``
         overrides them one by one).
@@ -40,7 +45,8 @@ class BoardSpec:
     leds : tuple of str
         What the board's ``led`` 0, 1, ... show (:data:`sysconv.hw.boards.board_top.LEDS`).
     baud : int
-        Default UART rate.
+        Default UART rate: 3 Mbaud, what both boards' FTDI bridges (FT2232H on the
+        iCEBreaker, FT231X on the ULX3S) take at most.
     synth_opts : tuple of str
         Extra options of the family's Yosys ``synth_*`` command.
     engine_seeds : tuple of int
@@ -53,13 +59,14 @@ class BoardSpec:
     family: str
     device: str
     nextpnr: tuple
+    osc_hz: int
     clock_hz: int
     engine: dict
     engine_mhz: float
     capacity: dict
     cells: dict
     leds: tuple
-    baud: int = 115200
+    baud: int = 3_000_000
     synth_opts: tuple = field(default=())
     engine_seeds: tuple = (1,)
 
@@ -82,7 +89,8 @@ BOARDS = {
         family="ice40",
         device="iCE40UP5K-SG48",
         nextpnr=("--up5k", "--package", "sg48"),
-        clock_hz=12_000_000,
+        osc_hz=12_000_000,
+        clock_hz=21_000_000,
         engine=dict(
             rows=6,
             cols=1,
@@ -113,6 +121,7 @@ BOARDS = {
         },
         leds=("error", "alive"),  # led 0 is red, led 1 green
         synth_opts=("-dsp",),
+        engine_seeds=(1, 2, 3),
     ),
     # LFE5U-85F (speed 6): 83640 LUT4s and flip-flops, 156 MULT18X18D, 208 DP16KD (18 kbit).
     # An 8x8 array takes 64 MULT18X18D for the PEs and 16 for the requantiser's 8 lanes.
@@ -122,7 +131,8 @@ BOARDS = {
         family="ecp5",
         device="LFE5U-85F-6BG381C",
         nextpnr=("--85k", "--package", "CABGA381", "--speed", "6"),
-        clock_hz=25_000_000,
+        osc_hz=25_000_000,
+        clock_hz=75_000_000,
         engine=dict(
             rows=8,
             cols=8,

@@ -1,11 +1,15 @@
-"""cocotb testbench for the board top (:class:`sysconv.hw.boards.board_top.BoardCore`, Verilog
-module ``sysconv_board``), on Icarus or Verilator.
+"""cocotb testbench for the board top (Verilog module ``sysconv_board``): either
+:class:`sysconv.hw.boards.board_top.BoardCore`, whose clock and reset it drives (Icarus or
+Verilator), or :class:`sysconv.hw.boards.board_top.ClockedBoard`, whose oscillator it drives
+(its PLL makes the clock and the reset; Icarus, for the PLL model's delays).
 
-A UART model drives the ``rx`` pin and decodes the ``tx`` pin, bit by bit; the host driver
+A UART model drives the ``rx`` pin and decodes the ``tx`` pin, bit by bit, at the board's
+rate in simulated time; the host driver
 :class:`sysconv.hw.boards.host.Board` runs unchanged on top of it, in a cocotb bridge thread,
 through :class:`SimTransport`. So the whole board path is exercised: the host protocol and its
 framing, the UART, the link, and the engine. Every check writes its outcome to
-``result.json``; outputs are compared with the golden model.
+``result.json``, with the link's rate as the driver measured it while it ran the layers;
+outputs are compared with the golden model.
 """
 
 import json
@@ -25,15 +29,14 @@ from sysconv.hw.boards.protocol import Command, Status
 from sysconv.sim.board.check import self_test
 from sysconv.sim.engine.run import runs_from_json
 
-CLOCK_NS = 10
-
 
 class UartModel:
-    """8N1 at ``divisor`` clock cycles a bit on the DUT's ``rx`` (driven) and ``tx``
-    (decoded) pins."""
+    """8N1 at ``bit_ps`` picoseconds a bit on the DUT's ``rx`` (driven) and ``tx`` (decoded)
+    pins. ``clock``: the board's clock, when the testbench can see it (the line then changes
+    on its falling edges)."""
 
-    def __init__(self, dut, divisor):
-        self.dut, self.divisor = dut, divisor
+    def __init__(self, dut, bit_ps, clock=None):
+        self.dut, self.bit_ps, self.clock = dut, bit_ps, clock
         self.received = bytearray()
         self.arrived = Event()
         self.flip_rx = None  # (index of a byte still to come, bit mask): corrupt the line
@@ -42,9 +45,11 @@ class UartModel:
 
     async def send(self, data, *, bad_stop=()):
         """Bytes to the board; the bytes at the indices in ``bad_stop`` get a low stop bit.
-        The line changes on falling clock edges, away from the edges the board samples on."""
-        bit_time = Timer(self.divisor * CLOCK_NS, "ns")
-        await FallingEdge(self.dut.clk)
+        With the clock in view, the line changes on its falling edges, away from the edges the
+        board samples on (otherwise where it may: the board's receiver synchronises it)."""
+        bit_time = Timer(self.bit_ps, "ps")
+        if self.clock is not None:
+            await FallingEdge(self.clock)
         for index, byte in enumerate(data):
             bits = [0] + [(byte >> k) & 1 for k in range(8)] + [0 if index in bad_stop else 1]
             for bit in bits:
@@ -56,10 +61,10 @@ class UartModel:
 
     async def monitor(self):
         """Decode ``tx``: sample each bit in its middle (the board's bit edges fall on clock
-        edges ``divisor`` cycles apart, so a sample never meets an edge)."""
+        edges a bit time apart, so a sample never meets an edge)."""
         tx = self.dut.tx
-        half_bit = Timer(self.divisor * CLOCK_NS // 2, "ns")
-        bit_time = Timer(self.divisor * CLOCK_NS, "ns")
+        half_bit = Timer(self.bit_ps // 2, "ps")
+        bit_time = Timer(self.bit_ps, "ps")
         while True:
             await FallingEdge(tx)
             await half_bit
@@ -98,9 +103,12 @@ class SimTransport:
 
     def __init__(self, uart):
         self.uart = uart
-        self.byte_time = 10 * uart.divisor * CLOCK_NS * 1e-9
+        self.byte_time = 10 * uart.bit_ps * 1e-12
         self._send = cocotb.task.resume(uart.send)
         self._read = cocotb.task.resume(uart.read)
+
+    def now(self):
+        return get_sim_time("ns") * 1e-9
 
     def write(self, data, *, bad_stop=()):
         self._send(bytes(data), bad_stop=bad_stop)
@@ -128,6 +136,7 @@ class Session:
         self.board, self.runs, self.scenario, self.uart = board, runs, scenario, uart
         self.results = []
         self.transport = board.transport
+        self.link = None
 
     def raw(self, frame, **kwargs):
         """Send raw bytes, return the response (whatever its status)."""
@@ -182,8 +191,10 @@ class Session:
         assert (link["clock_hz"], link["baud"]) == (board["clock_hz"], board["baud"]), link
 
     def check_b_layers_match_golden(self):
+        self.board.reset_link_stats()
         for n, run in enumerate(self.runs):
             self.run_layer_checked(run, f"layer {n}")
+        self.link = self.board.link_stats
         status = self.board.status()
         assert status["phase"] == "params" and status["compute_cycles"] > 0, status
 
@@ -314,19 +325,32 @@ async def board_over_uart(dut):
     test_dir = Path(os.environ["SYSCONV_TEST_DIR"])
     runs, scenario = runs_from_json((test_dir / "scenario.json").read_text())
     board_cfg = scenario["board"]
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    uart = UartModel(dut, board_cfg["divisor"])
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 2)
+    # The board's bit time, as its UART makes it: a whole number of its clock's cycles.
+    clock_ps = 1e12 / board_cfg["clock_hz"]
+    bit_ps = round(board_cfg["divisor"] * clock_ps)
+    if board_cfg["osc_hz"] is None:
+        Clock(dut.clk, 2 * round(clock_ps / 2), unit="ps").start()
+        uart = UartModel(dut, bit_ps, dut.clk)
+        dut.rst.value = 1
+        await ClockCycles(dut.clk, 3)
+        dut.rst.value = 0
+        await ClockCycles(dut.clk, 2)
+    else:
+        # An even number of picoseconds (cocotb's clock), within 1 ps of the oscillator's.
+        Clock(dut.osc, 2 * round(1e12 / board_cfg["osc_hz"] / 2), unit="ps").start()
+        uart = UartModel(dut, bit_ps)
+        await Timer(round(board_cfg["startup_s"] * 1e12), "ps")
     cocotb.start_soon(uart.monitor())
 
+    session = None
+
     def host():
+        nonlocal session
         board = Board(
             SimTransport(uart), timeout=board_cfg["timeout_s"], max_frame=board_cfg["max_frame"]
         )
-        return Session(board, runs, scenario, uart).run()
+        session = Session(board, runs, scenario, uart)
+        return session.run()
 
     results = await cocotb.task.bridge(host)()
     (test_dir / "result.json").write_text(
@@ -337,7 +361,8 @@ async def board_over_uart(dut):
                     f"{r['check']}: {r['message']}" for r in results if r["status"] != "pass"
                 ),
                 "checks": results,
-                "cycles": int(get_sim_time("ns") // CLOCK_NS),
+                "cycles": int(get_sim_time("ps") / clock_ps),
+                "link": session.link,
             }
         )
     )
