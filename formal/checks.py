@@ -10,9 +10,9 @@ the traces checked, for ``cover`` the longest trace searched.
 """
 
 from sysconv.hw import ConvEngine, MaxPool2d, SystolicArray
-from sysconv.hw import engine as hw_engine
 from sysconv.hw import maxpool as hw_maxpool
 from sysconv.hw import systolic_array as hw_systolic_array
+from sysconv.hw.engine import conv_engine as hw_engine
 
 from .array import ARRAY, ArrayHarness, array
 from .engine import ENGINE, EngineHarness, engine
