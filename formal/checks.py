@@ -10,19 +10,25 @@ the traces checked, for ``cover`` the longest trace searched.
 """
 
 from sysconv.hw import ConvEngine, MaxPool2d, SystolicArray
-from sysconv.hw import engine as hw_engine
 from sysconv.hw import maxpool as hw_maxpool
 from sysconv.hw import systolic_array as hw_systolic_array
+from sysconv.hw.engine import conv_engine as hw_engine
 
 from .array import ARRAY, ArrayHarness, array
 from .engine import ENGINE, EngineHarness, engine
+from .engine_parts import PartsHarness, output_reader
 from .maxpool import POOL, SEQUENCES, PoolHarness, pool
 from .mutants import FAULTS, ShortWindow, StreamFault, patched, short_fifo
 from .sby import Check
 
 __all__ = ["CHECKS", "LONG", "MUTANTS", "find"]
 
-HARNESSES = {"array": ArrayHarness, "pool": PoolHarness, "engine": EngineHarness}
+HARNESSES = {
+    "array": ArrayHarness,
+    "pool": PoolHarness,
+    "engine": EngineHarness,
+    "parts": PartsHarness,
+}
 
 
 def _property(block, prop, mode, depth, **options):
@@ -78,6 +84,7 @@ def _engine_array_fault(fault):
 ARRAY_DEPTH = 20
 POOL_DEPTH = 24
 ENGINE_DEPTH = 72
+PARTS_DEPTH = 16
 
 
 def _sequence_depth(sequence):
@@ -113,6 +120,11 @@ CHECKS = [
     _property("engine", "feed", "bmc", ENGINE_DEPTH),
     _property("engine", "progress", "bmc", ENGINE_DEPTH),
     _property("engine", "cover", "cover", ENGINE_DEPTH),
+    # The engine's stream parts on their own: 2x1 array, 2x2 maps, two column tiles.
+    _property("parts", "reader", "bmc", PARTS_DEPTH),
+    _property("parts", "weights", "bmc", PARTS_DEPTH),
+    _property("parts", "reader", "cover", PARTS_DEPTH),
+    _property("parts", "weights", "cover", PARTS_DEPTH),
 ]
 
 # The faults of an output stream with credits, and the assertion that catches each: the same for
@@ -320,6 +332,16 @@ MUTANTS = [
         _fault(engine, "stall"),
         FAULTS["stall"],
         "a layer of 4 output beats completes",
+    ),
+    _mutant(
+        "parts",
+        "reader",
+        "bmc",
+        PARTS_DEPTH,
+        "withdraw",
+        _fault(output_reader, "withdraw"),
+        FAULTS["withdraw"],
+        "o.valid withdrawn before o.ready",
     ),
 ]
 

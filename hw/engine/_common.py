@@ -1,0 +1,117 @@
+"""What the engine's parts share: the layer's register file as a layout, the stream beat with
+``last``, the column tile's constants, memory port signatures, and the loop counter."""
+
+from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
+from amaranth.lib import data
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import In
+from amaranth.utils import ceil_log2
+
+from ..layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS, EngineConfig
+
+__all__ = [
+    "Count",
+    "beat",
+    "check_config",
+    "connect_read",
+    "connect_write",
+    "constants_layout",
+    "read_port",
+    "register_layout",
+    "shift_in",
+    "write_port",
+]
+
+
+def check_config(config):
+    if not isinstance(config, EngineConfig):
+        raise TypeError(f"config must be an EngineConfig, not {config!r}")
+
+
+def beat(lanes_shape):
+    """A stream beat: ``data`` and ``last`` (on a packet's or tensor's last beat)."""
+    return data.StructLayout({"data": lanes_shape, "last": 1})
+
+
+def register_layout(config):
+    """The layer's registers (:data:`~sysconv.hw.layer.REGISTERS`) as one struct, each field as
+    wide as its largest value on ``config`` (int8 for the zero points)."""
+    limits = config.register_limits()
+    return data.StructLayout(
+        {
+            name: signed(8) if name in SIGNED_REGISTERS else range(limits[name] + 1)
+            for name in REGISTERS
+        }
+    )
+
+
+def constants_layout(config):
+    """A column tile's biases and requantisation constants: one word of the bias buffer."""
+    cols = config.cols
+    return data.StructLayout(
+        {
+            "bias": data.ArrayLayout(signed(32), cols),
+            "multiplier": data.ArrayLayout(unsigned(config.mult_width), cols),
+            "shift": data.ArrayLayout(unsigned(SHIFT_BITS), cols),
+        }
+    )
+
+
+def read_port(depth, shape):
+    """A component's member for a synchronous read port of a ``depth``-word buffer: ``addr``
+    and ``en`` out, ``data`` (the word ``addr`` held one cycle after ``en``) in."""
+    return In(ReadPort.Signature(addr_width=ceil_log2(depth), shape=shape))
+
+
+def write_port(depth, shape):
+    """A component's member for a write port of a ``depth``-word buffer: ``addr``, ``data``,
+    ``en``, all out."""
+    return In(WritePort.Signature(addr_width=ceil_log2(depth), shape=shape))
+
+
+def connect_read(m, port, member):
+    """Drive the buffer's read ``port`` from a component's read ``member``."""
+    m.d.comb += [port.addr.eq(member.addr), port.en.eq(member.en), member.data.eq(port.data)]
+
+
+def connect_write(m, port, member):
+    """Drive the buffer's write ``port`` from a component's write ``member``."""
+    m.d.comb += [port.addr.eq(member.addr), port.en.eq(member.en), port.data.eq(member.data)]
+
+
+def shift_in(lanes, value):
+    """``lanes`` (an ArrayLayout view) moved down by one lane, ``value`` entering the top."""
+    layout = lanes.shape()
+    return data.View(layout, Cat(*(lanes[k] for k in range(1, layout.length)), value))
+
+
+class Count:
+    """A loop counter of the layer, ``length`` steps and round again (``length`` a layer
+    register, at least 1, steady while the counter runs). It counts down what is left, and
+    keeps ``last`` (at the last step) in a flip-flop worked out a step ahead, ``left == 1``:
+    nothing adds to or compares with the layer's registers on the way to what ``last``
+    drives (Fmax). ``value`` (0 to ``length - 1``, up) only if ``shape`` is given."""
+
+    def __init__(self, length, name, shape=None):
+        self._length = length
+        self.left = Signal(len(length), name=f"{name}_left")
+        self.last = Signal(name=f"{name}_last")
+        self.value = None if shape is None else Signal(shape, name=name)
+
+    def restart(self, length=None):
+        """Back to the first step; ``length`` (default the register) if the register is only
+        being written now."""
+        length = self._length if length is None else length
+        statements = [self.left.eq(length - 1), self.last.eq(length == 1)]
+        if self.value is not None:
+            statements.append(self.value.eq(0))
+        return statements
+
+    def step(self):
+        statements = [
+            self.left.eq(Mux(self.last, self._length - 1, self.left - 1)),
+            self.last.eq(Mux(self.last, self._length == 1, self.left == 1)),
+        ]
+        if self.value is not None:
+            statements.append(self.value.eq(Mux(self.last, 0, self.value + 1)))
+        return statements

@@ -1,0 +1,87 @@
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._common import Count, beat, check_config, register_layout, write_port
+
+__all__ = ["InputWriter"]
+
+
+class InputWriter(wiring.Component):
+    """Writes the input tensor into the input buffer, a word (one channel group of a pixel) a
+    beat, in stream order from address 0, lanes past ``in_channels`` zeroed.
+
+    Parameters
+    ----------
+    config : EngineConfig
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), rows), "last": 1})))
+        The tensor, HWC raster order, ``groups`` beats a pixel, ``in_words`` beats. Ready
+        exactly while ``active``: throughput one beat a cycle.
+    active : In(1)
+        The engine is in its ``INPUT`` phase. While low, the writer is back at the first word.
+    regs : In(register_layout(config))
+        The layer's registers (``in_words``, ``groups``, ``in_channels``).
+    write : In(WritePort.Signature(...)) of the input buffer
+        The beat taken, written in the same cycle (no latency).
+    done : Out(1)
+        The tensor's last beat (by its length, not its ``last``) is taken in this cycle.
+    error : Out(1)
+        A beat is taken whose ``last`` is not set exactly on the tensor's last beat.
+    """
+
+    def __init__(self, config):
+        self.check_parameters(config)
+        self._config = config
+        lanes = data.ArrayLayout(signed(8), config.rows)
+        super().__init__(
+            {
+                "i": In(stream.Signature(beat(lanes))),
+                "active": In(1),
+                "regs": In(register_layout(config)),
+                "write": write_port(config.input_depth, lanes),
+                "done": Out(1),
+                "error": Out(1),
+            }
+        )
+
+    @classmethod
+    def check_parameters(cls, config):
+        check_config(config)
+
+    config = property(lambda self: self._config)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, reg = self._config, self.regs
+        rows = cfg.rows
+
+        i_fire = Signal()
+        m.d.comb += [
+            self.i.ready.eq(self.active),
+            i_fire.eq(self.i.valid & self.i.ready),
+        ]
+        in_count = Count(reg["in_words"], "in_count", range(cfg.input_depth + 1))
+        in_group = Count(reg["groups"], "in_group")
+        in_channel_base = Signal(range(cfg.max_groups * rows + 1))
+        m.d.comb += [
+            self.write.addr.eq(in_count.value),
+            self.write.en.eq(i_fire),
+            self.done.eq(i_fire & in_count.last),
+            self.error.eq(i_fire & (self.i.payload.last != in_count.last)),
+        ]
+        for lane in range(rows):
+            m.d.comb += self.write.data[lane].eq(
+                Mux(in_channel_base + lane < reg["in_channels"], self.i.payload.data[lane], 0)
+            )
+        with m.If(~self.active):
+            m.d.sync += [*in_count.restart(), *in_group.restart(), in_channel_base.eq(0)]
+        with m.Elif(i_fire):
+            m.d.sync += [*in_count.step(), *in_group.step()]
+            with m.If(in_group.last):
+                m.d.sync += in_channel_base.eq(0)
+            with m.Else():
+                m.d.sync += in_channel_base.eq(in_channel_base + rows)
+        return m

@@ -1,0 +1,106 @@
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._common import Count, beat, check_config, read_port, register_layout
+
+__all__ = ["OutputReader"]
+
+
+class OutputReader(wiring.Component):
+    """Reads the output buffer out as a stream: words ``0 .. out_words - 1``, ``last`` on the
+    last.
+
+    Parameters
+    ----------
+    config : EngineConfig
+
+    Members
+    -------
+    active : In(1)
+        The engine is in its ``OUTPUT`` phase. While low, the reader is back at word 0 and
+        ``o.valid`` is low; the buffer must not be written while ``active`` is high (nor, on
+        the ECP5, in the cycle before it rises).
+    regs : In(register_layout(config))
+        The layer's registers (``out_words``).
+    read : In(ReadPort.Signature(...)) of the output buffer
+    o : Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), cols), "last": 1})))
+        The words. Word 0 is offered in the second cycle of ``active``; throughput one word a
+        cycle while ``o.ready``. Valid held and payload steady until taken.
+
+    Elaborated for an ECP5 (``platform.family == "ecp5"``), the buffer is read a word ahead
+    and its output registered: the same stream, cycle for cycle.
+    """
+
+    def __init__(self, config):
+        self.check_parameters(config)
+        self._config = config
+        words = data.ArrayLayout(signed(8), config.cols)
+        super().__init__(
+            {
+                "active": In(1),
+                "regs": In(register_layout(config)),
+                "read": read_port(config.output_depth, words),
+                "o": Out(stream.Signature(beat(words))),
+            }
+        )
+
+    @classmethod
+    def check_parameters(cls, config):
+        check_config(config)
+
+    config = property(lambda self: self._config)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, reg = self._config, self.regs
+        output_read = self.read
+
+        out_addr = Count(reg["out_words"], "out_addr", range(cfg.output_depth + 1))
+        out_valid = Signal()
+        out_last = Signal()
+        out_more = Signal()  # out_addr < out_words
+        out_advance = Signal()
+        m.d.comb += [
+            out_advance.eq(~out_valid | (self.o.valid & self.o.ready)),
+            self.o.valid.eq(out_valid),
+            self.o.payload.last.eq(out_last),
+        ]
+        if getattr(platform, "family", None) == "ecp5":
+            # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
+            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a word
+            # ahead, at `out_succ` (out_addr + 1, unused past the last word; 0 before the
+            # output phase, so that its first cycle finds word 0 read), and `out_data` takes
+            # their output when the word would have been read: the same stream, cycle for
+            # cycle, with the block RAMs' outputs going into flip-flops that may sit beside
+            # them (Fmax). Both hold while the stream waits (the read enable and the
+            # flip-flops' enable are `out_advance`, one gate from registers: the address
+            # comes from registers only). The buffer is not written in the output phase, nor
+            # in the compute phase's last cycle. (On the iCE40 the extra enable on the way
+            # from the pooling unit's i.ready costs more than it saves.)
+            out_succ = Signal.like(out_addr.value)
+            out_data = Signal(data.ArrayLayout(signed(8), cfg.cols), reset_less=True)
+            m.d.comb += [
+                output_read.addr.eq(Mux(~self.active, 0, out_succ)),
+                output_read.en.eq(out_advance),
+                self.o.payload.data.eq(out_data),
+            ]
+            with m.If(out_advance):
+                m.d.sync += out_data.eq(output_read.data)
+            with m.If(~self.active):
+                m.d.sync += out_succ.eq(1)
+            with m.Elif(out_advance & out_more):
+                m.d.sync += out_succ.eq(out_succ + 1)
+        else:
+            m.d.comb += [
+                output_read.addr.eq(out_addr.value),
+                output_read.en.eq(out_advance),
+                self.o.payload.data.eq(output_read.data),
+            ]
+        with m.If(~self.active):
+            m.d.sync += [*out_addr.restart(), out_valid.eq(0), out_more.eq(reg["out_words"] != 0)]
+        with m.Elif(out_advance):
+            m.d.sync += [out_valid.eq(out_more), out_last.eq(out_addr.last)]
+            with m.If(out_more):
+                m.d.sync += [*out_addr.step(), out_more.eq(~out_addr.last)]
+        return m

@@ -1,0 +1,183 @@
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS
+from ._common import (
+    Count,
+    beat,
+    check_config,
+    constants_layout,
+    register_layout,
+    shift_in,
+    write_port,
+)
+
+__all__ = ["ParamLoader"]
+
+# The parameter packet's sections are counted from its last two register words.
+assert REGISTERS[-2:] == ("bias_words", "weight_words"), REGISTERS
+
+
+class ParamLoader(wiring.Component):
+    """Takes a layer's parameter packet: its registers, its biases and requantisation
+    constants into the bias buffer, its weights into the weight buffer.
+
+    The packet's format is :mod:`sysconv.hw.layer`'s: ``len(REGISTERS)`` register words, then
+    ``bias_words`` words (per column tile ``cols`` biases, then ``cols`` requantisation words),
+    then ``weight_words`` weight words.
+
+    Parameters
+    ----------
+    config : EngineConfig
+
+    Members
+    -------
+    p : In(stream.Signature(StructLayout({"data": unsigned(config.param_width), "last": 1})))
+        The packet. Ready exactly while ``active``: throughput one word a cycle.
+    active : In(1)
+        The engine is in its ``PARAMS`` phase. While low, the loader is back at a packet's
+        first word (it starts the cycle after ``active`` rises).
+    regs : Out(register_layout(config))
+        The layer's registers, each from the cycle after its word (flip-flops without reset:
+        nothing reads them before a packet wrote them).
+    bias_write : In(WritePort.Signature(...)) of the bias buffer
+        One word a column tile (``constants_layout(config)``), written with the tile's last
+        requantisation word.
+    weight_write : In(WritePort.Signature(...)) of the weight buffer
+        One word a weight word, in the cycle the word is taken, from address 0.
+    first : Out(1)
+        The packet's first word is taken in this cycle.
+    done : Out(1)
+        The packet's last word (by its length, not its ``last``) is taken in this cycle.
+    error : Out(1)
+        A word is taken whose ``last`` is not set exactly on the packet's last word.
+    """
+
+    def __init__(self, config):
+        self.check_parameters(config)
+        self._config = config
+        super().__init__(
+            {
+                "p": In(stream.Signature(beat(unsigned(config.param_width)))),
+                "active": In(1),
+                "regs": Out(register_layout(config)),
+                "bias_write": write_port(config.max_col_tiles, constants_layout(config)),
+                "weight_write": write_port(
+                    config.weight_depth, data.ArrayLayout(signed(8), config.cols)
+                ),
+                "first": Out(1),
+                "done": Out(1),
+                "error": Out(1),
+            }
+        )
+
+    @classmethod
+    def check_parameters(cls, config):
+        check_config(config)
+
+    config = property(lambda self: self._config)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        cols = cfg.cols
+        limits = cfg.register_limits()
+
+        # The registers (before anything reads them a packet wrote them: no reset).
+        reg = {
+            name: Signal(
+                signed(8) if name in SIGNED_REGISTERS else range(limits[name] + 1),
+                name=f"reg_{name}",
+                reset_less=True,
+            )
+            for name in REGISTERS
+        }
+        m.d.comb += [self.regs[name].eq(reg[name]) for name in REGISTERS]
+
+        p_fire = Signal()
+        m.d.comb += [
+            self.p.ready.eq(self.active),
+            p_fire.eq(self.p.valid & self.p.ready),
+        ]
+        # Which part of the packet the next word is, in flip-flops: `in_registers`, then
+        # `in_biases`, then the weights; their counts start when the last register word comes
+        # (bias_words is in by then, weight_words is that word).
+        p_word = Signal(range(len(REGISTERS) + 1))
+        in_registers = Signal(init=1)
+        in_biases = Signal()
+        biases = Count(reg["bias_words"], "biases")
+        weights = Count(reg["weight_words"], "weights")
+        # A column tile's words: `cols` biases, then `cols` requantisation words.
+        bias_lane = Signal(range(2 * cols))
+        bias_second = Signal()  # bias_lane >= cols
+        bias_addr = Signal(range(max(cfg.max_col_tiles, 2)))
+        bias_shift = Signal(data.ArrayLayout(signed(32), cols), reset_less=True)
+        mult_shift = Signal(data.ArrayLayout(unsigned(cfg.mult_width), cols), reset_less=True)
+        shift_shift = Signal(data.ArrayLayout(unsigned(SHIFT_BITS), cols), reset_less=True)
+        weight_count = Signal(range(cfg.weight_depth + 1))
+        bias_write, weight_write = self.bias_write, self.weight_write
+        param = self.p.payload.data
+        param_multiplier = param[: cfg.mult_width]
+        param_shift = param[cfg.mult_width : cfg.mult_width + SHIFT_BITS]
+        in_weights = ~in_registers & ~in_biases
+        params_last = Signal()
+        m.d.comb += [
+            params_last.eq(in_weights & weights.last),
+            bias_write.addr.eq(bias_addr),
+            bias_write.data.bias.eq(bias_shift),
+            bias_write.data.multiplier.eq(shift_in(mult_shift, param_multiplier)),
+            bias_write.data.shift.eq(shift_in(shift_shift, param_shift)),
+            bias_write.en.eq(p_fire & in_biases & (bias_lane == 2 * cols - 1)),
+            weight_write.addr.eq(weight_count),
+            weight_write.data.eq(param[: 8 * cols]),
+            weight_write.en.eq(p_fire & in_weights),
+            self.first.eq(p_fire & (p_word == 0)),
+            self.done.eq(p_fire & params_last),
+            self.error.eq(p_fire & (self.p.payload.last != params_last)),
+        ]
+        # The counters are cleared while inactive (not on the cycle the phase is entered:
+        # that would hang them on the handshake that ends the previous phase, a long path).
+        with m.If(~self.active):
+            m.d.sync += [
+                p_word.eq(0),
+                in_registers.eq(1),
+                in_biases.eq(0),
+                bias_lane.eq(0),
+                bias_second.eq(0),
+                bias_addr.eq(0),
+                weight_count.eq(0),
+            ]
+        with m.Elif(p_fire):
+            with m.If(in_registers):
+                for index, name in enumerate(REGISTERS):
+                    with m.If(p_word == index):
+                        m.d.sync += reg[name].eq(param)
+                m.d.sync += p_word.eq(p_word + 1)
+                with m.If(p_word == len(REGISTERS) - 1):
+                    weight_words = param[: len(reg["weight_words"])]
+                    m.d.sync += [
+                        in_registers.eq(0),
+                        in_biases.eq(reg["bias_words"] != 0),
+                        *biases.restart(),
+                        *weights.restart(weight_words),
+                    ]
+            with m.Elif(in_biases):
+                m.d.sync += [*biases.step(), in_biases.eq(~biases.last)]
+                with m.If(bias_second):
+                    m.d.sync += [
+                        mult_shift.eq(shift_in(mult_shift, param_multiplier)),
+                        shift_shift.eq(shift_in(shift_shift, param_shift)),
+                    ]
+                with m.Else():
+                    m.d.sync += bias_shift.eq(shift_in(bias_shift, param[:32]))
+                with m.If(bias_lane == 2 * cols - 1):
+                    m.d.sync += [bias_lane.eq(0), bias_second.eq(0), bias_addr.eq(bias_addr + 1)]
+                with m.Else():
+                    m.d.sync += [
+                        bias_lane.eq(bias_lane + 1),
+                        bias_second.eq((bias_lane == cols - 1) | bias_second),
+                    ]
+            with m.Else():
+                m.d.sync += [weight_count.eq(weight_count + 1), *weights.step()]
+        return m

@@ -1,0 +1,224 @@
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._common import Count, check_config, read_port, register_layout
+
+__all__ = ["WindowGenerator"]
+
+
+class WindowGenerator(wiring.Component):
+    """Streams each weight set's input vectors from the input buffer into the array: im2col
+    without the copy.
+
+    For each set (column tile j, kernel row kh, kernel column kw, channel group g), every
+    output pixel (oy, ox) in raster order reads input word (iy, ix, g), iy = oy*stride + kh -
+    padding, ix = ox*stride + kw - padding; outside the image the vector is the input zero
+    point in every lane. A set's vectors go into the array only once its weights are in
+    (``set_done``).
+
+    Parameters
+    ----------
+    config : EngineConfig
+
+    Members
+    -------
+    active : In(1)
+        The engine is in its ``COMPUTE`` phase. While low, everything holds its start value
+        for the next layer.
+    regs : In(register_layout(config))
+        The layer's registers (the map, kernel, stride, padding, their address steps, the
+        input zero point, ``sets``).
+    read : In(ReadPort.Signature(...)) of the input buffer
+        Read from the first cycle of ``active``; the read address is a register.
+    o : Out(stream.Signature(ArrayLayout(signed(8), rows)))
+        Vectors, for the array's ``i``: ``sets x pixels`` of them. A vector is offered two
+        cycles after its read at the earliest (the block RAM, then a register); throughput
+        one a cycle while ``o.ready`` and its set's weights are in. Valid held and payload
+        steady until taken.
+    set_done : In(1)
+        The weight sequencer's last beat of a set was taken in this cycle.
+    set_sent : Out(1)
+        A set's last vector is taken in this cycle.
+    """
+
+    def __init__(self, config):
+        self.check_parameters(config)
+        self._config = config
+        super().__init__(
+            {
+                "active": In(1),
+                "regs": In(register_layout(config)),
+                "read": read_port(config.input_depth, data.ArrayLayout(signed(8), config.rows)),
+                "o": Out(stream.Signature(data.ArrayLayout(signed(8), config.rows))),
+                "set_done": In(1),
+                "set_sent": Out(1),
+            }
+        )
+
+    @classmethod
+    def check_parameters(cls, config):
+        check_config(config)
+
+    config = property(lambda self: self._config)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, reg = self._config, self.regs
+        rows = cfg.rows
+        limits = cfg.register_limits()
+        max_sets = limits["sets"]
+
+        # Every loop counter keeps its "at the last value" as a flip-flop worked out a step
+        # ahead (`Count`), and the condition on which the stream waits is kept the same way
+        # (`vec_go`): no compare between a register and the enables it drives (Fmax).
+        w_sets_done = Signal(range(max_sets + 1))  # weight sets completed in the array
+
+        # Addresses are stepped, never multiplied, and the read address is a register (no
+        # adder before the block RAM: Fmax): `addr` is the word read, `line` the word at
+        # ox = 0 of the output row, `origin` the word at ox = oy = 0 of the set's tap,
+        # `kernel_row` that of the tap kw = 0, g = 0 of the kernel row. Within a kernel row
+        # the taps' words follow each other (g, then kw), so the next set's origin is the next
+        # word.
+        coord = signed(max(cfg.max_height, cfg.max_width, cfg.max_kernel).bit_length() + 2)
+        addr_shape = signed(
+            (cfg.input_depth + limits["pad_row_offset"] + limits["stride_row_step"]).bit_length()
+            + 2
+        )
+        ox = Count(reg["out_width"], "ox")
+        oy = Count(reg["out_height"], "oy")
+        g = Count(reg["groups"], "g")
+        kw = Count(reg["kernel"], "kw")
+        kh = Count(reg["kernel"], "kh")
+        ix, iy, ix0, iy0 = (Signal(coord, name=n) for n in ("ix", "iy", "ix0", "iy0"))
+        addr, line, origin, kernel_row = (
+            Signal(addr_shape, name=n) for n in ("addr", "line", "origin", "kernel_row")
+        )
+        start = Signal(addr_shape)  # the first tap's origin: padding rows and columns back
+        m.d.comb += start.eq(-(reg["pad_row_offset"] + reg["pad_col_offset"]))
+        v_set = Count(reg["sets"], "v_set", range(max_sets + 1))
+        v_more = Signal()  # v_set < sets
+        # Two stages from the generator to the array, advancing together: `rd_*` while the
+        # input buffer reads, `vec_*` the word registered (a block RAM's output goes through a
+        # flip-flop before any logic: Fmax). The generator runs ahead, so while vectors wait
+        # for their weights both stages are full, and the array sees a vector a cycle as soon
+        # as it may take one, as with a single stage.
+        rd_valid = Signal()
+        rd_pad = Signal(reset_less=True)
+        rd_set = Signal(range(max_sets + 1), reset_less=True)
+        rd_set_end = Signal(reset_less=True)
+        vec_valid = Signal()
+        vec_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
+        vec_set = Signal(range(max_sets + 1), reset_less=True)
+        vec_set_end = Signal(reset_less=True)
+        vec_go = Signal()  # w_sets_done > vec_set: the vector's weights are in
+        v_fire = Signal()
+        v_advance = Signal()
+        outside = Signal()
+        m.d.comb += [
+            v_fire.eq(self.o.valid & self.o.ready),
+            v_advance.eq(~vec_valid | v_fire),
+            self.read.addr.eq(addr),
+            self.read.en.eq(v_advance),
+            outside.eq((iy < 0) | (iy >= reg["height"]) | (ix < 0) | (ix >= reg["width"])),
+            self.o.valid.eq(vec_valid & vec_go),
+            self.o.payload.eq(vec_data),
+            self.set_sent.eq(v_fire & vec_set_end),
+        ]
+
+        # The stream condition, a cycle ahead, from the count as it will be: the compare is
+        # made on registers for every case, and this cycle's handshakes only pick one (a
+        # count goes up by at most 1, and the set compared is kept or replaced).
+        set_done = self.set_done
+
+        def at_least(count, step, bound):  # count + step >= bound
+            return Mux(step, count + 1 >= bound, count >= bound)
+
+        vec_go_next = Mux(
+            v_advance,
+            at_least(w_sets_done, set_done, rd_set + 1),
+            at_least(w_sets_done, set_done, vec_set + 1),
+        )
+
+        # The next set's tap origin.
+        next_ix0 = Mux(g.last, Mux(kw.last, -reg["padding"], ix0 + 1), ix0)
+        next_iy0 = Mux(g.last & kw.last, Mux(kh.last, -reg["padding"], iy0 + 1), iy0)
+        next_kernel_row = Mux(kh.last, start, kernel_row + reg["row_step"])
+        next_origin = Mux(g.last & kw.last, next_kernel_row, origin + 1)
+
+        with m.If(~self.active):
+            m.d.sync += [
+                *ox.restart(),
+                *oy.restart(),
+                *g.restart(),
+                *kw.restart(),
+                *kh.restart(),
+                *v_set.restart(),
+                v_more.eq(reg["sets"] != 0),
+                ix.eq(-reg["padding"]),
+                iy.eq(-reg["padding"]),
+                ix0.eq(-reg["padding"]),
+                iy0.eq(-reg["padding"]),
+                addr.eq(start),
+                line.eq(start),
+                origin.eq(start),
+                kernel_row.eq(start),
+                rd_valid.eq(0),
+                vec_valid.eq(0),
+                vec_go.eq(0),
+                w_sets_done.eq(0),
+            ]
+        with m.Else():
+            m.d.sync += [
+                w_sets_done.eq(w_sets_done + set_done),
+                vec_go.eq(vec_go_next),
+            ]
+            with m.If(v_advance):
+                m.d.sync += [
+                    rd_valid.eq(v_more),
+                    rd_pad.eq(outside),
+                    rd_set.eq(v_set.value),
+                    rd_set_end.eq(ox.last & oy.last),
+                    vec_valid.eq(rd_valid),
+                    vec_set.eq(rd_set),
+                    vec_set_end.eq(rd_set_end),
+                ]
+                for lane in range(rows):
+                    m.d.sync += vec_data[lane].eq(
+                        Mux(rd_pad, reg["input_zero_point"], self.read.data[lane])
+                    )
+                with m.If(v_more):
+                    m.d.sync += ox.step()
+                    with m.If(ox.last):
+                        m.d.sync += oy.step()
+                        with m.If(oy.last):
+                            m.d.sync += [
+                                *v_set.step(),
+                                v_more.eq(~v_set.last),
+                                ix0.eq(next_ix0),
+                                ix.eq(next_ix0),
+                                iy0.eq(next_iy0),
+                                iy.eq(next_iy0),
+                                origin.eq(next_origin),
+                                line.eq(next_origin),
+                                addr.eq(next_origin),
+                                *g.step(),
+                            ]
+                            with m.If(g.last):
+                                m.d.sync += kw.step()
+                                with m.If(kw.last):
+                                    m.d.sync += [*kh.step(), kernel_row.eq(next_kernel_row)]
+                        with m.Else():
+                            next_line = line + reg["stride_row_step"]
+                            m.d.sync += [
+                                ix.eq(ix0),
+                                iy.eq(iy + reg["stride"]),
+                                line.eq(next_line),
+                                addr.eq(next_line),
+                            ]
+                    with m.Else():
+                        m.d.sync += [
+                            ix.eq(ix + reg["stride"]),
+                            addr.eq(addr + reg["stride_col_step"]),
+                        ]
+        return m
