@@ -87,6 +87,7 @@ def test_wheel_installs_one_namespace_with_its_data(wheel):
     for package in (
         "hw",
         "hw/boards",
+        "hw/engine",
         "golden",
         "sim",
         "sim/array",
