@@ -2,7 +2,7 @@
 ``last``, the column tile's constants, memory port signatures, and the loop counter."""
 
 from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
-from amaranth.lib import data
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In
 from amaranth.utils import ceil_log2
@@ -10,6 +10,7 @@ from amaranth.utils import ceil_log2
 from ..layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS, EngineConfig
 
 __all__ = [
+    "EnginePart",
     "Count",
     "beat",
     "check_config",
@@ -26,6 +27,22 @@ __all__ = [
 def check_config(config):
     if not isinstance(config, EngineConfig):
         raise TypeError(f"config must be an EngineConfig, not {config!r}")
+
+
+class EnginePart(wiring.Component):
+    """A part of the engine, built for one :class:`~sysconv.hw.layer.EngineConfig`: a part's
+    ``__init__`` checks it (:meth:`check_parameters`) before working out its signature's
+    ``members`` from it, and passes both here."""
+
+    def __init__(self, config, members):
+        self._config = config
+        super().__init__(members)
+
+    @classmethod
+    def check_parameters(cls, config):
+        check_config(config)
+
+    config = property(lambda self: self._config)
 
 
 def beat(lanes_shape):

@@ -1,13 +1,13 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, check_config, constants_layout, read_port, register_layout, write_port
+from ._common import Count, EnginePart, constants_layout, read_port, register_layout, write_port
 
 __all__ = ["Accumulator"]
 
 
-class Accumulator(wiring.Component):
+class Accumulator(EnginePart):
     """Accumulates the array's results over a column tile's passes in the accumulator buffer;
     the last pass's sums go on, with the tile's biases and requantisation constants, to the
     requantiser.
@@ -47,11 +47,11 @@ always_ready=True))
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         cols, acc_width = config.cols, config.acc_width
         sums = data.ArrayLayout(signed(acc_width), cols)
         constants = constants_layout(config)
         super().__init__(
+            config,
             {
                 "active": In(1),
                 "regs": In(register_layout(config)),
@@ -68,14 +68,8 @@ always_ready=True))
                     )
                 ),
                 "last": Out(1),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()

@@ -1,13 +1,13 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, beat, check_config, register_layout, write_port
+from ._common import Count, EnginePart, beat, register_layout, write_port
 
 __all__ = ["InputWriter"]
 
 
-class InputWriter(wiring.Component):
+class InputWriter(EnginePart):
     """Writes the input tensor into the input buffer, a word (one channel group of a pixel) a
     beat, in stream order from address 0, lanes past ``in_channels`` zeroed.
 
@@ -34,9 +34,9 @@ class InputWriter(wiring.Component):
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         lanes = data.ArrayLayout(signed(8), config.rows)
         super().__init__(
+            config,
             {
                 "i": In(stream.Signature(beat(lanes))),
                 "active": In(1),
@@ -44,14 +44,8 @@ class InputWriter(wiring.Component):
                 "write": write_port(config.input_depth, lanes),
                 "done": Out(1),
                 "error": Out(1),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()

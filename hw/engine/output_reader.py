@@ -1,13 +1,13 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, beat, check_config, read_port, register_layout
+from ._common import Count, EnginePart, beat, read_port, register_layout
 
 __all__ = ["OutputReader"]
 
 
-class OutputReader(wiring.Component):
+class OutputReader(EnginePart):
     """Reads the output buffer out as a stream: words ``0 .. out_words - 1``, ``last`` on the
     last.
 
@@ -34,22 +34,16 @@ class OutputReader(wiring.Component):
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         words = data.ArrayLayout(signed(8), config.cols)
         super().__init__(
+            config,
             {
                 "active": In(1),
                 "regs": In(register_layout(config)),
                 "read": read_port(config.output_depth, words),
                 "o": Out(stream.Signature(beat(words))),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()

@@ -1,12 +1,12 @@
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS
 from ._common import (
     Count,
+    EnginePart,
     beat,
-    check_config,
     constants_layout,
     register_layout,
     shift_in,
@@ -19,7 +19,7 @@ __all__ = ["ParamLoader"]
 assert REGISTERS[-2:] == ("bias_words", "weight_words"), REGISTERS
 
 
-class ParamLoader(wiring.Component):
+class ParamLoader(EnginePart):
     """Takes a layer's parameter packet: its registers, its biases and requantisation
     constants into the bias buffer, its weights into the weight buffer.
 
@@ -56,8 +56,8 @@ class ParamLoader(wiring.Component):
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         super().__init__(
+            config,
             {
                 "p": In(stream.Signature(beat(unsigned(config.param_width)))),
                 "active": In(1),
@@ -69,14 +69,8 @@ class ParamLoader(wiring.Component):
                 "first": Out(1),
                 "done": Out(1),
                 "error": Out(1),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()

@@ -1,13 +1,13 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, check_config, read_port, register_layout
+from ._common import Count, EnginePart, read_port, register_layout
 
 __all__ = ["WeightSequencer"]
 
 
-class WeightSequencer(wiring.Component):
+class WeightSequencer(EnginePart):
     """Streams the layer's weight sets from the weight buffer into the array's weight port.
 
     The weight words go out in buffer order, ``rows`` beats a set, ``sets`` sets. A set's last
@@ -40,9 +40,9 @@ class WeightSequencer(wiring.Component):
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         words = data.ArrayLayout(signed(8), config.cols)
         super().__init__(
+            config,
             {
                 "active": In(1),
                 "regs": In(register_layout(config)),
@@ -50,14 +50,8 @@ class WeightSequencer(wiring.Component):
                 "o": Out(stream.Signature(words)),
                 "set_sent": In(1),
                 "set_done": Out(1),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()

@@ -1,13 +1,13 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, check_config, read_port, register_layout
+from ._common import Count, EnginePart, read_port, register_layout
 
 __all__ = ["WindowGenerator"]
 
 
-class WindowGenerator(wiring.Component):
+class WindowGenerator(EnginePart):
     """Streams each weight set's input vectors from the input buffer into the array: im2col
     without the copy.
 
@@ -44,8 +44,8 @@ class WindowGenerator(wiring.Component):
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         super().__init__(
+            config,
             {
                 "active": In(1),
                 "regs": In(register_layout(config)),
@@ -53,14 +53,8 @@ class WindowGenerator(wiring.Component):
                 "o": Out(stream.Signature(data.ArrayLayout(signed(8), config.rows))),
                 "set_done": In(1),
                 "set_sent": Out(1),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()

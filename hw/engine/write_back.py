@@ -1,13 +1,13 @@
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, check_config, register_layout, write_port
+from ._common import Count, EnginePart, register_layout, write_port
 
 __all__ = ["WriteBack"]
 
 
-class WriteBack(wiring.Component):
+class WriteBack(EnginePart):
     """Writes the requantised results into the output buffer in HWC order: the result of
     pixel ``p`` of column tile ``j`` (they come tile by tile, pixels in raster order) at word
     ``p * col_tiles + j``.
@@ -33,23 +33,17 @@ class WriteBack(wiring.Component):
 
     def __init__(self, config):
         self.check_parameters(config)
-        self._config = config
         words = data.ArrayLayout(signed(8), config.cols)
         super().__init__(
+            config,
             {
                 "active": In(1),
                 "regs": In(register_layout(config)),
                 "i": In(stream.Signature(words, always_ready=True)),
                 "write": write_port(config.output_depth, words),
                 "done": Out(1),
-            }
+            },
         )
-
-    @classmethod
-    def check_parameters(cls, config):
-        check_config(config)
-
-    config = property(lambda self: self._config)
 
     def elaborate(self, platform):
         m = Module()
