@@ -11,6 +11,7 @@ from ..layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS, EngineConfig
 
 __all__ = [
     "EnginePart",
+    "at_least",
     "Count",
     "beat",
     "check_config",
@@ -43,6 +44,12 @@ class EnginePart(wiring.Component):
         check_config(config)
 
     config = property(lambda self: self._config)
+
+
+def at_least(count, step, bound):
+    """``count + step >= bound`` (``step`` 0 or 1), as two compares on registers that ``step``
+    picks between: the stream conditions worked out a cycle ahead."""
+    return Mux(step, count + 1 >= bound, count >= bound)
 
 
 def beat(lanes_shape):

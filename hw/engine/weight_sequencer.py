@@ -2,7 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, EnginePart, read_port, register_layout
+from ._common import Count, EnginePart, at_least, read_port, register_layout
 
 __all__ = ["WeightSequencer"]
 
@@ -91,9 +91,6 @@ class WeightSequencer(EnginePart):
         # made on registers for every case, and this cycle's handshakes only pick one (a
         # count goes up by at most 1, and the set compared is kept or replaced).
         set_sent = self.set_sent
-
-        def at_least(count, step, bound):  # count + step >= bound
-            return Mux(step, count + 1 >= bound, count >= bound)
 
         w_go_next = Mux(
             w_advance,
