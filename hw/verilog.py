@@ -1,11 +1,12 @@
 """Verilog and RTLIL generation for sysconv's components."""
 
 import re
+from contextlib import contextmanager
 
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, ValueCastable
 
-__all__ = ["to_verilog", "to_rtlil", "compact_zero_init"]
+__all__ = ["to_verilog", "to_rtlil"]
 
 
 def _ports(component):
@@ -19,66 +20,97 @@ def _ports(component):
     return ports
 
 
+@contextmanager
+def _zero_init(*, emit):
+    """Amaranth 0.5 writes a memory's initial contents as one constant net per bit: 3 million
+    for the engine's default limits, 25 s of the 8x8 engine's conversion, where every memory
+    of sysconv's starts all zero. Within this context, such a memory's ``$meminit_v2`` cell
+    is written as one constant string (the same RTLIL text) if ``emit``, else left out (for
+    :func:`to_verilog`, which clears the memory with a loop). Memories with other contents
+    are written by Amaranth's own emitter. Amaranth is pinned to 0.5.x (pyproject.toml);
+    tests/test_verilog.py holds both forms to Amaranth's unpatched output."""
+    original = rtlil.ModuleEmitter.emit_memory
+
+    def emit_memory(self, cell_idx, cell):
+        if any(cell.init):
+            return original(self, cell_idx, cell)
+        if not emit:
+            return
+        bits = cell.width * cell.depth
+        self.builder.cell(
+            "$meminit_v2",
+            ports={
+                "ADDR": self.sigspec(),
+                "DATA": f"{bits}'{'0' * bits}",
+                "EN": f"{cell.width}'{'1' * cell.width}",
+            },
+            parameters={
+                "MEMID": self.memories[cell_idx].memid,
+                "ABITS": 0,
+                "WIDTH": cell.width,
+                "WORDS": cell.depth,
+                "PRIORITY": 0,
+            },
+            src_loc=cell.src_loc,
+        )
+
+    rtlil.ModuleEmitter.emit_memory = emit_memory
+    try:
+        yield
+    finally:
+        rtlil.ModuleEmitter.emit_memory = original
+
+
 def to_verilog(component, name, *, platform=None):
     """Reproducible Verilog for ``component`` with top module ``name``: no source locations,
     no local paths. ``platform`` is passed to ``elaborate`` (vendor primitives: the ECP5 PE's
-    DSP block). A memory that starts all zero is cleared by a loop (:func:`compact_zero_init`)."""
-    return compact_zero_init(
-        verilog.convert(
+    DSP block). A memory that starts all zero is cleared by a loop in a named ``initial``
+    block, where Yosys would write a line a word (222,000 of the 8x8 engine's 241,000 lines,
+    which every Verilog reader pays for)."""
+    with _zero_init(emit=False):
+        text = verilog.convert(
             component, name=name, emit_src=False, ports=_ports(component), platform=platform
         )
-    )
+    return _clear_uninitialised_memories(text)
 
 
-_INIT_WORD = re.compile(r"    (\S+)\[(\d+)\] = (\d+)'h0+;")
+_MODULE = re.compile(r"^module .*?^endmodule$", re.M | re.S)
+_MEMORY = re.compile(r"^  reg (?:\[(\d+):0\] )?(\S+) +\[(\d+):0\];$", re.M)
+_INITIALISED = re.compile(r"^    (\S+) ?\[\d+\] = ", re.M)
 
 
-def compact_zero_init(text):
-    """``text`` (Yosys's Verilog) with every ``initial`` block that sets a memory's words
-    0, 1, ... N-1 to zero, one line a word, written as one loop: the same contents, in a few
-    lines. With the engine's default limits, Yosys writes 222,000 such lines of 241,000, and
-    every Verilog reader (Verilator, Icarus, Yosys) pays for them."""
-    lines = text.split("\n")
-    out = []
-    n = 0
-    while n < len(lines):
-        run = _zero_run(lines, n + 1) if lines[n] == "  initial begin" else None
-        if run is None:
-            out.append(lines[n])
-            n += 1
-            continue
-        memory, width, words = run
-        out += [
-            f"  initial begin : {memory}__zero",
+def _clear_uninitialised_memories(text):
+    # Yosys declares a memory as `reg [W-1:0] name [D-1:0];` (an escaped name ends in a space)
+    # and writes the words of one with initial contents as `name[i] = ...;` lines.
+    def module(match):
+        initialised = set(_INITIALISED.findall(match[0]))
+        return _MEMORY.sub(lambda memory: _zero_loop(memory, initialised), match[0])
+
+    return _MODULE.sub(module, text)
+
+
+def _zero_loop(memory, initialised):
+    top, name, last = memory.groups()
+    if name in initialised:
+        return memory[0]
+    width = int(top or 0) + 1
+    escaped = name.startswith("\\")  # and ends at a space
+    label, word = (f"{name}__zero ", f"{name} [i]") if escaped else (f"{name}__zero", f"{name}[i]")
+    return "\n".join(
+        [
+            memory[0],
+            f"  initial begin : {label}",
             "    integer i;",
-            f"    for (i = 0; i < {words}; i = i + 1) {memory}[i] = {{{width}{{1'b0}}}};",
+            f"    for (i = 0; i < {int(last) + 1}; i = i + 1) {word} = {{{width}{{1'b0}}}};",
             "  end",
         ]
-        n += words + 2
-    return "\n".join(out)
-
-
-def _zero_run(lines, start):
-    """``(memory, width, words)`` if ``lines[start:]`` set ``memory[0..words-1]`` to zero and
-    then end the block, else None."""
-    words = 0
-    memory = width = None
-    for line in lines[start:]:
-        if line == "  end":
-            return (memory, width, words) if words else None
-        match = _INIT_WORD.fullmatch(line)
-        if match is None or int(match[2]) != words or (memory or match[1]) != match[1]:
-            return None
-        memory, width = match[1], int(match[3])
-        words += 1
-    return None
+    )
 
 
 def to_rtlil(component, name, *, platform=None):
-    """The same design as :func:`to_verilog`, in Yosys's RTLIL, for a Yosys flow. A memory's
-    initial contents are one ``$meminit_v2`` cell there, where the Verilog has a line per word
-    (with the engine's default limits, 600,000 lines that YoWASP's Yosys runs out of memory
-    reading)."""
-    return rtlil.convert(
-        component, name=name, emit_src=False, ports=_ports(component), platform=platform
-    )
+    """The same design as :func:`to_verilog`, in Yosys's RTLIL, for a Yosys flow: a memory's
+    initial contents are one ``$meminit_v2`` cell."""
+    with _zero_init(emit=True):
+        return rtlil.convert(
+            component, name=name, emit_src=False, ports=_ports(component), platform=platform
+        )

@@ -1,0 +1,134 @@
+"""Verilog and RTLIL generation (hw/verilog.py): the same design as Amaranth's own back ends
+write, with all-zero memories cleared by a loop."""
+
+import re
+import subprocess
+
+import pytest
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import Module
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from sysconv.hw.verilog import _ports, to_rtlil, to_verilog
+from sysconv.sim.toolchain import icarus
+
+TABLE = [3 * n + 1 for n in range(16)]
+
+
+class Memories(wiring.Component):
+    """Three memories read combinationally at ``addr``: one all zero with an escaped name,
+    one with contents, one a bit wide."""
+
+    addr: In(4)
+    zero: Out(8)
+    values: Out(6)
+    flag: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules["zero.mem"] = zero = memory.Memory(shape=8, depth=16, init=[])
+        m.submodules.table = table = memory.Memory(shape=6, depth=16, init=TABLE)
+        m.submodules.bits = bits = memory.Memory(shape=1, depth=5, init=[])
+        for mem, out in ((zero, self.zero), (table, self.values), (bits, self.flag)):
+            read, write = mem.read_port(domain="comb"), mem.write_port()
+            m.d.comb += [read.addr.eq(self.addr), out.eq(read.data)]
+            m.d.comb += [write.addr.eq(self.addr), write.data.eq(~out), write.en.eq(0)]
+        return m
+
+
+def test_rtlil_is_amaranths():
+    design = Memories()
+    ours = to_rtlil(design, "top")
+    theirs = rtlil.convert(design, name="top", emit_src=False, ports=_ports(design))
+    assert ours == theirs
+    assert "$meminit_v2" in ours
+
+
+_WORD = re.compile(r"    (\S+) ?\[(\d+)\] = (\d+)'h0+;")
+_LOOP = re.compile(r"    for \(i = 0; i < (\d+); i = i \+ 1\) (\S+) ?\[i\] = \{(\d+)\{1'b0\}\};")
+
+
+def _zero_memories(lines, pattern, fields):
+    found = {}
+    for line in lines:
+        match = pattern.fullmatch(line)
+        if match:
+            words, name, width = (match[n] for n in fields)
+            found.setdefault(name, []).append((int(words), int(width)))
+    return found
+
+
+def test_verilog_is_amaranths_with_a_loop_for_each_zero_memory():
+    design = Memories()
+    ours = to_verilog(design, "top").split("\n")
+    theirs = verilog.convert(design, name="top", emit_src=False, ports=_ports(design))
+    theirs = theirs.split("\n")
+    # Amaranth's Verilog sets each word of a zero memory on a line of its own.
+    words = _zero_memories(theirs, _WORD, (2, 1, 3))
+    assert {name: (len(w), w[0][1]) for name, w in words.items()} == {
+        "\\zero.mem": (16, 8),
+        "bits": (5, 1),
+    }
+    assert _zero_memories(ours, _LOOP, (1, 2, 3)) == {"\\zero.mem": [(16, 8)], "bits": [(5, 1)]}
+    # Apart from those words and the loops, the same lines (Yosys may order them differently).
+    loop_lines = {"    integer i;", "  end"}
+    kept = sorted(
+        line
+        for line in ours
+        if not _LOOP.fullmatch(line)
+        and line not in loop_lines
+        and not line.startswith("  initial begin")
+    )
+    removed = sorted(
+        line
+        for line in theirs
+        if not _WORD.fullmatch(line) and line not in loop_lines and line != "  initial begin"
+    )
+    assert kept == removed
+    # The memory with contents keeps them, word by word.
+    assert [line for line in ours if line.startswith("    \\table [")] == [
+        f"    \\table [{n}] = 6'h{value:02x};" for n, value in enumerate(TABLE)
+    ]
+
+
+def test_memories_start_as_declared_on_icarus(tmp_path):
+    (tmp_path / "top.v").write_text(to_verilog(Memories(), "top"))
+    (tmp_path / "tb.v").write_text(
+        """
+module tb;
+  reg [3:0] addr;
+  wire [7:0] zero;
+  wire [5:0] values;
+  wire flag;
+  top dut(.addr(addr), .zero(zero), .values(values), .flag(flag));
+  integer n;
+  initial begin
+    for (n = 0; n < 16; n = n + 1) begin
+      addr = n;
+      #1 $display("%0d %0d %0d %0d", n, zero, values, n < 5 ? flag : 1'b0);
+    end
+  end
+endmodule
+"""
+    )
+    icarus()  # says how to install it if it is missing
+    subprocess.run(
+        ["iverilog", "-o", tmp_path / "sim", tmp_path / "tb.v", tmp_path / "top.v"], check=True
+    )
+    out = subprocess.run(
+        ["vvp", "-n", tmp_path / "sim"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[:16] == [f"{n} 0 {TABLE[n]} 0" for n in range(16)]
+
+
+def test_the_emitter_is_amaranths_again_after_a_failure():
+    emit = rtlil.ModuleEmitter.emit_memory
+
+    class Broken(Memories):
+        def elaborate(self, platform):
+            raise RuntimeError("elaboration fails")
+
+    with pytest.raises(RuntimeError, match="elaboration fails"):
+        to_verilog(Broken(), "top")
+    assert rtlil.ModuleEmitter.emit_memory is emit
