@@ -87,13 +87,17 @@ class Build:
     simulator: str
     toplevel: str
     directory: Path
+    traced: bool = True  # can write a waveform (an Icarus build always can)
+    speed: bool = False
 
 
 # Amaranth's Verilog widens operands implicitly; these warnings are not errors.
 _VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
 # Test models are compiled for compile speed: the testbenches' Python, not the model, sets the
 # pace of a test. The speed build (`make bench`, speed=True) keeps Verilator's C++ defaults
-# with -O3, and writes no waveforms.
+# with -O3, and writes no waveforms. A Verilator model is built without tracing (its trace code
+# is half the C++ of a model) until a run asks for a waveform: :func:`run_cocotb` then builds
+# the traced model of the same Verilog, once, as it does any other.
 _VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 # cocotb's Verilator runner makes every signal of the design public (--public-flat-rw) so that a
@@ -153,29 +157,39 @@ def announce(simulator, toplevel, directory, step):
     last_file.write_text(f"{seconds:.1f}\n")
 
 
-def build(verilog_text, toplevel, simulator, *, speed=False):
+def build(verilog_text, toplevel, simulator, *, speed=False, traced=False):
     """Compile ``verilog_text`` (top module ``toplevel``) for ``simulator``, or reuse the build.
 
     Builds are cached under ``<build root>/sim/<simulator>/``, keyed by the Verilog text, the
     simulator, its version and the build flags: one build serves every test and run of that
     configuration, in this process and the next (the cache survives between runs; a clean
-    clone builds from nothing). Every build but the speed build can write waveforms;
-    :func:`run_cocotb` chooses. ``speed=True`` (Verilator) compiles for simulation speed and
-    makes only the top module's ports public: for the lean speed testbench of ``make bench``."""
+    clone builds from nothing). An Icarus build can always write waveforms; a Verilator build
+    only if ``traced``, and :func:`run_cocotb` builds the traced model when a run asks for
+    one. ``speed=True`` (Verilator) compiles for simulation speed and never traces: for the
+    lean speed testbench of ``make bench``. Every Verilator build makes only the top module's
+    ports public."""
     from cocotb_tools.runner import get_runner
 
     tool = _tool(simulator)
     tool.activate()
     speed = speed and simulator == "verilator"
+    traced = simulator == "icarus" or (traced and not speed)
     flags = (
-        ("speed" if speed else " ".join([*_VERILATOR_ARGS, "top-public", _VERILATOR_MAKEFLAGS]))
+        (
+            "speed"
+            if speed
+            else " ".join(
+                [*_VERILATOR_ARGS, "top-public", _VERILATOR_MAKEFLAGS, "trace" if traced else ""]
+            )
+        )
         if simulator == "verilator"
         else ""
     )
     key = hashlib.sha256(
         "\0".join([verilog_text, simulator, tool.version, flags]).encode()
     ).hexdigest()[:16]
-    directory = model_cache() / simulator / f"{toplevel}{'-speed' if speed else ''}-{key}"
+    variant = "-speed" if speed else "-traced" if traced and simulator == "verilator" else ""
+    directory = model_cache() / simulator / f"{toplevel}{variant}-{key}"
     done = directory / "BUILT"
     with _locked(directory.with_name(directory.name + ".lock")):
         if not done.exists():
@@ -202,13 +216,13 @@ def build(verilog_text, toplevel, simulator, *, speed=False):
                         build_dir=directory,
                         build_args=build_args,
                         timescale=TIMESCALE,
-                        waves=simulator == "verilator" and not speed,
+                        waves=simulator == "verilator" and traced,
                         log_file=directory / "build.log",
                     )
 
             announce(simulator, toplevel, directory, compile_model)
             done.write_text(json.dumps({"tool": tool.version}))
-    return Build(simulator, toplevel, directory)
+    return Build(simulator, toplevel, directory, traced=traced, speed=speed)
 
 
 def _ccache():
@@ -264,10 +278,16 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
     """Run cocotb module ``test_module`` on ``built`` in ``test_dir``.
 
     Returns the waveform path (``None`` without waves). The test module reports through files
-    it writes in ``test_dir``; the runner's own pass/fail goes to ``results.xml`` there.
+    it writes in ``test_dir``; the runner's own pass/fail goes to ``results.xml`` there. With
+    ``waves``, a Verilator model built without tracing is swapped for the traced build of the
+    same Verilog (built now if it is not yet cached); a speed build writes no waveform.
     """
     from cocotb_tools.runner import get_runner
 
+    waves = waves and not built.speed
+    if waves and not built.traced:
+        verilog_text = (built.directory / f"{built.toplevel}.v").read_text()
+        built = build(verilog_text, built.toplevel, built.simulator, traced=True)
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
     _tool(built.simulator).activate()
