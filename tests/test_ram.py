@@ -143,7 +143,7 @@ def test_slices_are_as_narrow_as_a_block_ram_holds():
     "shape, depth, sliced",
     [
         (unsigned(2), 8192, False),
-        (data.ArrayLayout(signed(8), 4), 4096, True),
+        (data.ArrayLayout(signed(8), 2), 4096, True),
     ],
 )
 def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, tmp_path):
