@@ -34,9 +34,9 @@ class DualMultiplier(wiring.Component):
     any case is taken) the two products are one ``SB_MAC16``
     in its 8x8 mode (``MODE_8x8``), lane 1 in the top multiplier (``A[15:8] * B[15:8]``), lane 0
     in the bottom one (``A[7:0] * B[7:0]``), with ``A_SIGNED`` and ``B_SIGNED`` set: in 8x8 mode
-    these make *both* 8x8 multipliers signed (Lattice's iCE40 DSP Function Usage Guide, and
-    Yosys's ``SB_MAC16`` simulation model, which sign-extends ``A[7:0]`` and ``B[7:0]`` when
-    ``MODE_8x8`` is set), so no offset correction is needed. The product registers are the
+    these make *both* 8x8 multipliers signed (Yosys's ``SB_MAC16`` simulation model sign-extends
+    ``A[7:0]`` and ``B[7:0]`` when ``MODE_8x8`` is set, and MARLANN runs this configuration on
+    the UP5K), so no offset correction is needed. The product registers are the
     block's own 8x8 multiplier output registers (``TOP_8x8_MULT_REG``, ``BOT_8x8_MULT_REG``),
     routed straight to ``O`` (``TOPOUTPUT_SELECT = BOTOUTPUT_SELECT = 2``): the fabric drives
     the multiplier inputs and reads a register, as the ECP5 PE's ``MULT18X18D`` does. Yosys's
