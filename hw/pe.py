@@ -19,6 +19,10 @@ class ProcessingElement(wiring.Component):
     act_width, weight_width, acc_width : int
         Signed widths of the activation (2 to 32), the weight (2 to 32), and the partial sum
         (2 to 64).
+    shared_multiplier : bool
+        The product comes from a multiplier outside the PE, which it may share with another
+        (:class:`~hw.dual_multiplier.DualMultiplier`), through ``mul_a``, ``mul_w`` and
+        ``mul_p``.
 
     Members
     -------
@@ -37,6 +41,12 @@ class ProcessingElement(wiring.Component):
     w_shift, w_bank : In
         When ``w_shift``, bank ``w_bank`` takes ``w_in`` (the other bank is untouched, so a new
         weight set shifts in while the current one computes).
+    mul_a, mul_w : Out
+        Only with ``shared_multiplier``: the operands, ``a_in`` and ``w[bank_in]``.
+    mul_p : In
+        Only with ``shared_multiplier``: their product registered once,
+        ``mul_p(n + 1) = mul_a(n) * mul_w(n)``, which takes the product register's place (same
+        cycle behaviour).
 
     All registers here are datapath registers and have no reset.
 
@@ -45,14 +55,23 @@ class ProcessingElement(wiring.Component):
     enabled: the product register lives in the DSP block, so that fabric -> DSP and DSP ->
     fabric are separate paths (Yosys maps ``$mul`` to a combinational ``MULT18X18D`` and never
     moves registers into it). Same cycle behaviour; without a platform (simulation, ``sysconv
-    verilog``) the multiplier is Amaranth's ``*``.
+    verilog``) the multiplier is Amaranth's ``*``. On an iCE40 platform the array builds its
+    PEs with ``shared_multiplier``, two to an ``SB_MAC16``.
     """
 
-    def __init__(self, *, act_width, weight_width, acc_width):
+    def __init__(self, *, act_width, weight_width, acc_width, shared_multiplier=False):
         self.check_parameters(act_width=act_width, weight_width=weight_width, acc_width=acc_width)
         self._act_width = act_width
         self._weight_width = weight_width
         self._acc_width = acc_width
+        self._shared_multiplier = bool(shared_multiplier)
+        multiplier = {}
+        if shared_multiplier:
+            multiplier = {
+                "mul_a": Out(signed(act_width)),
+                "mul_w": Out(signed(weight_width)),
+                "mul_p": In(signed(act_width + weight_width)),
+            }
         super().__init__(
             {
                 "a_in": In(signed(act_width)),
@@ -65,6 +84,7 @@ class ProcessingElement(wiring.Component):
                 "w_out": Out(signed(weight_width)),
                 "w_shift": In(1),
                 "w_bank": In(1),
+                **multiplier,
             }
         )
 
@@ -84,12 +104,14 @@ class ProcessingElement(wiring.Component):
         ]
         a = Signal(signed(self._act_width), reset_less=True)
         bank = Signal(reset_less=True)
-        product = Signal(signed(self._act_width + self._weight_width), reset_less=True)
         psum = Signal(signed(self._acc_width), reset_less=True)
 
         weight = Mux(self.bank_in, weights[1], weights[0])
         m.d.sync += [a.eq(self.a_in), bank.eq(self.bank_in)]
-        if _is_ecp5(platform) and max(self._act_width, self._weight_width) <= 18:
+        product = Signal(signed(self._act_width + self._weight_width), reset_less=True)
+        if self._shared_multiplier:
+            m.d.comb += [self.mul_a.eq(self.a_in), self.mul_w.eq(weight), product.eq(self.mul_p)]
+        elif _is_ecp5(platform) and max(self._act_width, self._weight_width) <= 18:
             m.submodules.mult = _ecp5_registered_multiply(self.a_in, weight, product)
         else:
             m.d.sync += product.eq(self.a_in * weight)

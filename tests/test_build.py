@@ -248,7 +248,7 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
     assert [run["seed"] for run in report["engine"]["seeds"]] == [1, 2]
     assert (out / "work" / "engine" / "report-seed2.json").exists()
     assert Path(report["bitstream"]).name == "sysconv_board.bin"
-    # One SB_MAC16 for the PE, two for the requantiser's one 33x17-bit lane.
+    # One SB_MAC16 for the PE (half of it used), two for the requantiser's one 33x17-bit lane.
     assert report["board_top"]["resources"]["dsp"]["used"] == 3
     assert report["board_top"]["resources"]["spram"] == {"used": 0, "available": 4}
     # The board clock (the PLL's, 21 MHz) is met; the engine alone is held to 30 MHz.
@@ -378,7 +378,8 @@ def test_cli_bad_engine_seeds_exit_2(option, message, capsys):
 
 
 def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
-    # 16 PE multipliers and 4 requantiser lanes of two SB_MAC16 each: 24 of the device's 8.
+    # 16 PE multipliers, two to an SB_MAC16, and 4 requantiser lanes of two SB_MAC16 each: 16
+    # of the device's 8.
     code = main(
         [
             "build",
@@ -407,7 +408,7 @@ def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
     assert code == 1
     assert capsys.readouterr().err == (
         "sysconv: error: the board top (4x4 array, up to 4x4x4 -> 4, kernel 1, pool 0) does "
-        "not fit the iCE40UP5K-SG48: it needs 24 DSP blocks (the device has 8)\n"
+        "not fit the iCE40UP5K-SG48: it needs 16 DSP blocks (the device has 8)\n"
     )
     assert not (test_dir / "too-big" / "sysconv_board.bin").exists()
 

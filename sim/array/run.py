@@ -3,10 +3,18 @@ tests call."""
 
 from sysconv.hw import SystolicArray
 from sysconv.hw.verilog import to_verilog
-from sysconv.sim import HDL_SIMULATORS, ON_FAILURE, SIMULATORS, Result, runner, waves_on_failure
+from sysconv.sim import (
+    HDL_SIMULATORS,
+    ON_FAILURE,
+    SIMULATORS,
+    Result,
+    ecp5_models,
+    ice40_models,
+    runner,
+    waves_on_failure,
+)
 from sysconv.sim.array.amaranth_sim import run_array_amaranth
 from sysconv.sim.array.bench import Mismatch
-from sysconv.sim.ecp5_models import models_for
 
 __all__ = ["run_array", "run_arrays"]
 
@@ -28,7 +36,8 @@ def run_array(scenario, simulator, test_dir, *, waves=ON_FAILURE, platform=None)
     and o.payload (or None).
 
     With ``platform``, the array is elaborated for it (vendor primitives, such as the ECP5 PE's
-    DSP block) and simulated with :mod:`sysconv.sim.ecp5_models`: Icarus and Verilator only."""
+    DSP block or the iCE40 PE pair's) and simulated with :mod:`sysconv.sim.ecp5_models` or
+    :mod:`sysconv.sim.ice40_models`: Icarus and Verilator only."""
     test_dir = runner.prepare(
         simulator, test_dir, SIMULATORS if platform is None else HDL_SIMULATORS
     )
@@ -92,7 +101,8 @@ def run_arrays(scenarios, simulator, test_dir, *, platform=None):
 
 def _build(scenario, simulator, platform):
     verilog_text = to_verilog(array_for(scenario), TOPLEVEL, platform=platform)
-    return runner.build(verilog_text + models_for(verilog_text), TOPLEVEL, simulator)
+    models = ecp5_models.models_for(verilog_text) + ice40_models.models_for(verilog_text)
+    return runner.build(verilog_text + models, TOPLEVEL, simulator)
 
 
 def _result(simulator, result, wave_path):
