@@ -8,7 +8,7 @@
    cycles beside ours, the ratio, and why where ours are not below.
 3. **Simulation speed.** The speed array's run on Verilator, Icarus and Amaranth's simulator:
    simulated cycles per wall-clock second inside the testbench, and the ratios; in the full
-   benchmark also Verilator on the regression's test build (C++ at -O0, every signal public).
+   benchmark also Verilator on the regression's test build (C++ at -O0, not traced).
 4. **Regression time** (full benchmark only): the regression's pytest command with
    ``-n auto`` and with ``-n 1``.
 
@@ -317,9 +317,7 @@ class Bench:
         )
         self.done()
         if runner_build:
-            self.step(
-                f"speed: {size}x{size} on Verilator, the test build (C++ -O0, every signal public)"
-            )
+            self.step(f"speed: {size}x{size} on Verilator, the test build (C++ -O0, not traced)")
             text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
             start = time.perf_counter()
             built = runner.build(text, TOPLEVEL, "verilator")
@@ -332,7 +330,7 @@ class Bench:
             )
             add(
                 "verilator",
-                "test build (-O0, --public-flat-rw)",
+                "test build (-O0, not traced)",
                 result,
                 {
                     "build_seconds": build_seconds,
