@@ -79,10 +79,10 @@ class BoardSpec:
 
 BOARDS = {
     # iCE40UP5K: 5280 logic cells, 8 SB_MAC16, 30 EBR of 4 kbit, 4 SPRAM of 256 kbit.
-    # Each SB_MAC16 takes one 8x8 PE multiplier; the requantiser's 33x17-bit multipliers take
-    # two each. A 6x1 array therefore fills the 8 DSPs: 6 for the PEs, 2 for its output lane.
-    # (A 2x2 array also takes 8, but a second output lane costs more logic cells than a PE:
-    # 2x2 needs 5562 after packing, 6x1 4471.)
+    # Two PEs share one SB_MAC16 (8x8 mode, hw/dual_multiplier.py); the requantiser's 33x17-bit
+    # multipliers take two each. The 6x1 array takes 5: 3 for its PEs, 2 for its output lane.
+    # Logic cells, not DSPs, limit the array: a 16x1 board top needs 7001 of 5280 after
+    # packing (docs/boards.md, "16 MACs per cycle on the UP5K: not yet").
     "icebreaker": BoardSpec(
         name="icebreaker",
         platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
