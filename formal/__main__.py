@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .checks import CHECKS, LONG, MUTANTS, find
 from .report import columns, explain, finished, started, table, verdict
-from .sby import run
+from .sby import run, vcd
 from .trace import format_trace, read_vcd
 
 
@@ -67,14 +67,16 @@ def main(argv=None):
         return 0
     if args.trace:
         try:
-            result = run(find(args.trace))
+            check = find(args.trace)
         except ValueError as error:
             parser.error(str(error))
-        if not result.trace:
+        result = run(check)
+        trace = vcd(check, result)
+        if not trace:
             print(f"{args.trace}: {result.status}, no trace", file=sys.stderr)
             return 1
-        steps = read_vcd(result.trace)
-        print(result.trace)
+        steps = read_vcd(trace)
+        print(trace)
         print(format_trace(steps, columns(steps)))
         return 0
     if not checks:

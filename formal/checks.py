@@ -3,7 +3,7 @@
 mutated design with the property that must catch it.
 
 :data:`CHECKS` is what ``make formal`` and ``make test`` run (depths chosen so that the whole
-set takes about two minutes of CPU here); :data:`LONG` repeats the bounded ones deeper
+set takes about seven minutes of CPU here); :data:`LONG` repeats the bounded ones deeper
 (``make formal LONG=1``, ``pytest -m long``). A depth is in clock cycles from reset: for
 ``prove`` the induction length ``k`` (a pass holds at any depth), for ``bmc`` the length of
 the traces checked, for ``cover`` the longest trace searched.

@@ -4,7 +4,9 @@ to reach a design's named submodules and control registers.
 A harness is an :class:`~amaranth.hdl.Elaboratable` with no ports of its own. It instantiates the
 block under test, drives every input of it from the solver (``AnySeq``: any value in every
 cycle; ``AnyConst``: any value, the same in every cycle), restricts those values only with
-``Assume`` where the block's contract says the environment must, and states the property with
+``Assume`` where the block's contract says the environment must (on the inputs of the cycle or
+on constants, so that every state meets it for some inputs: a bmc check groups steps,
+:func:`sysconv.formal.sby._engine`), and states the property with
 ``Assert`` (must hold in every reachable cycle) or ``Cover`` (must be reachable).
 
 Time. Cycle 0 is the state after reset: every register holds its ``init`` value (the solver

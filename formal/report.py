@@ -2,6 +2,7 @@
 did not come out as expected (with its counterexample), and the summary table.
 """
 
+from .sby import vcd
 from .trace import format_trace, read_vcd
 
 __all__ = ["columns", "explain", "table", "verdict", "started", "finished"]
@@ -60,10 +61,11 @@ def explain(check, result):
         lines.append(f"  induction step (k = {check.depth}) broke: {'; '.join(result.unproven)}")
     if result.unreached:
         lines.append(f"  covers not reached: {'; '.join(result.unreached)}")
-    lines.append(f"  trace (VCD): {result.trace or 'none written'}")
+    trace = vcd(check, result)
+    lines.append(f"  trace (VCD): {trace or 'none written'}")
     lines.append(f"  log: {result.log}")
-    if result.trace:
-        steps = read_vcd(result.trace)
+    if trace:
+        steps = read_vcd(trace)
         lines.append(format_trace(steps, columns(steps)))
     return "\n".join(lines)
 
