@@ -49,7 +49,7 @@ upgrade-tools: setup
 	$(PY) -m pytest -n $(JOBS) -m "not long"
 
 # Formal proofs of the stream blocks with SymbiYosys (README, "Formal verification"): a table
-# of every property and mutated design, about two minutes of CPU; `make test` runs the same
+# of every property and mutated design, about seven minutes of CPU; `make test` runs the same
 # checks through pytest. `make formal LONG=1` adds the deeper bounds (`pytest -m long`).
 .PHONY: formal
 formal: setup
