@@ -27,7 +27,9 @@ os.environ.setdefault("SYSCONV_BUILD_DIR", str(Path(__file__).resolve().parents[
 
 def pytest_collection_modifyitems(items):
     """Tests marked ``heavy`` first, the rest in their order: with pytest-xdist handing out tests
-    in this order, a multi-minute test started last would leave one worker running it alone."""
+    one at a time in this order (``--maxschedchunk=1``, pyproject.toml), the heavy ones go to
+    every worker, and a multi-minute test started last does not leave one worker running it
+    alone."""
     items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
 
 
