@@ -179,7 +179,7 @@ def build(verilog_text, toplevel, simulator, *, speed=False, traced=False):
             "speed"
             if speed
             else " ".join(
-                [*_VERILATOR_ARGS, "top-public", _VERILATOR_MAKEFLAGS, "trace" if traced else ""]
+                [*_VERILATOR_ARGS, "top-public", _VERILATOR_MAKEFLAGS, *(["trace"] * traced)]
             )
         )
         if simulator == "verilator"
