@@ -21,8 +21,8 @@ from sysconv.hw.layer import EngineConfig
 SMALL = dict(
     rows=2,
     cols=2,
-    max_height=5,
-    max_width=5,
+    max_height=4,
+    max_width=4,
     max_in_channels=3,
     max_out_channels=3,
     max_kernel=3,

@@ -378,23 +378,23 @@ def test_cli_bad_engine_seeds_exit_2(option, message, capsys):
 
 
 def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
-    # 16 PE multipliers, two to an SB_MAC16, and 4 requantiser lanes of two SB_MAC16 each: 16
-    # of the device's 8.
+    # 4 PE multipliers, two to an SB_MAC16, and 4 requantiser lanes of two SB_MAC16 each: 10
+    # of the device's 8. The smallest maps that hold the layer keep the synthesis short.
     code = main(
         [
             "build",
             "--board",
             "icebreaker",
             "--rows",
-            "4",
+            "1",
             "--cols",
             "4",
             "--max-height",
-            "4",
+            "2",
             "--max-width",
-            "4",
+            "2",
             "--max-in-channels",
-            "4",
+            "1",
             "--max-out-channels",
             "4",
             "--max-kernel",
@@ -407,8 +407,8 @@ def test_configuration_that_does_not_fit_says_what_it_needs(test_dir, capsys):
     )
     assert code == 1
     assert capsys.readouterr().err == (
-        "sysconv: error: the board top (4x4 array, up to 4x4x4 -> 4, kernel 1, pool 0) does "
-        "not fit the iCE40UP5K-SG48: it needs 16 DSP blocks (the device has 8)\n"
+        "sysconv: error: the board top (1x4 array, up to 2x2x1 -> 4, kernel 1, pool 0) does "
+        "not fit the iCE40UP5K-SG48: it needs 10 DSP blocks (the device has 8)\n"
     )
     assert not (test_dir / "too-big" / "sysconv_board.bin").exists()
 
