@@ -449,3 +449,52 @@ def test_default_board_build(board, test_dir):
     report = build_board(board, out=out)
     check_report(report, out, board)
     assert report["timing_met"], report["board_top"]["fmax"]
+
+
+# The ECP5's DSP slice also splits into two 9x9 multipliers (MULT9X9D), which would double the
+# ULX3S's int8 MACs; the open toolchain has no way to them (docs/boards.md).
+ECP5_9X9 = """\
+(* blackbox *)
+module MULT9X9D(input A8, A7, A6, A5, A4, A3, A2, A1, A0, B8, B7, B6, B5, B4, B3, B2, B1, B0,
+                input SIGNEDA, SIGNEDB, CLK0, CE0, RST0,
+                output P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2,
+                P1, P0);
+endmodule
+module nine(input clk, input [8:0] a, b, output reg [17:0] p);
+  wire [17:0] q;
+  MULT9X9D m(.A8(a[8]), .A7(a[7]), .A6(a[6]), .A5(a[5]), .A4(a[4]), .A3(a[3]), .A2(a[2]),
+             .A1(a[1]), .A0(a[0]), .B8(b[8]), .B7(b[7]), .B6(b[6]), .B5(b[5]), .B4(b[4]),
+             .B3(b[3]), .B2(b[2]), .B1(b[1]), .B0(b[0]), .SIGNEDA(1'b1), .SIGNEDB(1'b1),
+             .CLK0(clk), .CE0(1'b1), .RST0(1'b0), .P17(q[17]), .P16(q[16]), .P15(q[15]),
+             .P14(q[14]), .P13(q[13]), .P12(q[12]), .P11(q[11]), .P10(q[10]), .P9(q[9]),
+             .P8(q[8]), .P7(q[7]), .P6(q[6]), .P5(q[5]), .P4(q[4]), .P3(q[3]), .P2(q[2]),
+             .P1(q[1]), .P0(q[0]));
+  always @(posedge clk) p <= q;
+endmodule
+module pair(input clk, input signed [7:0] a0, b0, a1, b1, output reg signed [15:0] p0, p1);
+  always @(posedge clk) begin p0 <= a0 * b0; p1 <= a1 * b1; end
+endmodule
+"""
+
+
+def test_ecp5_toolchain_has_no_9x9_multiplier(tmp_path):
+    (tmp_path / "nine.v").write_text(ECP5_9X9)
+    yosys, nextpnr = tools.find("yosys"), tools.find("nextpnr-ecp5")
+    # Yosys knows no MULT9X9D (its ECP5 library has MULT18X18D and ALU54B only) and gives
+    # each 8x8 product a MULT18X18D of its own ...
+    for top in ("nine", "pair"):
+        script = f"read_verilog nine.v; synth_ecp5 -top {top} -json {top}.json"
+        tools.run([yosys, "-q", "-p", script], tmp_path, f"{top}.log", step="synthesis")
+    cells = json.loads((tmp_path / "pair.json").read_text())["modules"]["pair"]["cells"]
+    assert sorted(c["type"] for c in cells.values() if c["type"].startswith("MULT")) == [
+        "MULT18X18D",
+        "MULT18X18D",
+    ]
+    # ... and nextpnr-ecp5 refuses an instance.
+    with pytest.raises(tools.ToolError, match="cell type 'MULT9X9D' is unsupported"):
+        tools.run(
+            [nextpnr, "--85k", "--package", "CABGA381", "--json", "nine.json", "--textcfg", "x"],
+            tmp_path,
+            "nextpnr.log",
+            step="place and route",
+        )
