@@ -1,5 +1,9 @@
 """The systolic array's generated Verilog against golden.systolic, cycle by cycle, on Icarus,
-Verilator and Amaranth's simulator; its parameter checks; its failure reports."""
+Verilator and Amaranth's simulator; its parameter checks; its failure reports.
+
+Every cycle of a run (``i.ready``, ``w.ready``, ``o.valid``, ``o.payload``) is checked against
+the golden model driven by the same inputs, so the three simulators' traces of a scenario are
+the same whenever each passes: no test compares them with each other."""
 
 import re
 from pathlib import Path
@@ -86,18 +90,6 @@ def test_array_under_stalls(shape, simulator, test_dir):
         for name, idle, backpressure in STALLS
     }
     check_all(scenarios, simulator, test_dir)
-
-
-@pytest.mark.parametrize("shape", VERILATOR_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_three_simulators_give_identical_traces(shape, test_dir):
-    scenario = ArrayScenario.random(*shape, vectors=40, sets=3, idle=0.2, backpressure=0.4, seed=7)
-    traces = {}
-    for simulator in SIMULATORS:
-        result = run_array(scenario, simulator, test_dir / simulator)
-        check_pass(result, scenario)
-        traces[simulator] = result.details["trace"]
-    assert traces["icarus"] == traces["amaranth"]
-    assert traces["verilator"] == traces["amaranth"]
 
 
 def test_sustains_one_vector_per_cycle_at_documented_latency(test_dir):
