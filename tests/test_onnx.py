@@ -652,8 +652,13 @@ def tiny_model(tmp_path_factory):
     return quantised(folder, "tiny", layers, (2, 5, 5), per_channel=True, act="uint8")
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus", "amaranth"])
-def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, test_dir):
+# The conv pass plain (the engine pads its borders, the host the rest) and tap-packed (the
+# host pads and lays out every patch: im2col); each engine is one simulator model.
+@pytest.mark.parametrize(
+    "simulator, packing",
+    [("verilator", "never"), ("verilator", "always"), ("icarus", "always"), ("amaranth", "always")],
+)
+def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, packing, test_dir):
     x = np.random.default_rng(4).standard_normal((2, 2, 5, 5)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "y.npy"
@@ -670,6 +675,8 @@ def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, tes
         "2",
         "--cols",
         "2",
+        "--packing",
+        packing,
         "--json",
         "--workdir",
         test_dir,
@@ -677,6 +684,7 @@ def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, tes
     summary = json.loads(run.stdout)
     assert run.returncode == 0, summary["message"]
     assert summary["status"] == "pass" and summary["rtl_equals_golden"] is True
+    assert summary["passes"][0]["pass"].endswith("(taps packed)") == (packing == "always")
     # Every pass's measured cycles are golden.perf's prediction.
     for row in summary["passes"]:
         assert row["cycles"] == row["predicted_cycles"], row
