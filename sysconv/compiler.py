@@ -130,18 +130,35 @@ def packing_pays(layer, rows, cols):
     return packed < predict_layer(rows, cols, layer).layer_cycles
 
 
+def _engine_holding(config, rows, cols, mult_width=16):
+    """The :class:`EngineConfig` of limits just large enough for ``config`` (ValueError when
+    none is: a layer beyond the largest limits)."""
+    return EngineConfig(
+        rows,
+        cols,
+        max_height=max(config.height, config.out_height),
+        max_width=max(config.width, config.out_width),
+        max_in_channels=config.in_channels,
+        max_out_channels=config.out_channels,
+        max_kernel=config.kernel,
+        mult_width=mult_width,
+        max_pool=config.pool_size and 4,
+    )
+
+
 def _packs(config, packing, array, engine):
     """Whether the conv pass ``config`` runs tap-packed."""
     if packing != "auto":
         return packing == "always"
     if array is None or not packing_pays(config, *array):
         return False
-    if engine is None:
-        return True
-    try:
-        config.tap_packed().check(engine)
+    try:  # the engine, or with none some engine, holds it packed (or plain only)
+        if engine is None:
+            _engine_holding(config.tap_packed(), *array)
+        else:
+            config.tap_packed().check(engine)
     except ValueError:
-        return False  # the engine holds the plain pass only
+        return False
     return True
 
 
@@ -273,19 +290,8 @@ def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16, pack
     :class:`CompileError` naming the pass and its layers."""
     passes = compile_network(network, input_shape, batch=batch, packing=packing, array=(rows, cols))
     for index, step in enumerate(passes):
-        c = step.layer
         try:
-            EngineConfig(
-                rows,
-                cols,
-                max_height=max(c.height, c.out_height),
-                max_width=max(c.width, c.out_width),
-                max_in_channels=c.in_channels,
-                max_out_channels=c.out_channels,
-                max_kernel=c.kernel,
-                mult_width=mult_width,
-                max_pool=c.pool_size and 4,
-            )
+            _engine_holding(step.layer, rows, cols, mult_width)
         except ValueError as error:
             raise CompileError(
                 f"pass {index} ({step.name}, network layers "

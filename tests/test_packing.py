@@ -166,6 +166,16 @@ def test_auto_keeps_a_pass_plain_that_the_engine_holds_only_plain():
         compile_network(network, (3, 8, 8), engine, packing="always")
 
 
+def test_auto_keeps_a_pass_plain_that_no_engine_holds_packed():
+    """On 64x64, Conv2d(100, 4, 7) pays packed, but 4,900 channels are beyond any engine."""
+    network = _quantised([Conv2d(100, 4, 7, 1, 3)], np.random.default_rng(0), (0, 0))
+    assert packing_pays(compile_network(network, (100, 7, 7))[0].layer, 64, 64)
+    assert not compile_network(network, (100, 7, 7), array=(64, 64))[0].packed
+    assert engine_for(network, (100, 7, 7), 64, 64).max_in_channels == 100
+    with pytest.raises(CompileError, match=r"^pass 0 .*: no engine holds it: max_in_channels"):
+        engine_for(network, (100, 7, 7), 64, 64, packing="always")
+
+
 @pytest.mark.parametrize(
     ("packing", "message"),
     [
