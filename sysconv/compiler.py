@@ -24,7 +24,8 @@ pooling: ``ceil(K*K*Cin / rows)`` weight sets a column tile instead of ``K*K*cei
 rows)``. The price is the input: ``out_h * out_w * ceil(K*K*Cin / rows)`` words instead of
 ``H * W * ceil(Cin / rows)``. ``packing="auto"`` packs a pass when golden.perf predicts fewer
 layer cycles for it packed than plain (:func:`packing_pays`), on the array of the engine (or
-``array``), and the packed pass fits the engine when one is given.
+``array``), or when only the packed pass fits (a kernel beyond the engine's), and never when
+only the plain one fits.
 
 Every pass is checked against the engine's generated limits (``LayerConfig.check``); the
 engine the demo generates is sized by :func:`engine_for`. The host only moves tensors.
@@ -146,20 +147,25 @@ def _engine_holding(config, rows, cols, mult_width=16):
     )
 
 
+def _fits(config, array, engine):
+    """Whether ``engine``, or without one some engine on ``array``, holds ``config``."""
+    try:
+        if engine is None:
+            _engine_holding(config, *array)
+        else:
+            config.check(engine)
+    except ValueError:
+        return False
+    return True
+
+
 def _packs(config, packing, array, engine):
     """Whether the conv pass ``config`` runs tap-packed."""
     if packing != "auto":
         return packing == "always"
-    if array is None or not packing_pays(config, *array):
+    if array is None or not _fits(config.tap_packed(), array, engine):
         return False
-    try:  # the engine, or with none some engine, holds it packed (or plain only)
-        if engine is None:
-            _engine_holding(config.tap_packed(), *array)
-        else:
-            config.tap_packed().check(engine)
-    except ValueError:
-        return False
-    return True
+    return packing_pays(config, *array) or not _fits(config, array, engine)
 
 
 def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto", array=None):
@@ -168,12 +174,13 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
     otherwise).
 
     ``packing`` says which conv passes run tap-packed (see the module's documentation):
-    ``"auto"`` those for which :func:`packing_pays` on the array of ``engine``, or of ``array``
-    ``(rows, cols)`` without one (with neither, none), and which the engine holds packed;
-    ``"never"`` none; ``"always"`` every one (a packed pass the engine cannot hold is a
-    :class:`CompileError`). The choice depends on the array's shape only, never on the
-    engine's limits or buffers beyond that fit, so :func:`engine_for` sizes an engine for
-    the passes it then gets."""
+    ``"auto"`` those that the engine (without one, some engine) holds packed and for which
+    :func:`packing_pays` on the array of ``engine``, or of ``array`` ``(rows, cols)`` without
+    one, or that it holds packed only (a kernel beyond ``max_kernel``); with neither engine
+    nor array, none; ``"never"`` none; ``"always"`` every one (a packed pass the engine
+    cannot hold is a :class:`CompileError`). Beyond that fit, the choice depends on the
+    array's shape only, never on the engine's buffer sizes, so :func:`engine_for` sizes an
+    engine for the passes it then gets."""
     layers = list(network)
     shape = tuple(input_shape)
     if len(shape) != 3:

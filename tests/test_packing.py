@@ -176,6 +176,18 @@ def test_auto_keeps_a_pass_plain_that_no_engine_holds_packed():
         engine_for(network, (100, 7, 7), 64, 64, packing="always")
 
 
+def test_auto_packs_a_pass_that_runs_packed_only():
+    """A 9x9 kernel is beyond an engine of max_kernel 3, not its packed form, though packing
+    does not pay (4 channels fill 4 rows); and a 16x16 one beyond every engine."""
+    network = _quantised([Conv2d(4, 2, 9, 1, 4)], np.random.default_rng(0), (0, 0))
+    engine = EngineConfig(4, 4, max_height=10, max_width=10, max_in_channels=324)
+    (step,) = compile_network(network, (4, 10, 10), engine)
+    plain = compile_network(network, (4, 10, 10), packing="never")[0].layer
+    assert step.packed and not packing_pays(plain, 4, 4)
+    network = _quantised([Conv2d(1, 2, 16)], np.random.default_rng(0), (0, 0))
+    assert engine_for(network, (1, 16, 16), 8, 8).max_kernel == 1
+
+
 @pytest.mark.parametrize(
     ("packing", "message"),
     [
