@@ -463,7 +463,7 @@ def cmd_run(args):
     else:
         for row in summary["passes"]:
             print(
-                f"  {row['pass']:<28} x{row['runs']:<4} cycles {row['cycles']:>7} "
+                f"  {row['pass']:<34} x{row['runs']:<4} cycles {row['cycles']:>7} "
                 f"(predicted {row['predicted_cycles']}), PE utilisation "
                 f"{row['utilization']:.1%}"
             )
