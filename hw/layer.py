@@ -15,16 +15,30 @@ Register and bias words are 32-bit two's complement in the low bits of a beat (t
 are int8: their low 8 bits count). ``tlast`` marks
 the packet's last word. The input tensor then goes to the data stream, and the output comes
 back; both are int8, HWC raster order, in channel groups (see :meth:`EngineConfig.in_lanes`).
+
+*Tap packing*: a layer whose ``kernel**2 * in_channels`` fills the array's rows better than
+its ``in_channels`` alone (few input channels) can run as :meth:`LayerConfig.tap_packed`, a
+1x1 convolution over its output pixels whose channels are each pixel's whole receptive field:
+the host lays the input out with :func:`pack_taps` (im2col) and the weights with
+:func:`pack_tap_weights`, in the same (kernel row, kernel column, channel) order.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ._check import check_int, check_int_array
 from .lanes import pack, unpack
 
-__all__ = ["EngineConfig", "LayerConfig", "REGISTERS", "min_acc_width"]
+__all__ = [
+    "EngineConfig",
+    "LayerConfig",
+    "REGISTERS",
+    "min_acc_width",
+    "pack_taps",
+    "pack_tap_weights",
+]
 
 # The register words of a parameter packet, in order. The first group is the layer as a user
 # states it; the rest are derived from it by LayerConfig (host side), so that the hardware
@@ -330,6 +344,22 @@ class LayerConfig:
             self.out_height * self.out_width * self.kernel**2 * self.in_channels * self.out_channels
         )
 
+    def tap_packed(self):
+        """This layer with its taps packed: a 1x1 convolution, stride 1, no padding, over the
+        ``out_height x out_width`` output pixels, with ``kernel**2 * in_channels`` input
+        channels (a pixel's patch, :func:`pack_taps`) and the same output channels,
+        requantisation, ReLU and pooling. Its input is this layer's, padded (with the input
+        zero point) and packed by the host."""
+        return replace(
+            self,
+            height=self.out_height,
+            width=self.out_width,
+            in_channels=self.kernel**2 * self.in_channels,
+            kernel=1,
+            stride=1,
+            padding=0,
+        )
+
     def check(self, engine):
         """Raise ValueError, naming the parameter and the limit, if ``engine`` cannot run this
         layer."""
@@ -482,3 +512,24 @@ class LayerConfig:
         lanes = np.array([unpack(beat, 8, engine.cols) for beat in beats], np.int64)
         hwc = lanes.reshape(height, width, col_tiles * engine.cols)[:, :, : self.out_channels]
         return hwc.transpose(2, 0, 1)
+
+
+def pack_taps(x, kernel, stride):
+    """im2col: the ``(C, H, W)`` tensor ``x``, already padded, as the ``(kernel**2 * C, H',
+    W')`` input of a tap-packed layer (:meth:`LayerConfig.tap_packed`): output pixel ``(r,
+    q)``'s channel ``(i * kernel + j) * C + c`` is ``x[c, r * stride + i, q * stride + j]``,
+    where ``H' = (H - kernel) // stride + 1`` (and likewise ``W'``)."""
+    x = np.asarray(x)
+    channels = x.shape[0]
+    # (C, H', W', kernel, kernel), a view; striding picks every stride-th window start.
+    windows = sliding_window_view(x, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
+    (_, height, width, _, _) = windows.shape
+    return windows.transpose(3, 4, 0, 1, 2).reshape(kernel * kernel * channels, height, width)
+
+
+def pack_tap_weights(weights):
+    """The ``(Cout, Cin, K, K)`` kernels as the ``(Cout, K*K*Cin, 1, 1)`` weights of the
+    tap-packed layer, in :func:`pack_taps`'s channel order."""
+    weights = np.asarray(weights)
+    (out_channels, in_channels, k, _) = weights.shape
+    return weights.transpose(0, 2, 3, 1).reshape(out_channels, k * k * in_channels, 1, 1)

@@ -14,6 +14,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from . import __version__
+from .compiler import PACKING
 
 __all__ = ["main"]
 
@@ -441,6 +442,7 @@ def cmd_run(args):
             simulator=args.simulator,
             rows=args.rows,
             cols=args.cols,
+            packing=args.packing,
             workdir=args.workdir,
         )
     except ValueError as error:
@@ -461,7 +463,7 @@ def cmd_run(args):
     else:
         for row in summary["passes"]:
             print(
-                f"  {row['pass']:<28} x{row['runs']:<4} cycles {row['cycles']:>7} "
+                f"  {row['pass']:<34} x{row['runs']:<4} cycles {row['cycles']:>7} "
                 f"(predicted {row['predicted_cycles']}), PE utilisation "
                 f"{row['utilization']:.1%}"
             )
@@ -517,6 +519,7 @@ def cmd_bench(args):
         out=out,
         progress=False if args.no_progress else None,
         regression=False if args.no_regression else None,
+        speed=not args.no_speed,
     )
     print((out / "summary.md").read_text(), end="")
     print(
@@ -742,6 +745,13 @@ def _parser():
         "often)",
     )
     r.add_argument(
+        "--packing",
+        choices=PACKING,
+        default="auto",
+        help="which conv passes run with their kernel taps packed (im2col on the host): "
+        "auto, where golden.perf predicts fewer cycles (default), never or always",
+    )
+    r.add_argument(
         "--workdir", help="folder for the simulation's files (default build/runs/model-SIMULATOR)"
     )
     r.add_argument("--json", action="store_true", help="print a one-line JSON summary")
@@ -781,6 +791,12 @@ def _parser():
         "--no-regression",
         action="store_true",
         help="leave out part 4, timing the regression (the longest part)",
+    )
+    b.add_argument(
+        "--no-speed",
+        action="store_true",
+        help="leave out part 3, the simulators' speed (with --no-regression: cycles and "
+        "SCALE-Sim only, a few minutes)",
     )
     b.set_defaults(func=cmd_bench)
 

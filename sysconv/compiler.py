@@ -13,6 +13,20 @@ one input tensor in, one output tensor out):
 - ``Flatten`` is host work between passes: a ``(C, H, W)`` feature map becomes the
   ``C*H*W``-channel pixel of its sample, in PyTorch's ``C, H, W`` order.
 
+A ``Conv2d`` pass may run *tap-packed* (``Pass.taps``): im2col on the host. A pass carries one
+kernel tap's channel groups per weight set, ``ceil(Cin / rows)`` of them, so a layer with few
+input channels leaves rows idle (Cin = 3 fills 3 of 8); packed, the host lays each output
+pixel's ``K*K*Cin`` patch out as the channels of one pixel (:func:`sysconv.hw.layer.pack_taps`,
+padding with the input zero point and the stride applied on the host) and the engine runs a
+1x1 convolution, stride 1, no padding, over the output pixels
+(:meth:`sysconv.hw.layer.LayerConfig.tap_packed`), with the same requantisation, ReLU and
+pooling: ``ceil(K*K*Cin / rows)`` weight sets a column tile instead of ``K*K*ceil(Cin /
+rows)``. The price is the input: ``out_h * out_w * ceil(K*K*Cin / rows)`` words instead of
+``H * W * ceil(Cin / rows)``. ``packing="auto"`` packs a pass when golden.perf predicts fewer
+layer cycles for it packed than plain (:func:`packing_pays`), on the array of the engine (or
+``array``), or when only the packed pass fits (a kernel beyond the engine's), and never when
+only the plain one fits.
+
 Every pass is checked against the engine's generated limits (``LayerConfig.check``); the
 engine the demo generates is sized by :func:`engine_for`. The host only moves tensors.
 """
@@ -20,9 +34,13 @@ engine the demo generates is sized by :func:`engine_for`. The host only moves te
 from dataclasses import dataclass
 
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
-from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.golden.perf import predict_layer
+from sysconv.hw.layer import EngineConfig, LayerConfig, pack_tap_weights
 
-__all__ = ["Pass", "compile_network", "engine_for", "CompileError"]
+__all__ = ["Pass", "PACKING", "compile_network", "engine_for", "packing_pays", "CompileError"]
+
+# compile_network's choices for tap packing: by golden.perf's prediction, never, always.
+PACKING = ("auto", "never", "always")
 
 
 class CompileError(ValueError):
@@ -39,7 +57,12 @@ class CompileError(ValueError):
 class Pass:
     """One engine layer. ``stage`` is ``"conv"`` (run per sample on its ``(C, H, W)`` map) or
     ``"dense"`` (run once per batch on a ``(C, 1, N)`` map); ``layers`` are the indices of
-    the network layers it covers, ``name`` says which."""
+    the network layers it covers, ``name`` says which.
+
+    The host pads the pass's input by ``pad`` with the input zero point; then, when ``taps``
+    is ``(kernel, stride)`` (a tap-packed pass), packs it with
+    :func:`sysconv.hw.layer.pack_taps`; ``weights`` are then already packed, ``(Cout,
+    K*K*Cin, 1, 1)``."""
 
     stage: str
     layer: LayerConfig
@@ -48,6 +71,11 @@ class Pass:
     layers: tuple
     name: str
     pad: tuple = (0, 0, 0, 0)  # (top, left, bottom, right) the host adds before the pass
+    taps: tuple | None = None  # (kernel, stride) of the conv whose taps the host packs
+
+    @property
+    def packed(self):
+        return self.taps is not None
 
 
 def _describe(index, layer):
@@ -95,16 +123,80 @@ def _requant(layer):
     )
 
 
-def compile_network(network, input_shape, engine=None, *, batch=1):
+def packing_pays(layer, rows, cols):
+    """Whether golden.perf predicts fewer layer cycles (parameters, input, compute, output)
+    for ``layer`` (a :class:`~sysconv.hw.layer.LayerConfig`) tap-packed than plain on a
+    ``rows x cols`` array: fewer weight sets against a bigger input."""
+    packed = predict_layer(rows, cols, layer.tap_packed()).layer_cycles
+    return packed < predict_layer(rows, cols, layer).layer_cycles
+
+
+def _engine_holding(config, rows, cols, mult_width=16):
+    """The :class:`EngineConfig` of limits just large enough for ``config`` (ValueError when
+    none is: a layer beyond the largest limits)."""
+    return EngineConfig(
+        rows,
+        cols,
+        max_height=max(config.height, config.out_height),
+        max_width=max(config.width, config.out_width),
+        max_in_channels=config.in_channels,
+        max_out_channels=config.out_channels,
+        max_kernel=config.kernel,
+        mult_width=mult_width,
+        max_pool=config.pool_size and 4,
+    )
+
+
+def _fits(config, array, engine):
+    """Whether ``engine``, or without one some engine on ``array``, holds ``config``."""
+    try:
+        if engine is None:
+            _engine_holding(config, *array)
+        else:
+            config.check(engine)
+    except ValueError:
+        return False
+    return True
+
+
+def _packs(config, packing, array, engine):
+    """Whether the conv pass ``config`` runs tap-packed."""
+    if packing != "auto":
+        return packing == "always"
+    if array is None or not _fits(config.tap_packed(), array, engine):
+        return False
+    return packing_pays(config, *array) or not _fits(config, array, engine)
+
+
+def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto", array=None):
     """Passes for ``network`` on samples of ``input_shape`` ``(C, H, W)``, ``batch`` samples a
     dense pass. With ``engine``, every pass is checked against it (:class:`CompileError`
-    otherwise)."""
+    otherwise).
+
+    ``packing`` says which conv passes run tap-packed (see the module's documentation):
+    ``"auto"`` those that the engine (without one, some engine) holds packed and for which
+    :func:`packing_pays` on the array of ``engine``, or of ``array`` ``(rows, cols)`` without
+    one, or that it holds packed only (a kernel beyond ``max_kernel``); with neither engine
+    nor array, none; ``"never"`` none; ``"always"`` every one (a packed pass the engine
+    cannot hold is a :class:`CompileError`). Beyond that fit, the choice depends on the
+    array's shape only, never on the engine's buffer sizes, so :func:`engine_for` sizes an
+    engine for the passes it then gets."""
     layers = list(network)
     shape = tuple(input_shape)
     if len(shape) != 3:
         raise CompileError(f"input_shape must be (C, H, W), not {input_shape!r}")
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise CompileError(f"batch must be an integer >= 1, not {batch!r}")
+    if packing not in PACKING:
+        raise CompileError(
+            f"packing must be one of {', '.join(map(repr, PACKING))}, not {packing!r}"
+        )
+    if engine is not None:
+        if array is not None and tuple(array) != (engine.rows, engine.cols):
+            raise CompileError(
+                f"array {tuple(array)!r} differs from the engine's {(engine.rows, engine.cols)!r}"
+            )
+        array = (engine.rows, engine.cols)
     passes, stage, k = [], "conv", 0
     while k < len(layers):
         layer = layers[k]
@@ -149,8 +241,12 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
                 pool_stride=pool.stride if pool else None,
                 **_requant(layer),
             )
-            weights, bias = layer.weight, layer.bias
+            weights, bias, taps = layer.weight, layer.bias, None
             shape = (layer.out_channels, config.pool_out_height, config.pool_out_width)
+            if _packs(config, packing, array, engine):
+                # The host pads all of it, then packs the taps.
+                config, pad, taps = config.tap_packed(), pads, (layer.kernel_size, layer.stride)
+                weights = None if weights is None else pack_tap_weights(weights)
         elif isinstance(layer, Linear):
             if stage != "dense":
                 raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it", (k,))
@@ -167,7 +263,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
                 **_requant(layer),
             )
             weights = layer.weight.reshape(layer.out_features, layer.in_features, 1, 1)
-            bias = layer.bias
+            bias, pad, taps = layer.bias, (0, 0, 0, 0), None
             shape = (layer.out_features,)
         else:
             raise CompileError(
@@ -176,17 +272,9 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
                 (k,),
             )
         name = " + ".join(type(layers[i]).__name__ for i in covered)
-        passes.append(
-            Pass(
-                stage,
-                config,
-                weights,
-                bias,
-                tuple(covered),
-                name,
-                pad if isinstance(layer, Conv2d) else (0, 0, 0, 0),
-            )
-        )
+        if taps is not None:
+            name += " (taps packed)"
+        passes.append(Pass(stage, config, weights, bias, tuple(covered), name, pad, taps))
         k = covered[-1] + 1
     if engine is not None:
         for step in passes:
@@ -201,26 +289,16 @@ def compile_network(network, input_shape, engine=None, *, batch=1):
     return passes
 
 
-def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16):
-    """The smallest :class:`EngineConfig` (limits and buffer sizes) that runs every pass.
+def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16, packing="auto"):
+    """The smallest :class:`EngineConfig` (limits and buffer sizes) that runs every pass, as
+    :func:`compile_network` compiles them for a ``rows x cols`` array with ``packing``.
 
     A network no engine can hold (a layer beyond :class:`EngineConfig`'s largest limits) is a
     :class:`CompileError` naming the pass and its layers."""
-    passes = compile_network(network, input_shape, batch=batch)
+    passes = compile_network(network, input_shape, batch=batch, packing=packing, array=(rows, cols))
     for index, step in enumerate(passes):
-        c = step.layer
         try:
-            EngineConfig(
-                rows,
-                cols,
-                max_height=max(c.height, c.out_height),
-                max_width=max(c.width, c.out_width),
-                max_in_channels=c.in_channels,
-                max_out_channels=c.out_channels,
-                max_kernel=c.kernel,
-                mult_width=mult_width,
-                max_pool=c.pool_size and 4,
-            )
+            _engine_holding(step.layer, rows, cols, mult_width)
         except ValueError as error:
             raise CompileError(
                 f"pass {index} ({step.name}, network layers "
@@ -250,5 +328,5 @@ def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16):
             c.out_height * c.out_width * j for c, j in zip(configs, col_tiles, strict=True)
         ),
     )
-    compile_network(network, input_shape, engine, batch=batch)
+    compile_network(network, input_shape, engine, batch=batch, packing=packing)
     return engine

@@ -7,8 +7,9 @@ The model is ``models/digits_cnn.onnx``: the CNN trained in NumPy by
 imports it; the network is compiled onto an engine generated for it (:mod:`sysconv.compiler`),
 and the first ``N`` test images (float ``q / 127``, quantised as the model's first
 QuantizeLinear does) run through the generated Verilog, every pass on the engine: the conv
-passes per image (conv + ReLU + 2x2 max pool fused), the two Linear layers once per batch as
-1x1 convolutions. onnxruntime runs the same model on the whole test set for comparison.
+passes per image (conv + ReLU + 2x2 max pool fused; the first, with 3 input channels, tap-packed
+by the host where golden.perf predicts it pays), the two Linear layers once per batch as 1x1
+convolutions. onnxruntime runs the same model on the whole test set for comparison.
 """
 
 import json
@@ -95,11 +96,11 @@ def board_projection(config, *, clock_hz, baud, batch=16):
     parameter word, so the figures are those of the board's array with buffers that hold the
     network."""
     network = load(ONNX_MODEL).network
-    passes = compile_network(network, INPUT_SHAPE, batch=batch)
     try:
-        compile_network(network, INPUT_SHAPE, config, batch=batch)
-        why_not = None
+        passes, why_not = compile_network(network, INPUT_SHAPE, config, batch=batch), None
     except CompileError as error:
+        array = (config.rows, config.cols)
+        passes = compile_network(network, INPUT_SHAPE, batch=batch, array=array)
         why_not = str(error)
     result = project(passes, config, clock_hz=clock_hz, baud=baud, batch=batch)
     result["network"] = ONNX_MODEL.name
@@ -323,10 +324,10 @@ def run_demo(
     _plot(out / "demo.png", test_images[:images], y, rtl_predictions, confusion)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
-    echo("\nper pass (first run)       cycles  predicted  compute  predicted  PE util")
+    echo(f"\n{'per pass (first run)':<37} cycles  predicted  compute  predicted  PE util")
     for row in layers:
         echo(
-            f"  {row['pass']:<24} {row['layer_cycles']:>7} {row['predicted_layer_cycles']:>10} "
+            f"  {row['pass']:<34} {row['layer_cycles']:>7} {row['predicted_layer_cycles']:>10} "
             f"{row['compute_cycles']:>8} {row['predicted_compute_cycles']:>10} "
             f"{row['utilization']:>8.1%}"
         )

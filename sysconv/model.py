@@ -155,7 +155,7 @@ def mapping_text(imported, passes=None):
     return lines
 
 
-def _compile(imported, rows, cols, images):
+def _compile(imported, rows, cols, images, packing):
     batch = min(images, 16)
     engine = engine_for(
         imported.network,
@@ -164,8 +164,11 @@ def _compile(imported, rows, cols, images):
         cols,
         batch=batch,
         mult_width=imported.mult_width,
+        packing=packing,
     )
-    passes = compile_network(imported.network, imported.input_shape, engine, batch=batch)
+    passes = compile_network(
+        imported.network, imported.input_shape, engine, batch=batch, packing=packing
+    )
     return engine, passes, batch
 
 
@@ -182,6 +185,7 @@ def _amaranth_network(engine, passes, images, batch):
     first run."""
     from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
     from sysconv.sim.engine.layer import LayerRun
+    from sysconv.sim.network.run import host_input
 
     runs, which = [], []
     for first in range(0, len(images), batch):
@@ -190,12 +194,7 @@ def _amaranth_network(engine, passes, images, batch):
             x = images[n]
             for index, step in enumerate(passes):
                 if step.stage == "conv":
-                    (top, left, bottom, right) = step.pad
-                    x = np.pad(
-                        x,
-                        ((0, 0), (top, bottom), (left, right)),
-                        constant_values=step.layer.input_zero_point,
-                    )
+                    x = host_input(x, step.layer, step.pad, step.taps)
                     runs.append(LayerRun(engine, step.layer, x, step.weights, step.bias))
                     which.append(index)
                     x = runs[-1].expected()
@@ -217,8 +216,9 @@ def _amaranth_network(engine, passes, images, batch):
     return stats, cycles
 
 
-def run_model(imported, x, *, simulator="golden", rows=8, cols=8, workdir=None):
-    """Run the float input ``x`` (or int8 for a network file without ONNX quantisation).
+def run_model(imported, x, *, simulator="golden", rows=8, cols=8, packing="auto", workdir=None):
+    """Run the float input ``x`` (or int8 for a network file without ONNX quantisation);
+    ``packing`` as :func:`sysconv.compiler.compile_network` takes it.
 
     Returns ``(y, summary)``: ``y`` as onnxruntime returns the graph's output, and the summary
     dict (``status``, ``images``, ``cycles_per_image``, ``rtl_equals_golden``, ``passes``...).
@@ -233,7 +233,7 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, workdir=None):
     if len(q) == 0:
         raise ValueError("input must hold at least one sample")
     imported.network.output_shapes(imported.input_shape)
-    engine, passes, batch = _compile(imported, rows, cols, len(q))
+    engine, passes, batch = _compile(imported, rows, cols, len(q), packing)
     golden_y = imported.run_int8(q)
     images = len(q)
 
@@ -280,6 +280,7 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, workdir=None):
         row = {
             "pass": step.name,
             "stage": step.stage,
+            "packed": step.packed,
             "layers": list(step.layers),
             "runs": runs,
             "predicted_cycles": predicted.layer_cycles,

@@ -6,7 +6,8 @@ driver as :meth:`sysconv.hw.boards.host.Board.run_layer` runs it:
 
 - **link**: every byte of its frames both ways over the UART, 10 bits a byte (8N1) at the baud
   rate: the parameter packet (``param_words`` words of ``param_width / 8`` bytes) and the
-  input tensor (``in_words`` words of ``rows`` bytes) in frames of at most ``max_frame``
+  input tensor (``in_words`` words of ``rows`` bytes; for a tap-packed pass the packed
+  tensor, ``ceil(K*K*Cin/rows)`` words an output pixel) in frames of at most ``max_frame``
   payload bytes, 6 bytes of framing each, each answered by a 7-byte response; the output
   (``cols`` bytes a word) in READ requests of 8 bytes, each answered by its words and 7 bytes.
   The engine takes parameters and input as fast as they arrive and sends output as fast as the

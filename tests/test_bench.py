@@ -32,7 +32,16 @@ def test_quick_bench(tmp_path):
     check_speed(results)
     assert results["regression"] == {"skipped": "quick mode"}
     check_regression_report(results)
+    check_without_speed(results, tmp_path / "no-speed")
     check_tools(results, (out / "summary.md").read_text())
+
+
+def check_without_speed(results, out):
+    """``--no-speed`` leaves part 3 out: the summary says so and plots the rest."""
+    out.mkdir()
+    results = {**results, "speed": {"skipped": "not asked for"}}
+    assert set(report.plots(results, out)) == {"utilisation", "cycles"}
+    assert "## 3. Simulation speed\n\nNot run: not asked for.\n" in report.markdown(results)
 
 
 def check_regression_report(results):
@@ -69,6 +78,8 @@ def check_tools(results, summary):
 def check_outputs(run, out, results):
     summary = (out / "summary.md").read_text()
     assert run.stdout == summary
+    assert "| 2x2 | tiny1 3->8 8x8 (taps packed) |" in summary
+    assert "| 4x4 | tiny1 3->8 8x8 |" in summary
     assert summary.startswith("# sysconv benchmark (quick)")
     assert "**Status: PASS.**" in summary
     assert set(results["plots"]) == {"utilisation", "cycles", "speed"}
@@ -84,7 +95,11 @@ def check_cycles(results):
     assert {(r["rows"], r["layer"]) for r in rows} == {
         (size, name) for size in QUICK.arrays for name, _ in QUICK.layers
     }
+    names = [name for name, _ in QUICK.layers]
     for r in rows:
+        # Each layer as the compiler runs it on that array: tiny1 tap-packed on 2x2 only.
+        assert r["packed"] == QUICK.packed(r["rows"])[names.index(r["layer"])]
+        assert r["packed"] == (r["layer"] == names[0] and r["rows"] == 2)
         assert r["exact"], r
         assert r["measured_total"] == r["predicted_total"]
         assert r["measured_compute"] == r["predicted_compute"]

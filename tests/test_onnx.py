@@ -456,9 +456,10 @@ BAD = {
         "QLinearConv",
         "dilations must be 1, not [2, 2]",
     ),
+    # Packed, a 16x16 kernel is a 1x1 one, but of 16*16*17 channels, beyond any engine too.
     "kernel": (
         [("conv", 2, 16, {}), ("flatten",), ("gemm", 2)],
-        (1, 16, 16),
+        (17, 16, 16),
         "qdq",
         "conv0",
         "Conv",
@@ -595,7 +596,7 @@ def test_cli_import_and_run_golden(sysconv, tmp_path, small_model):
     assert lines[0].startswith("input input: scale ")
     assert lines[1] == (
         "layer 0 Conv2d(2, 3, kernel_size=3, stride=1, padding=(1, 0, 1, 1)) "
-        "<- conv0 -> pass 0 (conv: Conv2d + MaxPool2d)"
+        "<- conv0 -> pass 0 (conv: Conv2d + MaxPool2d (taps packed))"
     )
     assert "multiplier [" in lines[3] and "/ 2**shift" in lines[3]
     x = np.random.default_rng(2).standard_normal((3, 2, 6, 6)).astype(np.float32)
@@ -611,7 +612,10 @@ def test_cli_import_and_run_golden(sysconv, tmp_path, small_model):
         assert summary["status"] == "pass" and summary["images"] == 3
         assert summary["output"] == str(out) and summary["rtl_equals_golden"] is None
         assert summary["cycles_per_image"] == summary["predicted_cycles_per_image"] > 0
-        assert [p["pass"] for p in summary["passes"]] == ["Conv2d + MaxPool2d", "Linear"]
+        assert [p["pass"] for p in summary["passes"]] == [
+            "Conv2d + MaxPool2d (taps packed)",
+            "Linear",
+        ]
         assert all(0 < p["utilization"] <= 1 and p["cycles"] > 0 for p in summary["passes"])
         y = np.load(out)
         assert y.shape == reference.shape and y.dtype == reference.dtype
@@ -652,8 +656,13 @@ def tiny_model(tmp_path_factory):
     return quantised(folder, "tiny", layers, (2, 5, 5), per_channel=True, act="uint8")
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus", "amaranth"])
-def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, test_dir):
+# The conv pass plain (the engine pads its borders, the host the rest) and tap-packed (the
+# host pads and lays out every patch: im2col); each engine is one simulator model.
+@pytest.mark.parametrize(
+    "simulator, packing",
+    [("verilator", "never"), ("verilator", "always"), ("icarus", "always"), ("amaranth", "always")],
+)
+def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, packing, test_dir):
     x = np.random.default_rng(4).standard_normal((2, 2, 5, 5)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "y.npy"
@@ -670,6 +679,8 @@ def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, tes
         "2",
         "--cols",
         "2",
+        "--packing",
+        packing,
         "--json",
         "--workdir",
         test_dir,
@@ -677,6 +688,7 @@ def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, tes
     summary = json.loads(run.stdout)
     assert run.returncode == 0, summary["message"]
     assert summary["status"] == "pass" and summary["rtl_equals_golden"] is True
+    assert summary["passes"][0]["pass"].endswith("(taps packed)") == (packing == "always")
     # Every pass's measured cycles are golden.perf's prediction.
     for row in summary["passes"]:
         assert row["cycles"] == row["predicted_cycles"], row

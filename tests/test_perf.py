@@ -206,16 +206,32 @@ RTL_GROUPS = {
                 pool_size=2,
                 pool_stride=1,
             ),
+            # Tap-packed (the host's im2col): a 1x1 layer of 8 channels over 7x8 pixels.
+            dict(
+                height=6,
+                width=7,
+                in_channels=2,
+                out_channels=6,
+                kernel=2,
+                padding=1,
+                pool_size=2,
+                tap_packed=True,
+            ),
         ],
     ),
 }
+
+
+def _run(engine, seed, tap_packed=False, **layer):
+    run = random_layer(engine, seed=seed, **layer)
+    return run.tap_packed() if tap_packed else run
 
 
 @pytest.mark.parametrize("simulator", ["verilator", "amaranth"])
 @pytest.mark.parametrize("group", RTL_GROUPS)
 def test_prediction_equals_rtl(group, simulator, test_dir):
     engine, layers = RTL_GROUPS[group]
-    runs = [random_layer(engine, seed=7 + n, **layer) for n, layer in enumerate(layers)]
+    runs = [_run(engine, 7 + n, **layer) for n, layer in enumerate(layers)]
     result = run_layers(runs, simulator, test_dir, speed=True)
     assert result.status == "pass", f"{simulator}: {result.message}"
     words = sum(len(run.expected_beats()) for run in runs)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sysconv import golden
-from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.hw.layer import EngineConfig, LayerConfig, pack_tap_weights, pack_taps
 
 __all__ = ["LayerRun", "random_layer", "DATA_KINDS"]
 
@@ -33,13 +33,35 @@ class LayerRun:
     def __post_init__(self):
         self.layer.check(self.engine)
 
+    def _padded_input(self):
+        """``x`` padded as the engine pads it, with the input zero point."""
+        p, zx = self.layer.padding, self.layer.input_zero_point
+        return np.pad(np.asarray(self.x, np.int64), ((0, 0), (p, p), (p, p)), constant_values=zx)
+
+    def tap_packed(self):
+        """This layer run tap-packed (:meth:`~sysconv.hw.layer.LayerConfig.tap_packed`), as
+        the compiler runs it: the input padded and packed by the host, the weights packed; the
+        same output."""
+        layer = self.layer
+        return LayerRun(
+            self.engine,
+            layer.tap_packed(),
+            pack_taps(self._padded_input(), layer.kernel, layer.stride),
+            pack_tap_weights(self.weights),
+            self.bias,
+            dict(self.extra, tap_packed_from=layer),
+        )
+
     def expected(self):
         """Golden output tensor (Cout, H', W')."""
         layer = self.layer
-        p, zx = layer.padding, layer.input_zero_point
-        x = np.pad(np.asarray(self.x, np.int64), ((0, 0), (p, p), (p, p)), constant_values=zx)
         acc = golden.conv2d(
-            x, self.weights, self.bias, stride=layer.stride, act_bits=8, weight_bits=8
+            self._padded_input(),
+            self.weights,
+            self.bias,
+            stride=layer.stride,
+            act_bits=8,
+            weight_bits=8,
         )
         multiplier = np.array(layer.channel_multipliers(), np.int64)[:, None, None]
         shift = np.array(layer.channel_shifts(), np.int64)[:, None, None]

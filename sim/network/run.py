@@ -2,9 +2,11 @@
 moving tensors between passes. What ``sysconv demo`` and the network tests call.
 
 The passes come from :func:`sysconv.compiler.compile_network` (any objects with ``stage``,
-``layer``, ``weights``, ``bias`` and ``name``). Conv passes run per sample on its
-``(C, H, W)`` map; the host flattens each sample's last map to a ``C*H*W``-channel pixel; dense
-passes run once per batch, the batch being the pixels of a ``1 x N`` image.
+``layer``, ``weights``, ``bias`` and ``name``, and optionally ``pad`` and ``taps``). Conv
+passes run per sample on its ``(C, H, W)`` map, which the host pads and, for a tap-packed pass,
+packs first (:func:`host_input`); the host flattens each sample's last map to a
+``C*H*W``-channel pixel; dense passes run once per batch, the batch being the pixels of a
+``1 x N`` image.
 """
 
 import json
@@ -14,11 +16,11 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.hw.layer import EngineConfig, LayerConfig, pack_taps
 from sysconv.sim import HDL_SIMULATORS, Result, runner
 from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog
 
-__all__ = ["run_network", "network_scenario", "load_scenario"]
+__all__ = ["run_network", "network_scenario", "load_scenario", "host_input", "batch_layer"]
 
 
 def network_scenario(engine, passes, images, *, batch):
@@ -32,6 +34,7 @@ def network_scenario(engine, passes, images, *, batch):
                     "name": p.name,
                     "layer": asdict(p.layer),
                     "pad": list(getattr(p, "pad", (0, 0, 0, 0))),
+                    "taps": getattr(p, "taps", None),
                     "weights": np.asarray(p.weights).tolist(),
                     "bias": np.asarray(p.bias).tolist(),
                 }
@@ -55,6 +58,21 @@ def load_scenario(text):
         for item in scenario["passes"]
     ]
     return engine, passes, np.array(scenario["images"], np.int64), scenario["batch"]
+
+
+def host_input(x, layer, pad=(0, 0, 0, 0), taps=None):
+    """What the host sends a pass whose input is ``x`` (C, H, W): ``x`` padded by ``pad``
+    ``(top, left, bottom, right)`` with ``layer``'s input zero point, then, when ``taps`` is
+    ``(kernel, stride)`` (a tap-packed pass), its taps packed
+    (:func:`sysconv.hw.layer.pack_taps`)."""
+    (top, left, bottom, right) = pad
+    if top or left or bottom or right:
+        x = np.pad(
+            x, ((0, 0), (top, bottom), (left, right)), constant_values=layer.input_zero_point
+        )
+    if taps is not None:
+        x = pack_taps(x, *taps)
+    return x
 
 
 def batch_layer(layer, samples):

@@ -2,9 +2,10 @@
 
 Reads ``scenario.json`` (engine, passes, images, batch) from ``$SYSCONV_TEST_DIR``. For every
 pass it sends the parameter packet and the input tensor that the *previous pass's RTL output*
-became (the host only reshapes: flatten, batch), takes the output, and compares it with the
-golden model of that pass on the input the engine actually got. Writes ``progress.json`` after
-each sample and ``result.json`` at the end: status, the RTL's logits, and every pass's cycles.
+became (the host only lays it out: pad, pack taps, flatten, batch), takes the output, and
+compares it with the golden model of that pass on the input the engine actually got. Writes
+``progress.json`` after each sample and ``result.json`` at the end: status, the RTL's logits,
+and every pass's cycles.
 """
 
 import json
@@ -19,7 +20,7 @@ from sysconv.hw.lanes import unpack
 from sysconv.sim.engine.bench import deadlock_budget
 from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.engine.tb import LeanTB, attach_checkers, layer_end, write_result
-from sysconv.sim.network.run import batch_layer, load_scenario
+from sysconv.sim.network.run import batch_layer, host_input, load_scenario
 
 
 class PassMismatch(AssertionError):
@@ -44,11 +45,7 @@ async def network_on_accelerator(dut):
     async def run_pass(index, x, sample):
         p = passes[index]
         layer = p["layer"] if p["stage"] == "conv" else batch_layer(p["layer"], x.shape[2])
-        (top, left, bottom, right) = p.get("pad", (0, 0, 0, 0))
-        if top or left or bottom or right:
-            x = np.pad(
-                x, ((0, 0), (top, bottom), (left, right)), constant_values=layer.input_zero_point
-            )
+        x = host_input(x, layer, p["pad"], p["taps"])
         run = LayerRun(engine, layer, x, p["weights"], p["bias"])
         packet, beats, expected = run.packet(), run.input_beats(), run.expected_beats()
         for name, words in (("param", packet), ("input", beats), ("output", expected)):

@@ -12,23 +12,31 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
-def why(layer, rows, cols, ours, theirs):
-    """One sentence on why the engine's compute cycles for ``layer`` are below or above
-    SCALE-Sim's (``theirs``) on a ``rows x cols`` array."""
-    model = predict_layer(rows, cols, layer)
+def why(layer, rows, cols, ours, theirs, *, packed=False):
+    """One sentence on why the engine's compute cycles for ``layer`` (as stated; run
+    tap-packed when ``packed``) are below or above SCALE-Sim's (``theirs``) on a ``rows x
+    cols`` array."""
+    run = layer.tap_packed() if packed else layer
+    model = predict_layer(rows, cols, run)
     k, cin, cout = layer.kernel, layer.in_channels, layer.out_channels
     groups, col_tiles = _ceil_div(cin, rows), _ceil_div(cout, cols)
     taps = k * k * cin
     folds = _ceil_div(taps, rows) * col_tiles
-    our_fill = cin / (groups * rows)
+    our_fill = run.in_channels / (_ceil_div(run.in_channels, rows) * rows)
     their_fill = taps / (_ceil_div(taps, rows) * rows)
     pixels = model.pixels
     if ours is None:
         return "no measurement"
     if ours < theirs:
         extra = (theirs - folds * pixels) / folds
+        how = (
+            f" (taps packed: a pass carries K*K*Cin = {taps} weights of a filter, "
+            f"{our_fill:.0%} of the rows busy)"
+            if packed
+            else ""
+        )
         return (
-            f"below: the engine's {model.sets} passes of {pixels} vectors follow each "
+            f"below: the engine's {model.sets} passes of {pixels} vectors{how} follow each "
             f"other with {model.set_gap_cycles} idle cycles in all, each pass's weights "
             f"loading while the previous pass computes; SCALE-Sim's {folds} folds of "
             f"{pixels} vectors cost {extra:.0f} cycles each on top (array fill and drain, "
@@ -50,6 +58,11 @@ def why(layer, rows, cols, ours, theirs):
             f"({model.set_gap_cycles} idle cycles between {model.sets} passes)"
         )
     return "above: no single cause found; see the tile cycles in part 1"
+
+
+def _layer(row):
+    """A table's layer cell: the layer's name, and how the engine ran it."""
+    return f"{row['layer']} (taps packed)" if row.get("packed") else row["layer"]
 
 
 def _fmt(value, digits=0):
@@ -79,185 +92,10 @@ def _machine_line(results):
     )
 
 
-def markdown(results):
-    out = [f"# sysconv benchmark ({results['mode']})", ""]
-    command = (
-        "sysconv bench --quick" if results["mode"] == "quick" else "make bench (sysconv bench)"
-    )
-    out += [f"Machine: {_machine_line(results)}.", ""]
-    if "tools" in results:  # results from before tools were recorded have none
-        out += [f"Tools: {tools.describe(results['tools'])}.", ""]
-    out += [f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
-    if results["status"] == "pass":
-        out += [
-            "**Status: PASS.** Every simulation matched the golden model, word for word, "
-            "and golden.perf's cycle prediction, cycle for cycle.",
-            "",
-        ]
-    else:
-        out += ["**Status: FAIL.**", ""] + [f"- {failure}" for failure in results["failures"]]
-        out += [""]
-
-    layers = results["workload"]["layers"]
-    out += [
-        "## 1. Cycles and PE utilisation",
-        "",
-        "Layers, back to back on one engine per array size, seeded random int8 data, "
-        "simulated on Verilator with the lean speed testbench (every output word compared "
-        "with the golden model): "
-        + "; ".join(
-            f"{layer['name']} ({layer['kernel']}x{layer['kernel']}, padding "
-            f"{layer['padding']}, ReLU, {layer['pool_size']}x{layer['pool_size']} max pool)"
-            for layer in layers
-        )
-        + ".",
-        "",
-        "Cycles: first input word to last output word (the parameter packet before them "
-        "is not counted). Compute: first vector into the array to last result out. Ideal: "
-        "MACs / (rows x cols). PE utilisation: MACs / (rows x cols x compute cycles), and "
-        "over the whole layer's cycles. *Exact*: the measured total, compute, first input "
-        "and every output word's cycle equal golden.perf's prediction.",
-        "",
-    ]
-    out.append(
-        _table(
-            [
-                "array",
-                "layer",
-                "cycles",
-                "predicted",
-                "compute",
-                "predicted",
-                "ideal",
-                "PE util. (compute)",
-                "PE util. (layer)",
-                "exact",
-            ],
-            [
-                [
-                    r["array"],
-                    r["layer"],
-                    _fmt(r["measured_total"]),
-                    _fmt(r["predicted_total"]),
-                    _fmt(r["measured_compute"]),
-                    _fmt(r["predicted_compute"]),
-                    _fmt(r["ideal"]),
-                    f"{r['utilization']:.1%}" if r["utilization"] else "n/a",
-                    f"{r['utilization_total']:.1%}" if r["utilization_total"] else "n/a",
-                    "yes" if r["exact"] else "**no**",
-                ]
-                for r in results["cycles"]
-            ],
-        )
-    )
-    out += [
-        "",
-        "Phase breakdown from golden.perf (cycles; input + weight load + compute + drain "
-        "+ output = the total above). The compute phase is one tile per weight set: the "
-        "first, a steady one and the last tile (which includes the array's latency), and "
-        "the cycles in which no vector entered the array between tiles.",
-        "",
-    ]
-    out.append(
-        _table(
-            [
-                "array",
-                "layer",
-                "params",
-                "input",
-                "weight load",
-                "compute",
-                "drain",
-                "output",
-                "tiles",
-                "tile cycles (first/steady/last)",
-                "idle between tiles",
-            ],
-            [
-                [
-                    r["array"],
-                    r["layer"],
-                    _fmt(r["phases"]["params"]),
-                    _fmt(r["phases"]["input"]),
-                    _fmt(r["phases"]["weight_load"]),
-                    _fmt(r["phases"]["compute"]),
-                    _fmt(r["phases"]["drain"]),
-                    _fmt(r["phases"]["output"]),
-                    _fmt(r["tiles"]["count"]),
-                    f"{r['tiles']['first']}/{r['tiles']['steady']}/{r['tiles']['last']}",
-                    _fmt(r["tiles"]["gap_cycles"]),
-                ]
-                for r in results["cycles"]
-            ],
-        )
-    )
-    if "utilisation" in results["plots"]:
-        out += ["", f"![PE utilisation against array size]({results['plots']['utilisation']})"]
-
-    section = results["scalesim"]
-    out += ["", "## 2. SCALE-Sim", ""]
-    if section.get("skipped"):
-        out += [f"Not run: {section['skipped']}."]
-    else:
-        s = section["settings"]
-        out += [
-            f"SCALE-Sim {section['version']} (PyPI `scalesim`), weight-stationary "
-            f"(`Dataflow : {s['Dataflow']}`), ArrayHeight x ArrayWidth = the engine's rows "
-            f"x cols, the memory of its example `configs/scale.cfg`: SRAMs "
-            f"{s['IfmapSramSzkB']}/{s['FilterSramSzkB']}/{s['OfmapSramSzkB']} kB "
-            f"(ifmap/filter/ofmap), `InterfaceBandwidth: {s['InterfaceBandwidth']}` "
-            f"(bandwidth estimated), request buffers {s['ReadRequestBuffer']}, no custom "
-            "layouts, no sparsity. Its topology has no padding, so each ifmap is given "
-            "padded (H+2, W+2); it models the convolution only (no ReLU, no pooling). "
-            "SCALE-Sim's compute cycles assume the operands on chip, so they stand beside "
-            "our compute cycles; our total (with loading the input and streaming the "
-            "output) and SCALE-Sim's count with the first SRAM fill are shown too.",
-            "",
-        ]
-        out.append(
-            _table(
-                [
-                    "array",
-                    "layer",
-                    "SCALE-Sim compute",
-                    "ours: compute",
-                    "ours / SCALE-Sim",
-                    "SCALE-Sim incl. prefetch",
-                    "ours: total",
-                    "ours below?",
-                ],
-                [
-                    [
-                        r["array"],
-                        r["layer"],
-                        _fmt(r["scalesim_compute"]),
-                        _fmt(r["our_compute"]),
-                        f"{r['ratio']:.2f}" if r["ratio"] else "n/a",
-                        _fmt(r["scalesim_with_prefetch"]),
-                        _fmt(r["our_total"]),
-                        "yes" if r["below"] else "**no**",
-                    ]
-                    for r in section["rows"]
-                ],
-            )
-        )
-        below = sum(r["below"] for r in section["rows"])
-        out += [
-            "",
-            f"Goal: our compute cycles below SCALE-Sim's on every layer: "
-            f"{'met' if below == len(section['rows']) else 'missed'} ({below} of "
-            f"{len(section['rows'])}). Why, layer by layer:",
-            "",
-        ]
-        out += [f"- {r['array']} {r['layer']}: {r['why']}." for r in section["rows"]]
-        if "cycles" in results["plots"]:
-            out += ["", f"![compute cycles: ours and SCALE-Sim]({results['plots']['cycles']})"]
-
+def _speed_section(results):
+    """Part 3's lines: the simulators' speed."""
     speed = results["speed"]
-    out += [
-        "",
-        "## 3. Simulation speed",
-        "",
+    out = [
         f"One run of the {speed['array']} engine through {', '.join(speed['layers'])}, "
         "with the lean speed testbench on each simulator (cocotb on Verilator and Icarus, "
         "Amaranth's simulator driven the same way), every output word compared with the "
@@ -343,7 +181,194 @@ def markdown(results):
     ]
     if "speed" in results["plots"]:
         out += ["", f"![simulated cycles per second]({results['plots']['speed']})"]
+    return out
 
+
+def markdown(results):
+    out = [f"# sysconv benchmark ({results['mode']})", ""]
+    command = (
+        "sysconv bench --quick" if results["mode"] == "quick" else "make bench (sysconv bench)"
+    )
+    out += [f"Machine: {_machine_line(results)}.", ""]
+    if "tools" in results:  # results from before tools were recorded have none
+        out += [f"Tools: {tools.describe(results['tools'])}.", ""]
+    out += [f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
+    if results["status"] == "pass":
+        out += [
+            "**Status: PASS.** Every simulation matched the golden model, word for word, "
+            "and golden.perf's cycle prediction, cycle for cycle.",
+            "",
+        ]
+    else:
+        out += ["**Status: FAIL.**", ""] + [f"- {failure}" for failure in results["failures"]]
+        out += [""]
+
+    layers = results["workload"]["layers"]
+    out += [
+        "## 1. Cycles and PE utilisation",
+        "",
+        "Layers, back to back on one engine per array size, seeded random int8 data, "
+        "simulated on Verilator with the lean speed testbench (every output word compared "
+        "with the golden model): "
+        + "; ".join(
+            f"{layer['name']} ({layer['kernel']}x{layer['kernel']}, padding "
+            f"{layer['padding']}, ReLU, {layer['pool_size']}x{layer['pool_size']} max pool)"
+            for layer in layers
+        )
+        + ". Each runs as the compiler runs it on that array: *taps packed* where golden.perf "
+        "predicts fewer cycles that way (im2col on the host: a 1x1 convolution over the "
+        "output pixels, whose K*K*Cin channels are each pixel's patch; the same MACs in "
+        "fewer weight sets, for a bigger input).",
+        "",
+        "Cycles: first input word to last output word (the parameter packet before them "
+        "is not counted). Compute: first vector into the array to last result out. Ideal: "
+        "MACs / (rows x cols). PE utilisation: MACs / (rows x cols x compute cycles), and "
+        "over the whole layer's cycles. *Exact*: the measured total, compute, first input "
+        "and every output word's cycle equal golden.perf's prediction.",
+        "",
+    ]
+    out.append(
+        _table(
+            [
+                "array",
+                "layer",
+                "cycles",
+                "predicted",
+                "compute",
+                "predicted",
+                "ideal",
+                "PE util. (compute)",
+                "PE util. (layer)",
+                "exact",
+            ],
+            [
+                [
+                    r["array"],
+                    _layer(r),
+                    _fmt(r["measured_total"]),
+                    _fmt(r["predicted_total"]),
+                    _fmt(r["measured_compute"]),
+                    _fmt(r["predicted_compute"]),
+                    _fmt(r["ideal"]),
+                    f"{r['utilization']:.1%}" if r["utilization"] else "n/a",
+                    f"{r['utilization_total']:.1%}" if r["utilization_total"] else "n/a",
+                    "yes" if r["exact"] else "**no**",
+                ]
+                for r in results["cycles"]
+            ],
+        )
+    )
+    out += [
+        "",
+        "Phase breakdown from golden.perf (cycles; input + weight load + compute + drain "
+        "+ output = the total above). The compute phase is one tile per weight set: the "
+        "first, a steady one and the last tile (which includes the array's latency), and "
+        "the cycles in which no vector entered the array between tiles.",
+        "",
+    ]
+    out.append(
+        _table(
+            [
+                "array",
+                "layer",
+                "params",
+                "input",
+                "weight load",
+                "compute",
+                "drain",
+                "output",
+                "tiles",
+                "tile cycles (first/steady/last)",
+                "idle between tiles",
+            ],
+            [
+                [
+                    r["array"],
+                    _layer(r),
+                    _fmt(r["phases"]["params"]),
+                    _fmt(r["phases"]["input"]),
+                    _fmt(r["phases"]["weight_load"]),
+                    _fmt(r["phases"]["compute"]),
+                    _fmt(r["phases"]["drain"]),
+                    _fmt(r["phases"]["output"]),
+                    _fmt(r["tiles"]["count"]),
+                    f"{r['tiles']['first']}/{r['tiles']['steady']}/{r['tiles']['last']}",
+                    _fmt(r["tiles"]["gap_cycles"]),
+                ]
+                for r in results["cycles"]
+            ],
+        )
+    )
+    if "utilisation" in results["plots"]:
+        out += ["", f"![PE utilisation against array size]({results['plots']['utilisation']})"]
+
+    section = results["scalesim"]
+    out += ["", "## 2. SCALE-Sim", ""]
+    if section.get("skipped"):
+        out += [f"Not run: {section['skipped']}."]
+    else:
+        s = section["settings"]
+        out += [
+            f"SCALE-Sim {section['version']} (PyPI `scalesim`), weight-stationary "
+            f"(`Dataflow : {s['Dataflow']}`), ArrayHeight x ArrayWidth = the engine's rows "
+            f"x cols, the memory of its example `configs/scale.cfg`: SRAMs "
+            f"{s['IfmapSramSzkB']}/{s['FilterSramSzkB']}/{s['OfmapSramSzkB']} kB "
+            f"(ifmap/filter/ofmap), `InterfaceBandwidth: {s['InterfaceBandwidth']}` "
+            f"(bandwidth estimated), request buffers {s['ReadRequestBuffer']}, no custom "
+            "layouts, no sparsity. Its topology has no padding, so each ifmap is given "
+            "padded (H+2, W+2); it models the convolution only (no ReLU, no pooling), and "
+            "always the layer as stated (never taps packed: its im2col mapping folds K*K*Cin "
+            "over the rows itself). "
+            "SCALE-Sim's compute cycles assume the operands on chip, so they stand beside "
+            "our compute cycles; our total (with loading the input and streaming the "
+            "output) and SCALE-Sim's count with the first SRAM fill are shown too.",
+            "",
+        ]
+        out.append(
+            _table(
+                [
+                    "array",
+                    "layer",
+                    "SCALE-Sim compute",
+                    "ours: compute",
+                    "ours / SCALE-Sim",
+                    "SCALE-Sim incl. prefetch",
+                    "ours: total",
+                    "ours below?",
+                ],
+                [
+                    [
+                        r["array"],
+                        _layer(r),
+                        _fmt(r["scalesim_compute"]),
+                        _fmt(r["our_compute"]),
+                        f"{r['ratio']:.2f}" if r["ratio"] else "n/a",
+                        _fmt(r["scalesim_with_prefetch"]),
+                        _fmt(r["our_total"]),
+                        "yes" if r["below"] else "**no**",
+                    ]
+                    for r in section["rows"]
+                ],
+            )
+        )
+        below = sum(r["below"] for r in section["rows"])
+        out += [
+            "",
+            f"Goal: our compute cycles below SCALE-Sim's on every layer: "
+            f"{'met' if below == len(section['rows']) else 'missed'} ({below} of "
+            f"{len(section['rows'])}). Why, layer by layer:",
+            "",
+        ]
+        out += [f"- {r['array']} {r['layer']}: {r['why']}." for r in section["rows"]]
+        if "cycles" in results["plots"]:
+            out += ["", f"![compute cycles: ours and SCALE-Sim]({results['plots']['cycles']})"]
+
+    speed = results["speed"]
+    out += ["", "## 3. Simulation speed", ""]
+    if speed.get("skipped"):
+        out.append(f"Not run: {speed['skipped']}.")
+    else:
+        out += _speed_section(results)
     regression = results["regression"]
     out += ["", "## 4. Regression wall time", ""]
     if regression.get("skipped"):
@@ -450,7 +475,7 @@ def plots(results, out):
         plt.close(fig)
         written["cycles"] = "cycles.png"
 
-    entries = [r for r in results["speed"]["rows"] if r["cycles_per_second"]]
+    entries = [r for r in results["speed"].get("rows", []) if r["cycles_per_second"]]
     if entries:
         fig, ax = plt.subplots(figsize=(7, 0.6 * len(entries) + 1.5))
         labels = [f"{r['simulator']}\n{r['build']}" for r in entries]

@@ -186,6 +186,7 @@ class Bench:
                     self.failures.append(f"{size}x{size} Verilator: " + "; ".join(differences))
             if size == self.workload.speed_array:
                 speed_runs = {"runs": runs, "verilator": (result, built, times, exact)}
+            packed = self.workload.packed(size)
             for n, ((name, _), run, model) in enumerate(
                 zip(self.workload.layers, runs, predicted, strict=True)
             ):
@@ -199,6 +200,7 @@ class Bench:
                         "rows": size,
                         "cols": size,
                         "layer": name,
+                        "packed": packed[n],
                         "status": result.status,
                         "exact": exact and got is not None,
                         "measured_total": got and got["total_cycles"],
@@ -243,7 +245,7 @@ class Bench:
             section["skipped"] = "scalesim is not installed (pip install 'scalesim>=3,<4')"
             self.done()
             return section
-        layers = [run.layer for run in self.workload.runs(self.workload.arrays[0])]
+        layers = self.workload.configs()  # as stated, tap-packed or not on our side
         arrays = [(size, size) for size in self.workload.arrays]
         try:
             reports = scalesim.run_scalesim(arrays, layers, self.work / "scalesim")
@@ -259,6 +261,7 @@ class Bench:
             entry = {
                 "array": row["array"],
                 "layer": row["layer"],
+                "packed": row["packed"],
                 "scalesim_compute": theirs["compute_cycles"],
                 "scalesim_with_prefetch": theirs["total_cycles_with_prefetch"],
                 "scalesim_stalls": theirs["stall_cycles"],
@@ -269,7 +272,12 @@ class Bench:
             }
             entry["below"] = ours is not None and ours < theirs["compute_cycles"]
             entry["why"] = report.why(
-                layers[n], row["rows"], row["cols"], ours, theirs["compute_cycles"]
+                layers[n],
+                row["rows"],
+                row["cols"],
+                ours,
+                theirs["compute_cycles"],
+                packed=row["packed"],
             )
             section["rows"].append(entry)
         self.done()
@@ -470,19 +478,25 @@ def _load():
         return None
 
 
-def run_bench(*, quick=False, out="bench/results", progress=None, regression=None):
+def run_bench(*, quick=False, out="bench/results", progress=None, regression=None, speed=True):
     """Run the benchmark; returns the results dict (``results["status"]`` is ``"pass"`` when
     every simulation matched the golden model and the cycle model).
 
     ``progress`` (``None``: when stderr is a terminal) shows a progress bar; ``regression``
-    (``None``: not in quick mode) times the regression (part 4)."""
+    (``None``: not in quick mode) times the regression (part 4); ``speed`` races the
+    simulators (part 3)."""
     from tqdm import tqdm
 
     workload = QUICK if quick else FULL
     regression = not quick if regression is None else regression
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    steps = len(workload.arrays) + 1 + 3 + (0 if quick else 1) + (2 if regression else 0)
+    steps = (
+        len(workload.arrays)
+        + 1
+        + ((3 + (0 if quick else 1)) if speed else 0)
+        + (2 if regression else 0)
+    )
     bar = tqdm(
         total=steps,
         unit="step",
@@ -507,7 +521,11 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     try:
         results["cycles"], speed_runs = bench.cycles()
         results["scalesim"] = bench.scalesim(results["cycles"])
-        results["speed"] = bench.speed(speed_runs, runner_build=not quick)
+        results["speed"] = (
+            bench.speed(speed_runs, runner_build=not quick)
+            if speed
+            else {"skipped": "not asked for"}
+        )
         results["regression"] = (
             bench.regression()
             if regression

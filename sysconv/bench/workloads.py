@@ -3,11 +3,15 @@
 The full benchmark runs the seed CNN's conv layers (3->32 on 24x24 and 32->64 on 12x12, 3x3,
 padding 1, ReLU, 2x2 max pooling) back to back on 4x4, 8x8 and 16x16 engines; the quick one
 (``--quick``, what the regression runs) two tiny layers on 2x2 and 4x4.
+
+Each layer runs as the compiler runs it on that array: tap-packed (im2col on the host, a 1x1
+convolution over ``K*K*Cin`` channels) where :func:`sysconv.compiler.packing_pays`.
 """
 
 from dataclasses import dataclass
 
-from sysconv.hw.layer import EngineConfig
+from sysconv.compiler import packing_pays
+from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.sim.engine.layer import random_layer
 
 __all__ = ["Workload", "FULL", "QUICK"]
@@ -22,24 +26,41 @@ class Workload:
     arrays: tuple  # square array sizes
     speed_array: int  # the array the simulators race on (part 3)
 
+    def configs(self):
+        """Every layer as stated (what SCALE-Sim runs), a :class:`LayerConfig`."""
+        return [LayerConfig(**spec) for _, spec in self.layers]
+
+    def packed(self, size):
+        """Whether each layer runs tap-packed on the ``size x size`` array."""
+        return [packing_pays(layer, size, size) for layer in self.configs()]
+
     def engine(self, size):
-        """An engine of ``size x size`` PEs sized for every layer of the workload."""
-        specs = [spec for _, spec in self.layers]
+        """An engine of ``size x size`` PEs sized for every layer of the workload, plain and
+        as it runs."""
+        configs = self.configs()
+        configs += [
+            c.tap_packed() for c, packed in zip(configs, self.packed(size), strict=True) if packed
+        ]
         return EngineConfig(
             size,
             size,
-            max_height=max(s["height"] for s in specs),
-            max_width=max(s["width"] for s in specs),
-            max_in_channels=max(s["in_channels"] for s in specs),
-            max_out_channels=max(s["out_channels"] for s in specs),
-            max_kernel=max(s["kernel"] for s in specs),
+            max_height=max(c.height for c in configs),
+            max_width=max(c.width for c in configs),
+            max_in_channels=max(c.in_channels for c in configs),
+            max_out_channels=max(c.out_channels for c in configs),
+            max_kernel=max(c.kernel for c in configs),
         )
 
     def runs(self, size):
-        """Seeded random tensors for every layer, on the ``size x size`` engine."""
+        """Seeded random tensors for every layer, on the ``size x size`` engine, each run as
+        the compiler would (tap-packed or not: :meth:`packed`)."""
         engine = self.engine(size)
-        return [
+        runs = [
             random_layer(engine, seed=SEED + n, **spec) for n, (_, spec) in enumerate(self.layers)
+        ]
+        return [
+            run.tap_packed() if packed else run
+            for run, packed in zip(runs, self.packed(size), strict=True)
         ]
 
 
