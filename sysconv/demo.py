@@ -91,18 +91,31 @@ def board_fmax(root=None):
 def board_projection(config, *, clock_hz, baud, batch=16):
     """The demo network on a board whose engine is ``config`` at ``clock_hz``, over a UART at
     ``baud`` (:func:`sysconv.projection.project`), with ``network`` (the model's file name),
-    ``engine_holds_network`` and, when it does not, ``why_not``: the engine's limits or buffers
-    too small for a pass. The cycles and link bytes depend only on the array's shape and the
-    parameter word, so the figures are those of the board's array with buffers that hold the
-    network."""
+    ``tap_packed`` (the passes the host packs), ``engine_holds_network`` and, when it does
+    not, ``why_not``: the engine's limits or buffers too small for a pass. The cycles and link
+    bytes depend only on the array's shape and the parameter word, so the figures are those
+    of the board's array with buffers that hold the network.
+
+    The compiler packs a pass's taps where the engine's cycles gain (``packing="auto"``); over
+    a UART the packed input (K*K times the channels) can cost the link more than that, so the
+    board's host packs only if the whole projected time per image, link included, is shorter
+    (on the demo network only conv1 is a candidate)."""
     network = load(ONNX_MODEL).network
-    try:
-        passes, why_not = compile_network(network, INPUT_SHAPE, config, batch=batch), None
-    except CompileError as error:
-        array = (config.rows, config.cols)
-        passes = compile_network(network, INPUT_SHAPE, batch=batch, array=array)
-        why_not = str(error)
-    result = project(passes, config, clock_hz=clock_hz, baud=baud, batch=batch)
+    array = (config.rows, config.cols)
+    options = []
+    for packing in ("auto", "never"):
+        try:
+            passes = compile_network(network, INPUT_SHAPE, config, batch=batch, packing=packing)
+            why_not = None
+        except CompileError as error:
+            passes = compile_network(
+                network, INPUT_SHAPE, batch=batch, array=array, packing=packing
+            )
+            why_not = str(error)
+        result = project(passes, config, clock_hz=clock_hz, baud=baud, batch=batch)
+        result["tap_packed"] = [step.name for step in passes if step.packed]
+        options.append((result, why_not))
+    result, why_not = min(options, key=lambda option: option[0]["per_image"]["seconds"])
     result["network"] = ONNX_MODEL.name
     result["engine_holds_network"] = why_not is None
     if why_not is not None:
@@ -137,6 +150,10 @@ def projection_lines(board):
         f"{per_image['compute_s'] * 1e3:.2f} ms ({board['compute_share']:.1%}); the engine "
         f"alone, without the link: {board['compute_bound_images_per_s']:.0f} images/s",
     ]
+    lines.append(
+        "  taps packed: "
+        + (", ".join(board["tap_packed"]) or "none (over the link, no packing pays)")
+    )
     if not board["engine_holds_network"]:
         lines.append(
             "  (this engine's limits or buffers do not hold the network: the figures are its "

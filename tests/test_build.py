@@ -220,7 +220,9 @@ def test_demo_projection_for_every_board():
     # What `sysconv demo` prints and writes under "boards": each board's default engine, clock
     # and rate; neither default engine holds the digits CNN, and the projection says which
     # limit it exceeds.
-    from sysconv.demo import boards_projection, projection_lines
+    from sysconv.compiler import compile_network
+    from sysconv.demo import INPUT_SHAPE, ONNX_MODEL, boards_projection, projection_lines
+    from sysconv.onnx import load
 
     boards = boards_projection()
     assert sorted(boards) == sorted(BOARDS)
@@ -233,7 +235,26 @@ def test_demo_projection_for_every_board():
         )
         check_projection(got, spec.clock_hz, spec.baud)
         assert not got["engine_holds_network"] and got["why_not"].startswith("pass "), got
+        # The host packs conv1's taps only if that is faster with the link: over these UARTs
+        # the packed input costs more than the compute it saves.
+        network = load(ONNX_MODEL).network
+        seconds = {
+            packing: project(
+                compile_network(
+                    network, INPUT_SHAPE, batch=16, array=(rows, cols), packing=packing
+                ),
+                EngineConfig(**spec.engine),
+                clock_hz=spec.clock_hz,
+                baud=spec.baud,
+                batch=16,
+            )["per_image"]["seconds"]
+            for packing in ("auto", "never")
+        }
+        assert seconds["never"] < seconds["auto"], seconds
+        assert got["per_image"]["seconds"] == pytest.approx(seconds["never"])
+        assert got["tap_packed"] == []
         lines = projection_lines(got)
+        assert "  taps packed: none (over the link, no packing pays)" in lines
         assert lines[0] == (
             f"peak: {rows * cols} MACs/cycle x {spec.clock_hz / 1e6:g} MHz = "
             f"{rows * cols * spec.clock_hz / 1e6:g} M MAC/s"
