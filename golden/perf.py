@@ -9,9 +9,11 @@ A packet serves ``images`` input tensors (``layer.images``, 1 when absent); each
 INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
 
 - PARAMS: the packet's ``param_words`` words, one a cycle.
-- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle (for the
-  packet's later images, from the cycle after the previous image's end).
-- COMPUTE, from cycle ``X`` after the last input word. ``sets`` passes, each a weight set of
+- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle. A later
+  image's input overlaps the previous image's OUTPUT: its words go in one a cycle from that
+  phase's first cycle.
+- COMPUTE, from cycle ``X`` after the last input word; for a later image, from the cycle after
+  both its last input word and the previous image's end. ``sets`` passes, each a weight set of
   ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
   ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``; for ``n >= 1`` set ``n``'s
@@ -26,8 +28,9 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`sysconv.golden.pool_timing`) or straight out.
 - The image ends with its last output word, or with the last output-buffer word into the
-  pooling unit if that is later. The next image's first input word, or after the packet's last
-  image the next layer's first parameter word, is accepted the cycle after.
+  pooling unit if that is later; the next image starts the cycle after (its input already
+  overlapped). After the packet's last image the next layer's first parameter word is
+  accepted the cycle after.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -78,6 +81,11 @@ class LayerPerf:
     output_beat_cycles: list = field(repr=False)
     set_start_cycles: list = field(default_factory=list, repr=False)  # each set's first vector
     image: int = 0  # which of the packet's images
+
+    @property
+    def output_phase_cycle(self):
+        """The first cycle of the OUTPUT phase (the output buffer is read from the next)."""
+        return self.last_read_cycle - self.out_words
 
     @property
     def param_cycles(self):
@@ -213,13 +221,24 @@ def predict_batch(rows, cols, layer, *, start=0):
     images = getattr(layer, "images", 1)
     results = [_predict_image(rows, cols, layer, start=start, image=0)]
     for image in range(1, images):
+        before = results[-1]
         results.append(
-            _predict_image(rows, cols, layer, start=results[-1].end_cycle + 1, image=image)
+            _predict_image(
+                rows,
+                cols,
+                layer,
+                start=before.end_cycle + 1,
+                image=image,
+                first_input=before.output_phase_cycle,
+            )
         )
     return results
 
 
-def _predict_image(rows, cols, layer, *, start, image):
+def _predict_image(rows, cols, layer, *, start, image, first_input=None):
+    """Image ``image`` of ``layer``'s packet: it starts at ``start`` (the first parameter word,
+    or the cycle after the previous image's end), its input at ``first_input`` (by default
+    after the packet) and it computes once both are done."""
     groups = _ceil_div(layer.in_channels, rows)
     col_tiles = _ceil_div(layer.out_channels, cols)
     out_h = (layer.height + 2 * layer.padding - layer.kernel) // layer.stride + 1
@@ -233,8 +252,9 @@ def _predict_image(rows, cols, layer, *, start, image):
     out_words = pixels * col_tiles
     latency = rows + cols + 2
 
-    first_input = start + param_words
-    x = first_input + in_words  # first COMPUTE cycle
+    if first_input is None:
+        first_input = start + param_words
+    x = max(first_input + in_words, start)  # first COMPUTE cycle
     final = x + rows  # F_0
     first_vector = last_vector = None
     set_starts, set_ends = [], []  # A_n, E_n

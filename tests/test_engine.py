@@ -131,10 +131,20 @@ EDGE_GROUPS = {
             relu=False,
         ),
     ],
-    # One parameter packet for several input tensors (images), with and without pooling; the
-    # pooled one has trailing rows and columns that fill no window.
+    # One parameter packet for several input tensors (images), with and without pooling. The
+    # next image's input overlaps the output: longer (the engine goes on taking it in INPUT),
+    # shorter (straight to COMPUTE; the pooled one has rows and columns that fill no window).
     "batches": [
-        dict(height=5, width=4, in_channels=4, out_channels=3, kernel=3, padding=1, images=3),
+        dict(
+            height=7,
+            width=6,
+            in_channels=4,
+            out_channels=3,
+            kernel=3,
+            stride=2,
+            padding=1,
+            images=3,
+        ),
         dict(height=5, width=6, in_channels=2, out_channels=5, kernel=2, pool_size=2, images=2),
     ],
 }

@@ -36,7 +36,10 @@ class ConvEngine(wiring.Component):
     tensor on ``i``, computes, and sends the output tensor on ``o``; then it takes the next
     packet. Convolution, bias, requantisation, ReLU and max pooling run in one pass; nothing goes
     back to the host in between. An *image* is one input tensor's turn: ``INPUT``, ``COMPUTE``,
-    ``OUTPUT``, with ``PARAMS`` before the packet's first.
+    ``OUTPUT``, with ``PARAMS`` before the packet's first. The images of a packet overlap: the
+    input buffer is free once ``COMPUTE`` ends, so the next image's tensor is taken while the
+    current one's output drains (still ``OUTPUT``), and the next ``COMPUTE`` starts the cycle
+    after both are done (through ``INPUT`` if the output drained first).
 
     Dataflow. The input tensor is kept whole in the input buffer, in words of ``rows`` channels
     (a channel group of one pixel). The layer is computed as ``sets = col_tiles * row_tiles``
@@ -56,7 +59,8 @@ class ConvEngine(wiring.Component):
 
     Structure. The engine holds the buffers, the array, the requantiser and the pooling unit,
     and sequences the phases; its parts (this package's components) do the rest, each in one
-    phase: :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (``INPUT``),
+    phase: :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (``INPUT``, and
+    ``OUTPUT`` while the packet has images left, until the next tensor is in),
     :class:`.WeightSequencer`, :class:`.WindowGenerator`, :class:`.Accumulator` and
     :class:`.WriteBack` (``COMPUTE``), :class:`.OutputReader` (``OUTPUT``). Each part sees its
     phase as ``active`` and the layer's registers (the loader's ``regs``) as ``regs``.
@@ -71,13 +75,16 @@ class ConvEngine(wiring.Component):
         Parameter packets. Taken only in the ``PARAMS`` phase.
     i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), rows), "last": 1})))
         Input tensors, HWC raster order, ``groups`` beats a pixel, ``images`` tensors a packet.
-        Lanes past ``in_channels`` are ignored. Taken only in the ``INPUT`` phase.
+        Lanes past ``in_channels`` are ignored. Taken in the ``INPUT`` phase, and in the
+        ``OUTPUT`` phase of a packet's image that is not its last until the next image's
+        tensor is in: ``i.ready`` is the input writer's.
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), cols), "last": 1})))
         Output tensors, HWC raster order, ``col_tiles`` beats a pixel, lanes past
         ``out_channels`` zero after pooling and the output zero point without (a channel of
         zero weights, bias and multiplier), ``last`` on the last beat.
     phase : Out(2)
-        The current :class:`Phase`.
+        The current :class:`Phase`. ``OUTPUT`` from an image's compute end to its end, the
+        next image's input overlapped or not; ``INPUT`` only while nothing else runs.
     error : Out(1)
         Sticky: a packet or tensor whose ``last`` was not on its last beat. Cleared by reset.
     compute_cycles : Out(32)
@@ -155,9 +162,16 @@ class ConvEngine(wiring.Component):
         phase = Signal(2)
         m.d.comb += self.phase.eq(phase)
         in_compute = phase == Phase.COMPUTE
+        # The packet's images, counted down from the `images` register, restarted in PARAMS
+        # (the register is written before the packet's last word).
+        images = Count(reg["images"], "images")
+        # The next image's input is taken while this image's output drains (the input buffer
+        # is free once COMPUTE ends): in OUTPUT while images remain, until it is all in.
+        input_taken = Signal()
+        overlap = (phase == Phase.OUTPUT) & ~images.last & ~input_taken
         m.d.comb += [
             params.active.eq(phase == Phase.PARAMS),
-            input_writer.active.eq(phase == Phase.INPUT),
+            input_writer.active.eq((phase == Phase.INPUT) | overlap),
             weights.active.eq(in_compute),
             window.active.eq(in_compute),
             accumulator.active.eq(in_compute),
@@ -251,28 +265,35 @@ class ConvEngine(wiring.Component):
             with m.If(read_last):
                 m.d.sync += read_taken.eq(1)
 
-        # Phase sequencing. The packet's images are counted down from the `images` register,
-        # restarted in PARAMS (the register is written before the packet's last word).
-        images = Count(reg["images"], "images")
+        # Phase sequencing. An image ends in OUTPUT; then the packet's next image computes if
+        # its input is in (taken in the overlap), or goes on taking it in INPUT; after the
+        # packet's last image the next packet comes.
         enter_compute = Signal()
         image_end = Signal()
+        input_in = input_taken | input_writer.done
         compute_done = in_compute & write_back.done
         m.d.comb += [
-            enter_compute.eq((phase == Phase.INPUT) & input_writer.done),
             image_end.eq((phase == Phase.OUTPUT) & (output_sent | output_done) & read_done),
+            enter_compute.eq(
+                ((phase == Phase.INPUT) & input_writer.done) | (image_end & ~images.last & input_in)
+            ),
         ]
         with m.If(phase == Phase.PARAMS):
             m.d.sync += images.restart()
         with m.Elif(image_end):
             m.d.sync += images.step()
+        with m.If(phase != Phase.OUTPUT):
+            m.d.sync += input_taken.eq(0)
+        with m.Elif(input_writer.done):
+            m.d.sync += input_taken.eq(1)
         with m.If((phase == Phase.PARAMS) & params.done):
             m.d.sync += phase.eq(Phase.INPUT)
-        with m.If(enter_compute):
-            m.d.sync += phase.eq(Phase.COMPUTE)
         with m.If(compute_done):
             m.d.sync += phase.eq(Phase.OUTPUT)
         with m.If(image_end):
             m.d.sync += phase.eq(Mux(images.last, Phase.PARAMS, Phase.INPUT))
+        with m.If(enter_compute):
+            m.d.sync += phase.eq(Phase.COMPUTE)
 
         # A packet or tensor whose `last` was not on its last word: sticky.
         error = Signal()
@@ -280,12 +301,15 @@ class ConvEngine(wiring.Component):
         with m.If(params.error | input_writer.error):
             m.d.sync += error.eq(1)
 
-        # Compute-phase cycle counter: first vector in to last result out, both counted.
+        # Compute-phase cycle counter: first vector in to last result out, both counted; the
+        # count is kept from an image's last result to the next image's (the next image's
+        # COMPUTE may follow its OUTPUT at once).
         counting = Signal()
         started = Signal()
         counter = Signal(32)
+        compute_count = Signal(32)
         v_fire = array.i.valid & array.i.ready
-        m.d.comb += self.compute_cycles.eq(counter)
+        m.d.comb += self.compute_cycles.eq(compute_count)
         with m.If(enter_compute):
             m.d.sync += [counter.eq(0), counting.eq(0), started.eq(0)]
         with m.Elif(in_compute):
@@ -294,7 +318,7 @@ class ConvEngine(wiring.Component):
             with m.Elif(counting):
                 m.d.sync += counter.eq(counter + 1)
             with m.If(accumulator.last):
-                m.d.sync += counting.eq(0)
+                m.d.sync += [counting.eq(0), compute_count.eq(counter + 1)]
 
         # Image cycle counter: first parameter word (or the cycle after the previous image's
         # end) to the image's end, both counted; the count is kept from an image's end to the
