@@ -295,6 +295,15 @@ def test_wrong_batch_tensor(images, shape, message):
         )
 
 
+def test_speed_run_refuses_several_images(test_dir):
+    # The lean speed testbenches send one packet, one tensor, one output a layer.
+    runs = runs_for([EDGE_GROUPS["batches"][1]])
+    with pytest.raises(
+        ValueError, match=r"^speed=True runs layers of one image; images must be 1$"
+    ):
+        run_layers(runs, "amaranth", test_dir, speed=True)
+
+
 @pytest.mark.parametrize(
     "config, message",
     [
