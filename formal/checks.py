@@ -291,7 +291,7 @@ MUTANTS = [
         "i_early",
         _fault(engine, "i_early"),
         FAULTS["i_early"],
-        "i.ready outside INPUT",
+        "i.ready outside INPUT and OUTPUT",
     ),
     _mutant(
         "engine",
@@ -321,7 +321,7 @@ MUTANTS = [
         "stall",
         _fault(engine, "stall"),
         FAULTS["stall"],
-        "no layer ended within the bound with o.ready high",
+        "no image ended within the bound with o.ready high",
     ),
     _mutant(
         "engine",

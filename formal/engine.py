@@ -1,21 +1,23 @@
 # amaranth: UnusedElaboratable=no
 """Formal harnesses for :class:`sysconv.hw.ConvEngine`: phase sequencing, its streams and the
 streams that feed its array, at the smallest configuration that still has every part (a 1x1 array,
-maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 32 words, and a 2x2
+maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 33 words, and a 2x2
 layer with pooling ends about 64 cycles after reset at full rate, which is the depth a bounded
-proof needs to see a layer through (the cover check shows that it does).
+proof needs to see a layer through (the cover check shows that it does, and that a packet of
+two images ends too).
 
 The environment sends well-formed traffic only: each packet is one of the legal layers of
-this engine (:func:`legal_layers`, checked by ``LayerConfig.check``; multiplier, shift and ReLU
-any legal value; biases and weights any value), ``last`` on the last word of each packet and
-tensor. ``o.ready`` is free in every cycle; ``p.valid`` and ``i.valid`` are free for the
-``phases`` property and held high for the others (see :meth:`EngineHarness.elaborate`).
+this engine (:func:`legal_layers`, checked by ``LayerConfig.check``, of one image or two;
+multiplier, shift and ReLU any legal value; biases and weights any value), ``last`` on the
+last word of each packet and tensor. ``o.ready`` is free in every cycle; ``p.valid`` and
+``i.valid`` are free for the ``phases`` property and held high for the others (see
+:meth:`EngineHarness.elaborate`).
 """
 
 import itertools
 
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Assume, Cover, Mux, Signal, signed
+from amaranth.hdl import Assert, Assume, Cat, Cover, Mux, Signal, signed
 
 from sysconv.hw import ConvEngine, EngineConfig, LayerConfig
 from sysconv.hw.engine import Phase
@@ -53,10 +55,10 @@ def engine():
 
 def legal_layers(config=ENGINE):
     """Every layer shape this engine runs (zero points and ReLU aside; the multipliers and
-    shifts are in the packet's free words)."""
+    shifts are in the packet's free words), of one image and of two."""
     layers = []
-    for height, width in itertools.product(
-        range(1, config.max_height + 1), range(1, config.max_width + 1)
+    for images, height, width in itertools.product(
+        (1, 2), range(1, config.max_height + 1), range(1, config.max_width + 1)
     ):
         for pool_size, pool_stride in [(0, None)] + [
             (size, stride)
@@ -64,7 +66,14 @@ def legal_layers(config=ENGINE):
             for stride in range(1, size + 1)
         ]:
             layer = LayerConfig(
-                height, width, 1, 1, 1, pool_size=pool_size, pool_stride=pool_stride
+                height,
+                width,
+                1,
+                1,
+                1,
+                pool_size=pool_size,
+                pool_stride=pool_stride,
+                images=images,
             )
             try:
                 layer.check(config)
@@ -74,12 +83,14 @@ def legal_layers(config=ENGINE):
     return layers
 
 
-def _next_phase(phase):
+def _next_phases(phase):
+    """The phases that may follow ``phase``: after OUTPUT, the next packet or the packet's next
+    image, its input taken (COMPUTE) or not yet all (INPUT)."""
     return {
-        Phase.PARAMS: Phase.INPUT,
-        Phase.INPUT: Phase.COMPUTE,
-        Phase.COMPUTE: Phase.OUTPUT,
-        Phase.OUTPUT: Phase.PARAMS,
+        Phase.PARAMS: (Phase.INPUT,),
+        Phase.INPUT: (Phase.COMPUTE,),
+        Phase.COMPUTE: (Phase.OUTPUT,),
+        Phase.OUTPUT: (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE),
     }[phase]
 
 
@@ -87,19 +98,19 @@ class EngineHarness(Harness):
     """One property of the engine (see :data:`PROPERTIES`) on ``design()``."""
 
     PROPERTIES = {
-        "phases": "p ready exactly in PARAMS, i exactly in INPUT; the phase only ever moves "
-        "on to the next one",
-        "layer": "o valid only in OUTPUT and keeps the stream rules; a layer sends exactly "
-        "its pooled output size in beats, last on the last one only, before the "
-        "next PARAMS; the error flag stays low",
+        "phases": "p ready exactly in PARAMS, i in INPUT and only there or in OUTPUT (the "
+        "next image's input overlapping); the phase only ever moves on to a next one",
+        "layer": "o valid only in OUTPUT and keeps the stream rules; an image sends exactly "
+        "its pooled output size in beats, last on the last one only, before it leaves "
+        "OUTPUT; a packet serves exactly its images, then PARAMS; the error flag stays low",
         "feed": "the window generator and weight sequencer feed the array by the stream rules "
-        "(valid held, payload stable); per layer exactly sets x pixels vectors and "
+        "(valid held, payload stable); per image exactly sets x pixels vectors and "
         "sets x rows weight beats go in and sets x pixels results come out, all "
         "before OUTPUT",
-        "progress": "no deadlock: with o.ready high, every layer ends (the phase is back to "
-        "PARAMS) within depth - 2 cycles of the previous one's end",
+        "progress": "no deadlock: with o.ready high, every image ends (the phase leaves "
+        "OUTPUT) within depth - 2 cycles of the previous one's end",
         "cover": "reachable: a whole layer, parameters to last output beat, with and without "
-        "pooling, and one with the most output beats",
+        "pooling, one with the most output beats, and a packet of two images",
     }
 
     def __init__(self, prop, design=engine, depth=64):
@@ -179,27 +190,37 @@ class EngineHarness(Harness):
             dut.p.payload.last.eq(word == length - 1),
         ]
 
-        # The input tensor: in_words beats, last on the last.
+        # The input tensors: in_words beats each, last on the last.
         beat = Signal(range(config.input_depth + 1), name="i_beat")
         in_words = value_of("in_words", current)
         with m.If(p_fire & (word == 0)):
             m.d.sync += beat.eq(0)
         with m.Elif(i_fire):
-            m.d.sync += beat.eq(beat + 1)
+            m.d.sync += beat.eq(Mux(beat == in_words - 1, 0, beat + 1))
         m.d.comb += dut.i.payload.last.eq(beat == in_words - 1)
 
         phase = dut.phase
         past_phase = history.past(phase)
+        # The cycle after an image's end: the phase has left OUTPUT.
+        image_ended = Signal(name="image_ended")
+        m.d.comb += image_ended.eq(
+            history.had() & (past_phase == Phase.OUTPUT) & (phase != Phase.OUTPUT)
+        )
         if self._prop == "phases":
             m.d.comb += [
                 Assert(dut.p.ready == (phase == Phase.PARAMS), "p.ready outside PARAMS"),
-                Assert(dut.i.ready == (phase == Phase.INPUT), "i.ready outside INPUT"),
+                Assert(
+                    ~dut.i.ready | (phase == Phase.INPUT) | (phase == Phase.OUTPUT),
+                    "i.ready outside INPUT and OUTPUT",
+                ),
+                Assert(dut.i.ready | (phase != Phase.INPUT), "i refused in INPUT"),
             ]
             with m.If(history.had()):
                 for before in (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE, Phase.OUTPUT):
                     with m.If(past_phase == before):
                         m.d.comb += Assert(
-                            (phase == before) | (phase == _next_phase(before)),
+                            (phase == before)
+                            | Cat(*(phase == after for after in _next_phases(before))).any(),
                             "the phase skipped or went back",
                         )
 
@@ -212,7 +233,7 @@ class EngineHarness(Harness):
                 * value_of("pool_out_width", current)
                 * value_of("col_tiles", current)
             )
-            with m.If(p_fire & (word == 0)):
+            with m.If(image_ended):
                 m.d.sync += out.eq(0)
             with m.Elif(o_fire):
                 m.d.sync += out.eq(out + 1)
@@ -224,10 +245,21 @@ class EngineHarness(Harness):
                         "last not on the layer's last output beat only",
                     ),
                 ]
-            with m.If(history.had() & (past_phase == Phase.OUTPUT) & (phase == Phase.PARAMS)):
-                m.d.comb += Assert(
-                    out == expected, "the layer ended before all its output beats left"
-                )
+            # Images of the packet ended: the last one, and only it, goes back to PARAMS.
+            ended = Signal(range(3), name="images_ended")
+            images = value_of("images", current)
+            with m.If(p_fire & (word == 0)):
+                m.d.sync += ended.eq(0)
+            with m.Elif(image_ended):
+                m.d.sync += ended.eq(ended + 1)
+            with m.If(image_ended):
+                m.d.comb += [
+                    Assert(out == expected, "the image ended before all its output beats left"),
+                    Assert(
+                        (phase == Phase.PARAMS) == (ended + 1 == images),
+                        "a packet served more or fewer images than its images register",
+                    ),
+                ]
             m.d.comb += Assert(~dut.error, "error flag raised by well-formed traffic")
 
         elif self._prop == "feed":
@@ -243,10 +275,14 @@ class EngineHarness(Harness):
                     ("results", array.o),
                 )
             }
+            # Counted per image, from its first COMPUTE cycle.
+            enter_compute = (phase == Phase.COMPUTE) & (past_phase != Phase.COMPUTE)
             seen = {name: Signal(width, name=f"array_{name}") for name in fired}
             for name, counter in seen.items():
                 with m.If(new_layer):
                     m.d.sync += counter.eq(0)
+                with m.Elif(enter_compute):
+                    m.d.sync += counter.eq(fired[name])
                 with m.Elif(fired[name]):
                     m.d.sync += counter.eq(counter + 1)
             vectors = value_of("vectors", current)
@@ -274,16 +310,16 @@ class EngineHarness(Harness):
 
         elif self._prop == "progress":
             limit = self._depth - 2
-            since = Signal(range(limit + 1), name="since_layer_end")
-            with m.If(history.had() & (past_phase == Phase.OUTPUT) & (phase == Phase.PARAMS)):
+            since = Signal(range(limit + 1), name="since_image_end")
+            with m.If(image_ended):
                 m.d.sync += since.eq(0)
             with m.Elif(since != limit):
                 m.d.sync += since.eq(since + 1)
-            m.d.comb += Assert(since != limit, "no layer ended within the bound with o.ready high")
+            m.d.comb += Assert(since != limit, "no image ended within the bound with o.ready high")
 
         else:  # cover
-            # The cycle a layer ends (`current` is still that layer's).
-            done = history.had() & (past_phase == Phase.OUTPUT) & (phase == Phase.PARAMS)
+            # The cycle after a layer ends (`current` is still that layer's).
+            done = image_ended & (phase == Phase.PARAMS)
             pooled = value_of("pool_size", current) != 0
             beats = value_of("out_words", current)
             most = max(r["out_words"] for r in registers)
@@ -292,6 +328,9 @@ class EngineHarness(Harness):
                 Cover(done & ~pooled, "a layer without pooling completes"),
                 Cover(
                     done & ~pooled & (beats == most), f"a layer of {most} output beats completes"
+                ),
+                Cover(
+                    done & (value_of("images", current) == 2), "a packet of two images completes"
                 ),
             ]
         return m

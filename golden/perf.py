@@ -4,11 +4,16 @@ The model follows the engine's documented schedule, not its code, and predicts t
 every stream handshake when nothing stalls (every stream valid and ready whenever the engine
 allows). The tests hold it to zero cycles of difference from the RTL simulations.
 
-Schedule (cycles are clock cycles; the layer's first parameter word is accepted in cycle 0):
+Schedule (cycles are clock cycles; the layer's first parameter word is accepted in cycle 0).
+A packet serves ``images`` input tensors (``layer.images``, 1 when absent); each is an *image*:
+INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
 
 - PARAMS: the packet's ``param_words`` words, one a cycle.
-- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle.
-- COMPUTE, from cycle ``X`` after the last input word. ``sets`` passes, each a weight set of
+- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle. A later
+  image's input overlaps the previous image's OUTPUT: its words go in one a cycle from that
+  phase's first cycle.
+- COMPUTE, from cycle ``X`` after the last input word; for a later image, from the cycle after
+  both its last input word and the previous image's end. ``sets`` passes, each a weight set of
   ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
   ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``; for ``n >= 1`` set ``n``'s
@@ -22,8 +27,10 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
   ``ACC_LATENCY + REQUANT_LATENCY + 2`` cycles after the last result.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`sysconv.golden.pool_timing`) or straight out.
-- The next layer's first parameter word is accepted the cycle after the last output word, or
-  after the last output-buffer word went into the pooling unit if that is later.
+- The image ends with its last output word, or with the last output-buffer word into the
+  pooling unit if that is later; the next image starts the cycle after (its input already
+  overlapped). After the packet's last image the next layer's first parameter word is
+  accepted the cycle after.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -33,11 +40,12 @@ __all__ = [
     "ACC_LATENCY",
     "REQUANT_LATENCY",
     "LayerPerf",
+    "predict_batch",
     "predict_layer",
     "predict_network",
 ]
 
-REGISTER_WORDS = 30  # register words at the start of a parameter packet (hw.layer.REGISTERS)
+REGISTER_WORDS = 31  # register words at the start of a parameter packet (hw.layer.REGISTERS)
 ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
 REQUANT_LATENCY = 5  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 
@@ -48,7 +56,9 @@ def _ceil_div(a, b):
 
 @dataclass
 class LayerPerf:
-    """Predicted cycles of one layer on a ``rows x cols`` engine.
+    """Predicted cycles of one image of a layer on a ``rows x cols`` engine: image ``image`` of
+    its packet (0, the image that comes with the packet and its ``param_words``, or a later one,
+    whose ``param_words`` are 0).
 
     Cycle numbers (``*_cycle`` and ``output_beat_cycles``) count from the first parameter
     word of the first layer predicted (:func:`predict_network`) or from ``start``; durations
@@ -58,18 +68,24 @@ class LayerPerf:
     rows: int
     cols: int
     macs: int  # useful multiply-accumulates of the layer
-    param_words: int  # parameter packet length (registers, biases, weights)
+    param_words: int  # parameter packet length (registers, biases, weights); 0 past image 0
     in_words: int
     out_words: int  # words out of the convolution (before pooling)
     sets: int  # passes over the array
     pixels: int
-    start_cycle: int  # the layer's first parameter word
+    start_cycle: int  # the packet's first parameter word, or the previous image's end + 1
     first_input_cycle: int
     compute_start_cycle: int  # first vector into the array
     compute_end_cycle: int  # last result out of the array
     last_read_cycle: int  # last output buffer word into the pooling unit (or out)
     output_beat_cycles: list = field(repr=False)
     set_start_cycles: list = field(default_factory=list, repr=False)  # each set's first vector
+    image: int = 0  # which of the packet's images
+
+    @property
+    def output_phase_cycle(self):
+        """The first cycle of the OUTPUT phase (the output buffer is read from the next)."""
+        return self.last_read_cycle - self.out_words
 
     @property
     def param_cycles(self):
@@ -120,7 +136,9 @@ class LayerPerf:
 
     @property
     def layer_cycles(self):
-        """First parameter word to the layer's end, both counted: the layer's whole time."""
+        """:attr:`start_cycle` to the image's end, both counted: the image's share of the
+        layer's time (the engine's ``layer_cycles`` counter); a packet's images add up to the
+        layer's whole time."""
         return self.end_cycle - self.start_cycle + 1
 
     @property
@@ -183,24 +201,60 @@ class LayerPerf:
 
 
 def predict_layer(rows, cols, layer, *, start=0):
-    """Predict one layer (any object with the attributes of :class:`sysconv.hw.layer.LayerConfig`:
-    ``height, width, in_channels, out_channels, kernel, stride, padding, pool_size,
-    pool_stride``) on a ``rows x cols`` engine, stall-free, first parameter word at ``start``.
+    """Predict one layer of one image (any object with the attributes of
+    :class:`sysconv.hw.layer.LayerConfig`: ``height, width, in_channels, out_channels, kernel,
+    stride, padding, pool_size, pool_stride``, and ``images`` 1 or absent) on a ``rows x cols``
+    engine, stall-free, first parameter word at ``start``. A layer of several images:
+    :func:`predict_batch`.
     """
+    images = getattr(layer, "images", 1)
+    if images != 1:
+        raise ValueError(
+            f"predict_layer predicts a layer of one image, not {images!r}; see predict_batch"
+        )
+    return predict_batch(rows, cols, layer, start=start)[0]
+
+
+def predict_batch(rows, cols, layer, *, start=0):
+    """Predict one layer's packet and its ``layer.images`` images (1 when absent), stall-free,
+    first parameter word at ``start``: a :class:`LayerPerf` per image, in order."""
+    images = getattr(layer, "images", 1)
+    results = [_predict_image(rows, cols, layer, start=start, image=0)]
+    for image in range(1, images):
+        before = results[-1]
+        results.append(
+            _predict_image(
+                rows,
+                cols,
+                layer,
+                start=before.end_cycle + 1,
+                image=image,
+                first_input=before.output_phase_cycle,
+            )
+        )
+    return results
+
+
+def _predict_image(rows, cols, layer, *, start, image, first_input=None):
+    """Image ``image`` of ``layer``'s packet: it starts at ``start`` (the first parameter word,
+    or the cycle after the previous image's end), its input at ``first_input`` (by default
+    after the packet) and it computes once both are done."""
     groups = _ceil_div(layer.in_channels, rows)
     col_tiles = _ceil_div(layer.out_channels, cols)
     out_h = (layer.height + 2 * layer.padding - layer.kernel) // layer.stride + 1
     out_w = (layer.width + 2 * layer.padding - layer.kernel) // layer.stride + 1
     pixels = out_h * out_w
     sets = col_tiles * layer.kernel**2 * groups
-    # Registers, each column tile's biases and requantisation words, the weights.
-    param_words = REGISTER_WORDS + 2 * col_tiles * cols + sets * rows
+    # Registers, each column tile's biases and requantisation words, the weights; the
+    # packet's later images take none.
+    param_words = REGISTER_WORDS + 2 * col_tiles * cols + sets * rows if image == 0 else 0
     in_words = layer.height * layer.width * groups
     out_words = pixels * col_tiles
     latency = rows + cols + 2
 
-    first_input = start + param_words
-    x = first_input + in_words  # first COMPUTE cycle
+    if first_input is None:
+        first_input = start + param_words
+    x = max(first_input + in_words, start)  # first COMPUTE cycle
     final = x + rows  # F_0
     first_vector = last_vector = None
     set_starts, set_ends = [], []  # A_n, E_n
@@ -243,15 +297,17 @@ def predict_layer(rows, cols, layer, *, start=0):
         last_read_cycle=reads[-1],
         output_beat_cycles=beats,
         set_start_cycles=set_starts,
+        image=image,
     )
 
 
 def predict_network(rows, cols, layers):
     """Predict layers run back to back on one engine; each starts the cycle after the previous
-    one's last output word."""
+    one's end. A :class:`LayerPerf` per image: one per layer of one image, ``images`` for a
+    layer of several (:func:`predict_batch`)."""
     results, start = [], 0
     for layer in layers:
-        perf = predict_layer(rows, cols, layer, start=start)
-        results.append(perf)
-        start = perf.end_cycle + 1
+        perfs = predict_batch(rows, cols, layer, start=start)
+        results.extend(perfs)
+        start = perfs[-1].end_cycle + 1
     return results

@@ -15,6 +15,8 @@ Register and bias words are 32-bit two's complement in the low bits of a beat (t
 are int8: their low 8 bits count). ``tlast`` marks
 the packet's last word. The input tensor then goes to the data stream, and the output comes
 back; both are int8, HWC raster order, in channel groups (see :meth:`EngineConfig.in_lanes`).
+A packet serves ``images`` input tensors (:attr:`LayerConfig.images`, 1 by default): they
+follow it one after the other, each giving its output tensor, before the next packet.
 
 *Tap packing*: a layer whose ``kernel**2 * in_channels`` fills the array's rows better than
 its ``in_channels`` alone (few input channels) can run as :meth:`LayerConfig.tap_packed`, a
@@ -56,6 +58,7 @@ REGISTERS = (
     "relu",
     "pool_size",
     "pool_stride",
+    "images",  # input tensors this packet serves, one after the other
     "groups",  # ceil(in_channels / rows): beats per input pixel
     "col_tiles",  # ceil(out_channels / cols): beats per output pixel
     "out_height",
@@ -81,6 +84,8 @@ REGISTERS = (
 # requantisation word.
 MAX_SHIFT = 62
 SHIFT_BITS = 6
+# The most input tensors one parameter packet serves (the ``images`` register's limit).
+MAX_IMAGES = (1 << 16) - 1
 # Registers holding int8 values (two's complement); the others are unsigned.
 SIGNED_REGISTERS = ("input_zero_point", "output_zero_point")
 
@@ -207,6 +212,7 @@ class EngineConfig:
             relu=1,
             pool_size=pool,
             pool_stride=pool,
+            images=MAX_IMAGES,
             groups=g,
             col_tiles=self.max_col_tiles,
             out_height=h,
@@ -237,7 +243,8 @@ class LayerConfig:
     ``pool_size`` 0 means no pooling; ``pool_stride`` ``None`` means ``pool_size``.
     ``multiplier`` and ``shift`` are one int for the layer or a tuple of one per output channel;
     ``input_zero_point`` (the padding value) and ``output_zero_point`` (added after rounding,
-    before saturation; ReLU clamps at it) are int8 values, 0 by default.
+    before saturation; ReLU clamps at it) are int8 values, 0 by default. ``images`` (1 to
+    65535, 1 by default) is how many input tensors the layer's one parameter packet serves.
 
     The rules that hold for any engine are checked here, at construction (sizes at least 1,
     stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
@@ -260,6 +267,7 @@ class LayerConfig:
     pool_stride: int | None = None
     input_zero_point: int = 0
     output_zero_point: int = 0
+    images: int = 1
 
     def __post_init__(self):
         if self.pool_stride is None:
@@ -297,6 +305,7 @@ class LayerConfig:
                 check_int(name, one, 0, high)
         check_int("input_zero_point", self.input_zero_point, -128, 127)
         check_int("output_zero_point", self.output_zero_point, -128, 127)
+        check_int("images", self.images, 1, MAX_IMAGES)
         if not isinstance(self.relu, bool):
             raise ValueError(f"relu must be True or False, not {self.relu!r}")
         if _is_zero(self.pool_size):
@@ -426,6 +435,7 @@ class LayerConfig:
             relu=int(self.relu),
             pool_size=self.pool_size,
             pool_stride=self.pool_stride,
+            images=self.images,
             groups=groups,
             col_tiles=col_tiles,
             out_height=self.out_height,

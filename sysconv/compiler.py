@@ -1,12 +1,14 @@
 """Map a quantised :class:`sysconv.golden.network.Sequential` onto the convolution engine.
 
 The compiler turns the network into *passes*, each one engine layer (one parameter packet,
-one input tensor in, one output tensor out):
+then its input tensors in and output tensors out):
 
-- ``Conv2d``, with a following ``ReLU`` and then ``MaxPool2d`` fused into the same pass (and a
-  ``ReLU`` after the ``MaxPool2d``: max pooling and ReLU commute); the engine pads every side
-  alike, by up to ``kernel - 1``: the rest of an asymmetric or wider padding (``Pass.pad``) is
-  added by the host, with the input zero point, before the pass;
+- ``Conv2d``, run with one packet for a batch's ``N`` samples (``LayerConfig.images = N``: the
+  engine takes the next sample's input while the current output drains), with a following
+  ``ReLU`` and then ``MaxPool2d`` fused into the same pass (and a ``ReLU`` after the
+  ``MaxPool2d``: max pooling and ReLU commute); the engine pads every side alike, by up to
+  ``kernel - 1``: the rest of an asymmetric or wider padding (``Pass.pad``) is added by the
+  host, with the input zero point, before the pass;
 - ``Linear``, as a 1x1 convolution whose pixels are the batch: the ``N`` samples' feature
   vectors are the ``N`` pixels of a ``1 x N`` image with ``in_features`` channels, so one weight
   load serves the whole batch; a following ``ReLU`` is fused;
@@ -34,7 +36,7 @@ engine the demo generates is sized by :func:`engine_for`. The host only moves te
 from dataclasses import dataclass
 
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
-from sysconv.golden.perf import predict_layer
+from sysconv.golden.perf import predict_batch
 from sysconv.hw.layer import EngineConfig, LayerConfig, pack_tap_weights
 
 __all__ = ["Pass", "PACKING", "compile_network", "engine_for", "packing_pays", "CompileError"]
@@ -55,9 +57,11 @@ class CompileError(ValueError):
 
 @dataclass
 class Pass:
-    """One engine layer. ``stage`` is ``"conv"`` (run per sample on its ``(C, H, W)`` map) or
-    ``"dense"`` (run once per batch on a ``(C, 1, N)`` map); ``layers`` are the indices of
-    the network layers it covers, ``name`` says which.
+    """One engine layer. ``stage`` is ``"conv"`` (run once per batch, the ``N`` samples'
+    ``(C, H, W)`` maps the ``layer.images`` images of one packet) or ``"dense"`` (run once per
+    batch on a ``(C, 1, N)`` map); ``layers`` are the indices of the network layers it covers,
+    ``name`` says which. ``layer`` is for a whole batch (``images`` or ``width`` is the batch):
+    a smaller last batch runs it with its own size.
 
     The host pads the pass's input by ``pad`` with the input zero point; then, when ``taps``
     is ``(kernel, stride)`` (a tap-packed pass), packs it with
@@ -124,11 +128,15 @@ def _requant(layer):
 
 
 def packing_pays(layer, rows, cols):
-    """Whether golden.perf predicts fewer layer cycles (parameters, input, compute, output)
-    for ``layer`` (a :class:`~sysconv.hw.layer.LayerConfig`) tap-packed than plain on a
-    ``rows x cols`` array: fewer weight sets against a bigger input."""
-    packed = predict_layer(rows, cols, layer.tap_packed()).layer_cycles
-    return packed < predict_layer(rows, cols, layer).layer_cycles
+    """Whether golden.perf predicts fewer layer cycles (parameters, input, compute, output,
+    over the layer's ``images``) for ``layer`` (a :class:`~sysconv.hw.layer.LayerConfig`)
+    tap-packed than plain on a ``rows x cols`` array: fewer weight sets against a bigger
+    input."""
+
+    def cycles(config):
+        return sum(perf.layer_cycles for perf in predict_batch(rows, cols, config))
+
+    return cycles(layer.tap_packed()) < cycles(layer)
 
 
 def _engine_holding(config, rows, cols, mult_width=16):
@@ -170,8 +178,8 @@ def _packs(config, packing, array, engine):
 
 def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto", array=None):
     """Passes for ``network`` on samples of ``input_shape`` ``(C, H, W)``, ``batch`` samples a
-    dense pass. With ``engine``, every pass is checked against it (:class:`CompileError`
-    otherwise).
+    pass (a conv pass's images, a dense pass's pixels). With ``engine``, every pass is checked
+    against it (:class:`CompileError` otherwise).
 
     ``packing`` says which conv passes run tap-packed (see the module's documentation):
     ``"auto"`` those that the engine (without one, some engine) holds packed and for which
@@ -239,6 +247,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
                 relu=relu,
                 pool_size=pool.kernel_size if pool else 0,
                 pool_stride=pool.stride if pool else None,
+                images=batch,
                 **_requant(layer),
             )
             weights, bias, taps = layer.weight, layer.bias, None

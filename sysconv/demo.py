@@ -6,10 +6,12 @@ The model is ``models/digits_cnn.onnx``: the CNN trained in NumPy by
 (int8 QDQ, per-channel weights), the path a user's model takes. :func:`sysconv.onnx.load`
 imports it; the network is compiled onto an engine generated for it (:mod:`sysconv.compiler`),
 and the first ``N`` test images (float ``q / 127``, quantised as the model's first
-QuantizeLinear does) run through the generated Verilog, every pass on the engine: the conv
-passes per image (conv + ReLU + 2x2 max pool fused; the first, with 3 input channels, tap-packed
-by the host where golden.perf predicts it pays), the two Linear layers once per batch as 1x1
-convolutions. onnxruntime runs the same model on the whole test set for comparison.
+QuantizeLinear does) run through the generated Verilog, every pass on the engine, pass by pass
+over a batch: the conv passes with one parameter packet for the batch's images, the next
+image's input overlapping the current output (conv + ReLU + 2x2 max pool fused; the first, with
+3 input channels, tap-packed by the host where golden.perf predicts it pays), the two Linear
+layers once per batch as 1x1 convolutions. onnxruntime runs the same model on the whole test
+set for comparison.
 """
 
 import json
@@ -19,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from sysconv.golden import digits
-from sysconv.golden.perf import predict_layer
-from sysconv.sim.network.run import batch_layer, run_network
+from sysconv.golden.perf import predict_batch
+from sysconv.sim.network.run import pass_layer, run_network
 from sysconv.sim.runner import build_root
 
 from . import models
@@ -287,10 +289,17 @@ def run_demo(
     rtl_predictions = result.details["logits"].argmax(axis=1)
     bit_exact = bool(np.array_equal(result.details["logits"], golden_logits))
     layers = []
+    sizes = [min(batch, images - first) for first in range(0, images, batch)]
     for step, stats in zip(passes, result.details["passes"], strict=True):
         samples = images if step.stage == "conv" else -(-images // batch)
-        layer = step.layer if step.stage == "conv" else batch_layer(step.layer, min(batch, images))
-        predicted = predict_layer(rows, cols, layer)
+        layer = pass_layer(step.stage, step.layer, min(batch, images))
+        # The first run (a conv pass's first image, with the packet), and every run.
+        predicted = predict_batch(rows, cols, layer)[0]
+        runs = [
+            perf
+            for size in sizes
+            for perf in predict_batch(rows, cols, pass_layer(step.stage, step.layer, size))
+        ]
         compute = stats["compute_cycles"][0]
         layers.append(
             {
@@ -301,6 +310,8 @@ def run_demo(
                 "compute_cycles": compute,
                 "predicted_compute_cycles": predicted.compute_cycles,
                 "utilization": layer.macs / (rows * cols * compute),
+                "run_cycles": stats["cycles"],
+                "predicted_run_cycles": [perf.layer_cycles for perf in runs],
             }
         )
     cycles_per_image = result.cycles / images

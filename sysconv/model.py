@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sysconv.golden.network import Sequential
-from sysconv.golden.perf import predict_layer
+from sysconv.golden.perf import predict_batch
 
 from .compiler import compile_network, engine_for
 from .onnx import Imported, ModelError, load
@@ -173,33 +173,32 @@ def _compile(imported, rows, cols, images, packing):
 
 
 def _pass_layer(step, samples):
-    from sysconv.sim.network.run import batch_layer
+    from sysconv.sim.network.run import pass_layer
 
-    return step.layer if step.stage == "conv" else batch_layer(step.layer, samples)
+    return pass_layer(step.stage, step.layer, samples)
 
 
 def _amaranth_network(engine, passes, images, batch):
-    """The network on the engine in Amaranth's simulator: every pass of every image back to
-    back, each pass's input the golden output of the one before (the bench stops at the
-    first output word that differs, so the RTL's output is that). Per pass, the cycles of its
-    first run."""
+    """The network on the engine in Amaranth's simulator: batch by batch, pass by pass (a conv
+    pass one packet for the batch's images), each pass's input the golden output of the one
+    before (the bench stops at the first output word that differs, so the RTL's output is
+    that). Per pass, the cycles of each run (image)."""
     from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
     from sysconv.sim.engine.layer import LayerRun
     from sysconv.sim.network.run import host_input
 
     runs, which = [], []
     for first in range(0, len(images), batch):
-        features = []
-        for n in range(first, min(first + batch, len(images))):
-            x = images[n]
-            for index, step in enumerate(passes):
-                if step.stage == "conv":
-                    x = host_input(x, step.layer, step.pad, step.taps)
-                    runs.append(LayerRun(engine, step.layer, x, step.weights, step.bias))
-                    which.append(index)
-                    x = runs[-1].expected()
-            features.append(x.reshape(-1))
-        x = np.stack(features, axis=1)[:, None, :]
+        xs = list(images[first : first + batch])
+        for index, step in enumerate(passes):
+            if step.stage == "conv":
+                layer = _pass_layer(step, len(xs))
+                xs = [host_input(x, layer, step.pad, step.taps) for x in xs]
+                x = xs[0] if len(xs) == 1 else np.stack(xs)
+                runs.append(LayerRun(engine, layer, x, step.weights, step.bias))
+                which.extend([index] * len(xs))
+                xs = [run.expected() for run in runs[-1].image_runs()]
+        x = np.stack([x.reshape(-1) for x in xs], axis=1)[:, None, :]
         for index, step in enumerate(passes):
             if step.stage == "dense":
                 layer = _pass_layer(step, x.shape[2])
@@ -273,10 +272,13 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, packing="auto"
         )
 
     rows_out, total = [], 0
+    # The last batch may be smaller; its cycles are predicted for its own size.
+    sizes = [min(batch, images - first) for first in range(0, images, batch)]
     for index, step in enumerate(passes):
         runs = images if step.stage == "conv" else -(-images // batch)
         layer = _pass_layer(step, min(batch, images))
-        predicted = predict_layer(rows, cols, layer)
+        # The first run: a conv pass's first image, with the packet.
+        predicted = predict_batch(rows, cols, layer)[0]
         row = {
             "pass": step.name,
             "stage": step.stage,
@@ -292,14 +294,11 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, packing="auto"
         else:
             row["cycles"], row["compute_cycles"] = predicted.layer_cycles, predicted.compute_cycles
         row["utilization"] = layer.macs / (rows * cols * row["compute_cycles"])
-        # The last batch may be smaller; its cycles are predicted for its own size.
-        if step.stage == "dense":
-            sizes = [min(batch, images - first) for first in range(0, images, batch)]
-            total += sum(
-                predict_layer(rows, cols, _pass_layer(step, size)).layer_cycles for size in sizes
-            )
-        else:
-            total += runs * predicted.layer_cycles
+        total += sum(
+            perf.layer_cycles
+            for size in sizes
+            for perf in predict_batch(rows, cols, _pass_layer(step, size))
+        )
         rows_out.append(row)
     if simulator == "golden" or not stats:
         cycles_per_image = total / images

@@ -17,11 +17,15 @@ driver as :meth:`sysconv.hw.boards.host.Board.run_layer` runs it:
   clock, during which the line is idle.
 
 The two add up: the driver waits for each response before the next frame. The host's own
-time (USB latency, the driver's Python) is not counted. Convolution passes run once per image,
-dense passes once per batch.
+time (USB latency, the driver's Python) is not counted. Convolution passes run once per image
+(the host driver sends one packet an image: ``images = 1``), dense passes once per batch. The
+engine alone (``compute_bound_images_per_s``) runs as the RTL demo does: a conv pass with one
+packet for the batch's images, the next input overlapping the current output.
 """
 
-from sysconv.golden.perf import predict_layer
+from dataclasses import replace
+
+from sysconv.golden.perf import predict_batch, predict_layer
 from sysconv.hw.boards.protocol import MAX_LENGTH
 
 __all__ = ["BITS_PER_BYTE", "REQUEST_BYTES", "RESPONSE_BYTES", "pass_link_bytes", "project"]
@@ -63,16 +67,24 @@ def project(passes, engine, *, clock_hz, baud, batch, max_frame=4096):
     shape and parameter word) at ``clock_hz`` over a UART at ``baud``.
 
     Returns a dict: ``macs_per_cycle``, ``peak_mac_per_s``, ``per_image`` (seconds, MACs, link
-    bytes, engine cycles), ``images_per_s``, ``compute_share`` and ``link_share`` (of the time
-    per image), ``compute_bound_images_per_s`` (the engine alone, stall-free, no link), and
-    per pass the same figures."""
+    bytes, engine cycles: the engine alone, a conv pass's batch with one packet),
+    ``images_per_s``, ``compute_share`` and ``link_share`` (of the time per image),
+    ``compute_bound_images_per_s`` (the engine alone, stall-free, no link), and per pass the
+    same figures.
+    """
     rows, cols = engine.rows, engine.cols
     param_bytes = engine.param_width // 8
     byte_s = BITS_PER_BYTE / baud
     rows_out, link_s, compute_s, macs, link_bytes, layer_cycles = [], 0.0, 0.0, 0.0, 0.0, 0.0
     for step in passes:
-        perf = predict_layer(rows, cols, step.layer)
+        one = replace(step.layer, images=1) if step.stage == "conv" else step.layer
+        perf = predict_layer(rows, cols, one)
         share = 1 if step.stage == "conv" else 1 / batch  # of the pass, per image
+        # The engine alone: a conv pass's batch with one packet.
+        batched = predict_batch(
+            rows, cols, replace(one, images=batch) if step.stage == "conv" else one
+        )
+        engine_cycles = sum(p.layer_cycles for p in batched) / batch
         to_board, to_host = pass_link_bytes(perf, param_bytes=param_bytes, max_frame=max_frame)
         compute_cycles = perf.weight_load_cycles + perf.compute_cycles + perf.drain_cycles
         pass_link_s = (to_board + to_host) * byte_s
@@ -89,13 +101,14 @@ def project(passes, engine, *, clock_hz, baud, batch, max_frame=4096):
                 "compute_cycles": compute_cycles,
                 "compute_s": pass_compute_s,
                 "layer_cycles": perf.layer_cycles,
+                "engine_cycles_per_image": engine_cycles,
             }
         )
         link_s += share * pass_link_s
         compute_s += share * pass_compute_s
         macs += share * perf.macs
         link_bytes += share * (to_board + to_host)
-        layer_cycles += share * perf.layer_cycles
+        layer_cycles += engine_cycles
     total_s = link_s + compute_s
     return {
         "macs_per_cycle": rows * cols,

@@ -5,6 +5,7 @@ clock the testbench drives, on Verilator; behind the ULX3S's PLL in `make test-l
 UART, the CRC, the protocol's pieces and the PLL settings on their own."""
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -260,6 +261,15 @@ def test_serial_transport_over_a_pyserial_url():
 def test_driver_times_out_instead_of_hanging():
     with pytest.raises(LinkTimeout, match=r"^no response within 0\.012257 s$"):
         Board(_Silent(), timeout=0.01).status()
+
+
+def test_driver_refuses_a_layer_of_several_images():
+    # Refused before anything goes on the line (the silent transport would time out).
+    layer = random_layer(ENGINE, height=2, width=2, in_channels=1, out_channels=1, kernel=1).layer
+    with pytest.raises(
+        ValueError, match=r"^run_layer runs a layer of one image; images must be 1, not 2$"
+    ):
+        Board(_Silent(), timeout=0.01).run_layer(replace(layer, images=2), None, None, None)
 
 
 @pytest.mark.parametrize(

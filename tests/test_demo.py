@@ -37,6 +37,8 @@ def test_demo_logits_bit_exact(simulator, images, test_dir):
     for row in rtl["layers"]:
         assert row["layer_cycles"] == row["predicted_layer_cycles"], row["pass"]
         assert row["compute_cycles"] == row["predicted_compute_cycles"], row["pass"]
+        # Every run: a conv pass's images, one packet for the batch.
+        assert row["run_cycles"] == row["predicted_run_cycles"], row["pass"]
     assert (test_dir / "demo.png").stat().st_size > 0
 
 

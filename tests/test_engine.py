@@ -2,12 +2,16 @@
 Icarus and Verilator, and the engine in Amaranth's simulator: every output value, and with no
 stalls the cycle of every output word against golden.perf."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 from helpers import SMALL, check_pass, check_timing, runs_for
 
 from sysconv.demo import demo_engine
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.sim import SIMULATORS
+from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.engine.run import run_layers
 
 # name -> layers on SMALL (each: random_layer keyword arguments)
@@ -127,14 +131,30 @@ EDGE_GROUPS = {
             relu=False,
         ),
     ],
+    # One parameter packet for several input tensors (images), with and without pooling. The
+    # next image's input overlaps the output: longer (the engine goes on taking it in INPUT),
+    # shorter (straight to COMPUTE; the pooled one has rows and columns that fill no window).
+    "batches": [
+        dict(
+            height=7,
+            width=6,
+            in_channels=4,
+            out_channels=3,
+            kernel=3,
+            stride=2,
+            padding=1,
+            images=3,
+        ),
+        dict(height=5, width=6, in_channels=2, out_channels=5, kernel=2, pool_size=2, images=2),
+    ],
 }
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_edge_layers_bit_exact_and_cycle_exact(simulator, test_dir):
     # Every group's layers back to back in one simulation: a simulator process starts once
-    # (3.5-6 s with cocotb) for the 16 layers, and the engine goes from every kind of layer to
-    # every other without a reset between. A failure names the layer.
+    # (3.5-6 s with cocotb) for the 18 layers (21 images), and the engine goes from every kind
+    # of layer to every other without a reset between. A failure names the layer (and image).
     runs = runs_for([layer for group in EDGE_GROUPS.values() for layer in group])
     result = run_layers(runs, simulator, test_dir)
     check_pass(result, seed=1)
@@ -144,7 +164,10 @@ def test_edge_layers_bit_exact_and_cycle_exact(simulator, test_dir):
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_random_gaps_and_backpressure_lose_nothing(stalls, simulator, test_dir):
     idle, backpressure, seed = stalls
-    runs = runs_for(EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2], seed=seed)
+    runs = runs_for(
+        EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2] + EDGE_GROUPS["batches"],
+        seed=seed,
+    )
     result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure, seed=seed)
     check_pass(result, seed)
 
@@ -238,6 +261,47 @@ def test_seed_cnn_conv_layers_bit_exact_on_verilator(test_dir):
 def test_layer_beyond_limits_refused(layer, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         LayerConfig(**layer).check(SMALL)
+
+
+@pytest.mark.parametrize("images", [0, 65536, True, 2.0])
+def test_wrong_images(images):
+    with pytest.raises(
+        ValueError, match=rf"^images must be an integer from 1 to 65535, not {images!r}$"
+    ):
+        LayerConfig(4, 4, 1, 1, 1, images=images)
+
+
+@pytest.mark.parametrize(
+    "images, shape, message",
+    [
+        (1, (2, 1, 4, 4), r"\(2, 1, 4, 4\) for images=1"),
+        (2, (1, 4, 4), r"\(1, 4, 4\) for images=2"),
+        (2, (3, 1, 4, 4), r"\(3, 1, 4, 4\) for images=2"),
+    ],
+)
+def test_wrong_batch_tensor(images, shape, message):
+    run = runs_for([dict(height=4, width=4, in_channels=1, out_channels=1, kernel=1)])[0]
+    with pytest.raises(
+        ValueError,
+        match=rf"^x must be one \(Cin, H, W\) tensor for a layer of one image, or \(images, "
+        rf"Cin, H, W\) for several, not of shape {message}$",
+    ):
+        LayerRun(
+            SMALL,
+            replace(run.layer, images=images),
+            np.zeros(shape, np.int64),
+            run.weights,
+            run.bias,
+        )
+
+
+def test_speed_run_refuses_several_images(test_dir):
+    # The lean speed testbenches send one packet, one tensor, one output a layer.
+    runs = runs_for([EDGE_GROUPS["batches"][1]])
+    with pytest.raises(
+        ValueError, match=r"^speed=True runs layers of one image; images must be 1$"
+    ):
+        run_layers(runs, "amaranth", test_dir, speed=True)
 
 
 @pytest.mark.parametrize(

@@ -689,8 +689,10 @@ def test_cli_run_rtl_equals_golden(sysconv, tmp_path, tiny_model, simulator, pac
     assert run.returncode == 0, summary["message"]
     assert summary["status"] == "pass" and summary["rtl_equals_golden"] is True
     assert summary["passes"][0]["pass"].endswith("(taps packed)") == (packing == "always")
-    # Every pass's measured cycles are golden.perf's prediction.
+    # Every pass's measured cycles are golden.perf's prediction: its first run, and all of
+    # them (the conv pass serves both images with one packet, the second's input overlapped).
     for row in summary["passes"]:
         assert row["cycles"] == row["predicted_cycles"], row
         assert row["compute_cycles"] == row["predicted_compute_cycles"], row
+    assert summary["cycles_per_image"] == summary["predicted_cycles_per_image"]
     np.testing.assert_array_equal(np.load(out), load(tiny_model).run(x))

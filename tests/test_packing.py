@@ -13,7 +13,7 @@ from sysconv import models
 from sysconv.cli import main
 from sysconv.compiler import CompileError, compile_network, engine_for, packing_pays
 from sysconv.golden.network import Conv2d, MaxPool2d, ReLU, Sequential
-from sysconv.golden.perf import predict_layer
+from sysconv.golden.perf import predict_batch, predict_layer
 from sysconv.hw.layer import EngineConfig, pack_tap_weights, pack_taps
 from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.network.run import host_input
@@ -129,14 +129,16 @@ def test_compiler_packs_the_seed_cnn_first_layer(rows):
     assert (conv1.height, conv1.width, conv1.in_channels, conv1.kernel) == (24, 24, 27, 1)
     assert (conv1.stride, conv1.padding, conv1.pool_size) == (1, 0, 2)
     assert passes[0].pad == (1, 1, 1, 1) and passes[0].weights.shape == (32, 27, 1, 1)
+    # The conv passes serve the batch with one packet.
+    assert [p.layer.images for p in passes[:2]] == [16, 16]
     # Without packing, conv1 is slower: the decision is golden.perf's.
     plain = compile_network(network, (3, 24, 24), batch=16, packing="never")
     assert [p.packed for p in plain] == [False] * 4
     assert packing_pays(plain[0].layer, rows, rows)
     assert not packing_pays(plain[1].layer, rows, rows)
     assert (
-        predict_layer(rows, rows, conv1).compute_cycles
-        < predict_layer(rows, rows, plain[0].layer).compute_cycles
+        predict_batch(rows, rows, conv1)[0].compute_cycles
+        < predict_batch(rows, rows, plain[0].layer)[0].compute_cycles
     )
 
 

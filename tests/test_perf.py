@@ -3,11 +3,12 @@ against RTL measurements (zero cycles apart) for a spread of layers on Verilator
 Amaranth's simulator, through the lean speed testbench the benchmark uses."""
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
 from sysconv.bench.workloads import QUICK
-from sysconv.golden.perf import REGISTER_WORDS, predict_layer, predict_network
+from sysconv.golden.perf import REGISTER_WORDS, predict_batch, predict_layer, predict_network
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.sim.engine.layer import random_layer
 from sysconv.sim.engine.run import run_layers
@@ -133,6 +134,28 @@ def test_word_counts_match_the_stream_format(rows, cols):
         assert perf.param_words == len(run.packet())
         assert perf.in_words == len(run.input_beats())
         assert len(perf.output_beat_cycles) == len(run.expected_beats())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])
+def test_images_of_a_packet_add_up_to_the_layer(case):
+    (rows, cols), layer = case
+    one = predict_layer(rows, cols, layer)
+    images = predict_batch(rows, cols, replace(layer, images=3), start=5)
+    assert [perf.image for perf in images] == [0, 1, 2]
+    assert images[0].param_words == one.param_words and images[0].start_cycle == 5
+    assert images[0].output_beat_cycles == [cycle + 5 for cycle in one.output_beat_cycles]
+    for before, after in itertools.pairwise(images):
+        assert after.param_words == 0
+        assert after.start_cycle == before.end_cycle + 1
+        assert after.compute_cycles == one.compute_cycles
+    assert sum(perf.layer_cycles for perf in images) == images[-1].end_cycle - 5 + 1
+
+
+def test_predict_layer_predicts_one_image():
+    with pytest.raises(
+        ValueError, match=r"^predict_layer predicts a layer of one image, not 2; see predict_batch$"
+    ):
+        predict_layer(4, 4, replace(LAYERS[0], images=2))
 
 
 def test_seed_conv2_on_8x8_by_hand():

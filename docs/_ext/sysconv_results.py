@@ -67,6 +67,11 @@ def results_commit_role(name, rawtext, text, lineno, inliner, options=None, cont
     return [nodes.literal(text=commit), nodes.Text(f" ({date})")], []
 
 
+def _total(row, key):
+    """The sum of a pass's runs' cycles (a conv pass's images; not in older summaries)."""
+    return f"{sum(row[key]):,}" if key in row else "—"
+
+
 def _percent(value):
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
@@ -94,7 +99,9 @@ class DemoSummary(SphinxDirective):
             "",
             "   * - pass",
             "     - runs",
-            "     - cycles",
+            "     - cycles (first run)",
+            "     - predicted",
+            "     - cycles (all runs)",
             "     - predicted",
             "     - compute",
             "     - predicted",
@@ -106,6 +113,8 @@ class DemoSummary(SphinxDirective):
                 f"     - {row['runs']}",
                 f"     - {row['layer_cycles']:,}",
                 f"     - {row['predicted_layer_cycles']:,}",
+                f"     - {_total(row, 'run_cycles')}",
+                f"     - {_total(row, 'predicted_run_cycles')}",
                 f"     - {row['compute_cycles']:,}",
                 f"     - {row['predicted_compute_cycles']:,}",
                 f"     - {_percent(row['utilization'])}",

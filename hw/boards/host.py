@@ -297,7 +297,14 @@ class Board:
 
     def run_layer(self, layer, x, weights, bias):
         """Run one layer (:class:`sysconv.hw.layer.LayerConfig`) on ``x`` (Cin, H, W) and return the
-        output tensor (Cout, H', W'). Raises LinkError if the board reports an error."""
+        output tensor (Cout, H', W'). Raises LinkError if the board reports an error.
+
+        One packet an image: the driver does not use the engine's batch mode (``images`` more
+        than 1, the next input sent while the output is read), and refuses such a layer."""
+        if layer.images != 1:
+            raise ValueError(
+                f"run_layer runs a layer of one image; images must be 1, not {layer.images!r}"
+            )
         config = self.config
         self.send_params(layer.packet(config, weights, bias))
         self.send_input(layer.input_beats(config, x))

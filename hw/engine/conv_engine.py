@@ -7,7 +7,7 @@ from ..maxpool import MaxPool2d
 from ..ram import BlockRAM
 from ..requant import Requantizer
 from ..systolic_array import SystolicArray
-from ._common import beat, check_config, connect_read, connect_write, constants_layout
+from ._common import Count, beat, check_config, connect_read, connect_write, constants_layout
 from .accumulator import Accumulator
 from .input_writer import InputWriter
 from .output_reader import OutputReader
@@ -23,18 +23,23 @@ class Phase:
     """Values of :attr:`ConvEngine.phase`."""
 
     PARAMS = 0  # taking a parameter packet
-    INPUT = 1  # taking the input tensor
+    INPUT = 1  # taking an input tensor
     COMPUTE = 2  # running the layer on the array
-    OUTPUT = 3  # sending the output tensor
+    OUTPUT = 3  # sending an output tensor
 
 
 class ConvEngine(wiring.Component):
     """Convolution layer engine: one generated design runs every conv layer within its limits.
 
     For each layer the engine takes a parameter packet on ``p`` (registers, biases, weights:
-    see :mod:`sysconv.hw.layer`), then the input tensor on ``i``, computes, and sends the output
-    tensor on ``o``; then it takes the next packet. Convolution, bias, requantisation, ReLU and max
-    pooling run in one pass; nothing goes back to the host in between.
+    see :mod:`sysconv.hw.layer`), then, for each of the packet's ``images`` input tensors, the
+    tensor on ``i``, computes, and sends the output tensor on ``o``; then it takes the next
+    packet. Convolution, bias, requantisation, ReLU and max pooling run in one pass; nothing goes
+    back to the host in between. An *image* is one input tensor's turn: ``INPUT``, ``COMPUTE``,
+    ``OUTPUT``, with ``PARAMS`` before the packet's first. The images of a packet overlap: the
+    input buffer is free once ``COMPUTE`` ends, so the next image's tensor is taken while the
+    current one's output drains (still ``OUTPUT``), and the next ``COMPUTE`` starts the cycle
+    after both are done (through ``INPUT`` if the output drained first).
 
     Dataflow. The input tensor is kept whole in the input buffer, in words of ``rows`` channels
     (a channel group of one pixel). The layer is computed as ``sets = col_tiles * row_tiles``
@@ -54,7 +59,8 @@ class ConvEngine(wiring.Component):
 
     Structure. The engine holds the buffers, the array, the requantiser and the pooling unit,
     and sequences the phases; its parts (this package's components) do the rest, each in one
-    phase: :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (``INPUT``),
+    phase: :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (``INPUT``, and
+    ``OUTPUT`` while the packet has images left, until the next tensor is in),
     :class:`.WeightSequencer`, :class:`.WindowGenerator`, :class:`.Accumulator` and
     :class:`.WriteBack` (``COMPUTE``), :class:`.OutputReader` (``OUTPUT``). Each part sees its
     phase as ``active`` and the layer's registers (the loader's ``regs``) as ``regs``.
@@ -68,22 +74,27 @@ class ConvEngine(wiring.Component):
     p : In(stream.Signature(StructLayout({"data": unsigned(config.param_width), "last": 1})))
         Parameter packets. Taken only in the ``PARAMS`` phase.
     i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), rows), "last": 1})))
-        Input tensors, HWC raster order, ``groups`` beats a pixel. Lanes past ``in_channels``
-        are ignored. Taken only in the ``INPUT`` phase.
+        Input tensors, HWC raster order, ``groups`` beats a pixel, ``images`` tensors a packet.
+        Lanes past ``in_channels`` are ignored. Taken in the ``INPUT`` phase, and in the
+        ``OUTPUT`` phase of a packet's image that is not its last until the next image's
+        tensor is in: ``i.ready`` is the input writer's.
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), cols), "last": 1})))
         Output tensors, HWC raster order, ``col_tiles`` beats a pixel, lanes past
         ``out_channels`` zero after pooling and the output zero point without (a channel of
         zero weights, bias and multiplier), ``last`` on the last beat.
     phase : Out(2)
-        The current :class:`Phase`.
+        The current :class:`Phase`. ``OUTPUT`` from an image's compute end to its end, the
+        next image's input overlapped or not; ``INPUT`` only while nothing else runs.
     error : Out(1)
         Sticky: a packet or tensor whose ``last`` was not on its last beat. Cleared by reset.
     compute_cycles : Out(32)
-        Cycles of the last layer's compute phase, from the first vector into the array to the
+        Cycles of the last image's compute phase, from the first vector into the array to the
         last result out of it, both counted.
     layer_cycles : Out(32)
-        Cycles of the last finished layer, from its first parameter word to its end (its last
-        output word, or its last word into the pooling unit if later), both counted.
+        Cycles of the last finished image, both counted: from the packet's first parameter word
+        (the packet's first image) or from the cycle after the previous image's end (the
+        others), to the image's end (its last output word, or its last word into the pooling
+        unit if later). A packet's images add up to the layer's whole time.
     """
 
     def __init__(self, config):
@@ -151,9 +162,16 @@ class ConvEngine(wiring.Component):
         phase = Signal(2)
         m.d.comb += self.phase.eq(phase)
         in_compute = phase == Phase.COMPUTE
+        # The packet's images, counted down from the `images` register, restarted in PARAMS
+        # (the register is written before the packet's last word).
+        images = Count(reg["images"], "images")
+        # The next image's input is taken while this image's output drains (the input buffer
+        # is free once COMPUTE ends): in OUTPUT while images remain, until it is all in.
+        input_taken = Signal()
+        overlap = (phase == Phase.OUTPUT) & ~images.last & ~input_taken
         m.d.comb += [
             params.active.eq(phase == Phase.PARAMS),
-            input_writer.active.eq(phase == Phase.INPUT),
+            input_writer.active.eq((phase == Phase.INPUT) | overlap),
             weights.active.eq(in_compute),
             window.active.eq(in_compute),
             accumulator.active.eq(in_compute),
@@ -247,22 +265,35 @@ class ConvEngine(wiring.Component):
             with m.If(read_last):
                 m.d.sync += read_taken.eq(1)
 
-        # Phase sequencing.
+        # Phase sequencing. An image ends in OUTPUT; then the packet's next image computes if
+        # its input is in (taken in the overlap), or goes on taking it in INPUT; after the
+        # packet's last image the next packet comes.
         enter_compute = Signal()
-        enter_params = Signal()
+        image_end = Signal()
+        input_in = input_taken | input_writer.done
         compute_done = in_compute & write_back.done
         m.d.comb += [
-            enter_compute.eq((phase == Phase.INPUT) & input_writer.done),
-            enter_params.eq((phase == Phase.OUTPUT) & (output_sent | output_done) & read_done),
+            image_end.eq((phase == Phase.OUTPUT) & (output_sent | output_done) & read_done),
+            enter_compute.eq(
+                ((phase == Phase.INPUT) & input_writer.done) | (image_end & ~images.last & input_in)
+            ),
         ]
+        with m.If(phase == Phase.PARAMS):
+            m.d.sync += images.restart()
+        with m.Elif(image_end):
+            m.d.sync += images.step()
+        with m.If(phase != Phase.OUTPUT):
+            m.d.sync += input_taken.eq(0)
+        with m.Elif(input_writer.done):
+            m.d.sync += input_taken.eq(1)
         with m.If((phase == Phase.PARAMS) & params.done):
             m.d.sync += phase.eq(Phase.INPUT)
-        with m.If(enter_compute):
-            m.d.sync += phase.eq(Phase.COMPUTE)
         with m.If(compute_done):
             m.d.sync += phase.eq(Phase.OUTPUT)
-        with m.If(enter_params):
-            m.d.sync += phase.eq(Phase.PARAMS)
+        with m.If(image_end):
+            m.d.sync += phase.eq(Mux(images.last, Phase.PARAMS, Phase.INPUT))
+        with m.If(enter_compute):
+            m.d.sync += phase.eq(Phase.COMPUTE)
 
         # A packet or tensor whose `last` was not on its last word: sticky.
         error = Signal()
@@ -270,12 +301,15 @@ class ConvEngine(wiring.Component):
         with m.If(params.error | input_writer.error):
             m.d.sync += error.eq(1)
 
-        # Compute-phase cycle counter: first vector in to last result out, both counted.
+        # Compute-phase cycle counter: first vector in to last result out, both counted; the
+        # count is kept from an image's last result to the next image's (the next image's
+        # COMPUTE may follow its OUTPUT at once).
         counting = Signal()
         started = Signal()
         counter = Signal(32)
+        compute_count = Signal(32)
         v_fire = array.i.valid & array.i.ready
-        m.d.comb += self.compute_cycles.eq(counter)
+        m.d.comb += self.compute_cycles.eq(compute_count)
         with m.If(enter_compute):
             m.d.sync += [counter.eq(0), counting.eq(0), started.eq(0)]
         with m.Elif(in_compute):
@@ -284,17 +318,20 @@ class ConvEngine(wiring.Component):
             with m.Elif(counting):
                 m.d.sync += counter.eq(counter + 1)
             with m.If(accumulator.last):
-                m.d.sync += counting.eq(0)
+                m.d.sync += [counting.eq(0), compute_count.eq(counter + 1)]
 
-        # Layer cycle counter: first parameter word to the layer's end, both counted; the
-        # count is kept from a layer's end to the next layer's end.
+        # Image cycle counter: first parameter word (or the cycle after the previous image's
+        # end) to the image's end, both counted; the count is kept from an image's end to the
+        # next image's end.
         layer_counter = Signal(32)
         layer_count = Signal(32)
         m.d.comb += self.layer_cycles.eq(layer_count)
         with m.If(params.first):
             m.d.sync += layer_counter.eq(1)
+        with m.Elif(image_end):
+            m.d.sync += layer_counter.eq(0)
         with m.Else():
             m.d.sync += layer_counter.eq(layer_counter + 1)
-        with m.If(enter_params):
+        with m.If(image_end):
             m.d.sync += layer_count.eq(layer_counter + 1)
         return m

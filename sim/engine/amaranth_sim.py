@@ -32,8 +32,9 @@ def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=No
             ctx.set(dut.i.payload.last, inputs["i_last"])
             ctx.set(dut.o.ready, inputs["o_ready"])
             await ctx.tick()
-            # The layer ends once its output is out and trailing words are into the pool.
-            if bench.layer_complete() and ctx.get(dut.phase) == Phase.PARAMS:
+            # The image ends once its output is out and trailing words are into the pool: the
+            # engine leaves OUTPUT.
+            if bench.layer_complete() and ctx.get(dut.phase) != Phase.OUTPUT:
                 bench.layer_done(ctx.get(dut.compute_cycles), ctx.get(dut.layer_cycles))
 
     simulate(dut, testbench, vcd_path=vcd_path)

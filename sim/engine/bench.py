@@ -28,7 +28,8 @@ def deadlock_budget(runs, idle=0.0, backpressure=0.0):
 
 @dataclass
 class LayerTiming:
-    """Cycles (from the bench's cycle 0) of one layer's handshakes."""
+    """Cycles (from the bench's cycle 0) of one image's handshakes: one layer's, or one of a
+    layer's images (only the packet's first has ``param_cycles``)."""
 
     param_cycles: list = field(default_factory=list)
     input_cycles: list = field(default_factory=list)
@@ -44,7 +45,7 @@ class LayerTiming:
     def as_dict(self):
         return {
             "params": len(self.param_cycles),
-            "first_param": self.param_cycles[0],
+            "first_param": self.param_cycles[0] if self.param_cycles else None,
             "first_input": self.input_cycles[0],
             "last_input": self.input_cycles[-1],
             "first_output": self.output_cycles[0],
@@ -61,15 +62,21 @@ class EngineBench:
 
     Each cycle: call :meth:`tick` with the engine's ``p.ready``, ``i.ready``, ``o.valid``, the
     ``o`` payload word and ``o.last`` as sampled in the cycle; drive the returned inputs until
-    the next clock edge. When :meth:`layer_complete`, call :meth:`layer_done` with the engine's
-    ``compute_cycles``. Stop when :attr:`done`; :attr:`timing` has every handshake's cycle.
+    the next clock edge. When :meth:`layer_complete` (an image's output is in) and the engine
+    has left its ``OUTPUT`` phase, call :meth:`layer_done` with the engine's ``compute_cycles``
+    and ``layer_cycles``. Stop when :attr:`done`; :attr:`timing` has every handshake's cycle,
+    image by image (a layer of several images has one entry per image).
     """
 
     def __init__(self, runs, *, idle=0.0, backpressure=0.0, seed=0):
         self.runs = runs
         rng = np.random.default_rng([seed, 2])
         packets = [run.packet() for run in runs]
-        tensors = [run.input_beats() for run in runs]
+        # One entry per image: (layer index, image index, the image's run).
+        images = [
+            (n, k, one) for n, run in enumerate(runs) for k, one in enumerate(run.image_runs())
+        ]
+        tensors = [one.input_beats() for (_, _, one) in images]
         self._param_lasts = set(np.cumsum([len(p) for p in packets]) - 1)
         self._input_lasts = set(np.cumsum([len(t) for t in tensors]) - 1)
         self.params = CycleSource(
@@ -80,24 +87,26 @@ class EngineBench:
         )
         self.sinks = [
             CycleSink(
-                run.expected_beats(),
+                one.expected_beats(),
                 rng,
                 backpressure=backpressure,
-                where=self._where(n, run),
-                show=lambda word, lanes=run.engine.cols: unpack(word, 8, lanes),
+                where=self._where(
+                    f"layer {n}" if runs[n].layer.images == 1 else f"layer {n} image {k}", one
+                ),
+                show=lambda word, lanes=one.engine.cols: unpack(word, 8, lanes),
             )
-            for n, run in enumerate(runs)
+            for (n, k, one) in images
         ]
-        self._packet_sizes = [len(p) for p in packets]
+        self._packet_sizes = [len(packets[n]) if k == 0 else 0 for (n, k, _) in images]
         self._tensor_sizes = [len(t) for t in tensors]
         self._compute = []
-        self.layer = 0  # the layer whose output is being received
+        self.layer = 0  # the image whose output is being received (an index into `sinks`)
         self.cycle = 0
         # A layer that takes several times its stall-free time has deadlocked.
         self.limit = deadlock_budget(runs, idle, backpressure)
 
     @staticmethod
-    def _where(n, run):
+    def _where(name, run):
         lanes = run.engine.cols
         col_tiles = -(-run.layer.out_channels // lanes)
         width = run.layer.pool_out_width
@@ -105,7 +114,7 @@ class EngineBench:
         def where(k):
             pixel, tile = divmod(k, col_tiles)
             return (
-                f"layer {n}: output word {k} (pixel y={pixel // width} x={pixel % width}, "
+                f"{name}: output word {k} (pixel y={pixel // width} x={pixel % width}, "
                 f"channels {tile * lanes}..{tile * lanes + lanes - 1})"
             )
 
@@ -113,7 +122,7 @@ class EngineBench:
 
     @property
     def done(self):
-        return self.layer == len(self.runs)
+        return self.layer == len(self.sinks)
 
     def tick(self, *, p_ready, i_ready, o_valid, o_data, o_last):
         if self.cycle >= self.limit:
@@ -142,7 +151,7 @@ class EngineBench:
         }
 
     def layer_complete(self):
-        """Whether the current layer's last output word has been received."""
+        """Whether the current image's last output word has been received."""
         return not self.done and self.sinks[self.layer].done
 
     def layer_done(self, compute_cycles, layer_cycles):
@@ -151,7 +160,7 @@ class EngineBench:
 
     @property
     def timing(self):
-        """A :class:`LayerTiming` per finished layer."""
+        """A :class:`LayerTiming` per finished image."""
         params = np.split(np.array(self.params.cycles), np.cumsum(self._packet_sizes)[:-1])
         inputs = np.split(np.array(self.inputs.cycles), np.cumsum(self._tensor_sizes)[:-1])
         return [

@@ -20,8 +20,13 @@ DATA_KINDS = ("random", "extremes", "negative")
 
 @dataclass
 class LayerRun:
-    """One layer with its tensors: ``x`` (Cin, H, W), ``weights`` (Cout, Cin, K, K) int8,
-    ``bias`` (Cout,) int32."""
+    """One layer with its tensors: ``x`` (Cin, H, W), or (images, Cin, H, W) for a layer of
+    several images (``layer.images > 1``), ``weights`` (Cout, Cin, K, K) int8, ``bias`` (Cout,)
+    int32.
+
+    The stream words (:meth:`input_beats`, :meth:`expected_beats`) and :meth:`expected` are
+    the images' one after the other; :meth:`image_runs` gives each image as a run of its own
+    (whose :meth:`packet` the packet's images share)."""
 
     engine: EngineConfig
     layer: LayerConfig
@@ -32,6 +37,22 @@ class LayerRun:
 
     def __post_init__(self):
         self.layer.check(self.engine)
+        images = self.layer.images
+        shape = np.shape(self.x)
+        if (images > 1) != (len(shape) == 4) or (images > 1 and shape[0] != images):
+            raise ValueError(
+                f"x must be one (Cin, H, W) tensor for a layer of one image, or (images, Cin, "
+                f"H, W) for several, not of shape {shape} for images={images}"
+            )
+
+    def image_runs(self):
+        """Each image as a run of one image (the layer with ``images=1``), in order."""
+        if self.layer.images == 1:
+            return [self]
+        layer = replace(self.layer, images=1)
+        return [
+            LayerRun(self.engine, layer, x, self.weights, self.bias, self.extra) for x in self.x
+        ]
 
     def _padded_input(self):
         """``x`` padded as the engine pads it, with the input zero point."""
@@ -43,17 +64,22 @@ class LayerRun:
         the compiler runs it: the input padded and packed by the host, the weights packed; the
         same output."""
         layer = self.layer
+        packed = [
+            pack_taps(run._padded_input(), layer.kernel, layer.stride) for run in self.image_runs()
+        ]
         return LayerRun(
             self.engine,
             layer.tap_packed(),
-            pack_taps(self._padded_input(), layer.kernel, layer.stride),
+            packed[0] if layer.images == 1 else np.stack(packed),
             pack_tap_weights(self.weights),
             self.bias,
             dict(self.extra, tap_packed_from=layer),
         )
 
     def expected(self):
-        """Golden output tensor (Cout, H', W')."""
+        """Golden output tensor (Cout, H', W'), or (images, Cout, H', W')."""
+        if self.layer.images > 1:
+            return np.stack([run.expected() for run in self.image_runs()])
         layer = self.layer
         acc = golden.conv2d(
             self._padded_input(),
@@ -76,10 +102,15 @@ class LayerRun:
         return self.layer.packet(self.engine, self.weights, self.bias)
 
     def input_beats(self):
-        return self.layer.input_beats(self.engine, self.x)
+        """The input tensors as data-stream words, in order."""
+        return [
+            word for run in self.image_runs() for word in run.layer.input_beats(run.engine, run.x)
+        ]
 
     def expected_beats(self):
         """The golden output as output-stream words, in order."""
+        if self.layer.images > 1:
+            return [word for run in self.image_runs() for word in run.expected_beats()]
         layer, engine = self.layer, self.engine
         y = self.expected()
         col_tiles = -(-layer.out_channels // engine.cols)
@@ -127,12 +158,13 @@ def random_layer(
     per_channel=False,
     input_zero_point=0,
     output_zero_point=0,
+    images=1,
 ):
-    """A seeded random layer. ``data="extremes"`` sets every input and weight to -128 and
-    every bias to the int32 extreme of alternating sign (the widest sums); ``"negative"``
-    makes every output -128 before pooling (inputs -128, weights 127, biases the int32
-    minimum). ``per_channel`` spreads the multiplier and shift over the output channels (each
-    channel's scale within a factor of 4 of the layer's)."""
+    """A seeded random layer of ``images`` input tensors. ``data="extremes"`` sets every input
+    and weight to -128 and every bias to the int32 extreme of alternating sign (the widest
+    sums); ``"negative"`` makes every output -128 before pooling (inputs -128, weights 127,
+    biases the int32 minimum). ``per_channel`` spreads the multiplier and shift over the
+    output channels (each channel's scale within a factor of 4 of the layer's)."""
     if data not in DATA_KINDS:
         raise ValueError(f"data must be one of {', '.join(DATA_KINDS)}, not {data!r}")
     rng = np.random.default_rng(seed)
@@ -157,6 +189,7 @@ def random_layer(
         shift=auto_shift if shift is None else shift,
         input_zero_point=input_zero_point,
         output_zero_point=output_zero_point,
+        images=images,
     )
     if per_channel:
         offsets = rng.integers(-1, 2, out_channels)
@@ -165,16 +198,17 @@ def random_layer(
             multiplier=tuple(int(m) for m in rng.integers(1 << 14, 1 << 16, out_channels)),
             shift=tuple(int(layer.shift + 2 + o) for o in offsets),
         )
+    x_shape = (in_channels, height, width) if images == 1 else (images, in_channels, height, width)
     if data == "random":
-        x = rng.integers(-128, 127, (in_channels, height, width), endpoint=True)
+        x = rng.integers(-128, 127, x_shape, endpoint=True)
         w = rng.integers(-128, 127, (out_channels, in_channels, kernel, kernel), endpoint=True)
         b = rng.integers(-(1 << 15), 1 << 15, out_channels)
     elif data == "extremes":
-        x = np.full((in_channels, height, width), -128)
+        x = np.full(x_shape, -128)
         w = np.full((out_channels, in_channels, kernel, kernel), -128)
         b = np.where(np.arange(out_channels) % 2 == 0, (1 << 31) - 1, -(1 << 31))
     else:
-        x = np.full((in_channels, height, width), -128)
+        x = np.full(x_shape, -128)
         w = np.full((out_channels, in_channels, kernel, kernel), 127)
         b = np.full(out_channels, -(1 << 31))
     return LayerRun(engine, layer, x.astype(np.int64), w.astype(np.int64), b.astype(np.int64))

@@ -108,6 +108,8 @@ def run_layers(
             raise ValueError("speed=True runs without stalls: idle and backpressure must be 0")
         if verilog is not None:
             raise ValueError("speed=True runs the generated Verilog; verilog must be None")
+        if any(run.layer.images > 1 for run in runs):
+            raise ValueError("speed=True runs layers of one image; images must be 1")
         return _run_speed(runs, simulator, test_dir)
     if simulator == "amaranth":
         from sysconv.sim.engine.amaranth_sim import run_engine_amaranth

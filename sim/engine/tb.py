@@ -42,10 +42,11 @@ def _pauses(rng, probability):
 
 
 async def layer_end(dut):
-    """Wait for the end of the layer whose output was just received (trailing words may still
-    be going into the pooling unit); returns the engine's (compute_cycles, layer_cycles)."""
+    """Wait for the end of the image whose output was just received (trailing words may still
+    be going into the pooling unit: the engine leaves its OUTPUT phase when they are in);
+    returns the engine's (compute_cycles, layer_cycles)."""
     await ReadOnly()
-    while int(dut.phase.value) != 0:
+    while int(dut.phase.value) == 3:
         await RisingEdge(dut.clk)
         await ReadOnly()
     return int(dut.compute_cycles.value), int(dut.layer_cycles.value)
@@ -132,23 +133,30 @@ async def accelerator_matches_golden(dut):
     tb.check_streams(
         lambda message: write_result(test_dir, status="fail", message=message, layers=[])
     )
+    # One entry per image (a layer of several images has several): (name, run, packet).
+    images = [
+        (f"layer {n}" if run.layer.images == 1 else f"layer {n} image {k}", one, k == 0)
+        for n, run in enumerate(runs)
+        for k, one in enumerate(run.image_runs())
+    ]
     for run in runs:
         tb.checkers["param"].expect(len(run.packet()))
-        tb.checkers["input"].expect(len(run.input_beats()))
-        tb.checkers["output"].expect(len(run.expected_beats()))
         await tb.param.send(AxiStreamFrame(_to_bytes(run.packet(), engine.param_width)))
-        await tb.source.send(AxiStreamFrame(_to_bytes(run.input_beats(), 8 * engine.rows)))
+        for one in run.image_runs():
+            tb.checkers["input"].expect(len(one.input_beats()))
+            tb.checkers["output"].expect(len(one.expected_beats()))
+            await tb.source.send(AxiStreamFrame(_to_bytes(one.input_beats(), 8 * engine.rows)))
 
     layers, status, message = [], "pass", ""
     seen = {"param": 0, "input": 0, "output": 0}
-    for n, run in enumerate(runs):
+    for n, run, with_packet in images:
         budget = deadlock_budget([run], scenario["idle"], scenario["backpressure"])
         try:
             frame = await with_timeout(tb.sink.recv(), 10 * budget, "ns")
         except SimTimeoutError:
             status = "fail"
             message = (
-                f"cycle {tb.cycle}: layer {n}: no complete output tensor within "
+                f"cycle {tb.cycle}: {n}: no complete output tensor within "
                 f"{budget} cycles (deadlock?); engine phase {int(dut.phase.value)}, "
                 f"{len(tb.handshakes['output']) - seen['output']} output words seen"
             )
@@ -162,7 +170,7 @@ async def accelerator_matches_golden(dut):
         compute_cycles, layer_cycles = await layer_end(dut)
         timing = LayerTiming(compute_cycles=compute_cycles, layer_cycles=layer_cycles)
         for name, lengths in (
-            ("param", len(run.packet())),
+            ("param", len(run.packet()) if with_packet else 0),
             ("input", len(run.input_beats())),
             ("output", len(words)),
         ):
@@ -189,7 +197,7 @@ async def accelerator_matches_golden(dut):
                 timing.output_cycles[mismatch] if mismatch < len(timing.output_cycles) else "end"
             )
             message = (
-                f"cycle {cycle}: layer {n}: output word {mismatch} (pixel "
+                f"cycle {cycle}: {n}: output word {mismatch} (pixel "
                 f"y={pixel // width} x={pixel % width}, channels "
                 f"{tile * engine.cols}..{tile * engine.cols + engine.cols - 1}) = {got}, "
                 f"expected {want} ({len(words)} words received, {len(expected)} expected)"

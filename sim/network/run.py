@@ -2,11 +2,13 @@
 moving tensors between passes. What ``sysconv demo`` and the network tests call.
 
 The passes come from :func:`sysconv.compiler.compile_network` (any objects with ``stage``,
-``layer``, ``weights``, ``bias`` and ``name``, and optionally ``pad`` and ``taps``). Conv
-passes run per sample on its ``(C, H, W)`` map, which the host pads and, for a tap-packed pass,
-packs first (:func:`host_input`); the host flattens each sample's last map to a
-``C*H*W``-channel pixel; dense passes run once per batch, the batch being the pixels of a
-``1 x N`` image.
+``layer``, ``weights``, ``bias`` and ``name``, and optionally ``pad`` and ``taps``). The
+passes run pass-major over a batch, one parameter packet a pass (:func:`pass_layer`): a conv
+pass takes the batch's ``N`` samples as ``N`` images of the packet, each its ``(C, H, W)``
+map, which the host pads and, for a tap-packed pass, packs first (:func:`host_input`), the
+next sample's input sent while the current one's output comes back; the host flattens each
+sample's last map to a ``C*H*W``-channel pixel; dense passes run once per batch, the batch
+being the pixels of a ``1 x N`` image.
 """
 
 import json
@@ -20,7 +22,7 @@ from sysconv.hw.layer import EngineConfig, LayerConfig, pack_taps
 from sysconv.sim import HDL_SIMULATORS, Result, runner
 from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog
 
-__all__ = ["run_network", "network_scenario", "load_scenario", "host_input", "batch_layer"]
+__all__ = ["run_network", "network_scenario", "load_scenario", "host_input", "pass_layer"]
 
 
 def network_scenario(engine, passes, images, *, batch):
@@ -75,8 +77,12 @@ def host_input(x, layer, pad=(0, 0, 0, 0), taps=None):
     return x
 
 
-def batch_layer(layer, samples):
-    """A dense pass's layer for a batch of ``samples``."""
+def pass_layer(stage, layer, samples):
+    """A pass's layer (``stage`` ``"conv"`` or ``"dense"``) for a batch of ``samples``: a conv
+    pass serves them as ``samples`` images of one packet, a dense pass as the ``samples``
+    pixels of a ``1 x samples`` image."""
+    if stage == "conv":
+        return replace(layer, images=samples)
     return replace(layer, width=samples)
 
 
