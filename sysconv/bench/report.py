@@ -376,7 +376,7 @@ def markdown(results):
     else:
         out.append(
             _table(
-                ["model cache", "wall (s)", "outcome", "simulator models in the cache", "command"],
+                ["build folder", "wall (s)", "outcome", "simulator models in the cache", "command"],
                 [
                     [
                         r["cache"],
@@ -392,10 +392,11 @@ def markdown(results):
         clean, warm = regression["rows"]
         out += [
             "",
-            f"The same command twice: first with an empty simulator model cache (a "
-            f"clean clone), then with the {clean['builds']} models it built (the next run "
-            f"on the same checkout), which took {regression['warm_over_clean']:.2f}x the "
-            "wall time of the first.",
+            f"The same command twice: first with an empty build folder (no simulator "
+            f"models, no formal results: a clean clone, set-up aside), then with what it "
+            f"built, {clean['builds']} models among it (the next run on the same "
+            f"checkout), which took {regression['warm_over_clean']:.2f}x the wall time of "
+            "the first.",
         ]
     return "\n".join(out) + "\n"
 

@@ -413,17 +413,18 @@ class Bench:
 
     def regression(self):
         """``make test``'s pytest twice, like for like: the same command (``-n auto``), first
-        with an empty simulator model cache (as a clean clone has), then with the models that
-        run built (as the next run on the same checkout has)."""
+        with an empty build folder (no simulator models, no formal results, as a clean clone
+        has), then with what that run built (as the next run on the same checkout has)."""
         root = Path(__file__).resolve().parents[2]
         if not (root / "tests").is_dir() or not (root / "pyproject.toml").is_file():
             self.done()
             self.done()
             return {"skipped": f"no tests/ beside the installed package ({root})"}
         rows = []
-        cache = self.out / "regression-models"
-        shutil.rmtree(cache, ignore_errors=True)
-        env = {**os.environ, "SYSCONV_MODEL_CACHE": str(cache)}
+        build = self.out / "regression-build"
+        cache = build / "sim"
+        shutil.rmtree(build, ignore_errors=True)
+        env = {**os.environ, "SYSCONV_BUILD_DIR": str(build), "SYSCONV_MODEL_CACHE": str(cache)}
         for cache_state in ("clean", "warm"):
             self.step(f"regression: pytest -n auto, {cache_state} model cache (minutes)")
             log = self.out / f"regression-{cache_state}.log"
@@ -466,7 +467,7 @@ class Bench:
                 }
             )
             self.done()
-        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(build, ignore_errors=True)
         return {"rows": rows, "warm_over_clean": rows[1]["seconds"] / rows[0]["seconds"]}
 
 
