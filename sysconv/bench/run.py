@@ -35,7 +35,7 @@ from sysconv.golden.perf import predict_network
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import runner
-from sysconv.sim.engine.run import TOPLEVEL, run_layers, run_speed_test
+from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog, run_layers, run_speed_test
 
 from .. import tools
 from . import report, scalesim
@@ -326,7 +326,7 @@ class Bench:
         self.done()
         if runner_build:
             self.step(f"speed: {size}x{size} on Verilator, the test build (C++ -O0, not traced)")
-            text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+            text = accelerator_verilog(runs[0].engine)
             start = time.perf_counter()
             built = runner.build(text, TOPLEVEL, "verilator")
             build_seconds = time.perf_counter() - start
@@ -350,15 +350,16 @@ class Bench:
             self.done()
         for simulator in ("icarus", "amaranth"):
             self.step(f"speed: {size}x{size} on {simulator}")
-            start = time.perf_counter()
             if simulator == "icarus":
-                text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
+                text = accelerator_verilog(runs[0].engine)
+                start = time.perf_counter()
                 built = runner.build(text, TOPLEVEL, "icarus", speed=True)
                 build_seconds = time.perf_counter() - start
                 start = time.perf_counter()
                 result = run_speed_test(built, runs, self.work / f"{size}x{size}-icarus")
                 times = {"build_seconds": build_seconds}
             else:
+                start = time.perf_counter()
                 result = run_layers(
                     runs, "amaranth", self.work / f"{size}x{size}-amaranth", speed=True
                 )
