@@ -790,12 +790,12 @@ def _parser():
     b.add_argument(
         "--no-regression",
         action="store_true",
-        help="leave out part 4, timing the regression (the longest part)",
+        help="leave out part 5, timing the regression (the longest part)",
     )
     b.add_argument(
         "--no-speed",
         action="store_true",
-        help="leave out part 3, the simulators' speed (with --no-regression: cycles and "
+        help="leave out part 4, the simulators' speed (with --no-regression: cycles and "
         "SCALE-Sim only, a few minutes)",
     )
     b.set_defaults(func=cmd_bench)

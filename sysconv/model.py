@@ -294,11 +294,15 @@ def run_model(imported, x, *, simulator="golden", rows=8, cols=8, packing="auto"
         else:
             row["cycles"], row["compute_cycles"] = predicted.layer_cycles, predicted.compute_cycles
         row["utilization"] = layer.macs / (rows * cols * row["compute_cycles"])
-        total += sum(
+        pass_total = sum(
             perf.layer_cycles
             for size in sizes
             for perf in predict_batch(rows, cols, _pass_layer(step, size))
         )
+        # Every run of the pass, per image: the passes' shares add up to the network's.
+        row["predicted_cycles_per_image"] = pass_total / images
+        row["macs_per_image"] = _pass_layer(step, 1).macs
+        total += pass_total
         rows_out.append(row)
     if simulator == "golden" or not stats:
         cycles_per_image = total / images

@@ -29,6 +29,7 @@ def test_quick_bench(tmp_path):
     check_outputs(run, out, results)
     check_cycles(results)
     check_scalesim(results)
+    check_network(results, (out / "summary.md").read_text())
     check_speed(results)
     assert results["regression"] == {"skipped": "quick mode"}
     check_regression_report(results)
@@ -37,15 +38,15 @@ def test_quick_bench(tmp_path):
 
 
 def check_without_speed(results, out):
-    """``--no-speed`` leaves part 3 out: the summary says so and plots the rest."""
+    """``--no-speed`` leaves part 4 out: the summary says so and plots the rest."""
     out.mkdir()
     results = {**results, "speed": {"skipped": "not asked for"}}
-    assert set(report.plots(results, out)) == {"utilisation", "cycles"}
-    assert "## 3. Simulation speed\n\nNot run: not asked for.\n" in report.markdown(results)
+    assert set(report.plots(results, out)) == {"utilisation", "cycles", "network"}
+    assert "## 4. Simulation speed\n\nNot run: not asked for.\n" in report.markdown(results)
 
 
 def check_regression_report(results):
-    """Part 4's summary gives both runs of the same command, clean and warm build folder, and
+    """Part 5's summary gives both runs of the same command, clean and warm build folder, and
     the ratio of their wall times."""
     rows = [
         {
@@ -83,7 +84,7 @@ def check_outputs(run, out, results):
     assert "| 4x4 | tiny1 3->8 8x8 |" in summary
     assert summary.startswith("# sysconv benchmark (quick)")
     assert "**Status: PASS.**" in summary
-    assert set(results["plots"]) == {"utilisation", "cycles", "speed"}
+    assert set(results["plots"]) == {"utilisation", "cycles", "network", "speed"}
     for name in results["plots"].values():
         assert (out / name).read_bytes().startswith(PNG)
         assert f"]({name})" in summary
@@ -134,6 +135,55 @@ def check_scalesim(results):
         assert r["ratio"] == pytest.approx(r["our_compute"] / r["scalesim_compute"])
         assert r["below"] == (r["our_compute"] < r["scalesim_compute"])
         assert r["why"].startswith("below" if r["below"] else "above")
+
+
+def _network_macs(network, shape):
+    """The network's multiply-accumulates per image, counted from its layers' shapes."""
+    _, height, width = shape
+    macs = 0
+    for layer in network.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2d":
+            k, s, p = layer.kernel_size, layer.stride, layer.padding
+            height = (height + 2 * p - k) // s + 1
+            width = (width + 2 * p - k) // s + 1
+            macs += height * width * layer.out_channels * layer.in_channels * k * k
+        elif kind == "MaxPool2d":
+            height = (height - layer.kernel_size) // layer.stride + 1
+            width = (width - layer.kernel_size) // layer.stride + 1
+        elif kind == "Linear":
+            macs += layer.in_features * layer.out_features
+    return macs
+
+
+def check_network(results, summary):
+    """Part 3: the seed CNN's cycles per image against the limit, pass by pass; the RTL part
+    belongs to the full benchmark, and the summary says it did not run."""
+    from sysconv.demo import INPUT_SHAPE, MAX_BATCH, ONNX_MODEL
+    from sysconv.onnx import load
+
+    section = results["network"]
+    macs = _network_macs(load(ONNX_MODEL).network, INPUT_SHAPE)
+    assert macs == 24 * 24 * 32 * 27 + 12 * 12 * 64 * 288 + 2304 * 128 + 128 * 10
+    assert (section["images"], section["batch"]) == (MAX_BATCH, MAX_BATCH)
+    assert [a["array"] for a in section["arrays"]] == [f"{n}x{n}" for n in QUICK.arrays]
+    for a in section["arrays"]:
+        pes = a["rows"] ** 2
+        assert a["macs_per_image"] == macs
+        assert a["limit"] == macs / pes
+        passes = a["passes"]
+        assert sum(p["cycles_per_image"] for p in passes) == pytest.approx(
+            a["predicted_cycles_per_image"]
+        )
+        assert sum(p["limit"] for p in passes) == pytest.approx(a["limit"])
+        for p in passes:  # no pass beats every PE busy every cycle
+            assert p["cycles_per_image"] > p["limit"]
+        assert a["ratio"] == pytest.approx(a["predicted_cycles_per_image"] / a["limit"])
+        assert f"| {a['array']} | {macs:,} | {a['limit']:,.0f} |" in summary
+    assert section["rtl"] == {"skipped": "quick mode: the RTL runs in the full benchmark only"}
+    assert "RTL: not run (quick mode: the RTL runs in the full benchmark only)." in summary
+    assert not section["goal"]["applies"]  # 8x8 only
+    assert "## 3. The seed CNN, whole network" in summary
 
 
 def check_speed(results):

@@ -92,8 +92,88 @@ def _machine_line(results):
     )
 
 
+def _network_section(results):
+    """Part 3's lines: the seed CNN, cycles per image against the array's limit."""
+    section = results["network"]
+    out = [
+        f"`{section['model']}` (the demo's network, quantised by onnxruntime), "
+        f"{section['images']} test images in batches of {section['batch']}, as `sysconv demo` "
+        "runs them: conv passes once per image, dense passes once per batch. Cycles per "
+        "image are golden.perf's, stall-free, every pass and every run counted, parameters "
+        "included; the limit is the network's MACs per image over the array's PEs (every PE "
+        "busy every cycle).",
+        "",
+    ]
+    out.append(
+        _table(
+            [
+                "array",
+                "MACs per image",
+                "limit (cycles)",
+                "cycles per image",
+                "ratio to the limit",
+                "utilisation",
+            ],
+            [
+                [
+                    a["array"],
+                    _fmt(a["macs_per_image"]),
+                    _fmt(a["limit"], 0),
+                    _fmt(a["predicted_cycles_per_image"], 0),
+                    f"{a['ratio']:.3f}",
+                    f"{1 / a['ratio']:.1%}",
+                ]
+                for a in section["arrays"]
+            ],
+        )
+    )
+    out += ["", "Pass by pass (cycles per image; a dense pass's share of its batch):", ""]
+    out.append(
+        _table(
+            ["array", "pass", "runs", "cycles per image", "limit", "first run's compute"],
+            [
+                [
+                    a["array"],
+                    p["pass"],
+                    p["runs"],
+                    _fmt(p["cycles_per_image"], 0),
+                    _fmt(p["limit"], 0),
+                    _fmt(p["compute_cycles"]),
+                ]
+                for a in section["arrays"]
+                for p in a["passes"]
+            ],
+        )
+    )
+    rtl = section["rtl"]
+    out.append("")
+    if rtl.get("skipped"):
+        out.append(f"RTL: not run ({rtl['skipped']}).")
+    elif "cycles_per_image" not in rtl:
+        out.append(f"RTL on {rtl['array']}: **the simulation failed**: {rtl['message']}")
+    else:
+        out.append(
+            f"RTL on {rtl['array']} (`sysconv demo` on Verilator, {section['images']} images): "
+            f"{_fmt(rtl['cycles_per_image'], 0)} cycles per image; every run of every pass "
+            f"{'equals' if rtl['runs_equal_prediction'] else '**differs from**'} golden.perf's "
+            f"prediction; the logits {'are' if rtl['logits_bit_exact'] else '**are not**'} "
+            f"bit-exact with the golden model; exact: {'yes' if rtl['exact'] else '**no**'} "
+            f"({rtl['wall_seconds']:.0f} s of simulation)."
+        )
+    goal = section["goal"]
+    if goal["applies"]:
+        out += [
+            "",
+            f"Goal: the seed CNN on 8x8 at most {goal['goal']} x the limit (>= 90 % "
+            f"utilisation): {'met' if goal['met'] else 'not met'} ({goal['value']:.3f}).",
+        ]
+    if "network" in results.get("plots", {}):
+        out += ["", f"![seed CNN: cycles per image, pass by pass]({results['plots']['network']})"]
+    return out
+
+
 def _speed_section(results):
-    """Part 3's lines: the simulators' speed."""
+    """Part 4's lines: the simulators' speed."""
     speed = results["speed"]
     out = [
         f"One run of the {speed['array']} engine through {', '.join(speed['layers'])}, "
@@ -363,14 +443,19 @@ def markdown(results):
         if "cycles" in results["plots"]:
             out += ["", f"![compute cycles: ours and SCALE-Sim]({results['plots']['cycles']})"]
 
+    out += ["", "## 3. The seed CNN, whole network", ""]
+    if "network" in results:  # results from before part 3 existed have none
+        out += _network_section(results)
+    else:
+        out.append("Not run: these results predate this part.")
     speed = results["speed"]
-    out += ["", "## 3. Simulation speed", ""]
+    out += ["", "## 4. Simulation speed", ""]
     if speed.get("skipped"):
         out.append(f"Not run: {speed['skipped']}.")
     else:
         out += _speed_section(results)
     regression = results["regression"]
-    out += ["", "## 4. Regression wall time", ""]
+    out += ["", "## 5. Regression wall time", ""]
     if regression.get("skipped"):
         out.append(f"Not run: {regression['skipped']}.")
     else:
@@ -439,6 +524,33 @@ def plots(results, out):
         fig.savefig(out / "utilisation.png", dpi=110)
         plt.close(fig)
         written["utilisation"] = "utilisation.png"
+
+    network = results.get("network")
+    if network:
+        arrays = network["arrays"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        names = list(dict.fromkeys(p["pass"] for a in arrays for p in a["passes"]))
+        xs = range(len(arrays))
+        bottom = [0.0] * len(arrays)
+        for name in names:
+            shares = [
+                sum(p["cycles_per_image"] for p in a["passes"] if p["pass"] == name) / a["limit"]
+                for a in arrays
+            ]
+            ax.bar(list(xs), shares, 0.6, bottom=bottom, label=name)
+            bottom = [b + share for b, share in zip(bottom, shares, strict=True)]
+        ax.axhline(1.0, color="black", linewidth=1, label="the limit (MACs / PEs)")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([a["array"] for a in arrays])
+        ax.set_xlabel("array size")
+        ax.set_ylabel("cycles per image / the array's limit")
+        ax.set_title(f"{network['model']}: cycles per image, pass by pass (golden.perf)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "network.png", dpi=110)
+        plt.close(fig)
+        written["network"] = "network.png"
 
     section = results["scalesim"]
     if section.get("rows"):

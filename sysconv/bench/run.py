@@ -6,11 +6,17 @@
    cycle), the ideal ``MACs / (rows x cols)``, PE utilisation.
 2. **SCALE-Sim.** The same layers in SCALE-Sim (:mod:`sysconv.bench.scalesim`): its compute
    cycles beside ours, the ratio, and why where ours are not below.
-3. **Simulation speed.** The speed array's run on Verilator, Icarus and Amaranth's simulator:
+3. **The seed CNN.** The demo's network (``models/digits_cnn.onnx``), a batch of
+   :data:`~sysconv.demo.MAX_BATCH` test images as ``sysconv demo`` runs them, on each array
+   size: :mod:`sysconv.golden.perf`'s cycles per image, pass by pass, against the array's
+   limit (the network's MACs per image over the PEs); in the full benchmark also the RTL on
+   the speed array (``sysconv demo`` on Verilator), every run of every pass against the
+   prediction and the logits against the golden model.
+4. **Simulation speed.** The speed array's run on Verilator, Icarus and Amaranth's simulator:
    simulated cycles per wall-clock second inside the testbench, and the ratios; in the full
    benchmark also Verilator on the regression's test build (C++ at -O0, not traced).
-4. **Regression time** (full benchmark only): the regression's pytest command with
-   ``-n auto`` and with ``-n 1``.
+5. **Regression time** (full benchmark only): the regression's pytest command twice, with an
+   empty build folder and then with what that run built.
 
 Results go to ``OUT/results.json``, ``OUT/summary.md`` and ``OUT/*.png``, the simulations' own
 folders to ``OUT/runs/``; the summary is also printed. Both record the versions of the tools
@@ -41,8 +47,11 @@ from .. import tools
 from . import report, scalesim
 from .workloads import FULL, QUICK
 
-__all__ = ["run_bench", "GOAL_VERILATOR_CPS", "GOAL_VERILATOR_OVER_ICARUS"]
+__all__ = ["run_bench", "GOAL_NETWORK_RATIO", "GOAL_VERILATOR_CPS", "GOAL_VERILATOR_OVER_ICARUS"]
 
+# The seed CNN on the 8x8 array: cycles per image at most this times the array's limit
+# (>= 90 % of the MAC-cycles busy, the whole network, a batch as the demo runs it).
+GOAL_NETWORK_RATIO = 1.11
 GOAL_VERILATOR_CPS = 100_000  # simulated cycles/s, 8x8 engine
 GOAL_VERILATOR_OVER_ICARUS = 3
 # Verilator's runs take a second or less, so another process can skew one: the fastest of a
@@ -137,7 +146,7 @@ class Bench:
         if self.progress is not None:
             self.progress.update()
 
-    # Part 1 and the Verilator side of part 3
+    # Part 1 and the Verilator side of part 4
     def _verilator(self, size, runs):
         verilog_start = time.perf_counter()
         text = to_verilog(Accelerator(runs[0].engine), TOPLEVEL)
@@ -281,6 +290,100 @@ class Bench:
             )
             section["rows"].append(entry)
         self.done()
+        return section
+
+    def network(self, *, rtl):
+        """Part 3: the seed CNN, :data:`~sysconv.demo.MAX_BATCH` test images in one batch, on
+        each array size, predicted; with ``rtl`` also simulated on the speed array."""
+        from sysconv.demo import MAX_BATCH, ONNX_MODEL, float_inputs, run_demo
+        from sysconv.golden import digits
+        from sysconv.model import run_model
+        from sysconv.onnx import load
+
+        imported = load(ONNX_MODEL)
+        x = float_inputs(digits.load("test")[0][:MAX_BATCH])
+        arrays = []
+        for size in self.workload.arrays:
+            self.step(f"seed CNN: {size}x{size}, golden.perf")
+            _, summary = run_model(imported, x, simulator="golden", rows=size, cols=size)
+            macs = sum(row["macs_per_image"] for row in summary["passes"])
+            limit = macs / (size * size)
+            cycles = summary["predicted_cycles_per_image"]
+            arrays.append(
+                {
+                    "array": f"{size}x{size}",
+                    "rows": size,
+                    "macs_per_image": macs,
+                    "limit": limit,
+                    "predicted_cycles_per_image": cycles,
+                    "ratio": cycles / limit,
+                    "passes": [
+                        {
+                            "pass": row["pass"],
+                            "runs": row["runs"],
+                            "cycles_per_image": row["predicted_cycles_per_image"],
+                            "limit": row["macs_per_image"] / (size * size),
+                            "compute_cycles": row["predicted_compute_cycles"],
+                        }
+                        for row in summary["passes"]
+                    ],
+                }
+            )
+            self.done()
+        size = self.workload.speed_array
+        section = {
+            "model": ONNX_MODEL.name,
+            "images": len(x),
+            "batch": MAX_BATCH,
+            "arrays": arrays,
+            "rtl": {"skipped": "quick mode: the RTL runs in the full benchmark only"},
+        }
+        if rtl:
+            self.step(f"seed CNN: {size}x{size} RTL on Verilator (minutes)")
+            demo = run_demo(
+                images=len(x),
+                simulator="verilator",
+                rows=size,
+                cols=size,
+                out=self.work / "seed-cnn",
+                echo=lambda *_: None,
+            )
+            predicted = next(a for a in arrays if a["rows"] == size)
+            section["rtl"] = measured = {
+                "array": f"{size}x{size}",
+                "status": demo["status"],
+                "message": demo.get("message", ""),
+            }
+            if "layers" in demo:  # the simulation ran to its end
+                measured.update(
+                    cycles_per_image=demo["cycles_per_image"],
+                    logits_bit_exact=demo["logits_bit_exact"],
+                    runs_equal_prediction=all(
+                        layer["run_cycles"] == layer["predicted_run_cycles"]
+                        for layer in demo["layers"]
+                    ),
+                    wall_seconds=demo["wall_seconds"],
+                )
+                measured["exact"] = (
+                    measured["logits_bit_exact"]
+                    and measured["runs_equal_prediction"]
+                    and demo["cycles_per_image"] == predicted["predicted_cycles_per_image"]
+                )
+            else:
+                measured["exact"] = False
+            if not measured["exact"]:
+                self.failures.append(
+                    f"seed CNN on {size}x{size}: the RTL differs from golden "
+                    f"({measured['message'] or 'logits or cycles'})"
+                )
+            self.done()
+        goal = next((a for a in arrays if a["rows"] == 8), None)
+        section["goal"] = {
+            "goal": GOAL_NETWORK_RATIO,
+            "value": goal and goal["ratio"],
+            "met": bool(goal and goal["ratio"] <= GOAL_NETWORK_RATIO),
+            "applies": goal is not None,
+        }
         return section
 
     def speed(self, speed_runs, *, runner_build):
@@ -485,8 +588,8 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     every simulation matched the golden model and the cycle model).
 
     ``progress`` (``None``: when stderr is a terminal) shows a progress bar; ``regression``
-    (``None``: not in quick mode) times the regression (part 4); ``speed`` races the
-    simulators (part 3)."""
+    (``None``: not in quick mode) times the regression (part 5); ``speed`` races the
+    simulators (part 4)."""
     from tqdm import tqdm
 
     workload = QUICK if quick else FULL
@@ -496,6 +599,8 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     steps = (
         len(workload.arrays)
         + 1
+        + len(workload.arrays)
+        + (0 if quick else 1)
         + ((3 + (0 if quick else 1)) if speed else 0)
         + (2 if regression else 0)
     )
@@ -523,6 +628,7 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     try:
         results["cycles"], speed_runs = bench.cycles()
         results["scalesim"] = bench.scalesim(results["cycles"])
+        results["network"] = bench.network(rtl=not quick)
         results["speed"] = (
             bench.speed(speed_runs, runner_build=not quick)
             if speed

@@ -24,7 +24,7 @@ class Workload:
     name: str
     layers: tuple  # (name, random_layer keyword arguments), run back to back
     arrays: tuple  # square array sizes
-    speed_array: int  # the array the simulators race on (part 3)
+    speed_array: int  # the array the simulators race on (part 4), the seed CNN's RTL (part 3)
 
     def configs(self):
         """Every layer as stated (what SCALE-Sim runs), a :class:`LayerConfig`."""
