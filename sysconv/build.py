@@ -41,7 +41,7 @@ from sysconv.hw.boards.pll import pll_settings
 from sysconv.hw.boards.uart import divisor_for
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import to_verilog
+from sysconv.hw.verilog import to_rtlil
 
 from . import tools
 from .tools import ToolError
@@ -307,26 +307,26 @@ def _engine_alone(spec, config, work, seeds):
     """Synthesis once, then place and route once per seed in ``seeds``; the report of the seed
     with the highest Fmax (the first of equals), with every seed's Fmax under ``seeds``."""
     work.mkdir(parents=True, exist_ok=True)
+    # The board's platform, for the primitives the design picks by family (the iCE40 PE pairs'
+    # SB_MAC16, the ECP5 PE's DSP block), as in the board top. Yosys reads Amaranth's RTLIL,
+    # as the board top's build plan has it: from the Verilog, whose all-zero memories are
+    # cleared by a loop (hw.verilog), synth_ecp5's ABC9 step stops on a failed assertion
+    # (tests/test_build.py::test_small_ecp5_engine_alone).
     if spec.family == "ice40":
-        block = RegisterHarness(Accelerator(config))
         top = "sysconv_harness"
-        # The board's platform, for the primitives the design picks by family (the PE pairs'
-        # SB_MAC16), as in the board top.
-        (work / f"{top}.v").write_text(to_verilog(block, top, platform=spec.platform_class()()))
+        block = RegisterHarness(Accelerator(config))
         synth = f"synth_ice40 {' '.join(spec.synth_opts)} -top {top}"
         extra = ["--pcf-allow-unconstrained"]
         pnr_tool = "nextpnr-ice40"
     else:
         top = "sysconv_accel"
-        # The board's platform, for the primitives the design picks by family (the PE's DSP).
-        (work / f"{top}.v").write_text(
-            to_verilog(Accelerator(config), top, platform=spec.platform_class()())
-        )
+        block = Accelerator(config)
         synth = f"synth_ecp5 -top {top}"
         extra = ["--out-of-context"]
         pnr_tool = "nextpnr-ecp5"
+    (work / f"{top}.il").write_text(to_rtlil(block, top, platform=spec.platform_class()()))
     script = (
-        f"read_verilog {top}.v\n{synth}\ntee -q -o {top}.stat.json stat -json\n"
+        f"read_rtlil {top}.il\n{synth}\ntee -q -o {top}.stat.json stat -json\n"
         f"write_json {top}.json\n"
     )
     (work / f"{top}.ys").write_text(script)

@@ -16,6 +16,7 @@ from sysconv.build import (
     _run_pnr,
     board_clock,
     build_board,
+    build_engine,
     engine_config,
     text_report,
 )
@@ -289,6 +290,26 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
         r"[12]\n",
         text,
     )
+
+
+@pytest.mark.heavy
+def test_small_ecp5_engine_alone(test_dir):
+    """The ECP5 flow up to timing: a 2x2 engine alone, synthesised for the ULX3S's device and
+    placed out of context. From the generated Verilog (all-zero memories cleared by a loop),
+    Yosys's synth_ecp5 stopped on a failed assertion in ABC9's reintegration, and no test
+    built for the ECP5: the engine alone is read as RTLIL, as the board top is."""
+    config = EngineConfig(
+        2, 2, max_height=4, max_width=4, max_in_channels=2, max_out_channels=2, max_kernel=3
+    )
+    report = build_engine("ulx3s-85f", config, out=test_dir / "engine")
+    assert report["method"] == "nextpnr --out-of-context"
+    # A MULT18X18D for each of the 4 PEs, two for each of the requantiser's 2 lanes.
+    assert report["resources"]["dsp"]["used"] == 8, report["resources"]
+    assert [run["seed"] for run in report["seeds"]] == [1]
+    assert report["seeds"][0]["fmax_mhz"] == min(
+        clock["achieved_mhz"] for clock in report["fmax"].values()
+    )
+    assert report["seeds"][0]["fmax_mhz"] > 0
 
 
 @pytest.mark.parametrize(
