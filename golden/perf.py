@@ -47,7 +47,7 @@ __all__ = [
 
 REGISTER_WORDS = 31  # register words at the start of a parameter packet (hw.layer.REGISTERS)
 ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
-REQUANT_LATENCY = 5  # the requantiser's pipeline (hw.requant.Requantizer.latency)
+REQUANT_LATENCY = 6  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 
 
 def _ceil_div(a, b):

@@ -270,13 +270,13 @@ def test_extremes_include_int32_bias_and_shifts_beyond_max_shift():
 )
 def test_latency_is_fixed_whatever_the_gaps(gaps):
     dut = Requantizer(lanes=2, acc_width=16)
-    assert dut.latency == 5
+    assert dut.latency == 6
     rng = random.Random(3)
     beats = [random_beat(dut, rng) for _ in gaps]
     taken, outputs = simulate(dut, beats, idle=gaps, seed=3)
     check(dut, beats, taken, outputs, seed=3)
     # o.valid high exactly `latency` cycles after each i.valid, and in no other cycle.
-    assert [cycle for cycle, _ in outputs] == [t + 5 for t in taken]
+    assert [cycle for cycle, _ in outputs] == [t + 6 for t in taken]
 
 
 @settings(max_examples=30, deadline=None)
@@ -346,7 +346,7 @@ def test_signature_and_properties():
         10,
         6,
     )
-    assert (dut.sum_width, dut.product_width, dut.max_shift, dut.latency) == (25, 35, 35, 5)
+    assert (dut.sum_width, dut.product_width, dut.max_shift, dut.latency) == (25, 35, 35, 6)
 
 
 @pytest.mark.parametrize(
