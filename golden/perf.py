@@ -16,9 +16,13 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   overlaps the previous image's OUTPUT, from that phase's first cycle; two: it follows the
   previous input back to back, or the end of the COMPUTE before the previous one.)
 - COMPUTE, from cycle ``X``: the cycle after its last input word, for a later image ``k``
-  no earlier than the second cycle after image ``k - 1``'s last COMPUTE cycle and the cycle
-  after image ``k - banks``'s end (one bank: after the previous image's end; two: its output
-  bank drained). ``sets`` passes, each a weight set of
+  no earlier than the second cycle after image ``k - 1``'s last result out of the array (the
+  array is empty; its results still drain, see below) and the cycle after image
+  ``k - banks``'s end (one bank: after the previous image's end; two: its output bank
+  drained). On an array with ``2 * rows + cols < 5`` the image's first result would come
+  before the accumulator and write-back are back from the previous drain, and ``X`` is no
+  earlier than the second cycle after image ``k - 1``'s last COMPUTE cycle instead.
+  ``sets`` passes, each a weight set of
   ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
   ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``; for ``n >= 1`` set ``n``'s
@@ -28,7 +32,7 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   previous set's last vector). Results leave the array ``rows + cols + 2`` cycles after their
   vector.
 - Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, then the
-  sum), requantised (``REQUANT_LATENCY``) and written; COMPUTE's last cycle is
+  sum), requantised (``REQUANT_LATENCY``) and written; the image's COMPUTE's last cycle is
   ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last result, and the OUTPUT phase
   starts the cycle after, or (two banks) the second cycle after the previous image's end if
   that is later.
@@ -246,6 +250,12 @@ def predict_batch(rows, cols, layer, *, start=0):
         first_input = before.first_input_cycle + before.in_words
         if freed is not None:
             first_input = max(first_input, freed.compute_done_cycle + 1)
+        # The next image's feed starts after the previous one's last result, when its own first
+        # result comes after the collecting parts' reset cycle; else after the drain.
+        if 2 * rows + cols + 2 >= ACC_LATENCY + REQUANT_LATENCY:
+            after_compute = before.compute_end_cycle + 1
+        else:
+            after_compute = before.compute_done_cycle + 1
         results.append(
             _predict_image(
                 rows,
@@ -254,7 +264,7 @@ def predict_batch(rows, cols, layer, *, start=0):
                 start=before.end_cycle + 1,
                 image=image,
                 first_input=first_input,
-                after_compute=before.compute_done_cycle + 1,
+                after_compute=after_compute,
                 output_free=freed.end_cycle if freed is not None else None,
                 after_output=before.end_cycle + 1,
             )
@@ -277,7 +287,8 @@ def _predict_image(
     """Image ``image`` of ``layer``'s packet: it starts at ``start`` (the first parameter word,
     or the cycle after the previous image's end), its input at ``first_input`` (by default
     after the packet). Its COMPUTE starts the cycle after its last input word, after cycle
-    ``after_compute`` (the previous image's COMPUTE left) and after cycle ``output_free``
+    ``after_compute`` (the previous image's feed of the array left) and after cycle
+    ``output_free``
     (the image whose output bank it writes ended); its OUTPUT starts once its COMPUTE is done,
     and no earlier than the cycle after ``after_output`` (the previous image's end; the
     output reader is idle a cycle between images)."""

@@ -231,6 +231,36 @@ def test_double_buffer_with_one_stream_stalled_loses_nothing(
     check_pass(result, seed)
 
 
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 2), (2, 1)])
+def test_double_buffer_on_arrays_too_small_to_overlap_the_drain(rows, cols, test_dir):
+    # With 2 * rows + cols < 5 the next image's first result would come before the
+    # accumulator and write-back are back from the previous image's drain, so its compute
+    # waits for the drain; (2, 1) is the first that overlaps it, by the cycle.
+    engine = EngineConfig(
+        rows,
+        cols,
+        max_height=6,
+        max_width=6,
+        max_in_channels=3,
+        max_out_channels=3,
+        max_kernel=3,
+        input_depth=2 * 36 * -(-3 // rows),
+        output_depth=2 * 36 * -(-3 // cols),
+    )
+    double = dict(images=3, double_buffer=True)
+    runs = runs_for(
+        [
+            dict(height=4, width=4, in_channels=2, out_channels=2, kernel=1, **double),
+            dict(height=5, width=5, in_channels=3, out_channels=3, kernel=3, padding=1, **double),
+            dict(height=5, width=5, in_channels=3, out_channels=3, kernel=3, pool_size=2),
+        ],
+        engine=engine,
+    )
+    result = run_layers(runs, "amaranth", test_dir)
+    check_pass(result, seed=1)
+    check_timing(result, runs)
+
+
 def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
     # K*K*Cin a multiple of rows (Cin = rows), Cout of cols, 64 output pixels.
     runs = runs_for([dict(height=8, width=8, in_channels=3, out_channels=4, kernel=3, padding=1)])

@@ -47,13 +47,17 @@ class ConvEngine(wiring.Component):
     output bank ``k % 2`` (word 0, or ``output_depth // 2``) and drains from there. Image
     ``k + 1``'s tensor is taken while image ``k`` computes (as soon as image ``k - 1`` has
     computed, freeing its bank); image ``k + 1``'s ``COMPUTE`` starts the cycle after its
-    tensor is in, image ``k``'s ``COMPUTE`` has left (a cycle between the two) and image
-    ``k - 1`` has ended (its output bank drained); image ``k``'s output drains while image
-    ``k + 1`` computes, starting once image ``k``'s ``COMPUTE`` is done and no earlier than
-    the second cycle after image ``k - 1``'s end. An image then takes about the longest of
-    its input, compute and output, plus a few cycles. The accumulator buffer serves
-    ``COMPUTE`` only and is not doubled. :mod:`sysconv.golden.perf` models both schedules
-    to the cycle.
+    tensor is in, image ``k - 1`` has ended (its output bank drained) and image ``k``'s
+    last result has left the array (a cycle between the two: the weight sequencer and the
+    window generator restart; image ``k``'s results still drain through the accumulator,
+    the requantiser and the write-back while image ``k + 1``'s first weights go in, unless
+    the array is so small, ``2 * rows + cols < 5``, that its first result would come before
+    they are back, when it waits for the drain); image ``k``'s output drains while image
+    ``k + 1`` computes, starting once image ``k``'s results are all written and no earlier
+    than the second cycle after image ``k - 1``'s end. An image then takes about the longest
+    of its input, compute and output, plus a few cycles. The accumulator buffer serves
+    ``COMPUTE`` only and is not doubled. Without double buffering the schedule is the one
+    above; :mod:`sysconv.golden.perf` models both to the cycle.
 
     Dataflow. The input tensor is kept whole in the input buffer, in words of ``rows`` channels
     (a channel group of one pixel). The layer is computed as ``sets = col_tiles * row_tiles``
@@ -74,10 +78,12 @@ class ConvEngine(wiring.Component):
     Structure. The engine holds the buffers, the array, the requantiser and the pooling unit,
     and sequences the parts (this package's components), which do the rest:
     :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (while a tensor is to be taken
-    and its bank is free), :class:`.WeightSequencer`, :class:`.WindowGenerator`,
-    :class:`.Accumulator` and :class:`.WriteBack` (``COMPUTE``), :class:`.OutputReader` (while
-    an output tensor drains). Each part sees when it runs as ``active``, the layer's registers
-    (the loader's ``regs``) as ``regs``, and the buffer bank of its image as ``base``.
+    and its bank is free), :class:`.WeightSequencer` and :class:`.WindowGenerator` (from the
+    start of ``COMPUTE`` to the last result out of the array), :class:`.Accumulator` and
+    :class:`.WriteBack` (from the start of ``COMPUTE`` to the last result written),
+    :class:`.OutputReader` (while an output tensor drains). Each part sees when it runs as
+    ``active``, the layer's registers (the loader's ``regs``) as ``regs``, and the buffer
+    bank of its image as ``base``.
 
     Parameters
     ----------
@@ -102,7 +108,8 @@ class ConvEngine(wiring.Component):
         The current :class:`Phase`. ``OUTPUT`` while an output tensor drains: from an image's
         compute end (or, double-buffered, from the second cycle after the previous image's
         end if later) to its end, the next image's input, and with double buffering the next
-        image's compute, overlapped or not; else ``COMPUTE`` while the array computes; else
+        image's compute, overlapped or not; else ``COMPUTE`` while an image computes (from
+        its first cycle to its last result written, two images' overlapping); else
         ``PARAMS`` while a packet is taken; else ``INPUT`` (waiting for an input tensor). So
         the phase leaves ``OUTPUT`` for at least a cycle after each image's end.
     error : Out(1)
@@ -187,7 +194,14 @@ class ConvEngine(wiring.Component):
         # different images. `phase` is worked out from the flags.
         loading = Signal(init=1)  # PARAMS
         taking = Signal()  # the input writer runs
-        in_compute = Signal()  # COMPUTE
+        # COMPUTE is two flags: the weight sequencer and the window generator feed the array
+        # until the image's last result is out of it; the accumulator and the write-back
+        # collect until its last result is written. The next image's feed may start while
+        # the drain goes on.
+        feeding = Signal()
+        collecting = Signal()
+        in_compute = Signal()
+        m.d.comb += in_compute.eq(feeding | collecting)
         sending = Signal()  # the output reader runs
         phase = Signal(2)
         m.d.comb += [
@@ -208,10 +222,10 @@ class ConvEngine(wiring.Component):
         m.d.comb += [
             params.active.eq(loading),
             input_writer.active.eq(taking),
-            weights.active.eq(in_compute),
-            window.active.eq(in_compute),
-            accumulator.active.eq(in_compute),
-            write_back.active.eq(in_compute),
+            weights.active.eq(feeding),
+            window.active.eq(feeding),
+            accumulator.active.eq(collecting),
+            write_back.active.eq(collecting),
             output_reader.active.eq(sending),
         ]
 
@@ -311,31 +325,48 @@ class ConvEngine(wiring.Component):
         # follows the end of the previous image.
         double = reg["double_buffer"]
         held_in = Signal(2)  # inputs in whose image has not finished COMPUTE
-        held_out = Signal(2)  # images that have finished COMPUTE and not ended
+        unfed = Signal(2)  # inputs in whose image has not started COMPUTE
+        held_out = Signal(2)  # images that have started COMPUTE and not ended
+        ready_out = Signal(2)  # images that have finished COMPUTE and not ended
+        pending = Signal(2)  # images that have started COMPUTE and not finished it
         inputs_left = Signal()  # the packet has inputs to take
-        in_bank, compute_bank, out_bank = Signal(), Signal(), Signal()
+        in_bank, feed_bank, write_bank, out_bank = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
             input_writer.base.eq(Mux(in_bank, cfg.input_depth // 2, 0)),
-            window.base.eq(Mux(compute_bank, cfg.input_depth // 2, 0)),
-            write_back.base.eq(Mux(compute_bank, cfg.output_depth // 2, 0)),
+            window.base.eq(Mux(feed_bank, cfg.input_depth // 2, 0)),
+            write_back.base.eq(Mux(write_bank, cfg.output_depth // 2, 0)),
             output_reader.base.eq(Mux(out_bank, cfg.output_depth // 2, 0)),
         ]
         enter_compute = Signal()
         image_end = Signal()
         input_done = taking & input_writer.done
-        compute_done = in_compute & write_back.done
+        feed_done = collecting & accumulator.last
+        compute_done = collecting & write_back.done
+        # The next feed may start the second cycle after the last result is out (the array
+        # is empty) if its first result comes after the collecting parts' reset cycle that
+        # follows the drain: first result 2*rows + cols + 3 cycles after the feed starts,
+        # the drain Accumulator.latency + Requantizer.latency + 1 cycles after the last
+        # result. On smaller arrays it waits for the drain.
+        drain = accumulator.latency + requant.latency
+        feed_may_start = ~feeding
+        if 2 * rows + cols + 2 < drain:
+            feed_may_start &= ~collecting
         held_in_next = Signal(2)
         held_out_next = Signal(2)
+        ready_out_next = Signal(2)
+        pending_next = Signal(2)
         inputs_left_next = Signal()
         m.d.comb += [
             image_end.eq(sending & (output_sent | output_done) & read_done),
             held_in_next.eq(held_in + input_done - compute_done),
-            held_out_next.eq(held_out + compute_done - image_end),
+            held_out_next.eq(held_out + enter_compute - image_end),
+            ready_out_next.eq(ready_out + compute_done - image_end),
+            pending_next.eq(pending + enter_compute - compute_done),
             inputs_left_next.eq(inputs_left & ~(input_done & inputs.last)),
             enter_compute.eq(
                 ~loading
-                & ~in_compute
-                & ((held_in != 0) | input_done)
+                & feed_may_start
+                & ((unfed != 0) | input_done)
                 & ((held_out == 0) | (double & (held_out == 1)) | image_end)
             ),
         ]
@@ -345,36 +376,46 @@ class ConvEngine(wiring.Component):
                 *inputs.restart(),
                 inputs_left.eq(1),
                 held_in.eq(0),
+                unfed.eq(0),
                 held_out.eq(0),
+                ready_out.eq(0),
+                pending.eq(0),
                 in_bank.eq(0),
-                compute_bank.eq(0),
+                feed_bank.eq(0),
+                write_bank.eq(0),
                 out_bank.eq(0),
                 taking.eq(params.done),
             ]
         with m.Else():
             m.d.sync += [
                 held_in.eq(held_in_next),
+                unfed.eq(unfed + input_done - enter_compute),
                 held_out.eq(held_out_next),
+                ready_out.eq(ready_out_next),
+                pending.eq(pending_next),
+                collecting.eq(~compute_done & (pending_next != 0)),
                 inputs_left.eq(inputs_left_next),
                 taking.eq(
                     inputs_left_next & ((held_in_next == 0) | (double & (held_in_next == 1)))
                 ),
-                sending.eq(~image_end & (held_out_next != 0)),
+                sending.eq(~image_end & (ready_out_next != 0)),
             ]
             with m.If(input_done):
                 m.d.sync += [*inputs.step(), in_bank.eq(in_bank ^ double)]
+            with m.If(feed_done):
+                m.d.sync += feed_bank.eq(feed_bank ^ double)
             with m.If(compute_done):
-                m.d.sync += compute_bank.eq(compute_bank ^ double)
+                m.d.sync += write_bank.eq(write_bank ^ double)
             with m.If(image_end):
                 m.d.sync += [*images.step(), out_bank.eq(out_bank ^ double)]
         with m.If(params.done):
             m.d.sync += loading.eq(0)
         with m.If(image_end & images.last):
             m.d.sync += loading.eq(1)
-        with m.If(compute_done):
-            m.d.sync += in_compute.eq(0)
+        with m.If(feed_done):
+            m.d.sync += feeding.eq(0)
         with m.If(enter_compute):
-            m.d.sync += in_compute.eq(1)
+            m.d.sync += feeding.eq(1)
 
         # A packet or tensor whose `last` was not on its last word: sticky.
         error = Signal()
