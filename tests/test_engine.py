@@ -460,10 +460,11 @@ def test_wrong_engine_config(config, message):
         EngineConfig(**config)
 
 
-@pytest.mark.parametrize("group", ["pooling", "small"])
+@pytest.mark.parametrize("group", ["pooling", "small", "double_buffer"])
 def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
     # Elaborated for the ULX3S: the PEs' MULT18X18D (sim.ecp5_models) and the output buffer
-    # read a cycle ahead; the same values at the same cycles as golden.perf says.
+    # read a cycle ahead (from either bank, double-buffered); the same values at the same
+    # cycles as golden.perf says.
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from sysconv.hw.top import Accelerator
