@@ -193,7 +193,7 @@ EDGE_GROUPS = {
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_edge_layers_bit_exact_and_cycle_exact(simulator, test_dir):
     # Every group's layers back to back in one simulation: a simulator process starts once
-    # (3.5-6 s with cocotb) for the 18 layers (21 images), and the engine goes from every kind
+    # (3.5-6 s with cocotb) for the 25 layers (34 images), and the engine goes from every kind
     # of layer to every other without a reset between. A failure names the layer (and image).
     runs = runs_for([layer for group in EDGE_GROUPS.values() for layer in group])
     result = run_layers(runs, simulator, test_dir)
