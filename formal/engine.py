@@ -95,12 +95,13 @@ def legal_layers(config=ENGINE):
 
 def _next_phases(phase, double_buffer=False):
     """The phases that may follow ``phase``: after OUTPUT, the next packet or the packet's next
-    image, its input taken (COMPUTE) or not yet all (INPUT). Double-buffered, COMPUTE may also
-    go to INPUT for a cycle: its image's output waits for the cycle after the previous
-    image's end, which came as the compute ended."""
+    image, its input taken (COMPUTE) or not yet all (INPUT). Double-buffered, an image's
+    output may wait for the cycle after the previous image's end, shown as INPUT (nothing
+    drains, nothing computes): COMPUTE may go to INPUT for that cycle, and INPUT to
+    OUTPUT after it."""
     return {
         Phase.PARAMS: (Phase.INPUT,),
-        Phase.INPUT: (Phase.COMPUTE,),
+        Phase.INPUT: (Phase.COMPUTE, Phase.OUTPUT) if double_buffer else (Phase.COMPUTE,),
         Phase.COMPUTE: (Phase.OUTPUT, Phase.INPUT) if double_buffer else (Phase.OUTPUT,),
         Phase.OUTPUT: (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE),
     }[phase]
