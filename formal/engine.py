@@ -1,13 +1,17 @@
 # amaranth: UnusedElaboratable=no
 """Formal harnesses for :class:`sysconv.hw.ConvEngine`: phase sequencing, its streams and the
 streams that feed its array, at the smallest configuration that still has every part (a 1x1 array,
-maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 33 words, and a 2x2
-layer with pooling ends about 64 cycles after reset at full rate, which is the depth a bounded
+maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 34 words, and a 2x2
+layer with pooling ends about 65 cycles after reset at full rate, which is the depth a bounded
 proof needs to see a layer through (the cover check shows that it does, and that a packet of
-two images ends too).
+two images ends too, single- and double-buffered). The input and output buffers hold two banks
+of the largest layer, so that a packet of two images may be double-buffered. (On a 1x1 array
+the next image's feed waits for the previous image's drain: the feed-drain overlap of larger
+arrays is not in these proofs.)
 
 The environment sends well-formed traffic only: each packet is one of the legal layers of
-this engine (:func:`legal_layers`, checked by ``LayerConfig.check``, of one image or two;
+this engine (:func:`legal_layers`, checked by ``LayerConfig.check``, of one image or two,
+two single- or double-buffered;
 multiplier, shift and ReLU any legal value; biases and weights any value), ``last`` on the
 last word of each packet and tensor. ``o.ready`` is free in every cycle; ``p.valid`` and
 ``i.valid`` are free for the ``phases`` property and held high for the others (see
@@ -44,6 +48,8 @@ ENGINE = EngineConfig(
     max_kernel=1,
     max_pool=2,
     mult_width=2,
+    input_depth=8,
+    output_depth=8,
 )
 # Registers the harness leaves to the solver (any legal value); the others follow the layer.
 FREE = ("input_zero_point", "output_zero_point", "relu")
@@ -55,10 +61,13 @@ def engine():
 
 def legal_layers(config=ENGINE):
     """Every layer shape this engine runs (zero points and ReLU aside; the multipliers and
-    shifts are in the packet's free words), of one image and of two."""
+    shifts are in the packet's free words), of one image and of two, single- and
+    double-buffered."""
     layers = []
-    for images, height, width in itertools.product(
-        (1, 2), range(1, config.max_height + 1), range(1, config.max_width + 1)
+    for (images, double_buffer), height, width in itertools.product(
+        ((1, False), (2, False), (2, True)),
+        range(1, config.max_height + 1),
+        range(1, config.max_width + 1),
     ):
         for pool_size, pool_stride in [(0, None)] + [
             (size, stride)
@@ -74,6 +83,7 @@ def legal_layers(config=ENGINE):
                 pool_size=pool_size,
                 pool_stride=pool_stride,
                 images=images,
+                double_buffer=double_buffer,
             )
             try:
                 layer.check(config)
@@ -83,13 +93,16 @@ def legal_layers(config=ENGINE):
     return layers
 
 
-def _next_phases(phase):
+def _next_phases(phase, double_buffer=False):
     """The phases that may follow ``phase``: after OUTPUT, the next packet or the packet's next
-    image, its input taken (COMPUTE) or not yet all (INPUT)."""
+    image, its input taken (COMPUTE) or not yet all (INPUT). Double-buffered, an image's
+    output may wait for the cycle after the previous image's end, shown as INPUT (nothing
+    drains, nothing computes): COMPUTE may go to INPUT for that cycle, and INPUT to
+    OUTPUT after it."""
     return {
         Phase.PARAMS: (Phase.INPUT,),
-        Phase.INPUT: (Phase.COMPUTE,),
-        Phase.COMPUTE: (Phase.OUTPUT,),
+        Phase.INPUT: (Phase.COMPUTE, Phase.OUTPUT) if double_buffer else (Phase.COMPUTE,),
+        Phase.COMPUTE: (Phase.OUTPUT, Phase.INPUT) if double_buffer else (Phase.OUTPUT,),
         Phase.OUTPUT: (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE),
     }[phase]
 
@@ -98,19 +111,21 @@ class EngineHarness(Harness):
     """One property of the engine (see :data:`PROPERTIES`) on ``design()``."""
 
     PROPERTIES = {
-        "phases": "p ready exactly in PARAMS, i in INPUT and only there or in OUTPUT (the "
-        "next image's input overlapping); the phase only ever moves on to a next one",
+        "phases": "p ready exactly in PARAMS, i only in INPUT or OUTPUT (the next image's "
+        "input overlapping; double-buffered also in COMPUTE) and in INPUT always but the "
+        "cycle after an image's end; the phase only ever moves on to a next one",
         "layer": "o valid only in OUTPUT and keeps the stream rules; an image sends exactly "
         "its pooled output size in beats, last on the last one only, before it leaves "
         "OUTPUT; a packet serves exactly its images, then PARAMS; the error flag stays low",
         "feed": "the window generator and weight sequencer feed the array by the stream rules "
         "(valid held, payload stable); per image exactly sets x pixels vectors and "
         "sets x rows weight beats go in and sets x pixels results come out, all "
-        "before OUTPUT",
+        "before the engine stops feeding it",
         "progress": "no deadlock: with o.ready high, every image ends (the phase leaves "
         "OUTPUT) within depth - 2 cycles of the previous one's end",
         "cover": "reachable: a whole layer, parameters to last output beat, with and without "
-        "pooling, one with the most output beats, and a packet of two images",
+        "pooling, one with the most output beats, and a packet of two images, single- and "
+        "double-buffered",
     }
 
     def __init__(self, prop, design=engine, depth=64):
@@ -207,20 +222,29 @@ class EngineHarness(Harness):
             history.had() & (past_phase == Phase.OUTPUT) & (phase != Phase.OUTPUT)
         )
         if self._prop == "phases":
+            # The engine's own register: an induction step may start where the harness's
+            # idea of the layer and the engine's differ.
+            params = getattr(dut, "inner_module", module).submodules.params
+            double = params.regs.double_buffer
             m.d.comb += [
                 Assert(dut.p.ready == (phase == Phase.PARAMS), "p.ready outside PARAMS"),
+                # Double-buffered, the next input also goes in while an image computes.
                 Assert(
-                    ~dut.i.ready | (phase == Phase.INPUT) | (phase == Phase.OUTPUT),
+                    ~dut.i.ready
+                    | (phase == Phase.INPUT)
+                    | (phase == Phase.OUTPUT)
+                    | (double & (phase == Phase.COMPUTE)),
                     "i.ready outside INPUT and OUTPUT",
                 ),
-                Assert(dut.i.ready | (phase != Phase.INPUT), "i refused in INPUT"),
+                Assert(dut.i.ready | (phase != Phase.INPUT) | image_ended, "i refused in INPUT"),
             ]
             with m.If(history.had()):
                 for before in (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE, Phase.OUTPUT):
+                    single = Cat(*(phase == after for after in _next_phases(before))).any()
+                    both = Cat(*(phase == after for after in _next_phases(before, True))).any()
                     with m.If(past_phase == before):
                         m.d.comb += Assert(
-                            (phase == before)
-                            | Cat(*(phase == after for after in _next_phases(before))).any(),
+                            (phase == before) | single | (double & both),
                             "the phase skipped or went back",
                         )
 
@@ -275,8 +299,11 @@ class EngineHarness(Harness):
                     ("results", array.o),
                 )
             }
-            # Counted per image, from its first COMPUTE cycle.
-            enter_compute = (phase == Phase.COMPUTE) & (past_phase != Phase.COMPUTE)
+            # Counted per image, from the first cycle the engine feeds it (double-buffered, an
+            # image may compute while the phase shows the previous image's OUTPUT).
+            feeding = getattr(dut, "inner_module", module).submodules.window.active
+            past_feeding = history.past(feeding)
+            enter_compute = feeding & ~past_feeding
             seen = {name: Signal(width, name=f"array_{name}") for name in fired}
             for name, counter in seen.items():
                 with m.If(new_layer):
@@ -300,12 +327,12 @@ class EngineHarness(Harness):
                     seen["results"] < seen["vectors"],
                     "more results out of the array than vectors in",
                 )
-            with m.If(history.had() & (past_phase == Phase.COMPUTE) & (phase == Phase.OUTPUT)):
+            with m.If(history.had() & past_feeding & ~feeding):
                 m.d.comb += Assert(
                     (seen["vectors"] == vectors)
                     & (seen["weights"] == weights)
                     & (seen["results"] == vectors),
-                    "compute ended before every vector, weight beat and result passed the array",
+                    "feed ended before every vector, weight beat and result passed the array",
                 )
 
         elif self._prop == "progress":
@@ -330,7 +357,12 @@ class EngineHarness(Harness):
                     done & ~pooled & (beats == most), f"a layer of {most} output beats completes"
                 ),
                 Cover(
-                    done & (value_of("images", current) == 2), "a packet of two images completes"
+                    done & (value_of("images", current) == 2) & ~value_of("double_buffer", current),
+                    "a packet of two images completes",
+                ),
+                Cover(
+                    done & (value_of("double_buffer", current) == 1),
+                    "a double-buffered packet of two images completes",
                 ),
             ]
         return m

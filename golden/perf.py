@@ -9,11 +9,20 @@ A packet serves ``images`` input tensors (``layer.images``, 1 when absent); each
 INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
 
 - PARAMS: the packet's ``param_words`` words, one a cycle.
-- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle. A later
-  image's input overlaps the previous image's OUTPUT: its words go in one a cycle from that
-  phase's first cycle.
-- COMPUTE, from cycle ``X`` after the last input word; for a later image, from the cycle after
-  both its last input word and the previous image's end. ``sets`` passes, each a weight set of
+- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle. Image
+  ``k``'s input goes into input bank ``k % banks`` (``banks`` 2 with ``layer.double_buffer``,
+  else 1): its words go in one a cycle from the cycle after both image ``k - 1``'s last input
+  word and image ``k - banks``'s last COMPUTE cycle. (One bank: the next image's input
+  overlaps the previous image's OUTPUT, from that phase's first cycle; two: it follows the
+  previous input back to back, or the end of the COMPUTE before the previous one.)
+- COMPUTE, from cycle ``X``: the cycle after its last input word, for a later image ``k``
+  no earlier than the second cycle after image ``k - 1``'s last result out of the array (the
+  array is empty; its results still drain, see below) and the cycle after image
+  ``k - banks``'s end (one bank: after the previous image's end; two: its output bank
+  drained). On an array with ``2 * rows + cols < 6`` the image's first result would come
+  before the accumulator and write-back are back from the previous drain, and ``X`` is no
+  earlier than the second cycle after image ``k - 1``'s last COMPUTE cycle instead.
+  ``sets`` passes, each a weight set of
   ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
   ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``; for ``n >= 1`` set ``n``'s
@@ -23,14 +32,17 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   previous set's last vector). Results leave the array ``rows + cols + 2`` cycles after their
   vector.
 - Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, then the
-  sum), requantised (``REQUANT_LATENCY``) and written; the OUTPUT phase starts
-  ``ACC_LATENCY + REQUANT_LATENCY + 2`` cycles after the last result.
+  sum), requantised (``REQUANT_LATENCY``) and written; the image's COMPUTE's last cycle is
+  ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last result, and the OUTPUT phase
+  starts the cycle after, or (two banks) the second cycle after the previous image's end if
+  that is later.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`sysconv.golden.pool_timing`) or straight out.
 - The image ends with its last output word, or with the last output-buffer word into the
-  pooling unit if that is later; the next image starts the cycle after (its input already
-  overlapped). After the packet's last image the next layer's first parameter word is
-  accepted the cycle after.
+  pooling unit if that is later; the next image's share of the layer's time
+  (:attr:`LayerPerf.layer_cycles`) starts the cycle after, its input (and with two banks
+  its compute) already overlapped. After the packet's last image the next layer's first
+  parameter word is accepted the cycle after.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -45,7 +57,7 @@ __all__ = [
     "predict_network",
 ]
 
-REGISTER_WORDS = 31  # register words at the start of a parameter packet (hw.layer.REGISTERS)
+REGISTER_WORDS = 32  # register words at the start of a parameter packet (hw.layer.REGISTERS)
 ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
 REQUANT_LATENCY = 6  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 
@@ -77,6 +89,7 @@ class LayerPerf:
     first_input_cycle: int
     compute_start_cycle: int  # first vector into the array
     compute_end_cycle: int  # last result out of the array
+    compute_done_cycle: int  # the COMPUTE phase's last cycle (its last result written)
     last_read_cycle: int  # last output buffer word into the pooling unit (or out)
     output_beat_cycles: list = field(repr=False)
     set_start_cycles: list = field(default_factory=list, repr=False)  # each set's first vector
@@ -143,12 +156,15 @@ class LayerPerf:
 
     @property
     def weight_load_cycles(self):
-        """Cycles before the first vector in which the first weight set loads."""
+        """Cycles from the last input word to the first vector, exclusive: the first weight
+        set loading, and for a packet's later image any wait for the previous image's compute
+        or for its output bank."""
         return self.compute_start_cycle - (self.first_input_cycle + self.in_words)
 
     @property
     def drain_cycles(self):
-        """Last result out of the array to the first output word, exclusive."""
+        """Last result out of the array to the first output word, exclusive (with two banks,
+        any wait for the previous image's output included)."""
         return self.output_beat_cycles[0] - self.compute_end_cycle - 1
 
     @property
@@ -217,11 +233,29 @@ def predict_layer(rows, cols, layer, *, start=0):
 
 def predict_batch(rows, cols, layer, *, start=0):
     """Predict one layer's packet and its ``layer.images`` images (1 when absent), stall-free,
-    first parameter word at ``start``: a :class:`LayerPerf` per image, in order."""
+    first parameter word at ``start``: a :class:`LayerPerf` per image, in order. With
+    ``layer.double_buffer`` (False when absent) the images use two banks of the input and
+    output buffers (see the schedule above)."""
     images = getattr(layer, "images", 1)
-    results = [_predict_image(rows, cols, layer, start=start, image=0)]
-    for image in range(1, images):
+    banks = 2 if getattr(layer, "double_buffer", False) else 1
+    results = []
+    for image in range(images):
+        if image == 0:
+            results.append(_predict_image(rows, cols, layer, start=start, image=0))
+            continue
         before = results[-1]
+        # Image k's input bank is free once image k - banks has computed; its output bank
+        # once image k - banks has ended.
+        freed = results[image - banks] if image >= banks else None
+        first_input = before.first_input_cycle + before.in_words
+        if freed is not None:
+            first_input = max(first_input, freed.compute_done_cycle + 1)
+        # The next image's feed starts after the previous one's last result, when its own first
+        # result comes after the collecting parts' reset cycle; else after the drain.
+        if 2 * rows + cols + 2 >= ACC_LATENCY + REQUANT_LATENCY:
+            after_compute = before.compute_end_cycle + 1
+        else:
+            after_compute = before.compute_done_cycle + 1
         results.append(
             _predict_image(
                 rows,
@@ -229,16 +263,35 @@ def predict_batch(rows, cols, layer, *, start=0):
                 layer,
                 start=before.end_cycle + 1,
                 image=image,
-                first_input=before.output_phase_cycle,
+                first_input=first_input,
+                after_compute=after_compute,
+                output_free=freed.end_cycle if freed is not None else None,
+                after_output=before.end_cycle + 1,
             )
         )
     return results
 
 
-def _predict_image(rows, cols, layer, *, start, image, first_input=None):
+def _predict_image(
+    rows,
+    cols,
+    layer,
+    *,
+    start,
+    image,
+    first_input=None,
+    after_compute=None,
+    output_free=None,
+    after_output=None,
+):
     """Image ``image`` of ``layer``'s packet: it starts at ``start`` (the first parameter word,
     or the cycle after the previous image's end), its input at ``first_input`` (by default
-    after the packet) and it computes once both are done."""
+    after the packet). Its COMPUTE starts the cycle after its last input word, after cycle
+    ``after_compute`` (the previous image's feed of the array left) and after cycle
+    ``output_free``
+    (the image whose output bank it writes ended); its OUTPUT starts once its COMPUTE is done,
+    and no earlier than the cycle after ``after_output`` (the previous image's end; the
+    output reader is idle a cycle between images)."""
     groups = _ceil_div(layer.in_channels, rows)
     col_tiles = _ceil_div(layer.out_channels, cols)
     out_h = (layer.height + 2 * layer.padding - layer.kernel) // layer.stride + 1
@@ -254,7 +307,13 @@ def _predict_image(rows, cols, layer, *, start, image, first_input=None):
 
     if first_input is None:
         first_input = start + param_words
-    x = max(first_input + in_words, start)  # first COMPUTE cycle
+    # The first COMPUTE cycle: the cycle after the one in which the last of its conditions
+    # holds.
+    x = first_input + in_words
+    if after_compute is not None:
+        x = max(x, after_compute + 1)
+    if output_free is not None:
+        x = max(x, output_free + 1)
     final = x + rows  # F_0
     first_vector = last_vector = None
     set_starts, set_ends = [], []  # A_n, E_n
@@ -269,7 +328,10 @@ def _predict_image(rows, cols, layer, *, start, image, first_input=None):
         last_vector = begin + pixels - 1
         set_ends.append(last_vector)
     last_result = last_vector + latency
-    output_start = last_result + ACC_LATENCY + REQUANT_LATENCY + 2  # first OUTPUT cycle
+    compute_done = last_result + ACC_LATENCY + REQUANT_LATENCY + 1  # COMPUTE's last cycle
+    output_start = compute_done + 1  # first OUTPUT cycle
+    if after_output is not None:
+        output_start = max(output_start, after_output + 1)
     reads = [output_start + 1 + k for k in range(out_words)]
     if layer.pool_size:
         from .pool_timing import output_cycles as pool_output_cycles
@@ -294,6 +356,7 @@ def _predict_image(rows, cols, layer, *, start, image, first_input=None):
         first_input_cycle=first_input,
         compute_start_cycle=first_vector,
         compute_end_cycle=last_result,
+        compute_done_cycle=compute_done,
         last_read_cycle=reads[-1],
         output_beat_cycles=beats,
         set_start_cycles=set_starts,

@@ -17,6 +17,10 @@ the packet's last word. The input tensor then goes to the data stream, and the o
 back; both are int8, HWC raster order, in channel groups (see :meth:`EngineConfig.in_lanes`).
 A packet serves ``images`` input tensors (:attr:`LayerConfig.images`, 1 by default): they
 follow it one after the other, each giving its output tensor, before the next packet.
+With :attr:`LayerConfig.double_buffer` they ping-pong between two banks of the input and
+output buffers (image ``k`` in bank ``k % 2``, from word ``input_depth // 2`` and
+``output_depth // 2`` for bank 1), so that one image's input, the next's compute and the
+previous one's output overlap; the engine's buffers must hold two images' words.
 
 *Tap packing*: a layer whose ``kernel**2 * in_channels`` fills the array's rows better than
 its ``in_channels`` alone (few input channels) can run as :meth:`LayerConfig.tap_packed`, a
@@ -59,6 +63,7 @@ REGISTERS = (
     "pool_size",
     "pool_stride",
     "images",  # input tensors this packet serves, one after the other
+    "double_buffer",  # 1: the images ping-pong between two banks of the input and output buffers
     "groups",  # ceil(in_channels / rows): beats per input pixel
     "col_tiles",  # ceil(out_channels / cols): beats per output pixel
     "out_height",
@@ -128,6 +133,8 @@ class EngineConfig:
         weights a word), accumulators (one output pixel's ``cols`` sums a word), output
         (``cols`` channels of a pixel a word). ``None`` sizes each for the largest layer the
         maxima allow; a smaller buffer limits which layers run (``LayerConfig.check`` says).
+        The input and output buffers may be up to twice that: two banks of the largest
+        layer's words, for :attr:`LayerConfig.double_buffer`.
     """
 
     rows: int
@@ -181,8 +188,13 @@ class EngineConfig:
                 object.__setattr__(self, name, words)
             else:
                 # A weight set is `rows` words: a smaller weight buffer runs no layer at all.
+                # The input and output buffers may hold two banks (double buffering).
+                banks = 2 if name in ("input_depth", "output_depth") else 1
                 check_int(
-                    name, getattr(self, name), self.rows if name == "weight_depth" else 1, words
+                    name,
+                    getattr(self, name),
+                    self.rows if name == "weight_depth" else 1,
+                    banks * words,
                 )
 
     in_lanes = property(lambda self: self.rows)
@@ -213,6 +225,7 @@ class EngineConfig:
             pool_size=pool,
             pool_stride=pool,
             images=MAX_IMAGES,
+            double_buffer=1,
             groups=g,
             col_tiles=self.max_col_tiles,
             out_height=h,
@@ -245,6 +258,10 @@ class LayerConfig:
     ``input_zero_point`` (the padding value) and ``output_zero_point`` (added after rounding,
     before saturation; ReLU clamps at it) are int8 values, 0 by default. ``images`` (1 to
     65535, 1 by default) is how many input tensors the layer's one parameter packet serves.
+    ``double_buffer`` (False by default) runs them from two banks of the input and output
+    buffers, image ``k`` in bank ``k % 2``: the next image's input goes in while this one
+    computes, and its output drains while the next computes (the engine's ``input_depth`` and
+    ``output_depth`` must hold two images' words, :meth:`check`).
 
     The rules that hold for any engine are checked here, at construction (sizes at least 1,
     stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
@@ -268,6 +285,7 @@ class LayerConfig:
     input_zero_point: int = 0
     output_zero_point: int = 0
     images: int = 1
+    double_buffer: bool = False
 
     def __post_init__(self):
         if self.pool_stride is None:
@@ -308,6 +326,8 @@ class LayerConfig:
         check_int("images", self.images, 1, MAX_IMAGES)
         if not isinstance(self.relu, bool):
             raise ValueError(f"relu must be True or False, not {self.relu!r}")
+        if not isinstance(self.double_buffer, bool):
+            raise ValueError(f"double_buffer must be True or False, not {self.double_buffer!r}")
         if _is_zero(self.pool_size):
             if not _is_zero(self.pool_stride):
                 raise ValueError(f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
@@ -353,6 +373,12 @@ class LayerConfig:
             self.out_height * self.out_width * self.kernel**2 * self.in_channels * self.out_channels
         )
 
+    @property
+    def banks(self):
+        """Banks of the input and output buffers the layer's images use: 2 with
+        :attr:`double_buffer`, else 1."""
+        return 2 if self.double_buffer else 1
+
     def tap_packed(self):
         """This layer with its taps packed: a 1x1 convolution, stride 1, no padding, over the
         ``out_height x out_width`` output pixels, with ``kernel**2 * in_channels`` input
@@ -385,20 +411,33 @@ class LayerConfig:
         groups = _ceil_div(self.in_channels, engine.rows)
         col_tiles = _ceil_div(self.out_channels, engine.cols)
         pixels = self.out_height * self.out_width
-        for name, words, what in (
+        for name, words, what, banks in (
             (
                 "input_depth",
                 self.height * self.width * groups,
                 "height x width x ceil(in_channels / rows)",
+                self.banks,
             ),
             (
                 "weight_depth",
                 col_tiles * self.kernel**2 * groups * engine.rows,
                 "ceil(out_channels / cols) x kernel^2 x ceil(in_channels / rows) x rows",
+                1,
             ),
-            ("acc_depth", pixels, "output pixels"),
-            ("output_depth", pixels * col_tiles, "output pixels x ceil(out_channels / cols)"),
+            ("acc_depth", pixels, "output pixels", 1),
+            (
+                "output_depth",
+                pixels * col_tiles,
+                "output pixels x ceil(out_channels / cols)",
+                self.banks,
+            ),
         ):
+            if banks == 2 and 2 * words > getattr(engine, name):
+                raise ValueError(
+                    f"double_buffer=True needs {name} of at least 2 x {words} words (two "
+                    f"banks of {what}) but the engine's {name} is {getattr(engine, name)}; "
+                    f"double_buffer=False needs {words}"
+                )
             if words > getattr(engine, name):
                 raise ValueError(
                     f"layer needs {words} words ({what}) but the engine's "
@@ -436,6 +475,7 @@ class LayerConfig:
             pool_size=self.pool_size,
             pool_stride=self.pool_stride,
             images=self.images,
+            double_buffer=int(self.double_buffer),
             groups=groups,
             col_tiles=col_tiles,
             out_height=self.out_height,

@@ -4,7 +4,9 @@ The compiler turns the network into *passes*, each one engine layer (one paramet
 then its input tensors in and output tensors out):
 
 - ``Conv2d``, run with one packet for a batch's ``N`` samples (``LayerConfig.images = N``: the
-  engine takes the next sample's input while the current output drains), with a following
+  engine takes the next sample's input while the current output drains; with ``N > 1``
+  double-buffered, ``LayerConfig.double_buffer``, when the engine's input and output buffers
+  hold two samples' words, so that input and output also overlap the compute), with a following
   ``ReLU`` and then ``MaxPool2d`` fused into the same pass (and a ``ReLU`` after the
   ``MaxPool2d``: max pooling and ReLU commute); the engine pads every side alike, by up to
   ``kernel - 1``: the rest of an asymmetric or wider padding (``Pass.pad``) is added by the
@@ -30,10 +32,11 @@ layer cycles for it packed than plain (:func:`packing_pays`), on the array of th
 only the plain one fits.
 
 Every pass is checked against the engine's generated limits (``LayerConfig.check``); the
-engine the demo generates is sized by :func:`engine_for`. The host only moves tensors.
+engine the demo generates is sized by :func:`engine_for`, with two banks of input and output
+buffer for the double-buffered passes. The host only moves tensors.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from sysconv.golden.perf import predict_batch
@@ -156,7 +159,9 @@ def _engine_holding(config, rows, cols, mult_width=16):
 
 
 def _fits(config, array, engine):
-    """Whether ``engine``, or without one some engine on ``array``, holds ``config``."""
+    """Whether ``engine``, or without one some engine on ``array``, holds ``config`` (in one
+    bank: whether it fits double-buffered is decided after)."""
+    config = replace(config, double_buffer=False)
     try:
         if engine is None:
             _engine_holding(config, *array)
@@ -176,6 +181,18 @@ def _packs(config, packing, array, engine):
     return packing_pays(config, *array) or not _fits(config, array, engine)
 
 
+def _single_buffered_unless_held(config, engine):
+    """``config`` (double-buffered when it serves several images) as ``engine`` runs it:
+    single-buffered if its buffers do not hold two banks of the pass's words."""
+    if not config.double_buffer or engine is None:
+        return config
+    try:
+        config.check(engine)
+    except ValueError:
+        return replace(config, double_buffer=False)
+    return config
+
+
 def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto", array=None):
     """Passes for ``network`` on samples of ``input_shape`` ``(C, H, W)``, ``batch`` samples a
     pass (a conv pass's images, a dense pass's pixels). With ``engine``, every pass is checked
@@ -188,7 +205,11 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
     nor array, none; ``"never"`` none; ``"always"`` every one (a packed pass the engine
     cannot hold is a :class:`CompileError`). Beyond that fit, the choice depends on the
     array's shape only, never on the engine's buffer sizes, so :func:`engine_for` sizes an
-    engine for the passes it then gets."""
+    engine for the passes it then gets.
+
+    A conv pass of several images (``batch > 1``) is double-buffered
+    (``LayerConfig.double_buffer``) when ``engine`` holds two banks of its input and output
+    words, and without an engine; packing is decided for the pass double-buffered."""
     layers = list(network)
     shape = tuple(input_shape)
     if len(shape) != 3:
@@ -248,6 +269,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
                 pool_size=pool.kernel_size if pool else 0,
                 pool_stride=pool.stride if pool else None,
                 images=batch,
+                double_buffer=batch > 1,
                 **_requant(layer),
             )
             weights, bias, taps = layer.weight, layer.bias, None
@@ -256,6 +278,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
                 # The host pads all of it, then packs the taps.
                 config, pad, taps = config.tap_packed(), pads, (layer.kernel_size, layer.stride)
                 weights = None if weights is None else pack_tap_weights(weights)
+            config = _single_buffered_unless_held(config, engine)
         elif isinstance(layer, Linear):
             if stage != "dense":
                 raise CompileError(f"{_describe(k, layer)}: Linear needs a Flatten before it", (k,))
@@ -328,13 +351,17 @@ def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16, pack
         max_kernel=max(c.kernel for c in configs),
         mult_width=mult_width,
         max_pool=max([c.pool_size for c in configs] + [0]) and 4,
-        input_depth=max(c.height * c.width * g for c, g in zip(configs, groups, strict=True)),
+        # Two banks for a double-buffered pass.
+        input_depth=max(
+            c.banks * c.height * c.width * g for c, g in zip(configs, groups, strict=True)
+        ),
         weight_depth=max(
             j * c.kernel**2 * g * rows for c, g, j in zip(configs, groups, col_tiles, strict=True)
         ),
         acc_depth=max(c.out_height * c.out_width for c in configs),
         output_depth=max(
-            c.out_height * c.out_width * j for c, j in zip(configs, col_tiles, strict=True)
+            c.banks * c.out_height * c.out_width * j
+            for c, j in zip(configs, col_tiles, strict=True)
         ),
     )
     compile_network(network, input_shape, engine, batch=batch, packing=packing)

@@ -35,7 +35,7 @@ def check_pass(result, seed):
 
 
 def check_timing(result, runs):
-    """Every output word, the compute phase and the total, to the cycle."""
+    """Every input and output word, the compute phase and the total, to the cycle."""
     start = result.details["layers"][0]["first_param"]
     predicted = predict_network(
         runs[0].engine.rows, runs[0].engine.cols, [run.layer for run in runs]
@@ -43,6 +43,9 @@ def check_timing(result, runs):
     for n, (measured, model) in enumerate(zip(result.details["layers"], predicted, strict=True)):
         outputs = [cycle - start for cycle in measured["output_cycles"]]
         assert measured["first_input"] - start == model.first_input_cycle, f"layer {n}"
+        # The tensor's words come one a cycle: its last input word says where all are.
+        last_input = model.first_input_cycle + model.in_words - 1
+        assert measured["last_input"] - start == last_input, f"layer {n}"
         assert measured["compute_cycles"] == model.compute_cycles, f"layer {n}"
         assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
         assert measured["layer_cycles"] == model.layer_cycles, f"layer {n}"

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import SMALL, check_pass, check_timing, runs_for
+from helpers import SMALL, check_pass, check_timing, runs_for, stall_seed
 
 from sysconv.demo import demo_engine
 from sysconv.hw.layer import EngineConfig, LayerConfig
@@ -147,13 +147,53 @@ EDGE_GROUPS = {
         ),
         dict(height=5, width=6, in_channels=2, out_channels=5, kernel=2, pool_size=2, images=2),
     ],
+    # Double buffering: the images ping-pong between two banks of the input and output
+    # buffers; the next input goes in while the current image computes, two tensors ahead
+    # (back to back), and the output drains while the next computes. Three images with and
+    # without pooling (trailing rows and columns that fill no window), two, and a packet
+    # followed by a single-buffered one of the same layer.
+    "double_buffer": [
+        dict(
+            height=7,
+            width=6,
+            in_channels=4,
+            out_channels=3,
+            kernel=3,
+            stride=2,
+            padding=1,
+            images=3,
+            double_buffer=True,
+        ),
+        dict(
+            height=5,
+            width=6,
+            in_channels=2,
+            out_channels=5,
+            kernel=2,
+            pool_size=2,
+            images=3,
+            double_buffer=True,
+        ),
+        dict(
+            height=7,
+            width=7,
+            in_channels=3,
+            out_channels=4,
+            kernel=1,
+            pool_size=3,
+            pool_stride=2,
+            images=2,
+            double_buffer=True,
+        ),
+        dict(height=7, width=7, in_channels=3, out_channels=4, kernel=1, images=2),
+    ],
 }
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_edge_layers_bit_exact_and_cycle_exact(simulator, test_dir):
     # Every group's layers back to back in one simulation: a simulator process starts once
-    # (3.5-6 s with cocotb) for the 18 layers (21 images), and the engine goes from every kind
+    # (3.5-6 s with cocotb) for the 25 layers (34 images), and the engine goes from every kind
     # of layer to every other without a reset between. A failure names the layer (and image).
     runs = runs_for([layer for group in EDGE_GROUPS.values() for layer in group])
     result = run_layers(runs, simulator, test_dir)
@@ -165,11 +205,60 @@ def test_edge_layers_bit_exact_and_cycle_exact(simulator, test_dir):
 def test_random_gaps_and_backpressure_lose_nothing(stalls, simulator, test_dir):
     idle, backpressure, seed = stalls
     runs = runs_for(
-        EDGE_GROUPS["strides"][:2] + EDGE_GROUPS["pooling"][1:2] + EDGE_GROUPS["batches"],
+        EDGE_GROUPS["strides"][:2]
+        + EDGE_GROUPS["pooling"][1:2]
+        + EDGE_GROUPS["batches"]
+        + EDGE_GROUPS["double_buffer"][:2],
         seed=seed,
     )
     result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure, seed=seed)
     check_pass(result, seed)
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize(
+    "idle, backpressure", [(0.9, 0.0), (0.0, 0.9)], ids=["input-stalled", "output-stalled"]
+)
+def test_double_buffer_with_one_stream_stalled_loses_nothing(
+    idle, backpressure, simulator, test_dir
+):
+    # One side stalled, the other as fast as the engine allows: a stalled input keeps the
+    # compute waiting for its bank's tensor, a stalled output keeps the next compute
+    # waiting for its output bank.
+    seed = stall_seed()
+    runs = runs_for(EDGE_GROUPS["double_buffer"], seed=seed)
+    result = run_layers(runs, simulator, test_dir, idle=idle, backpressure=backpressure, seed=seed)
+    check_pass(result, seed)
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_double_buffer_on_arrays_too_small_to_overlap_the_drain(rows, cols, test_dir):
+    # With 2 * rows + cols < 6 the next image's first result would come before the
+    # accumulator and write-back are back from the previous image's drain, so its compute
+    # waits for the drain; (2, 2) is the first that overlaps it, by the cycle.
+    engine = EngineConfig(
+        rows,
+        cols,
+        max_height=6,
+        max_width=6,
+        max_in_channels=3,
+        max_out_channels=3,
+        max_kernel=3,
+        input_depth=2 * 36 * -(-3 // rows),
+        output_depth=2 * 36 * -(-3 // cols),
+    )
+    double = dict(images=3, double_buffer=True)
+    runs = runs_for(
+        [
+            dict(height=4, width=4, in_channels=2, out_channels=2, kernel=1, **double),
+            dict(height=5, width=5, in_channels=3, out_channels=3, kernel=3, padding=1, **double),
+            dict(height=5, width=5, in_channels=3, out_channels=3, kernel=3, pool_size=2),
+        ],
+        engine=engine,
+    )
+    result = run_layers(runs, "amaranth", test_dir)
+    check_pass(result, seed=1)
+    check_timing(result, runs)
 
 
 def test_weight_loads_overlap_compute_within_ten_percent_of_ideal(test_dir):
@@ -263,6 +352,43 @@ def test_layer_beyond_limits_refused(layer, message):
         LayerConfig(**layer).check(SMALL)
 
 
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (
+            # 10 x 10 pixels of 2 channel groups: 200 words, one bank of SMALL's 200.
+            dict(height=10, width=10, in_channels=4, out_channels=1, kernel=1),
+            r"double_buffer=True needs input_depth of at least 2 x 200 words \(two banks of "
+            r"height x width x ceil\(in_channels / rows\)\) but the engine's input_depth is "
+            r"200; double_buffer=False needs 200",
+        ),
+        (
+            # 10 x 10 output pixels of 3 column tiles: 300 words, one bank of SMALL's 300.
+            dict(height=10, width=10, in_channels=1, out_channels=5, kernel=1),
+            r"double_buffer=True needs output_depth of at least 2 x 300 words \(two banks of "
+            r"output pixels x ceil\(out_channels / cols\)\) but the engine's output_depth "
+            r"is 300; double_buffer=False needs 300",
+        ),
+    ],
+)
+def test_double_buffer_beyond_buffers_refused(layer, message):
+    assert SMALL.input_depth == 200 and SMALL.output_depth == 300
+    LayerConfig(**layer, images=2).check(SMALL)
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        LayerConfig(**layer, images=2, double_buffer=True).check(SMALL)
+
+
+def test_double_buffer_fits_in_half_the_buffers():
+    # 10 x 10 pixels of one group, one column tile: 100 words a bank of each buffer.
+    LayerConfig(10, 10, 3, 2, 1, images=2, double_buffer=True).check(SMALL)
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes"])
+def test_wrong_double_buffer(value):
+    with pytest.raises(ValueError, match=rf"^double_buffer must be True or False, not {value!r}$"):
+        LayerConfig(4, 4, 1, 1, 1, images=2, double_buffer=value)
+
+
 @pytest.mark.parametrize("images", [0, 65536, True, 2.0])
 def test_wrong_images(images):
     with pytest.raises(
@@ -313,6 +439,15 @@ def test_speed_run_refuses_several_images(test_dir):
             r"max_kernel must be an integer from 1 to 15, not 16",
         ),
         (dict(rows=2, cols=2, max_pool=5), r"max_pool must be an integer from 2 to 4, not 5"),
+        # Up to two banks of the largest layer's words (double buffering): 24 x 24 x 16 x 2.
+        (
+            dict(rows=2, cols=2, input_depth=2 * 24 * 24 * 16 + 1),
+            r"input_depth must be an integer from 1 to 18432, not 18433",
+        ),
+        (
+            dict(rows=2, cols=2, output_depth=2 * 24 * 24 * 32 + 1),
+            r"output_depth must be an integer from 1 to 36864, not 36865",
+        ),
         (
             dict(rows=2, cols=2, acc_width=20),
             r"acc_width must be an integer from 24 \(the widest sum of int8 products the engine "
@@ -325,10 +460,11 @@ def test_wrong_engine_config(config, message):
         EngineConfig(**config)
 
 
-@pytest.mark.parametrize("group", ["pooling", "small"])
+@pytest.mark.parametrize("group", ["pooling", "small", "double_buffer"])
 def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
     # Elaborated for the ULX3S: the PEs' MULT18X18D (sim.ecp5_models) and the output buffer
-    # read a cycle ahead; the same values at the same cycles as golden.perf says.
+    # read a cycle ahead (from either bank, double-buffered); the same values at the same
+    # cycles as golden.perf says.
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from sysconv.hw.top import Accelerator

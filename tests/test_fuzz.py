@@ -659,11 +659,12 @@ ENGINE_KINDS = scalar_kinds(
         max_kernel=(1, 15),
         mult_width=(1, 31),
         acc_width=(24, 64),
-        # The default engine (24x24 maps, 32 -> 64 channels, 3x3) on a 2x2 array needs at most:
-        input_depth=(1, 24 * 24 * 16),
+        # The default engine (24x24 maps, 32 -> 64 channels, 3x3) on a 2x2 array needs at most
+        # (the input and output buffers twice that: two banks, for double buffering):
+        input_depth=(1, 2 * 24 * 24 * 16),
         weight_depth=(2, 32 * 9 * 16 * 2),
         acc_depth=(1, 24 * 24),
-        output_depth=(1, 24 * 24 * 32),
+        output_depth=(1, 2 * 24 * 24 * 32),
     ),
     none_ok=("acc_width", "input_depth", "weight_depth", "acc_depth", "output_depth"),
 ) + [

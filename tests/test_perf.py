@@ -151,6 +151,36 @@ def test_images_of_a_packet_add_up_to_the_layer(case):
     assert sum(perf.layer_cycles for perf in images) == images[-1].end_cycle - 5 + 1
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])
+def test_double_buffered_images_take_their_longest_stage(case):
+    (rows, cols), layer = case
+    one = predict_layer(rows, cols, layer)
+    single = predict_batch(rows, cols, replace(layer, images=3), start=5)
+    double = predict_batch(rows, cols, replace(layer, images=3, double_buffer=True), start=5)
+    assert predict_layer(rows, cols, replace(layer, double_buffer=True)) == one
+    assert double[0] == single[0]
+    # The second input follows the first back to back: its bank is free.
+    assert double[1].first_input_cycle == double[0].first_input_cycle + one.in_words
+    # One image's stages (schedule): the compute, from the cycle after the last input word to
+    # its last result out of the array (the next image's weights and vectors go in while the
+    # requantised results drain into the output buffer; on arrays of 2 * rows + cols < 6 the
+    # next image's first result, 2 * rows + cols + 3 cycles after its feed starts, would meet
+    # the end of that drain, 2 + 6 + 1 cycles long (accumulator, requantiser, write-back), and the compute lasts to the
+    # cycle before OUTPUT), and the OUTPUT phase to the image's end. An image after the
+    # first ends one longest stage after the one before; compute and output wait a cycle
+    # between images.
+    last = one.compute_end_cycle if 2 * rows + cols >= 6 else one.output_phase_cycle - 1
+    compute = last - (one.first_input_cycle + one.in_words) + 1
+    output = one.end_cycle - one.output_phase_cycle + 1
+    for before, after in itertools.pairwise(double):
+        assert after.end_cycle - before.end_cycle == max(one.in_words, compute + 1, output + 1)
+        assert after.compute_cycles == one.compute_cycles
+        shift = after.output_phase_cycle - one.output_phase_cycle
+        assert after.output_beat_cycles == [cycle + shift for cycle in one.output_beat_cycles]
+    assert sum(perf.layer_cycles for perf in double) == double[-1].end_cycle - 5 + 1
+    assert double[-1].end_cycle < single[-1].end_cycle
+
+
 def test_predict_layer_predicts_one_image():
     with pytest.raises(
         ValueError, match=r"^predict_layer predicts a layer of one image, not 2; see predict_batch$"

@@ -41,6 +41,24 @@ class ConvEngine(wiring.Component):
     current one's output drains (still ``OUTPUT``), and the next ``COMPUTE`` starts the cycle
     after both are done (through ``INPUT`` if the output drained first).
 
+    Double buffering (the ``double_buffer`` register, :attr:`LayerConfig.double_buffer`).
+    The packet's images ping-pong between two banks of the input and output buffers: image
+    ``k`` goes into input bank ``k % 2`` (from word 0, or ``input_depth // 2``), computes into
+    output bank ``k % 2`` (word 0, or ``output_depth // 2``) and drains from there. Image
+    ``k + 1``'s tensor is taken while image ``k`` computes (as soon as image ``k - 1`` has
+    computed, freeing its bank); image ``k + 1``'s ``COMPUTE`` starts the cycle after its
+    tensor is in, image ``k - 1`` has ended (its output bank drained) and image ``k``'s
+    last result has left the array (a cycle between the two: the weight sequencer and the
+    window generator restart; image ``k``'s results still drain through the accumulator,
+    the requantiser and the write-back while image ``k + 1``'s first weights go in, unless
+    the array is so small, ``2 * rows + cols < 6``, that its first result would come before
+    they are back, when it waits for the drain); image ``k``'s output drains while image
+    ``k + 1`` computes, starting once image ``k``'s results are all written and no earlier
+    than the second cycle after image ``k - 1``'s end. An image then takes about the longest
+    of its input, compute and output, plus a few cycles. The accumulator buffer serves
+    ``COMPUTE`` only and is not doubled. Without double buffering the schedule is the one
+    above; :mod:`sysconv.golden.perf` models both to the cycle.
+
     Dataflow. The input tensor is kept whole in the input buffer, in words of ``rows`` channels
     (a channel group of one pixel). The layer is computed as ``sets = col_tiles * row_tiles``
     passes over the weight-stationary :class:`~sysconv.hw.systolic_array.SystolicArray`: a pass
@@ -58,12 +76,14 @@ class ConvEngine(wiring.Component):
     the max-pooling unit (:class:`~sysconv.hw.maxpool.MaxPool2d`), or past it when pooling is off.
 
     Structure. The engine holds the buffers, the array, the requantiser and the pooling unit,
-    and sequences the phases; its parts (this package's components) do the rest, each in one
-    phase: :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (``INPUT``, and
-    ``OUTPUT`` while the packet has images left, until the next tensor is in),
-    :class:`.WeightSequencer`, :class:`.WindowGenerator`, :class:`.Accumulator` and
-    :class:`.WriteBack` (``COMPUTE``), :class:`.OutputReader` (``OUTPUT``). Each part sees its
-    phase as ``active`` and the layer's registers (the loader's ``regs``) as ``regs``.
+    and sequences the parts (this package's components), which do the rest:
+    :class:`.ParamLoader` (``PARAMS``), :class:`.InputWriter` (while a tensor is to be taken
+    and its bank is free), :class:`.WeightSequencer` and :class:`.WindowGenerator` (from the
+    start of ``COMPUTE`` to the last result out of the array), :class:`.Accumulator` and
+    :class:`.WriteBack` (from the start of ``COMPUTE`` to the last result written),
+    :class:`.OutputReader` (while an output tensor drains). Each part sees when it runs as
+    ``active``, the layer's registers (the loader's ``regs``) as ``regs``, and the buffer
+    bank of its image as ``base``.
 
     Parameters
     ----------
@@ -75,26 +95,36 @@ class ConvEngine(wiring.Component):
         Parameter packets. Taken only in the ``PARAMS`` phase.
     i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), rows), "last": 1})))
         Input tensors, HWC raster order, ``groups`` beats a pixel, ``images`` tensors a packet.
-        Lanes past ``in_channels`` are ignored. Taken in the ``INPUT`` phase, and in the
-        ``OUTPUT`` phase of a packet's image that is not its last until the next image's
-        tensor is in: ``i.ready`` is the input writer's.
+        Lanes past ``in_channels`` are ignored. Taken in the ``INPUT`` phase, and while the
+        packet has tensors to take and a free input bank: in the ``OUTPUT`` phase of an image
+        that is not the packet's last until the next image's tensor is in, and with double
+        buffering also in ``COMPUTE`` (and back to back, two tensors ahead of the compute).
+        ``i.ready`` is the input writer's.
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), cols), "last": 1})))
         Output tensors, HWC raster order, ``col_tiles`` beats a pixel, lanes past
         ``out_channels`` zero after pooling and the output zero point without (a channel of
         zero weights, bias and multiplier), ``last`` on the last beat.
     phase : Out(2)
-        The current :class:`Phase`. ``OUTPUT`` from an image's compute end to its end, the
-        next image's input overlapped or not; ``INPUT`` only while nothing else runs.
+        The current :class:`Phase`. ``OUTPUT`` while an output tensor drains: from an image's
+        compute end (or, double-buffered, from the second cycle after the previous image's
+        end if later) to its end, the next image's input, and with double buffering the next
+        image's compute, overlapped or not; else ``COMPUTE`` while an image computes (from
+        its first cycle to its last result written, two images' overlapping); else
+        ``PARAMS`` while a packet is taken; else ``INPUT`` (waiting for an input tensor). So
+        the phase leaves ``OUTPUT`` for at least a cycle after each image's end.
     error : Out(1)
         Sticky: a packet or tensor whose ``last`` was not on its last beat. Cleared by reset.
     compute_cycles : Out(32)
-        Cycles of the last image's compute phase, from the first vector into the array to the
-        last result out of it, both counted.
+        Cycles of the last computed image's compute phase, from the first vector into the
+        array to the last result out of it, both counted (the same for every image of a
+        packet).
     layer_cycles : Out(32)
         Cycles of the last finished image, both counted: from the packet's first parameter word
         (the packet's first image) or from the cycle after the previous image's end (the
         others), to the image's end (its last output word, or its last word into the pooling
-        unit if later). A packet's images add up to the layer's whole time.
+        unit if later). A packet's images add up to the layer's whole time; with double
+        buffering an image's count is the time between two image ends, however much of
+        its input and compute ran in the previous image's.
     """
 
     def __init__(self, config):
@@ -159,24 +189,44 @@ class ConvEngine(wiring.Component):
         for part in (input_writer, weights, window, accumulator, write_back, output_reader):
             m.d.comb += part.regs.eq(reg)
 
+        # What runs: the parameter loader, the input writer, the compute parts and the output
+        # reader each have a flag; with double buffering the last three run at once, on
+        # different images. `phase` is worked out from the flags.
+        loading = Signal(init=1)  # PARAMS
+        taking = Signal()  # the input writer runs
+        # COMPUTE is two flags: the weight sequencer and the window generator feed the array
+        # until the image's last result is out of it; the accumulator and the write-back
+        # collect until its last result is written. The next image's feed may start while
+        # the drain goes on.
+        feeding = Signal()
+        collecting = Signal()
+        in_compute = Signal()
+        m.d.comb += in_compute.eq(feeding | collecting)
+        sending = Signal()  # the output reader runs
         phase = Signal(2)
-        m.d.comb += self.phase.eq(phase)
-        in_compute = phase == Phase.COMPUTE
-        # The packet's images, counted down from the `images` register, restarted in PARAMS
-        # (the register is written before the packet's last word).
-        images = Count(reg["images"], "images")
-        # The next image's input is taken while this image's output drains (the input buffer
-        # is free once COMPUTE ends): in OUTPUT while images remain, until it is all in.
-        input_taken = Signal()
-        overlap = (phase == Phase.OUTPUT) & ~images.last & ~input_taken
         m.d.comb += [
-            params.active.eq(phase == Phase.PARAMS),
-            input_writer.active.eq((phase == Phase.INPUT) | overlap),
-            weights.active.eq(in_compute),
-            window.active.eq(in_compute),
-            accumulator.active.eq(in_compute),
-            write_back.active.eq(in_compute),
-            output_reader.active.eq(phase == Phase.OUTPUT),
+            phase.eq(
+                Mux(
+                    sending,
+                    Phase.OUTPUT,
+                    Mux(in_compute, Phase.COMPUTE, Mux(loading, Phase.PARAMS, Phase.INPUT)),
+                )
+            ),
+            self.phase.eq(phase),
+        ]
+        # The packet's images, counted down from the `images` register as they end, and as
+        # their inputs come in, restarted in PARAMS (the register is written before the
+        # packet's last word).
+        images = Count(reg["images"], "images")
+        inputs = Count(reg["images"], "inputs")
+        m.d.comb += [
+            params.active.eq(loading),
+            input_writer.active.eq(taking),
+            weights.active.eq(feeding),
+            window.active.eq(feeding),
+            accumulator.active.eq(collecting),
+            write_back.active.eq(collecting),
+            output_reader.active.eq(sending),
         ]
 
         # PARAMS: the packet's registers, biases and weights.
@@ -257,7 +307,7 @@ class ConvEngine(wiring.Component):
         read_last = out_stream.valid & out_stream.ready & out_stream.payload.last
         read_taken = Signal()
         read_done = read_taken | read_last
-        with m.If(phase != Phase.OUTPUT):
+        with m.If(~sending):
             m.d.sync += [output_sent.eq(0), read_taken.eq(0)]
         with m.Else():
             with m.If(output_done):
@@ -265,35 +315,107 @@ class ConvEngine(wiring.Component):
             with m.If(read_last):
                 m.d.sync += read_taken.eq(1)
 
-        # Phase sequencing. An image ends in OUTPUT; then the packet's next image computes if
-        # its input is in (taken in the overlap), or goes on taking it in INPUT; after the
-        # packet's last image the next packet comes.
+        # Sequencing. Image k's input goes into input bank k % `banks` (1, or 2 with
+        # double buffering), which is free once image k - banks has computed; its COMPUTE
+        # starts the cycle after its input is in, the previous image's COMPUTE has left (a
+        # cycle without COMPUTE between images resets the compute parts) and image
+        # k - banks has ended (its output bank is free); its OUTPUT starts once its COMPUTE
+        # is done and the previous image has ended, a cycle after (the output reader resets).
+        # Without double buffering: the next input overlaps the current output, and COMPUTE
+        # follows the end of the previous image.
+        double = reg["double_buffer"]
+        held_in = Signal(2)  # inputs in whose image has not finished COMPUTE
+        unfed = Signal(2)  # inputs in whose image has not started COMPUTE
+        held_out = Signal(2)  # images that have started COMPUTE and not ended
+        ready_out = Signal(2)  # images that have finished COMPUTE and not ended
+        pending = Signal(2)  # images that have started COMPUTE and not finished it
+        inputs_left = Signal()  # the packet has inputs to take
+        in_bank, feed_bank, write_bank, out_bank = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [
+            input_writer.base.eq(Mux(in_bank, cfg.input_depth // 2, 0)),
+            window.base.eq(Mux(feed_bank, cfg.input_depth // 2, 0)),
+            write_back.base.eq(Mux(write_bank, cfg.output_depth // 2, 0)),
+            output_reader.base.eq(Mux(out_bank, cfg.output_depth // 2, 0)),
+        ]
         enter_compute = Signal()
         image_end = Signal()
-        input_in = input_taken | input_writer.done
-        compute_done = in_compute & write_back.done
+        input_done = taking & input_writer.done
+        feed_done = collecting & accumulator.last
+        compute_done = collecting & write_back.done
+        # The next feed may start the second cycle after the last result is out (the array
+        # is empty) if its first result comes after the collecting parts' reset cycle that
+        # follows the drain: first result 2*rows + cols + 3 cycles after the feed starts,
+        # the drain Accumulator.latency + Requantizer.latency + 1 cycles after the last
+        # result. On smaller arrays it waits for the drain.
+        drain = accumulator.latency + requant.latency
+        feed_may_start = ~feeding
+        if 2 * rows + cols + 2 < drain:
+            feed_may_start &= ~collecting
+        held_in_next = Signal(2)
+        held_out_next = Signal(2)
+        ready_out_next = Signal(2)
+        pending_next = Signal(2)
+        inputs_left_next = Signal()
         m.d.comb += [
-            image_end.eq((phase == Phase.OUTPUT) & (output_sent | output_done) & read_done),
+            image_end.eq(sending & (output_sent | output_done) & read_done),
+            held_in_next.eq(held_in + input_done - compute_done),
+            held_out_next.eq(held_out + enter_compute - image_end),
+            ready_out_next.eq(ready_out + compute_done - image_end),
+            pending_next.eq(pending + enter_compute - compute_done),
+            inputs_left_next.eq(inputs_left & ~(input_done & inputs.last)),
             enter_compute.eq(
-                ((phase == Phase.INPUT) & input_writer.done) | (image_end & ~images.last & input_in)
+                ~loading
+                & feed_may_start
+                & ((unfed != 0) | input_done)
+                & ((held_out == 0) | (double & (held_out == 1)) | image_end)
             ),
         ]
-        with m.If(phase == Phase.PARAMS):
-            m.d.sync += images.restart()
-        with m.Elif(image_end):
-            m.d.sync += images.step()
-        with m.If(phase != Phase.OUTPUT):
-            m.d.sync += input_taken.eq(0)
-        with m.Elif(input_writer.done):
-            m.d.sync += input_taken.eq(1)
-        with m.If((phase == Phase.PARAMS) & params.done):
-            m.d.sync += phase.eq(Phase.INPUT)
-        with m.If(compute_done):
-            m.d.sync += phase.eq(Phase.OUTPUT)
-        with m.If(image_end):
-            m.d.sync += phase.eq(Mux(images.last, Phase.PARAMS, Phase.INPUT))
+        with m.If(loading):
+            m.d.sync += [
+                *images.restart(),
+                *inputs.restart(),
+                inputs_left.eq(1),
+                held_in.eq(0),
+                unfed.eq(0),
+                held_out.eq(0),
+                ready_out.eq(0),
+                pending.eq(0),
+                in_bank.eq(0),
+                feed_bank.eq(0),
+                write_bank.eq(0),
+                out_bank.eq(0),
+                taking.eq(params.done),
+            ]
+        with m.Else():
+            m.d.sync += [
+                held_in.eq(held_in_next),
+                unfed.eq(unfed + input_done - enter_compute),
+                held_out.eq(held_out_next),
+                ready_out.eq(ready_out_next),
+                pending.eq(pending_next),
+                collecting.eq(~compute_done & (pending_next != 0)),
+                inputs_left.eq(inputs_left_next),
+                taking.eq(
+                    inputs_left_next & ((held_in_next == 0) | (double & (held_in_next == 1)))
+                ),
+                sending.eq(~image_end & (ready_out_next != 0)),
+            ]
+            with m.If(input_done):
+                m.d.sync += [*inputs.step(), in_bank.eq(in_bank ^ double)]
+            with m.If(feed_done):
+                m.d.sync += feed_bank.eq(feed_bank ^ double)
+            with m.If(compute_done):
+                m.d.sync += write_bank.eq(write_bank ^ double)
+            with m.If(image_end):
+                m.d.sync += [*images.step(), out_bank.eq(out_bank ^ double)]
+        with m.If(params.done):
+            m.d.sync += loading.eq(0)
+        with m.If(image_end & images.last):
+            m.d.sync += loading.eq(1)
+        with m.If(feed_done):
+            m.d.sync += feeding.eq(0)
         with m.If(enter_compute):
-            m.d.sync += phase.eq(Phase.COMPUTE)
+            m.d.sync += feeding.eq(1)
 
         # A packet or tensor whose `last` was not on its last word: sticky.
         error = Signal()

@@ -9,7 +9,7 @@ __all__ = ["InputWriter"]
 
 class InputWriter(EnginePart):
     """Writes the input tensor into the input buffer, a word (one channel group of a pixel) a
-    beat, in stream order from address 0, lanes past ``in_channels`` zeroed.
+    beat, in stream order from address ``base``, lanes past ``in_channels`` zeroed.
 
     Parameters
     ----------
@@ -21,7 +21,10 @@ class InputWriter(EnginePart):
         The tensor, HWC raster order, ``groups`` beats a pixel, ``in_words`` beats. Ready
         exactly while ``active``: throughput one beat a cycle.
     active : In(1)
-        The engine is in its ``INPUT`` phase. While low, the writer is back at the first word.
+        The engine takes an input tensor. While low, the writer is back at the first word;
+        while high it takes tensor after tensor.
+    base : In(range(input_depth))
+        The address of the tensor's first word (its bank); steady while a tensor goes in.
     regs : In(register_layout(config))
         The layer's registers (``in_words``, ``groups``, ``in_channels``).
     write : In(WritePort.Signature(...)) of the input buffer
@@ -40,6 +43,7 @@ class InputWriter(EnginePart):
             {
                 "i": In(stream.Signature(beat(lanes))),
                 "active": In(1),
+                "base": In(range(config.input_depth)),
                 "regs": In(register_layout(config)),
                 "write": write_port(config.input_depth, lanes),
                 "done": Out(1),
@@ -61,7 +65,7 @@ class InputWriter(EnginePart):
         in_group = Count(reg["groups"], "in_group")
         in_channel_base = Signal(range(cfg.max_groups * rows + 1))
         m.d.comb += [
-            self.write.addr.eq(in_count.value),
+            self.write.addr.eq(in_count.value + self.base),
             self.write.en.eq(i_fire),
             self.done.eq(i_fire & in_count.last),
             self.error.eq(i_fire & (self.i.payload.last != in_count.last)),

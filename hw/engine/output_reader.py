@@ -8,8 +8,8 @@ __all__ = ["OutputReader"]
 
 
 class OutputReader(EnginePart):
-    """Reads the output buffer out as a stream: words ``0 .. out_words - 1``, ``last`` on the
-    last.
+    """Reads the output buffer out as a stream: words ``base .. base + out_words - 1``,
+    ``last`` on the last.
 
     Parameters
     ----------
@@ -21,6 +21,9 @@ class OutputReader(EnginePart):
         The engine is in its ``OUTPUT`` phase. While low, the reader is back at word 0 and
         ``o.valid`` is low; the buffer must not be written while ``active`` is high (nor, on
         the ECP5, in the cycle before it rises).
+    base : In(range(output_depth))
+        The address of the tensor's first word (its bank); steady from the cycle before
+        ``active`` rises to the cycle it falls.
     regs : In(register_layout(config))
         The layer's registers (``out_words``).
     read : In(ReadPort.Signature(...)) of the output buffer
@@ -39,6 +42,7 @@ class OutputReader(EnginePart):
             config,
             {
                 "active": In(1),
+                "base": In(range(config.output_depth)),
                 "regs": In(register_layout(config)),
                 "read": read_port(config.output_depth, words),
                 "o": Out(stream.Signature(beat(words))),
@@ -75,7 +79,7 @@ class OutputReader(EnginePart):
             out_succ = Signal.like(out_addr.value)
             out_data = Signal(data.ArrayLayout(signed(8), cfg.cols), reset_less=True)
             m.d.comb += [
-                output_read.addr.eq(Mux(~self.active, 0, out_succ)),
+                output_read.addr.eq(Mux(~self.active, 0, out_succ) + self.base),
                 output_read.en.eq(out_advance),
                 self.o.payload.data.eq(out_data),
             ]
@@ -87,7 +91,7 @@ class OutputReader(EnginePart):
                 m.d.sync += out_succ.eq(out_succ + 1)
         else:
             m.d.comb += [
-                output_read.addr.eq(out_addr.value),
+                output_read.addr.eq(out_addr.value + self.base),
                 output_read.en.eq(out_advance),
                 self.o.payload.data.eq(output_read.data),
             ]

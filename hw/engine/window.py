@@ -15,7 +15,7 @@ class WindowGenerator(EnginePart):
     output pixel (oy, ox) in raster order reads input word (iy, ix, g), iy = oy*stride + kh -
     padding, ix = ox*stride + kw - padding; outside the image the vector is the input zero
     point in every lane. A set's vectors go into the array only once its weights are in
-    (``set_done``).
+    (``set_done``). The tensor's first word is at ``base`` (its bank of the input buffer).
 
     Parameters
     ----------
@@ -26,6 +26,9 @@ class WindowGenerator(EnginePart):
     active : In(1)
         The engine is in its ``COMPUTE`` phase. While low, everything holds its start value
         for the next layer.
+    base : In(range(input_depth))
+        The address of the tensor's first word; steady from the cycle before ``active``
+        rises to the cycle it falls.
     regs : In(register_layout(config))
         The layer's registers (the map, kernel, stride, padding, their address steps, the
         input zero point, ``sets``).
@@ -48,6 +51,7 @@ class WindowGenerator(EnginePart):
             config,
             {
                 "active": In(1),
+                "base": In(range(config.input_depth)),
                 "regs": In(register_layout(config)),
                 "read": read_port(config.input_depth, data.ArrayLayout(signed(8), config.rows)),
                 "o": Out(stream.Signature(data.ArrayLayout(signed(8), config.rows))),
@@ -89,7 +93,7 @@ class WindowGenerator(EnginePart):
             Signal(addr_shape, name=n) for n in ("addr", "line", "origin", "kernel_row")
         )
         start = Signal(addr_shape)  # the first tap's origin: padding rows and columns back
-        m.d.comb += start.eq(-(reg["pad_row_offset"] + reg["pad_col_offset"]))
+        m.d.comb += start.eq(self.base - (reg["pad_row_offset"] + reg["pad_col_offset"]))
         v_set = Count(reg["sets"], "v_set", range(max_sets + 1))
         v_more = Signal()  # v_set < sets
         # Two stages from the generator to the array, advancing together: `rd_*` while the

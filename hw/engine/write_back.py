@@ -10,7 +10,7 @@ __all__ = ["WriteBack"]
 class WriteBack(EnginePart):
     """Writes the requantised results into the output buffer in HWC order: the result of
     pixel ``p`` of column tile ``j`` (they come tile by tile, pixels in raster order) at word
-    ``p * col_tiles + j``.
+    ``base + p * col_tiles + j``.
 
     Parameters
     ----------
@@ -21,6 +21,9 @@ class WriteBack(EnginePart):
     active : In(1)
         The engine is in its ``COMPUTE`` phase. While low, the writer is back at the first
         word and ``done`` is low.
+    base : In(range(output_depth))
+        The address of the tensor's first word (its bank); steady from the cycle before
+        ``active`` rises to the cycle it falls.
     regs : In(register_layout(config))
         The layer's registers (``pixels``, ``col_tiles``, ``out_words``).
     i : In(stream.Signature(ArrayLayout(signed(8), cols), always_ready=True))
@@ -38,6 +41,7 @@ class WriteBack(EnginePart):
             config,
             {
                 "active": In(1),
+                "base": In(range(config.output_depth)),
                 "regs": In(register_layout(config)),
                 "i": In(stream.Signature(words, always_ready=True)),
                 "write": write_port(config.output_depth, words),
@@ -64,14 +68,17 @@ class WriteBack(EnginePart):
             m.d.sync += [
                 *q_pix.restart(),
                 q_col_tile.eq(0),
-                q_addr.eq(0),
+                q_addr.eq(self.base),
                 *q_count.restart(),
                 q_done.eq(0),
             ]
         with m.Elif(self.i.valid):
             m.d.sync += [*q_count.step(), q_done.eq(q_count.last), *q_pix.step()]
             with m.If(q_pix.last):
-                m.d.sync += [q_col_tile.eq(q_col_tile + 1), q_addr.eq(q_col_tile + 1)]
+                m.d.sync += [
+                    q_col_tile.eq(q_col_tile + 1),
+                    q_addr.eq(self.base + q_col_tile + 1),
+                ]
             with m.Else():
                 m.d.sync += q_addr.eq(q_addr + reg["col_tiles"])
         return m

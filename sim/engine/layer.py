@@ -159,8 +159,10 @@ def random_layer(
     input_zero_point=0,
     output_zero_point=0,
     images=1,
+    double_buffer=False,
 ):
-    """A seeded random layer of ``images`` input tensors. ``data="extremes"`` sets every input
+    """A seeded random layer of ``images`` input tensors (double-buffered with
+    ``double_buffer``). ``data="extremes"`` sets every input
     and weight to -128 and every bias to the int32 extreme of alternating sign (the widest
     sums); ``"negative"`` makes every output -128 before pooling (inputs -128, weights 127,
     biases the int32 minimum). ``per_channel`` spreads the multiplier and shift over the
@@ -190,6 +192,7 @@ def random_layer(
         input_zero_point=input_zero_point,
         output_zero_point=output_zero_point,
         images=images,
+        double_buffer=double_buffer,
     )
     if per_channel:
         offsets = rng.integers(-1, 2, out_channels)
