@@ -115,7 +115,7 @@ CHECKS = [
     _property("pool", "timing", "bmc", STRIDE_DEPTH, sequence=STRIDE),
     _property("pool", "cover", "cover", POOL_DEPTH),
     # The engine: 1x1 array, maps up to 2x2, 1x1 kernels, pooling 2x2.
-    _property("engine", "phases", "bmc", ENGINE_DEPTH),
+    _property("engine", "phases", "prove", 4),
     _property("engine", "layer", "bmc", ENGINE_DEPTH),
     _property("engine", "feed", "bmc", ENGINE_DEPTH),
     _property("engine", "progress", "bmc", ENGINE_DEPTH),

@@ -34,6 +34,8 @@ from .harness import (
     assert_source_rules,
     bits_for,
     handshake,
+    internal,
+    open_submodule,
 )
 
 __all__ = ["ENGINE", "EngineHarness", "engine", "legal_layers"]
@@ -131,6 +133,116 @@ class EngineHarness(Harness):
     def __init__(self, prop, design=engine, depth=64):
         super().__init__(prop, design, depth)
 
+    def _sequencer_invariants(self, m, history, inner, params, word, current, value_of, registers):
+        """Invariants of the engine's sequencing, for the ``phases`` induction proof: they hold
+        in every reachable state (each is checked like any assertion) and rule out the states
+        no trace reaches, where the phase alone does not pin the sequencer down.
+
+        - The parameter loader is where the harness's packet is (``word``), and the registers
+          it has written are the packet's layer's.
+        - The image counts agree: an image not ended is still to come in, in but not fed
+          (``unfed``), or held for output (``held_out``, from its COMPUTE's start to its end);
+          ``held_in`` and ``held_out`` add up from the counts between, a bank each at most
+          (two double-buffered).
+        - PARAMS runs alone; the other flags run only on images the counts hold."""
+        loader = open_submodule(inner, "params", None)
+        state = {
+            name: internal(inner, name)
+            for name in (
+                "loading",
+                "taking",
+                "feeding",
+                "collecting",
+                "sending",
+                "held_in",
+                "unfed",
+                "held_out",
+                "ready_out",
+                "pending",
+                "more_inputs",
+            )
+        }
+        count = {
+            name: (internal(module, f"{name}_left"), internal(module, f"{name}_last"))
+            for module, names in ((inner, ("images", "inputs")), (loader, ("biases", "weights")))
+            for name in names
+        }
+        regs = params.regs
+        shape = {(r["bias_words"], r["weight_words"]) for r in registers}
+        assert len(shape) == 1, "the harness's packets must all be as long"
+        ((bias_words, weight_words),) = shape
+        first_bias = len(REGISTERS)
+        first_weight = first_bias + bias_words
+        last_word = first_weight + weight_words - 1
+        p_word = internal(loader, "p_word")
+        in_registers = internal(loader, "in_registers")
+        in_biases = internal(loader, "in_biases")
+        double = regs.double_buffer
+        banks = Mux(double, 2, 1)
+        images = value_of("images", current)
+        to_take = Mux(state["more_inputs"], count["inputs"][0] + 1, 0)
+        counted = state["taking"] | state["feeding"] | state["collecting"] | state["sending"]
+        m.d.comb += [
+            Assert(state["held_in"] == state["unfed"] + state["pending"], "inv: held_in"),
+            Assert(state["held_out"] == state["pending"] + state["ready_out"], "inv: held_out"),
+            Assert((state["held_in"] <= banks) & (state["held_out"] <= banks), "inv: banks"),
+            Assert(~state["feeding"] | (state["pending"] != 0), "inv: feeding"),
+            Assert(~state["collecting"] | (state["pending"] != 0), "inv: collecting"),
+            Assert(~state["sending"] | (state["ready_out"] != 0), "inv: sending"),
+            Assert(
+                double | (state["sending"] == (state["ready_out"] != 0)), "inv: sending, single"
+            ),
+            Assert(~state["taking"] | state["more_inputs"], "inv: taking"),
+            Assert(
+                ~state["loading"] | ~(counted | (state["held_in"] != 0) | (state["held_out"] != 0)),
+                "inv: PARAMS alone",
+            ),
+        ]
+        m.d.comb += Assert(~(in_registers & in_biases), "inv: loader in one section")
+        with m.If(state["loading"]):
+            m.d.comb += [
+                Assert(in_registers == (word < first_bias), "inv: loader in the registers"),
+                Assert(~in_registers | (p_word == word), "inv: loader's register word"),
+                Assert(
+                    in_registers | (in_biases == (word < first_weight)), "inv: loader in the biases"
+                ),
+            ]
+            # The bias count runs through the biases; the weight count, restarted with them,
+            # through the weights.
+            for name, inside, left_now in (
+                ("biases", in_biases, first_weight - 1 - word),
+                ("weights", ~in_registers, Mux(in_biases, weight_words - 1, last_word - word)),
+            ):
+                left, last = count[name]
+                with m.If(inside):
+                    m.d.comb += Assert(
+                        (left == left_now) & (last == (left == 0)), f"inv: loader's {name}"
+                    )
+            for index, name in enumerate(REGISTERS):
+                with m.If((word != 0) & (word > index)):
+                    m.d.comb += Assert(regs[name] == value_of(name, current), f"inv: {name}")
+        with m.Else():
+            m.d.comb += [
+                Assert(word == 0, "inv: no packet word outside PARAMS"),
+                *(
+                    Assert(regs[name] == value_of(name, current), f"inv: {name}")
+                    for name in REGISTERS
+                ),
+                Assert(
+                    count["images"][0] + 1 == to_take + state["unfed"] + state["held_out"],
+                    "inv: images",
+                ),
+                *(
+                    Assert((left < images) & (last == (left == 0)), f"inv: {name} count")
+                    for name, (left, last) in count.items()
+                    if name in ("images", "inputs")
+                ),
+            ]
+            with m.If(history.had() & ~history.past(state["loading"])):
+                m.d.comb += Assert(
+                    (p_word == 0) & in_registers & ~in_biases, "inv: loader cleared outside PARAMS"
+                )
+
     def elaborate(self, platform):
         m, dut, module = self._open(platform)
         config = dut.config
@@ -224,8 +336,8 @@ class EngineHarness(Harness):
         if self._prop == "phases":
             # The engine's own register: an induction step may start where the harness's
             # idea of the layer and the engine's differ.
-            params = getattr(dut, "inner_module", module).submodules.params
-            double = params.regs.double_buffer
+            params = dut_params = getattr(dut, "inner_module", module).submodules.params
+            double = dut_params.regs.double_buffer
             m.d.comb += [
                 Assert(dut.p.ready == (phase == Phase.PARAMS), "p.ready outside PARAMS"),
                 # Double-buffered, the next input also goes in while an image computes.
@@ -238,6 +350,16 @@ class EngineHarness(Harness):
                 ),
                 Assert(dut.i.ready | (phase != Phase.INPUT) | image_ended, "i refused in INPUT"),
             ]
+            self._sequencer_invariants(
+                m,
+                history,
+                getattr(dut, "inner_module", module),
+                params,
+                word,
+                current,
+                value_of,
+                registers,
+            )
             with m.If(history.had()):
                 for before in (Phase.PARAMS, Phase.INPUT, Phase.COMPUTE, Phase.OUTPUT):
                     single = Cat(*(phase == after for after in _next_phases(before))).any()

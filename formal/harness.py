@@ -36,6 +36,7 @@ __all__ = [
     "internal",
     "new_module",
     "open_design",
+    "open_submodule",
     "raw",
 ]
 
@@ -66,12 +67,24 @@ def open_design(m, design, platform, name="dut"):
     return module
 
 
+def open_submodule(module, name, platform):
+    """Elaborate ``module``'s submodule ``name`` (a part that a design elaborated by
+    :func:`open_design` adds) in its place and return its :class:`~amaranth.hdl.Module`, so that
+    :func:`internal` can reach the part's own registers."""
+    part, src_loc = module._named_submodules[name]
+    elaborated = part.elaborate(platform)
+    part._MustUse__used = True  # its module stands for it: no UnusedElaboratable warning
+    module._named_submodules[name] = (elaborated, src_loc)
+    return elaborated
+
+
 def internal(module, name):
     """The signal called ``name`` that ``module`` (a design elaborated by :func:`open_design`)
     assigns, for an invariant that ties the harness's model to the design's own state: what
     k-induction needs where the ports alone do not pin that state down. Amaranth has no public
     way to reach a design's local signals, so this reads the module's statements; a missing
     name is an error, so that a renamed signal cannot quietly drop an invariant."""
+    module._flush()  # a trailing `with m.If(...)` chain is in the statements once closed
     found = []
     for statements in module._statements.values():
         for statement in statements:
