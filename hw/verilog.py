@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, ValueCastable
 
-__all__ = ["to_verilog", "to_rtlil"]
+__all__ = ["to_verilog", "to_rtlil", "no_rw_check"]
 
 
 def _ports(component):
@@ -116,7 +116,7 @@ def to_rtlil(component, name, *, platform=None):
         text = rtlil.convert(
             component, name=name, emit_src=False, ports=_ports(component), platform=platform
         )
-    return _no_rw_check(text)
+    return no_rw_check(text)
 
 
 _RTLIL_MODULE = re.compile(r"^module .*?^end$", re.M | re.S)
@@ -128,7 +128,12 @@ _READ_PORT = re.compile(
 )
 
 
-def _no_rw_check(text):
+def no_rw_check(text):
+    """``text`` (RTLIL, as Amaranth writes it) with the ``COLLISION_X_MASK`` of every read
+    port of a memory with the ``no_rw_check`` attribute set: what Yosys's Verilog frontend
+    does with the attribute, for a flow that reads RTLIL (:func:`to_rtlil`, and the board
+    tops' build plans)."""
+
     # Amaranth 0.5 writes COLLISION_X_MASK 0 on every read port, and Yosys's memory_libmap
     # reads the `no_rw_check` attribute only as the Verilog frontend sets it, on the port:
     # without this it emulates read-before-write around each block RAM (registered write

@@ -26,6 +26,7 @@ from sysconv.hw.boards.host import Board
 from sysconv.hw.boards.platforms import BOARDS
 from sysconv.hw.boards.protocol import SYNC_BOARD, Command, Status, crc16, info_bytes
 from sysconv.hw.layer import EngineConfig
+from sysconv.hw.verilog import no_rw_check
 from sysconv.projection import project
 from sysconv.sim.engine.layer import random_layer
 
@@ -271,6 +272,10 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
     assert [run["seed"] for run in report["engine"]["seeds"]] == [1, 2]
     assert (out / "work" / "engine" / "report-seed2.json").exists()
     assert Path(report["bitstream"]).name == "sysconv_board.bin"
+    # The board top's block RAMs are read with collisions undefined, as the engine alone's
+    # are (hw.verilog.no_rw_check): Yosys adds no read-before-write logic around them.
+    design = (out / "work" / "board" / "sysconv_board.il").read_text()
+    assert "no_rw_check" in design and no_rw_check(design) == design
     # One SB_MAC16 for the PE (half of it used), two for the requantiser's one 33x17-bit lane.
     assert report["board_top"]["resources"]["dsp"]["used"] == 3
     # The four buffers in block RAMs: one each, two for the accumulators' wider words.
