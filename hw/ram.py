@@ -35,7 +35,9 @@ class BlockRAM(Elaboratable):
     data, and its user must not use it. The memories carry Yosys' ``no_rw_check``, so that
     Yosys does not emulate the read-old-data behaviour of Verilog with flip-flops on the write
     data and an address compare after the block RAM's output (on the ECP5, 19 flip-flops and
-    16 LUTs a DP16KD, and the engine's critical path). Simulation of the Verilog still reads
+    16 LUTs a DP16KD, and the engine's critical path). Yosys's Verilog frontend turns the
+    attribute into the read ports' ``COLLISION_X_MASK``; for RTLIL,
+    :func:`~sysconv.hw.verilog.to_rtlil` sets the mask itself. Simulation of the Verilog still reads
     the old data; elaborated within :func:`poisoned_collisions`, it reads the complement, so
     that a use of such a read shows up as a mismatch.
 

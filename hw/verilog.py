@@ -109,8 +109,40 @@ def _zero_loop(memory, initialised):
 
 def to_rtlil(component, name, *, platform=None):
     """The same design as :func:`to_verilog`, in Yosys's RTLIL, for a Yosys flow: a memory's
-    initial contents are one ``$meminit_v2`` cell."""
+    initial contents are one ``$meminit_v2`` cell, and the read ports of a memory with the
+    ``no_rw_check`` attribute have their ``COLLISION_X_MASK`` set (a read that meets a write
+    is undefined)."""
     with _zero_init(emit=True):
-        return rtlil.convert(
+        text = rtlil.convert(
             component, name=name, emit_src=False, ports=_ports(component), platform=platform
         )
+    return _no_rw_check(text)
+
+
+_RTLIL_MODULE = re.compile(r"^module .*?^end$", re.M | re.S)
+_UNCHECKED = re.compile(r"^ *attribute \\no_rw_check 1\n *memory [^\n]*? (\S+)$", re.M)
+_READ_PORT = re.compile(
+    r"(^ *cell \$memrd_v2 .*?parameter \\MEMID \"\\(\S+)\"\n.*?"
+    r"parameter \\COLLISION_X_MASK )(\d+)'([01]+)",
+    re.M | re.S,
+)
+
+
+def _no_rw_check(text):
+    # Amaranth 0.5 writes COLLISION_X_MASK 0 on every read port, and Yosys's memory_libmap
+    # reads the `no_rw_check` attribute only as the Verilog frontend sets it, on the port:
+    # without this it emulates read-before-write around each block RAM (registered write
+    # data, an address compare and a multiplexer after the RAM's output, on the way from
+    # the ECP5's DP16KD, whose output is valid 5.8 ns after the clock).
+    def module(match):
+        unchecked = {name.lstrip("\\") for name in _UNCHECKED.findall(match[0])}
+
+        def port(read):
+            if read[2].lstrip("\\") not in unchecked:
+                return read[0]
+            width = int(read[3])
+            return f"{read[1]}{width}'{'1' * width}"
+
+        return _READ_PORT.sub(port, match[0])
+
+    return _RTLIL_MODULE.sub(module, text)

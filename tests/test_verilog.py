@@ -49,6 +49,38 @@ def test_rtlil_is_amaranths():
     assert "$meminit_v2" in ours
 
 
+class Unchecked(wiring.Component):
+    """A synchronous read port and a write port on a memory with ``no_rw_check``, and the same
+    on one without."""
+
+    addr: In(4)
+    data: In(8)
+    unchecked: Out(8)
+    checked: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unchecked = unchecked = memory.Memory(
+            shape=8, depth=16, init=[], attrs={"no_rw_check": 1}
+        )
+        m.submodules.checked = checked = memory.Memory(shape=8, depth=16, init=[])
+        for mem, out in ((unchecked, self.unchecked), (checked, self.checked)):
+            read, write = mem.read_port(), mem.write_port()
+            m.d.comb += [read.addr.eq(self.addr), out.eq(read.data)]
+            m.d.comb += [write.addr.eq(self.addr), write.data.eq(self.data), write.en.eq(1)]
+        return m
+
+
+def test_rtlil_read_ports_of_a_no_rw_check_memory_have_collisions_undefined():
+    design = Unchecked()
+    ours = to_rtlil(design, "top")
+    theirs = rtlil.convert(design, name="top", emit_src=False, ports=_ports(design))
+    # One read port each, the unchecked memory's first.
+    assert re.findall(r"COLLISION_X_MASK (\S+)", ours) == ["1'1", "1'0"]
+    # Nothing else differs from Amaranth's own RTLIL.
+    assert ours.replace("COLLISION_X_MASK 1'1", "COLLISION_X_MASK 1'0") == theirs
+
+
 _WORD = re.compile(r"    (\S+) ?\[(\d+)\] = (\d+)'h0+;")
 _LOOP = re.compile(r"    for \(i = 0; i < (\d+); i = i \+ 1\) (\S+) ?\[i\] = \{(\d+)\{1'b0\}\};")
 
