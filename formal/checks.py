@@ -83,7 +83,7 @@ def _engine_array_fault(fault):
 # their last output at full rate, whatever the unit's latency.
 ARRAY_DEPTH = 20
 POOL_DEPTH = 24
-ENGINE_DEPTH = 74
+ENGINE_DEPTH = 76
 PARTS_DEPTH = 16
 
 

@@ -25,7 +25,8 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   ``sets`` passes, each a weight set of
   ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
-  ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``; for ``n >= 1`` set ``n``'s
+  ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``, with ``E_{-1} = X +
+  WINDOW_LATENCY - 1`` (the first vector's read in cycle ``X``); for ``n >= 1`` set ``n``'s
   first beat goes in at ``B_n = max(F_{n-1} + 1, E_{n-2} + rows + cols - 1)`` (it overwrites
   the bank of set ``n - 2``, whose last vector must have passed every PE; no wait for
   ``n = 1``), and ``F_n = max(B_n + rows - 1, E_{n-1} + 1)`` (a set's last beat waits for the
@@ -51,6 +52,7 @@ __all__ = [
     "REGISTER_WORDS",
     "ACC_LATENCY",
     "REQUANT_LATENCY",
+    "WINDOW_LATENCY",
     "LayerPerf",
     "predict_batch",
     "predict_layer",
@@ -60,6 +62,7 @@ __all__ = [
 REGISTER_WORDS = 32  # register words at the start of a parameter packet (hw.layer.REGISTERS)
 ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
 REQUANT_LATENCY = 6  # the requantiser's pipeline (hw.requant.Requantizer.latency)
+WINDOW_LATENCY = 3  # a vector's read to its offer (hw.engine.WindowGenerator.latency)
 
 
 def _ceil_div(a, b):
@@ -321,7 +324,7 @@ def _predict_image(
         if n:
             first_beat = final + 1 if n == 1 else max(final + 1, set_ends[n - 2] + rows + cols - 1)
             final = max(first_beat + rows - 1, last_vector + 1)
-        begin = max(last_vector if n else x, final) + 1
+        begin = max(last_vector if n else x + WINDOW_LATENCY - 1, final) + 1
         if n == 0:
             first_vector = begin
         set_starts.append(begin)

@@ -14,9 +14,10 @@ class Accumulator(EnginePart):
 
     Results arrive pass by pass, ``pixels`` a pass, ``row_tiles`` passes a column tile,
     ``col_tiles`` tiles. A pixel's sum is read again ``pixels`` results later, before the
-    write of the sum before it when that is 1 or 2 results later: then the sum is taken from
+    write of the sum before it when that is 1 to 3 results later: then the sum is taken from
     the pipeline, chosen a cycle ahead, so that the accumulator's read goes into a register
-    with no logic after the block RAMs (Fmax).
+    with no logic after the block RAMs (Fmax). The sum is written from a register, a cycle
+    after it is made: the adder's carry chain and the route to the block RAMs in two cycles.
 
     Parameters
     ----------
@@ -32,7 +33,7 @@ class Accumulator(EnginePart):
         The array's results. Always ready: one a cycle.
     acc_read, acc_write : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
         The accumulator buffer: a result's partial sum is read in the cycle the result is
-        taken, and its new sum written two cycles later.
+        taken, and its new sum written three cycles later.
     bias_read : In(ReadPort.Signature(...)) of the bias buffer (``constants_layout(config)``)
         The column tile's constants, read in the cycle a result is taken.
     o : Out(stream.Signature(StructLayout({"acc", "bias", "multiplier", "shift"}), \
@@ -77,10 +78,11 @@ always_ready=True))
         cols = cfg.cols
         acc_read, acc_write, bias_read = self.acc_read, self.acc_write, self.bias_read
 
-        # Three stages: a result leaves the array (its accumulator and bias are read), `s1`
-        # (the block RAMs' outputs, registered as they are, Fmax), `s2` (the sum, written back
-        # and offered to the requantiser). `s2_bypass` and `s2_use` choose the sum a cycle
-        # ahead when the read met the write of the sum before it.
+        # Four stages: a result leaves the array (its accumulator and bias are read), `s1`
+        # (the block RAMs' outputs, registered as they are, Fmax), `s2` (the sum, offered to
+        # the requantiser), `s3` (the sum registered, written back: Fmax). `s2_bypass` and
+        # `s2_use` choose the sum a cycle ahead when the read came before the write of the
+        # sum before it, or met it.
         r_pix = Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
         r_tile = Count(reg["row_tiles"], "r_tile")
         r_col_tile = Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))
@@ -96,11 +98,15 @@ always_ready=True))
         s2_pix = Signal.like(r_pix.value, reset_less=True)
         s2_result = Signal.like(self.i.payload, reset_less=True)
         s2_acc = Signal.like(acc_read.data, reset_less=True)
-        s1_meet = Signal(reset_less=True)  # the read met the write of the sum before it
+        s3_valid = Signal()
+        s3_pix = Signal.like(r_pix.value, reset_less=True)
+        s1_meet = Signal(reset_less=True)  # the read came before the write of `s2`'s sum
+        s1_meet3 = Signal(reset_less=True)  # the read met the write of `s3`'s sum
         s2_use = Signal(reset_less=True)  # the sum is s2_bypass, not s2_acc
         s2_bypass = Signal.like(acc_read.data, reset_less=True)
         sums = Signal.like(acc_read.data)  # the sum `s2` makes
         sums_r = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made last cycle
+        sums_rr = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made before
         s2_bias = Signal(constants_layout(cfg), reset_less=True)
         o_fire = Signal()
         m.d.comb += [
@@ -122,6 +128,8 @@ always_ready=True))
             s2_pix.eq(s1_pix),
             s2_result.eq(s1_result),
             s2_bias.eq(bias_read.data),
+            s3_valid.eq(s2_valid),
+            s3_pix.eq(s2_pix),
         ]
         with m.If(~self.active):
             m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(), r_first.eq(1)]
@@ -134,10 +142,12 @@ always_ready=True))
         forward = s2_valid & (s2_pix == s1_pix)
         m.d.sync += [
             s1_meet.eq(s2_valid & (s2_pix == r_pix.value)),
-            s2_use.eq(forward | s1_meet),
-            s2_bypass.eq(Mux(forward, sums, sums_r)),
+            s1_meet3.eq(s3_valid & (s3_pix == r_pix.value)),
+            s2_use.eq(forward | s1_meet | s1_meet3),
+            s2_bypass.eq(Mux(forward, sums, Mux(s1_meet, sums_r, sums_rr))),
             s2_acc.eq(acc_read.data),
             sums_r.eq(sums),
+            sums_rr.eq(sums_r),
         ]
         for lane in range(cols):
             total = Signal(signed(cfg.acc_width), name=f"sum_{lane}")
@@ -148,9 +158,9 @@ always_ready=True))
                 sums[lane].eq(total),
             ]
         m.d.comb += [
-            acc_write.data.eq(sums),
-            acc_write.addr.eq(s2_pix),
-            acc_write.en.eq(s2_valid),
+            acc_write.data.eq(sums_r),
+            acc_write.addr.eq(s3_pix),
+            acc_write.en.eq(s3_valid),
             self.o.valid.eq(s2_valid & s2_last),
             self.o.payload.acc.eq(sums),
             self.o.payload.bias.eq(s2_bias.bias),

@@ -344,9 +344,10 @@ class ConvEngine(wiring.Component):
         compute_done = collecting & write_back.done
         # The next feed may start the second cycle after the last result is out (the array
         # is empty) if its first result comes after the collecting parts' reset cycle that
-        # follows the drain: first result 2*rows + cols + 3 cycles after the feed starts,
-        # the drain Accumulator.latency + Requantizer.latency + 1 cycles after the last
-        # result. On smaller arrays it waits for the drain.
+        # follows the drain: first result 2*rows + cols + 3 cycles after the feed starts at
+        # the earliest (one more with one row: the window generator's latency), the drain
+        # Accumulator.latency + Requantizer.latency + 1 cycles after the last result. On
+        # smaller arrays it waits for the drain.
         drain = accumulator.latency + requant.latency
         feed_may_start = ~feeding
         if 2 * rows + cols + 2 < drain:

@@ -35,15 +35,17 @@ class WindowGenerator(EnginePart):
     read : In(ReadPort.Signature(...)) of the input buffer
         Read from the first cycle of ``active``; the read address is a register.
     o : Out(stream.Signature(ArrayLayout(signed(8), rows)))
-        Vectors, for the array's ``i``: ``sets x pixels`` of them. A vector is offered two
-        cycles after its read at the earliest (the block RAM, then a register); throughput
-        one a cycle while ``o.ready`` and its set's weights are in. Valid held and payload
-        steady until taken.
+        Vectors, for the array's ``i``: ``sets x pixels`` of them. A vector is offered three
+        cycles after its read at the earliest (the block RAM, its output registered as it is,
+        then the padding: :data:`WindowGenerator.latency`); throughput one a cycle while
+        ``o.ready`` and its set's weights are in. Valid held and payload steady until taken.
     set_done : In(1)
         The weight sequencer's last beat of a set was taken in this cycle.
     set_sent : Out(1)
         A set's last vector is taken in this cycle.
     """
+
+    latency = 3  # a vector's read to its offer, at the earliest (golden.perf.WINDOW_LATENCY)
 
     def __init__(self, config):
         self.check_parameters(config)
@@ -96,15 +98,22 @@ class WindowGenerator(EnginePart):
         m.d.comb += start.eq(self.base - (reg["pad_row_offset"] + reg["pad_col_offset"]))
         v_set = Count(reg["sets"], "v_set", range(max_sets + 1))
         v_more = Signal()  # v_set < sets
-        # Two stages from the generator to the array, advancing together: `rd_*` while the
-        # input buffer reads, `vec_*` the word registered (a block RAM's output goes through a
-        # flip-flop before any logic: Fmax). The generator runs ahead, so while vectors wait
-        # for their weights both stages are full, and the array sees a vector a cycle as soon
-        # as it may take one, as with a single stage.
+        # Three stages from the generator to the array, advancing together: `rd_*` while the
+        # input buffer reads, `got_*` its output registered as it is, `vec_*` the padded word.
+        # A DP16KD's output is valid 5.8 ns after the clock: the flip-flops it drives have
+        # no logic before them and may sit beside it, across the device from the array
+        # (Fmax). The generator runs ahead, so while vectors wait for their weights all
+        # stages are full, and the array sees a vector a cycle as soon as it may take one,
+        # as with a single stage.
         rd_valid = Signal()
         rd_pad = Signal(reset_less=True)
         rd_set = Signal(range(max_sets + 1), reset_less=True)
         rd_set_end = Signal(reset_less=True)
+        got_valid = Signal()
+        got_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
+        got_pad = Signal(reset_less=True)
+        got_set = Signal(range(max_sets + 1), reset_less=True)
+        got_set_end = Signal(reset_less=True)
         vec_valid = Signal()
         vec_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
         vec_set = Signal(range(max_sets + 1), reset_less=True)
@@ -131,7 +140,7 @@ class WindowGenerator(EnginePart):
 
         vec_go_next = Mux(
             v_advance,
-            at_least(w_sets_done, set_done, rd_set + 1),
+            at_least(w_sets_done, set_done, got_set + 1),
             at_least(w_sets_done, set_done, vec_set + 1),
         )
 
@@ -159,6 +168,7 @@ class WindowGenerator(EnginePart):
                 origin.eq(start),
                 kernel_row.eq(start),
                 rd_valid.eq(0),
+                got_valid.eq(0),
                 vec_valid.eq(0),
                 vec_go.eq(0),
                 w_sets_done.eq(0),
@@ -174,13 +184,18 @@ class WindowGenerator(EnginePart):
                     rd_pad.eq(outside),
                     rd_set.eq(v_set.value),
                     rd_set_end.eq(ox.last & oy.last),
-                    vec_valid.eq(rd_valid),
-                    vec_set.eq(rd_set),
-                    vec_set_end.eq(rd_set_end),
+                    got_valid.eq(rd_valid),
+                    got_data.eq(self.read.data),
+                    got_pad.eq(rd_pad),
+                    got_set.eq(rd_set),
+                    got_set_end.eq(rd_set_end),
+                    vec_valid.eq(got_valid),
+                    vec_set.eq(got_set),
+                    vec_set_end.eq(got_set_end),
                 ]
                 for lane in range(rows):
                     m.d.sync += vec_data[lane].eq(
-                        Mux(rd_pad, reg["input_zero_point"], self.read.data[lane])
+                        Mux(got_pad, reg["input_zero_point"], got_data[lane])
                     )
                 with m.If(v_more):
                     m.d.sync += ox.step()
