@@ -133,7 +133,9 @@ class EngineHarness(Harness):
     def __init__(self, prop, design=engine, depth=64):
         super().__init__(prop, design, depth)
 
-    def _sequencer_invariants(self, m, history, inner, params, word, current, value_of, registers):
+    def _sequencer_invariants(
+        self, m, platform, history, inner, params, word, current, value_of, registers
+    ):
         """Invariants of the engine's sequencing, for the ``phases`` induction proof: they hold
         in every reachable state (each is checked like any assertion) and rule out the states
         no trace reaches, where the phase alone does not pin the sequencer down.
@@ -145,7 +147,7 @@ class EngineHarness(Harness):
           ``held_in`` and ``held_out`` add up from the counts between, a bank each at most
           (two double-buffered).
         - PARAMS runs alone; the other flags run only on images the counts hold."""
-        loader = open_submodule(inner, "params", None)
+        loader = open_submodule(inner, "params", platform)
         state = {
             name: internal(inner, name)
             for name in (
@@ -183,28 +185,32 @@ class EngineHarness(Harness):
         to_take = Mux(state["more_inputs"], count["inputs"][0] + 1, 0)
         counted = state["taking"] | state["feeding"] | state["collecting"] | state["sending"]
         m.d.comb += [
-            Assert(state["held_in"] == state["unfed"] + state["pending"], "inv: held_in"),
-            Assert(state["held_out"] == state["pending"] + state["ready_out"], "inv: held_out"),
-            Assert((state["held_in"] <= banks) & (state["held_out"] <= banks), "inv: banks"),
-            Assert(~state["feeding"] | (state["pending"] != 0), "inv: feeding"),
-            Assert(~state["collecting"] | (state["pending"] != 0), "inv: collecting"),
-            Assert(~state["sending"] | (state["ready_out"] != 0), "inv: sending"),
+            Assert(state["held_in"] == state["unfed"] + state["pending"], "invariant: held_in"),
             Assert(
-                double | (state["sending"] == (state["ready_out"] != 0)), "inv: sending, single"
+                state["held_out"] == state["pending"] + state["ready_out"], "invariant: held_out"
             ),
-            Assert(~state["taking"] | state["more_inputs"], "inv: taking"),
+            Assert((state["held_in"] <= banks) & (state["held_out"] <= banks), "invariant: banks"),
+            Assert(~state["feeding"] | (state["pending"] != 0), "invariant: feeding"),
+            Assert(~state["collecting"] | (state["pending"] != 0), "invariant: collecting"),
+            Assert(~state["sending"] | (state["ready_out"] != 0), "invariant: sending"),
+            Assert(
+                double | (state["sending"] == (state["ready_out"] != 0)),
+                "invariant: sending, single",
+            ),
+            Assert(~state["taking"] | state["more_inputs"], "invariant: taking"),
             Assert(
                 ~state["loading"] | ~(counted | (state["held_in"] != 0) | (state["held_out"] != 0)),
-                "inv: PARAMS alone",
+                "invariant: PARAMS alone",
             ),
         ]
-        m.d.comb += Assert(~(in_registers & in_biases), "inv: loader in one section")
+        m.d.comb += Assert(~(in_registers & in_biases), "invariant: loader in one section")
         with m.If(state["loading"]):
             m.d.comb += [
-                Assert(in_registers == (word < first_bias), "inv: loader in the registers"),
-                Assert(~in_registers | (p_word == word), "inv: loader's register word"),
+                Assert(in_registers == (word < first_bias), "invariant: loader in the registers"),
+                Assert(~in_registers | (p_word == word), "invariant: loader's register word"),
                 Assert(
-                    in_registers | (in_biases == (word < first_weight)), "inv: loader in the biases"
+                    in_registers | (in_biases == (word < first_weight)),
+                    "invariant: loader in the biases",
                 ),
             ]
             # The bias count runs through the biases; the weight count, restarted with them,
@@ -216,31 +222,32 @@ class EngineHarness(Harness):
                 left, last = count[name]
                 with m.If(inside):
                     m.d.comb += Assert(
-                        (left == left_now) & (last == (left == 0)), f"inv: loader's {name}"
+                        (left == left_now) & (last == (left == 0)), f"invariant: loader's {name}"
                     )
             for index, name in enumerate(REGISTERS):
                 with m.If((word != 0) & (word > index)):
-                    m.d.comb += Assert(regs[name] == value_of(name, current), f"inv: {name}")
+                    m.d.comb += Assert(regs[name] == value_of(name, current), f"invariant: {name}")
         with m.Else():
             m.d.comb += [
-                Assert(word == 0, "inv: no packet word outside PARAMS"),
+                Assert(word == 0, "invariant: no packet word outside PARAMS"),
                 *(
-                    Assert(regs[name] == value_of(name, current), f"inv: {name}")
+                    Assert(regs[name] == value_of(name, current), f"invariant: {name}")
                     for name in REGISTERS
                 ),
                 Assert(
                     count["images"][0] + 1 == to_take + state["unfed"] + state["held_out"],
-                    "inv: images",
+                    "invariant: images",
                 ),
                 *(
-                    Assert((left < images) & (last == (left == 0)), f"inv: {name} count")
+                    Assert((left < images) & (last == (left == 0)), f"invariant: {name} count")
                     for name, (left, last) in count.items()
                     if name in ("images", "inputs")
                 ),
             ]
             with m.If(history.had() & ~history.past(state["loading"])):
                 m.d.comb += Assert(
-                    (p_word == 0) & in_registers & ~in_biases, "inv: loader cleared outside PARAMS"
+                    (p_word == 0) & in_registers & ~in_biases,
+                    "invariant: loader cleared outside PARAMS",
                 )
 
     def elaborate(self, platform):
@@ -336,8 +343,8 @@ class EngineHarness(Harness):
         if self._prop == "phases":
             # The engine's own register: an induction step may start where the harness's
             # idea of the layer and the engine's differ.
-            params = dut_params = getattr(dut, "inner_module", module).submodules.params
-            double = dut_params.regs.double_buffer
+            params = getattr(dut, "inner_module", module).submodules.params
+            double = params.regs.double_buffer
             m.d.comb += [
                 Assert(dut.p.ready == (phase == Phase.PARAMS), "p.ready outside PARAMS"),
                 # Double-buffered, the next input also goes in while an image computes.
@@ -352,6 +359,7 @@ class EngineHarness(Harness):
             ]
             self._sequencer_invariants(
                 m,
+                platform,
                 history,
                 getattr(dut, "inner_module", module),
                 params,
