@@ -36,8 +36,9 @@ class BlockRAM(Elaboratable):
     Yosys does not emulate the read-old-data behaviour of Verilog with flip-flops on the write
     data and an address compare after the block RAM's output (on the ECP5, 19 flip-flops and
     16 LUTs a DP16KD, and the engine's critical path). Yosys's Verilog frontend turns the
-    attribute into the read ports' ``COLLISION_X_MASK``; for RTLIL,
-    :func:`~sysconv.hw.verilog.to_rtlil` sets the mask itself. Simulation of the Verilog still reads
+    attribute into the read ports' ``COLLISION_X_MASK``; the builds read RTLIL, where
+    :func:`~sysconv.hw.verilog.no_rw_check` sets the mask (in :func:`~sysconv.hw.verilog.to_rtlil`
+    and on the board tops' build plans). Simulation of the Verilog still reads
     the old data; elaborated within :func:`poisoned_collisions`, it reads the complement, so
     that a use of such a read shows up as a mismatch.
 
