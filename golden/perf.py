@@ -59,7 +59,7 @@ __all__ = [
     "predict_network",
 ]
 
-REGISTER_WORDS = 32  # register words at the start of a parameter packet (hw.layer.REGISTERS)
+REGISTER_WORDS = 33  # register words at the start of a parameter packet (hw.layer.REGISTERS)
 ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
 REQUANT_LATENCY = 6  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 WINDOW_LATENCY = 3  # a vector's read to its offer (hw.engine.WindowGenerator.latency)

@@ -64,6 +64,7 @@ REGISTERS = (
     "pool_stride",
     "images",  # input tensors this packet serves, one after the other
     "double_buffer",  # 1: the images ping-pong between two banks of the input and output buffers
+    "chain",  # network mode: bit 0, inputs from the activation buffer; bit 1, outputs into it
     "groups",  # ceil(in_channels / rows): beats per input pixel
     "col_tiles",  # ceil(out_channels / cols): beats per output pixel
     "out_height",
@@ -91,6 +92,8 @@ MAX_SHIFT = 62
 SHIFT_BITS = 6
 # The most input tensors one parameter packet serves (the ``images`` register's limit).
 MAX_IMAGES = (1 << 16) - 1
+# The largest bank of the activation buffer, in words (EngineConfig.network_depth).
+MAX_NETWORK_DEPTH = 1 << 20
 # Registers holding int8 values (two's complement); the others are unsigned.
 SIGNED_REGISTERS = ("input_zero_point", "output_zero_point")
 
@@ -135,6 +138,13 @@ class EngineConfig:
         maxima allow; a smaller buffer limits which layers run (``LayerConfig.check`` says).
         The input and output buffers may be up to twice that: two banks of the largest
         layer's words, for :attr:`LayerConfig.double_buffer`.
+    network_depth : int
+        Network mode: words (``rows`` channels of a pixel) of each of the two banks of the
+        activation buffer, which keeps a network's tensors on chip between its layers
+        (:attr:`LayerConfig.chain_input`, :attr:`LayerConfig.chain_output`); a bank holds
+        one layer's output tensors, all of its packet's images. 0 (the default): no
+        activation buffer, no network mode. Needs ``rows == cols`` (an output beat is then
+        the next layer's input beat).
     """
 
     rows: int
@@ -151,6 +161,7 @@ class EngineConfig:
     weight_depth: int | None = None
     acc_depth: int | None = None
     output_depth: int | None = None
+    network_depth: int = 0
 
     def __post_init__(self):
         check_int("rows", self.rows, 1, 64)
@@ -163,6 +174,12 @@ class EngineConfig:
         check_int("mult_width", self.mult_width, 1, 31)
         if not _is_zero(self.max_pool):
             check_int("max_pool", self.max_pool, 2, 4)
+        check_int("network_depth", self.network_depth, 0, MAX_NETWORK_DEPTH)
+        if self.network_depth and self.rows != self.cols:
+            raise ValueError(
+                f"network_depth {self.network_depth} needs a square array (an output beat is "
+                f"the next layer's input beat), not rows={self.rows}, cols={self.cols}"
+            )
         # The accumulator also takes the array's own sums of `rows` products.
         minimum = min_acc_width(max(self.max_kernel**2 * self.max_in_channels, self.rows))
         if self.acc_width is None:
@@ -226,6 +243,7 @@ class EngineConfig:
             pool_stride=pool,
             images=MAX_IMAGES,
             double_buffer=1,
+            chain=3,
             groups=g,
             col_tiles=self.max_col_tiles,
             out_height=h,
@@ -263,6 +281,14 @@ class LayerConfig:
     computes, and its output drains while the next computes (the engine's ``input_depth`` and
     ``output_depth`` must hold two images' words, :meth:`check`).
 
+    Network mode (an engine with :attr:`EngineConfig.network_depth`): with ``chain_input``
+    the packet's input tensors are not taken from the data stream but replayed from the
+    activation buffer, which holds the output tensors of the last packet with
+    ``chain_output``, word for word (``images * height * width * groups`` words, which must
+    be what that packet wrote); with ``chain_output`` the output tensors go into the
+    activation buffer, not to the output stream. Both False (the default): the host sends and
+    receives every tensor.
+
     The rules that hold for any engine are checked here, at construction (sizes at least 1,
     stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
     input, multiplier at least 0, shift 0 to 62, ``relu`` a bool, pooling 0 or 2 to 4 with
@@ -286,6 +312,8 @@ class LayerConfig:
     output_zero_point: int = 0
     images: int = 1
     double_buffer: bool = False
+    chain_input: bool = False
+    chain_output: bool = False
 
     def __post_init__(self):
         if self.pool_stride is None:
@@ -326,8 +354,9 @@ class LayerConfig:
         check_int("images", self.images, 1, MAX_IMAGES)
         if not isinstance(self.relu, bool):
             raise ValueError(f"relu must be True or False, not {self.relu!r}")
-        if not isinstance(self.double_buffer, bool):
-            raise ValueError(f"double_buffer must be True or False, not {self.double_buffer!r}")
+        for name in ("double_buffer", "chain_input", "chain_output"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if _is_zero(self.pool_size):
             if not _is_zero(self.pool_stride):
                 raise ValueError(f"pool_stride must be 0 without pooling, not {self.pool_stride!r}")
@@ -443,6 +472,26 @@ class LayerConfig:
                     f"layer needs {words} words ({what}) but the engine's "
                     f"{name} is {getattr(engine, name)}"
                 )
+        for name, words, what in (
+            ("chain_input", self.images * self.height * self.width * groups, "input"),
+            (
+                "chain_output",
+                self.images * self.pool_out_height * self.pool_out_width * col_tiles,
+                "output",
+            ),
+        ):
+            if not getattr(self, name):
+                continue
+            if not engine.network_depth:
+                raise ValueError(
+                    f"{name}=True needs an engine with an activation buffer "
+                    "(network_depth > 0); this engine has none"
+                )
+            if words > engine.network_depth:
+                raise ValueError(
+                    f"{name}=True needs {words} words ({what} tensors of {self.images} "
+                    f"images) but the engine's network_depth is {engine.network_depth}"
+                )
         for value in self.channel_multipliers():
             check_int("multiplier", value, 0, (1 << engine.mult_width) - 1)
         if self.pool_size:
@@ -476,6 +525,7 @@ class LayerConfig:
             pool_stride=self.pool_stride,
             images=self.images,
             double_buffer=int(self.double_buffer),
+            chain=int(self.chain_input) | int(self.chain_output) << 1,
             groups=groups,
             col_tiles=col_tiles,
             out_height=self.out_height,

@@ -34,15 +34,32 @@ only the plain one fits.
 Every pass is checked against the engine's generated limits (``LayerConfig.check``); the
 engine the demo generates is sized by :func:`engine_for`, with two banks of input and output
 buffer for the double-buffered passes. The host only moves tensors.
+
+*Network mode* (:func:`chain`): on an engine with an activation buffer
+(``EngineConfig.network_depth``) the passes after the first take their input from it and all
+but the last leave their output in it, so only the first pass's input and the last pass's
+output cross the streams. ``Flatten`` is then the engine's HWC order: the first ``Linear``'s
+weights are laid out for the maps flattened in HWC order, channels padded to whole beats.
 """
 
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from sysconv.golden.perf import predict_batch
 from sysconv.hw.layer import EngineConfig, LayerConfig, pack_tap_weights
 
-__all__ = ["Pass", "PACKING", "compile_network", "engine_for", "packing_pays", "CompileError"]
+__all__ = [
+    "Pass",
+    "PACKING",
+    "chain",
+    "compile_network",
+    "engine_for",
+    "hwc_features",
+    "packing_pays",
+    "CompileError",
+]
 
 # compile_network's choices for tap packing: by golden.perf's prediction, never, always.
 PACKING = ("auto", "never", "always")
@@ -321,13 +338,83 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
     return passes
 
 
-def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16, packing="auto"):
+def hwc_features(channels, height, width, lanes):
+    """Where the features of a ``(channels, height, width)`` map, flattened in PyTorch's
+    ``C, H, W`` order, are in the map flattened as the engine keeps it (HWC, the channels of a
+    pixel padded to a whole number of ``lanes``-wide beats): an index array of
+    ``channels * height * width`` positions out of ``height * width * ceil(channels / lanes) *
+    lanes``."""
+    padded = -(-channels // lanes) * lanes
+    c, y, x = np.meshgrid(np.arange(channels), np.arange(height), np.arange(width), indexing="ij")
+    return ((y * width + x) * padded + c).reshape(-1)
+
+
+def chain(passes, engine):
+    """``passes`` (from :func:`compile_network` for ``engine``) in network mode: every pass
+    but the first with ``chain_input``, every pass but the last with ``chain_output``, and the
+    first dense pass after the conv passes reading the last map as the engine keeps it (its
+    weights moved to :func:`hwc_features`' positions, zero on the padding lanes, and its
+    ``in_channels`` the padded map's size). :class:`CompileError` if the engine has no
+    activation buffer or it is too small for a pass's tensors, or if a pass after the first
+    needs the host to pad or pack its input."""
+    if not engine.network_depth:
+        raise CompileError(
+            "network mode needs an engine with an activation buffer (network_depth > 0)"
+        )
+    chained = _chained(passes, engine.cols)
+    for index, step in enumerate(chained):
+        try:
+            step.layer.check(engine)
+        except ValueError as error:
+            raise CompileError(f"{_describe_pass(index, step)}: {error}", step.layers) from None
+    return chained
+
+
+def _describe_pass(index, step):
+    return f"pass {index} ({step.name}, network layers {', '.join(map(str, step.layers))})"
+
+
+def _chained(passes, lanes):
+    """:func:`chain`'s passes, for an array of ``lanes`` columns, unchecked."""
+    chained = []
+    for index, step in enumerate(passes):
+        layer, weights = step.layer, step.weights
+        if index and (step.taps is not None or any(step.pad)):
+            raise CompileError(
+                f"{_describe_pass(index, step)}: its input is padded or tap-packed by the "
+                "host, which network mode leaves on chip; compile with packing='never' or "
+                "pad within kernel - 1",
+                step.layers,
+            )
+        if index and step.stage == "dense" and passes[index - 1].stage == "conv":
+            before = passes[index - 1].layer
+            shape = (before.out_channels, before.pool_out_height, before.pool_out_width)
+            features = shape[1] * shape[2] * -(-shape[0] // lanes) * lanes
+            if weights is not None:
+                moved = np.zeros((layer.out_channels, features), np.int64)
+                moved[:, hwc_features(*shape, lanes)] = np.asarray(weights).reshape(
+                    layer.out_channels, -1
+                )
+                weights = moved.reshape(layer.out_channels, features, 1, 1)
+            layer = replace(layer, in_channels=features)
+        layer = replace(layer, chain_input=index > 0, chain_output=index < len(passes) - 1)
+        chained.append(replace(step, layer=layer, weights=weights))
+    return chained
+
+
+def engine_for(
+    network, input_shape, rows, cols, *, batch=1, mult_width=16, packing="auto", network_mode=False
+):
     """The smallest :class:`EngineConfig` (limits and buffer sizes) that runs every pass, as
-    :func:`compile_network` compiles them for a ``rows x cols`` array with ``packing``.
+    :func:`compile_network` compiles them for a ``rows x cols`` array with ``packing``; with
+    ``network_mode``, as :func:`chain` then runs them, with the activation buffer they need
+    (``rows`` must equal ``cols``).
 
     A network no engine can hold (a layer beyond :class:`EngineConfig`'s largest limits) is a
     :class:`CompileError` naming the pass and its layers."""
     passes = compile_network(network, input_shape, batch=batch, packing=packing, array=(rows, cols))
+    if network_mode:
+        passes = _chained(passes, cols)
     for index, step in enumerate(passes):
         try:
             _engine_holding(step.layer, rows, cols, mult_width)
@@ -363,6 +450,18 @@ def engine_for(network, input_shape, rows, cols, *, batch=1, mult_width=16, pack
             c.banks * c.out_height * c.out_width * j
             for c, j in zip(configs, col_tiles, strict=True)
         ),
+        # A bank for the largest tensors a chained pass reads or writes.
+        network_depth=max(
+            [c.images * c.height * c.width * g for c, g in zip(configs, groups) if c.chain_input]
+            + [
+                c.images * c.pool_out_height * c.pool_out_width * j
+                for c, j in zip(configs, col_tiles)
+                if c.chain_output
+            ]
+            + [0]
+        ),
     )
-    compile_network(network, input_shape, engine, batch=batch, packing=packing)
+    passes = compile_network(network, input_shape, engine, batch=batch, packing=packing)
+    if network_mode:
+        chain(passes, engine)
     return engine

@@ -7,13 +7,16 @@
   sets and their windows' vectors into the systolic array (``COMPUTE``);
 - :class:`~.accumulator.Accumulator`: the array's results summed over a column tile's passes;
 - :class:`~.write_back.WriteBack`: the requantised results into the output buffer;
-- :class:`~.output_reader.OutputReader`: the output buffer out as a stream (``OUTPUT``).
+- :class:`~.output_reader.OutputReader`: the output buffer out as a stream (``OUTPUT``);
+- :class:`~.chain.Chain`: network mode, a layer's tensors kept on chip for the next layer in
+  the activation buffer (engines with ``network_depth``).
 
 :class:`ConvEngine` holds the buffers, the array, the requantiser and the pooling unit, wires
 the parts to them, and sequences the phases.
 """
 
 from .accumulator import Accumulator
+from .chain import Chain
 from .conv_engine import ConvEngine, Phase
 from .input_writer import InputWriter
 from .output_reader import OutputReader
@@ -24,6 +27,7 @@ from .write_back import WriteBack
 
 __all__ = [
     "Accumulator",
+    "Chain",
     "ConvEngine",
     "InputWriter",
     "OutputReader",

@@ -9,6 +9,7 @@ from ..requant import Requantizer
 from ..systolic_array import SystolicArray
 from ._common import Count, beat, check_config, connect_read, connect_write, constants_layout
 from .accumulator import Accumulator
+from .chain import Chain
 from .input_writer import InputWriter
 from .output_reader import OutputReader
 from .params import ParamLoader
@@ -81,7 +82,10 @@ class ConvEngine(wiring.Component):
     and its bank is free), :class:`.WeightSequencer` and :class:`.WindowGenerator` (from the
     start of ``COMPUTE`` to the last result out of the array), :class:`.Accumulator` and
     :class:`.WriteBack` (from the start of ``COMPUTE`` to the last result written),
-    :class:`.OutputReader` (while an output tensor drains). Each part sees when it runs as
+    :class:`.OutputReader` (while an output tensor drains), and in network mode
+    (``network_depth``) :class:`.Chain` with the activation buffer, between ``i`` and ``o``
+    and the parts (a packet's ``chain`` register keeps its input or output on chip; ``i``
+    is then not taken, ``o`` sends nothing). Each part sees when it runs as
     ``active``, the layer's registers (the loader's ``regs``) as ``regs``, and the buffer
     bank of its image as ``base``.
 
@@ -113,7 +117,8 @@ class ConvEngine(wiring.Component):
         ``PARAMS`` while a packet is taken; else ``INPUT`` (waiting for an input tensor). So
         the phase leaves ``OUTPUT`` for at least a cycle after each image's end.
     error : Out(1)
-        Sticky: a packet or tensor whose ``last`` was not on its last beat. Cleared by reset.
+        Sticky: a packet or tensor whose ``last`` was not on its last beat, or (network mode) a
+        chained input that is not the words the activation buffer holds. Cleared by reset.
     compute_cycles : Out(32)
         Cycles of the last computed image's compute phase, from the first vector into the
         array to the last result out of it, both counted (the same for every image of a
@@ -234,8 +239,23 @@ class ConvEngine(wiring.Component):
         connect_write(m, bias_buffer.write_port(), params.bias_write)
         connect_write(m, weight_buffer.write_port(), params.weight_write)
 
-        # INPUT: the tensor into the input buffer.
-        wiring.connect(m, wiring.flipped(self.i), input_writer.i)
+        # INPUT: the tensor into the input buffer, from the host or (network mode) replayed from
+        # the activation buffer.
+        if cfg.network_depth:
+            m.submodules.activation_buffer = activation_buffer = BlockRAM(
+                shape=data.ArrayLayout(signed(8), rows), depth=2 * cfg.network_depth, sliced=True
+            )
+            m.submodules.chain = chain = Chain(cfg)
+            m.d.comb += [chain.regs.eq(reg), chain.registers_done.eq(params.registers_done)]
+            connect_read(m, activation_buffer.read_port(), chain.read)
+            connect_write(m, activation_buffer.write_port(), chain.write)
+            wiring.connect(m, wiring.flipped(self.i), chain.host_i)
+            wiring.connect(m, chain.i, input_writer.i)
+            wiring.connect(m, wiring.flipped(self.o), chain.host_o)
+            engine_o = chain.o
+        else:
+            wiring.connect(m, wiring.flipped(self.i), input_writer.i)
+            engine_o = wiring.flipped(self.o)
         connect_write(m, input_buffer.write_port(), input_writer.write)
 
         # COMPUTE: weight sets and their windows' vectors into the array, the results
@@ -290,19 +310,19 @@ class ConvEngine(wiring.Component):
                 pool.channels.eq(reg["out_channels"]),
                 pool.i.payload.eq(out_stream.payload),
                 pool.i.valid.eq(out_stream.valid & pooling),
-                pool.o.ready.eq(self.o.ready & pooling),
-                out_stream.ready.eq(Mux(pooling, pool.i.ready, self.o.ready)),
-                self.o.valid.eq(Mux(pooling, pool.o.valid, out_stream.valid)),
-                self.o.payload.eq(
+                pool.o.ready.eq(engine_o.ready & pooling),
+                out_stream.ready.eq(Mux(pooling, pool.i.ready, engine_o.ready)),
+                engine_o.valid.eq(Mux(pooling, pool.o.valid, out_stream.valid)),
+                engine_o.payload.eq(
                     Mux(pooling, pool.o.payload.as_value(), out_stream.payload.as_value())
                 ),
             ]
         else:
-            wiring.connect(m, wiring.flipped(self.o), out_stream)
+            wiring.connect(m, engine_o, out_stream)
         # The layer ends when its last output word has left *and* the pooling unit has taken
         # every word of the tensor (trailing rows and columns that fill no window included),
         # so that it starts the next tensor in its initial state.
-        output_done = self.o.valid & self.o.ready & self.o.payload.last
+        output_done = engine_o.valid & engine_o.ready & engine_o.payload.last
         output_sent = Signal()
         read_last = out_stream.valid & out_stream.ready & out_stream.payload.last
         read_taken = Signal()
@@ -424,7 +444,10 @@ class ConvEngine(wiring.Component):
         # A packet or tensor whose `last` was not on its last word: sticky.
         error = Signal()
         m.d.comb += self.error.eq(error)
-        with m.If(params.error | input_writer.error):
+        errors = params.error | input_writer.error
+        if cfg.network_depth:
+            errors |= chain.error
+        with m.If(errors):
             m.d.sync += error.eq(1)
 
         # Compute-phase cycle counter: first vector in to last result out, both counted; the

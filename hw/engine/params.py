@@ -48,6 +48,9 @@ class ParamLoader(EnginePart):
         One word a weight word, in the cycle the word is taken, from address 0.
     first : Out(1)
         The packet's first word is taken in this cycle.
+    registers_done : Out(1)
+        The packet's last register word is taken in this cycle: ``regs`` hold the packet's
+        values from the next cycle (and every register but ``weight_words`` already).
     done : Out(1)
         The packet's last word (by its length, not its ``last``) is taken in this cycle.
     error : Out(1)
@@ -67,6 +70,7 @@ class ParamLoader(EnginePart):
                     config.weight_depth, data.ArrayLayout(signed(8), config.cols)
                 ),
                 "first": Out(1),
+                "registers_done": Out(1),
                 "done": Out(1),
                 "error": Out(1),
             },
@@ -127,6 +131,7 @@ class ParamLoader(EnginePart):
             weight_write.data.eq(param[: 8 * cols]),
             weight_write.en.eq(p_fire & in_weights),
             self.first.eq(p_fire & (p_word == 0)),
+            self.registers_done.eq(p_fire & in_registers & (p_word == len(REGISTERS) - 1)),
             self.done.eq(p_fire & params_last),
             self.error.eq(p_fire & (self.p.payload.last != params_last)),
         ]

@@ -3,13 +3,15 @@
 
 from sysconv.hw.engine import ConvEngine, Phase
 from sysconv.sim.amaranth_streams import simulate
+from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.engine.bench import EngineBench
 
 __all__ = ["run_engine_amaranth"]
 
 
 def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=None):
-    """Simulate ``runs`` back to back; returns the finished bench (raises on a mismatch)."""
+    """Simulate ``runs`` back to back; returns the finished bench (raises on a mismatch, and
+    if the engine's ``error`` flag is up at the end, as the cocotb testbench does)."""
     dut = ConvEngine(runs[0].engine)
     bench = EngineBench(runs, idle=idle, backpressure=backpressure, seed=seed)
     o_data = dut.o.payload.data.as_value()
@@ -36,6 +38,8 @@ def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=No
             # engine leaves OUTPUT.
             if bench.layer_complete() and ctx.get(dut.phase) != Phase.OUTPUT:
                 bench.layer_done(ctx.get(dut.compute_cycles), ctx.get(dut.layer_cycles))
+        if ctx.get(dut.error):
+            raise StreamMismatch(bench.cycle, "the engine raised its error flag")
 
     simulate(dut, testbench, vcd_path=vcd_path)
     return bench

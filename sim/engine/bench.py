@@ -36,24 +36,29 @@ class LayerTiming:
     output_cycles: list = field(default_factory=list)
     compute_cycles: int = 0  # the engine's own counters, read after the layer
     layer_cycles: int = 0
+    start: int = 0  # the run's first parameter word (of its first layer)
 
     @property
     def total(self):
-        """First input beat accepted to last output beat sent, both counted."""
+        """First input beat accepted to last output beat sent, both counted (None for an
+        image whose input was replayed on chip)."""
+        if not self.input_cycles:
+            return None
         return self.output_cycles[-1] - self.input_cycles[0] + 1
 
     def as_dict(self):
         return {
             "params": len(self.param_cycles),
             "first_param": self.param_cycles[0] if self.param_cycles else None,
-            "first_input": self.input_cycles[0],
-            "last_input": self.input_cycles[-1],
+            "first_input": self.input_cycles[0] if self.input_cycles else None,
+            "last_input": self.input_cycles[-1] if self.input_cycles else None,
             "first_output": self.output_cycles[0],
             "last_output": self.output_cycles[-1],
             "output_cycles": self.output_cycles,
             "compute_cycles": self.compute_cycles,
             "layer_cycles": self.layer_cycles,
             "total_cycles": self.total,
+            "start": self.start,
         }
 
 
@@ -77,6 +82,10 @@ class EngineBench:
             (n, k, one) for n, run in enumerate(runs) for k, one in enumerate(run.image_runs())
         ]
         tensors = [one.input_beats() for (_, _, one) in images]
+        # The images whose output comes back (network mode keeps the others' on chip).
+        self._host = [
+            index for index, (n, _, _) in enumerate(images) if not runs[n].layer.chain_output
+        ]
         self._param_lasts = set(np.cumsum([len(p) for p in packets]) - 1)
         self._input_lasts = set(np.cumsum([len(t) for t in tensors]) - 1)
         self.params = CycleSource(
@@ -95,7 +104,7 @@ class EngineBench:
                 ),
                 show=lambda word, lanes=one.engine.cols: unpack(word, 8, lanes),
             )
-            for (n, k, one) in images
+            for (n, k, one) in (images[index] for index in self._host)
         ]
         self._packet_sizes = [len(packets[n]) if k == 0 else 0 for (n, k, _) in images]
         self._tensor_sizes = [len(t) for t in tensors]
@@ -160,16 +169,18 @@ class EngineBench:
 
     @property
     def timing(self):
-        """A :class:`LayerTiming` per finished image."""
+        """A :class:`LayerTiming` per finished image whose output came back (network mode:
+        its inputs are the host's, none for an image replayed from the activation buffer)."""
         params = np.split(np.array(self.params.cycles), np.cumsum(self._packet_sizes)[:-1])
         inputs = np.split(np.array(self.inputs.cycles), np.cumsum(self._tensor_sizes)[:-1])
         return [
             LayerTiming(
-                param_cycles=params[n].tolist(),
-                input_cycles=inputs[n].tolist(),
+                param_cycles=params[self._host[n]].tolist(),
+                input_cycles=inputs[self._host[n]].tolist(),
                 output_cycles=self.sinks[n].cycles,
                 compute_cycles=compute,
                 layer_cycles=layer,
+                start=self.params.cycles[0],
             )
             for n, (compute, layer) in enumerate(self._compute)
         ]

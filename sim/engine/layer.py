@@ -102,13 +102,19 @@ class LayerRun:
         return self.layer.packet(self.engine, self.weights, self.bias)
 
     def input_beats(self):
-        """The input tensors as data-stream words, in order."""
+        """The input tensors as data-stream words, in order; none for a layer whose input is
+        replayed from the activation buffer (``layer.chain_input``)."""
+        if self.layer.chain_input:
+            return []
         return [
             word for run in self.image_runs() for word in run.layer.input_beats(run.engine, run.x)
         ]
 
     def expected_beats(self):
-        """The golden output as output-stream words, in order."""
+        """The golden output as output-stream words, in order; none for a layer whose output
+        goes into the activation buffer (``layer.chain_output``)."""
+        if self.layer.chain_output:
+            return []
         if self.layer.images > 1:
             return [word for run in self.image_runs() for word in run.expected_beats()]
         layer, engine = self.layer, self.engine

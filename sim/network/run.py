@@ -18,11 +18,21 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from sysconv.compiler import hwc_features
 from sysconv.hw.layer import EngineConfig, LayerConfig, pack_taps
+from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim import HDL_SIMULATORS, Result, runner
-from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog
+from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog, run_layers
 
-__all__ = ["run_network", "network_scenario", "load_scenario", "host_input", "pass_layer"]
+__all__ = [
+    "chained_runs",
+    "host_input",
+    "load_scenario",
+    "network_scenario",
+    "pass_layer",
+    "run_network",
+    "run_network_on_chip",
+]
 
 
 def network_scenario(engine, passes, images, *, batch):
@@ -132,3 +142,60 @@ def run_network(
         outcome["waves"],
         {"logits": logits, "passes": result.get("passes", []), "seconds": seconds},
     )
+
+
+def chained_runs(engine, passes, images, *, batch):
+    """The layer runs of ``images`` (N, C, H, W) through ``passes`` in network mode
+    (:func:`sysconv.compiler.chain`), batch after batch: the first pass's input as the host
+    sends it, every later pass's input the golden output of the pass before, as the
+    activation buffer holds it (a dense pass after the conv passes: the maps flattened in HWC
+    order, channels padded to whole beats). The last run's :meth:`~LayerRun.expected` is the
+    batch's logits, ``(classes, 1, N)``."""
+    runs = []
+    for first in range(0, len(images), batch):
+        samples = np.asarray(images[first : first + batch], np.int64)
+        count = len(samples)
+        x = None
+        for index, step in enumerate(passes):
+            layer = pass_layer(step.stage, step.layer, count)
+            if index == 0 and step.stage == "conv":
+                x = np.stack([host_input(s, layer, step.pad, step.taps) for s in samples])
+            elif index == 0:
+                x = samples.reshape(count, -1).T[:, None, :]
+            elif step.stage == "dense" and passes[index - 1].stage == "conv":
+                maps = x.reshape(count, *x.shape[-3:])
+                (channels, height, width) = maps.shape[1:]
+                features = np.zeros((count, layer.in_channels), np.int64)
+                features[:, hwc_features(channels, height, width, engine.cols)] = maps.reshape(
+                    count, -1
+                )
+                x = features.T[:, None, :]
+            if step.stage == "conv" and count == 1:
+                x = x.reshape(x.shape[-3:])
+            run = LayerRun(engine, layer, x, step.weights, step.bias)
+            runs.append(run)
+            x = run.expected()
+    return runs
+
+
+def run_network_on_chip(engine, passes, images, simulator, test_dir, *, batch=1, **stalls):
+    """Run ``images`` (N, C, H, W) through ``passes`` (:func:`sysconv.compiler.chain`) in
+    network mode, every batch's packets and first input sent back to back, only its logits
+    coming back; never raises on a mismatch (every output word is checked against
+    :func:`chained_runs`' golden values). ``stalls``: ``idle``, ``backpressure``, ``seed``
+    of :func:`~sysconv.sim.engine.run.run_layers`. The :class:`~sysconv.sim.Result`'s
+    ``details`` add ``logits`` ((N, classes) int8: the RTL's, which matched the golden values
+    word for word; None on a failure) and ``batches``
+    (per batch: its cycles, first parameter word to last logit)."""
+    runs = chained_runs(engine, passes, images, batch=batch)
+    result = run_layers(runs, simulator, test_dir, **stalls)
+    details = dict(result.details, logits=None, batches=[])
+    if result.status == "pass":
+        lasts = [run for run in runs if not run.layer.chain_output]
+        details["logits"] = np.concatenate([run.expected()[:, 0, :].T for run in lasts])
+        ends = [layer["last_output"] for layer in result.details["layers"]]
+        # A batch runs from the cycle after the previous batch's last logit (its first
+        # packet is sent back to back).
+        begins = [result.details["layers"][0]["start"], *[end + 1 for end in ends[:-1]]]
+        details["batches"] = [end - begin + 1 for begin, end in zip(begins, ends, strict=True)]
+    return replace(result, details=details)

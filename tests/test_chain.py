@@ -1,0 +1,256 @@
+"""Network mode: layers chained on chip through the engine's activation buffer
+(:class:`sysconv.hw.engine.Chain`), bit-exact and cycle-exact against the golden model and
+:func:`sysconv.golden.perf.predict_network`, on every simulator, with stalls."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sysconv.compiler import CompileError, chain, compile_network, engine_for, hwc_features
+from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from sysconv.golden.perf import predict_network
+from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.sim import SIMULATORS
+from sysconv.sim.engine.layer import LayerRun, random_layer
+from sysconv.sim.engine.run import run_layers
+from sysconv.sim.network.run import pass_layer, run_network_on_chip
+from tests.helpers import STALLS, check_pass, stall_seed
+
+# A square array (an output beat is the next layer's input beat), 4x4.
+ENGINE = EngineConfig(
+    4,
+    4,
+    max_height=8,
+    max_width=8,
+    max_in_channels=128,
+    max_out_channels=8,
+    max_kernel=3,
+    network_depth=96,
+)
+
+
+def hwc_pixel(y, lanes, fill):
+    """A (C, H, W) tensor as one pixel of ``H * W * ceil(C / lanes) * lanes`` channels, in the
+    order the engine keeps it (HWC, channels padded to whole beats with ``fill``): what a
+    dense layer after it reads from the activation buffer."""
+    c, h, w = y.shape
+    padded = np.full((h, w, -(-c // lanes) * lanes), fill, np.int64)
+    padded[:, :, :c] = y.transpose(1, 2, 0)
+    return padded.reshape(-1)
+
+
+def chained_runs(images=2, seed=3):
+    """conv 3x3 + pool -> conv 3x3 + ReLU (6 of 8 lanes) -> a dense layer over both images'
+    flattened maps: two packets of ``images`` images and a dense packet, the first taking its
+    input from the host, the last sending its output back, the rest on chip."""
+    first = random_layer(
+        ENGINE,
+        height=8,
+        width=8,
+        in_channels=3,
+        out_channels=4,
+        kernel=3,
+        padding=1,
+        pool_size=2,
+        images=images,
+        double_buffer=True,
+        seed=seed,
+    )
+    first = replace(first, layer=replace(first.layer, chain_output=True))
+    second = random_layer(
+        ENGINE,
+        height=4,
+        width=4,
+        in_channels=4,
+        out_channels=6,
+        kernel=3,
+        padding=1,
+        images=images,
+        double_buffer=True,
+        output_zero_point=-5,
+        seed=seed + 1,
+    )
+    second = LayerRun(
+        ENGINE,
+        replace(second.layer, chain_input=True, chain_output=True),
+        first.expected(),
+        second.weights,
+        second.bias,
+    )
+    maps = second.expected()
+    pixels = np.stack([hwc_pixel(y, ENGINE.cols, second.layer.output_zero_point) for y in maps])
+    third = random_layer(
+        ENGINE,
+        height=1,
+        width=images,
+        in_channels=pixels.shape[1],
+        out_channels=5,
+        kernel=1,
+        relu=False,
+        seed=seed + 2,
+    )
+    third = LayerRun(
+        ENGINE,
+        replace(third.layer, chain_input=True),
+        pixels.T[:, None, :],
+        third.weights,
+        third.bias,
+    )
+    return [first, second, third]
+
+
+def check_network_timing(result, runs):
+    """The network's last packet, from its first parameter word to its last output word, to
+    the cycle: the chained packets before it took exactly their stall-free time."""
+    (measured,) = result.details["layers"]
+    predicted = predict_network(ENGINE.rows, ENGINE.cols, [run.layer for run in runs])[-1]
+    start = measured["start"]
+    assert measured["first_param"] - start == predicted.start_cycle
+    assert [cycle - start for cycle in measured["output_cycles"]] == predicted.output_beat_cycles
+    assert measured["layer_cycles"] == predicted.layer_cycles
+    assert measured["compute_cycles"] == predicted.compute_cycles
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_network_on_chip_bit_exact_and_cycle_exact(simulator, test_dir):
+    runs = chained_runs()
+    result = run_layers(runs, simulator, test_dir)
+    check_pass(result, 0)
+    check_network_timing(result, runs)
+
+
+@pytest.mark.parametrize("stalls", STALLS, ids=[s[0] for s in STALLS])
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_network_on_chip_with_stalls_loses_nothing(stalls, simulator, test_dir):
+    # Stalls on the host's three streams: the parameter packets, the first layer's input
+    # and the last layer's output.
+    _, idle, backpressure = stalls
+    seed = stall_seed()
+    result = run_layers(
+        chained_runs(), simulator, test_dir, idle=idle, backpressure=backpressure, seed=seed
+    )
+    check_pass(result, seed)
+
+
+def test_replay_of_other_words_than_held_raises_the_error_flag(test_dir):
+    # The dense layer reads one image's maps where the buffer holds two: the engine flags it.
+    runs = chained_runs()
+    dense = runs[-1]
+    one = LayerRun(
+        ENGINE, replace(dense.layer, width=1), dense.x[:, :, :1], dense.weights, dense.bias
+    )
+    result = run_layers([*runs[:-1], one], "amaranth", test_dir)
+    assert result.status == "fail"
+    assert "error flag" in result.message
+
+
+@pytest.mark.parametrize(
+    "engine, layer, message",
+    [
+        (
+            EngineConfig(4, 4),
+            LayerConfig(4, 4, 4, 4, 1, chain_input=True),
+            r"chain_input=True needs an engine with an activation buffer \(network_depth > 0\)",
+        ),
+        (
+            EngineConfig(4, 4, network_depth=16),
+            LayerConfig(4, 4, 4, 4, 1, chain_output=True, images=2),
+            r"chain_output=True needs 32 words \(output tensors of 2 images\) but the "
+            r"engine's network_depth is 16",
+        ),
+    ],
+)
+def test_chain_beyond_the_engine_refused(engine, layer, message):
+    with pytest.raises(ValueError, match=message):
+        layer.check(engine)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(rows=4, cols=2, network_depth=8), r"network_depth 8 needs a square array"),
+        (dict(rows=4, cols=4, network_depth=-1), r"network_depth"),
+        (dict(rows=4, cols=4, network_depth=1 << 21), r"network_depth"),
+    ],
+)
+def test_wrong_network_depth(config, message):
+    with pytest.raises(ValueError, match=message):
+        EngineConfig(**config)
+
+
+@pytest.mark.parametrize("name", ["chain_input", "chain_output"])
+def test_wrong_chain_flag(name):
+    with pytest.raises(ValueError, match=rf"{name} must be True or False, not 1"):
+        LayerConfig(4, 4, 4, 4, 1, **{name: 1})
+
+
+def _network(rng, padding=1):
+    """conv + ReLU, conv + ReLU + pool (6 channels: 8 lanes a pixel on the 4x4 array), two
+    Linear layers."""
+    net = Sequential(
+        Conv2d(3, 4, 3, 1, 1),
+        ReLU(),
+        Conv2d(4, 6, 3, 1, padding),
+        ReLU(),
+        MaxPool2d(2, 2),
+        Flatten(),
+        Linear(96, 7),
+        ReLU(),
+        Linear(7, 3),
+    )
+    for layer in net:
+        if isinstance(layer, (Conv2d, Linear)):
+            layer.weight = rng.integers(-128, 128, layer.weight_shape)
+            layer.bias = rng.integers(-1000, 1000, layer.weight_shape[0])
+            layer.multiplier, layer.shift = 300, 16
+    return net
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_compiled_network_on_chip_matches_the_golden_network(simulator, test_dir):
+    # Two batches (3 and 2 images); the host sends the packets and the first layer's input,
+    # and gets the logits only. Golden: the network run on the host, layer by layer.
+    rng = np.random.default_rng(5)
+    net = _network(rng)
+    images = rng.integers(-128, 128, (5, 3, 8, 8))
+    engine = engine_for(net, (3, 8, 8), 4, 4, batch=3, network_mode=True)
+    assert engine.network_depth == 3 * 8 * 8  # the first layer's output, 3 images
+    passes = chain(compile_network(net, (3, 8, 8), engine, batch=3), engine)
+    result = run_network_on_chip(engine, passes, images, simulator, test_dir, batch=3)
+    check_pass(result, 0)
+    np.testing.assert_array_equal(result.details["logits"], net.run(images))
+    for size, cycles in zip((3, 2), result.details["batches"], strict=True):
+        layers = [pass_layer(step.stage, step.layer, size) for step in passes]
+        assert cycles == predict_network(4, 4, layers)[-1].end_cycle + 1
+
+
+def test_network_mode_refuses_host_work_after_the_first_pass():
+    # A padding beyond kernel - 1 is the host's: not in network mode.
+    net = _network(np.random.default_rng(0), padding=(2, 1, 1, 1))
+    engine = engine_for(net, (3, 8, 8), 4, 4)
+    engine = replace(engine, network_depth=1024, max_in_channels=128, acc_width=None)
+    with pytest.raises(
+        CompileError,
+        match=r"^pass 1 \(Conv2d \+ ReLU \+ MaxPool2d, network layers 2, 3, 4\): its input",
+    ):
+        chain(compile_network(net, (3, 8, 8), engine), engine)
+
+
+def test_network_mode_needs_an_activation_buffer():
+    net = _network(np.random.default_rng(0))
+    engine = engine_for(net, (3, 8, 8), 4, 4)
+    with pytest.raises(CompileError, match=r"network_depth > 0"):
+        chain(compile_network(net, (3, 8, 8), engine), engine)
+
+
+def test_hwc_features_against_loops():
+    # Feature c*H*W + y*W + x of the PyTorch flattening sits at (y*W + x)*padded + c.
+    channels, height, width, lanes = 6, 3, 2, 4
+    where = hwc_features(channels, height, width, lanes)
+    index = 0
+    for c in range(channels):
+        for y in range(height):
+            for x in range(width):
+                assert where[index] == (y * width + x) * 8 + c
+                index += 1
