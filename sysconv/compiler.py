@@ -452,10 +452,14 @@ def engine_for(
         ),
         # A bank for the largest tensors a chained pass reads or writes.
         network_depth=max(
-            [c.images * c.height * c.width * g for c, g in zip(configs, groups) if c.chain_input]
+            [
+                c.images * c.height * c.width * g
+                for c, g in zip(configs, groups, strict=True)
+                if c.chain_input
+            ]
             + [
                 c.images * c.pool_out_height * c.pool_out_width * j
-                for c, j in zip(configs, col_tiles)
+                for c, j in zip(configs, col_tiles, strict=True)
                 if c.chain_output
             ]
             + [0]

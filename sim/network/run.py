@@ -20,8 +20,8 @@ import numpy as np
 
 from sysconv.compiler import hwc_features
 from sysconv.hw.layer import EngineConfig, LayerConfig, pack_taps
-from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim import HDL_SIMULATORS, Result, runner
+from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog, run_layers
 
 __all__ = [
