@@ -381,7 +381,7 @@ def cmd_demo(args):
     if args.batch is not None and not 1 <= args.batch <= args.images:
         raise UsageError(f"--batch must be from 1 to --images ({args.images}), not {args.batch}")
     try:
-        EngineConfig(args.rows, args.cols)
+        EngineConfig(args.rows, args.cols, network_depth=1 if args.network_mode else 0)
     except ValueError as error:
         raise UsageError(str(error)) from None
     summary = run_demo(
@@ -390,6 +390,7 @@ def cmd_demo(args):
         rows=args.rows,
         cols=args.cols,
         batch=args.batch,
+        network_mode=args.network_mode,
         out=args.out,
     )
     return 0 if summary["status"] == "pass" else 1
@@ -714,6 +715,12 @@ def _parser():
     d.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
     d.add_argument(
         "--batch", type=int, help="images a Linear pass, up to --images (default min(images, 16))"
+    )
+    d.add_argument(
+        "--network-mode",
+        action="store_true",
+        help="chain the layers on chip: only each batch's packets, first input and logits "
+        "cross the engine's streams (needs --rows equal to --cols)",
     )
     d.add_argument("--out", default="build/demo", help="folder for the PNG and summary")
     d.set_defaults(func=cmd_demo)

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from sysconv.golden import digits
-from sysconv.golden.perf import predict_batch
-from sysconv.sim.network.run import pass_layer, run_network
+from sysconv.golden.perf import predict_batch, predict_network
+from sysconv.sim.network.run import pass_layer, run_network, run_network_on_chip
 from sysconv.sim.runner import build_root
 
 from . import models
-from .compiler import CompileError, compile_network, engine_for
+from .compiler import CompileError, chain, compile_network, engine_for
 from .onnx import load
 from .projection import project
 
@@ -225,9 +225,10 @@ def _plot(path, images, labels, predictions, confusion):
 MAX_BATCH = 16
 
 
-def demo_engine(rows=8, cols=8, *, batch=MAX_BATCH):
+def demo_engine(rows=8, cols=8, *, batch=MAX_BATCH, network_mode=False):
     """The demo's :class:`~sysconv.hw.layer.EngineConfig` on a ``rows`` x ``cols`` array: the
-    smallest that runs the seed CNN in batches of ``max(batch, MAX_BATCH)``."""
+    smallest that runs the seed CNN in batches of ``max(batch, MAX_BATCH)`` (with
+    ``network_mode``, in network mode: :func:`sysconv.compiler.chain`)."""
     imported = load(ONNX_MODEL)
     return engine_for(
         imported.network,
@@ -236,13 +237,48 @@ def demo_engine(rows=8, cols=8, *, batch=MAX_BATCH):
         cols,
         batch=max(batch, MAX_BATCH),
         mult_width=imported.mult_width,
+        network_mode=network_mode,
     )
 
 
+def stream_bytes(engine, passes, sizes):
+    """Bytes on the engine's three streams per image, ``(host mode, network mode)``, for the
+    batches of ``sizes`` images through ``passes``: the host mode moves every pass's packet,
+    input and output; the network mode (:func:`sysconv.compiler.chain`) the packets, the
+    first pass's input and the last pass's output."""
+    host = network = 0
+    for size in sizes:
+        perfs = [
+            predict_batch(engine.rows, engine.cols, pass_layer(step.stage, step.layer, size))
+            for step in passes
+        ]
+        for index, images in enumerate(perfs):
+            params = images[0].param_words * engine.param_width // 8
+            inputs = sum(p.in_words for p in images) * engine.rows
+            outputs = sum(len(p.output_beat_cycles) for p in images) * engine.cols
+            host += params + inputs + outputs
+            network += params
+            network += inputs if index == 0 else 0
+            network += outputs if index == len(perfs) - 1 else 0
+    return host / sum(sizes), network / sum(sizes)
+
+
 def run_demo(
-    *, images=16, simulator="verilator", rows=8, cols=8, batch=None, out="build/demo", echo=print
+    *,
+    images=16,
+    simulator="verilator",
+    rows=8,
+    cols=8,
+    batch=None,
+    network_mode=False,
+    out="build/demo",
+    echo=print,
 ):
-    """Run the demo; returns the summary dict (also written to ``out/summary.json``)."""
+    """Run the demo; returns the summary dict (also written to ``out/summary.json``). With
+    ``network_mode`` the network runs in network mode (only each batch's packets, first
+    input and logits cross the engine's streams); the host sees whole batches only, whose
+    cycles the summary gives (``batches``) with golden.perf's (``predicted_batches``), and
+    no pass by pass figures."""
     from tqdm import tqdm
 
     imported = load(ONNX_MODEL)
@@ -251,8 +287,11 @@ def run_demo(
     if not 1 <= images <= len(test_images):
         raise ValueError(f"images must be from 1 to {len(test_images)}, not {images}")
     batch = min(images, MAX_BATCH) if batch is None else batch
-    engine = demo_engine(rows, cols, batch=batch)
+    engine = demo_engine(rows, cols, batch=batch, network_mode=network_mode)
     passes = compile_network(network, INPUT_SHAPE, engine, batch=batch)
+    if network_mode:
+        passes = chain(passes, engine)
+    sizes = [min(batch, images - first) for first in range(0, images, batch)]
     floats = float_inputs(test_images)
     x_test = imported.quantize_input(floats)
     x, y = x_test[:images], y_test[:images]
@@ -270,18 +309,24 @@ def run_demo(
         f"sysconv demo: {ONNX_MODEL.name} (quantised by onnxruntime), {images} test images "
         f"through the {rows}x{cols} engine's RTL on {simulator} ({len(passes)} passes: "
         f"{'; '.join(p.name for p in passes)})"
+        + (", in network mode: the layers chained on chip" if network_mode else "")
     )
-    with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
-        result = run_network(
-            engine,
-            passes,
-            x,
-            simulator,
-            out / simulator,
-            batch=batch,
-            progress=lambda done, total: bar.update(done - bar.n),
-        )
-        bar.update(images - bar.n if result.status == "pass" else 0)
+    if network_mode:
+        echo(f"simulating {len(sizes)} batch(es) of at most {batch} images (the host sees")
+        echo("only each batch's logits: no progress until they come)")
+        result = run_network_on_chip(engine, passes, x, simulator, out / simulator, batch=batch)
+    else:
+        with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
+            result = run_network(
+                engine,
+                passes,
+                x,
+                simulator,
+                out / simulator,
+                batch=batch,
+                progress=lambda done, total: bar.update(done - bar.n),
+            )
+            bar.update(images - bar.n if result.status == "pass" else 0)
     if result.status != "pass":
         echo(f"FAIL: {result.message}")
         return {"status": "fail", "message": result.message}
@@ -289,8 +334,7 @@ def run_demo(
     rtl_predictions = result.details["logits"].argmax(axis=1)
     bit_exact = bool(np.array_equal(result.details["logits"], golden_logits))
     layers = []
-    sizes = [min(batch, images - first) for first in range(0, images, batch)]
-    for step, stats in zip(passes, result.details["passes"], strict=True):
+    for step, stats in zip(passes, result.details.get("passes", []), strict=not network_mode):
         samples = images if step.stage == "conv" else -(-images // batch)
         layer = pass_layer(step.stage, step.layer, min(batch, images))
         # The first run (a conv pass's first image, with the packet), and every run.
@@ -314,7 +358,19 @@ def run_demo(
                 "predicted_run_cycles": [perf.layer_cycles for perf in runs],
             }
         )
-    cycles_per_image = result.cycles / images
+    if network_mode:
+        batches = result.details["batches"]
+        predicted_batches = [
+            predict_network(
+                rows, cols, [pass_layer(step.stage, step.layer, size) for step in passes]
+            )[-1].end_cycle
+            + 1
+            for size in sizes
+        ]
+        cycles_per_image = sum(batches) / images
+    else:
+        cycles_per_image = result.cycles / images
+    host_bytes, network_bytes = stream_bytes(engine, passes, sizes)
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (y, rtl_predictions), 1)
     summary = {
@@ -325,7 +381,9 @@ def run_demo(
         "rows": rows,
         "cols": cols,
         "batch": batch,
+        "network_mode": network_mode,
         "layers": layers,
+        "stream_bytes_per_image": {"host_mode": host_bytes, "network_mode": network_bytes},
         "predictions": rtl_predictions.tolist(),
         "labels": y.tolist(),
         "rtl_accuracy": float(np.mean(rtl_predictions == y)),
@@ -341,6 +399,14 @@ def run_demo(
         "wall_seconds": result.details["seconds"],
         "simulated_cycles_per_second": result.cycles / result.details["seconds"],
     }
+    if network_mode:
+        summary.update(
+            batches=batches,
+            predicted_batches=predicted_batches,
+            cycles_equal_prediction=batches == predicted_batches,
+        )
+        if batches != predicted_batches:
+            summary["status"] = "fail"
     fmax = board_fmax()
     if fmax:
         summary["projected_images_per_second"] = {
@@ -352,7 +418,13 @@ def run_demo(
     _plot(out / "demo.png", test_images[:images], y, rtl_predictions, confusion)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
-    echo(f"\n{'per pass (first run)':<37} cycles  predicted  compute  predicted  PE util")
+    if network_mode:
+        echo(
+            f"\ncycles per batch: {batches}; golden.perf: {predicted_batches} "
+            f"({'equal' if batches == predicted_batches else 'DIFFERENT'})"
+        )
+    else:
+        echo(f"\n{'per pass (first run)':<37} cycles  predicted  compute  predicted  PE util")
     for row in layers:
         echo(
             f"  {row['pass']:<34} {row['layer_cycles']:>7} {row['predicted_layer_cycles']:>10} "
@@ -397,5 +469,9 @@ def run_demo(
         echo(f"on the {name} (default engine, clock and UART):")
         for line in projection_lines(board):
             echo(f"  {line}")
+    echo(
+        f"bytes on the engine's streams per image: {host_bytes:,.0f} with the host moving "
+        f"every pass's tensors, {network_bytes:,.0f} in network mode"
+    )
     echo(f"wrote {out / 'demo.png'} and {out / 'summary.json'}")
     return summary

@@ -17,7 +17,7 @@ from sysconv.onnx import load
 
 # Icarus takes minutes an image of the 8x8 engine: the demo runs on it in `make test-long`;
 # `make test` runs a network through the engine on Icarus with tests/test_onnx.py's tiny model
-# (network mode, a conv + pool pass and a dense pass, bit-exact and cycle-exact).
+# (a conv + pool pass and a dense pass, bit-exact and cycle-exact).
 @pytest.mark.heavy
 @pytest.mark.parametrize(
     "simulator, images", [("verilator", 3), pytest.param("icarus", 3, marks=pytest.mark.long)]
@@ -117,3 +117,20 @@ def test_board_fmax_reads_the_newest_build_report(tmp_path):
     for age, name in enumerate(("old", "new", "broken")):
         os.utime(boards / name / "report.json", (age, age))
     assert board_fmax(tmp_path) == ("new", 31.5)
+
+
+@pytest.mark.heavy
+def test_demo_network_mode_bit_exact_and_cycle_exact(test_dir):
+    summary = run_demo(
+        images=2, simulator="verilator", network_mode=True, out=test_dir, echo=lambda *a: None
+    )
+    assert summary["status"] == "pass", summary.get("message")
+    imported = load(ONNX_MODEL)
+    x = digits.load("test")[0][:2]
+    expected = imported.network.run(imported.quantize_input(float_inputs(x)))
+    rtl = json.loads((test_dir / "summary.json").read_text())
+    assert rtl["network_mode"] is True and rtl["logits_bit_exact"] is True
+    assert rtl["predictions"] == expected.argmax(axis=1).tolist()
+    assert rtl["batches"] == rtl["predicted_batches"]
+    moved = rtl["stream_bytes_per_image"]
+    assert moved["network_mode"] < moved["host_mode"]

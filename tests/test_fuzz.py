@@ -1114,6 +1114,13 @@ BAD_OPTIONS = [
     BadOption(["demo"], "--batch", "zero or negative", outside(1)),
     BadOption(["demo"], "--rows", "out of range", outside(1, 64)),
     BadOption(
+        ["demo"],
+        "--cols",
+        "not --rows in network mode",
+        st.integers(1, 64).filter(lambda cols: cols != 8),
+        extra=("--network-mode",),
+    ),
+    BadOption(
         ["verilog", "--top", "accel", "--rows", "2", "--cols", "2"],
         "--max-height",
         "zero or negative",

@@ -185,11 +185,13 @@ def run_network_on_chip(engine, passes, images, simulator, test_dir, *, batch=1,
     :func:`chained_runs`' golden values). ``stalls``: ``idle``, ``backpressure``, ``seed``
     of :func:`~sysconv.sim.engine.run.run_layers`. The :class:`~sysconv.sim.Result`'s
     ``details`` add ``logits`` ((N, classes) int8: the RTL's, which matched the golden values
-    word for word; None on a failure) and ``batches``
+    word for word; None on a failure), ``seconds`` (wall clock, the build included) and
+    ``batches``
     (per batch: its cycles, first parameter word to last logit)."""
     runs = chained_runs(engine, passes, images, batch=batch)
+    start = time.perf_counter()
     result = run_layers(runs, simulator, test_dir, **stalls)
-    details = dict(result.details, logits=None, batches=[])
+    details = dict(result.details, logits=None, batches=[], seconds=time.perf_counter() - start)
     if result.status == "pass":
         lasts = [run for run in runs if not run.layer.chain_output]
         details["logits"] = np.concatenate([run.expected()[:, 0, :].T for run in lasts])
