@@ -21,16 +21,47 @@ from sysconv.hw.boards.protocol import Command, crc16, info_bytes, parse_info
 from sysconv.hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from sysconv.hw.layer import EngineConfig
 from sysconv.sim.board.run import run_board
-from sysconv.sim.engine.layer import random_layer
+from sysconv.sim.engine.layer import LayerRun, random_layer
 
 # Small enough that a layer's whole exchange is a few ten thousand cycles at 8 cycles a bit.
+# With an activation buffer for the network-mode check's first layer's output (72 words).
 ENGINE = EngineConfig(
-    2, 2, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3, max_kernel=3
+    2,
+    2,
+    max_height=6,
+    max_width=6,
+    max_in_channels=3,
+    max_out_channels=3,
+    max_kernel=3,
+    network_depth=72,
 )
 LAYERS = [
     dict(height=4, width=5, in_channels=2, out_channels=3, kernel=3, padding=1, pool_size=2),
     dict(height=3, width=3, in_channels=3, out_channels=2, kernel=1, relu=False),
 ]
+
+
+def network_runs():
+    """A 3x3 conv whose output (3 channels of 6x6) stays on chip, then a 1x1 conv on it. The
+    first computes for longer than a frame takes to bring the next packet's first word: the
+    driver must wait for the engine (a driver that does not gets WRONG_PHASE)."""
+    first = random_layer(
+        ENGINE, seed=11, height=6, width=6, in_channels=3, out_channels=3, kernel=3, padding=1
+    )
+    first = replace(first, layer=replace(first.layer, chain_output=True))
+    second = random_layer(
+        ENGINE, seed=12, height=6, width=6, in_channels=3, out_channels=2, kernel=1, relu=False
+    )
+    return [
+        first,
+        LayerRun(
+            ENGINE,
+            replace(second.layer, chain_input=True),
+            first.expected(),
+            second.weights,
+            second.bias,
+        ),
+    ]
 
 
 @pytest.mark.heavy
@@ -46,7 +77,7 @@ def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(
     simulator, board, test_dir, record_property
 ):
     runs = [random_layer(ENGINE, seed=1 + n, **layer) for n, layer in enumerate(LAYERS)]
-    result = run_board(runs, simulator, test_dir, board=board)
+    result = run_board(runs, simulator, test_dir, board=board, network=network_runs())
     where = f"{simulator}, {board or 'BoardCore at 100 MHz'}"
     failed = [
         f"{c['check']}: {c['message']} (at {c.get('sim_time_ns')} ns)"
@@ -56,7 +87,7 @@ def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(
     assert result.status == "pass" and result.details["checks"], (
         f"{where}: {result.message or failed}; waveform {result.waves}"
     )
-    assert len(result.details["checks"]) == 14, [c["check"] for c in result.details["checks"]]
+    assert len(result.details["checks"]) == 15, [c["check"] for c in result.details["checks"]]
     # The driver's own measure of the link while it ran the layers: what went both ways over
     # the time it took, against what the line carries one way (a byte each 10 bit times).
     # Frames go out and responses come back in turn, the engine computing between them, so
@@ -226,6 +257,8 @@ def test_info_round_trip():
     )
     fields, link = parse_info(payload)
     assert EngineConfig(**fields) == ENGINE
+    wide = replace(ENGINE, network_depth=1 << 20)  # beyond a u16
+    assert EngineConfig(**parse_info(info_bytes(wide, **link))[0]) == wide
     assert link == dict(
         clock_hz=12_000_000, baud=115200, frame_timeout=600_000, output_timeout=12345
     )

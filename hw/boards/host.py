@@ -20,6 +20,7 @@ Example::
     from sysconv.hw.boards.host import Board, SerialTransport
     board = Board(SerialTransport("/dev/ttyUSB1", 115200))
     y = board.run_layer(layer, x, weights, bias)   # hw.layer.LayerConfig, NumPy arrays
+    logits = board.run_network(passes, x)   # network mode: [(layer, weights, bias), ...]
 """
 
 import struct
@@ -308,6 +309,58 @@ class Board:
         config = self.config
         self.send_params(layer.packet(config, weights, bias))
         self.send_input(layer.input_beats(config, x))
+        col_tiles = -(-layer.out_channels // config.cols)
+        count = layer.pool_out_height * layer.pool_out_width * col_tiles
+        return layer.output_tensor(config, self.read_output(count))
+
+    def wait_for_params(self):
+        """Poll STATUS until the engine waits for a parameter packet (it has ended the layer
+        under way); :class:`LinkTimeout` after :attr:`timeout` seconds of polling."""
+        deadline = self._now() + self.timeout
+        while True:
+            status = self.status()
+            if status["phase"] == "params":
+                return
+            if self._now() > deadline:
+                raise LinkTimeout(
+                    f"the engine did not come back to its params phase within "
+                    f"{self.timeout} s (phase {status['phase']})"
+                )
+
+    def run_network(self, passes, x):
+        """Run a network in network mode (an engine with an activation buffer): ``passes``
+        are ``(layer, weights, bias)``, each layer of one image with ``chain_input`` on every
+        pass but the first and ``chain_output`` on every pass but the last (as
+        :func:`sysconv.compiler.chain` sets them); ``x`` is the first pass's input (Cin, H,
+        W). Only the first input goes to the board and only the last output comes back: the
+        driver sends each packet once the engine is back in its params phase (STATUS), then
+        reads the last pass's output tensor, which it returns. ValueError before anything is
+        sent if the passes are not so, or the board's engine has no activation buffer."""
+        config = self.config
+        if not config.network_depth:
+            raise ValueError(
+                "run_network needs a board whose engine has an activation buffer "
+                "(network_depth > 0); this one has none: run the passes with run_layer"
+            )
+        if not passes:
+            raise ValueError("run_network needs at least one pass")
+        for index, (layer, _, _) in enumerate(passes):
+            want = (index > 0, index < len(passes) - 1)
+            if (layer.chain_input, layer.chain_output) != want or layer.images != 1:
+                raise ValueError(
+                    f"pass {index}: chain_input={layer.chain_input}, "
+                    f"chain_output={layer.chain_output}, images={layer.images}; "
+                    f"run_network needs chain_input={want[0]}, chain_output={want[1]}, "
+                    "images=1"
+                )
+            layer.check(config)
+        for index, (layer, weights, bias) in enumerate(passes):
+            if index:
+                self.wait_for_params()
+            self.send_params(layer.packet(config, weights, bias))
+            if index == 0:
+                self.send_input(layer.input_beats(config, x))
+        layer = passes[-1][0]
         col_tiles = -(-layer.out_channels // config.cols)
         count = layer.pool_out_height * layer.pool_out_width * col_tiles
         return layer.output_tensor(config, self.read_output(count))

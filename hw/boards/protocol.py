@@ -93,7 +93,8 @@ def crc16(data, crc=0xFFFF):
 
 
 INFO_MAGIC = b"SYSC"
-INFO_VERSION = 1
+# Version 2: the parameter packet has the `chain` register, INFO the network_depth field.
+INFO_VERSION = 2
 #: The EngineConfig fields of an INFO payload, u16 LE each, after the magic and version.
 INFO_FIELDS = (
     "rows",
@@ -111,17 +112,22 @@ INFO_FIELDS = (
     "acc_depth",
     "output_depth",
 )
+#: The EngineConfig fields of an INFO payload, u32 LE each, after the u16 fields.
+INFO_WIDE_FIELDS = ("network_depth",)
 
 
 def info_bytes(config, *, clock_hz, baud, frame_timeout, output_timeout):
     """The INFO payload: magic, version, the engine's configuration (so a host builds
-    parameter packets for it), then the clock, the baud rate, and the link's two timeouts in
-    clock cycles (u32 LE each)."""
+    parameter packets for it: :data:`INFO_FIELDS` u16 LE, then :data:`INFO_WIDE_FIELDS` u32
+    LE), then the clock, the baud rate, and the link's two timeouts in clock cycles (u32 LE
+    each)."""
     fields = [getattr(config, name) for name in INFO_FIELDS]
+    wide = [getattr(config, name) for name in INFO_WIDE_FIELDS]
     return (
         INFO_MAGIC
         + bytes([INFO_VERSION])
         + struct.pack(f"<{len(fields)}H", *fields)
+        + struct.pack(f"<{len(wide)}I", *wide)
         + struct.pack("<4I", int(clock_hz), int(baud), frame_timeout, output_timeout)
     )
 
@@ -129,7 +135,8 @@ def info_bytes(config, *, clock_hz, baud, frame_timeout, output_timeout):
 def parse_info(payload):
     """Inverse of :func:`info_bytes`: ``(config fields dict, link dict)``; ValueError if the
     payload is not an INFO payload of this version."""
-    size = 5 + 2 * len(INFO_FIELDS) + 16
+    wide_at = 5 + 2 * len(INFO_FIELDS)
+    size = wide_at + 4 * len(INFO_WIDE_FIELDS) + 16
     if len(payload) != size or payload[:4] != INFO_MAGIC:
         raise ValueError(
             f"not a sysconv INFO payload ({len(payload)} bytes, expected {size} "
@@ -138,9 +145,12 @@ def parse_info(payload):
     if payload[4] != INFO_VERSION:
         raise ValueError(f"INFO version {payload[4]}, this host speaks {INFO_VERSION}")
     values = struct.unpack_from(f"<{len(INFO_FIELDS)}H", payload, 5)
+    wide = struct.unpack_from(f"<{len(INFO_WIDE_FIELDS)}I", payload, wide_at)
     clock_hz, baud, frame_timeout, output_timeout = struct.unpack_from(
-        "<4I", payload, 5 + 2 * len(INFO_FIELDS)
+        "<4I", payload, wide_at + 4 * len(INFO_WIDE_FIELDS)
     )
-    return dict(zip(INFO_FIELDS, values, strict=True)), dict(
+    fields = dict(zip(INFO_FIELDS, values, strict=True))
+    fields.update(zip(INFO_WIDE_FIELDS, wide, strict=True))
+    return fields, dict(
         clock_hz=clock_hz, baud=baud, frame_timeout=frame_timeout, output_timeout=output_timeout
     )

@@ -24,7 +24,7 @@ from sysconv.hw.boards.platforms import board_spec
 from sysconv.hw.boards.pll import pll_settings
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import ON_FAILURE, Result, ecp5_models, ice40_models, runner, waves_on_failure
-from sysconv.sim.engine.run import scenario_json
+from sysconv.sim.engine.run import runs_as_json, scenario_json
 
 __all__ = ["run_board", "TOPLEVEL", "SIM_CLOCK_HZ"]
 
@@ -42,10 +42,13 @@ def run_board(
     divisor=8,
     frame_timeout=4000,
     max_frame=4096,
+    network=None,
     waves=ON_FAILURE,
 ):
     """Build the top (see the module) for ``runs[0].engine`` and run every check of
-    :mod:`sysconv.sim.board.tb` with ``runs`` as the layers. The
+    :mod:`sysconv.sim.board.tb` with ``runs`` as the layers, and ``network`` (layer runs
+    chained as :func:`sysconv.compiler.chain` chains them, on an engine with an activation
+    buffer) as the network-mode check's network. The
     :class:`~sysconv.sim.Result`'s ``details["checks"]`` lists every check's outcome,
     ``details["link"]`` the host driver's measure of the link while it ran the layers
     (:attr:`sysconv.hw.boards.host.Board.link_stats`). A waveform only of a failing run unless
@@ -81,6 +84,8 @@ def run_board(
         timeout_s=timeout_s,
         startup_s=startup_s,
     )
+    if network is not None:
+        scenario["network"] = runs_as_json(network)
     result, wave_path = runner.run_scenario(
         built, "sysconv.sim.board.tb", Path(test_dir), json.dumps(scenario), waves=waves
     )

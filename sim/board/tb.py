@@ -27,7 +27,7 @@ from cocotb.utils import get_sim_time
 from sysconv.hw.boards.host import Board, LinkError, ResponseCorrupt, encode_frame
 from sysconv.hw.boards.protocol import Command, Status
 from sysconv.sim.board.check import self_test
-from sysconv.sim.engine.run import runs_from_json
+from sysconv.sim.engine.run import runs_from_dicts, runs_from_json
 
 
 class UartModel:
@@ -325,6 +325,25 @@ class Session:
     def check_n_self_test(self):
         passed, message = self_test(self.board, seed=5)
         assert passed, message
+
+    def check_o_network_mode(self):
+        # Network mode: the packets and the first input go out, the last output comes back;
+        # an engine without an activation buffer refuses it before sending anything.
+        items = self.scenario.get("network")
+        if items is None:
+            assert not self.board.config.network_depth, "an activation buffer and no network"
+            try:
+                self.board.run_network([(r.layer, r.weights, r.bias) for r in self.runs], None)
+            except ValueError as error:
+                assert "network_depth > 0" in str(error), str(error)
+                return
+            raise AssertionError("run_network ran on an engine without an activation buffer")
+        network = runs_from_dicts(self.board.config, items)
+        got = self.board.run_network(
+            [(run.layer, run.weights, run.bias) for run in network], network[0].x
+        )
+        want = network[-1].expected()
+        assert np.array_equal(got, want), f"network: {_first_difference(got, want)}"
 
     @property
     def param_bytes(self):

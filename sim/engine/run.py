@@ -24,7 +24,15 @@ from sysconv.sim import HDL_SIMULATORS, ON_FAILURE, SIMULATORS, Result, runner, 
 from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.engine.layer import LayerRun
 
-__all__ = ["accelerator_verilog", "run_layers", "run_speed_test", "scenario_json", "runs_from_json"]
+__all__ = [
+    "accelerator_verilog",
+    "run_layers",
+    "run_speed_test",
+    "runs_as_json",
+    "runs_from_dicts",
+    "runs_from_json",
+    "scenario_json",
+]
 
 TOPLEVEL = "sysconv_accel"
 
@@ -46,19 +54,37 @@ def _result(status, simulator, message, layers, waves, speed=None):
     return Result(status, simulator, message, cycles, waves, {"layers": layers, "speed": speed})
 
 
+def runs_as_json(runs):
+    """``runs`` as JSON-ready dicts (:func:`runs_from_dicts` reads them back)."""
+    return [
+        {
+            "layer": asdict(run.layer),
+            "x": run.x.tolist(),
+            "weights": run.weights.tolist(),
+            "bias": run.bias.tolist(),
+        }
+        for run in runs
+    ]
+
+
+def runs_from_dicts(engine, items):
+    return [
+        LayerRun(
+            engine,
+            LayerConfig(**item["layer"]),
+            np.array(item["x"], np.int64),
+            np.array(item["weights"], np.int64),
+            np.array(item["bias"], np.int64),
+        )
+        for item in items
+    ]
+
+
 def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
     return json.dumps(
         {
             "engine": asdict(runs[0].engine),
-            "layers": [
-                {
-                    "layer": asdict(run.layer),
-                    "x": run.x.tolist(),
-                    "weights": run.weights.tolist(),
-                    "bias": run.bias.tolist(),
-                }
-                for run in runs
-            ],
+            "layers": runs_as_json(runs),
             "idle": idle,
             "backpressure": backpressure,
             "seed": seed,
@@ -69,17 +95,7 @@ def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
 def runs_from_json(text):
     scenario = json.loads(text)
     engine = EngineConfig(**scenario["engine"])
-    runs = [
-        LayerRun(
-            engine,
-            LayerConfig(**item["layer"]),
-            np.array(item["x"], np.int64),
-            np.array(item["weights"], np.int64),
-            np.array(item["bias"], np.int64),
-        )
-        for item in scenario["layers"]
-    ]
-    return runs, scenario
+    return runs_from_dicts(engine, scenario["layers"]), scenario
 
 
 @waves_on_failure
