@@ -12,13 +12,16 @@ the traces checked, for ``cover`` the longest trace searched.
 from sysconv.hw import ConvEngine, MaxPool2d, SystolicArray
 from sysconv.hw import maxpool as hw_maxpool
 from sysconv.hw import systolic_array as hw_systolic_array
+from sysconv.hw.engine import Chain
+from sysconv.hw.engine import chain as hw_chain
 from sysconv.hw.engine import conv_engine as hw_engine
 
 from .array import ARRAY, ArrayHarness, array
+from .chain import CHAIN, ChainHarness
 from .engine import ENGINE, EngineHarness, engine
 from .engine_parts import PartsHarness, output_reader
 from .maxpool import POOL, SEQUENCES, PoolHarness, pool
-from .mutants import FAULTS, ShortWindow, StreamFault, patched, short_fifo
+from .mutants import FAULTS, EarlyCount, ShortWindow, StreamFault, patched, short_fifo
 from .sby import Check
 
 __all__ = ["CHECKS", "LONG", "MUTANTS", "find"]
@@ -28,6 +31,7 @@ HARNESSES = {
     "pool": PoolHarness,
     "engine": EngineHarness,
     "parts": PartsHarness,
+    "chain": ChainHarness,
 }
 
 
@@ -85,6 +89,7 @@ ARRAY_DEPTH = 20
 POOL_DEPTH = 24
 ENGINE_DEPTH = 76
 PARTS_DEPTH = 16
+CHAIN_DEPTH = 16
 
 
 def _sequence_depth(sequence):
@@ -125,6 +130,9 @@ CHECKS = [
     _property("parts", "weights", "bmc", PARTS_DEPTH),
     _property("parts", "reader", "cover", PARTS_DEPTH),
     _property("parts", "weights", "cover", PARTS_DEPTH),
+    # Network mode's part on its own: a packet's output into the buffer, the next's replay.
+    _property("chain", "replay", "bmc", CHAIN_DEPTH),
+    _property("chain", "replay", "cover", CHAIN_DEPTH),
 ]
 
 # The faults of an output stream with credits, and the assertion that catches each: the same for
@@ -344,6 +352,19 @@ MUTANTS = [
         "o.valid withdrawn before o.ready",
     ),
 ]
+
+MUTANTS.append(
+    _mutant(
+        "chain",
+        "replay",
+        "bmc",
+        CHAIN_DEPTH,
+        "early_last",
+        lambda: patched(Chain, hw_chain, "Count", EarlyCount, config=CHAIN),
+        "the chain's loop counters end a step early on loops of two or more (mutants.EarlyCount)",
+        "last not on each tensor's last word only",
+    )
+)
 
 LONG = [
     _property("array", "results", "bmc", 20),

@@ -15,12 +15,13 @@ Three kinds:
 
 from unittest import mock
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In
 
 from sysconv.hw import MaxPool2d
+from sysconv.hw.engine._common import Count
 
 from .harness import open_design, raw
 
@@ -146,3 +147,18 @@ class ShortWindow(MaxPool2d):
 
     def _left_out_lowest(self, m, taps, size):
         return super()._left_out_lowest(m, taps, size - 1)
+
+
+class EarlyCount(Count):
+    """The engine's loop counter (:class:`sysconv.hw.engine._common.Count`) with its ``last``
+    a step early on loops of two steps or more."""
+
+    def restart(self, length=None):
+        length = self._length if length is None else length
+        return [*super().restart(length), self.last.eq(length <= 2)]
+
+    def step(self):
+        return [
+            *super().step(),
+            self.last.eq(Mux(self.last, self._length <= 2, self.left == 2)),
+        ]
