@@ -160,6 +160,23 @@ def _network_section(results):
             f"bit-exact with the golden model; exact: {'yes' if rtl['exact'] else '**no**'} "
             f"({rtl['wall_seconds']:.0f} s of simulation)."
         )
+    network = section.get("rtl_network_mode")  # results from before network mode have none
+    if network and "cycles_per_image" in network:
+        moved = network["stream_bytes_per_image"]
+        out += [
+            "",
+            f"RTL in network mode on {network['array']} (`sysconv demo --network-mode`, "
+            "the layers chained on chip): "
+            f"{_fmt(network['cycles_per_image'], 0)} cycles per image; each batch's cycles "
+            f"{'equal' if network['batches_equal_prediction'] else '**differ from**'} "
+            "golden.perf's; the logits "
+            f"{'are' if network['logits_bit_exact'] else '**are not**'} bit-exact; "
+            f"{_fmt(moved['network_mode'], 0)} bytes per image on the engine's streams "
+            f"against {_fmt(moved['host_mode'], 0)} with the host moving every pass's tensors "
+            f"({network['wall_seconds']:.0f} s of simulation).",
+        ]
+    elif network:
+        out += ["", f"RTL in network mode: **the simulation failed**: {network['message']}"]
     goal = section["goal"]
     if goal["applies"]:
         out += [

@@ -377,6 +377,36 @@ class Bench:
                     f"({measured['message'] or 'logits or cycles'})"
                 )
             self.done()
+            self.step(f"seed CNN: {size}x{size} RTL in network mode on Verilator (minutes)")
+            chained = run_demo(
+                images=len(x),
+                simulator="verilator",
+                rows=size,
+                cols=size,
+                network_mode=True,
+                out=self.work / "seed-cnn-network",
+                echo=lambda *_: None,
+            )
+            section["rtl_network_mode"] = network = {
+                "array": f"{size}x{size}",
+                "status": chained["status"],
+                "message": chained.get("message", ""),
+            }
+            if "batches" in chained:
+                network.update(
+                    cycles_per_image=chained["cycles_per_image"],
+                    logits_bit_exact=chained["logits_bit_exact"],
+                    batches_equal_prediction=chained["cycles_equal_prediction"],
+                    stream_bytes_per_image=chained["stream_bytes_per_image"],
+                    wall_seconds=chained["wall_seconds"],
+                )
+            network["exact"] = chained["status"] == "pass"
+            if not network["exact"]:
+                self.failures.append(
+                    f"seed CNN on {size}x{size} in network mode: the RTL differs from golden "
+                    f"({network['message'] or 'logits or cycles'})"
+                )
+            self.done()
         goal = next((a for a in arrays if a["rows"] == 8), None)
         section["goal"] = {
             "goal": GOAL_NETWORK_RATIO,
@@ -600,7 +630,7 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
         len(workload.arrays)
         + 1
         + len(workload.arrays)
-        + (0 if quick else 1)
+        + (0 if quick else 2)
         + ((3 + (0 if quick else 1)) if speed else 0)
         + (2 if regression else 0)
     )
