@@ -50,3 +50,16 @@ def check_timing(result, runs):
         assert measured["total_cycles"] == model.total_cycles, f"layer {n}"
         assert measured["layer_cycles"] == model.layer_cycles, f"layer {n}"
         assert outputs == model.output_beat_cycles, f"layer {n}: output word cycles"
+
+
+def with_random_parameters(net, rng):
+    """``net`` (a golden.network ``Sequential``) with random int8 weights, small biases and
+    one requantisation for every Conv2d and Linear layer; returns it."""
+    from sysconv.golden.network import Conv2d, Linear
+
+    for layer in net:
+        if isinstance(layer, (Conv2d, Linear)):
+            layer.weight = rng.integers(-128, 128, layer.weight_shape)
+            layer.bias = rng.integers(-1000, 1000, layer.weight_shape[0])
+            layer.multiplier, layer.shift = 300, 16
+    return net

@@ -15,7 +15,7 @@ from sysconv.sim import SIMULATORS
 from sysconv.sim.engine.layer import LayerRun, random_layer
 from sysconv.sim.engine.run import run_layers
 from sysconv.sim.network.run import pass_layer, run_network_on_chip
-from tests.helpers import STALLS, check_pass, stall_seed
+from tests.helpers import STALLS, check_pass, stall_seed, with_random_parameters
 
 # A square array (an output beat is the next layer's input beat), 4x4.
 ENGINE = EngineConfig(
@@ -199,12 +199,7 @@ def _network(rng, padding=1):
         ReLU(),
         Linear(7, 3),
     )
-    for layer in net:
-        if isinstance(layer, (Conv2d, Linear)):
-            layer.weight = rng.integers(-128, 128, layer.weight_shape)
-            layer.bias = rng.integers(-1000, 1000, layer.weight_shape[0])
-            layer.multiplier, layer.shift = 300, 16
-    return net
+    return with_random_parameters(net, rng)
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)

@@ -13,6 +13,7 @@ from sysconv.golden import digits
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from sysconv.hw.layer import EngineConfig
 from sysconv.onnx import load
+from tests.helpers import with_random_parameters
 
 
 # Icarus takes minutes an image of the 8x8 engine: the demo runs on it in `make test-long`;
@@ -52,12 +53,7 @@ def _tiny_network(rng):
         ReLU(),
         Linear(5, 3),
     )
-    for layer in net:
-        if isinstance(layer, (Conv2d, Linear)):
-            layer.weight = rng.integers(-128, 128, layer.weight_shape)
-            layer.bias = rng.integers(-1000, 1000, layer.weight_shape[0])
-            layer.multiplier, layer.shift = 300, 16
-    return net
+    return with_random_parameters(net, rng)
 
 
 def test_compiler_fuses_and_batches():
