@@ -30,7 +30,7 @@ import io
 import math
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,11 +131,38 @@ def _most(shapes, key):
 
 
 @st.composite
-def engines_for(draw, shapes):
+def chained_shape(draw, first):
+    """A layer's shape whose input is the output of ``first`` (a shape of
+    :func:`layer_shapes`), as network mode chains them."""
+    before = LayerConfig(**first)
+    height, width = before.pool_out_height, before.pool_out_width
+    kernel = draw(st.integers(1, 4), label="kernel")
+    # Padding enough for the kernel to fit the padded input.
+    least = max(0, (kernel - min(height, width) + 1) // 2)
+    padding = draw(st.integers(least, kernel - 1), label="padding")
+    stride = draw(st.integers(1, kernel), label="stride")
+    return dict(
+        height=height,
+        width=width,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        in_channels=first["out_channels"],
+        out_channels=draw(st.integers(1, 4), label="out_channels"),
+        relu=draw(st.booleans(), label="relu"),
+        pool_size=0,
+        pool_stride=None,
+    )
+
+
+@st.composite
+def engines_for(draw, shapes, chained=False):
     """An engine that runs every layer of ``shapes``: limits at least what they need, buffers
-    anywhere from what they need to the default (the largest the limits allow)."""
+    anywhere from what they need to the default (the largest the limits allow); with
+    ``chained`` (the first layer's output the second's input, on chip) a square array and an
+    activation buffer from what the chain needs to twice that."""
     rows = draw(st.integers(1, 4), label="rows")
-    cols = draw(st.integers(1, 4), label="cols")
+    cols = rows if chained else draw(st.integers(1, 4), label="cols")
     slack = st.integers(0, 2)
     limits = dict(
         max_height=_most(shapes, lambda c: max(c.height, c.out_height)) + draw(slack),
@@ -159,6 +186,9 @@ def engines_for(draw, shapes):
     ):
         needed = _most(shapes, lambda c, r=register: c.registers(fullest)[r])
         limits[depth] = draw(st.none() | st.integers(needed, getattr(fullest, depth)), label=depth)
+    if chained:
+        words = LayerConfig(**shapes[1]).registers(fullest)["in_words"]
+        limits["network_depth"] = draw(st.integers(words, 2 * words), label="network_depth")
     return EngineConfig(rows, cols, **limits)
 
 
@@ -181,9 +211,14 @@ def requantisations(draw, shape, mult_width):
 
 @st.composite
 def engine_cases(draw):
-    """``(runs, idle, backpressure, seed)``: one or two layers on one engine, and stalls."""
+    """``(runs, idle, backpressure, seed)``: one or two layers on one engine, and stalls; two
+    layers are sometimes chained on chip (network mode: the first one's output, which the
+    host never sees, is the second one's input)."""
     shapes = draw(st.lists(layer_shapes(), min_size=1, max_size=2), label="layers")
-    engine = draw(engines_for(shapes))
+    chained = len(shapes) == 2 and draw(st.booleans(), label="chained")
+    if chained:
+        shapes[1] = draw(chained_shape(shapes[0]))
+    engine = draw(engines_for(shapes, chained))
     runs = []
     for shape in shapes:
         multiplier, shift = draw(requantisations(shape, engine.mult_width))
@@ -199,6 +234,12 @@ def engine_cases(draw):
                 draw(tensor((cout,), 16) | tensor((cout,), 32), label="bias"),
             )
         )
+    if chained:
+        first, second = runs
+        runs = [
+            replace(first, layer=replace(first.layer, chain_output=True)),
+            replace(second, layer=replace(second.layer, chain_input=True), x=first.expected()),
+        ]
     idle = draw(st.sampled_from(STALL_LEVELS), label="idle")
     backpressure = draw(st.sampled_from(STALL_LEVELS), label="backpressure")
     return runs, idle, backpressure, draw(st.integers(0, 2**32 - 1), label="stall seed")
@@ -209,15 +250,24 @@ def check_engine(case):
     # The bench compares every output word, in order, with the golden model as it arrives.
     bench = run_engine_amaranth(runs, idle=idle, backpressure=backpressure, seed=seed)
     engine = runs[0].engine
-    for n, (run, sink) in enumerate(zip(runs, bench.sinks, strict=True)):
+    # The layers whose output comes back (a chained layer's stays on chip).
+    host = [n for n, run in enumerate(runs) if not run.layer.chain_output]
+    for n, sink in zip(host, bench.sinks, strict=True):
         np.testing.assert_array_equal(
-            run.layer.output_tensor(engine, sink.received), run.expected(), err_msg=f"layer {n}"
+            runs[n].layer.output_tensor(engine, sink.received),
+            runs[n].expected(),
+            err_msg=f"layer {n}",
         )
     if not idle and not backpressure:
         predicted = predict_network(engine.rows, engine.cols, [run.layer for run in runs])
-        for n, (measured, model) in enumerate(zip(bench.timing, predicted, strict=True)):
+        for n, measured in zip(host, bench.timing, strict=True):
+            model = predicted[n]
             assert measured.compute_cycles == model.compute_cycles, f"layer {n}"
             assert measured.layer_cycles == model.layer_cycles, f"layer {n}"
+            start = measured.start
+            assert [c - start for c in measured.output_cycles] == model.output_beat_cycles, (
+                f"layer {n}: output word cycles"
+            )
 
 
 @pytest.mark.heavy
