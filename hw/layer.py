@@ -41,6 +41,7 @@ __all__ = [
     "EngineConfig",
     "LayerConfig",
     "REGISTERS",
+    "hwc_features",
     "min_acc_width",
     "pack_taps",
     "pack_tap_weights",
@@ -633,3 +634,14 @@ def pack_tap_weights(weights):
     weights = np.asarray(weights)
     (out_channels, in_channels, k, _) = weights.shape
     return weights.transpose(0, 2, 3, 1).reshape(out_channels, k * k * in_channels, 1, 1)
+
+
+def hwc_features(channels, height, width, lanes):
+    """Where the features of a ``(channels, height, width)`` map, flattened in PyTorch's
+    ``C, H, W`` order, are in the map flattened as the engine keeps it (HWC, the channels of a
+    pixel padded to a whole number of ``lanes``-wide beats): an index array of
+    ``channels * height * width`` positions out of ``height * width * ceil(channels / lanes) *
+    lanes``."""
+    padded = -(-channels // lanes) * lanes
+    c, y, x = np.meshgrid(np.arange(channels), np.arange(height), np.arange(width), indexing="ij")
+    return ((y * width + x) * padded + c).reshape(-1)

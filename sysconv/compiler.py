@@ -48,7 +48,7 @@ import numpy as np
 
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from sysconv.golden.perf import predict_batch
-from sysconv.hw.layer import EngineConfig, LayerConfig, pack_tap_weights
+from sysconv.hw.layer import EngineConfig, LayerConfig, hwc_features, pack_tap_weights
 
 __all__ = [
     "Pass",
@@ -56,7 +56,6 @@ __all__ = [
     "chain",
     "compile_network",
     "engine_for",
-    "hwc_features",
     "packing_pays",
     "CompileError",
 ]
@@ -338,22 +337,11 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
     return passes
 
 
-def hwc_features(channels, height, width, lanes):
-    """Where the features of a ``(channels, height, width)`` map, flattened in PyTorch's
-    ``C, H, W`` order, are in the map flattened as the engine keeps it (HWC, the channels of a
-    pixel padded to a whole number of ``lanes``-wide beats): an index array of
-    ``channels * height * width`` positions out of ``height * width * ceil(channels / lanes) *
-    lanes``."""
-    padded = -(-channels // lanes) * lanes
-    c, y, x = np.meshgrid(np.arange(channels), np.arange(height), np.arange(width), indexing="ij")
-    return ((y * width + x) * padded + c).reshape(-1)
-
-
 def chain(passes, engine):
     """``passes`` (from :func:`compile_network` for ``engine``) in network mode: every pass
     but the first with ``chain_input``, every pass but the last with ``chain_output``, and the
     first dense pass after the conv passes reading the last map as the engine keeps it (its
-    weights moved to :func:`hwc_features`' positions, zero on the padding lanes, and its
+    weights moved to :func:`~sysconv.hw.layer.hwc_features`' positions, zero on the padding lanes, and its
     ``in_channels`` the padded map's size). :class:`CompileError` if the engine has no
     activation buffer or it is too small for a pass's tensors, or if a pass after the first
     needs the host to pad or pack its input."""

@@ -7,10 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sysconv.compiler import CompileError, chain, compile_network, engine_for, hwc_features
+from sysconv.compiler import CompileError, chain, compile_network, engine_for
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from sysconv.golden.perf import predict_network
-from sysconv.hw.layer import EngineConfig, LayerConfig
+from sysconv.hw.layer import EngineConfig, LayerConfig, hwc_features
 from sysconv.sim import SIMULATORS
 from sysconv.sim.engine.layer import LayerRun, random_layer
 from sysconv.sim.engine.run import run_layers

@@ -18,8 +18,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from sysconv.compiler import hwc_features
-from sysconv.hw.layer import EngineConfig, LayerConfig, pack_taps
+from sysconv.hw.layer import EngineConfig, LayerConfig, hwc_features, pack_taps
 from sysconv.sim import HDL_SIMULATORS, Result, runner
 from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog, run_layers
