@@ -341,8 +341,8 @@ def chain(passes, engine):
     """``passes`` (from :func:`compile_network` for ``engine``) in network mode: every pass
     but the first with ``chain_input``, every pass but the last with ``chain_output``, and the
     first dense pass after the conv passes reading the last map as the engine keeps it (its
-    weights moved to :func:`~sysconv.hw.layer.hwc_features`' positions, zero on the padding lanes, and its
-    ``in_channels`` the padded map's size). :class:`CompileError` if the engine has no
+    weights moved to :func:`~sysconv.hw.layer.hwc_features`' positions, zero on the padding
+    lanes, and its ``in_channels`` the padded map's size). :class:`CompileError` if the engine has no
     activation buffer or it is too small for a pass's tensors, or if a pass after the first
     needs the host to pad or pack its input."""
     if not engine.network_depth:
