@@ -342,9 +342,9 @@ def chain(passes, engine):
     but the first with ``chain_input``, every pass but the last with ``chain_output``, and the
     first dense pass after the conv passes reading the last map as the engine keeps it (its
     weights moved to :func:`~sysconv.hw.layer.hwc_features`' positions, zero on the padding
-    lanes, and its ``in_channels`` the padded map's size). :class:`CompileError` if the engine has no
-    activation buffer or it is too small for a pass's tensors, or if a pass after the first
-    needs the host to pad or pack its input."""
+    lanes, and its ``in_channels`` the padded map's size). :class:`CompileError` if the
+    engine has no activation buffer or it is too small for a pass's tensors, or if a pass
+    after the first needs the host to pad or pack its input."""
     if not engine.network_depth:
         raise CompileError(
             "network mode needs an engine with an activation buffer (network_depth > 0)"
