@@ -144,8 +144,8 @@ class EngineConfig:
         activation buffer, which keeps a network's tensors on chip between its layers
         (:attr:`LayerConfig.chain_input`, :attr:`LayerConfig.chain_output`); a bank holds
         one layer's output tensors, all of its packet's images. 0 (the default): no
-        activation buffer, no network mode. Needs ``rows == cols`` (an output beat is then
-        the next layer's input beat).
+        activation buffer, no network mode. Needs ``rows`` a multiple of ``cols``: a word
+        holds ``rows // cols`` output beats of a pixel, the next layer's input word.
     """
 
     rows: int
@@ -176,10 +176,11 @@ class EngineConfig:
         if not _is_zero(self.max_pool):
             check_int("max_pool", self.max_pool, 2, 4)
         check_int("network_depth", self.network_depth, 0, MAX_NETWORK_DEPTH)
-        if self.network_depth and self.rows != self.cols:
+        if self.network_depth and self.rows % self.cols:
             raise ValueError(
-                f"network_depth {self.network_depth} needs a square array (an output beat is "
-                f"the next layer's input beat), not rows={self.rows}, cols={self.cols}"
+                f"network_depth {self.network_depth} needs rows a multiple of cols (the "
+                f"output beats of a pixel side by side make the next layer's input word), not "
+                f"rows={self.rows}, cols={self.cols}"
             )
         # The accumulator also takes the array's own sums of `rows` products.
         minimum = min_acc_width(max(self.max_kernel**2 * self.max_in_channels, self.rows))
@@ -285,10 +286,10 @@ class LayerConfig:
     Network mode (an engine with :attr:`EngineConfig.network_depth`): with ``chain_input``
     the packet's input tensors are not taken from the data stream but replayed from the
     activation buffer, which holds the output tensors of the last packet with
-    ``chain_output``, word for word (``images * height * width * groups`` words, which must
-    be what that packet wrote); with ``chain_output`` the output tensors go into the
-    activation buffer, not to the output stream. Both False (the default): the host sends and
-    receives every tensor.
+    ``chain_output`` as input words (``rows`` channels of a pixel a word; ``images * height
+    * width * groups`` words, which must be what that packet wrote); with ``chain_output``
+    the output tensors go into the activation buffer, not to the output stream. Both False
+    (the default): the host sends and receives every tensor.
 
     The rules that hold for any engine are checked here, at construction (sizes at least 1,
     stride 1 to ``kernel``, padding 0 to ``kernel - 1``, a kernel no larger than the padded
@@ -477,7 +478,10 @@ class LayerConfig:
             ("chain_input", self.images * self.height * self.width * groups, "input"),
             (
                 "chain_output",
-                self.images * self.pool_out_height * self.pool_out_width * col_tiles,
+                self.images
+                * self.pool_out_height
+                * self.pool_out_width
+                * _ceil_div(self.out_channels, engine.rows),
                 "output",
             ),
         ):

@@ -720,7 +720,7 @@ def _parser():
         "--network-mode",
         action="store_true",
         help="chain the layers on chip: only each batch's packets, first input and logits "
-        "cross the engine's streams (needs --rows equal to --cols)",
+        "cross the engine's streams (needs --rows a multiple of --cols)",
     )
     d.add_argument("--out", default="build/demo", help="folder for the PNG and summary")
     d.set_defaults(func=cmd_demo)

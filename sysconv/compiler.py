@@ -39,7 +39,7 @@ buffer for the double-buffered passes. The host only moves tensors.
 (``EngineConfig.network_depth``) the passes after the first take their input from it and all
 but the last leave their output in it, so only the first pass's input and the last pass's
 output cross the streams. ``Flatten`` is then the engine's HWC order: the first ``Linear``'s
-weights are laid out for the maps flattened in HWC order, channels padded to whole beats.
+weights are laid out for the maps flattened in HWC order, channels padded to whole input words.
 """
 
 from dataclasses import dataclass, replace
@@ -349,7 +349,7 @@ def chain(passes, engine):
         raise CompileError(
             "network mode needs an engine with an activation buffer (network_depth > 0)"
         )
-    chained = _chained(passes, engine.cols)
+    chained = _chained(passes, engine.rows)
     for index, step in enumerate(chained):
         try:
             step.layer.check(engine)
@@ -363,7 +363,8 @@ def _describe_pass(index, step):
 
 
 def _chained(passes, lanes):
-    """:func:`chain`'s passes, for an array of ``lanes`` columns, unchecked."""
+    """:func:`chain`'s passes, for an array of ``lanes`` rows (the activation buffer's words),
+    unchecked."""
     chained = []
     for index, step in enumerate(passes):
         layer, weights = step.layer, step.weights
@@ -402,7 +403,7 @@ def engine_for(
     :class:`CompileError` naming the pass and its layers."""
     passes = compile_network(network, input_shape, batch=batch, packing=packing, array=(rows, cols))
     if network_mode:
-        passes = _chained(passes, cols)
+        passes = _chained(passes, rows)
     for index, step in enumerate(passes):
         try:
             _engine_holding(step.layer, rows, cols, mult_width)
@@ -446,8 +447,8 @@ def engine_for(
                 if c.chain_input
             ]
             + [
-                c.images * c.pool_out_height * c.pool_out_width * j
-                for c, j in zip(configs, col_tiles, strict=True)
+                c.images * c.pool_out_height * c.pool_out_width * -(-c.out_channels // rows)
+                for c in configs
                 if c.chain_output
             ]
             + [0]

@@ -17,35 +17,45 @@ from sysconv.sim.engine.run import run_layers
 from sysconv.sim.network.run import pass_layer, run_network_on_chip
 from tests.helpers import STALLS, check_pass, stall_seed, with_random_parameters
 
-# A square array (an output beat is the next layer's input beat), 4x4.
-ENGINE = EngineConfig(
-    4,
-    4,
-    max_height=8,
-    max_width=8,
-    max_in_channels=128,
-    max_out_channels=8,
-    max_kernel=3,
-    network_depth=96,
-)
+
+def _engine(rows, cols):
+    return EngineConfig(
+        rows,
+        cols,
+        max_height=8,
+        max_width=8,
+        max_in_channels=128,
+        max_out_channels=8,
+        max_kernel=3,
+        network_depth=96,
+    )
 
 
-def hwc_pixel(y, lanes, fill):
-    """A (C, H, W) tensor as one pixel of ``H * W * ceil(C / lanes) * lanes`` channels, in the
-    order the engine keeps it (HWC, channels padded to whole beats with ``fill``): what a
-    dense layer after it reads from the activation buffer."""
+# A square array (an output beat is the next layer's input word), and one whose input word
+# holds two output beats of a pixel.
+ENGINES = {"4x4": _engine(4, 4), "4x2": _engine(4, 2)}
+ENGINE = ENGINES["4x4"]
+
+
+def hwc_pixel(y, engine, layer):
+    """``layer``'s output ``y`` (C, H, W) as one pixel of ``H * W * ceil(C / rows) * rows``
+    channels, as the activation buffer holds it: HWC, a pixel's output beats (``cols``
+    lanes, those past C the output zero point, or 0 after pooling) side by side in words of
+    ``rows`` lanes, the lanes past its last beat 0. What a dense layer after it reads."""
     c, h, w = y.shape
-    padded = np.full((h, w, -(-c // lanes) * lanes), fill, np.int64)
+    beats = -(-c // engine.cols) * engine.cols
+    padded = np.zeros((h, w, -(-c // engine.rows) * engine.rows), np.int64)
+    padded[:, :, c:beats] = 0 if layer.pool_size else layer.output_zero_point
     padded[:, :, :c] = y.transpose(1, 2, 0)
     return padded.reshape(-1)
 
 
-def chained_runs(images=2, seed=3):
+def chained_runs(engine=ENGINE, images=2, seed=3):
     """conv 3x3 + pool -> conv 3x3 + ReLU (6 of 8 lanes) -> a dense layer over both images'
     flattened maps: two packets of ``images`` images and a dense packet, the first taking its
     input from the host, the last sending its output back, the rest on chip."""
     first = random_layer(
-        ENGINE,
+        engine,
         height=8,
         width=8,
         in_channels=3,
@@ -59,7 +69,7 @@ def chained_runs(images=2, seed=3):
     )
     first = replace(first, layer=replace(first.layer, chain_output=True))
     second = random_layer(
-        ENGINE,
+        engine,
         height=4,
         width=4,
         in_channels=4,
@@ -72,16 +82,16 @@ def chained_runs(images=2, seed=3):
         seed=seed + 1,
     )
     second = LayerRun(
-        ENGINE,
+        engine,
         replace(second.layer, chain_input=True, chain_output=True),
         first.expected(),
         second.weights,
         second.bias,
     )
     maps = second.expected()
-    pixels = np.stack([hwc_pixel(y, ENGINE.cols, second.layer.output_zero_point) for y in maps])
+    pixels = np.stack([hwc_pixel(y, engine, second.layer) for y in maps])
     third = random_layer(
-        ENGINE,
+        engine,
         height=1,
         width=images,
         in_channels=pixels.shape[1],
@@ -91,7 +101,7 @@ def chained_runs(images=2, seed=3):
         seed=seed + 2,
     )
     third = LayerRun(
-        ENGINE,
+        engine,
         replace(third.layer, chain_input=True),
         pixels.T[:, None, :],
         third.weights,
@@ -104,7 +114,8 @@ def check_network_timing(result, runs):
     """The network's last packet, from its first parameter word to its last output word, to
     the cycle: the chained packets before it took exactly their stall-free time."""
     (measured,) = result.details["layers"]
-    predicted = predict_network(ENGINE.rows, ENGINE.cols, [run.layer for run in runs])[-1]
+    engine = runs[0].engine
+    predicted = predict_network(engine.rows, engine.cols, [run.layer for run in runs])[-1]
     start = measured["start"]
     assert measured["first_param"] - start == predicted.start_cycle
     assert [cycle - start for cycle in measured["output_cycles"]] == predicted.output_beat_cycles
@@ -112,9 +123,10 @@ def check_network_timing(result, runs):
     assert measured["compute_cycles"] == predicted.compute_cycles
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_network_on_chip_bit_exact_and_cycle_exact(simulator, test_dir):
-    runs = chained_runs()
+def test_network_on_chip_bit_exact_and_cycle_exact(simulator, engine, test_dir):
+    runs = chained_runs(ENGINES[engine])
     result = run_layers(runs, simulator, test_dir)
     check_pass(result, 0)
     check_network_timing(result, runs)
@@ -169,7 +181,8 @@ def test_chain_beyond_the_engine_refused(engine, layer, message):
 @pytest.mark.parametrize(
     "config, message",
     [
-        (dict(rows=4, cols=2, network_depth=8), r"network_depth 8 needs a square array"),
+        (dict(rows=4, cols=3, network_depth=8), r"network_depth 8 needs rows a multiple of cols"),
+        (dict(rows=2, cols=4, network_depth=8), r"network_depth 8 needs rows a multiple of cols"),
         (dict(rows=4, cols=4, network_depth=-1), r"network_depth"),
         (dict(rows=4, cols=4, network_depth=1 << 21), r"network_depth"),
     ],
@@ -202,14 +215,17 @@ def _network(rng, padding=1):
     return with_random_parameters(net, rng)
 
 
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_compiled_network_on_chip_matches_the_golden_network(simulator, test_dir):
+@pytest.mark.parametrize(
+    "simulator, rows, cols",
+    [*((simulator, 4, 4) for simulator in SIMULATORS), ("amaranth", 4, 2)],
+)
+def test_compiled_network_on_chip_matches_the_golden_network(simulator, rows, cols, test_dir):
     # Two batches (3 and 2 images); the host sends the packets and the first layer's input,
     # and gets the logits only. Golden: the network run on the host, layer by layer.
     rng = np.random.default_rng(5)
     net = _network(rng)
     images = rng.integers(-128, 128, (5, 3, 8, 8))
-    engine = engine_for(net, (3, 8, 8), 4, 4, batch=3, network_mode=True)
+    engine = engine_for(net, (3, 8, 8), rows, cols, batch=3, network_mode=True)
     assert engine.network_depth == 3 * 8 * 8  # the first layer's output, 3 images
     passes = chain(compile_network(net, (3, 8, 8), engine, batch=3), engine)
     result = run_network_on_chip(engine, passes, images, simulator, test_dir, batch=3)
@@ -217,7 +233,7 @@ def test_compiled_network_on_chip_matches_the_golden_network(simulator, test_dir
     np.testing.assert_array_equal(result.details["logits"], net.run(images))
     for size, cycles in zip((3, 2), result.details["batches"], strict=True):
         layers = [pass_layer(step.stage, step.layer, size) for step in passes]
-        assert cycles == predict_network(4, 4, layers)[-1].end_cycle + 1
+        assert cycles == predict_network(rows, cols, layers)[-1].end_cycle + 1
 
 
 def test_network_mode_refuses_host_work_after_the_first_pass():

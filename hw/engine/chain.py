@@ -15,9 +15,12 @@ class Chain(EnginePart):
     :attr:`~sysconv.hw.layer.LayerConfig.chain_output`, bit 1) sets the chain's two switches
     from the cycle after the packet's last register word until the next packet's:
 
-    - *output into the buffer*: every output word of the packet is written to the buffer's
-      write bank, from word 0, as it comes (``o.ready`` high: the engine sees a host that never
-      stalls), and nothing goes to ``host_o``. After the packet's last image's last word the
+    - *output into the buffer*: every output word of the packet goes to the buffer's write
+      bank, from word 0, as it comes (``o.ready`` high: the engine sees a host that never
+      stalls), and nothing goes to ``host_o``. A buffer word is the next layer's input word:
+      ``rows // cols`` output beats of a pixel side by side, a pixel's last word written as its
+      last beat comes, with its lanes past the pixel's beats zero (``ceil(out_channels /
+      rows)`` words a pixel). After the packet's last image's last word the
       banks swap: the bank just written is the one read next, holding ``held`` words.
     - *input from the buffer*: ``host_i`` is not taken (its ``ready`` low); the read bank is
       replayed on ``i``, from word 0, ``images`` tensors of ``in_words`` beats, ``last`` on
@@ -33,7 +36,7 @@ class Chain(EnginePart):
     Parameters
     ----------
     config : EngineConfig
-        ``network_depth`` at least 1 (and so ``rows == cols``).
+        ``network_depth`` at least 1 (and so ``rows`` a multiple of ``cols``).
 
     Members
     -------
@@ -46,7 +49,7 @@ class Chain(EnginePart):
     host_o : Out(stream.Signature(...))
         The engine's output stream to the host.
     regs : In(register_layout(config))
-        The layer's registers (``chain``, ``images``, ``in_words``).
+        The layer's registers (``chain``, ``images``, ``in_words``, ``col_tiles``).
     registers_done : In(1)
         The packet's last register word is taken (:attr:`.ParamLoader.registers_done`).
     read, write : the activation buffer's ports (``2 * network_depth`` words; bank 1 from
@@ -61,18 +64,20 @@ class Chain(EnginePart):
         super().check_parameters(config)
         if not config.network_depth:
             raise ValueError("Chain needs an engine with network_depth > 0")
+        # EngineConfig holds rows to a multiple of cols when it has an activation buffer.
 
     def __init__(self, config):
         self.check_parameters(config)
         lanes = data.ArrayLayout(signed(8), config.rows)
+        out_lanes = data.ArrayLayout(signed(8), config.cols)
         depth = 2 * config.network_depth
         super().__init__(
             config,
             {
                 "host_i": In(stream.Signature(beat(lanes))),
                 "i": Out(stream.Signature(beat(lanes))),
-                "o": In(stream.Signature(beat(lanes))),
-                "host_o": Out(stream.Signature(beat(lanes))),
+                "o": In(stream.Signature(beat(out_lanes))),
+                "host_o": Out(stream.Signature(beat(out_lanes))),
                 "regs": In(register_layout(config)),
                 "registers_done": In(1),
                 "read": read_port(depth, lanes),
@@ -91,25 +96,47 @@ class Chain(EnginePart):
         with m.If(self.registers_done):
             m.d.sync += [from_buffer.eq(reg["chain"][0]), to_buffer.eq(reg["chain"][1])]
 
-        # Capture: the packet's output words into the write bank.
+        # Capture: the packet's output words into the write bank, `rows // cols` output beats
+        # of a pixel to a buffer word (the next layer's input word), a pixel's last word
+        # written as it ends, its lanes past the pixel's beats zero.
+        per_word = cfg.rows // cfg.cols
         write_bank = Signal()
         written = Signal(range(depth + 1))
         held = Signal(range(depth + 1))
         images_out = Count(reg["images"], "images_out")
+        tiles = Count(reg["col_tiles"], "capture_tiles")  # the beat's place in its pixel
+        slot = Signal(range(per_word))  # the beat's place in its buffer word
+        earlier = Signal(data.ArrayLayout(signed(8), cfg.rows))  # the word's earlier beats
         o_fire = Signal()
+        capture = Signal()
+        word_done = Signal()
         m.d.comb += [
             o_fire.eq(self.o.valid & self.o.ready),
+            capture.eq(o_fire & to_buffer),
+            word_done.eq((slot == per_word - 1) | tiles.last),
             self.o.ready.eq(Mux(to_buffer, 1, self.host_o.ready)),
             self.host_o.valid.eq(self.o.valid & ~to_buffer),
             self.host_o.payload.eq(self.o.payload),
             self.write.addr.eq(Mux(write_bank, depth, 0) + written),
-            self.write.data.eq(self.o.payload.data),
-            self.write.en.eq(o_fire & to_buffer),
+            self.write.en.eq(capture & word_done),
         ]
+        for lane in range(cfg.rows):
+            place, lane_of_beat = divmod(lane, cfg.cols)
+            m.d.comb += self.write.data[lane].eq(
+                Mux(
+                    slot == place,
+                    self.o.payload.data[lane_of_beat],
+                    Mux(slot > place, earlier[lane], 0),
+                )
+            )
         with m.If(self.registers_done):
-            m.d.sync += [written.eq(0), *images_out.restart()]
-        with m.Elif(o_fire & to_buffer):
-            m.d.sync += written.eq(written + 1)
+            m.d.sync += [written.eq(0), slot.eq(0), *images_out.restart(), *tiles.restart()]
+        with m.Elif(capture):
+            m.d.sync += [*tiles.step(), earlier.eq(self.write.data)]
+            with m.If(word_done):
+                m.d.sync += [written.eq(written + 1), slot.eq(0)]
+            with m.Else():
+                m.d.sync += slot.eq(slot + 1)
             with m.If(self.o.payload.last):
                 m.d.sync += images_out.step()
                 with m.If(images_out.last):

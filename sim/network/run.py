@@ -148,7 +148,7 @@ def chained_runs(engine, passes, images, *, batch):
     (:func:`sysconv.compiler.chain`), batch after batch: the first pass's input as the host
     sends it, every later pass's input the golden output of the pass before, as the
     activation buffer holds it (a dense pass after the conv passes: the maps flattened in HWC
-    order, channels padded to whole beats). The last run's :meth:`~LayerRun.expected` is the
+    order, channels padded to whole input words). The last run's :meth:`~LayerRun.expected` is the
     batch's logits, ``(classes, 1, N)``."""
     runs = []
     for first in range(0, len(images), batch):
@@ -165,7 +165,7 @@ def chained_runs(engine, passes, images, *, batch):
                 maps = x.reshape(count, *x.shape[-3:])
                 (channels, height, width) = maps.shape[1:]
                 features = np.zeros((count, layer.in_channels), np.int64)
-                features[:, hwc_features(channels, height, width, engine.cols)] = maps.reshape(
+                features[:, hwc_features(channels, height, width, engine.rows)] = maps.reshape(
                     count, -1
                 )
                 x = features.T[:, None, :]
