@@ -160,8 +160,7 @@ def engines_for(draw, shapes, chained=False):
     """An engine that runs every layer of ``shapes``: limits at least what they need, buffers
     anywhere from what they need to the default (the largest the limits allow); with
     ``chained`` (the first layer's output the second's input, on chip) rows a multiple of the
-    columns and an
-    activation buffer from what the chain needs to twice that."""
+    columns and an activation buffer from what the chain needs to twice that."""
     rows = draw(st.integers(1, 4), label="rows")
     divisors = [cols for cols in range(1, rows + 1) if rows % cols == 0]
     cols = draw(st.sampled_from(divisors) if chained else st.integers(1, 4), label="cols")
