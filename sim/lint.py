@@ -58,6 +58,11 @@ CONFIGURATIONS = {
         "sysconv_accel",
         lambda: Accelerator(EngineConfig(4, 4, max_in_channels=128, network_depth=1024)),
     ),
+    # ... packing two output beats of a pixel into each word.
+    "accel-network-4x2": (
+        "sysconv_accel",
+        lambda: Accelerator(EngineConfig(4, 2, max_in_channels=128, network_depth=1024)),
+    ),
     # The largest array linted; its 32x32x64 maps and 5x5 kernels give every buffer and
     # counter a wide address. (Amaranth writes a memory's initial contents word by word, so
     # the Verilog grows with the buffers; this keeps the lint under 20 s.)

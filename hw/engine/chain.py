@@ -122,12 +122,10 @@ class Chain(EnginePart):
         ]
         for lane in range(cfg.rows):
             place, lane_of_beat = divmod(lane, cfg.cols)
+            # Lanes of a later place are zero; a beat's lanes in the last place never earlier.
+            before = Mux(slot > place, earlier[lane], 0) if place < per_word - 1 else 0
             m.d.comb += self.write.data[lane].eq(
-                Mux(
-                    slot == place,
-                    self.o.payload.data[lane_of_beat],
-                    Mux(slot > place, earlier[lane], 0),
-                )
+                Mux(slot == place, self.o.payload.data[lane_of_beat], before)
             )
         with m.If(self.registers_done):
             m.d.sync += [written.eq(0), slot.eq(0), *images_out.restart(), *tiles.restart()]
