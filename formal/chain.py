@@ -1,13 +1,15 @@
 # amaranth: UnusedElaboratable=no
 """Formal harness for the engine's network-mode part, :class:`sysconv.hw.engine.Chain`, on its
-own: an engine of a 1x1 array with a four-word activation buffer bank.
+own: an engine of a 2x1 array (two output beats of a pixel make a buffer word) with a
+four-word activation buffer bank.
 
 Two packets: the first (``chain_output``) sends its output tensors into the buffer, the second
-(``chain_input``) replays them. The registers (images, input words, output words of each
-packet) are any legal values, the first packet's from reset, the second's from the cycle its
-``registers_done`` pulses, which the solver places anywhere after the first packet's last
-output word; the output words' data, their ``valid`` and the input writer's ``ready`` are free
-in every cycle. The buffer is a real :class:`~amaranth.lib.memory.Memory`.
+(``chain_input``) replays them. The registers (the first packet's images, pixels a tensor and
+beats a pixel, ``col_tiles``; the second's images and input words) are any legal values, the
+first packet's from reset, the second's from the cycle its ``registers_done`` pulses, which the
+solver places anywhere after the first packet's last output beat; the output beats' data, their
+``valid`` and the input writer's ``ready`` are free in every cycle. The buffer is a real
+:class:`~amaranth.lib.memory.Memory`.
 """
 
 from amaranth.asserts import AnyConst
@@ -24,19 +26,19 @@ from .harness import Harness, History, any_seq, assert_source_rules, handshake, 
 __all__ = ["CHAIN", "ChainHarness", "chain"]
 
 CHAIN = EngineConfig(
-    1,
+    2,
     1,
     max_height=2,
     max_width=2,
     max_in_channels=1,
-    max_out_channels=1,
+    max_out_channels=2,
     max_kernel=1,
     max_pool=0,
     mult_width=2,
     network_depth=4,
 )
-# The most images and words a tensor the harness lets a packet have.
-MAX_IMAGES, MAX_WORDS = 2, 2
+# The most images, pixels (words) a tensor and beats a pixel the harness lets a packet have.
+MAX_IMAGES, MAX_WORDS, MAX_TILES = 2, 2, 2
 
 
 def chain():
@@ -48,13 +50,14 @@ class ChainHarness(Harness):
 
     PROPERTIES = {
         "replay": "the replayed stream keeps the stream rules and carries the words the "
-        "first packet sent into the buffer, in order, last on each tensor's last word only, "
+        "first packet sent into the buffer (a pixel's beats side by side, the lanes past them "
+        "zero), in order, last on each tensor's last word only, "
         "no more than the packet's tensors; the host's input is not taken and nothing goes "
         "to the host's output meanwhile; error pulses exactly when the replay's words are "
         "not the words held",
     }
 
-    def __init__(self, prop, design=chain, depth=16):
+    def __init__(self, prop, design=chain, depth=20):
         super().__init__(prop, design, depth)
 
     def elaborate(self, platform):
@@ -70,6 +73,7 @@ class ChainHarness(Harness):
             return value
 
         images_1, out_words = const("images_1", MAX_IMAGES), const("out_words", MAX_WORDS)
+        col_tiles = const("col_tiles", MAX_TILES)
         images_2, in_words = const("images_2", MAX_IMAGES), const("in_words", MAX_WORDS)
         any_seq(m, dut.registers_done)
         second = Signal()  # the second packet's registers are in
@@ -78,6 +82,7 @@ class ChainHarness(Harness):
             dut.regs["chain"].eq(Mux(is_second, 1, 2)),
             dut.regs["images"].eq(Mux(is_second, images_2, images_1)),
             dut.regs["in_words"].eq(in_words),
+            dut.regs["col_tiles"].eq(col_tiles),
         ]
         # The first packet's registers_done in cycle 0; the second's once, after its output.
         tensors_out = Signal(range(MAX_IMAGES + 1))
@@ -91,27 +96,34 @@ class ChainHarness(Harness):
         connect_read(m, buffer.read_port(), dut.read)
         connect_write(m, buffer.write_port(), dut.write)
 
-        # The first packet's output tensors: out_words words each, last on the last.
+        # The first packet's output tensors: out_words pixels of col_tiles beats each, last on
+        # the last beat. A pixel's beats make one word (col_tiles <= rows // cols).
         any_seq(m, dut.o.valid)
         any_seq(m, dut.o.payload.data)
         any_seq(m, dut.host_o.ready)
-        word_in_tensor = Signal(range(MAX_WORDS + 1))
+        pixel_in_tensor = Signal(range(MAX_WORDS + 1))
+        tile = Signal(range(MAX_TILES + 1))
         m.d.comb += [
             Assume(~dut.o.valid | (history.had() & ~second & (tensors_out < images_1))),
-            dut.o.payload.last.eq(word_in_tensor == out_words - 1),
+            dut.o.payload.last.eq((pixel_in_tensor == out_words - 1) & (tile == col_tiles - 1)),
         ]
         sent_words = [Signal(words, name=f"captured_{k}") for k in range(MAX_IMAGES * MAX_WORDS)]
         o_fire = handshake(m, dut.o, "o_fire")
         with m.If(o_fire):
             m.d.comb += Assert(dut.o.ready & ~dut.host_o.valid, "an output word went to the host")
-            m.d.sync += captured.eq(captured + 1)
             for k, word in enumerate(sent_words):
                 with m.If(captured == k):
-                    m.d.sync += word.eq(dut.o.payload.data)
-            with m.If(dut.o.payload.last):
-                m.d.sync += [word_in_tensor.eq(0), tensors_out.eq(tensors_out + 1)]
+                    for place in range(MAX_TILES):
+                        with m.If(tile == place):
+                            m.d.sync += word[place].eq(dut.o.payload.data[0])
+            with m.If(tile == col_tiles - 1):
+                m.d.sync += [tile.eq(0), captured.eq(captured + 1)]
+                with m.If(dut.o.payload.last):
+                    m.d.sync += [pixel_in_tensor.eq(0), tensors_out.eq(tensors_out + 1)]
+                with m.Else():
+                    m.d.sync += pixel_in_tensor.eq(pixel_in_tensor + 1)
             with m.Else():
-                m.d.sync += word_in_tensor.eq(word_in_tensor + 1)
+                m.d.sync += tile.eq(tile + 1)
 
         # The second packet's replay.
         any_seq(m, dut.i.ready)

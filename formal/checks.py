@@ -89,7 +89,7 @@ ARRAY_DEPTH = 20
 POOL_DEPTH = 24
 ENGINE_DEPTH = 76
 PARTS_DEPTH = 16
-CHAIN_DEPTH = 16
+CHAIN_DEPTH = 14
 
 
 def _sequence_depth(sequence):
@@ -374,6 +374,8 @@ LONG = [
     # Two whole layers (the slowest ends 64 cycles after the previous one): ten minutes each.
     _property("engine", "layer", "bmc", 136),
     _property("engine", "feed", "bmc", 136),
+    # Both packets at their longest (8 output beats, then the replay): three minutes.
+    _property("chain", "replay", "bmc", 20),
 ]
 
 
