@@ -312,9 +312,17 @@ def run_demo(
         + (", in network mode: the layers chained on chip" if network_mode else "")
     )
     if network_mode:
-        echo(f"simulating {len(sizes)} batch(es) of at most {batch} images (the host sees")
-        echo("only each batch's logits: no progress until they come)")
-        result = run_network_on_chip(engine, passes, x, simulator, out / simulator, batch=batch)
+        # The host sees only each batch's logits: the bar counts the packets the engine takes.
+        with tqdm(total=len(sizes) * len(passes), unit="layer", desc="RTL", leave=True) as bar:
+            result = run_network_on_chip(
+                engine,
+                passes,
+                x,
+                simulator,
+                out / simulator,
+                batch=batch,
+                progress=lambda done, total: bar.update(done - bar.n),
+            )
     else:
         with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
             result = run_network(

@@ -105,10 +105,12 @@ class TB:
         """Attach a protocol checker to each of the three streams (after reset)."""
         self.checkers = attach_checkers(self.dut, on_violation)
 
-    async def monitor(self):
+    async def monitor(self, progress_file=None):
         """Record the cycle of every handshake (cycle 0 ends at the first rising edge after
-        reset)."""
+        reset); with ``progress_file``, write ``{"packets": n}`` there as the engine takes the
+        last word of its ``n``-th parameter packet."""
         dut = self.dut
+        packets = 0
         ports = {
             "param": (dut.s_axis_param_tvalid, dut.s_axis_param_tready),
             "input": (dut.s_axis_tvalid, dut.s_axis_tready),
@@ -119,6 +121,9 @@ class TB:
             for name, (valid, ready) in ports.items():
                 if valid.value == 1 and ready.value == 1:
                     self.handshakes[name].append(self.cycle)
+                    if name == "param" and progress_file and dut.s_axis_param_tlast.value == 1:
+                        packets += 1
+                        progress_file.write_text(json.dumps({"packets": packets}))
             self.cycle += 1
 
 
@@ -129,7 +134,7 @@ async def accelerator_matches_golden(dut):
     engine = runs[0].engine
     tb = TB(dut, scenario)
     await tb.reset()
-    cocotb.start_soon(tb.monitor())
+    cocotb.start_soon(tb.monitor(test_dir / "progress.json"))
     tb.check_streams(
         lambda message: write_result(test_dir, status="fail", message=message, layers=[])
     )

@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from sysconv.hw.layer import EngineConfig, LayerConfig, hwc_features, pack_taps
-from sysconv.sim import HDL_SIMULATORS, Result, runner
+from sysconv.sim import HDL_SIMULATORS, SIMULATORS, Result, runner
 from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.engine.run import TOPLEVEL, accelerator_verilog, run_layers
 
@@ -32,6 +32,23 @@ __all__ = [
     "run_network",
     "run_network_on_chip",
 ]
+
+
+def _with_progress(simulate, progress_file, key, total, progress):
+    """Run ``simulate()`` in a thread; meanwhile call ``progress(done, total)`` (from this
+    thread) with ``done`` the ``key`` of ``progress_file`` (JSON) as the testbench rewrites
+    it."""
+    progress_file.unlink(missing_ok=True)
+    worker = threading.Thread(target=simulate)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+        if progress is not None and progress_file.exists():
+            try:
+                done = json.loads(progress_file.read_text())[key]
+            except (ValueError, KeyError):
+                continue  # being written
+            progress(done, total)
 
 
 def network_scenario(engine, passes, images, *, batch):
@@ -107,7 +124,6 @@ def run_network(
     test_dir = runner.prepare(simulator, test_dir, HDL_SIMULATORS)
     built = runner.build(accelerator_verilog(engine), TOPLEVEL, simulator)
     progress_file = test_dir / "progress.json"
-    progress_file.unlink(missing_ok=True)
     outcome = {}
 
     def simulate():
@@ -120,16 +136,7 @@ def run_network(
         )
 
     start = time.perf_counter()
-    worker = threading.Thread(target=simulate)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.5)
-        if progress is not None and progress_file.exists():
-            try:
-                done = json.loads(progress_file.read_text())["done"]
-            except (ValueError, KeyError):
-                continue  # being written
-            progress(done, len(images))
+    _with_progress(simulate, progress_file, "done", len(images), progress)
     seconds = time.perf_counter() - start
     result = outcome["result"]
     logits = np.array(result["logits"], np.int64) if result.get("logits") else None
@@ -177,7 +184,9 @@ def chained_runs(engine, passes, images, *, batch):
     return runs
 
 
-def run_network_on_chip(engine, passes, images, simulator, test_dir, *, batch=1, **stalls):
+def run_network_on_chip(
+    engine, passes, images, simulator, test_dir, *, batch=1, progress=None, **stalls
+):
     """Run ``images`` (N, C, H, W) through ``passes`` (:func:`sysconv.compiler.chain`) in
     network mode, every batch's packets and first input sent back to back, only its logits
     coming back; never raises on a mismatch (every output word is checked against
@@ -188,8 +197,15 @@ def run_network_on_chip(engine, passes, images, simulator, test_dir, *, batch=1,
     ``batches``
     (per batch: its cycles, first parameter word to last logit)."""
     runs = chained_runs(engine, passes, images, batch=batch)
+    outcome = {}
+
+    def simulate():
+        outcome["result"] = run_layers(runs, simulator, test_dir, **stalls)
+
     start = time.perf_counter()
-    result = run_layers(runs, simulator, test_dir, **stalls)
+    progress_file = runner.prepare(simulator, test_dir, SIMULATORS) / "progress.json"
+    _with_progress(simulate, progress_file, "packets", len(runs), progress)
+    result = outcome["result"]
     details = dict(result.details, logits=None, batches=[], seconds=time.perf_counter() - start)
     if result.status == "pass":
         lasts = [run for run in runs if not run.layer.chain_output]
