@@ -209,7 +209,9 @@ def _single_buffered_unless_held(config, engine):
     return config
 
 
-def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto", array=None):
+def compile_network(
+    network, input_shape, engine=None, *, batch=1, packing="auto", array=None, network_mode=False
+):
     """Passes for ``network`` on samples of ``input_shape`` ``(C, H, W)``, ``batch`` samples a
     pass (a conv pass's images, a dense pass's pixels). With ``engine``, every pass is checked
     against it (:class:`CompileError` otherwise).
@@ -222,6 +224,9 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
     cannot hold is a :class:`CompileError`). Beyond that fit, the choice depends on the
     array's shape only, never on the engine's buffer sizes, so :func:`engine_for` sizes an
     engine for the passes it then gets.
+
+    With ``network_mode`` (the passes then go to :func:`chain`) only the first pass may be
+    packed: the later ones take their input on chip, which the host cannot pack.
 
     A conv pass of several images (``batch > 1``) is double-buffered
     (``LayerConfig.double_buffer``) when ``engine`` holds two banks of its input and output
@@ -290,7 +295,7 @@ def compile_network(network, input_shape, engine=None, *, batch=1, packing="auto
             )
             weights, bias, taps = layer.weight, layer.bias, None
             shape = (layer.out_channels, config.pool_out_height, config.pool_out_width)
-            if _packs(config, packing, array, engine):
+            if not (network_mode and passes) and _packs(config, packing, array, engine):
                 # The host pads all of it, then packs the taps.
                 config, pad, taps = config.tap_packed(), pads, (layer.kernel_size, layer.stride)
                 weights = None if weights is None else pack_tap_weights(weights)
@@ -401,7 +406,14 @@ def engine_for(
 
     A network no engine can hold (a layer beyond :class:`EngineConfig`'s largest limits) is a
     :class:`CompileError` naming the pass and its layers."""
-    passes = compile_network(network, input_shape, batch=batch, packing=packing, array=(rows, cols))
+    passes = compile_network(
+        network,
+        input_shape,
+        batch=batch,
+        packing=packing,
+        array=(rows, cols),
+        network_mode=network_mode,
+    )
     if network_mode:
         passes = _chained(passes, rows)
     for index, step in enumerate(passes):
@@ -454,7 +466,9 @@ def engine_for(
             + [0]
         ),
     )
-    passes = compile_network(network, input_shape, engine, batch=batch, packing=packing)
+    passes = compile_network(
+        network, input_shape, engine, batch=batch, packing=packing, network_mode=network_mode
+    )
     if network_mode:
         chain(passes, engine)
     return engine

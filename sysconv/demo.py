@@ -28,7 +28,7 @@ from sysconv.sim.runner import build_root
 from . import models
 from .compiler import CompileError, chain, compile_network, engine_for
 from .onnx import load
-from .projection import project
+from .projection import project, project_network
 
 __all__ = [
     "MODEL",
@@ -122,7 +122,28 @@ def board_projection(config, *, clock_hz, baud, batch=16):
     result["engine_holds_network"] = why_not is None
     if why_not is not None:
         result["why_not"] = why_not
+    result["network_mode"] = _network_mode_projection(network, config, clock_hz, baud)
     return result
+
+
+def _network_mode_projection(network, config, clock_hz, baud):
+    """The demo network in network mode on the board's array, as the host driver runs it
+    (one image a pass: :func:`sysconv.projection.project_network`), with an engine that holds
+    it and has the activation buffer it needs; or ``{"why_not": ...}``."""
+    if config.rows % config.cols:
+        shape = f"{config.rows}x{config.cols}"
+        return {"why_not": f"network mode needs rows a multiple of cols, not {shape}"}
+    imported = load(ONNX_MODEL)
+    engine = engine_for(
+        network,
+        INPUT_SHAPE,
+        config.rows,
+        config.cols,
+        mult_width=imported.mult_width,
+        network_mode=True,
+    )
+    passes = chain(compile_network(network, INPUT_SHAPE, engine, network_mode=True), engine)
+    return project_network(passes, engine, clock_hz=clock_hz, baud=baud)
 
 
 def boards_projection(batch=16):
@@ -156,6 +177,15 @@ def projection_lines(board):
         "  taps packed: "
         + (", ".join(board["tap_packed"]) or "none (over the link, no packing pays)")
     )
+    network = board["network_mode"]
+    if "why_not" in network:
+        lines.append(f"  network mode: not on this array ({network['why_not']})")
+    else:
+        lines.append(
+            f"  network mode (the layers chained on chip; the host driver runs one image a "
+            f"pass): {network['images_per_s']:.1f} images/s, "
+            f"{network['per_image']['link_bytes']:.0f} bytes a image over the link"
+        )
     if not board["engine_holds_network"]:
         lines.append(
             "  (this engine's limits or buffers do not hold the network: the figures are its "
@@ -288,7 +318,7 @@ def run_demo(
         raise ValueError(f"images must be from 1 to {len(test_images)}, not {images}")
     batch = min(images, MAX_BATCH) if batch is None else batch
     engine = demo_engine(rows, cols, batch=batch, network_mode=network_mode)
-    passes = compile_network(network, INPUT_SHAPE, engine, batch=batch)
+    passes = compile_network(network, INPUT_SHAPE, engine, batch=batch, network_mode=network_mode)
     if network_mode:
         passes = chain(passes, engine)
     sizes = [min(batch, images - first) for first in range(0, images, batch)]

@@ -28,7 +28,15 @@ from dataclasses import replace
 from sysconv.golden.perf import predict_batch, predict_layer
 from sysconv.hw.boards.protocol import MAX_LENGTH
 
-__all__ = ["BITS_PER_BYTE", "REQUEST_BYTES", "RESPONSE_BYTES", "pass_link_bytes", "project"]
+__all__ = [
+    "BITS_PER_BYTE",
+    "REQUEST_BYTES",
+    "RESPONSE_BYTES",
+    "STATUS_EXCHANGE_BYTES",
+    "pass_link_bytes",
+    "project",
+    "project_network",
+]
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 REQUEST_BYTES = 6  # sync, command, length (2), CRC (2)
@@ -129,4 +137,56 @@ def project(passes, engine, *, clock_hz, baud, batch, max_frame=4096):
         "compute_share": compute_s / total_s,
         "compute_bound_images_per_s": clock_hz / layer_cycles,
         "passes": rows_out,
+    }
+
+
+STATUS_EXCHANGE_BYTES = REQUEST_BYTES + RESPONSE_BYTES + 6  # STATUS and its 6-byte answer
+
+
+def project_network(passes, engine, *, clock_hz, baud, max_frame=4096):
+    """The network ``passes`` in network mode (:func:`sysconv.compiler.chain`, one image a
+    pass) on ``engine`` as :meth:`sysconv.hw.boards.host.Board.run_network` runs them: every
+    pass's packet, the first pass's input and the last pass's output over the UART, and
+    before each packet after the first, STATUS polls until the engine is back in its params
+    phase (as many as the line carries while the pass before runs, and one more).
+
+    Returns a dict: ``per_image`` (``seconds``, ``link_s``, ``compute_s``: the last pass's
+    cycles before its first output word, the line idle; ``link_bytes``, ``polls``) and
+    ``images_per_s``."""
+    rows, cols = engine.rows, engine.cols
+    param_bytes = engine.param_width // 8
+    byte_s = BITS_PER_BYTE / baud
+    poll_s = STATUS_EXCHANGE_BYTES * byte_s
+    link_bytes, polls, compute_s = 0, 0, 0.0
+    last = len(passes) - 1
+    for index, step in enumerate(passes):
+        perf = predict_layer(rows, cols, step.layer)
+        link_bytes += sum(_words_link_bytes(perf.param_words, param_bytes, max_frame))
+        taken = perf.param_words - 1  # the cycle of the packet's last word
+        if index == 0:
+            link_bytes += sum(_words_link_bytes(perf.in_words, rows, max_frame))
+            taken = perf.first_input_cycle + perf.in_words - 1
+        if index < last:
+            # The driver polls while the engine runs the pass to its end, and once after
+            # (the phase taken as the poll's exchange starts).
+            busy_s = (perf.end_cycle - taken) / clock_hz
+            polls += int(busy_s // poll_s) + 1
+        else:
+            compute_s = (perf.output_beat_cycles[0] - taken) / clock_hz
+            outputs = len(perf.output_beat_cycles)
+            per_read = max(min(max_frame, MAX_LENGTH) // cols, 1)
+            reads = _ceil_div(outputs, per_read)
+            link_bytes += (REQUEST_BYTES + READ_PAYLOAD + RESPONSE_BYTES) * reads + outputs * cols
+    link_bytes += polls * STATUS_EXCHANGE_BYTES
+    link_s = link_bytes * byte_s
+    total_s = link_s + compute_s
+    return {
+        "per_image": {
+            "seconds": total_s,
+            "link_s": link_s,
+            "compute_s": compute_s,
+            "link_bytes": link_bytes,
+            "polls": polls,
+        },
+        "images_per_s": 1 / total_s,
     }

@@ -6,6 +6,7 @@ default builds (slow: `make test-long`)."""
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from sysconv.hw.boards.platforms import BOARDS
 from sysconv.hw.boards.protocol import SYNC_BOARD, Command, Status, crc16, info_bytes
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.verilog import no_rw_check
-from sysconv.projection import project
+from sysconv.projection import project, project_network
 from sysconv.sim.engine.layer import random_layer
 
 # A 1x1 array with small buffers, still in block RAMs, and no pooling unit (the largest part
@@ -146,6 +147,8 @@ class CountingBoard:
             payload = info_bytes(
                 self.engine, clock_hz=1, baud=1, frame_timeout=16, output_timeout=16
             )
+        elif command == Command.STATUS:
+            payload = bytes(6)  # the params phase: a network-mode driver sends its next packet
         elif command == Command.READ:
             count = int.from_bytes(frame[4 : 4 + length], "little")
             self.words_read += count
@@ -218,6 +221,42 @@ def test_projection_counts_what_the_host_driver_sends_and_the_cycles_golden_perf
     check_projection(got, clock_hz, baud)
 
 
+def test_network_projection_counts_what_the_host_driver_sends():
+    # Network mode as Board.run_network runs it: two chained passes, frames of at most 64
+    # bytes; this board answers every STATUS with the params phase, and both passes end
+    # within one poll's time, so the driver polls once.
+    engine = EngineConfig(
+        4, 2, max_height=6, max_width=6, max_in_channels=8, max_out_channels=5, network_depth=12
+    )
+    conv = random_layer(
+        engine, height=6, width=5, in_channels=4, out_channels=5, kernel=3, padding=1, seed=1
+    )
+    conv = replace(conv, layer=replace(conv.layer, pool_size=2, pool_stride=2, chain_output=True))
+    dense = random_layer(engine, height=3, width=2, in_channels=5, out_channels=3, kernel=1)
+    dense = replace(dense, layer=replace(dense.layer, chain_input=True), x=conv.expected())
+    clock_hz, baud = 24_000_000, 3_000_000
+    got = project_network(
+        [_Pass("conv", conv.layer), _Pass("conv", dense.layer)],
+        engine,
+        clock_hz=clock_hz,
+        baud=baud,
+        max_frame=64,
+    )
+    transport = CountingBoard(engine, len(dense.expected_beats()))
+    board = Board(transport, max_frame=64)
+    board.info()
+    transport.to_board = transport.to_host = 0
+    board.run_network([(r.layer, r.weights, r.bias) for r in (conv, dense)], conv.x)
+    per_image = got["per_image"]
+    assert per_image["polls"] == 1
+    assert per_image["link_bytes"] == transport.to_board + transport.to_host
+    perf = predict_layer(engine.rows, engine.cols, dense.layer)
+    idle = perf.output_beat_cycles[0] - (perf.param_words - 1)
+    assert per_image["compute_s"] == pytest.approx(idle / clock_hz)
+    seconds = per_image["link_bytes"] * 10 / baud + idle / clock_hz
+    assert got["images_per_s"] == pytest.approx(1 / seconds, rel=1e-12)
+
+
 def test_demo_projection_for_every_board():
     # What `sysconv demo` prints and writes under "boards": each board's default engine, clock
     # and rate; neither default engine holds the digits CNN, and the projection says which
@@ -257,6 +296,16 @@ def test_demo_projection_for_every_board():
         assert got["tap_packed"] == []
         lines = projection_lines(got)
         assert "  taps packed: none (over the link, no packing pays)" in lines
+        # Network mode as the host driver runs it (one image a pass) sends every packet,
+        # the dense layer's 2304x128 weights included, once an image: slower than the batch
+        # the host mode's dense passes serve.
+        network_mode = got["network_mode"]
+        assert network_mode["images_per_s"] < got["images_per_s"], network_mode
+        assert (
+            f"  network mode (the layers chained on chip; the host driver runs one image a "
+            f"pass): {network_mode['images_per_s']:.1f} images/s, "
+            f"{network_mode['per_image']['link_bytes']:.0f} bytes a image over the link"
+        ) in lines
         assert lines[0] == (
             f"peak: {rows * cols} MACs/cycle x {spec.clock_hz / 1e6:g} MHz = "
             f"{rows * cols * spec.clock_hz / 1e6:g} M MAC/s"

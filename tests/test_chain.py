@@ -265,3 +265,16 @@ def test_hwc_features_against_loops():
             for x in range(width):
                 assert where[index] == (y * width + x) * 8 + c
                 index += 1
+
+
+def test_network_mode_packs_the_first_pass_only():
+    # On a 6x1 array packing pays for the demo network's conv2 too (32 channels in groups of
+    # 6); in network mode its input is on chip, which the host cannot pack.
+    from sysconv.demo import INPUT_SHAPE, ONNX_MODEL
+    from sysconv.onnx import load
+
+    network = load(ONNX_MODEL).network
+    host = compile_network(network, INPUT_SHAPE, array=(6, 1))
+    chained = compile_network(network, INPUT_SHAPE, array=(6, 1), network_mode=True)
+    assert host[1].packed
+    assert [step.packed for step in chained] == [host[0].packed] + [False] * (len(chained) - 1)
