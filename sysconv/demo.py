@@ -341,30 +341,24 @@ def run_demo(
         f"{'; '.join(p.name for p in passes)})"
         + (", in network mode: the layers chained on chip" if network_mode else "")
     )
-    if network_mode:
-        # The host sees only each batch's logits: the bar counts the packets the engine takes.
-        with tqdm(total=len(sizes) * len(passes), unit="layer", desc="RTL", leave=True) as bar:
-            result = run_network_on_chip(
-                engine,
-                passes,
-                x,
-                simulator,
-                out / simulator,
-                batch=batch,
-                progress=lambda done, total: bar.update(done - bar.n),
-            )
-    else:
-        with tqdm(total=images, unit="image", desc="RTL", leave=True) as bar:
-            result = run_network(
-                engine,
-                passes,
-                x,
-                simulator,
-                out / simulator,
-                batch=batch,
-                progress=lambda done, total: bar.update(done - bar.n),
-            )
-            bar.update(images - bar.n if result.status == "pass" else 0)
+    # Network mode: the host sees only each batch's logits, so the bar counts the packets the
+    # engine takes.
+    run, total, unit = (
+        (run_network_on_chip, len(sizes) * len(passes), "layer")
+        if network_mode
+        else (run_network, images, "image")
+    )
+    with tqdm(total=total, unit=unit, desc="RTL", leave=True) as bar:
+        result = run(
+            engine,
+            passes,
+            x,
+            simulator,
+            out / simulator,
+            batch=batch,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
+        bar.update(total - bar.n if result.status == "pass" else 0)
     if result.status != "pass":
         echo(f"FAIL: {result.message}")
         return {"status": "fail", "message": result.message}
