@@ -19,9 +19,17 @@ from sysconv.hw.engine import conv_engine as hw_engine
 from .array import ARRAY, ArrayHarness, array
 from .chain import CHAIN, ChainHarness
 from .engine import ENGINE, EngineHarness, engine
-from .engine_parts import PartsHarness, output_reader
+from .engine_parts import PARTS, PartsHarness, output_reader
 from .maxpool import POOL, SEQUENCES, PoolHarness, pool
-from .mutants import FAULTS, EarlyCount, ShortWindow, StreamFault, patched, short_fifo
+from .mutants import (
+    FAULTS,
+    EarlyCount,
+    ShortWindow,
+    StreamFault,
+    WrittenAhead,
+    patched,
+    short_fifo,
+)
 from .sby import Check
 
 __all__ = ["CHECKS", "LONG", "MUTANTS", "find"]
@@ -353,6 +361,18 @@ MUTANTS = [
     ),
 ]
 
+MUTANTS.append(
+    _mutant(
+        "parts",
+        "weights",
+        "bmc",
+        PARTS_DEPTH,
+        "written_ahead",
+        lambda: WrittenAhead(PARTS),
+        "the weight sequencer reads the word the loader is writing (mutants.WrittenAhead)",
+        "a weight word sent before it was written",
+    )
+)
 MUTANTS.append(
     _mutant(
         "chain",

@@ -53,7 +53,8 @@ class PartsHarness(Harness):
         "out_words - 1 of the buffer in order, last on the last only, then nothing",
         "weights": "the weight sequencer's o keeps the stream rules and sends the buffer's "
         "words in order, sets x rows of them, set_done on each set's last; a set's last "
-        "beat only after the previous sets' vectors were all sent (set_sent)",
+        "beat only after the previous sets' vectors were all sent (set_sent); while the "
+        "loader still writes the weights (writing), no word is read before it is written",
     }
 
     def __init__(self, prop, design=None, depth=16):
@@ -88,7 +89,27 @@ class PartsHarness(Harness):
         any_seq(m, write.addr)
         any_seq(m, write.data)
         any_seq(m, write.en)
-        m.d.comb += Assume(~write.en | ~dut.active)
+        if self._prop == "reader":
+            m.d.comb += Assume(~write.en | ~dut.active)
+        else:
+            # The parameter loader (network mode): `writing` from reset, the words in order
+            # from address 0 (`written` of them so far), before and after `active` rises; it
+            # stops once, with the layer's words all written. Other writes (earlier layers'
+            # words) only while neither it nor the part runs.
+            writing = Signal(name="writing")
+            written = Signal(range(depth + 1), name="written")
+            any_seq(m, writing)
+            with m.If(history.had() & ~history.past(writing)):
+                m.d.comb += Assume(~writing)
+            with m.If(history.had() & history.past(writing) & ~writing):
+                m.d.comb += Assume(written >= length * config.rows)
+            with m.If(writing):
+                m.d.comb += Assume(~write.en | (write.addr == written))
+                with m.If(write.en):
+                    m.d.sync += written.eq(written + 1)
+            with m.Else():
+                m.d.comb += Assume(~write.en | ~dut.active)
+            m.d.comb += [dut.writing.eq(writing), dut.written.eq(written)]
         connect_read(m, buffer.read_port(), dut.read)
         # What the buffer holds at each address, as the harness saw it written.
         held = [Signal(words, name=f"held_{k}") for k in range(depth)]
@@ -140,8 +161,23 @@ class PartsHarness(Harness):
                 m.d.comb += Assert(
                     sets_sent >= sent // rows, "a set's last beat before the previous set's vectors"
                 )
-            m.d.comb += Cover(
-                final & (sent == beats - 1) & (length == limits[name]),
-                "the last beat of the most sets",
-            )
+            # A word written by the loader after its beat was sent (or with it) was read
+            # before it was written.
+            streamed = Signal(name="streamed")  # the loader wrote a word while the part ran
+            with m.If(writing & write.en & dut.active):
+                m.d.sync += streamed.eq(1)
+            with m.If(writing & write.en):
+                m.d.comb += Assert(
+                    sent + fire <= write.addr, "a weight word sent before it was written"
+                )
+            m.d.comb += [
+                Cover(
+                    final & (sent == beats - 1) & (length == limits[name]),
+                    "the last beat of the most sets",
+                ),
+                Cover(
+                    final & (sent == beats - 1) & (length == limits[name]) & streamed,
+                    "the last beat of the most sets, their words written while it ran",
+                ),
+            ]
         return m

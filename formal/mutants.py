@@ -10,7 +10,8 @@ Three kinds:
   duration of that one elaboration: its output FIFO built one word shorter than the credits it
   hands out (:func:`short_fifo`), or the engine's array behind a :class:`StreamFault`;
 - :class:`ShortWindow`, the pooling unit with a datapath bug: its window max leaves out the
-  oldest tap, so a 3x3 window pools only 2x2 (2x2 windows are unaffected).
+  oldest tap, so a 3x3 window pools only 2x2 (2x2 windows are unaffected); :class:`WrittenAhead`,
+  the weight sequencer reading a weight word a cycle before the loader has written it.
 """
 
 from unittest import mock
@@ -21,11 +22,12 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In
 
 from sysconv.hw import MaxPool2d
+from sysconv.hw.engine import WeightSequencer
 from sysconv.hw.engine._common import Count
 
 from .harness import open_design, raw
 
-__all__ = ["FAULTS", "ShortWindow", "StreamFault", "patched", "short_fifo"]
+__all__ = ["FAULTS", "ShortWindow", "StreamFault", "WrittenAhead", "patched", "short_fifo"]
 
 FAULTS = {
     "withdraw": "o.valid dropped every other cycle even while the beat waits for o.ready "
@@ -147,6 +149,20 @@ class ShortWindow(MaxPool2d):
 
     def _left_out_lowest(self, m, taps, size):
         return super()._left_out_lowest(m, taps, size - 1)
+
+
+class WrittenAhead(WeightSequencer):
+    """:class:`sysconv.hw.engine.WeightSequencer` told of one weight word more than the loader
+    has written: it reads the word the loader writes in the same cycle (whose data a block RAM
+    leaves undefined), or one not written yet."""
+
+    def elaborate(self, platform):
+        told = self.written
+        self.written = told + 1
+        try:
+            return super().elaborate(platform)
+        finally:
+            self.written = told
 
 
 class EarlyCount(Count):

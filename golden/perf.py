@@ -8,8 +8,11 @@ Schedule (cycles are clock cycles; the layer's first parameter word is accepted 
 A packet serves ``images`` input tensors (``layer.images``, 1 when absent); each is an *image*:
 INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
 
-- PARAMS: the packet's ``param_words`` words, one a cycle.
-- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle. Image
+- PARAMS: the packet's ``param_words`` words, one a cycle: ``REGISTER_WORDS`` registers,
+  ``bias_words = 2 * col_tiles * cols`` biases and requantisation words, then the weights.
+- INPUT: the input tensor's ``in_words`` words, one a cycle, from the next cycle; for a
+  chained-input packet (``layer.chain_input``, network mode) from the cycle after its last
+  bias word instead, its weights still coming in (see the weight beats below). Image
   ``k``'s input goes into input bank ``k % banks`` (``banks`` 2 with ``layer.double_buffer``,
   else 1): its words go in one a cycle from the cycle after both image ``k - 1``'s last input
   word and image ``k - banks``'s last COMPUTE cycle. (One bank: the next image's input
@@ -30,8 +33,13 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   first beat goes in at ``B_n = max(F_{n-1} + 1, E_{n-2} + rows + cols - 1)`` (it overwrites
   the bank of set ``n - 2``, whose last vector must have passed every PE; no wait for
   ``n = 1``), and ``F_n = max(B_n + rows - 1, E_{n-1} + 1)`` (a set's last beat waits for the
-  previous set's last vector). Results leave the array ``rows + cols + 2`` cycles after their
-  vector.
+  previous set's last vector). A chained-input packet's weights come in while its first
+  image computes (word ``j`` taken in cycle ``W + j``, ``W`` its first weight word's), and the
+  engine offers no weight word before ``W + j + 2``; that never holds a beat back here:
+  its input, at least one word, comes from ``W`` on, so ``B_0 = X + 1 >= W + 2``, and a set's
+  beats take at least ``rows`` cycles, ``B_n >= W + n * rows + 2``. (With gaps on the packet,
+  it does; the simulations with stalls check the data then.) Results leave the array
+  ``rows + cols + 2`` cycles after their vector.
 - Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, then the
   sum), requantised (``REQUANT_LATENCY``) and written; the image's COMPUTE's last cycle is
   ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last result, and the OUTPUT phase
@@ -303,13 +311,16 @@ def _predict_image(
     sets = col_tiles * layer.kernel**2 * groups
     # Registers, each column tile's biases and requantisation words, the weights; the
     # packet's later images take none.
-    param_words = REGISTER_WORDS + 2 * col_tiles * cols + sets * rows if image == 0 else 0
+    setup_words = REGISTER_WORDS + 2 * col_tiles * cols
+    param_words = setup_words + sets * rows if image == 0 else 0
     in_words = layer.height * layer.width * groups
     out_words = pixels * col_tiles
     latency = rows + cols + 2
-
+    # A chained-input packet's first image does not wait for its weights (they come in while
+    # it computes, never holding a beat back: see the schedule).
     if first_input is None:
-        first_input = start + param_words
+        streamed = image == 0 and getattr(layer, "chain_input", False)
+        first_input = start + (setup_words if streamed else param_words)
     # The first COMPUTE cycle: the cycle after the one in which the last of its conditions
     # holds.
     x = first_input + in_words

@@ -271,6 +271,24 @@ def demo_engine(rows=8, cols=8, *, batch=MAX_BATCH, network_mode=False):
     )
 
 
+def demo_passes(rows=8, cols=8, *, batch=MAX_BATCH, network_mode=False):
+    """The demo's engine (:func:`demo_engine`) and the seed CNN's passes compiled for it in
+    batches of ``batch`` (with ``network_mode``, chained: :func:`sysconv.compiler.chain`)."""
+    engine = demo_engine(rows, cols, batch=batch, network_mode=network_mode)
+    imported = load(ONNX_MODEL)
+    passes = compile_network(
+        imported.network, INPUT_SHAPE, engine, batch=batch, network_mode=network_mode
+    )
+    return engine, chain(passes, engine) if network_mode else passes
+
+
+def chained_batch_cycles(engine, passes, size):
+    """golden.perf's cycles of one batch of ``size`` images through chained ``passes`` in
+    network mode, stall-free: its first packet word to its last logit, both counted."""
+    layers = [pass_layer(step.stage, step.layer, size) for step in passes]
+    return predict_network(engine.rows, engine.cols, layers)[-1].end_cycle + 1
+
+
 def stream_bytes(engine, passes, sizes):
     """Bytes on the engine's three streams per image, ``(host mode, network mode)``, for the
     batches of ``sizes`` images through ``passes``: the host mode moves every pass's packet,
@@ -317,10 +335,7 @@ def run_demo(
     if not 1 <= images <= len(test_images):
         raise ValueError(f"images must be from 1 to {len(test_images)}, not {images}")
     batch = min(images, MAX_BATCH) if batch is None else batch
-    engine = demo_engine(rows, cols, batch=batch, network_mode=network_mode)
-    passes = compile_network(network, INPUT_SHAPE, engine, batch=batch, network_mode=network_mode)
-    if network_mode:
-        passes = chain(passes, engine)
+    engine, passes = demo_passes(rows, cols, batch=batch, network_mode=network_mode)
     sizes = [min(batch, images - first) for first in range(0, images, batch)]
     floats = float_inputs(test_images)
     x_test = imported.quantize_input(floats)
@@ -392,13 +407,7 @@ def run_demo(
         )
     if network_mode:
         batches = result.details["batches"]
-        predicted_batches = [
-            predict_network(
-                rows, cols, [pass_layer(step.stage, step.layer, size) for step in passes]
-            )[-1].end_cycle
-            + 1
-            for size in sizes
-        ]
+        predicted_batches = [chained_batch_cycles(engine, passes, size) for size in sizes]
         cycles_per_image = sum(batches) / images
     else:
         cycles_per_image = result.cycles / images

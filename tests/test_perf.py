@@ -188,6 +188,25 @@ def test_double_buffered_images_take_their_longest_stage(case):
     assert double[-1].end_cycle < single[-1].end_cycle
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])
+def test_chained_input_does_not_wait_for_the_weights(case):
+    """Network mode: a chained-input packet's first image takes its input from the cycle
+    after its last bias word, its weights coming in meanwhile; the rest of its schedule moves
+    with it (the weights never hold a beat back stall-free), its later images do not move."""
+    (rows, cols), layer = case
+    host = predict_batch(rows, cols, replace(layer, images=2), start=5)
+    chained = predict_batch(rows, cols, replace(layer, images=2, chain_input=True), start=5)
+    bias_words = 2 * ceil_div(layer.out_channels, cols) * cols
+    weight_words = host[0].param_words - REGISTER_WORDS - bias_words
+    assert chained[0].param_words == host[0].param_words
+    assert chained[0].first_input_cycle == 5 + REGISTER_WORDS + bias_words
+    early = host[0].first_input_cycle - chained[0].first_input_cycle
+    assert early == weight_words == host[0].sets * rows
+    assert chained[0].set_start_cycles == [c - early for c in host[0].set_start_cycles]
+    assert chained[0].output_beat_cycles == [c - early for c in host[0].output_beat_cycles]
+    assert chained[1].layer_cycles == host[1].layer_cycles
+
+
 def test_predict_layer_predicts_one_image():
     with pytest.raises(
         ValueError, match=r"^predict_layer predicts a layer of one image, not 2; see predict_batch$"

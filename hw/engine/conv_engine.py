@@ -85,7 +85,11 @@ class ConvEngine(wiring.Component):
     :class:`.OutputReader` (while an output tensor drains), and in network mode
     (``network_depth``) :class:`.Chain` with the activation buffer, between ``i`` and ``o``
     and the parts (a packet's ``chain`` register keeps its input or output on chip; ``i``
-    is then not taken, ``o`` sends nothing). Each part sees when it runs as
+    is then not taken, ``o`` sends nothing; the images of a chained-input packet start as
+    soon as its registers and biases are in, its input replayed and its compute run while its
+    weights still come in, the weight sequencer reading no weight word before it is written,
+    so that a dense layer's weight sets go into the array as they arrive). Each part sees
+    when it runs as
     ``active``, the layer's registers (the loader's ``regs``) as ``regs``, and the buffer
     bank of its image as ``base``.
 
@@ -96,7 +100,9 @@ class ConvEngine(wiring.Component):
     Members
     -------
     p : In(stream.Signature(StructLayout({"data": unsigned(config.param_width), "last": 1})))
-        Parameter packets. Taken only in the ``PARAMS`` phase.
+        Parameter packets. Taken in the ``PARAMS`` phase; in network mode, a chained-input
+        packet's weight words also while its first image's input replays and it computes
+        (the phase then shows ``PARAMS`` until the compute starts, then ``COMPUTE``).
     i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), rows), "last": 1})))
         Input tensors, HWC raster order, ``groups`` beats a pixel, ``images`` tensors a packet.
         Lanes past ``in_channels`` are ignored. Taken in the ``INPUT`` phase, and while the
@@ -198,6 +204,15 @@ class ConvEngine(wiring.Component):
         # reader each have a flag; with double buffering the last three run at once, on
         # different images. `phase` is worked out from the flags.
         loading = Signal(init=1)  # PARAMS
+        # The packet's images wait for its registers and biases (`setup`): in network mode a
+        # chained-input packet's images start then, its weights streaming in alongside (the
+        # weight sequencer reads none before it is written); any other packet's, once it is
+        # all in.
+        if cfg.network_depth:
+            setup = Signal(init=1)
+            opening = Mux(reg["chain"][0], params.setup_done, params.done)
+        else:
+            setup, opening = loading, params.done
         taking = Signal()  # the input writer runs
         # COMPUTE is two flags: the weight sequencer and the window generator feed the array
         # until the image's last result is out of it; the accumulator and the write-back
@@ -261,6 +276,9 @@ class ConvEngine(wiring.Component):
         # COMPUTE: weight sets and their windows' vectors into the array, the results
         # accumulated, requantised and written to the output buffer.
         connect_read(m, weight_buffer.read_port(), weights.read)
+        m.d.comb += weights.written.eq(params.weights_written)
+        if cfg.network_depth:
+            m.d.comb += weights.writing.eq(loading)
         connect_read(m, input_buffer.read_port(), window.read)
         wiring.connect(m, weights.o, array.w)
         wiring.connect(m, window.o, array.i)
@@ -385,13 +403,13 @@ class ConvEngine(wiring.Component):
             pending_next.eq(pending + enter_compute - compute_done),
             more_inputs_next.eq(more_inputs & ~(input_done & inputs.last)),
             enter_compute.eq(
-                ~loading
+                ~setup
                 & feed_may_start
                 & ((unfed != 0) | input_done)
                 & ((held_out == 0) | (double & (held_out == 1)) | image_end)
             ),
         ]
-        with m.If(loading):
+        with m.If(setup):
             m.d.sync += [
                 *images.restart(),
                 *inputs.restart(),
@@ -405,7 +423,7 @@ class ConvEngine(wiring.Component):
                 feed_bank.eq(0),
                 write_bank.eq(0),
                 out_bank.eq(0),
-                taking.eq(params.done),
+                taking.eq(opening),
             ]
         with m.Else():
             m.d.sync += [
@@ -433,6 +451,11 @@ class ConvEngine(wiring.Component):
             m.d.sync += loading.eq(0)
         with m.If(image_end & images.last):
             m.d.sync += loading.eq(1)
+        if cfg.network_depth:
+            with m.If(opening):
+                m.d.sync += setup.eq(0)
+            with m.If(image_end & images.last):
+                m.d.sync += setup.eq(1)
         # An image's feed ends before its drain does, so `feeding` already implies a pending
         # image; clearing it with the last one too makes that plain to an induction proof
         # (formal.engine, "phases") without the parts' inner counters.

@@ -51,6 +51,13 @@ class ParamLoader(EnginePart):
     registers_done : Out(1)
         The packet's last register word is taken in this cycle: ``regs`` hold the packet's
         values from the next cycle (and every register but ``weight_words`` already).
+    setup_done : Out(1)
+        The packet's last bias word (its last register word if it has no biases) is taken in
+        this cycle: the registers, biases and requantisation constants are in from the next
+        cycle, and only weight words follow.
+    weights_written : Out(range(config.weight_depth + 1))
+        The packet's weight words written so far (into addresses ``0`` to
+        ``weights_written - 1``; a word taken in a cycle counts from the next).
     done : Out(1)
         The packet's last word (by its length, not its ``last``) is taken in this cycle.
     error : Out(1)
@@ -71,6 +78,8 @@ class ParamLoader(EnginePart):
                 ),
                 "first": Out(1),
                 "registers_done": Out(1),
+                "setup_done": Out(1),
+                "weights_written": Out(range(config.weight_depth + 1)),
                 "done": Out(1),
                 "error": Out(1),
             },
@@ -132,6 +141,11 @@ class ParamLoader(EnginePart):
             weight_write.en.eq(p_fire & in_weights),
             self.first.eq(p_fire & (p_word == 0)),
             self.registers_done.eq(p_fire & in_registers & (p_word == len(REGISTERS) - 1)),
+            self.setup_done.eq(
+                (self.registers_done & (reg["bias_words"] == 0))
+                | (p_fire & in_biases & biases.last)
+            ),
+            self.weights_written.eq(weight_count),
             self.done.eq(p_fire & params_last),
             self.error.eq(p_fire & (self.p.payload.last != params_last)),
         ]

@@ -13,7 +13,9 @@ class WeightSequencer(EnginePart):
     The weight words go out in buffer order, ``rows`` beats a set, ``sets`` sets. A set's last
     beat (which switches the array's weight bank) waits until the window generator has sent
     every vector of the set before (``set_sent``); the other beats shift in while the array
-    computes.
+    computes. While the parameter loader is still writing the layer's weights (``writing``,
+    network mode), no word is read before it is written: the beat of word ``n`` is offered
+    no earlier than the second cycle after the cycle its word was taken.
 
     Parameters
     ----------
@@ -36,6 +38,12 @@ class WeightSequencer(EnginePart):
         The window generator sent a set's last vector into the array in this cycle.
     set_done : Out(1)
         A set's last beat is taken in this cycle.
+    writing : In(1)
+        The parameter loader is writing the layer's weights into the buffer. Tie to 0 where the
+        weights are all in before ``active`` rises.
+    written : In(range(config.weight_depth + 1))
+        While ``writing``: the words written so far (:attr:`.ParamLoader.weights_written`);
+        the words from address ``written`` on are not read.
     """
 
     def __init__(self, config):
@@ -50,6 +58,8 @@ class WeightSequencer(EnginePart):
                 "o": Out(stream.Signature(words)),
                 "set_sent": In(1),
                 "set_done": Out(1),
+                "writing": In(1),
+                "written": In(range(config.weight_depth + 1)),
             },
         )
 
@@ -75,11 +85,17 @@ class WeightSequencer(EnginePart):
         w_go = Signal(init=1)
         w_fire = Signal()
         w_advance = Signal()
+        # The word at w_addr is in the buffer (the reads never pass the writes: w_addr is at
+        # most `written`, and reads it once it is more).
+        w_written = Signal()
+        w_read = Signal()  # w_addr is read in this cycle
         m.d.comb += [
             w_fire.eq(self.o.valid & self.o.ready),
             w_advance.eq(~w_valid | w_fire),
+            w_written.eq(~self.writing | (w_addr != self.written)),
+            w_read.eq(w_advance & w_more & w_written),
             self.read.addr.eq(w_addr),
-            self.read.en.eq(w_advance),
+            self.read.en.eq(w_advance & w_written),
             self.o.payload.eq(self.read.data),
             # A set's last beat switches the array's bank: only once the previous set's
             # vectors are all in.
@@ -116,11 +132,11 @@ class WeightSequencer(EnginePart):
             ]
             with m.If(w_advance):
                 m.d.sync += [
-                    w_valid.eq(w_more),
+                    w_valid.eq(w_read),
                     w_final.eq(w_beat == rows - 1),
                     w_valid_set.eq(w_set.value),
                 ]
-                with m.If(w_more):
+                with m.If(w_read):
                     m.d.sync += w_addr.eq(w_addr + 1)
                     with m.If(w_beat == rows - 1):
                         m.d.sync += [w_beat.eq(0), *w_set.step(), w_more.eq(~w_set.last)]

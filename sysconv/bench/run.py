@@ -295,7 +295,14 @@ class Bench:
     def network(self, *, rtl):
         """Part 3: the seed CNN, :data:`~sysconv.demo.MAX_BATCH` test images in one batch, on
         each array size, predicted; with ``rtl`` also simulated on the speed array."""
-        from sysconv.demo import MAX_BATCH, ONNX_MODEL, float_inputs, run_demo
+        from sysconv.demo import (
+            MAX_BATCH,
+            ONNX_MODEL,
+            chained_batch_cycles,
+            demo_passes,
+            float_inputs,
+            run_demo,
+        )
         from sysconv.golden import digits
         from sysconv.model import run_model
         from sysconv.onnx import load
@@ -309,6 +316,10 @@ class Bench:
             macs = sum(row["macs_per_image"] for row in summary["passes"])
             limit = macs / (size * size)
             cycles = summary["predicted_cycles_per_image"]
+            # Network mode: the batch's packets back to back, only its first input and its
+            # logits crossing the streams.
+            engine, chained = demo_passes(size, size, batch=MAX_BATCH, network_mode=True)
+            chained_cycles = chained_batch_cycles(engine, chained, MAX_BATCH) / MAX_BATCH
             arrays.append(
                 {
                     "array": f"{size}x{size}",
@@ -317,6 +328,8 @@ class Bench:
                     "limit": limit,
                     "predicted_cycles_per_image": cycles,
                     "ratio": cycles / limit,
+                    "network_mode_cycles_per_image": chained_cycles,
+                    "network_mode_ratio": chained_cycles / limit,
                     "passes": [
                         {
                             "pass": row["pass"],
