@@ -100,9 +100,9 @@ class ConvEngine(wiring.Component):
     Members
     -------
     p : In(stream.Signature(StructLayout({"data": unsigned(config.param_width), "last": 1})))
-        Parameter packets. Taken in the ``PARAMS`` phase; in network mode, a chained-input
-        packet's weight words also while its first image's input replays and it computes
-        (the phase then shows ``PARAMS`` until the compute starts, then ``COMPUTE``).
+        Parameter packets. Taken exactly in the ``PARAMS`` phase (in network mode a
+        chained-input packet's first image replays its input and computes in it too, while
+        the packet's weight words come in).
     i : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), rows), "last": 1})))
         Input tensors, HWC raster order, ``groups`` beats a pixel, ``images`` tensors a packet.
         Lanes past ``in_channels`` are ignored. Taken in the ``INPUT`` phase, and while the
@@ -118,10 +118,12 @@ class ConvEngine(wiring.Component):
         The current :class:`Phase`. ``OUTPUT`` while an output tensor drains: from an image's
         compute end (or, double-buffered, from the second cycle after the previous image's
         end if later) to its end, the next image's input, and with double buffering the next
-        image's compute, overlapped or not; else ``COMPUTE`` while an image computes (from
-        its first cycle to its last result written, two images' overlapping); else
-        ``PARAMS`` while a packet is taken; else ``INPUT`` (waiting for an input tensor). So
-        the phase leaves ``OUTPUT`` for at least a cycle after each image's end.
+        image's compute, overlapped or not; else ``PARAMS`` while a packet is taken (``p``
+        ready; in network mode a chained-input packet's first image may replay its input and
+        compute meanwhile); else ``COMPUTE`` while an image computes (from its first cycle to
+        its last result written, two images' overlapping); else ``INPUT`` (waiting for an
+        input tensor). So the phase leaves ``OUTPUT`` for at least a cycle after each image's
+        end.
     error : Out(1)
         Sticky: a packet or tensor whose ``last`` was not on its last beat, or (network mode) a
         chained input that is not the words the activation buffer holds. Cleared by reset.
@@ -229,7 +231,7 @@ class ConvEngine(wiring.Component):
                 Mux(
                     sending,
                     Phase.OUTPUT,
-                    Mux(in_compute, Phase.COMPUTE, Mux(loading, Phase.PARAMS, Phase.INPUT)),
+                    Mux(loading, Phase.PARAMS, Mux(in_compute, Phase.COMPUTE, Phase.INPUT)),
                 )
             ),
             self.phase.eq(phase),
@@ -276,9 +278,10 @@ class ConvEngine(wiring.Component):
         # COMPUTE: weight sets and their windows' vectors into the array, the results
         # accumulated, requantised and written to the output buffer.
         connect_read(m, weight_buffer.read_port(), weights.read)
-        m.d.comb += weights.written.eq(params.weights_written)
-        if cfg.network_depth:
-            m.d.comb += weights.writing.eq(loading)
+        m.d.comb += [
+            weights.written.eq(params.weights_written),
+            weights.writing.eq(loading if cfg.network_depth else 0),
+        ]
         connect_read(m, input_buffer.read_port(), window.read)
         wiring.connect(m, weights.o, array.w)
         wiring.connect(m, window.o, array.i)

@@ -39,8 +39,8 @@ class ParamLoader(EnginePart):
         The engine is in its ``PARAMS`` phase. While low, the loader is back at a packet's
         first word (it starts the cycle after ``active`` rises).
     regs : Out(register_layout(config))
-        The layer's registers, each from the cycle after its word (flip-flops without reset:
-        nothing reads them before a packet wrote them).
+        The layer's registers, each from the cycle after its word; 0 from reset until the
+        first packet writes them.
     bias_write : In(WritePort.Signature(...)) of the bias buffer
         One word a column tile (``constants_layout(config)``), written with the tile's last
         requantisation word.
@@ -91,12 +91,13 @@ class ParamLoader(EnginePart):
         cols = cfg.cols
         limits = cfg.register_limits()
 
-        # The registers (before anything reads them a packet wrote them: no reset).
+        # The registers, reset: the loop counters restart from them while their parts wait, so
+        # before the first packet too; unknown values there would be harmless in silicon, but
+        # a gate-level simulation's X would stay in the counters.
         reg = {
             name: Signal(
                 signed(8) if name in SIGNED_REGISTERS else range(limits[name] + 1),
                 name=f"reg_{name}",
-                reset_less=True,
             )
             for name in REGISTERS
         }
