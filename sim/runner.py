@@ -348,9 +348,14 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
     elif waves:
         wave_path = test_dir / "waves.vcd"
         kwargs = {"test_args": ["--trace", "--trace-file", str(wave_path)]}
-    # No bytecode caches: cocotb rewrites the testbench's asserts through pytest's hook, which
-    # would write its caches beside the modules, in site-packages for an installed wheel.
-    extra_env = {"SYSCONV_TEST_DIR": str(test_dir), "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    # cocotb would rewrite the asserts of every module imported after its start through
+    # pytest's hook (the testbenches report their own messages): time in every simulator
+    # process, and caches written beside the modules, in site-packages for an installed wheel.
+    extra_env = {
+        "SYSCONV_TEST_DIR": str(test_dir),
+        "COCOTB_REWRITE_ASSERTION_FILES": "",
+        **(env or {}),
+    }
     try:
         runner.test(
             test_module=test_module,
