@@ -349,8 +349,8 @@ def run_cocotb(built, test_module, test_dir, *, env=None, waves=True):
         wave_path = test_dir / "waves.vcd"
         kwargs = {"test_args": ["--trace", "--trace-file", str(wave_path)]}
     # cocotb would rewrite the asserts of every module imported after its start through
-    # pytest's hook (the testbenches report their own messages): time in every simulator
-    # process, and caches written beside the modules, in site-packages for an installed wheel.
+    # pytest's hook, writing its caches beside the modules: into site-packages for an
+    # installed wheel. The testbenches report their own messages.
     extra_env = {
         "SYSCONV_TEST_DIR": str(test_dir),
         "COCOTB_REWRITE_ASSERTION_FILES": "",

@@ -89,9 +89,8 @@ class ConvEngine(wiring.Component):
     soon as its registers and biases are in, its input replayed and its compute run while its
     weights still come in, the weight sequencer reading no weight word before it is written,
     so that a dense layer's weight sets go into the array as they arrive). Each part sees
-    when it runs as
-    ``active``, the layer's registers (the loader's ``regs``) as ``regs``, and the buffer
-    bank of its image as ``base``.
+    when it runs as ``active``, the layer's registers (the loader's ``regs``) as ``regs``,
+    and the buffer bank of its image as ``base``.
 
     Parameters
     ----------
