@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/ensure-icarus.sh
 	@touch $@
 
 # The regression: what a reviewer checks (ruff's lint and format), then every test not marked
-# long, on every simulator. Simulator models are cached in build/sim by their Verilog's hash.
+# long, on every simulator. Simulator models are cached in build/sim by their Verilog's hash,
+# Yosys and nextpnr runs in build/tools by their inputs.
 test: setup lint-python
 	$(PY) -m pytest -n $(JOBS) -m "not long"
 

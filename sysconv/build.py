@@ -206,14 +206,18 @@ def _board_top(spec, config, pll, baud, work, seed):
     # to_rtlil gives the engine alone's, or Yosys emulates read-before-write around them.
     design = work / f"{NAME}.il"
     design.write_text(no_rw_check(design.read_text()))
-    times = {
-        "synth_s": tools.run(
+    times = _times()
+    _timed(
+        times,
+        "synth_s",
+        tools.run(
             [tools.find("yosys"), "-q", "-l", f"{NAME}.rpt", f"{NAME}.ys"],
             work,
             "yosys.log",
             step="synthesis of the board top",
-        )
-    }
+            cache=True,
+        ),
+    )
     needs = _needs(spec, _synth_cells(work / f"{NAME}.stat.json"))
     _check_fit(spec, needs, f"the board top ({_describe(config)})")
     common = [
@@ -253,8 +257,8 @@ def _board_top(spec, config, pll, baud, work, seed):
             f"{NAME}.bit",
         ]
         bitstream = f"{NAME}.bit"
-    times["pnr_s"] = _run_pnr(pnr, work, spec, "the board top", config)
-    times["pack_s"] = tools.run(pack, work, "pack.log", step="bitstream packing")
+    _timed(times, "pnr_s", _run_pnr(pnr, work, spec, "the board top", config))
+    _timed(times, "pack_s", tools.run(pack, work, "pack.log", step="bitstream packing", cache=True))
     used, fmax, paths = _pnr_report(work / "report.json", spec)
     return (
         {
@@ -266,6 +270,19 @@ def _board_top(spec, config, pll, baud, work, seed):
         work / bitstream,
         work / f"{NAME}.debug.v",
     )
+
+
+def _times():
+    """A run's ``times``: seconds per step (``synth_s``, ``pnr_s``, ``pack_s``), and under
+    ``cached`` the steps whose results came from the tool cache (:mod:`sysconv.tools`), their
+    seconds those of the run that made them."""
+    return {"cached": []}
+
+
+def _timed(times, step, ran):
+    times[step] = round(times.get(step, 0.0) + ran.seconds, 1)
+    if ran.cached and step not in times["cached"]:
+        times["cached"].append(step)
 
 
 def _overflow(log, spec):
@@ -283,7 +300,7 @@ def _overflow(log, spec):
 
 def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
     try:
-        return tools.run(command, work, log_name, step=f"place and route of {what}")
+        return tools.run(command, work, log_name, step=f"place and route of {what}", cache=True)
     except ToolError as error:
         # nextpnr's own capacity checks (logic cells, after packing) end up here.
         text = (Path(work) / log_name).read_text(errors="replace")
@@ -308,8 +325,10 @@ def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
 
 
 def _engine_alone(spec, config, work, seeds):
-    """Synthesis once, then place and route once per seed in ``seeds``; the report of the seed
-    with the highest Fmax (the first of equals), with every seed's Fmax under ``seeds``."""
+    """Synthesis once, then place and route once per seed in ``seeds``, in ``work`` (made
+    here; a tool run is cached by every file in its folder, so nothing of an earlier build
+    may be left there); the report of the seed with the highest Fmax (the first of equals),
+    with every seed's Fmax under ``seeds``, as :func:`build_engine` describes."""
     work.mkdir(parents=True, exist_ok=True)
     # The board's platform, for the primitives the design picks by family (the iCE40 PE pairs'
     # SB_MAC16, the ECP5 PE's DSP block), as in the board top. Yosys reads Amaranth's RTLIL,
@@ -334,21 +353,25 @@ def _engine_alone(spec, config, work, seeds):
         f"write_json {top}.json\n"
     )
     (work / f"{top}.ys").write_text(script)
-    times = {
-        "synth_s": tools.run(
+    times = _times()
+    _timed(
+        times,
+        "synth_s",
+        tools.run(
             [tools.find("yosys"), "-q", "-l", f"{top}.rpt", f"{top}.ys"],
             work,
             "yosys.log",
             step="synthesis of the engine alone",
+            cache=True,
         ),
-        "pnr_s": 0.0,
-    }
+    )
+    times["pnr_s"] = 0.0
     needs = _needs(spec, _synth_cells(work / f"{top}.stat.json"))
     _check_fit(spec, needs, f"the engine ({_describe(config)})")
     runs = []
     for seed in seeds:
         suffix = f"-seed{seed}" if len(seeds) > 1 else ""
-        pnr_s = _run_pnr(
+        pnr = _run_pnr(
             [
                 tools.find(pnr_tool),
                 "--json",
@@ -371,20 +394,20 @@ def _engine_alone(spec, config, work, seeds):
             config,
             log_name=f"nextpnr{suffix}.log",
         )
-        times["pnr_s"] = round(times["pnr_s"] + pnr_s, 1)
+        _timed(times, "pnr_s", pnr)
         used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
         runs.append(
             {
                 "seed": seed,
                 "fmax_mhz": _slowest(fmax),
-                "pnr_s": pnr_s,
+                "pnr_s": pnr.seconds,
                 "used": used,
                 "fmax": fmax,
                 "paths": paths,
             }
         )
     best = max(runs, key=lambda run: run["fmax_mhz"])
-    return {
+    report = {
         "method": "register harness (2 pins)"
         if spec.family == "ice40"
         else "nextpnr --out-of-context",
@@ -395,6 +418,8 @@ def _engine_alone(spec, config, work, seeds):
         "seed": best["seed"],
         "seeds": [{k: run[k] for k in ("seed", "fmax_mhz", "pnr_s")} for run in runs],
     }
+    report["target_met"] = _slowest(report["fmax"]) >= spec.engine_mhz
+    return report
 
 
 def _slowest(fmax):
@@ -437,17 +462,19 @@ def _tool_versions(family):
 
 def build_engine(board, config, *, out, seeds=(1,)):
     """The engine alone (``config``, an :class:`EngineConfig`) on ``board``'s device, as
-    :func:`build_board` runs it for its ``engine`` entry, in the folder ``out``: synthesis,
-    then place and route with each nextpnr seed of ``seeds``, keeping the fastest. Returns
-    ``method``, ``resources``, ``fmax`` (per clock), ``critical_paths`` of the kept seed,
-    ``seed`` (which), ``seeds`` (each seed's slowest clock, ``fmax_mhz``, and place-and-route
-    time), ``times`` and ``target_met`` (Fmax against the board's ``engine_mhz``). No board
-    top, no bitstream; what ``sysconv sweep`` runs per FPGA point. Raises ValueError for an
-    unknown board or bad seeds, DoesNotFit, BuildError."""
+    :func:`build_board` runs it for its ``engine`` entry, the tools' files in ``out/work``
+    (emptied first, as :func:`build_board`'s own ``work``): synthesis, then place and route
+    with each nextpnr seed of ``seeds``, keeping the fastest. Returns ``method``,
+    ``resources``, ``fmax`` (per clock), ``critical_paths`` of the kept seed, ``seed``
+    (which), ``seeds`` (each seed's slowest clock, ``fmax_mhz``, and place-and-route time),
+    ``times`` and ``target_met`` (Fmax against the board's ``engine_mhz``). No board top, no
+    bitstream; what ``sysconv sweep`` runs per FPGA point. Raises ValueError for an unknown
+    board or bad seeds, DoesNotFit, BuildError."""
     spec = board_spec(board)
-    report = _engine_alone(spec, config, Path(out), check_seeds(seeds))
-    report["target_met"] = _slowest(report["fmax"]) >= spec.engine_mhz
-    return report
+    seeds = check_seeds(seeds)
+    work = Path(out) / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    return _engine_alone(spec, config, work, seeds)
 
 
 def build_board(
@@ -515,7 +542,7 @@ def build_board(
     }
     report["warnings"] = []
     if engine_alone:
-        report["engine"] = build_engine(board, config, out=work / "engine", seeds=engine_seeds)
+        report["engine"] = _engine_alone(spec, config, work / "engine", engine_seeds)
         top_dsp = board_run["resources"]["dsp"]["used"]
         engine_dsp = report["engine"]["resources"]["dsp"]["used"]
         if top_dsp < engine_dsp:
@@ -600,9 +627,14 @@ def text_report(report):
     lines.append("")
     for title, run in runs:
         times = run["times"]
+        steps = [("synth_s", "synthesis"), ("pnr_s", "place and route"), ("pack_s", "pack")]
         lines.append(
-            f"build time, {title}: synthesis {times['synth_s']} s, place and route "
-            f"{times['pnr_s']} s" + (f", pack {times['pack_s']} s" if "pack_s" in times else "")
+            f"build time, {title}: "
+            + ", ".join(
+                f"{name} {times[step]} s" + (" (cached)" if step in times["cached"] else "")
+                for step, name in steps
+                if step in times
+            )
         )
     lines.append(f"total {report['build_seconds']} s")
     for warning in report.get("warnings", []):

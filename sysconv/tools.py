@@ -5,6 +5,14 @@ Each tool is the YoWASP command installed beside this Python, or what an environ
 names (as in Amaranth's own build scripts): ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
 ``NEXTPNR_ECP5``, ``ECPPACK``.
 
+A run can be cached (``run(..., cache=True)``): its key is a hash of the command line, the
+versions of :data:`PACKAGES` and every file in its working folder (names and contents), so that
+any change to the design, the script, the constraints, the options or a tool gives a new key.
+A run whose key was seen before, and succeeded, is not run again: the files it wrote (its log
+included) are copied back from ``<build root>/tools`` (or ``$SYSCONV_TOOL_CACHE``; ``off``
+turns caching off). A tool chosen by an environment variable is never cached (its version is
+not known), nor is a failed run.
+
 A tool that fails raises :class:`ToolError` whose message is one line for the user: which tool,
 in which step, the likely cause, what to do, and where the log is. The last lines of the log
 are in :attr:`ToolError.tail` for whoever wants them.
@@ -13,15 +21,30 @@ are in :attr:`ToolError.tail` for whoever wants them.
 of :data:`PACKAGES` (``make upgrade-tools``); ``--packages`` lists them.
 """
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["TOOLS", "PACKAGES", "ToolError", "find", "run", "versions", "describe", "constraints"]
+__all__ = [
+    "TOOLS",
+    "PACKAGES",
+    "Ran",
+    "ToolError",
+    "cache_folder",
+    "find",
+    "run",
+    "versions",
+    "describe",
+    "constraints",
+]
 
 # name -> (environment variable that overrides it, YoWASP command)
 TOOLS = {
@@ -113,12 +136,64 @@ def _diagnose(text):
     return None, "see the log"
 
 
-def run(command, cwd, log_name, *, step):
-    """Run ``command`` in ``cwd`` with its output in ``cwd/log_name``; returns the seconds it
-    took. ``step`` names what the run is for ("synthesis of the engine", ...), for the error.
-    Raises :class:`ToolError` if the command exits non-zero."""
+@dataclass(frozen=True)
+class Ran:
+    """A successful run: the ``seconds`` it took (when it ran, for a cached one), and whether
+    its files came from the cache (``cached``)."""
+
+    seconds: float
+    cached: bool = False
+
+
+def cache_folder():
+    """Where cached runs are kept: ``$SYSCONV_TOOL_CACHE``, or ``<build root>/tools``; ``None``
+    when that variable is ``off`` (or empty)."""
+    from sysconv.sim.runner import build_root
+
+    folder = os.environ.get("SYSCONV_TOOL_CACHE")
+    if folder is None:
+        return build_root() / "tools"
+    return None if folder in ("", "off") else Path(folder).resolve()
+
+
+def _files(folder):
+    """``{relative path: (size, mtime)}`` of every file below ``folder``."""
+    return {
+        path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _key(command, cwd, names):
+    digest = hashlib.sha256(json.dumps([list(map(str, command)), versions()]).encode())
+    for name in names:
+        digest.update(f"\0{name}\0".encode())
+        with open(cwd / name, "rb") as file:
+            digest.update(hashlib.file_digest(file, "sha256").digest())
+    return digest.hexdigest()
+
+
+def run(command, cwd, log_name, *, step, cache=False):
+    """Run ``command`` in ``cwd`` with its output in ``cwd/log_name``; returns a :class:`Ran`.
+    ``step`` names what the run is for ("synthesis of the engine", ...), for the error.
+    With ``cache``, a run with the same key as an earlier successful one (module docstring)
+    copies that run's files back instead. Raises :class:`ToolError` if the command exits
+    non-zero."""
+    cwd = Path(cwd)
+    folder = cache_folder() if cache and "overrides" not in versions() else None
+    before = _files(cwd)
+    if folder is not None:
+        entry = folder / (key := _key(command, cwd, before))
+        if (entry / "run.json").exists():
+            for path in sorted((entry / "files").rglob("*")):
+                if path.is_file():
+                    target = cwd / path.relative_to(entry / "files")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
+            return Ran(json.loads((entry / "run.json").read_text())["seconds"], cached=True)
     start = time.monotonic()
-    log = Path(cwd) / log_name
+    log = cwd / log_name
     with open(log, "w") as out:
         result = subprocess.run(
             command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -136,7 +211,26 @@ def run(command, cwd, log_name, *, step):
             log=log,
             tail=text.strip().splitlines()[-15:],
         )
-    return round(time.monotonic() - start, 1)
+    ran = Ran(round(time.monotonic() - start, 1))
+    if folder is not None:
+        _store(folder, key, cwd, before, ran, step)
+    return ran
+
+
+def _store(folder, key, cwd, before, ran, step):
+    """Keep the files that the run changed in ``cwd`` under ``key``; the entry appears whole
+    (renamed into place), and a concurrent run that stored it first wins."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=folder))
+    for name, stat in _files(cwd).items():
+        if before.get(name) != stat:
+            (staging / "files" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cwd / name, staging / "files" / name)
+    (staging / "run.json").write_text(json.dumps({"seconds": ran.seconds, "step": step}))
+    try:
+        staging.rename(folder / key)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def versions(packages=PACKAGES):

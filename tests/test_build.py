@@ -344,6 +344,23 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
         r"[12]\n",
         text,
     )
+    # The same build elsewhere: no tool runs (sysconv.tools's cache), the same bitstream, and
+    # the same report but for its paths, its wall time and the steps marked as cached.
+    again = build_board("icebreaker", config, out=test_dir / "again", engine_seeds=(1, 2))
+    assert again["board_top"]["times"]["cached"] == ["synth_s", "pnr_s", "pack_s"]
+    assert again["engine"]["times"]["cached"] == ["synth_s", "pnr_s"]
+    assert Path(again["bitstream"]).read_bytes() == Path(report["bitstream"]).read_bytes()
+    for run in (report, again):
+        for key in ("bitstream", "verilog", "build_seconds"):
+            del run[key]
+        for part in ("board_top", "engine"):
+            del run[part]["times"]["cached"]
+    assert again == report
+    assert "build time, board top: synthesis " in text and (
+        "build time, board top: synthesis {synth_s} s (cached), place and route {pnr_s} s "
+        "(cached), pack {pack_s} s (cached)\n".format(**again["board_top"]["times"])
+        in (test_dir / "again" / "report.txt").read_text()
+    )
 
 
 @pytest.mark.heavy

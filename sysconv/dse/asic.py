@@ -38,7 +38,6 @@ import inspect
 import json
 import re
 import shutil
-import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -199,14 +198,13 @@ def synthesize(top, parameters, *, liberty=None, out=None):
     if liberty:
         shutil.copyfile(liberty, work / "cells.lib")
     (work / "asic.ys").write_text(_script(module, liberty))
-    started = time.monotonic()
-    tools.run(
+    ran = tools.run(
         [tools.find("yosys"), "-q", "-l", "yosys.rpt", "asic.ys"],
         work,
         "yosys.log",
         step="ASIC synthesis",
+        cache=True,
     )
-    seconds = round(time.monotonic() - started, 1)
 
     stat = json.loads((work / "stat.json").read_text())
     (counts,) = (m["num_cells_by_type"] for m in stat["modules"].values())
@@ -220,7 +218,8 @@ def synthesize(top, parameters, *, liberty=None, out=None):
         "memories": memories,
         "memory_bits": sum(m["bits"] for m in memories),
         "netlist": str(out / "netlist.v"),
-        "synth_seconds": seconds,
+        "synth_seconds": ran.seconds,
+        "synth_cached": ran.cached,
         "tools": {**tools.versions(), "yosys": stat["creator"]},
     }
     if liberty:
@@ -296,7 +295,9 @@ def text_report(report):
         lines.append(f"  as 6T SRAM: {report['memory_transistors']} transistors")
     lines += [
         "",
-        f"synthesis {report['synth_seconds']} s ({report['tools']['yosys']})",
+        f"synthesis {report['synth_seconds']} s"
+        + (" (cached)" if report["synth_cached"] else "")
+        + f" ({report['tools']['yosys']})",
         f"netlist: {report['netlist']}",
     ]
     return "\n".join(lines) + "\n"
