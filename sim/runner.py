@@ -143,9 +143,11 @@ class Build:
 _VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
 # Test models are compiled for compile speed: the testbenches' Python, not the model, sets the
 # pace of a test. The speed build (`make bench`, speed=True) keeps Verilator's C++ defaults
-# with -O3, and writes no waveforms. A Verilator model is built without tracing (its trace code
-# is half the C++ of a model) until a run asks for a waveform: :func:`run_cocotb` then builds
-# the traced model of the same Verilog, once, as it does any other.
+# with -O3, and writes no waveforms; the regression's speed builds (tests/conftest.py sets
+# SYSCONV_SPEED_BUILDS=fast-compile) compile as the test models do, since no test times them.
+# A Verilator model is built without tracing (its trace code is half the C++ of a model) until
+# a run asks for a waveform: :func:`run_cocotb` then builds the traced model of the same
+# Verilog, once, as it does any other.
 _VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 # cocotb's Verilator runner makes every signal of the design public (--public-flat-rw) so that a
@@ -214,18 +216,20 @@ def build(verilog_text, toplevel, simulator, *, speed=False, traced=False):
     clone builds from nothing). An Icarus build can always write waveforms; a Verilator build
     only if ``traced``, and :func:`run_cocotb` builds the traced model when a run asks for
     one. ``speed=True`` (Verilator) compiles for simulation speed and never traces: for the
-    lean speed testbench of ``make bench``. Every Verilator build makes only the top module's
-    ports public."""
+    lean speed testbench of ``make bench``; with ``$SYSCONV_SPEED_BUILDS`` set to
+    ``fast-compile`` (the regression) it is compiled as a test model is, still untraced. Every
+    Verilator build makes only the top module's ports public."""
     from cocotb_tools.runner import get_runner
 
     tool = _tool(simulator)
     tool.activate()
     speed = speed and simulator == "verilator"
+    optimised = speed and os.environ.get("SYSCONV_SPEED_BUILDS", "optimised") != "fast-compile"
     traced = simulator == "icarus" or (traced and not speed)
     flags = (
         (
             "speed"
-            if speed
+            if optimised
             else " ".join(
                 [*_VERILATOR_ARGS, "top-public", _VERILATOR_MAKEFLAGS, *(["trace"] * traced)]
             )
@@ -253,10 +257,10 @@ def build(verilog_text, toplevel, simulator, *, speed=False, traced=False):
                 config = directory / "top_public.vlt"
                 config.write_text(_TOP_PUBLIC.format(top=toplevel))
                 build_args = [*_VERILATOR_ARGS, "--no-public-flat-rw", str(config)]
-                build_args += ["-O3"] if speed else []
+                build_args += ["-O3"] if optimised else []
 
             def compile_model():
-                fast_compile = simulator == "verilator" and not speed
+                fast_compile = simulator == "verilator" and not optimised
                 with _makeflags(_VERILATOR_MAKEFLAGS if fast_compile else ""), _compiler_cache():
                     get_runner(simulator).build(
                         sources=sources,

@@ -23,6 +23,8 @@ settings.load_profile("ci")
 
 # Every simulation writes below build/ in the repository, whatever the working directory.
 os.environ.setdefault("SYSCONV_BUILD_DIR", str(Path(__file__).resolve().parents[1] / "build"))
+# No test times a simulation: the speed builds compile for compile speed (sim.runner).
+os.environ.setdefault("SYSCONV_SPEED_BUILDS", "fast-compile")
 
 
 def pytest_collection_modifyitems(items):
