@@ -1,8 +1,9 @@
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
+from .registered_multiplier import RegisteredMultiplier
 
 __all__ = ["ProcessingElement"]
 
@@ -50,13 +51,10 @@ class ProcessingElement(wiring.Component):
 
     All registers here are datapath registers and have no reset.
 
-    On an ECP5 platform (``platform.family == "ecp5"``), with both operands at most 18 bits
-    wide, the multiplier is a ``MULT18X18D`` instantiated here with its output register
-    enabled: the product register lives in the DSP block, so that fabric -> DSP and DSP ->
-    fabric are separate paths (Yosys maps ``$mul`` to a combinational ``MULT18X18D`` and never
-    moves registers into it). Same cycle behaviour; without a platform (simulation, ``sysconv
-    verilog``) the multiplier is Amaranth's ``*``. On an iCE40 platform the array builds its
-    PEs with ``shared_multiplier``, two to an ``SB_MAC16``.
+    The product register is a :class:`~hw.registered_multiplier.RegisteredMultiplier`'s: on
+    an ECP5 platform, with both operands at most 18 bits wide, the output register of a
+    ``MULT18X18D``. On an iCE40 platform the array builds its PEs with ``shared_multiplier``,
+    two to an ``SB_MAC16``.
     """
 
     def __init__(self, *, act_width, weight_width, acc_width, shared_multiplier=False):
@@ -108,13 +106,12 @@ class ProcessingElement(wiring.Component):
 
         weight = Mux(self.bank_in, weights[1], weights[0])
         m.d.sync += [a.eq(self.a_in), bank.eq(self.bank_in)]
-        product = Signal(signed(self._act_width + self._weight_width), reset_less=True)
+        product = Signal(signed(self._act_width + self._weight_width))
         if self._shared_multiplier:
             m.d.comb += [self.mul_a.eq(self.a_in), self.mul_w.eq(weight), product.eq(self.mul_p)]
-        elif _is_ecp5(platform) and max(self._act_width, self._weight_width) <= 18:
-            m.submodules.mult = _ecp5_registered_multiply(self.a_in, weight, product)
         else:
-            m.d.sync += product.eq(self.a_in * weight)
+            m.submodules.mult = mult = RegisteredMultiplier(self.a_in.shape(), weight.shape())
+            m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(weight), product.eq(mult.p)]
         m.d.sync += psum.eq(self.psum_in + product)
         with m.If(self.w_shift):
             with m.If(self.w_bank):
@@ -129,36 +126,3 @@ class ProcessingElement(wiring.Component):
             self.w_out.eq(Mux(self.w_bank, weights[1], weights[0])),
         ]
         return m
-
-
-def _is_ecp5(platform):
-    return getattr(platform, "family", None) == "ecp5"
-
-
-def _ecp5_registered_multiply(a, b, product):
-    """``product`` (combinational) is ``a * b`` registered once on ``sync``, by a MULT18X18D
-    with only its output register: signed operands sign-extended to 18 bits."""
-    a18, b18 = Signal(signed(18)), Signal(signed(18))
-    p = Signal(36)
-    ports = {
-        "p_REG_OUTPUT_CLK": "CLK0",
-        "p_REG_OUTPUT_CE": "CE0",
-        "p_REG_OUTPUT_RST": "RST0",
-        "p_GSR": "DISABLED",
-        "p_RESETMODE": "SYNC",
-        "i_CLK0": ClockSignal("sync"),
-        "i_CE0": Const(1),
-        "i_RST0": Const(0),
-        "i_SIGNEDA": Const(1),
-        "i_SIGNEDB": Const(1),
-        "i_SOURCEA": Const(0),
-        "i_SOURCEB": Const(0),
-    }
-    for k in range(18):
-        ports[f"i_A{k}"], ports[f"i_B{k}"], ports[f"i_C{k}"] = a18[k], b18[k], Const(0)
-    for k in range(36):
-        ports[f"o_P{k}"] = p[k]
-    m = Module()
-    m.submodules.dsp = Instance("MULT18X18D", **ports)
-    m.d.comb += [a18.eq(a), b18.eq(b), product.eq(p)]
-    return m

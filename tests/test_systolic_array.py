@@ -9,13 +9,14 @@ import re
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Shape, unsigned
 from helpers import STALLS, stall_seed
 
 from sysconv.hw import ProcessingElement, SystolicArray
 from sysconv.hw import pe as hw_pe
 from sysconv.hw import systolic_array as hw_systolic_array
 from sysconv.hw.dual_multiplier import DualMultiplier
+from sysconv.hw.registered_multiplier import RegisteredMultiplier
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import SIMULATORS
 from sysconv.sim.array.bench import ArrayScenario
@@ -141,12 +142,11 @@ def test_ecp5_pe_wider_than_the_dsp_multiplies_in_logic():
 
 
 def test_ecp5_pe_with_unsigned_activations_fails(test_dir, monkeypatch):
-    # The scoreboard and the model catch a DSP wired wrongly (no sign extension of a_in).
-    multiply = hw_pe._ecp5_registered_multiply
+    # The scoreboard and the model catch a DSP wired wrongly (a_in zero-extended).
     monkeypatch.setattr(
         hw_pe,
-        "_ecp5_registered_multiply",
-        lambda a, b, product: multiply(a.as_unsigned(), b, product),
+        "RegisteredMultiplier",
+        lambda a, b: RegisteredMultiplier(unsigned(Shape.cast(a).width), b),
     )
     check_caught(scenario_for((3, 2), "extremes"), test_dir, ecp5_platform())
 
