@@ -62,7 +62,9 @@ def build_root():
 class Check:
     """One formal question. ``harness()`` builds the harness. ``expect`` is ``"pass"`` for a
     property of the real design, ``"fail"`` for a mutated design that the property must catch;
-    then ``catches`` is the message of the assertion that must be among the failures."""
+    then ``catches`` is the message of the assertion that must be among the failures, or a
+    tuple of messages, any of which does (a fault that more than one assertion sees, where the
+    solver's trace decides which fails first)."""
 
     key: str
     block: str
@@ -72,7 +74,7 @@ class Check:
     harness: object = field(repr=False, compare=False)
     doc: str = ""
     expect: str = "pass"
-    catches: str = ""
+    catches: str | tuple[str, ...] = ""
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -6,6 +6,8 @@ marked ``long``. A check that does not come out as expected reports the countere
 and end as they happen.
 """
 
+import dataclasses
+
 import pytest
 
 from sysconv.formal import __main__ as formal_main
@@ -93,6 +95,17 @@ MUTANT = Check(
 )
 def test_progress_line(check, result, line):
     assert finished(check, result, 3, 46) == line
+
+
+@pytest.mark.parametrize(
+    "failed, caught",
+    [(["b"], True), (["a", "c"], True), (["c"], False), ([], False)],
+)
+def test_mutant_with_several_catching_assertions(failed, caught):
+    # Any one of a tuple of messages catches the mutant; another failure does not.
+    check = dataclasses.replace(MUTANT, catches=("a", "b"))
+    result = Result(check.key, "FAIL", 1.0, 1.0, step=3, failed=failed)
+    assert verdict(check, result)[0] == caught
 
 
 def test_progress_of_a_run(monkeypatch, capsys):
