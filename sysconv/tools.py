@@ -153,20 +153,25 @@ def cache_folder():
     folder = os.environ.get("SYSCONV_TOOL_CACHE")
     if folder is None:
         return build_root() / "tools"
-    return None if folder in ("", "off") else Path(folder).resolve()
+    if folder in ("", "off"):
+        return None
+    folder = Path(folder).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ToolError(f"SYSCONV_TOOL_CACHE must be a folder or off, not the file {str(folder)!r}")
+    return folder
 
 
 def _files(folder):
     """``{relative path: (size, mtime)}`` of every file below ``folder``."""
     return {
-        path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        path.relative_to(folder).as_posix(): (stat.st_size, stat.st_mtime_ns)
         for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        if path.is_file() and (stat := path.stat())
     }
 
 
-def _key(command, cwd, names):
-    digest = hashlib.sha256(json.dumps([list(map(str, command)), versions()]).encode())
+def _key(command, cwd, names, found):
+    digest = hashlib.sha256(json.dumps([list(map(str, command)), found]).encode())
     for name in names:
         digest.update(f"\0{name}\0".encode())
         with open(cwd / name, "rb") as file:
@@ -181,10 +186,11 @@ def run(command, cwd, log_name, *, step, cache=False):
     copies that run's files back instead. Raises :class:`ToolError` if the command exits
     non-zero."""
     cwd = Path(cwd)
-    folder = cache_folder() if cache and "overrides" not in versions() else None
-    before = _files(cwd)
+    found = versions() if cache else None
+    folder = cache_folder() if found is not None and "overrides" not in found else None
     if folder is not None:
-        entry = folder / (key := _key(command, cwd, before))
+        before = _files(cwd)
+        entry = folder / (key := _key(command, cwd, before, found))
         if (entry / "run.json").exists():
             for path in sorted((entry / "files").rglob("*")):
                 if path.is_file():

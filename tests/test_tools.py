@@ -109,6 +109,21 @@ def test_failed_run_is_not_cached(tmp_path, counting_tool):
     assert runs() == 2
 
 
+def test_tool_cache_that_is_a_file_is_refused(tmp_path, counting_tool, monkeypatch):
+    tool, runs = counting_tool
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SYSCONV_TOOL_CACHE", str(tmp_path / "file"))
+    with pytest.raises(
+        tools.ToolError,
+        match=re.escape(
+            f"SYSCONV_TOOL_CACHE must be a folder or off, not the file {str(tmp_path / 'file')!r}"
+        )
+        + "$",
+    ):
+        _run_in(tmp_path / "a", tool)
+    assert runs() == 0
+
+
 def test_tool_cache_off(tmp_path, counting_tool, monkeypatch):
     tool, runs = counting_tool
     monkeypatch.setenv("SYSCONV_TOOL_CACHE", "off")
