@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt scripts/ensure-icarus.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet 'uv>=0.9,<1'
-	$(UV) install --python $(PY) --quiet -e '.[test,docs]' -c constraints.txt
+	$(UV) install --python $(PY) --quiet --compile-bytecode -e '.[test,docs]' -c constraints.txt
 	scripts/ensure-icarus.sh
 	$(PY) -m sysconv.sim.toolchain
 	@touch $@
@@ -23,12 +23,20 @@ $(STAMP): pyproject.toml constraints.txt scripts/ensure-icarus.sh
 # The regression: what a reviewer checks (ruff's lint and format), then every test not marked
 # long, on every simulator. Simulator models are cached in build/sim by their Verilog's hash,
 # Yosys and nextpnr runs in build/tools by their inputs.
-test: setup lint-python
+test: setup lint-python bytecode
 	$(PY) -m pytest -n $(JOBS) -m "not long"
 
 # The long sweeps: tests marked long, and the fuzz tests with hypothesis's "long" profile.
-test-long: setup
+test-long: setup bytecode
 	$(PY) -m pytest -n $(JOBS) -m "long or fuzz" --hypothesis-profile=long
+
+# Every simulator and tool run is a new Python process importing numpy, amaranth, cocotb and
+# sysconv: with their bytecode compiled once (setup: the installed packages; here: this
+# checkout's, which an environment with PYTHONDONTWRITEBYTECODE never caches) each import
+# skips compiling. Up-to-date files are skipped, so a second run costs nothing.
+.PHONY: bytecode
+bytecode: setup
+	$(PY) -m compileall -q -j 0 sysconv hw golden sim formal models tests
 
 lint-python: setup
 	$(VENV)/bin/ruff check .
