@@ -4,7 +4,8 @@ mutated design with the property that must catch it.
 
 :data:`CHECKS` is what ``make formal`` and ``make test`` run (depths chosen so that the whole
 set takes about seven minutes of CPU here); :data:`LONG` repeats the bounded ones deeper
-(``make formal LONG=1``, ``pytest -m long``). A depth is in clock cycles from reset: for
+and holds the mutants whose fault another check of the regression already catches (``make
+formal LONG=1``, ``pytest -m long``). A depth is in clock cycles from reset: for
 ``prove`` the induction length ``k`` (a pass holds at any depth), for ``bmc`` the length of
 the traces checked, for ``cover`` the longest trace searched.
 """
@@ -342,16 +343,6 @@ MUTANTS = [
         "no image ended within the bound with o.ready high",
     ),
     _mutant(
-        "engine",
-        "cover",
-        "cover",
-        ENGINE_DEPTH,
-        "stall",
-        _fault(engine, "stall"),
-        FAULTS["stall"],
-        "a layer of 4 output beats completes",
-    ),
-    _mutant(
         "parts",
         "reader",
         "bmc",
@@ -398,6 +389,19 @@ LONG = [
     _property("engine", "feed", "bmc", 136),
     # Both packets at their longest (8 output beats, then the replay): three minutes.
     _property("chain", "replay", "bmc", 20),
+    # The stalled engine's cover left unreached: 35 s for a fault the regression's
+    # engine-progress-mutant-stall catches in half that, and a cover mutant the array's and
+    # the pooling unit's already run.
+    _mutant(
+        "engine",
+        "cover",
+        "cover",
+        ENGINE_DEPTH,
+        "stall",
+        _fault(engine, "stall"),
+        FAULTS["stall"],
+        "a layer of 4 output beats completes",
+    ),
 ]
 
 

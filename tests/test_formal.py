@@ -31,13 +31,17 @@ def _params(checks, marks=()):
     ]
 
 
-@pytest.mark.parametrize("check", _params(CHECKS) + _params(LONG, [pytest.mark.long]))
+def _long(expect):
+    return _params([check for check in LONG if check.expect == expect], [pytest.mark.long])
+
+
+@pytest.mark.parametrize("check", _params(CHECKS) + _long("pass"))
 def test_property_holds(check):
     result = run(check)
     assert verdict(check, result)[0], explain(check, result)
 
 
-@pytest.mark.parametrize("check", _params(MUTANTS))
+@pytest.mark.parametrize("check", _params(MUTANTS) + _long("fail"))
 def test_mutant_is_caught(check):
     result = run(check)
     assert verdict(check, result)[0], explain(check, result)
