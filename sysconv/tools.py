@@ -136,6 +136,18 @@ def _diagnose(text):
     return None, "see the log"
 
 
+def _failure_log(command, cwd, output):
+    """``(path, text)`` of the log that tells why ``command`` failed: its captured ``output``,
+    unless that has no ``ERROR:`` line and a log the tool writes itself (Yosys's ``-l``,
+    nextpnr's ``--log``) has one (a quiet Yosys can die with its output only there)."""
+    own = [cwd / command[i + 1] for i, arg in enumerate(command[:-1]) if arg in ("-l", "--log")]
+    for path in [output, *own]:
+        if path.is_file() and (text := path.read_text(errors="replace")):
+            if any(line.startswith("ERROR:") for line in text.splitlines()):
+                return path, text
+    return output, output.read_text(errors="replace")
+
+
 @dataclass(frozen=True)
 class Ran:
     """A successful run: the ``seconds`` it took (when it ran, for a cached one), and whether
@@ -205,7 +217,7 @@ def run(command, cwd, log_name, *, step, cache=False):
             command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     if result.returncode != 0:
-        text = log.read_text(errors="replace")
+        log, text = _failure_log(command, cwd, log)
         tool = Path(command[0]).name
         cause, advice = _diagnose(text)
         advice = advice.format(variable=_variable(command[0]))

