@@ -137,15 +137,17 @@ def _diagnose(text):
 
 
 def _failure_log(command, cwd, output):
-    """``(path, text)`` of the log that tells why ``command`` failed: its captured ``output``,
-    unless that has no ``ERROR:`` line and a log the tool writes itself (Yosys's ``-l``,
-    nextpnr's ``--log``) has one (a quiet Yosys can die with its output only there)."""
+    """``(path, text, cause, advice)``: the log that tells why ``command`` failed and
+    :func:`_diagnose`'s reading of it. That is its captured ``output``, unless only a log the
+    tool writes itself (Yosys's ``-l``, nextpnr's ``--log``) names a cause (a quiet Yosys can
+    die with its output only there)."""
     own = [cwd / command[i + 1] for i, arg in enumerate(command[:-1]) if arg in ("-l", "--log")]
-    for path in [output, *own]:
-        if path.is_file() and (text := path.read_text(errors="replace")):
-            if any(line.startswith("ERROR:") for line in text.splitlines()):
-                return path, text
-    return output, output.read_text(errors="replace")
+    logs = [(path, path.read_text(errors="replace")) for path in [output, *own] if path.is_file()]
+    for path, text in logs:
+        cause, advice = _diagnose(text)
+        if cause:
+            return path, text, cause, advice
+    return (*logs[0], *_diagnose(logs[0][1]))
 
 
 @dataclass(frozen=True)
@@ -217,9 +219,8 @@ def run(command, cwd, log_name, *, step, cache=False):
             command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     if result.returncode != 0:
-        log, text = _failure_log(command, cwd, log)
+        log, text, cause, advice = _failure_log(command, cwd, log)
         tool = Path(command[0]).name
-        cause, advice = _diagnose(text)
         advice = advice.format(variable=_variable(command[0]))
         because = f": {cause}" if cause else ""
         raise ToolError(
