@@ -11,7 +11,14 @@ simulation starts; a handshake "in cycle ``n``" is one the DUT sees at that edge
 
 from sysconv.hw.ram import poisoned_collisions
 
-__all__ = ["StreamRecorder", "random_ready", "simulate", "stream_get", "stream_put"]
+__all__ = [
+    "Ports",
+    "StreamRecorder",
+    "random_ready",
+    "simulate",
+    "stream_get",
+    "stream_put",
+]
 
 
 async def stream_put(ctx, stream, payload):
@@ -89,6 +96,30 @@ class StreamRecorder:
                     self.beats[k].append((self.cycle, payload))
                 held[k] = payload if valid and not ready else None
             self.cycle += 1
+
+
+class Ports:
+    """A cycle-by-cycle bench's view of a DUT's ports: ``outputs`` and ``inputs`` map names to
+    Amaranth values (signals, slices, ``View.as_value()``), resolved once rather than through
+    the DUT's signature and layouts every cycle.
+
+    :meth:`read` gets every output; :meth:`write` sets the inputs, only those whose value
+    changed since the last write (the testbench is their only driver, so a value set stays): in
+    Amaranth's simulator a set costs as much as a cycle of a small design."""
+
+    def __init__(self, *, outputs, inputs):
+        self.outputs = outputs
+        self.inputs = inputs
+        self._written = {}
+
+    def read(self, ctx):
+        return {name: ctx.get(value) for name, value in self.outputs.items()}
+
+    def write(self, ctx, values):
+        for name, value in values.items():
+            if name not in self._written or self._written[name] != value:
+                ctx.set(self.inputs[name], value)
+                self._written[name] = value
 
 
 def simulate(dut, testbench, *, vcd_path=None, period=1e-8):

@@ -2,7 +2,7 @@
 :class:`EngineBench`."""
 
 from sysconv.hw.engine import ConvEngine, Phase
-from sysconv.sim.amaranth_streams import simulate
+from sysconv.sim.amaranth_streams import Ports, simulate
 from sysconv.sim.cycle_streams import StreamMismatch
 from sysconv.sim.engine.bench import EngineBench
 
@@ -14,25 +14,28 @@ def run_engine_amaranth(runs, *, idle=0.0, backpressure=0.0, seed=0, vcd_path=No
     if the engine's ``error`` flag is up at the end, as the cocotb testbench does)."""
     dut = ConvEngine(runs[0].engine)
     bench = EngineBench(runs, idle=idle, backpressure=backpressure, seed=seed)
-    o_data = dut.o.payload.data.as_value()
-    i_data = dut.i.payload.data.as_value()
+    ports = Ports(
+        outputs={
+            "p_ready": dut.p.ready,
+            "i_ready": dut.i.ready,
+            "o_valid": dut.o.valid,
+            "o_data": dut.o.payload.data.as_value(),
+            "o_last": dut.o.payload.last,
+        },
+        inputs={
+            "p_valid": dut.p.valid,
+            "p_data": dut.p.payload.data,
+            "p_last": dut.p.payload.last,
+            "i_valid": dut.i.valid,
+            "i_data": dut.i.payload.data.as_value(),
+            "i_last": dut.i.payload.last,
+            "o_ready": dut.o.ready,
+        },
+    )
 
     async def testbench(ctx):
         while not bench.done:
-            inputs = bench.tick(
-                p_ready=ctx.get(dut.p.ready),
-                i_ready=ctx.get(dut.i.ready),
-                o_valid=ctx.get(dut.o.valid),
-                o_data=ctx.get(o_data),
-                o_last=ctx.get(dut.o.payload.last),
-            )
-            ctx.set(dut.p.valid, inputs["p_valid"])
-            ctx.set(dut.p.payload.data, inputs["p_data"])
-            ctx.set(dut.p.payload.last, inputs["p_last"])
-            ctx.set(dut.i.valid, inputs["i_valid"])
-            ctx.set(i_data, inputs["i_data"])
-            ctx.set(dut.i.payload.last, inputs["i_last"])
-            ctx.set(dut.o.ready, inputs["o_ready"])
+            ports.write(ctx, bench.tick(**ports.read(ctx)))
             await ctx.tick()
             # The image ends once its output is out and trailing words are into the pool: the
             # engine leaves OUTPUT.

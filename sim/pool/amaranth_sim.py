@@ -2,7 +2,7 @@
 :class:`~sysconv.sim.pool.bench.PoolBench` cycle by cycle."""
 
 from sysconv.hw.maxpool import MaxPool2d
-from sysconv.sim.amaranth_streams import simulate
+from sysconv.sim.amaranth_streams import Ports, simulate
 from sysconv.sim.pool.bench import PoolBench
 
 __all__ = ["pool_for", "run_pool_amaranth"]
@@ -23,22 +23,26 @@ def run_pool_amaranth(scenario, vcd_path=None):
     :class:`~sysconv.sim.cycle_streams.StreamMismatch` at the first difference."""
     dut = pool_for(scenario)
     bench = PoolBench(scenario)
-    i_data, o_data = dut.i.payload.data.as_value(), dut.o.payload.data.as_value()
+    ports = Ports(
+        outputs={
+            "i_ready": dut.i.ready,
+            "o_valid": dut.o.valid,
+            "o_data": dut.o.payload.data.as_value(),
+            "o_last": dut.o.payload.last,
+        },
+        inputs={
+            "i_valid": dut.i.valid,
+            "i_data": dut.i.payload.data.as_value(),
+            "i_last": dut.i.payload.last,
+            "o_ready": dut.o.ready,
+        },
+    )
 
     async def testbench(ctx):
         for name in ("height", "width", "channels", "size", "stride"):
             ctx.set(getattr(dut, name), getattr(scenario, name))
         while not bench.done:
-            inputs = bench.tick(
-                i_ready=ctx.get(dut.i.ready),
-                o_valid=ctx.get(dut.o.valid),
-                o_data=ctx.get(o_data),
-                o_last=ctx.get(dut.o.payload.last),
-            )
-            ctx.set(dut.i.valid, inputs["i_valid"])
-            ctx.set(i_data, inputs["i_data"])
-            ctx.set(dut.i.payload.last, inputs["i_last"])
-            ctx.set(dut.o.ready, inputs["o_ready"])
+            ports.write(ctx, bench.tick(**ports.read(ctx)))
             await ctx.tick()
         bench.finish()
 
