@@ -2,8 +2,16 @@
 every block, for the default configuration and the extremes (smallest, widest, largest).
 
 The waivers are all in ``lint_waivers.vlt`` beside this file, each with its reason.
+
+Each configuration's Verilog is kept in the model cache (:func:`sysconv.sim.runner.cached_verilog`,
+keyed by this file's and ``sysconv.hw``'s source), and each verdict beside it, keyed by the
+Verilog, the waivers, the Verilator version and its options: a run after one that linted the
+same text reports that verdict without running Verilator again.
 """
 
+import hashlib
+import json
+import os
 import subprocess
 import sys
 from importlib.resources import files
@@ -13,7 +21,7 @@ from sysconv.hw.boards.board_top import BoardCore
 from sysconv.hw.boards.platforms import BOARDS
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import toolchain
-from sysconv.sim.runner import build_root
+from sysconv.sim.runner import build_root, cached_verilog, hash_sources, model_cache
 
 __all__ = ["CONFIGURATIONS", "lint", "lint_verilog", "main"]
 
@@ -117,24 +125,37 @@ CONFIGURATIONS = {
 def lint_verilog(text, top, name):
     """Lint Verilog ``text`` (top module ``top``), written to ``build/lint/<name>.v``.
 
-    Returns ``(ok, report)``: ``ok`` only if Verilator exits cleanly with no warning."""
+    Returns ``(ok, report)``: ``ok`` only if Verilator exits cleanly with no warning. The
+    verdict is cached (see the module's documentation)."""
     tool = toolchain.verilator()
     tool.activate()
     path = build_root() / "lint" / f"{name}.v"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    options = ["--lint-only", "-Wall", "--top-module", top]
+    digest = hashlib.sha256(
+        json.dumps([text, WAIVERS.read_text(), tool.version, options]).encode()
+    ).hexdigest()[:16]
+    verdict = model_cache() / "lint" / f"{digest}.json"
+    if verdict.exists():
+        ok, report = json.loads(verdict.read_text())
+        return ok, report
     result = subprocess.run(
-        [tool.executable, "--lint-only", "-Wall", "--top-module", top, str(WAIVERS), str(path)],
-        capture_output=True,
-        text=True,
+        [tool.executable, *options, str(WAIVERS), str(path)], capture_output=True, text=True
     )
-    return result.returncode == 0 and "%Warning" not in result.stderr, result.stderr
+    ok = result.returncode == 0 and "%Warning" not in result.stderr
+    verdict.parent.mkdir(parents=True, exist_ok=True)
+    partial = verdict.with_name(f".{verdict.name}.{os.getpid()}")
+    partial.write_text(json.dumps([ok, result.stderr]))
+    partial.replace(verdict)
+    return ok, result.stderr
 
 
 def lint(name):
     """Lint one of :data:`CONFIGURATIONS`; returns ``(ok, report)``."""
     top, make = CONFIGURATIONS[name]
-    return lint_verilog(to_verilog(make(), top), top, name)
+    key = f"lint {name} " + hash_sources(["sysconv.sim.lint"])
+    return lint_verilog(cached_verilog(key, lambda: to_verilog(make(), top)), top, name)
 
 
 def main():
