@@ -11,7 +11,6 @@ same text reports that verdict without running Verilator again.
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from importlib.resources import files
@@ -21,7 +20,13 @@ from sysconv.hw.boards.board_top import BoardCore
 from sysconv.hw.boards.platforms import BOARDS
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import toolchain
-from sysconv.sim.runner import build_root, cached_verilog, hash_sources, model_cache
+from sysconv.sim.runner import (
+    build_root,
+    cached_verilog,
+    hash_sources,
+    model_cache,
+    write_atomic,
+)
 
 __all__ = ["CONFIGURATIONS", "lint", "lint_verilog", "main"]
 
@@ -144,10 +149,7 @@ def lint_verilog(text, top, name):
         [tool.executable, *options, str(WAIVERS), str(path)], capture_output=True, text=True
     )
     ok = result.returncode == 0 and "%Warning" not in result.stderr
-    verdict.parent.mkdir(parents=True, exist_ok=True)
-    partial = verdict.with_name(f".{verdict.name}.{os.getpid()}")
-    partial.write_text(json.dumps([ok, result.stderr]))
-    partial.replace(verdict)
+    write_atomic(verdict, json.dumps([ok, result.stderr]))
     return ok, result.stderr
 
 

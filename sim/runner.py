@@ -40,6 +40,7 @@ __all__ = [
     "run_scenarios",
     "run_together",
     "prepare",
+    "write_atomic",
 ]
 
 TIMESCALE = ("1ns", "1ps")
@@ -104,11 +105,17 @@ def cached_verilog(key, make):
     if path.exists():
         return path.read_text()
     text = make()
+    write_atomic(path, text)
+    return text
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` whole or not at all (a file beside it, then renamed): another
+    process or thread reading the cache never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     partial.write_text(text)
     partial.replace(path)
-    return text
 
 
 def _tool(simulator):
