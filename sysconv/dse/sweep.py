@@ -40,7 +40,7 @@ from pathlib import Path
 
 from sysconv.golden.perf import predict_network
 from sysconv.hw.boards.platforms import BOARDS
-from sysconv.sim.runner import build_root, hash_sources
+from sysconv.sim.runner import build_root, hash_sources, write_atomic
 
 from .. import tools
 
@@ -363,13 +363,6 @@ def run_point(point, work):
     return result
 
 
-def _write_atomic(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 class _Cluster:
     """A Dask client: on the scheduler at ``address``, or on a new LocalCluster of ``workers``
     single-threaded worker processes on this machine, on the loopback interface (its HTTP
@@ -454,7 +447,7 @@ def run_sweep(points, *, out=None, scheduler=None, workers=None, client=None, pr
                 except Exception as error:  # a lost worker, or a bug in the task
                     result = {"status": "error", "reason": f"{type(error).__name__}: {error}"}
                 if result["status"] in FINAL_STATUSES:
-                    _write_atomic(cache / f"{key}.json", json.dumps(result, indent=1) + "\n")
+                    write_atomic(cache / f"{key}.json", json.dumps(result, indent=1) + "\n")
                 results[key] = {**result, "cached": False}
                 bar.set_postfix_str(f"{point.label()}: {result['status']}")
                 bar.update()
