@@ -22,7 +22,8 @@ import numpy as np
 
 from sysconv.golden import digits
 from sysconv.golden.perf import predict_batch, predict_network
-from sysconv.sim.network.run import pass_layer, run_network, run_network_on_chip
+from sysconv.sim.network.run import run_network, run_network_on_chip
+from sysconv.sim.network.scenario import pass_layer
 from sysconv.sim.runner import build_root
 
 from . import models

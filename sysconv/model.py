@@ -173,7 +173,7 @@ def _compile(imported, rows, cols, images, packing):
 
 
 def _pass_layer(step, samples):
-    from sysconv.sim.network.run import pass_layer
+    from sysconv.sim.network.scenario import pass_layer
 
     return pass_layer(step.stage, step.layer, samples)
 
@@ -185,7 +185,7 @@ def _amaranth_network(engine, passes, images, batch):
     that). Per pass, the cycles of each run (image)."""
     from sysconv.sim.engine.amaranth_sim import run_engine_amaranth
     from sysconv.sim.engine.layer import LayerRun
-    from sysconv.sim.network.run import host_input
+    from sysconv.sim.network.scenario import host_input
 
     runs, which = [], []
     for first in range(0, len(images), batch):

@@ -14,7 +14,8 @@ from sysconv.hw.layer import EngineConfig, LayerConfig, hwc_features
 from sysconv.sim import SIMULATORS
 from sysconv.sim.engine.layer import LayerRun, random_layer
 from sysconv.sim.engine.run import run_layers
-from sysconv.sim.network.run import pass_layer, run_network_on_chip
+from sysconv.sim.network.run import run_network_on_chip
+from sysconv.sim.network.scenario import pass_layer
 from tests.helpers import STALLS, check_pass, stall_seed, with_random_parameters
 
 

@@ -16,7 +16,7 @@ from sysconv.golden.network import Conv2d, MaxPool2d, ReLU, Sequential
 from sysconv.golden.perf import predict_batch, predict_layer
 from sysconv.hw.layer import EngineConfig, pack_tap_weights, pack_taps
 from sysconv.sim.engine.layer import LayerRun
-from sysconv.sim.network.run import host_input
+from sysconv.sim.network.scenario import host_input
 
 SEED_CNN = models.path(models.DIGITS_CNN)
 

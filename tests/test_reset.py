@@ -9,7 +9,7 @@ from helpers import SMALL, runs_for
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import runner
-from sysconv.sim.engine.run import scenario_json
+from sysconv.sim.engine.layer import scenario_json
 
 LAYERS = [
     dict(height=8, width=7, in_channels=4, out_channels=5, kernel=3, padding=1, pool_size=2),

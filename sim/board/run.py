@@ -24,7 +24,7 @@ from sysconv.hw.boards.platforms import board_spec
 from sysconv.hw.boards.pll import pll_settings
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import ON_FAILURE, Result, ecp5_models, ice40_models, runner, waves_on_failure
-from sysconv.sim.engine.run import runs_as_json, scenario_json
+from sysconv.sim.engine.layer import runs_as_json, scenario_json
 
 __all__ = ["run_board", "TOPLEVEL", "SIM_CLOCK_HZ"]
 

@@ -27,7 +27,7 @@ from cocotb.utils import get_sim_time
 from sysconv.hw.boards.host import Board, LinkError, ResponseCorrupt, encode_frame
 from sysconv.hw.boards.protocol import Command, Status
 from sysconv.sim.board.check import self_test
-from sysconv.sim.engine.run import runs_from_dicts, runs_from_json
+from sysconv.sim.engine.layer import runs_from_dicts, runs_from_json
 
 
 class UartModel:

@@ -6,14 +6,23 @@ runner. Expected values come from the golden model only:
 ``maxpool2d(relu(requantize(conv2d(x, w, b))))``.
 """
 
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from sysconv import golden
 from sysconv.hw.layer import EngineConfig, LayerConfig, pack_tap_weights, pack_taps
 
-__all__ = ["LayerRun", "random_layer", "DATA_KINDS"]
+__all__ = [
+    "DATA_KINDS",
+    "LayerRun",
+    "random_layer",
+    "runs_as_json",
+    "runs_from_dicts",
+    "runs_from_json",
+    "scenario_json",
+]
 
 DATA_KINDS = ("random", "extremes", "negative")
 
@@ -221,3 +230,50 @@ def random_layer(
         w = np.full((out_channels, in_channels, kernel, kernel), 127)
         b = np.full(out_channels, -(1 << 31))
     return LayerRun(engine, layer, x.astype(np.int64), w.astype(np.int64), b.astype(np.int64))
+
+
+# ---- the JSON form of runs: what a cocotb testbench reads from its test folder ----
+
+
+def runs_as_json(runs):
+    """``runs`` as JSON-ready dicts (:func:`runs_from_dicts` reads them back)."""
+    return [
+        {
+            "layer": asdict(run.layer),
+            "x": run.x.tolist(),
+            "weights": run.weights.tolist(),
+            "bias": run.bias.tolist(),
+        }
+        for run in runs
+    ]
+
+
+def runs_from_dicts(engine, items):
+    return [
+        LayerRun(
+            engine,
+            LayerConfig(**item["layer"]),
+            np.array(item["x"], np.int64),
+            np.array(item["weights"], np.int64),
+            np.array(item["bias"], np.int64),
+        )
+        for item in items
+    ]
+
+
+def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
+    return json.dumps(
+        {
+            "engine": asdict(runs[0].engine),
+            "layers": runs_as_json(runs),
+            "idle": idle,
+            "backpressure": backpressure,
+            "seed": seed,
+        }
+    )
+
+
+def runs_from_json(text):
+    scenario = json.loads(text)
+    engine = EngineConfig(**scenario["engine"])
+    return runs_from_dicts(engine, scenario["layers"]), scenario

@@ -12,26 +12,18 @@ wall-clock time and the cycles simulated.
 """
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
-from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.hw.top import Accelerator
 from sysconv.hw.verilog import to_verilog
 from sysconv.sim import HDL_SIMULATORS, ON_FAILURE, SIMULATORS, Result, runner, waves_on_failure
 from sysconv.sim.cycle_streams import StreamMismatch
-from sysconv.sim.engine.layer import LayerRun
+from sysconv.sim.engine.layer import scenario_json
 
 __all__ = [
     "accelerator_verilog",
     "run_layers",
     "run_speed_test",
-    "runs_as_json",
-    "runs_from_dicts",
-    "runs_from_json",
-    "scenario_json",
 ]
 
 TOPLEVEL = "sysconv_accel"
@@ -52,50 +44,6 @@ def _result(status, simulator, message, layers, waves, speed=None):
     words_checked); its cycles end at the last layer's last output."""
     cycles = layers[-1]["last_output"] + 1 if layers else 0
     return Result(status, simulator, message, cycles, waves, {"layers": layers, "speed": speed})
-
-
-def runs_as_json(runs):
-    """``runs`` as JSON-ready dicts (:func:`runs_from_dicts` reads them back)."""
-    return [
-        {
-            "layer": asdict(run.layer),
-            "x": run.x.tolist(),
-            "weights": run.weights.tolist(),
-            "bias": run.bias.tolist(),
-        }
-        for run in runs
-    ]
-
-
-def runs_from_dicts(engine, items):
-    return [
-        LayerRun(
-            engine,
-            LayerConfig(**item["layer"]),
-            np.array(item["x"], np.int64),
-            np.array(item["weights"], np.int64),
-            np.array(item["bias"], np.int64),
-        )
-        for item in items
-    ]
-
-
-def scenario_json(runs, *, idle=0.0, backpressure=0.0, seed=0):
-    return json.dumps(
-        {
-            "engine": asdict(runs[0].engine),
-            "layers": runs_as_json(runs),
-            "idle": idle,
-            "backpressure": backpressure,
-            "seed": seed,
-        }
-    )
-
-
-def runs_from_json(text):
-    scenario = json.loads(text)
-    engine = EngineConfig(**scenario["engine"])
-    return runs_from_dicts(engine, scenario["layers"]), scenario
 
 
 @waves_on_failure

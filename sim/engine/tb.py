@@ -32,7 +32,7 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 
 from sysconv.hw.lanes import unpack
 from sysconv.sim.engine.bench import LayerTiming, deadlock_budget
-from sysconv.sim.engine.run import runs_from_json
+from sysconv.sim.engine.layer import runs_from_json
 from sysconv.sim.protocol import StreamChecker
 
 

@@ -13,7 +13,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiStreamFrame
 
-from sysconv.sim.engine.run import runs_from_json
+from sysconv.sim.engine.layer import runs_from_json
 from sysconv.sim.engine.tb import TB, _to_bytes, write_result
 
 

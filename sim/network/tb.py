@@ -21,7 +21,7 @@ from sysconv.hw.lanes import unpack
 from sysconv.sim.engine.bench import deadlock_budget
 from sysconv.sim.engine.layer import LayerRun
 from sysconv.sim.engine.tb import LeanTB, attach_checkers, layer_end, write_result
-from sysconv.sim.network.run import host_input, load_scenario, pass_layer
+from sysconv.sim.network.scenario import host_input, load_scenario, pass_layer
 
 
 class PassMismatch(AssertionError):
