@@ -2,8 +2,8 @@
 
 The blocks are imported when first named (``from sysconv.hw import ConvEngine``), not with the
 package: a cocotb testbench needs only :mod:`sysconv.hw.layer` and :mod:`sysconv.hw.lanes`
-(plain NumPy), and each simulator process it runs in starts a third of a second sooner without
-Amaranth (``tests/test_verilog.py`` pins that the testbenches load without it).
+(plain NumPy), so each simulator process it runs in starts without importing Amaranth
+(``tests/test_testbenches.py`` pins that).
 """
 
 from importlib import import_module

@@ -1,7 +1,8 @@
 """The cocotb testbenches load in their simulator process without Amaranth: they need only the
 plain-NumPy parts of :mod:`sysconv.hw` (``layer``, ``lanes``, ``boards.host``) and of
-:mod:`sysconv.sim`, and a ``make test`` starts a simulator about a hundred times, each start a
-third of a second longer with Amaranth imported (``sysconv.hw`` imports its blocks lazily)."""
+:mod:`sysconv.sim`, and a ``make test`` starts a simulator about a hundred times, each start
+longer by Amaranth's import if a testbench pulls it in (``sysconv.hw`` imports its blocks
+lazily)."""
 
 import subprocess
 import sys
