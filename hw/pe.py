@@ -4,6 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
 from .registered_multiplier import RegisteredMultiplier
+from .verilog import LOCAL
 
 __all__ = ["ProcessingElement"]
 
@@ -101,7 +102,7 @@ class ProcessingElement(wiring.Component):
             for bank in range(2)
         ]
         a = Signal(signed(self._act_width), reset_less=True)
-        bank = Signal(reset_less=True)
+        bank = Signal(reset_less=True, attrs=LOCAL)
         psum = Signal(signed(self._acc_width), reset_less=True)
 
         weight = Mux(self.bank_in, weights[1], weights[0])

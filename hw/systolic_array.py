@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from ._check import check_int
 from .dual_multiplier import DualMultiplier, is_ice40
 from .pe import ProcessingElement
+from .verilog import LOCAL
 
 __all__ = ["SystolicArray"]
 
@@ -212,7 +213,7 @@ class SystolicArray(wiring.Component):
             a, bank = self.i.payload[r], active
             for k in range(r):
                 a_next = Signal(signed(self._act_width), name=f"skew_{r}_{k}", reset_less=True)
-                bank_next = Signal(name=f"skew_bank_{r}_{k}", reset_less=True)
+                bank_next = Signal(name=f"skew_bank_{r}_{k}", reset_less=True, attrs=LOCAL)
                 m.d.sync += [a_next.eq(a), bank_next.eq(bank)]
                 a, bank = a_next, bank_next
             m.d.comb += [pes[r][0].a_in.eq(a), pes[r][0].bank_in.eq(bank)]

@@ -10,9 +10,11 @@ from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from sysconv import tools
+from sysconv.hw import SystolicArray
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import _ports, to_rtlil, to_verilog
+from sysconv.hw.verilog import KEEP_LOCAL, _ports, to_rtlil, to_verilog
 from sysconv.sim import runner
 from sysconv.sim.engine.run import accelerator_verilog
 from sysconv.sim.toolchain import icarus
@@ -188,3 +190,29 @@ def test_cached_verilog_is_generated_once_per_design_and_hardware_source(tmp_pat
     runner.cached_verilog(f"sysconv_accel {engine!r}", make)
     assert len(made) == 3
     assert len(list((tmp_path / "verilog").glob("*.v"))) == 3
+
+
+@pytest.mark.parametrize("keep, registers", [(True, 5), (False, 3)])
+def test_local_registers_stay_apart_through_synthesis(keep, registers, tmp_path):
+    # A 2x2 array's five bank tags (4 PEs, 1 skew stage; hw.verilog.LOCAL) after flattening
+    # and Yosys's opt: with KEEP_LOCAL (as the board and engine builds run it) five flip-flops;
+    # without, opt_merge keeps one per delay (the skew stage with PE (0, 0)'s, PE (0, 1)'s with
+    # PE (1, 0)'s), which is the fan-out across the array that KEEP_LOCAL prevents.
+    (tmp_path / "top.il").write_text(to_rtlil(SystolicArray(2, 2), "top"))
+    script = "\n".join(
+        [
+            "read_rtlil top.il",
+            *([KEEP_LOCAL] if keep else []),
+            "flatten",
+            "opt",
+            "select -count a:sysconv_local %ci1:+$dff[Q] t:$dff %i",
+        ]
+    )
+    (tmp_path / "count.ys").write_text(script + "\n")
+    subprocess.run(
+        [tools.find("yosys"), "-q", "-l", "count.log", "count.ys"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    assert f"{registers} objects." in (tmp_path / "count.log").read_text()
