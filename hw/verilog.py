@@ -6,21 +6,24 @@ from contextlib import contextmanager
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, ValueCastable
 
-__all__ = ["LOCAL", "KEEP_LOCAL", "to_verilog", "to_rtlil", "no_rw_check"]
+__all__ = ["LOCAL", "LOCAL_FLIP_FLOPS", "KEEP_LOCAL", "to_verilog", "to_rtlil", "no_rw_check"]
 
 # A register of one PE's own (``Signal(attrs=LOCAL)``), which the PE's neighbours read and no PE
 # further away. The array's weight-bank tags are such registers: PE (r, c)'s tag is the array's
 # bank delayed r + c + 1 cycles, the same on every anti-diagonal, and Yosys's opt_merge would
-# keep one flip-flop per diagonal and fan it out across the array (the ECP5 8x8 engine's slowest
-# path on nextpnr seed 1: 10.5 ns, a tag five rows and five columns away from its PE).
-# opt_merge leaves apart cells marked ``keep``; Amaranth puts a signal's attributes on its wire,
-# so :data:`KEEP_LOCAL`, a Yosys command for after ``read_rtlil`` (before synthesis flattens the
-# design), marks the flip-flop that drives each such wire.
+# keep one flip-flop per diagonal and fan it out across the array (on the ECP5, a critical path
+# from a tag to a PE rows and columns away). opt_merge leaves apart cells marked ``keep``;
+# Amaranth puts a signal's attributes on its wire, so :data:`KEEP_LOCAL`, a Yosys command for
+# after ``read_rtlil`` (before synthesis flattens the design), marks the flip-flop that drives
+# each such wire.
+_LOCAL = "sysconv_local"
 
 #: The attributes of a register read by its own PE and its neighbours only.
-LOCAL = {"sysconv_local": 1}
+LOCAL = {_LOCAL: 1}
+#: The Yosys selection of the flip-flops that drive :data:`LOCAL` registers' wires.
+LOCAL_FLIP_FLOPS = f"a:{_LOCAL} %ci1:+$dff[Q] t:$dff %i"
 #: The Yosys command, after ``read_rtlil``, that keeps each :data:`LOCAL` register apart.
-KEEP_LOCAL = "setattr -set keep 1 a:sysconv_local %ci1:+$dff[Q] t:$dff %i"
+KEEP_LOCAL = f"setattr -set keep 1 {LOCAL_FLIP_FLOPS}"
 
 
 def _ports(component):

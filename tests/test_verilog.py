@@ -14,7 +14,7 @@ from sysconv import tools
 from sysconv.hw import SystolicArray
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import KEEP_LOCAL, _ports, to_rtlil, to_verilog
+from sysconv.hw.verilog import KEEP_LOCAL, LOCAL_FLIP_FLOPS, _ports, to_rtlil, to_verilog
 from sysconv.sim import runner
 from sysconv.sim.engine.run import accelerator_verilog
 from sysconv.sim.toolchain import icarus
@@ -205,7 +205,7 @@ def test_local_registers_stay_apart_through_synthesis(keep, registers, tmp_path)
             *([KEEP_LOCAL] if keep else []),
             "flatten",
             "opt",
-            "select -count a:sysconv_local %ci1:+$dff[Q] t:$dff %i",
+            f"select -count {LOCAL_FLIP_FLOPS}",
         ]
     )
     (tmp_path / "count.ys").write_text(script + "\n")
