@@ -3,6 +3,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
+from .registered_multiplier import RegisteredMultiplier
 
 __all__ = ["Requantizer"]
 
@@ -75,8 +76,10 @@ class Requantizer(wiring.Component):
 
     Latency and throughput: the result of a beat taken in cycle ``t`` is valid on ``o`` in
     cycle ``t + latency``, ``latency = 6``, whatever the gaps between beats: one register stage
-    after each of add bias; multiply the sum's low and high halves; add the halves and the
-    rounding term; shift; clamp; add the zero point and saturate, with ReLU. (Clamping and
+    after each of add bias; multiply the sum's low and high halves
+    (:class:`~hw.registered_multiplier.RegisteredMultiplier`: on the ECP5 a ``MULT18X18D``
+    each, its output register the stage's); add the halves and the rounding term; shift;
+    clamp; add the zero point and saturate, with ReLU. (Clamping and
     adding the zero point were one stage, the 8x8 engine's critical path on the ECP5: 91.8
     MHz.) One vector per cycle is
     sustained. Only the valid bits of the pipeline have a reset; the datapath
@@ -171,8 +174,18 @@ class Requantizer(wiring.Component):
             shift = [None] + [register(range(max_shift + 1), f"shift_{j}_{k}") for j in range(1, 4)]
             # 2**(shift - 1) for shift > 0, else 0: bit j - 1 is set for shift == j.
             rounding_2 = register(unsigned(product_width), f"rounding_2_{k}")
-            low_2 = register(unsigned(split + self._mult_width), f"low_2_{k}")
-            high_2 = register(signed(sum_width - split + self._mult_width), f"high_2_{k}")
+            # The halves' products, registered (in the DSP block on the ECP5).
+            low_2 = Signal(unsigned(split + self._mult_width), name=f"low_2_{k}")
+            high_2 = Signal(signed(sum_width - split + self._mult_width), name=f"high_2_{k}")
+            halves = []
+            for name, half, product in (
+                ("low", total_1[:split], low_2),
+                ("high", total_1[split:].as_signed(), high_2),
+            ):
+                multiply = RegisteredMultiplier(half.shape(), multiplier_1.shape())
+                m.submodules[f"{name}_{k}"] = multiply
+                halves += [multiply.a.eq(half), multiply.b.eq(multiplier_1), product.eq(multiply.p)]
+            m.d.comb += halves
             rounded_3 = register(signed(product_width + 1), f"rounded_3_{k}")
             # Shifted, the sum fits in product_width bits again: it is p when shift == 0, and
             # at most 2**(product_width - 2) in magnitude when shift >= 1.
@@ -194,8 +207,6 @@ class Requantizer(wiring.Component):
                 shift[2].eq(shift[1]),
                 shift[3].eq(shift[2]),
                 rounding_2.eq(Cat(shift[1] == j for j in range(1, max_shift + 1))),
-                low_2.eq(total_1[:split] * multiplier_1),
-                high_2.eq(total_1[split:].as_signed() * multiplier_1),
                 rounded_3.eq((high_2 << split) + low_2 + rounding_2),
                 shifted_4.eq(rounded_3 >> shift[3]),
             ]

@@ -6,7 +6,16 @@ from contextlib import contextmanager
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, ValueCastable
 
-__all__ = ["LOCAL", "LOCAL_FLIP_FLOPS", "KEEP_LOCAL", "to_verilog", "to_rtlil", "no_rw_check"]
+__all__ = [
+    "LOCAL",
+    "LOCAL_FLIP_FLOPS",
+    "KEEP_LOCAL",
+    "HIDE_ELEMENT_NAMES",
+    "AFTER_READ",
+    "to_verilog",
+    "to_rtlil",
+    "no_rw_check",
+]
 
 # A register of one PE's own (``Signal(attrs=LOCAL)``), which the PE's neighbours read and no PE
 # further away. The array's weight-bank tags are such registers: PE (r, c)'s tag is the array's
@@ -24,6 +33,19 @@ LOCAL = {_LOCAL: 1}
 LOCAL_FLIP_FLOPS = f"a:{_LOCAL} %ci1:+$dff[Q] t:$dff %i"
 #: The Yosys command, after ``read_rtlil``, that keeps each :data:`LOCAL` register apart.
 KEEP_LOCAL = f"setattr -set keep 1 {LOCAL_FLIP_FLOPS}"
+
+# Amaranth names a wire for each element of an array (``bias_shift[3]``) beside the whole
+# (``bias_shift``). ABC9 (Yosys 0.70's ``synth_ecp5``) names each bit it maps by its wire and
+# index, ``name[index]`` (``name`` for index 0), and its reintegration joins equal names and
+# rebuilds wide wires from them: in the ULX3S board top with the requantiser's products in DSP
+# blocks, bit 3 of ``core.engine.params.bias_shift`` and bit 0 of its element
+# ``bias_shift[3]`` were both ``bias_shift[3]``, and Yosys stopped on "Assert
+# `GetSize(conn.first) == GetSize(conn.second)' failed".
+#: The Yosys command, after ``read_rtlil``, that makes private (``$``-named) every wire whose
+#: name ends in ``]``, ports excepted, so that no such name reaches ABC9.
+HIDE_ELEMENT_NAMES = "rename -hide w:*]"
+#: What the board and engine builds run after ``read_rtlil``.
+AFTER_READ = f"{KEEP_LOCAL}\n{HIDE_ELEMENT_NAMES}"
 
 
 def _ports(component):

@@ -41,7 +41,7 @@ from sysconv.hw.boards.pll import pll_settings
 from sysconv.hw.boards.uart import divisor_for
 from sysconv.hw.layer import EngineConfig
 from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import KEEP_LOCAL, no_rw_check, to_rtlil
+from sysconv.hw.verilog import AFTER_READ, no_rw_check, to_rtlil
 
 from . import tools
 from .tools import ToolError
@@ -199,7 +199,7 @@ def _board_top(spec, config, pll, baud, work, seed):
         name=NAME,
         debug_verilog=True,
         synth_opts=" ".join(spec.synth_opts),
-        script_after_read=KEEP_LOCAL,
+        script_after_read=AFTER_READ,
         script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
     )
     plan.extract(work)
@@ -350,7 +350,7 @@ def _engine_alone(spec, config, work, seeds):
         pnr_tool = "nextpnr-ecp5"
     (work / f"{top}.il").write_text(to_rtlil(block, top, platform=spec.platform_class()()))
     script = (
-        f"read_rtlil {top}.il\n{KEEP_LOCAL}\n{synth}\ntee -q -o {top}.stat.json stat -json\n"
+        f"read_rtlil {top}.il\n{AFTER_READ}\n{synth}\ntee -q -o {top}.stat.json stat -json\n"
         f"write_json {top}.json\n"
     )
     (work / f"{top}.ys").write_text(script)

@@ -373,3 +373,18 @@ def test_wrong_parameters(kwargs, message):
         Requantizer(**kwargs)
     with pytest.raises(ValueError, match=rf"^{message}$"):
         Requantizer.check_parameters(**kwargs)
+
+
+def test_ecp5_lane_multiplies_in_two_dsp_blocks_holding_the_register():
+    # Each lane's halves in a MULT18X18D with its output register (the engine's ECP5 tests
+    # check the products, tests/test_engine.py::test_ecp5_engine_bit_exact_and_cycle_exact);
+    # operands wider than a DSP input multiply in logic.
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    from sysconv.hw.verilog import to_verilog
+
+    ecp5 = to_verilog(Requantizer(**CONFIGS["default-4"]), "rq", platform=ULX3S_85F_Platform())
+    assert ecp5.count("MULT18X18D #(") == ecp5.count('.REG_OUTPUT_CLK("CLK0")') == 8
+    assert "MULT18X18D" not in to_verilog(Requantizer(**CONFIGS["default-4"]), "rq")
+    wide = to_verilog(Requantizer(**CONFIGS["widest-2"]), "rq", platform=ULX3S_85F_Platform())
+    assert "MULT18X18D" not in wide

@@ -13,8 +13,16 @@ from amaranth.lib.wiring import In, Out
 from sysconv import tools
 from sysconv.hw import SystolicArray
 from sysconv.hw.layer import EngineConfig
+from sysconv.hw.requant import Requantizer
 from sysconv.hw.top import Accelerator
-from sysconv.hw.verilog import KEEP_LOCAL, LOCAL_FLIP_FLOPS, _ports, to_rtlil, to_verilog
+from sysconv.hw.verilog import (
+    AFTER_READ,
+    KEEP_LOCAL,
+    LOCAL_FLIP_FLOPS,
+    _ports,
+    to_rtlil,
+    to_verilog,
+)
 from sysconv.sim import runner
 from sysconv.sim.engine.run import accelerator_verilog
 from sysconv.sim.toolchain import icarus
@@ -192,27 +200,45 @@ def test_cached_verilog_is_generated_once_per_design_and_hardware_source(tmp_pat
     assert len(list((tmp_path / "verilog").glob("*.v"))) == 3
 
 
+def yosys_counts(folder, component, commands):
+    """The object counts of the ``select -count`` lines among ``commands``, run by Yosys after
+    reading ``component``'s RTLIL, in order."""
+    (folder / "top.il").write_text(to_rtlil(component, "top"))
+    (folder / "count.ys").write_text("\n".join(["read_rtlil top.il", *commands]) + "\n")
+    subprocess.run(
+        [tools.find("yosys"), "-q", "-l", "count.log", "count.ys"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    log = (folder / "count.log").read_text()
+    return [int(n) for n in re.findall(r"^(\d+) objects\.$", log, re.MULTILINE)]
+
+
 @pytest.mark.parametrize("keep, registers", [(True, 5), (False, 3)])
 def test_local_registers_stay_apart_through_synthesis(keep, registers, tmp_path):
     # A 2x2 array's five bank tags (4 PEs, 1 skew stage; hw.verilog.LOCAL) after flattening
     # and Yosys's opt: with KEEP_LOCAL (as the board and engine builds run it) five flip-flops;
     # without, opt_merge keeps one per delay (the skew stage with PE (0, 0)'s, PE (0, 1)'s with
     # PE (1, 0)'s), which is the fan-out across the array that KEEP_LOCAL prevents.
-    (tmp_path / "top.il").write_text(to_rtlil(SystolicArray(2, 2), "top"))
-    script = "\n".join(
-        [
-            "read_rtlil top.il",
-            *([KEEP_LOCAL] if keep else []),
-            "flatten",
-            "opt",
-            f"select -count {LOCAL_FLIP_FLOPS}",
-        ]
+    commands = [
+        *([KEEP_LOCAL] if keep else []),
+        "flatten",
+        "opt",
+        f"select -count {LOCAL_FLIP_FLOPS}",
+    ]
+    assert yosys_counts(tmp_path, SystolicArray(2, 2), commands) == [registers]
+
+
+def test_element_names_are_hidden_before_synthesis(tmp_path):
+    # The requantiser's array members, named beside their whole (i__payload.acc[0] beside
+    # i__payload): after AFTER_READ, as the board and engine builds run it, no wire name ends in
+    # "]" (HIDE_ELEMENT_NAMES: ABC9 would give bit 3 of a wire `x` and bit 0 of `x[3]` one
+    # name), and the ports keep theirs.
+    count = ["select -count w:*]", "select -count x:*"]
+    counts = yosys_counts(
+        tmp_path, Requantizer(lanes=4, acc_width=32), [*count, AFTER_READ, *count]
     )
-    (tmp_path / "count.ys").write_text(script + "\n")
-    subprocess.run(
-        [tools.find("yosys"), "-q", "-l", "count.log", "count.ys"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
-    assert f"{registers} objects." in (tmp_path / "count.log").read_text()
+    elements, ports, elements_after, ports_after = counts
+    assert elements == 20 and elements_after == 0
+    assert ports_after == ports > 0
