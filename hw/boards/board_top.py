@@ -15,16 +15,18 @@ from amaranth.hdl import (
     ClockSignal,
     Elaboratable,
     Module,
+    Mux,
     ResetInserter,
     ResetSignal,
     Signal,
 )
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .._check import check_int
-from ..engine import ConvEngine
+from ..engine import ConvEngine, Phase
 from ..layer import EngineConfig
 from .link import HostLink
 from .pll import PLL, PLLSettings
@@ -60,6 +62,10 @@ def default_output_timeout(config):
 
 class BoardCore(wiring.Component):
     """The engine behind a UART host link.
+
+    The engine's output words reach the link through a one-word register (its ``ready`` from
+    a flip-flop, one word every other cycle, far above the UART's rate), reset with the engine;
+    while a word waits there the link sees the output phase.
 
     Parameters
     ----------
@@ -126,6 +132,10 @@ class BoardCore(wiring.Component):
         engine_reset = Signal()
         m.d.sync += engine_reset.eq(link.engine_reset)
         m.submodules.engine = ResetInserter({"sync": engine_reset})(engine)
+        # The output register (see above): link state -> the engine's output handshake ->
+        # pooling unit -> output reader was the ULX3S board top's critical path.
+        out_slice = SyncFIFOBuffered(width=len(engine.o.payload.as_value()), depth=1)
+        m.submodules.out_slice = ResetInserter({"sync": engine_reset})(out_slice)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, link.rx)
@@ -133,9 +143,17 @@ class BoardCore(wiring.Component):
         wiring.connect(m, link.tx, tx.i)
         wiring.connect(m, link.p, engine.p)
         wiring.connect(m, link.i, engine.i)
-        wiring.connect(m, engine.o, link.o)
         m.d.comb += [
-            link.phase.eq(engine.phase),
+            out_slice.w_data.eq(engine.o.payload),
+            out_slice.w_en.eq(engine.o.valid),
+            engine.o.ready.eq(out_slice.w_rdy),
+            link.o.payload.eq(out_slice.r_data),
+            link.o.valid.eq(out_slice.r_rdy),
+            out_slice.r_en.eq(link.o.ready),
+        ]
+        m.d.comb += [
+            # A word still in the register keeps the layer in its output phase for the host.
+            link.phase.eq(Mux(out_slice.r_rdy, Phase.OUTPUT, engine.phase)),
             link.engine_error.eq(engine.error),
             link.compute_cycles.eq(engine.compute_cycles),
         ]
