@@ -147,13 +147,16 @@ def test_ecp5_pll_settings(f_in, f_out, clki, clkfb, clkop, achieved):
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
-def test_board_clock_is_made_exactly_and_its_uart_divisor_is_whole(name):
+def test_board_clock_is_made_exactly_and_its_uart_divisor_is_within_1_percent(name):
+    # The default clocks (docs/boards.md): a clock the PLL makes exactly, the UART's rate
+    # within 1% of the board's baud (21 MHz / 7 exactly; 81.25 MHz / 27, 0.31% fast).
     spec = BOARDS[name]
     make = ice40_pll if spec.family == "ice40" else ecp5_pll
     pll = make(spec.osc_hz, spec.clock_hz)
     assert pll.f_out == spec.clock_hz
-    assert spec.clock_hz % spec.baud == 0
-    assert divisor_for(spec.clock_hz, spec.baud) == spec.clock_hz // spec.baud
+    divisor = divisor_for(spec.clock_hz, spec.baud)
+    assert divisor == round(spec.clock_hz / spec.baud)
+    assert abs(spec.clock_hz / divisor / spec.baud - 1) <= 0.01
 
 
 def test_wrong_pll_output():

@@ -29,9 +29,9 @@ class BoardSpec:
         The board's oscillator (its platform's default clock), the PLL's reference.
     clock_hz : int
         The clock the design runs on by default, made by the device's PLL from the
-        oscillator: the engine's, the host link's and the UART's. Chosen below the Fmax of the
-        board top on every nextpnr seed tried, and so that the UART's divisor is whole at the
-        default rate.
+        oscillator: the engine's, the host link's and the UART's. Chosen with a margin below
+        the Fmax of the board top on every nextpnr seed tried (docs/boards.md gives it), and
+        so that the UART's divisor is within 1% of whole at the default rate.
     engine : dict
         Default :class:`sysconv.hw.layer.EngineConfig` keyword arguments (``sysconv build``
         overrides them one by one).
@@ -132,7 +132,7 @@ BOARDS = {
         device="LFE5U-85F-6BG381C",
         nextpnr=("--85k", "--package", "CABGA381", "--speed", "6"),
         osc_hz=25_000_000,
-        clock_hz=75_000_000,
+        clock_hz=81_250_000,
         engine=dict(
             rows=8,
             cols=8,
