@@ -152,7 +152,7 @@ def test_ecp5_pll_settings(f_in, f_out, clki, clkfb, clkop, achieved):
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_board_clock_is_made_exactly_and_its_uart_divisor_is_within_1_percent(name):
     # The default clocks (docs/boards.md): a clock the PLL makes exactly, the UART's rate
-    # within 1% of the board's baud (21 MHz / 7 exactly; 81.25 MHz / 27, 0.31% fast).
+    # within 1% of the board's baud (24 MHz / 8 exactly; 81.25 MHz / 27, 0.31% fast).
     spec = BOARDS[name]
     make = ice40_pll if spec.family == "ice40" else ecp5_pll
     pll = make(spec.osc_hz, spec.clock_hz)

@@ -29,8 +29,8 @@ class BoardSpec:
         The board's oscillator (its platform's default clock), the PLL's reference.
     clock_hz : int
         The clock the design runs on by default, made by the device's PLL from the
-        oscillator: the engine's, the host link's and the UART's. Chosen with a margin below
-        the Fmax of the board top on every nextpnr seed tried (docs/boards.md gives it), and
+        oscillator: the engine's, the host link's and the UART's. Chosen at least 8% below
+        the Fmax of the board top on every nextpnr seed tried, and
         so that the UART's divisor is within 1% of whole at the default rate.
     engine : dict
         Default :class:`sysconv.hw.layer.EngineConfig` keyword arguments (``sysconv build``
@@ -90,7 +90,7 @@ BOARDS = {
         device="iCE40UP5K-SG48",
         nextpnr=("--up5k", "--package", "sg48"),
         osc_hz=12_000_000,
-        clock_hz=21_000_000,
+        clock_hz=24_000_000,
         engine=dict(
             rows=6,
             cols=1,
