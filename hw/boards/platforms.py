@@ -30,8 +30,8 @@ class BoardSpec:
     clock_hz : int
         The clock the design runs on by default, made by the device's PLL from the
         oscillator: the engine's, the host link's and the UART's. Chosen at least 8% below
-        the Fmax of the board top on every nextpnr seed tried, and
-        so that the UART's divisor is within 1% of whole at the default rate.
+        the Fmax of the board top on every nextpnr seed tried, and so that the UART's divisor
+        is within 1% of whole at the default rate.
     engine : dict
         Default :class:`sysconv.hw.layer.EngineConfig` keyword arguments (``sysconv build``
         overrides them one by one).
