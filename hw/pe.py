@@ -25,6 +25,15 @@ class ProcessingElement(wiring.Component):
         The product comes from a multiplier outside the PE, which it may share with another
         (:class:`~hw.dual_multiplier.DualMultiplier`), through ``mul_a``, ``mul_w`` and
         ``mul_p``.
+    early_operands : bool
+        The multiplier registers its operands (as well as its product), taking them a cycle
+        ahead: the activation from ``a_early``, the weight from the bank ``bank_early``
+        names. The product is then ``a_in(n) * w[bank_in(n)](n - 1)``: the same as above as
+        long as no bank is written in the cycle before an activation tagged with it arrives,
+        which the array guarantees for every PE but (0, 0) (a set is not used before the
+        cycle after its last beat, and that PE is the first to see it). For the ECP5, where
+        the operand registers are the ``MULT18X18D``'s own (below). Not with
+        ``shared_multiplier``.
 
     Members
     -------
@@ -32,6 +41,9 @@ class ProcessingElement(wiring.Component):
         Activation and the weight bank it is to be multiplied with.
     a_out, bank_out : Out
         The same, registered (one cycle later), for the PE to the right.
+    a_early, bank_early : In
+        Only with ``early_operands``: what ``a_in`` and ``bank_in`` will be in the next cycle
+        (the left PE's ``a_in`` and ``bank_in``, or the skew registers' inputs).
     psum_in : In
         Partial sum from the PE above (zero for the top row).
     psum_out : Out
@@ -54,17 +66,26 @@ class ProcessingElement(wiring.Component):
 
     The product register is a :class:`~hw.registered_multiplier.RegisteredMultiplier`'s: on
     an ECP5 platform, with both operands at most 18 bits wide, the output register of a
-    ``MULT18X18D``. On an iCE40 platform the array builds its PEs with ``shared_multiplier``,
-    two to an ``SB_MAC16``.
+    ``MULT18X18D``; with ``early_operands``, its input registers hold the operands, so that
+    the route from the PE's weight registers to its DSP block, which the placer may put far
+    apart, is not followed by the multiplier in the same cycle. On an iCE40 platform the array
+    builds its PEs with ``shared_multiplier``, two to an ``SB_MAC16``.
     """
 
-    def __init__(self, *, act_width, weight_width, acc_width, shared_multiplier=False):
+    def __init__(
+        self, *, act_width, weight_width, acc_width, shared_multiplier=False, early_operands=False
+    ):
         self.check_parameters(act_width=act_width, weight_width=weight_width, acc_width=acc_width)
+        if shared_multiplier and early_operands:
+            raise ValueError("a PE with a shared multiplier cannot take its operands early")
         self._act_width = act_width
         self._weight_width = weight_width
         self._acc_width = acc_width
         self._shared_multiplier = bool(shared_multiplier)
+        self._early_operands = bool(early_operands)
         multiplier = {}
+        if early_operands:
+            multiplier = {"a_early": In(signed(act_width)), "bank_early": In(1)}
         if shared_multiplier:
             multiplier = {
                 "mul_a": Out(signed(act_width)),
@@ -110,6 +131,15 @@ class ProcessingElement(wiring.Component):
         product = Signal(signed(self._act_width + self._weight_width))
         if self._shared_multiplier:
             m.d.comb += [self.mul_a.eq(self.a_in), self.mul_w.eq(weight), product.eq(self.mul_p)]
+        elif self._early_operands:
+            m.submodules.mult = mult = RegisteredMultiplier(
+                self.a_in.shape(), weight.shape(), input_registers=True
+            )
+            m.d.comb += [
+                mult.a.eq(self.a_early),
+                mult.b.eq(Mux(self.bank_early, weights[1], weights[0])),
+                product.eq(mult.p),
+            ]
         else:
             m.submodules.mult = mult = RegisteredMultiplier(self.a_in.shape(), weight.shape())
             m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(weight), product.eq(mult.p)]

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from ._check import check_int
 from .dual_multiplier import DualMultiplier, is_ice40
 from .pe import ProcessingElement
+from .registered_multiplier import RegisteredMultiplier
 from .verilog import LOCAL
 
 __all__ = ["SystolicArray"]
@@ -61,7 +62,11 @@ class SystolicArray(wiring.Component):
     weights at most 8 bits wide, the PEs share multipliers two by two, in row-major order (a
     last odd PE has one to itself): each pair's products are one
     :class:`~hw.dual_multiplier.DualMultiplier`, an ``SB_MAC16`` in 8x8 mode, so the UP5K's 8
-    DSP blocks hold 16 PEs. Same cycle behaviour.
+    DSP blocks hold 16 PEs. On an ECP5 platform, with activations and weights that fit a
+    ``MULT18X18D``, every PE but (0, 0) takes its operands a cycle early into its DSP block's
+    input registers (:class:`~hw.pe.ProcessingElement`'s ``early_operands``: the activation and
+    bank tag its left neighbour takes, the skew registers' inputs in column 0). Same cycle
+    behaviour.
     """
 
     def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32, buffer_depth=None):
@@ -168,6 +173,11 @@ class SystolicArray(wiring.Component):
 
         # The grid.
         shared = is_ice40(platform) and max(self._act_width, self._weight_width) <= 8
+        # Every PE but (0, 0), whose activation cannot be known a cycle ahead, takes its
+        # operands early where they go into a DSP block's input registers.
+        early = RegisteredMultiplier.on_dsp(
+            platform, signed(self._act_width), signed(self._weight_width)
+        )
         pes = [
             [
                 ProcessingElement(
@@ -175,10 +185,11 @@ class SystolicArray(wiring.Component):
                     weight_width=self._weight_width,
                     acc_width=self._acc_width,
                     shared_multiplier=shared,
+                    early_operands=early and (r, c) != (0, 0),
                 )
-                for _ in range(cols)
+                for c in range(cols)
             ]
-            for _ in range(rows)
+            for r in range(rows)
         ]
         if shared:
             flat = [pe for row in pes for pe in row]
@@ -207,16 +218,25 @@ class SystolicArray(wiring.Component):
                         pe.a_in.eq(pes[r][c - 1].a_out),
                         pe.bank_in.eq(pes[r][c - 1].bank_out),
                     ]
+                if c > 0 and early:
+                    # What the left PE's registers take now, this PE's inputs next cycle.
+                    m.d.comb += [
+                        pe.a_early.eq(pes[r][c - 1].a_in),
+                        pe.bank_early.eq(pes[r][c - 1].bank_in),
+                    ]
 
         # Skew: row r sees the vector r cycles late, so that its partial sum meets it.
         for r in range(rows):
-            a, bank = self.i.payload[r], active
+            a, bank = [self.i.payload[r]], [active]
             for k in range(r):
                 a_next = Signal(signed(self._act_width), name=f"skew_{r}_{k}", reset_less=True)
                 bank_next = Signal(name=f"skew_bank_{r}_{k}", reset_less=True, attrs=LOCAL)
-                m.d.sync += [a_next.eq(a), bank_next.eq(bank)]
-                a, bank = a_next, bank_next
-            m.d.comb += [pes[r][0].a_in.eq(a), pes[r][0].bank_in.eq(bank)]
+                m.d.sync += [a_next.eq(a[-1]), bank_next.eq(bank[-1])]
+                a.append(a_next)
+                bank.append(bank_next)
+            m.d.comb += [pes[r][0].a_in.eq(a[-1]), pes[r][0].bank_in.eq(bank[-1])]
+            if early and r > 0:
+                m.d.comb += [pes[r][0].a_early.eq(a[-2]), pes[r][0].bank_early.eq(bank[-2])]
 
         # De-skew: column c leaves c cycles after column 0, so delay it cols - 1 - c cycles.
         results = []

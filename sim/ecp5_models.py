@@ -78,8 +78,9 @@ module MULT18X18D (
 
     wire [17:0] a = {{{", ".join(f"A{k}" for k in reversed(range(18)))}}};
     wire [17:0] b = {{{", ".join(f"B{k}" for k in reversed(range(18)))}}};
-    reg [17:0] a_q, b_q;
-    reg sa_q, sb_q;
+    // The block's registers hold 0 after configuration.
+    reg [17:0] a_q = 0, b_q = 0;
+    reg sa_q = 0, sb_q = 0;
     always @(posedge CLK0) begin
         if (RST0) begin
             a_q <= 0; b_q <= 0; sa_q <= 0; sb_q <= 0;
@@ -95,7 +96,7 @@ module MULT18X18D (
     wire signed [35:0] b_x = {{{{18{{sb & b_m[17]}}}}, b_m}};
     wire [35:0] product = a_x * b_x;
 
-    reg [35:0] pipe_q, out_q;
+    reg [35:0] pipe_q = 0, out_q = 0;
     wire [35:0] pipe_m = PIPE ? pipe_q : product;
     always @(posedge CLK0) begin
         if (RST0) begin

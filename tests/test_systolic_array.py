@@ -128,11 +128,14 @@ def test_ecp5_array_matches_golden_every_cycle(shape, test_dir):
     check_all(scenarios, "icarus", test_dir, platform=ecp5_platform())
 
 
-def test_ecp5_array_has_one_dsp_per_pe_holding_the_product_register():
+def test_ecp5_array_has_one_dsp_per_pe_holding_the_pe_registers():
+    # Every PE's product register, and every PE's but (0, 0)'s operand registers too.
     scenario = ArrayScenario.random(3, 2, vectors=4)
     ecp5 = to_verilog(array_for(scenario), "sysconv_array", platform=ecp5_platform())
     assert ecp5.count("MULT18X18D #(") == 6
     assert ecp5.count('.REG_OUTPUT_CLK("CLK0")') == 6
+    assert ecp5.count('.REG_INPUTA_CLK("CLK0")') == 5
+    assert ecp5.count('.REG_INPUTB_CLK("CLK0")') == 5
     assert "MULT18X18D" not in to_verilog(array_for(scenario), "sysconv_array")
 
 
@@ -146,7 +149,7 @@ def test_ecp5_pe_with_unsigned_activations_fails(test_dir, monkeypatch):
     monkeypatch.setattr(
         hw_pe,
         "RegisteredMultiplier",
-        lambda a, b: RegisteredMultiplier(unsigned(Shape.cast(a).width), b),
+        lambda a, b, **kwargs: RegisteredMultiplier(unsigned(Shape.cast(a).width), b, **kwargs),
     )
     check_caught(scenario_for((3, 2), "extremes"), test_dir, ecp5_platform())
 
