@@ -43,7 +43,6 @@ class RegisteredMultiplier(wiring.Component):
         product = (Signal(self._a_shape) * Signal(self._b_shape)).shape()
         super().__init__({"a": In(self._a_shape), "b": In(self._b_shape), "p": Out(product)})
 
-    input_registers = property(lambda self: self._input_registers)
     latency = property(lambda self: 2 if self._input_registers else 1)
 
     @staticmethod
