@@ -126,23 +126,21 @@ class ProcessingElement(wiring.Component):
         bank = Signal(reset_less=True, attrs=LOCAL)
         psum = Signal(signed(self._acc_width), reset_less=True)
 
-        weight = Mux(self.bank_in, weights[1], weights[0])
         m.d.sync += [a.eq(self.a_in), bank.eq(self.bank_in)]
+        # The multiplier's operands: this cycle's, or with early_operands next cycle's.
+        early = self._early_operands
+        operand_a, operand_bank = (
+            (self.a_early, self.bank_early) if early else (self.a_in, self.bank_in)
+        )
+        weight = Mux(operand_bank, weights[1], weights[0])
         product = Signal(signed(self._act_width + self._weight_width))
         if self._shared_multiplier:
-            m.d.comb += [self.mul_a.eq(self.a_in), self.mul_w.eq(weight), product.eq(self.mul_p)]
-        elif self._early_operands:
-            m.submodules.mult = mult = RegisteredMultiplier(
-                self.a_in.shape(), weight.shape(), input_registers=True
-            )
-            m.d.comb += [
-                mult.a.eq(self.a_early),
-                mult.b.eq(Mux(self.bank_early, weights[1], weights[0])),
-                product.eq(mult.p),
-            ]
+            m.d.comb += [self.mul_a.eq(operand_a), self.mul_w.eq(weight), product.eq(self.mul_p)]
         else:
-            m.submodules.mult = mult = RegisteredMultiplier(self.a_in.shape(), weight.shape())
-            m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(weight), product.eq(mult.p)]
+            m.submodules.mult = mult = RegisteredMultiplier(
+                operand_a.shape(), weight.shape(), input_registers=early
+            )
+            m.d.comb += [mult.a.eq(operand_a), mult.b.eq(weight), product.eq(mult.p)]
         m.d.sync += psum.eq(self.psum_in + product)
         with m.If(self.w_shift):
             with m.If(self.w_bank):
