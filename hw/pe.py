@@ -34,6 +34,14 @@ class ProcessingElement(wiring.Component):
         cycle after its last beat, and that PE is the first to see it). For the ECP5, where
         the operand registers are the ``MULT18X18D``'s own (below). Not with
         ``shared_multiplier``.
+    early_weight : bool
+        Only the weight is taken a cycle ahead, into a register of the PE's own: the weight
+        bank ``bank_early`` names will hold in the next cycle (its next value, so a bank
+        written in this cycle is no exception). The activation ``a_in`` goes straight to the
+        multiplier, which registers only its product. For PE (0, 0) of the ECP5 array, whose
+        activation cannot be known a cycle ahead: the route from its weight registers and the
+        array's bank register to its DSP block then has a cycle of its own. Not with
+        ``early_operands`` or ``shared_multiplier``.
 
     Members
     -------
@@ -42,8 +50,9 @@ class ProcessingElement(wiring.Component):
     a_out, bank_out : Out
         The same, registered (one cycle later), for the PE to the right.
     a_early, bank_early : In
-        Only with ``early_operands``: what ``a_in`` and ``bank_in`` will be in the next cycle
-        (the left PE's ``a_in`` and ``bank_in``, or the skew registers' inputs).
+        Only with ``early_operands`` (``bank_early`` also with ``early_weight``): what ``a_in``
+        and ``bank_in`` will be in the next cycle (the left PE's ``a_in`` and ``bank_in``, the
+        skew registers' inputs, or the array's bank register's next value).
     psum_in : In
         Partial sum from the PE above (zero for the top row).
     psum_out : Out
@@ -73,19 +82,31 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(
-        self, *, act_width, weight_width, acc_width, shared_multiplier=False, early_operands=False
+        self,
+        *,
+        act_width,
+        weight_width,
+        acc_width,
+        shared_multiplier=False,
+        early_operands=False,
+        early_weight=False,
     ):
         self.check_parameters(act_width=act_width, weight_width=weight_width, acc_width=acc_width)
-        if shared_multiplier and early_operands:
-            raise ValueError("a PE with a shared multiplier cannot take its operands early")
+        if shared_multiplier + early_operands + early_weight > 1:
+            raise ValueError(
+                "a PE takes at most one of shared_multiplier, early_operands and early_weight"
+            )
         self._act_width = act_width
         self._weight_width = weight_width
         self._acc_width = acc_width
         self._shared_multiplier = bool(shared_multiplier)
         self._early_operands = bool(early_operands)
+        self._early_weight = bool(early_weight)
         multiplier = {}
         if early_operands:
             multiplier = {"a_early": In(signed(act_width)), "bank_early": In(1)}
+        if early_weight:
+            multiplier = {"bank_early": In(1)}
         if shared_multiplier:
             multiplier = {
                 "mul_a": Out(signed(act_width)),
@@ -132,7 +153,14 @@ class ProcessingElement(wiring.Component):
         operand_a, operand_bank = (
             (self.a_early, self.bank_early) if early else (self.a_in, self.bank_in)
         )
-        weight = Mux(operand_bank, weights[1], weights[0])
+        if self._early_weight:
+            # The banks' next values, and of them the one bank_early names, registered.
+            written = [self.w_shift & (self.w_bank == bank) for bank in range(2)]
+            following = [Mux(written[bank], self.w_in, weights[bank]) for bank in range(2)]
+            weight = Signal(signed(self._weight_width), reset_less=True)
+            m.d.sync += weight.eq(Mux(self.bank_early, following[1], following[0]))
+        else:
+            weight = Mux(operand_bank, weights[1], weights[0])
         product = Signal(signed(self._act_width + self._weight_width))
         if self._shared_multiplier:
             m.d.comb += [self.mul_a.eq(operand_a), self.mul_w.eq(weight), product.eq(self.mul_p)]

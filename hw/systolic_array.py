@@ -65,8 +65,9 @@ class SystolicArray(wiring.Component):
     DSP blocks hold 16 PEs. On an ECP5 platform, with activations and weights that fit a
     ``MULT18X18D``, every PE but (0, 0) takes its operands a cycle early into its DSP block's
     input registers (:class:`~hw.pe.ProcessingElement`'s ``early_operands``: the activation and
-    bank tag its left neighbour takes, the skew registers' inputs in column 0). Same cycle
-    behaviour.
+    bank tag its left neighbour takes, the skew registers' inputs in column 0), and PE (0, 0)
+    its weight alone, into a register of its own (``early_weight``: the weight of the bank the
+    bank register will hold next). Same cycle behaviour.
     """
 
     def __init__(self, rows, cols, *, act_width=8, weight_width=8, acc_width=32, buffer_depth=None):
@@ -173,8 +174,9 @@ class SystolicArray(wiring.Component):
 
         # The grid.
         shared = is_ice40(platform) and max(self._act_width, self._weight_width) <= 8
-        # Every PE but (0, 0), whose activation cannot be known a cycle ahead, takes its
-        # operands early where they go into a DSP block's input registers.
+        # Where the products are a DSP block's, every PE but (0, 0) takes its operands early,
+        # into the block's input registers; PE (0, 0), whose activation cannot be known a
+        # cycle ahead, its weight alone, into a register of its own.
         early = RegisteredMultiplier.on_dsp(
             platform, signed(self._act_width), signed(self._weight_width)
         )
@@ -186,6 +188,7 @@ class SystolicArray(wiring.Component):
                     acc_width=self._acc_width,
                     shared_multiplier=shared,
                     early_operands=early and (r, c) != (0, 0),
+                    early_weight=early and (r, c) == (0, 0),
                 )
                 for c in range(cols)
             ]
@@ -237,6 +240,9 @@ class SystolicArray(wiring.Component):
             m.d.comb += [pes[r][0].a_in.eq(a[-1]), pes[r][0].bank_in.eq(bank[-1])]
             if early and r > 0:
                 m.d.comb += [pes[r][0].a_early.eq(a[-2]), pes[r][0].bank_early.eq(bank[-2])]
+        if early:
+            # The bank register's next value: a set's last beat switches it.
+            m.d.comb += pes[0][0].bank_early.eq(active ^ (w_fire & (beat == rows - 1)))
 
         # De-skew: column c leaves c cycles after column 0, so delay it cols - 1 - c cycles.
         results = []

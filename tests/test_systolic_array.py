@@ -265,6 +265,22 @@ def test_wrong_parameters(kwargs, message):
         SystolicArray(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "modes",
+    [
+        dict(shared_multiplier=True, early_operands=True),
+        dict(early_operands=True, early_weight=True),
+        dict(shared_multiplier=True, early_weight=True),
+    ],
+)
+def test_pe_takes_one_multiplier_mode(modes):
+    with pytest.raises(
+        ValueError,
+        match=r"^a PE takes at most one of shared_multiplier, early_operands and early_weight$",
+    ):
+        ProcessingElement(act_width=8, weight_width=8, acc_width=20, **modes)
+
+
 @pytest.mark.parametrize("rows, act, weight", [(1, 8, 8), (4, 8, 8), (8, 8, 8), (3, 4, 6)])
 def test_min_acc_width_is_tight(rows, act, weight):
     width = SystolicArray.min_acc_width(rows, act, weight)
