@@ -5,6 +5,7 @@ clock the testbench drives, on Verilator; behind the ULX3S's PLL in `make test-l
 UART, the CRC, the protocol's pieces and the PLL settings on their own."""
 
 import random
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -14,12 +15,13 @@ from amaranth.sim import Simulator
 
 from sysconv.hw.boards.board_top import BoardCore
 from sysconv.hw.boards.host import Board, LinkTimeout, SerialTransport, encode_frame
-from sysconv.hw.boards.link import HostLink, crc16_step
+from sysconv.hw.boards.link import HostLink, _times, crc16_step
 from sysconv.hw.boards.platforms import BOARDS
 from sysconv.hw.boards.pll import ecp5_pll, ice40_pll
 from sysconv.hw.boards.protocol import Command, crc16, info_bytes, parse_info
 from sysconv.hw.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from sysconv.hw.layer import EngineConfig
+from sysconv.hw.verilog import to_verilog
 from sysconv.sim.board.run import SIM_CLOCK_HZ, run_board
 from sysconv.sim.engine.layer import LayerRun, random_layer
 
@@ -352,3 +354,30 @@ def test_wrong_link_parameters():
         UARTReceiver(divisor=2)
     with pytest.raises(TypeError, match=r"^config must be an EngineConfig, not 3$"):
         BoardCore(3, clock_hz=12_000_000, baud=115200)
+
+
+def test_link_has_no_multiplier():
+    # A READ's length (words x output lanes) as shifts and adds: Yosys maps a `*` onto a DSP
+    # block even by a constant, and the ECP5's was across the device from the link. Products
+    # by powers of two are wiring.
+    config = EngineConfig(2, 3, max_height=6, max_width=6, max_in_channels=3, max_out_channels=3)
+    link = HostLink(config, info=b"x", frame_timeout=100, output_timeout=100)
+    products = [line for line in to_verilog(link, "link").splitlines() if " * " in line]
+    factors = [re.search(r" \* \d+'h([0-9a-f]+);$", line) for line in products]
+    assert all(f and int(f[1], 16).bit_count() == 1 for f in factors), products
+
+
+def test_times_is_the_product():
+    value = Signal(16)
+    products = {k: Signal(20, name=f"p{k}") for k in range(1, 17)}
+    m = Module()
+    m.d.comb += [p.eq(_times(value, k)) for k, p in products.items()]
+    sim = Simulator(m)
+
+    async def bench(ctx):
+        for x in (0, 1, 0x1234, 0xFFFF, *random.Random(1).sample(range(1 << 16), 20)):
+            ctx.set(value, x)
+            assert [ctx.get(p) for p in products.values()] == [x * k for k in products], x
+
+    sim.add_testbench(bench)
+    sim.run()

@@ -63,6 +63,15 @@ class _State(enum.Enum, shape=range(19)):
     CRC_HIGH = 18
 
 
+def _times(value, constant):
+    """``value * constant`` as the sum of ``value`` shifted by ``constant``'s set bits. Yosys
+    maps a ``*`` onto a DSP block even when one operand is a constant (`synth_ecp5` put the
+    READ length's in a ``MULT18X18D`` across the device from the link: 15.7 ns with 10
+    output lanes); shifts and adds stay in the fabric, and a power of two is wiring."""
+    terms = [value.shift_left(k) for k in range(constant.bit_length()) if constant >> k & 1]
+    return sum(terms[1:], terms[0])
+
+
 def _beat(shape):
     return stream.Signature(data.StructLayout({"data": shape, "last": 1}))
 
@@ -393,7 +402,7 @@ class HostLink(wiring.Component):
                             6,
                             Mux(
                                 (cmd == Command.READ) & can_read & read_count_ok,
-                                count * out_bytes,
+                                _times(count, out_bytes),
                                 0,
                             ),
                         ),
