@@ -131,10 +131,14 @@ class Count:
             statements.append(self.value.eq(0))
         return statements
 
+    def last_after_step(self):
+        """What ``last`` becomes when the counter steps."""
+        return Mux(self.last, self._length == 1, self.left == 1)
+
     def step(self):
         statements = [
             self.left.eq(Mux(self.last, self._length - 1, self.left - 1)),
-            self.last.eq(Mux(self.last, self._length == 1, self.left == 1)),
+            self.last.eq(self.last_after_step()),
         ]
         if self.value is not None:
             statements.append(self.value.eq(Mux(self.last, 0, self.value + 1)))

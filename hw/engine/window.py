@@ -98,6 +98,14 @@ class WindowGenerator(EnginePart):
         m.d.comb += start.eq(self.base - (reg["pad_row_offset"] + reg["pad_col_offset"]))
         v_set = Count(reg["sets"], "v_set", range(max_sets + 1))
         v_more = Signal()  # v_set < sets
+        # The counters' nested "at the last step"s, flip-flops worked out a step ahead too, so
+        # that a set's, a kernel column's and a kernel row's end each enable their registers
+        # through one gate after the stream's handshake (Fmax: the handshake through the
+        # nested conditions into kernel_row's enable was the ULX3S board top's critical path).
+        set_end = Signal()  # ox.last & oy.last: the set's last pixel
+        tap_end = Signal()  # set_end & g.last: the kernel tap's last set
+        row_end = Signal()  # tap_end & kw.last: the kernel row's last set
+        step = Signal()  # the counters step: a vector read
         # Three stages from the generator to the array, advancing together: `rd_*` while the
         # input buffer reads, `got_*` its output registered as it is, `vec_*` the padded word.
         # A DP16KD's output is valid 5.8 ns after the clock: the flip-flops it drives have
@@ -125,6 +133,7 @@ class WindowGenerator(EnginePart):
         m.d.comb += [
             v_fire.eq(self.o.valid & self.o.ready),
             v_advance.eq(~vec_valid | v_fire),
+            step.eq(self.active & v_advance & v_more),
             self.read.addr.eq(addr),
             self.read.en.eq(v_advance),
             outside.eq((iy < 0) | (iy >= reg["height"]) | (ix < 0) | (ix >= reg["width"])),
@@ -150,8 +159,18 @@ class WindowGenerator(EnginePart):
         next_kernel_row = Mux(kh.last, start, kernel_row + reg["row_step"])
         next_origin = Mux(g.last & kw.last, next_kernel_row, origin + 1)
 
+        # The nested "last"s after this step, from the counters' registers alone.
+        oy_last = Mux(ox.last, oy.last_after_step(), oy.last)
+        g_last = Mux(set_end, g.last_after_step(), g.last)
+        kw_last = Mux(tap_end, kw.last_after_step(), kw.last)
+        next_set_end = ox.last_after_step() & oy_last
+
         with m.If(~self.active):
+            first_set_end = (reg["out_width"] == 1) & (reg["out_height"] == 1)
             m.d.sync += [
+                set_end.eq(first_set_end),
+                tap_end.eq(first_set_end & (reg["groups"] == 1)),
+                row_end.eq(first_set_end & (reg["groups"] == 1) & (reg["kernel"] == 1)),
                 *ox.restart(),
                 *oy.restart(),
                 *g.restart(),
@@ -183,7 +202,7 @@ class WindowGenerator(EnginePart):
                     rd_valid.eq(v_more),
                     rd_pad.eq(outside),
                     rd_set.eq(v_set.value),
-                    rd_set_end.eq(ox.last & oy.last),
+                    rd_set_end.eq(set_end),
                     got_valid.eq(rd_valid),
                     got_data.eq(self.read.data),
                     got_pad.eq(rd_pad),
@@ -197,38 +216,41 @@ class WindowGenerator(EnginePart):
                     m.d.sync += vec_data[lane].eq(
                         Mux(got_pad, reg["input_zero_point"], got_data[lane])
                     )
-                with m.If(v_more):
-                    m.d.sync += ox.step()
-                    with m.If(ox.last):
-                        m.d.sync += oy.step()
-                        with m.If(oy.last):
-                            m.d.sync += [
-                                *v_set.step(),
-                                v_more.eq(~v_set.last),
-                                ix0.eq(next_ix0),
-                                ix.eq(next_ix0),
-                                iy0.eq(next_iy0),
-                                iy.eq(next_iy0),
-                                origin.eq(next_origin),
-                                line.eq(next_origin),
-                                addr.eq(next_origin),
-                                *g.step(),
-                            ]
-                            with m.If(g.last):
-                                m.d.sync += kw.step()
-                                with m.If(kw.last):
-                                    m.d.sync += [*kh.step(), kernel_row.eq(next_kernel_row)]
-                        with m.Else():
-                            next_line = line + reg["stride_row_step"]
-                            m.d.sync += [
-                                ix.eq(ix0),
-                                iy.eq(iy + reg["stride"]),
-                                line.eq(next_line),
-                                addr.eq(next_line),
-                            ]
-                    with m.Else():
-                        m.d.sync += [
-                            ix.eq(ix + reg["stride"]),
-                            addr.eq(addr + reg["stride_col_step"]),
-                        ]
+            # The counters and addresses: a column step, overridden at a row's end, a set's
+            # end, a tap's and a kernel row's.
+            with m.If(step):
+                m.d.sync += [
+                    *ox.step(),
+                    set_end.eq(next_set_end),
+                    tap_end.eq(next_set_end & g_last),
+                    row_end.eq(next_set_end & g_last & kw_last),
+                    ix.eq(ix + reg["stride"]),
+                    addr.eq(addr + reg["stride_col_step"]),
+                ]
+            with m.If(step & ox.last):
+                next_line = line + reg["stride_row_step"]
+                m.d.sync += [
+                    *oy.step(),
+                    ix.eq(ix0),
+                    iy.eq(iy + reg["stride"]),
+                    line.eq(next_line),
+                    addr.eq(next_line),
+                ]
+            with m.If(step & set_end):
+                m.d.sync += [
+                    *v_set.step(),
+                    v_more.eq(~v_set.last),
+                    ix0.eq(next_ix0),
+                    ix.eq(next_ix0),
+                    iy0.eq(next_iy0),
+                    iy.eq(next_iy0),
+                    origin.eq(next_origin),
+                    line.eq(next_origin),
+                    addr.eq(next_origin),
+                    *g.step(),
+                ]
+            with m.If(step & tap_end):
+                m.d.sync += kw.step()
+            with m.If(step & row_end):
+                m.d.sync += [*kh.step(), kernel_row.eq(next_kernel_row)]
         return m
