@@ -154,11 +154,17 @@ class ProcessingElement(wiring.Component):
             (self.a_early, self.bank_early) if early else (self.a_in, self.bank_in)
         )
         if self._early_weight:
-            # The banks' next values, and of them the one bank_early names, registered.
-            written = [self.w_shift & (self.w_bank == bank) for bank in range(2)]
-            following = [Mux(written[bank], self.w_in, weights[bank]) for bank in range(2)]
+            # The weight of bank bank_early as it will be, registered: w_in if that bank is
+            # written now. w_in (in row 0, a block RAM's output) goes through one multiplexer
+            # only, as into the banks themselves.
+            held = Signal(signed(self._weight_width))
+            written = Signal()
             weight = Signal(signed(self._weight_width), reset_less=True)
-            m.d.sync += weight.eq(Mux(self.bank_early, following[1], following[0]))
+            m.d.comb += [
+                held.eq(Mux(self.bank_early, weights[1], weights[0])),
+                written.eq(self.w_shift & (self.w_bank == self.bank_early)),
+            ]
+            m.d.sync += weight.eq(Mux(written, self.w_in, held))
         else:
             weight = Mux(operand_bank, weights[1], weights[0])
         product = Signal(signed(self._act_width + self._weight_width))
