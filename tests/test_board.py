@@ -356,7 +356,7 @@ def test_wrong_link_parameters():
         BoardCore(3, clock_hz=12_000_000, baud=115200)
 
 
-def test_link_has_no_multiplier():
+def test_link_multiplies_only_by_powers_of_two():
     # A READ's length (words x output lanes) as shifts and adds: Yosys maps a `*` onto a DSP
     # block even by a constant, and the ECP5's was across the device from the link. Products
     # by powers of two are wiring.

@@ -164,13 +164,15 @@ class WindowGenerator(EnginePart):
         g_last = Mux(set_end, g.last_after_step(), g.last)
         kw_last = Mux(tap_end, kw.last_after_step(), kw.last)
         next_set_end = ox.last_after_step() & oy_last
+        next_tap_end = next_set_end & g_last
 
         with m.If(~self.active):
             first_set_end = (reg["out_width"] == 1) & (reg["out_height"] == 1)
+            first_tap_end = first_set_end & (reg["groups"] == 1)
             m.d.sync += [
                 set_end.eq(first_set_end),
-                tap_end.eq(first_set_end & (reg["groups"] == 1)),
-                row_end.eq(first_set_end & (reg["groups"] == 1) & (reg["kernel"] == 1)),
+                tap_end.eq(first_tap_end),
+                row_end.eq(first_tap_end & (reg["kernel"] == 1)),
                 *ox.restart(),
                 *oy.restart(),
                 *g.restart(),
@@ -222,8 +224,8 @@ class WindowGenerator(EnginePart):
                 m.d.sync += [
                     *ox.step(),
                     set_end.eq(next_set_end),
-                    tap_end.eq(next_set_end & g_last),
-                    row_end.eq(next_set_end & g_last & kw_last),
+                    tap_end.eq(next_tap_end),
+                    row_end.eq(next_tap_end & kw_last),
                     ix.eq(ix + reg["stride"]),
                     addr.eq(addr + reg["stride_col_step"]),
                 ]
