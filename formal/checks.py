@@ -54,7 +54,7 @@ def _property(block, prop, mode, depth, **options):
         mode=mode,
         depth=depth,
         harness=lambda: harness(prop, depth=depth, **options),
-        doc=harness.PROPERTIES[prop],
+        doc="; ".join(harness.PROPERTIES[name] for name in prop.split("+")),
     )
 
 
@@ -130,8 +130,8 @@ CHECKS = [
     _property("pool", "cover", "cover", POOL_DEPTH),
     # The engine: 1x1 array, maps up to 2x2, 1x1 kernels, pooling 2x2.
     _property("engine", "phases", "prove", 4),
-    _property("engine", "layer", "bmc", ENGINE_DEPTH),
-    _property("engine", "feed", "bmc", ENGINE_DEPTH),
+    # layer and feed in one run: the same environment (EngineHarness.SHARED).
+    _property("engine", "layer+feed", "bmc", ENGINE_DEPTH),
     _property("engine", "progress", "bmc", ENGINE_DEPTH),
     _property("engine", "cover", "cover", ENGINE_DEPTH),
     # The engine's stream parts on their own: 2x1 array, 2x2 maps, two column tiles.
@@ -384,9 +384,8 @@ LONG = [
     _property("pool", "credits", "bmc", 32),
     _property("pool", "i_ready", "bmc", 32),
     _property("pool", "results", "bmc", OVERLAP_DEPTH + 8, sequence=OVERLAP),
-    # Two whole layers (the slowest ends 64 cycles after the previous one): ten minutes each.
-    _property("engine", "layer", "bmc", 136),
-    _property("engine", "feed", "bmc", 136),
+    # Two whole layers (the slowest ends 64 cycles after the previous one).
+    _property("engine", "layer+feed", "bmc", 136),
     # Both packets at their longest (8 output beats, then the replay): three minutes.
     _property("chain", "replay", "bmc", 20),
     # The stalled engine's cover left unreached: 35 s for a fault the regression's

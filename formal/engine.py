@@ -129,6 +129,8 @@ class EngineHarness(Harness):
         "pooling, one with the most output beats, and a packet of two images, single- and "
         "double-buffered",
     }
+    # The same environment (sources at full rate, o.ready free): one bmc run checks both.
+    SHARED = frozenset({"layer", "feed"})
 
     def __init__(self, prop, design=engine, depth=64):
         super().__init__(prop, design, depth)
@@ -378,7 +380,7 @@ class EngineHarness(Harness):
                             "the phase skipped or went back",
                         )
 
-        elif self._prop == "layer":
+        if "layer" in self._props:
             assert_source_rules(m, history, dut.o, "o")
             m.d.comb += Assert(~dut.o.valid | (phase == Phase.OUTPUT), "o.valid outside OUTPUT")
             out = Signal(range(config.output_depth + 2), name="o_beats")
@@ -416,7 +418,7 @@ class EngineHarness(Harness):
                 ]
             m.d.comb += Assert(~dut.error, "error flag raised by well-formed traffic")
 
-        elif self._prop == "feed":
+        if "feed" in self._props:
             array = getattr(dut, "inner_module", module).submodules.array
             assert_source_rules(m, history, array.i, "array.i")
             assert_source_rules(m, history, array.w, "array.w")
@@ -465,7 +467,7 @@ class EngineHarness(Harness):
                     "feed ended before every vector, weight beat and result passed the array",
                 )
 
-        elif self._prop == "progress":
+        if self._prop == "progress":
             limit = self._depth - 2
             since = Signal(range(limit + 1), name="since_image_end")
             with m.If(image_ended):
@@ -474,7 +476,7 @@ class EngineHarness(Harness):
                 m.d.sync += since.eq(since + 1)
             m.d.comb += Assert(since != limit, "no image ended within the bound with o.ready high")
 
-        else:  # cover
+        if self._prop == "cover":
             # The cycle after a layer ends (`current` is still that layer's).
             done = image_ended & (phase == Phase.PARAMS)
             pooled = value_of("pool_size", current) != 0

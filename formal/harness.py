@@ -99,14 +99,27 @@ def internal(module, name):
 class Harness(Elaboratable):
     """One property (a key of the subclass's ``PROPERTIES``, which describes each) of the design
     ``design()`` builds: the real block, or a mutated one that the property must catch.
-    ``depth`` is the bound the check runs at, for harness counters that must not wrap."""
+    ``depth`` is the bound the check runs at, for harness counters that must not wrap.
+
+    Properties that drive the design the same way (the subclass's ``SHARED``) may be checked
+    in one run, ``prop`` naming them joined by ``+``: one solver run asks about all their
+    assertions, rather than one run each unrolling the same design and environment."""
 
     PROPERTIES = {}
+    SHARED = frozenset()
 
     def __init__(self, prop, design, depth):
-        if prop not in self.PROPERTIES:
-            raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {prop!r}")
-        self._prop, self._design, self._depth = prop, design, depth
+        props = prop.split("+")
+        for name in props:
+            if name not in self.PROPERTIES:
+                raise ValueError(f"prop must be one of {', '.join(self.PROPERTIES)}, not {name!r}")
+        if len(props) > 1 and not set(props) <= self.SHARED:
+            raise ValueError(
+                f"only {' and '.join(sorted(self.SHARED)) or 'single properties'} can be "
+                f"checked in one run, not {prop!r}"
+            )
+        self._prop, self._props = prop, frozenset(props)
+        self._design, self._depth = design, depth
 
     def _open(self, platform):
         """A new harness module, the design, and the module the design elaborated into."""

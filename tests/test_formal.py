@@ -7,11 +7,14 @@ and end as they happen.
 """
 
 import dataclasses
+import re
 
 import pytest
+from amaranth.back import rtlil
 
 from sysconv.formal import __main__ as formal_main
-from sysconv.formal.checks import CHECKS, LONG, MUTANTS
+from sysconv.formal.checks import CHECKS, ENGINE_DEPTH, LONG, MUTANTS
+from sysconv.formal.engine import EngineHarness
 from sysconv.formal.report import explain, finished, verdict
 from sysconv.formal.sby import Check, Result, run
 
@@ -143,3 +146,35 @@ def test_progress_of_a_run(monkeypatch, capsys):
     assert captured.out.startswith("block  property")
     assert formal_main.main(["-j", "1", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def _assertions(harness):
+    """The messages of every assertion in ``harness``'s RTLIL, as SymbiYosys reads it."""
+    il = rtlil.convert(harness, platform="formal", ports=[], emit_src=False)
+    return set(re.findall(r'parameter \\FORMAT "([^"]*)"', il))
+
+
+def test_properties_checked_in_one_run_keep_every_assertion():
+    # engine-layer+feed asks the solver about both properties' assertions at once: the
+    # union of what each asks on its own, and nothing else (the environment is the same).
+    layer, feed, both = (
+        EngineHarness(p, depth=ENGINE_DEPTH) for p in ("layer", "feed", "layer+feed")
+    )
+    assert _assertions(both) == _assertions(layer) | _assertions(feed)
+    assert _assertions(layer) - _assertions(feed) and _assertions(feed) - _assertions(layer)
+    assert "engine-layer+feed-bmc76" in {check.key for check in CHECKS}
+
+
+@pytest.mark.parametrize(
+    "prop, message",
+    [
+        ("layer+progress", "only feed and layer can be checked in one run, not 'layer+progress'"),
+        (
+            "layer+nothing",
+            "prop must be one of phases, layer, feed, progress, cover, not 'nothing'",
+        ),
+    ],
+)
+def test_properties_that_cannot_share_a_run(prop, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        EngineHarness(prop)
