@@ -145,6 +145,8 @@ class PoolHarness(Harness):
         "next tensor's; the output FIFO full; i refused for lack of credits; o "
         "stalled 2 cycles",
     }
+    # The same environment (the fixed tensors at full rate, o.ready high): one run checks both.
+    SHARED = frozenset({"values", "timing"})
 
     def __init__(self, prop, design=pool, sequence="overlap+partial", depth=32):
         super().__init__(prop, design, depth)
@@ -155,7 +157,7 @@ class PoolHarness(Harness):
     def elaborate(self, platform):
         m, dut, module = self._open(platform)
         history = History(m, horizon=2)
-        fixed = self._prop in ("results", "values", "timing")
+        fixed = bool(self._props & {"results", "values", "timing"})
 
         i_fire = handshake(m, dut.i, "i_fire")
         o_fire = handshake(m, dut.o, "o_fire")
@@ -166,7 +168,7 @@ class PoolHarness(Harness):
         # With fixed tensors, the source stops after their last beat (another tensor would
         # give outputs the golden answer does not list).
         more = n_in < sum(tensor.beats for tensor in self._tensors) if fixed else 1
-        if self._prop in ("timing", "values"):
+        if self._props <= self.SHARED:
             m.d.comb += [dut.i.valid.eq(more), dut.o.ready.eq(1)]
         else:
             valid = Signal(name="i_valid_free")
@@ -216,21 +218,11 @@ class PoolHarness(Harness):
         elif self._prop == "results":
             self._check_results(m, dut, o_fire, n_in, n_out)
 
-        elif self._prop == "values":
-            self._check_values(m, dut, i_fire, o_fire, n_in, n_out)
-
-        elif self._prop == "timing":
-            cycle = count(m, 1, width, "cycle")
-            expected, start = [], 0
-            for tensor in self._tensors:
-                expected += [start + c for c in tensor.output_cycles()]
-                start += tensor.beats
-            m.d.comb += Assert(dut.i.ready, "i refused at full rate with o.ready high")
-            on_time = Signal()
-            m.d.comb += on_time.eq(sum((cycle == c for c in expected), start=0) != 0)
-            m.d.comb += Assert(
-                dut.o.valid == on_time, "o.valid differs from golden.pool_timing's cycles"
-            )
+        elif self._props <= self.SHARED:
+            if "values" in self._props:
+                self._check_values(m, dut, i_fire, o_fire, n_in, n_out)
+            if "timing" in self._props:
+                self._check_timing(m, dut, width)
 
         elif self._prop == "i_ready":
             with m.If(history.had() & history.past(dut.o.ready)):
@@ -319,6 +311,19 @@ class PoolHarness(Harness):
                 index += 1
             taken += tensor.beats
         m.d.comb += Assert(~o_fire | (n_out < index), "more output beats than golden.maxpool2d")
+
+    def _check_timing(self, m, dut, width):
+        cycle = count(m, 1, width, "cycle")
+        expected, start = [], 0
+        for tensor in self._tensors:
+            expected += [start + c for c in tensor.output_cycles()]
+            start += tensor.beats
+        m.d.comb += Assert(dut.i.ready, "i refused at full rate with o.ready high")
+        on_time = Signal()
+        m.d.comb += on_time.eq(sum((cycle == c for c in expected), start=0) != 0)
+        m.d.comb += Assert(
+            dut.o.valid == on_time, "o.valid differs from golden.pool_timing's cycles"
+        )
 
     def _check_values(self, m, dut, i_fire, o_fire, n_in, n_out):
         lanes = dut.lanes

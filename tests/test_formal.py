@@ -13,8 +13,9 @@ import pytest
 from amaranth.back import rtlil
 
 from sysconv.formal import __main__ as formal_main
-from sysconv.formal.checks import CHECKS, ENGINE_DEPTH, LONG, MUTANTS
+from sysconv.formal.checks import CHECKS, LONG, MUTANTS
 from sysconv.formal.engine import EngineHarness
+from sysconv.formal.maxpool import PoolHarness
 from sysconv.formal.report import explain, finished, verdict
 from sysconv.formal.sby import Check, Result, run
 
@@ -154,15 +155,20 @@ def _assertions(harness):
     return set(re.findall(r'parameter \\FORMAT "([^"]*)"', il))
 
 
-def test_properties_checked_in_one_run_keep_every_assertion():
-    # engine-layer+feed asks the solver about both properties' assertions at once: the
-    # union of what each asks on its own, and nothing else (the environment is the same).
-    layer, feed, both = (
-        EngineHarness(p, depth=ENGINE_DEPTH) for p in ("layer", "feed", "layer+feed")
-    )
-    assert _assertions(both) == _assertions(layer) | _assertions(feed)
-    assert _assertions(layer) - _assertions(feed) and _assertions(feed) - _assertions(layer)
-    assert "engine-layer+feed-bmc76" in {check.key for check in CHECKS}
+@pytest.mark.parametrize(
+    "harness, first, second, key",
+    [
+        (EngineHarness, "layer", "feed", "engine-layer+feed-bmc76"),
+        (PoolHarness, "values", "timing", "pool-values+timing-overlap+partial-bmc29"),
+    ],
+)
+def test_properties_checked_in_one_run_keep_every_assertion(harness, first, second, key):
+    # One run asks the solver about both properties' assertions at once: the union of what
+    # each asks on its own, and nothing else (the environment is the same).
+    one, other, both = (harness(p, depth=32) for p in (first, second, f"{first}+{second}"))
+    assert _assertions(both) == _assertions(one) | _assertions(other)
+    assert _assertions(one) - _assertions(other) and _assertions(other) - _assertions(one)
+    assert key in {check.key for check in CHECKS}
 
 
 @pytest.mark.parametrize(
