@@ -10,6 +10,18 @@ from sysconv.sim.engine.layer import random_layer
 # Stall patterns every stream test runs with: (name, input idle probability, output
 # backpressure probability), from rare to 90 % stalled.
 STALLS = [("rare", 0.05, 0.05), ("half", 0.5, 0.5), ("heavy", 0.9, 0.9)]
+STALL_LEVELS = {name: (idle, backpressure) for name, idle, backpressure in STALLS}
+
+# (simulator, stall level) of a whole-engine stall test: every level on Verilator, where a run
+# costs least, and one on Icarus and Amaranth. Stalls are handled by the engine's design, the
+# same on every simulator; what differs from one simulator to another is its testbench's
+# stall drivers, which one level exercises. (Each such test names the mutants that fail every
+# one of its runs.)
+STALL_RUNS = [
+    *(("verilator", name) for name in STALL_LEVELS),
+    ("icarus", "half"),
+    ("amaranth", "half"),
+]
 
 
 def stall_seed():

@@ -16,7 +16,7 @@ from sysconv.sim.engine.layer import LayerRun, random_layer
 from sysconv.sim.engine.run import run_layers
 from sysconv.sim.network.run import run_network_on_chip
 from sysconv.sim.network.scenario import pass_layer
-from tests.helpers import STALLS, check_pass, stall_seed, with_random_parameters
+from tests.helpers import STALL_LEVELS, STALL_RUNS, check_pass, stall_seed, with_random_parameters
 
 
 def _engine(rows, cols):
@@ -133,13 +133,14 @@ def test_network_on_chip_bit_exact_and_cycle_exact(simulator, engine, test_dir):
     check_network_timing(result, runs)
 
 
-@pytest.mark.parametrize("stalls", STALLS, ids=[s[0] for s in STALLS])
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_network_on_chip_with_stalls_loses_nothing(stalls, simulator, test_dir):
+# With the input writer writing on i.ready alone, each of these runs fails; with the chain
+# passing the last layer's output on whatever the host's o.ready, each but Verilator's at the
+# rare level (whose few output words all leave unstalled).
+@pytest.mark.parametrize("simulator, level", STALL_RUNS)
+def test_network_on_chip_with_stalls_loses_nothing(simulator, level, test_dir):
     # Stalls on the host's three streams: the parameter packets, the first layer's input
     # and the last layer's output.
-    _, idle, backpressure = stalls
-    seed = stall_seed()
+    (idle, backpressure), seed = STALL_LEVELS[level], stall_seed()
     result = run_layers(
         chained_runs(), simulator, test_dir, idle=idle, backpressure=backpressure, seed=seed
     )

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import SMALL, STALLS, check_pass, check_timing, runs_for, stall_seed
+from helpers import SMALL, STALL_LEVELS, STALL_RUNS, check_pass, check_timing, runs_for, stall_seed
 
 from sysconv.demo import demo_engine
 from sysconv.hw.layer import EngineConfig, LayerConfig
@@ -201,18 +201,9 @@ def test_edge_layers_bit_exact_and_cycle_exact(simulator, test_dir):
     check_timing(result, runs)
 
 
-# Every stall level on Verilator, where a run costs least; one level on the other simulators.
-# Stalls are handled by the engine's design, the same on every simulator; what differs from
-# one simulator to another is its testbench's stall drivers, which one level exercises. With
-# a word skipped under backpressure (the output reader advancing on o.valid alone) or a beat
-# taken in a gap (the input writer writing on i.ready alone), each of these five runs fails.
-STALL_LEVELS = {name: (idle, backpressure) for name, idle, backpressure in STALLS}
-
-
-@pytest.mark.parametrize(
-    "simulator, level",
-    [*(("verilator", name) for name, _, _ in STALLS), ("icarus", "half"), ("amaranth", "half")],
-)
+# With a word skipped under backpressure (the output reader advancing on o.valid alone) or a
+# beat taken in a gap (the input writer writing on i.ready alone), each of these runs fails.
+@pytest.mark.parametrize("simulator, level", STALL_RUNS)
 def test_random_gaps_and_backpressure_lose_nothing(simulator, level, test_dir):
     (idle, backpressure), seed = STALL_LEVELS[level], stall_seed()
     runs = runs_for(
