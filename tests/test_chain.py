@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import STALL_LEVELS, STALL_RUNS, check_pass, stall_seed, with_random_parameters
 
 from sysconv.compiler import CompileError, chain, compile_network, engine_for
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
@@ -16,7 +17,6 @@ from sysconv.sim.engine.layer import LayerRun, random_layer
 from sysconv.sim.engine.run import run_layers
 from sysconv.sim.network.run import run_network_on_chip
 from sysconv.sim.network.scenario import pass_layer
-from tests.helpers import STALL_LEVELS, STALL_RUNS, check_pass, stall_seed, with_random_parameters
 
 
 def _engine(rows, cols):

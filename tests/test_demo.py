@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import with_random_parameters
 
 from sysconv.compiler import CompileError, compile_network, engine_for
 from sysconv.demo import MODEL, ONNX_MODEL, board_fmax, float_inputs, run_demo
@@ -13,7 +14,6 @@ from sysconv.golden import digits
 from sysconv.golden.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from sysconv.hw.layer import EngineConfig
 from sysconv.onnx import load
-from tests.helpers import with_random_parameters
 
 
 # Icarus takes minutes an image of the 8x8 engine: the demo runs on it in `make test-long`;
