@@ -14,6 +14,7 @@ import pytest
 from sysconv import tools
 from sysconv.build import (
     DoesNotFit,
+    _lost_multipliers,
     _run_pnr,
     board_clock,
     build_board,
@@ -611,3 +612,28 @@ def test_ecp5_toolchain_has_no_9x9_multiplier(tmp_path):
             "nextpnr.log",
             step="place and route",
         )
+
+
+@pytest.mark.parametrize(
+    "top, engine, warning",
+    [
+        (3, 3, None),
+        # An extra block is the board's own logic's (the link's READ length once): not lost.
+        (4, 3, None),
+        (
+            2,
+            3,
+            "the board top has 2 DSP blocks, the engine alone 3: synthesis lost multipliers; "
+            "the bitstream is not the engine",
+        ),
+    ],
+)
+def test_board_top_with_fewer_dsp_blocks_than_the_engine_is_a_warning(top, engine, warning):
+    assert _lost_multipliers(top, engine) == warning
+
+
+def test_a_warning_in_the_report_is_exit_status_1(monkeypatch, capsys):
+    report = {"timing_met": True, "warnings": [_lost_multipliers(2, 3)]}
+    monkeypatch.setattr("sysconv.build.build_board", lambda *args, **kwargs: report)
+    assert main(["build", "--board", "icebreaker", "--json"]) == 1
+    assert capsys.readouterr().err == f"sysconv: error: {report['warnings'][0]}\n"
