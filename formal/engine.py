@@ -110,7 +110,8 @@ def _next_phases(phase, double_buffer=False):
 
 
 class EngineHarness(Harness):
-    """One property of the engine (see :data:`PROPERTIES`) on ``design()``."""
+    """One property of the engine (see :data:`PROPERTIES`), or ``layer+feed`` (:data:`SHARED`),
+    on ``design()``."""
 
     PROPERTIES = {
         "phases": "p ready exactly in PARAMS, i only in INPUT or OUTPUT (the next image's "

@@ -123,7 +123,8 @@ def _beats(x, lanes, fill):
 
 
 class PoolHarness(Harness):
-    """One property of the pooling unit (see :data:`PROPERTIES`) on ``design()``."""
+    """One property of the pooling unit (see :data:`PROPERTIES`), or ``values+timing``
+    (:data:`SHARED`), on ``design()``."""
 
     PROPERTIES = {
         "o_rules": "o keeps the stream rules (any configuration, legal or not)",
