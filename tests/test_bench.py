@@ -11,6 +11,7 @@ import pytest
 from sysconv import tools
 from sysconv.bench import report
 from sysconv.bench.workloads import QUICK
+from sysconv.demo import source_commit
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -114,6 +115,9 @@ def check_outputs(run, out, results):
         assert (out / name).read_bytes().startswith(PNG)
         assert f"]({name})" in summary
     assert results["status"] == "pass" and results["failures"] == []
+    # Stamped with the commit measured.
+    assert results["commit"] == source_commit() and results["commit"]
+    assert f", commit {results['commit']}; `sysconv bench --quick`;" in summary
 
 
 def check_cycles(results):

@@ -304,7 +304,9 @@ def markdown(results):
     out += [f"Machine: {_machine_line(results)}.", ""]
     if "tools" in results:  # results from before tools were recorded have none
         out += [f"Tools: {tools.describe(results['tools'])}.", ""]
-    out += [f"{results['date']}; `{command}`; {results['seconds']:.0f} s.", ""]
+    # The commit measured (results from before it was recorded have none).
+    when = results["date"] + (f", commit {results['commit']}" if results.get("commit") else "")
+    out += [f"{when}; `{command}`; {results['seconds']:.0f} s.", ""]
     if results["status"] == "pass":
         out += [
             "**Status: PASS.** Every simulation matched the golden model, word for word, "

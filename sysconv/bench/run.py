@@ -635,6 +635,8 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     simulators (part 4)."""
     from tqdm import tqdm
 
+    from sysconv.demo import source_commit
+
     workload = QUICK if quick else FULL
     regression = not quick if regression is None else regression
     out = Path(out)
@@ -660,6 +662,7 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     results = {
         "mode": workload.name,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": source_commit(),
         "machine": _machine(),
         "tools": tools.versions(),
         "workload": {
