@@ -165,9 +165,11 @@ def _assertions(harness):
 def test_properties_checked_in_one_run_keep_every_assertion(harness, first, second, key):
     # One run asks the solver about both properties' assertions at once: the union of what
     # each asks on its own, and nothing else (the environment is the same).
-    one, other, both = (harness(p, depth=32) for p in (first, second, f"{first}+{second}"))
-    assert _assertions(both) == _assertions(one) | _assertions(other)
-    assert _assertions(one) - _assertions(other) and _assertions(other) - _assertions(one)
+    one, other, both = (
+        _assertions(harness(p, depth=32)) for p in (first, second, f"{first}+{second}")
+    )
+    assert both == one | other
+    assert one - other and other - one
     assert key in {check.key for check in CHECKS}
 
 
