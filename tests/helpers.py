@@ -15,8 +15,7 @@ STALL_LEVELS = {name: (idle, backpressure) for name, idle, backpressure in STALL
 # (simulator, stall level) of a whole-engine stall test: every level on Verilator, where a run
 # costs least, and one on Icarus and Amaranth. Stalls are handled by the engine's design, the
 # same on every simulator; what differs from one simulator to another is its testbench's
-# stall drivers, which one level exercises. (Each such test names the mutants that fail every
-# one of its runs.)
+# stall drivers, which one level exercises. (Each such test names the mutants its runs catch.)
 STALL_RUNS = [
     *(("verilator", name) for name in STALL_LEVELS),
     ("icarus", "half"),
