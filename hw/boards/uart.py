@@ -151,7 +151,8 @@ class UARTTransmitter(wiring.Component):
     -------
     i : In(stream.Signature(8))
         Bytes to send; one is taken when the previous one's stop bit has been sent, so bytes
-        offered back to back go out back to back (10 bit times a byte).
+        offered back to back go out back to back (10 bit times a byte). ``ready`` comes
+        straight from a flip-flop.
     tx : Out(1)
         The line, idle high, straight from a register.
     """
@@ -166,29 +167,24 @@ class UARTTransmitter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         timer = Signal(range(self._divisor))
-        busy = Signal()
         count = Signal(range(10))  # bits still to send after the current one
         shift = Signal(9, reset_less=True)  # data bits, then the stop bit
         line = Signal(init=1)
-        done = Signal()
-        m.d.comb += [
-            self.tx.eq(line),
-            done.eq((timer == 0) & (count == 0)),
-            # The next byte's start bit follows the stop bit's last cycle directly.
-            self.i.ready.eq(~busy | done),
-        ]
-        with m.If(self.i.valid & self.i.ready):
+        # Idle exactly when both counters are 0, from the stop bit's last cycle on: ``ready``
+        # is that, a flip-flop worked out a cycle ahead, so the sender's handshake does not
+        # wait on the counters' comparison.
+        ready = Signal(init=1)
+        m.d.comb += [self.tx.eq(line), self.i.ready.eq(ready)]
+        with m.If(self.i.valid & ready):
             m.d.sync += [
                 line.eq(0),
                 shift.eq(self.i.payload | 1 << 8),
                 count.eq(9),
                 timer.eq(self._divisor - 1),
-                busy.eq(1),
+                ready.eq(0),
             ]
-        with m.Elif(busy):
-            with m.If(done):
-                m.d.sync += busy.eq(0)
-            with m.Elif(timer == 0):
+        with m.Elif(~ready):
+            with m.If(timer == 0):
                 m.d.sync += [
                     line.eq(shift[0]),
                     shift.eq(shift >> 1),
@@ -196,5 +192,9 @@ class UARTTransmitter(wiring.Component):
                     timer.eq(self._divisor - 1),
                 ]
             with m.Else():
-                m.d.sync += timer.eq(timer - 1)
+                m.d.sync += [
+                    timer.eq(timer - 1),
+                    # The next byte's start bit follows the stop bit's last cycle directly.
+                    ready.eq((timer == 1) & (count == 0)),
+                ]
         return m
