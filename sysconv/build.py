@@ -191,7 +191,9 @@ def _resources(spec, needs, used):
     return resources
 
 
-def _board_top(spec, config, pll, baud, work, seed):
+def _board_top(spec, config, pll, baud, work, seeds):
+    """Synthesis of the board top once, then place and route with each nextpnr seed of
+    ``seeds``: the bitstream from the first, the others for their Fmax alone."""
     platform = spec.platform_class()()
     top = BoardTop(config, pll=pll, baud=baud, leds=spec.leds)
     plan = platform.prepare(
@@ -221,34 +223,14 @@ def _board_top(spec, config, pll, baud, work, seed):
     )
     needs = _needs(spec, _synth_cells(work / f"{NAME}.stat.json"))
     _check_fit(spec, needs, f"the board top ({_describe(config)})")
-    common = [
-        "--json",
-        f"{NAME}.json",
-        "--report",
-        "report.json",
-        "--timing-allow-fail",
-        "--seed",
-        str(seed),
-        # The PLL's output, for any clock nextpnr does not derive from the oscillator's.
-        "--freq",
-        f"{float(pll.f_out) / 1e6:.6g}",
-        "--log",
-        f"{NAME}.tim",
-        *spec.nextpnr,
-    ]
     if spec.family == "ice40":
-        pnr = [tools.find("nextpnr-ice40"), *common, "--pcf", f"{NAME}.pcf", "--asc", f"{NAME}.asc"]
+        constraints = ["--pcf", f"{NAME}.pcf"]
+        placed = ["--asc", f"{NAME}.asc"]
         pack = [tools.find("icepack"), f"{NAME}.asc", f"{NAME}.bin"]
         bitstream = f"{NAME}.bin"
     else:
-        pnr = [
-            tools.find("nextpnr-ecp5"),
-            *common,
-            "--lpf",
-            f"{NAME}.lpf",
-            "--textcfg",
-            f"{NAME}.config",
-        ]
+        constraints = ["--lpf", f"{NAME}.lpf"]
+        placed = ["--textcfg", f"{NAME}.config"]
         pack = [
             tools.find("ecppack"),
             "--compress",
@@ -258,15 +240,44 @@ def _board_top(spec, config, pll, baud, work, seed):
             f"{NAME}.bit",
         ]
         bitstream = f"{NAME}.bit"
-    _timed(times, "pnr_s", _run_pnr(pnr, work, spec, "the board top", config))
+    runs = []
+    for seed in seeds:
+        suffix = "" if seed == seeds[0] else f"-seed{seed}"
+        pnr = [
+            tools.find(f"nextpnr-{spec.family}"),
+            "--json",
+            f"{NAME}.json",
+            "--report",
+            f"report{suffix}.json",
+            "--timing-allow-fail",
+            "--seed",
+            str(seed),
+            # The PLL's output, for any clock nextpnr does not derive from the oscillator's.
+            "--freq",
+            f"{float(pll.f_out) / 1e6:.6g}",
+            "--log",
+            f"{NAME}{suffix}.tim",
+            *spec.nextpnr,
+            *constraints,
+            *(placed if seed == seeds[0] else []),
+        ]
+        ran = _run_pnr(pnr, work, spec, "the board top", config, log_name=f"nextpnr{suffix}.log")
+        _timed(times, "pnr_s", ran)
+        used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
+        runs.append(dict(seed=seed, used=used, fmax=fmax, paths=paths, pnr_s=ran.seconds))
     _timed(times, "pack_s", tools.run(pack, work, "pack.log", step="bitstream packing", cache=True))
-    used, fmax, paths = _pnr_report(work / "report.json", spec)
+    first = runs[0]
     return (
         {
-            "resources": _resources(spec, needs, used),
-            "fmax": fmax,
-            "critical_paths": paths,
+            "resources": _resources(spec, needs, first["used"]),
+            "fmax": first["fmax"],
+            "critical_paths": first["paths"],
             "times": times,
+            "seed": first["seed"],
+            "seeds": [
+                {"seed": run["seed"], "fmax_mhz": _slowest(run["fmax"]), "pnr_s": run["pnr_s"]}
+                for run in runs
+            ],
         },
         work / bitstream,
         work / f"{NAME}.debug.v",
@@ -427,16 +438,16 @@ def _slowest(fmax):
     return min(value["achieved_mhz"] for value in fmax.values())
 
 
-def check_seeds(seeds):
+def check_seeds(seeds, name="engine_seeds"):
     """``seeds`` as a tuple: 1 to 16 distinct nextpnr seeds, each an int from 0 to
-    ``2 ** 31 - 1``; ValueError naming the parameter otherwise."""
+    ``2 ** 31 - 1``; ValueError naming the parameter, ``name``, otherwise."""
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise ValueError(f"engine_seeds must be a list of nextpnr seeds, not {seeds!r}")
+        raise ValueError(f"{name} must be a list of nextpnr seeds, not {seeds!r}")
     seeds = tuple(seeds)
     for seed in seeds:
-        check_int("engine_seeds: each seed", seed, 0, 2**31 - 1)
+        check_int(f"{name}: each seed", seed, 0, 2**31 - 1)
     if not 1 <= len(seeds) <= 16 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"engine_seeds must be 1 to 16 distinct seeds, not {list(seeds)}")
+        raise ValueError(f"{name} must be 1 to 16 distinct seeds, not {list(seeds)}")
     return seeds
 
 
@@ -486,23 +497,25 @@ def build_board(
     baud=None,
     clock_hz=None,
     engine_alone=True,
-    seed=1,
+    seeds=(1,),
     engine_seeds=None,
 ):
     """Build ``board`` (a name of :data:`sysconv.hw.boards.platforms.BOARDS`) with ``config`` (its
     default engine if ``None``) at ``clock_hz`` (default the board's, made by the PLL:
     :func:`board_clock`), its UART at ``baud`` (default the board's); returns the report (a
     dict), also written to ``out`` (default ``build/boards/NAME``) as ``report.json`` and
-    ``report.txt``, beside the bitstream and the Verilog. The board top is placed with nextpnr
-    seed ``seed``, the engine alone with each of ``engine_seeds`` (default the board's
-    ``engine_seeds``), keeping the fastest (:func:`build_engine`). Raises ValueError for an
+    ``report.txt``, beside the bitstream and the Verilog. The board top is placed with each
+    nextpnr seed of ``seeds``, the bitstream and ``timing_met`` from the first, the others for
+    their Fmax alone (``board_top.seeds``; one that misses the clock is a warning); the
+    engine alone with each of ``engine_seeds`` (default the board's ``engine_seeds``),
+    keeping the fastest (:func:`build_engine`). Raises ValueError for an
     unknown board or bad parameter (clock and rate included, before anything is built),
     DoesNotFit, BuildError."""
     from sysconv.demo import board_projection
     from sysconv.sim.runner import build_root
 
     spec = board_spec(board)
-    check_int("seed", seed, 0, 2**31 - 1)
+    seeds = check_seeds(seeds, "seeds")
     engine_seeds = check_seeds(spec.engine_seeds if engine_seeds is None else engine_seeds)
     config = config if config is not None else engine_config(board)
     baud = baud or spec.baud
@@ -517,7 +530,7 @@ def build_board(
     work.mkdir()
 
     started = time.monotonic()
-    board_run, bitstream, verilog = _board_top(spec, config, pll, baud, work / "board", seed)
+    board_run, bitstream, verilog = _board_top(spec, config, pll, baud, work / "board", seeds)
     shutil.copyfile(bitstream, out / bitstream.name)
     shutil.copyfile(verilog, out / f"{NAME}.v")
     report = {
@@ -552,6 +565,7 @@ def build_board(
     # Met at the clock the PLL makes, whatever constraint nextpnr put on each clock.
     board_fmax = _slowest(board_run["fmax"])
     report["board_fmax_mhz"] = board_fmax
+    report["warnings"] += _missed_seeds(board_run["seeds"][1:], report["clock_mhz"])
     report["timing_met"] = board_fmax >= report["clock_mhz"]
     report["demo"] = board_projection(config, clock_hz=clock, baud=baud)
     report["build_seconds"] = round(time.monotonic() - started, 1)
@@ -571,6 +585,17 @@ def _lost_multipliers(top_dsp, engine_dsp):
         f"the board top has {top_dsp} DSP blocks, the engine alone {engine_dsp}: "
         "synthesis lost multipliers; the bitstream is not the engine"
     )
+
+
+def _missed_seeds(seeds, clock_mhz):
+    """A warning for each of the board top's extra seeds (``board_top.seeds`` but the
+    bitstream's) whose Fmax is below the clock."""
+    return [
+        f"the board top misses its {clock_mhz:g} MHz clock on nextpnr seed {run['seed']} "
+        f"({run['fmax_mhz']:.2f} MHz): placement alone can break this clock"
+        for run in seeds
+        if run["fmax_mhz"] < clock_mhz
+    ]
 
 
 def text_report(report):
@@ -616,12 +641,20 @@ def text_report(report):
         lines.append(f"{names[resource]:<14}" + "".join(f"{c:>24}" for c in cells))
     if "engine" in report:
         lines.append(f"(engine alone: {report['engine']['method']})")
-        tried = report["engine"]["seeds"]
-        if len(tried) > 1:
+    clock = report["clock_mhz"]
+    for title, run, kept in (
+        ("board top", report["board_top"], "the bitstream's"),
+        ("engine alone", report.get("engine"), "kept"),
+    ):
+        if run and len(run.get("seeds", ())) > 1:
             lines.append(
-                "engine alone, nextpnr seeds: "
-                + ", ".join(f"{run['seed']}: {run['fmax_mhz']:.2f} MHz" for run in tried)
-                + f"; kept seed {report['engine']['seed']}"
+                f"{title}, nextpnr seeds: "
+                + ", ".join(
+                    f"{tried['seed']}: {tried['fmax_mhz']:.2f} MHz"
+                    + (f" ({tried['fmax_mhz'] / clock - 1:+.1%})" if title == "board top" else "")
+                    for tried in run["seeds"]
+                )
+                + f"; {kept} seed {run['seed']}"
             )
     lines.append("")
     for title, run in runs:

@@ -569,7 +569,7 @@ def cmd_build(args):
             baud=args.baud,
             clock_hz=None if args.clock is None else args.clock * 1e6,
             engine_alone=not args.no_engine,
-            seed=args.seed,
+            seeds=args.seed,
             engine_seeds=args.engine_seeds,
         )
     except ValueError as error:
@@ -617,7 +617,8 @@ def _seed(text):
 
 
 def _nextpnr_seeds(text):
-    """``--engine-seeds``: nextpnr seeds as ``1,2,3`` or ``1-3`` (or both, ``1-3,7``)."""
+    """``sysconv build``'s ``--seed`` and ``--engine-seeds``: nextpnr seeds as ``1,2,3`` or
+    ``1-3`` (or both, ``1-3,7``)."""
     from sysconv.build import check_seeds
 
     seeds = []
@@ -633,7 +634,7 @@ def _nextpnr_seeds(text):
             raise argparse.ArgumentTypeError(f"{text!r}: the range {part} is empty")
         seeds += range(first, last + 1)
     try:
-        return check_seeds(seeds)
+        return check_seeds(seeds, "seeds")
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
@@ -838,7 +839,13 @@ def _parser():
     p.add_argument(
         "--no-engine", action="store_true", help="skip the engine-alone Fmax run (out of context)"
     )
-    p.add_argument("--seed", type=int, default=1, help="nextpnr seed of the board top (default 1)")
+    p.add_argument(
+        "--seed",
+        type=_nextpnr_seeds,
+        default=(1,),
+        help="nextpnr seeds of the board top, as 1 or 1,2,3 or 1-3: the bitstream from the "
+        "first, the others placed for their Fmax alone (default 1)",
+    )
     p.add_argument(
         "--engine-seeds",
         type=_nextpnr_seeds,

@@ -15,6 +15,7 @@ from sysconv import tools
 from sysconv.build import (
     DoesNotFit,
     _lost_multipliers,
+    _missed_seeds,
     _run_pnr,
     board_clock,
     build_board,
@@ -70,6 +71,13 @@ def check_report(report, out, board):
     assert report["clock_mhz"] == spec.clock_hz / 1e6 == report["pll"]["output_hz"] / 1e6
     assert top_clock["constraint_mhz"] == pytest.approx(report["clock_mhz"], rel=1e-3)
     assert report["board_fmax_mhz"] == top_clock["achieved_mhz"]
+    # The bitstream's seed is the first tried, and its figures are the report's.
+    top_seeds = report["board_top"]["seeds"]
+    assert report["board_top"]["seed"] == top_seeds[0]["seed"]
+    assert top_seeds[0]["fmax_mhz"] == report["board_fmax_mhz"]
+    assert report["board_top"]["times"]["pnr_s"] == pytest.approx(
+        sum(run["pnr_s"] for run in top_seeds), abs=0.2
+    )
     assert report["timing_met"] == (top_clock["achieved_mhz"] >= report["clock_mhz"])
     assert report["pll"]["input_hz"] == spec.osc_hz
     # The UART: a whole divisor of the clock, the rate within 2%.
@@ -346,21 +354,36 @@ def test_small_icebreaker_bitstream_and_report(test_dir):
         text,
     )
     # The same build elsewhere: no tool runs (sysconv.tools's cache), the same bitstream, and
-    # the same report but for its paths, its wall time and the steps marked as cached.
-    again = build_board("icebreaker", config, out=test_dir / "again", engine_seeds=(1, 2))
-    assert again["board_top"]["times"]["cached"] == ["synth_s", "pnr_s", "pack_s"]
+    # the same report but for its paths, its wall time and the steps marked as cached. The
+    # board top is placed with seed 2 as well: seed 1's run, first, is the cached one.
+    again = build_board(
+        "icebreaker", config, out=test_dir / "again", seeds=(1, 2), engine_seeds=(1, 2)
+    )
+    check_report(again, test_dir / "again", "icebreaker")
+    assert again["board_top"]["times"]["cached"] == ["synth_s", "pnr_s"]
     assert again["engine"]["times"]["cached"] == ["synth_s", "pnr_s"]
     assert Path(again["bitstream"]).read_bytes() == Path(report["bitstream"]).read_bytes()
+    (first, second) = again["board_top"].pop("seeds")
+    assert report["board_top"].pop("seeds") == [first] and second["seed"] == 2
+    assert (test_dir / "again" / "work" / "board" / "report-seed2.json").exists()
+    again_text = (test_dir / "again" / "report.txt").read_text()
+    assert (
+        f"board top, nextpnr seeds: 1: {first['fmax_mhz']:.2f} MHz "
+        f"({first['fmax_mhz'] / 24 - 1:+.1%}), 2: {second['fmax_mhz']:.2f} MHz "
+        f"({second['fmax_mhz'] / 24 - 1:+.1%}); the bitstream's seed 1\n"
+    ) in again_text
     for run in (report, again):
         for key in ("bitstream", "verilog", "build_seconds"):
             del run[key]
         for part in ("board_top", "engine"):
             del run[part]["times"]["cached"]
+        del run["board_top"]["times"]["pnr_s"], run["board_top"]["times"]["pack_s"]
     assert again == report
     assert "build time, board top: synthesis " in text and (
-        "build time, board top: synthesis {synth_s} s (cached), place and route {pnr_s} s "
-        "(cached), pack {pack_s} s (cached)\n".format(**again["board_top"]["times"])
-        in (test_dir / "again" / "report.txt").read_text()
+        "build time, board top: synthesis {synth_s} s (cached), place and route ".format(
+            **again["board_top"]["times"]
+        )
+        in again_text
     )
 
 
@@ -465,13 +488,24 @@ def test_bad_engine_seeds_are_refused_before_anything_is_built(seeds, message, t
     assert not (test_dir / "out").exists()
 
 
-def test_cli_bad_board_top_seed_exits_2(test_dir, capsys):
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("-1", "'-1' is not a list of seeds (as 1,2,3 or 1-3)"),
+        ("2,2", "'2,2': seeds must be 1 to 16 distinct seeds, not [2, 2]"),
+    ],
+)
+def test_cli_bad_board_top_seeds_exit_2(option, message, test_dir, capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["build", "--board", "icebreaker", "--seed", "-1", "-o", str(test_dir / "out")])
+        main(["build", "--board", "icebreaker", "--seed", option, "-o", str(test_dir / "out")])
     assert stop.value.code == 2
-    assert capsys.readouterr().err == (
-        "sysconv: error: seed must be an integer from 0 to 2147483647, not -1\n"
-    )
+    assert f"argument --seed: {message}\n" in capsys.readouterr().err
+    assert not (test_dir / "out").exists()
+
+
+def test_bad_board_top_seeds_are_refused_before_anything_is_built(test_dir):
+    with pytest.raises(ValueError, match=r"^seeds: each seed must be an integer from 0 to "):
+        build_board("icebreaker", out=test_dir / "out", seeds=(1, 2**31))
     assert not (test_dir / "out").exists()
 
 
@@ -482,7 +516,7 @@ def test_cli_bad_board_top_seed_exits_2(test_dir, capsys):
         ("1,x", "'1,x' is not a list of seeds (as 1,2,3 or 1-3)"),
         (
             "1-17",
-            "'1-17': engine_seeds must be 1 to 16 distinct seeds, not [1, 2, 3, 4, 5, 6, 7, "
+            "'1-17': seeds must be 1 to 16 distinct seeds, not [1, 2, 3, 4, 5, 6, 7, "
             "8, 9, 10, 11, 12, 13, 14, 15, 16, 17]",
         ),
     ],
@@ -559,10 +593,14 @@ def test_placement_over_capacity_says_what_it_needs(test_dir):
 @pytest.mark.long
 @pytest.mark.parametrize("board", sorted(BOARDS))
 def test_default_board_build(board, test_dir):
+    """The default build, the board top placed with nextpnr's seeds 1-3: the board's default
+    clock is at least 8% below its Fmax on each (hw/boards/platforms.py)."""
     out = test_dir / board
-    report = build_board(board, out=out)
+    report = build_board(board, out=out, seeds=(1, 2, 3))
     check_report(report, out, board)
     assert report["timing_met"], report["board_top"]["fmax"]
+    for run in report["board_top"]["seeds"]:
+        assert run["fmax_mhz"] >= 1.08 * report["clock_mhz"], run
 
 
 # The ECP5's DSP slice also splits into two 9x9 multipliers (MULT9X9D), which would double the
@@ -630,6 +668,14 @@ def test_ecp5_toolchain_has_no_9x9_multiplier(tmp_path):
 )
 def test_board_top_with_fewer_dsp_blocks_than_the_engine_is_a_warning(top, engine, warning):
     assert _lost_multipliers(top, engine) == warning
+
+
+def test_a_seed_that_misses_the_clock_is_a_warning():
+    seeds = [{"seed": 2, "fmax_mhz": 23.994}, {"seed": 3, "fmax_mhz": 24.0}]
+    assert _missed_seeds(seeds, 24) == [
+        "the board top misses its 24 MHz clock on nextpnr seed 2 (23.99 MHz): placement alone "
+        "can break this clock"
+    ]
 
 
 def test_a_warning_in_the_report_is_exit_status_1(monkeypatch, capsys):
