@@ -570,6 +570,7 @@ def build_board(
     report["demo"] = board_projection(config, clock_hz=clock, baud=baud)
     report["build_seconds"] = round(time.monotonic() - started, 1)
     report["tools"] = _tool_versions(spec.family)
+    report["commit"] = tools.source_commit()
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.txt").write_text(text_report(report))
     return report
@@ -688,6 +689,8 @@ def text_report(report):
     }
     if packages:
         lines.append(f"tools: {tools.describe(packages)}")
+    if report.get("commit"):
+        lines.append(f"commit: {report['commit']}")
     lines.append(f"bitstream: {report['bitstream']}")
     lines.append(f"Verilog: {report['verilog']}")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,6 @@ set for comparison.
 """
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from . import models
 from .compiler import CompileError, chain, compile_network, engine_for
 from .onnx import load
 from .projection import project, project_network
+from .tools import source_commit
 
 __all__ = [
     "MODEL",
@@ -42,7 +42,6 @@ __all__ = [
     "float_inputs",
     "projection_lines",
     "run_demo",
-    "source_commit",
 ]
 
 MODEL = models.path(models.DIGITS_CNN)
@@ -193,23 +192,6 @@ def projection_lines(board):
             "array's, with buffers that do)"
         )
     return lines
-
-
-def source_commit():
-    """The commit of the checkout this package runs from (``git describe --always --dirty``),
-    so a results file says what it was measured on; ``None`` outside a git checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None
 
 
 def _plot(path, images, labels, predictions, confusion):

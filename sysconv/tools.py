@@ -42,6 +42,7 @@ __all__ = [
     "find",
     "run",
     "versions",
+    "source_commit",
     "describe",
     "constraints",
 ]
@@ -267,6 +268,23 @@ def versions(packages=PACKAGES):
     if overrides:
         found["overrides"] = overrides
     return found
+
+
+def source_commit():
+    """The commit of the checkout this package runs from (``git describe --always --dirty``),
+    so a results file says what it was measured on; ``None`` outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def describe(found):

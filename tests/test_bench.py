@@ -11,7 +11,7 @@ import pytest
 from sysconv import tools
 from sysconv.bench import report
 from sysconv.bench.workloads import QUICK
-from sysconv.demo import source_commit
+from sysconv.tools import source_commit
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -635,7 +635,7 @@ def run_bench(*, quick=False, out="bench/results", progress=None, regression=Non
     simulators (part 4)."""
     from tqdm import tqdm
 
-    from sysconv.demo import source_commit
+    from sysconv.tools import source_commit
 
     workload = QUICK if quick else FULL
     regression = not quick if regression is None else regression
