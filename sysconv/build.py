@@ -242,29 +242,20 @@ def _board_top(spec, config, pll, baud, work, seeds):
         bitstream = f"{NAME}.bit"
     runs = []
     for seed in seeds:
-        suffix = "" if seed == seeds[0] else f"-seed{seed}"
-        pnr = [
-            tools.find(f"nextpnr-{spec.family}"),
-            "--json",
-            f"{NAME}.json",
-            "--report",
-            f"report{suffix}.json",
-            "--timing-allow-fail",
-            "--seed",
-            str(seed),
+        kept = seed == seeds[0]  # the bitstream's
+        ran, run = _place_and_route(
+            spec,
+            config,
+            work,
+            NAME,
+            seed,
+            "" if kept else f"-seed{seed}",
             # The PLL's output, for any clock nextpnr does not derive from the oscillator's.
-            "--freq",
-            f"{float(pll.f_out) / 1e6:.6g}",
-            "--log",
-            f"{NAME}{suffix}.tim",
-            *spec.nextpnr,
-            *constraints,
-            *(placed if seed == seeds[0] else []),
-        ]
-        ran = _run_pnr(pnr, work, spec, "the board top", config, log_name=f"nextpnr{suffix}.log")
+            float(pll.f_out) / 1e6,
+            [*constraints, *(placed if kept else [])],
+        )
         _timed(times, "pnr_s", ran)
-        used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
-        runs.append(dict(seed=seed, used=used, fmax=fmax, paths=paths, pnr_s=ran.seconds))
+        runs.append(run)
     _timed(times, "pack_s", tools.run(pack, work, "pack.log", step="bitstream packing", cache=True))
     first = runs[0]
     return (
@@ -274,10 +265,7 @@ def _board_top(spec, config, pll, baud, work, seeds):
             "critical_paths": first["paths"],
             "times": times,
             "seed": first["seed"],
-            "seeds": [
-                {"seed": run["seed"], "fmax_mhz": _slowest(run["fmax"]), "pnr_s": run["pnr_s"]}
-                for run in runs
-            ],
+            "seeds": [{k: run[k] for k in ("seed", "fmax_mhz", "pnr_s")} for run in runs],
         },
         work / bitstream,
         work / f"{NAME}.debug.v",
@@ -336,6 +324,45 @@ def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
         raise error
 
 
+def _place_and_route(spec, config, work, top, seed, suffix, mhz, extra, what="the board top"):
+    """nextpnr on ``top``.json in ``work`` with ``seed``, the clock constrained to ``mhz``, its
+    report and log named with ``suffix``, ``extra`` options last; returns the run (its
+    :class:`~sysconv.tools.Ran`) and ``seed``, ``used``, ``fmax``, ``fmax_mhz`` (the slowest
+    clock's), ``paths`` and ``pnr_s``."""
+    ran = _run_pnr(
+        [
+            tools.find(f"nextpnr-{spec.family}"),
+            "--json",
+            f"{top}.json",
+            "--report",
+            f"report{suffix}.json",
+            "--timing-allow-fail",
+            "--seed",
+            str(seed),
+            "--freq",
+            f"{mhz:.6g}",
+            "--log",
+            f"{top}{suffix}.tim",
+            *spec.nextpnr,
+            *extra,
+        ],
+        work,
+        spec,
+        what,
+        config,
+        log_name=f"nextpnr{suffix}.log",
+    )
+    used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
+    return ran, {
+        "seed": seed,
+        "used": used,
+        "fmax": fmax,
+        "fmax_mhz": _slowest(fmax),
+        "paths": paths,
+        "pnr_s": ran.seconds,
+    }
+
+
 def _engine_alone(spec, config, work, seeds):
     """Synthesis once, then place and route once per seed in ``seeds``, in ``work`` (made
     here; a tool run is cached by every file in its folder, so nothing of an earlier build
@@ -352,13 +379,11 @@ def _engine_alone(spec, config, work, seeds):
         block = RegisterHarness(Accelerator(config))
         synth = f"synth_ice40 {' '.join(spec.synth_opts)} -top {top}"
         extra = ["--pcf-allow-unconstrained"]
-        pnr_tool = "nextpnr-ice40"
     else:
         top = "sysconv_accel"
         block = Accelerator(config)
         synth = f"synth_ecp5 -top {top}"
         extra = ["--out-of-context"]
-        pnr_tool = "nextpnr-ecp5"
     (work / f"{top}.il").write_text(to_rtlil(block, top, platform=spec.platform_class()()))
     script = (
         f"read_rtlil {top}.il\n{AFTER_READ}\n{synth}\ntee -q -o {top}.stat.json stat -json\n"
@@ -383,41 +408,11 @@ def _engine_alone(spec, config, work, seeds):
     runs = []
     for seed in seeds:
         suffix = f"-seed{seed}" if len(seeds) > 1 else ""
-        pnr = _run_pnr(
-            [
-                tools.find(pnr_tool),
-                "--json",
-                f"{top}.json",
-                "--report",
-                f"report{suffix}.json",
-                "--timing-allow-fail",
-                "--seed",
-                str(seed),
-                "--freq",
-                f"{spec.engine_mhz:g}",
-                "--log",
-                f"{top}{suffix}.tim",
-                *spec.nextpnr,
-                *extra,
-            ],
-            work,
-            spec,
-            "the engine",
-            config,
-            log_name=f"nextpnr{suffix}.log",
+        ran, run = _place_and_route(
+            spec, config, work, top, seed, suffix, spec.engine_mhz, extra, what="the engine"
         )
-        _timed(times, "pnr_s", pnr)
-        used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
-        runs.append(
-            {
-                "seed": seed,
-                "fmax_mhz": _slowest(fmax),
-                "pnr_s": pnr.seconds,
-                "used": used,
-                "fmax": fmax,
-                "paths": paths,
-            }
-        )
+        _timed(times, "pnr_s", ran)
+        runs.append(run)
     best = max(runs, key=lambda run: run["fmax_mhz"])
     report = {
         "method": "register harness (2 pins)"
