@@ -20,12 +20,12 @@ import json
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sysconv.progress import ticking
 from sysconv.sim import HDL_SIMULATORS, toolchain
 
 __all__ = [
@@ -175,43 +175,17 @@ def announce(simulator, toplevel, directory, step):
     with a line on stderr that says so and counts the seconds against the last build of the same
     top (kept beside the builds). A model takes from seconds (Icarus) to minutes (Verilator, a
     large engine) to build; without this a user watches a progress bar that does not move."""
-    from tqdm import tqdm
-
     last_file = directory.parent / f"{toplevel}.last-build"
     try:
         last = float(last_file.read_text())
     except (OSError, ValueError):
         last = None
     against = f" (the last build took {last:.1f} s)" if last else ""
-    done = threading.Event()
-    with tqdm(
-        desc=f"sysconv: building the {simulator} model of {toplevel}{against}",
-        total=None,
-        unit="s",
-        file=sys.stderr,
-        leave=True,
-        bar_format="{desc}: {elapsed}",
-    ) as bar:
-
-        def tick():
-            while not done.wait(1):
-                bar.update(1)
-
-        ticker = threading.Thread(target=tick, daemon=True)
-        start = time.monotonic()
-        ticker.start()
-        try:
-            step()
-        finally:
-            done.set()
-            ticker.join()
-        seconds = time.monotonic() - start
-        bar.bar_format = "{desc}"
-        bar.set_description_str(
-            f"sysconv: built the {simulator} model of {toplevel} in {seconds:.1f} s{against}",
-            refresh=True,
-        )
-    last_file.write_text(f"{seconds:.1f}\n")
+    start = time.monotonic()
+    with ticking(f"sysconv: building the {simulator} model of {toplevel}{against}") as end:
+        step()
+        end(f"sysconv: built the {simulator} model of {toplevel} in {{seconds:.1f}} s{against}")
+    last_file.write_text(f"{time.monotonic() - start:.1f}\n")
 
 
 def build(verilog_text, toplevel, simulator, *, speed=False, traced=False):

@@ -298,9 +298,10 @@ def _overflow(log, spec):
     ]
 
 
-def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log"):
+def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log", step=None):
+    step = step or f"place and route of {what}"
     try:
-        return tools.run(command, work, log_name, step=f"place and route of {what}", cache=True)
+        return tools.run(command, work, log_name, step=step, cache=True)
     except ToolError as error:
         # nextpnr's own capacity checks (logic cells, after packing) end up here.
         text = (Path(work) / log_name).read_text(errors="replace")
@@ -351,6 +352,7 @@ def _place_and_route(spec, config, work, top, seed, suffix, mhz, extra, what="th
         what,
         config,
         log_name=f"nextpnr{suffix}.log",
+        step=f"place and route of {what}, nextpnr seed {seed}",
     )
     used, fmax, paths = _pnr_report(work / f"report{suffix}.json", spec)
     return ran, {

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .progress import ticking
+
 __all__ = [
     "TOOLS",
     "PACKAGES",
@@ -212,16 +214,23 @@ def run(command, cwd, log_name, *, step, cache=False):
                     target = cwd / path.relative_to(entry / "files")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, target)
-            return Ran(json.loads((entry / "run.json").read_text())["seconds"], cached=True)
+            seconds = json.loads((entry / "run.json").read_text())["seconds"]
+            with ticking(f"sysconv: {step}", disable=None) as end:
+                end(f"sysconv: {step}: from the cache (it took {seconds} s)")
+            return Ran(seconds, cached=True)
     start = time.monotonic()
     log = cwd / log_name
-    with open(log, "w") as out:
+    tool = Path(command[0]).name
+    with open(log, "w") as out, ticking(f"sysconv: {step} ({tool})", disable=None) as end:
         result = subprocess.run(
             command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+        end(
+            f"sysconv: {step} ({tool}): "
+            + ("{seconds:.1f} s" if result.returncode == 0 else "failed after {seconds:.1f} s")
+        )
     if result.returncode != 0:
         log, text, cause, advice = _failure_log(command, cwd, log)
-        tool = Path(command[0]).name
         advice = advice.format(variable=_variable(command[0]))
         because = f": {cause}" if cause else ""
         raise ToolError(

@@ -1,6 +1,7 @@
 """sysconv.tools: a failed tool is one line naming the tool, the step, the likely cause, what
 to do and the log; the versions a report records; the pins in constraints.txt."""
 
+import io
 import re
 import subprocess
 import sys
@@ -28,6 +29,39 @@ def test_run_returns_seconds(tmp_path, fake_tool):
     ran = tools.run([str(tool)], tmp_path, "yosys.log", step="ASIC synthesis")
     assert ran.seconds >= 0 and not ran.cached
     assert (tmp_path / "yosys.log").read_text() == "fine\n"
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as a user's is."""
+
+    def isatty(self):
+        return True
+
+
+def test_a_run_counts_its_seconds_on_a_terminal(tmp_path, fake_tool, monkeypatch):
+    tool = fake_tool("yosys", "fine", 0)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    tools.run([str(tool)], tmp_path, "yosys.log", step="synthesis of the engine")
+    # tqdm redraws the line in place (\r); the line it leaves is the step and its time.
+    shown = sys.stderr.getvalue().split("\r")
+    assert shown[1].startswith("sysconv: synthesis of the engine (yosys): 00:0"), shown
+    assert re.fullmatch(r"sysconv: synthesis of the engine \(yosys\): \d+\.\d s\n", shown[-1])
+
+
+def test_a_failed_run_says_so_on_a_terminal(tmp_path, fake_tool, monkeypatch):
+    tool = fake_tool("yosys", "ERROR: no", 1)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    with pytest.raises(tools.ToolError):
+        tools.run([str(tool)], tmp_path, "yosys.log", step="synthesis")
+    assert re.fullmatch(
+        r"sysconv: synthesis \(yosys\): failed after \d+\.\d s\n",
+        sys.stderr.getvalue().split("\r")[-1],
+    )
+
+
+def test_no_progress_line_off_a_terminal(tmp_path, fake_tool, capsys):
+    tools.run([str(fake_tool("yosys", "fine", 0))], tmp_path, "yosys.log", step="synthesis")
+    assert capsys.readouterr().err == ""
 
 
 @pytest.fixture
@@ -73,6 +107,16 @@ def test_cached_run_gives_back_what_the_run_wrote(tmp_path, counting_tool):
         "tool.log",
         "upper.txt",
     ]
+
+
+def test_a_cached_run_says_so_on_a_terminal(tmp_path, counting_tool, monkeypatch):
+    tool, _ = counting_tool
+    first = _run_in(tmp_path / "a", tool)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    _run_in(tmp_path / "b", tool)
+    assert sys.stderr.getvalue().split("\r")[-1] == (
+        f"sysconv: test: from the cache (it took {first.seconds} s)\n"
+    )
 
 
 SAME = {"in.txt": "abc", "a.txt": ""}
