@@ -874,6 +874,11 @@ def main(argv=None):
         return args.func(args)
     except UsageError as error:
         parser.exit(2, f"sysconv: error: {error}\n")
+    except KeyboardInterrupt:
+        # Ctrl-C in a long build or simulation: one line, not Python's traceback; a tool
+        # that was running is stopped by the subprocess call it ran in.
+        print("\nsysconv: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ cannot divide, a configuration that does not fit) with their exact messages; the
 default builds (slow: `make test-long`)."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -679,6 +684,36 @@ def test_a_seed_that_misses_the_clock_is_a_warning():
         "the board top misses its 24 MHz clock on nextpnr seed 2 (23.99 MHz): placement alone "
         "can break this clock"
     ]
+
+
+def test_ctrl_c_in_a_build_is_one_line_and_no_report(tmp_path):
+    # A nextpnr that takes its time (set by NEXTPNR_ICE40: never cached; YOSYS would also be
+    # Amaranth's own), interrupted while it runs.
+    nextpnr = tmp_path / "slow-nextpnr"
+    nextpnr.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(300)\n")
+    nextpnr.chmod(0o755)
+    out = tmp_path / "out"
+    build = subprocess.Popen(
+        [sys.executable, "-m", "sysconv", "build", "--board", "icebreaker", "-o", str(out)]
+        + [f"--{name.replace('_', '-')}={value}" for name, value in SMALL.items()],
+        env={**os.environ, "NEXTPNR_ICE40": str(nextpnr)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        log = out / "work" / "board" / "nextpnr.log"
+        deadline = time.monotonic() + 300
+        while not log.exists() and build.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert log.exists(), "nextpnr never started"
+        build.send_signal(signal.SIGINT)
+        stdout, stderr = build.communicate(timeout=60)
+    finally:
+        build.kill()
+    assert build.returncode == 130
+    assert stdout == "" and stderr == "\nsysconv: interrupted\n"
+    assert not (out / "report.json").exists() and not (out / "report.txt").exists()
 
 
 def test_a_warning_in_the_report_is_exit_status_1(monkeypatch, capsys):
