@@ -714,6 +714,20 @@ def test_ctrl_c_in_a_build_is_one_line_and_no_report(tmp_path):
     assert build.returncode == 130
     assert stdout == "" and stderr == "\nsysconv: interrupted\n"
     assert not (out / "report.json").exists() and not (out / "report.txt").exists()
+    # The tool went with it.
+    running = [
+        path
+        for path in Path("/proc").glob("[0-9]*/cmdline")
+        if str(nextpnr).encode() in _read_or_empty(path)
+    ]
+    assert running == []
+
+
+def _read_or_empty(path):
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended meanwhile
+        return b""
 
 
 def test_a_warning_in_the_report_is_exit_status_1(monkeypatch, capsys):
