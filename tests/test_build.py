@@ -700,6 +700,10 @@ def test_ctrl_c_in_a_build_is_one_line_and_no_report(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a user's shell delivers it. An ignored SIGINT is inherited (a background
+        # job of a non-interactive shell has it so, and a make test worker had it after
+        # earlier tests), and Python then raises no KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         log = out / "work" / "board" / "nextpnr.log"
@@ -711,6 +715,7 @@ def test_ctrl_c_in_a_build_is_one_line_and_no_report(tmp_path):
         stdout, stderr = build.communicate(timeout=60)
     finally:
         build.kill()
+        build.communicate()
     assert build.returncode == 130
     assert stdout == "" and stderr == "\nsysconv: interrupted\n"
     assert not (out / "report.json").exists() and not (out / "report.txt").exists()
