@@ -45,6 +45,7 @@ __all__ = [
     "run",
     "versions",
     "source_commit",
+    "git",
     "describe",
     "constraints",
 ]
@@ -279,21 +280,22 @@ def versions(packages=PACKAGES):
     return found
 
 
-def source_commit():
-    """The commit of the checkout this package runs from (``git describe --always --dirty``),
-    so a results file says what it was measured on; ``None`` outside a git checkout."""
+def git(*args, cwd):
+    """``git args`` run in ``cwd``: its output, stripped, or ``None`` if it fails (no git, not
+    a checkout, ...)."""
     try:
         done = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    return done.stdout.strip()
+
+
+def source_commit():
+    """The commit of the checkout this package runs from (``git describe --always --dirty``),
+    so a results file says what it was measured on; ``None`` outside a git checkout."""
+    return git("describe", "--always", "--dirty", "--abbrev=7", cwd=Path(__file__).parent) or None
 
 
 def describe(found):

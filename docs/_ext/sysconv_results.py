@@ -11,49 +11,29 @@ so. ``.. demo-summary:: results/demo/summary.json`` (a path from ``docs/``) rend
 import inspect
 import json
 import re
-import subprocess
 from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
+from sysconv.tools import git
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def last_commit(path):
     """``(short hash, date)`` of the last commit that changed ``path``, or ``None``."""
-    try:
-        done = subprocess.run(
-            ["git", "log", "-1", "--format=%h %cs", "--", str(path)],
-            cwd=REPOSITORY,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    fields = done.stdout.split()
+    fields = (git("log", "-1", "--format=%h %cs", "--", str(path), cwd=REPOSITORY) or "").split()
     return tuple(fields) if len(fields) == 2 else None
 
 
 def _git_log_file():
     """HEAD's reflog, which every commit and checkout touches: a page that shows a commit is
     read again when it changes."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--path-format=absolute", "--git-path", "logs/HEAD"],
-            cwd=REPOSITORY,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    path = Path(done.stdout.strip())
-    return path if path.is_file() else None
+    found = git("rev-parse", "--path-format=absolute", "--git-path", "logs/HEAD", cwd=REPOSITORY)
+    path = Path(found) if found else None
+    return path if path is not None and path.is_file() else None
 
 
 def results_commit_role(name, rawtext, text, lineno, inliner, options=None, content=()):
