@@ -298,8 +298,7 @@ def _overflow(log, spec):
     ]
 
 
-def _run_pnr(command, work, spec, what, config, log_name="nextpnr.log", step=None):
-    step = step or f"place and route of {what}"
+def _run_pnr(command, work, spec, what, config, *, log_name, step):
     try:
         return tools.run(command, work, log_name, step=step, cache=True)
     except ToolError as error:

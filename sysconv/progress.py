@@ -28,6 +28,9 @@ def ticking(description, *, disable=False):
         bar_format="{desc}: {elapsed}",
         disable=disable,
     ) as bar:
+        if bar.disable:  # nothing shown (off a terminal, with disable=None): no ticker either
+            yield lambda text: None
+            return
 
         def tick():
             while not done.wait(1):

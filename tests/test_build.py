@@ -591,6 +591,8 @@ def test_placement_over_capacity_says_what_it_needs(test_dir):
             BOARDS["icebreaker"],
             "the board top",
             engine_config("icebreaker"),
+            log_name="nextpnr.log",
+            step="place and route of the board top",
         )
     assert str(error.value) == (
         "the board top (6x1 array, up to 16x16x8 -> 8, kernel 3, pool 2) does not fit the "
