@@ -6,10 +6,12 @@ Every parameter is checked before anything is simulated or written: a bad one pr
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from amaranth._toolchain.yosys import YosysError
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
@@ -874,6 +876,18 @@ def main(argv=None):
         return args.func(args)
     except UsageError as error:
         parser.exit(2, f"sysconv: error: {error}\n")
+    except YosysError as error:
+        # Amaranth's own Yosys, which writes its Verilog: the one YOSYS names if set (as the
+        # FPGA flow's, sysconv.tools), else its built-in one. Its message is Yosys's stderr.
+        named = f"YOSYS={os.environ['YOSYS']}" if os.environ.get("YOSYS") else "built in"
+        detail = str(error).strip().splitlines()
+        print(
+            f"sysconv: error: Amaranth's Verilog output failed in Yosys ({named}): "
+            f"{detail[-1] if detail else 'it exited non-zero with no message'}"
+            + ("; unset YOSYS to use Amaranth's built-in Yosys" if named != "built in" else ""),
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         # Ctrl-C in a long build or simulation: one line, not Python's traceback; a tool
         # that was running is stopped by the subprocess call it ran in.

@@ -1,6 +1,7 @@
 """The `sysconv` command: its outputs, exit codes and error messages."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,24 @@ def sysconv(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "sysconv", *args], capture_output=True, text=True, cwd=cwd
     )
+
+
+def test_a_yosys_that_fails_is_one_line(tmp_path):
+    # YOSYS names the Yosys that Amaranth writes Verilog with, too (as the FPGA flow's).
+    out = tmp_path / "array.v"
+    run = subprocess.run(
+        [sys.executable, "-m", "sysconv", "verilog", "--top", "array", "--rows", "2", "--cols", "2"]
+        + ["-o", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "YOSYS": "/bin/false"},
+    )
+    assert run.returncode == 1
+    assert run.stderr == (
+        "sysconv: error: Amaranth's Verilog output failed in Yosys (YOSYS=/bin/false): it "
+        "exited non-zero with no message; unset YOSYS to use Amaranth's built-in Yosys\n"
+    )
+    assert not out.exists()
 
 
 def test_verilog_writes_the_array(tmp_path):
