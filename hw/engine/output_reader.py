@@ -32,7 +32,7 @@ class OutputReader(EnginePart):
         cycle while ``o.ready``. Valid held and payload steady until taken.
 
     Elaborated for an ECP5 (``platform.family == "ecp5"``), the buffer is read a word ahead
-    and its output registered: the same stream, cycle for cycle.
+    and its output registered, with a skid buffer after it: the same stream, cycle for cycle.
     """
 
     def __init__(self, config):
@@ -59,41 +59,62 @@ class OutputReader(EnginePart):
         out_last = Signal()
         out_more = Signal()  # out_addr < out_words
         out_advance = Signal()
-        m.d.comb += [
-            out_advance.eq(~out_valid | (self.o.valid & self.o.ready)),
-            self.o.valid.eq(out_valid),
-            self.o.payload.last.eq(out_last),
-        ]
+        o_fire = Signal()
+        m.d.comb += o_fire.eq(self.o.valid & self.o.ready)
         if getattr(platform, "family", None) == "ecp5":
             # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
             # into the pooling unit's logic at 100 MHz. So the block RAMs are read a word
-            # ahead, at `out_succ` (out_addr + 1, unused past the last word; 0 before the
-            # output phase, so that its first cycle finds word 0 read), and `out_data` takes
-            # their output when the word would have been read: the same stream, cycle for
-            # cycle, with the block RAMs' outputs going into flip-flops that may sit beside
-            # them (Fmax). Both hold while the stream waits (the read enable and the
-            # flip-flops' enable are `out_advance`, one gate from registers: the address
-            # comes from registers only). The buffer is not written in the output phase, nor
-            # in the compute phase's last cycle. (On the iCE40 the extra enable on the way
-            # from the pooling unit's i.ready costs more than it saves.)
-            out_succ = Signal.like(out_addr.value)
+            # ahead, at `out_succ` (the address of word out_addr + 1, unused past the last
+            # word; before the output phase the address is word 0's, `base`, so that its
+            # first cycle finds word 0 read), and `out_data` takes their output when the word
+            # would have been read, with the block RAMs' outputs going into flip-flops that
+            # may sit beside them (Fmax). The address comes from registers only, `base` or
+            # `out_succ`, with no adder (on the engine alone, the adder's routes to the 32
+            # block RAMs' address pins across the device were the critical path on a seed).
+            # A word offered and not taken moves into `held` (a skid buffer) while the next
+            # is read, and the reading advances whenever `held` is empty: the stream's ready
+            # reaches `held` and the stream's outputs, not the block RAMs' enables, the
+            # address and `out_data` (on the engine alone, the pooling unit's ready into them
+            # was the critical path on a seed). The same stream, cycle for cycle. The buffer
+            # is not written in the output phase, nor in the compute phase's last cycle. (On
+            # the iCE40 the extra enable on the way from the pooling unit's i.ready costs
+            # more than it saves.)
+            out_succ = Signal(range(cfg.output_depth + 1))
             out_data = Signal(data.ArrayLayout(signed(8), cfg.cols), reset_less=True)
+            held_valid = Signal()
+            held_data = Signal.like(out_data, reset_less=True)
+            held_last = Signal(reset_less=True)
             m.d.comb += [
-                output_read.addr.eq(Mux(~self.active, 0, out_succ) + self.base),
+                out_advance.eq(~held_valid),
+                output_read.addr.eq(Mux(~self.active, self.base, out_succ)),
                 output_read.en.eq(out_advance),
-                self.o.payload.data.eq(out_data),
+                self.o.valid.eq(held_valid | out_valid),
+                self.o.payload.data.eq(Mux(held_valid, held_data, out_data)),
+                self.o.payload.last.eq(Mux(held_valid, held_last, out_last)),
             ]
             with m.If(out_advance):
                 m.d.sync += out_data.eq(output_read.data)
             with m.If(~self.active):
-                m.d.sync += out_succ.eq(1)
-            with m.Elif(out_advance & out_more):
-                m.d.sync += out_succ.eq(out_succ + 1)
+                m.d.sync += [out_succ.eq(self.base + 1), held_valid.eq(0)]
+            with m.Else():
+                with m.If(out_advance & out_more):
+                    m.d.sync += out_succ.eq(out_succ + 1)
+                with m.If(held_valid):
+                    m.d.sync += held_valid.eq(~o_fire)
+                with m.Else():
+                    m.d.sync += [
+                        held_valid.eq(out_valid & ~o_fire),
+                        held_data.eq(out_data),
+                        held_last.eq(out_last),
+                    ]
         else:
             m.d.comb += [
+                out_advance.eq(~out_valid | o_fire),
                 output_read.addr.eq(out_addr.value + self.base),
                 output_read.en.eq(out_advance),
+                self.o.valid.eq(out_valid),
                 self.o.payload.data.eq(output_read.data),
+                self.o.payload.last.eq(out_last),
             ]
         with m.If(~self.active):
             m.d.sync += [*out_addr.restart(), out_valid.eq(0), out_more.eq(reg["out_words"] != 0)]
