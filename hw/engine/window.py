@@ -43,6 +43,11 @@ class WindowGenerator(EnginePart):
         The weight sequencer's last beat of a set was taken in this cycle.
     set_sent : Out(1)
         A set's last vector is taken in this cycle.
+
+    Elaborated for an ECP5 (``platform.family == "ecp5"``), a fourth register (a skid buffer)
+    sits before the last stage: the stages before it advance whenever it is empty, and it takes
+    the word the last stage cannot take while its vector waits. The same stream, cycle for
+    cycle, with no path from ``o.ready`` to the counters and the input buffer's read.
     """
 
     latency = 3  # a vector's read to its offer, at the earliest (golden.perf.WINDOW_LATENCY)
@@ -126,13 +131,29 @@ class WindowGenerator(EnginePart):
         vec_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
         vec_set = Signal(range(max_sets + 1), reset_less=True)
         vec_set_end = Signal(reset_less=True)
+        # On the ECP5, a fourth register, `held`, between `got` and `vec` (a skid buffer):
+        # the stages before it advance whenever it is empty, and a padded word that `vec`
+        # cannot take (its vector offered and not taken) goes into it, so that the array's
+        # ready reaches `vec` and `held`'s flag, not the counters, the addresses and the read
+        # (Fmax: through them, the array's ready into the column count was the ECP5 engine
+        # alone's critical path on a seed, and into the read address the ULX3S board top's).
+        # `vec` stays the register the array reads. The array sees each vector in the same
+        # cycle as without it: the stages run ahead, and `vec` takes from `held` first.
+        skid = getattr(platform, "family", None) == "ecp5"
+        held_valid = Signal()  # (without the skid buffer, always 0)
+        held_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
+        held_set = Signal(range(max_sets + 1), reset_less=True)
+        held_set_end = Signal(reset_less=True)
+        padded = Signal(data.ArrayLayout(signed(8), rows))  # `got`'s word, padding applied
         vec_go = Signal()  # w_sets_done > vec_set: the vector's weights are in
         v_fire = Signal()
-        v_advance = Signal()
+        v_take = Signal()  # `vec` takes the next word
+        v_advance = Signal()  # the stages before `vec` (and `held`) advance
         outside = Signal()
         m.d.comb += [
             v_fire.eq(self.o.valid & self.o.ready),
-            v_advance.eq(~vec_valid | v_fire),
+            v_take.eq(~vec_valid | v_fire),
+            v_advance.eq(~held_valid if skid else v_take),
             step.eq(self.active & v_advance & v_more),
             self.read.addr.eq(addr),
             self.read.en.eq(v_advance),
@@ -141,15 +162,16 @@ class WindowGenerator(EnginePart):
             self.o.payload.eq(vec_data),
             self.set_sent.eq(v_fire & vec_set_end),
         ]
+        for lane in range(rows):
+            m.d.comb += padded[lane].eq(Mux(got_pad, reg["input_zero_point"], got_data[lane]))
 
         # The stream condition, a cycle ahead, from the count as it will be: the compare is
         # made on registers for every case, and this cycle's handshakes only pick one (a
         # count goes up by at most 1, and the set compared is kept or replaced).
         set_done = self.set_done
-
         vec_go_next = Mux(
-            v_advance,
-            at_least(w_sets_done, set_done, got_set + 1),
+            v_take,
+            at_least(w_sets_done, set_done, Mux(held_valid, held_set, got_set) + 1),
             at_least(w_sets_done, set_done, vec_set + 1),
         )
 
@@ -166,6 +188,9 @@ class WindowGenerator(EnginePart):
         next_set_end = ox.last_after_step() & oy_last
         next_tap_end = next_set_end & g_last
 
+        if skid:
+            with m.If(~self.active):
+                m.d.sync += held_valid.eq(0)
         with m.If(~self.active):
             first_set_end = (reg["out_width"] == 1) & (reg["out_height"] == 1)
             first_tap_end = first_set_end & (reg["groups"] == 1)
@@ -210,14 +235,24 @@ class WindowGenerator(EnginePart):
                     got_pad.eq(rd_pad),
                     got_set.eq(rd_set),
                     got_set_end.eq(rd_set_end),
-                    vec_valid.eq(got_valid),
-                    vec_set.eq(got_set),
-                    vec_set_end.eq(got_set_end),
                 ]
-                for lane in range(rows):
-                    m.d.sync += vec_data[lane].eq(
-                        Mux(got_pad, reg["input_zero_point"], got_data[lane])
-                    )
+            with m.If(v_take):
+                m.d.sync += [
+                    vec_valid.eq(held_valid | got_valid),
+                    vec_data.eq(Mux(held_valid, held_data, padded)),
+                    vec_set.eq(Mux(held_valid, held_set, got_set)),
+                    vec_set_end.eq(Mux(held_valid, held_set_end, got_set_end)),
+                ]
+            if skid:
+                with m.If(held_valid):
+                    m.d.sync += held_valid.eq(~v_take)
+                with m.Else():
+                    m.d.sync += [
+                        held_valid.eq(got_valid & ~v_take),
+                        held_data.eq(padded),
+                        held_set.eq(got_set),
+                        held_set_end.eq(got_set_end),
+                    ]
             # The counters and addresses: a column step, overridden at a row's end, a set's
             # end, a tap's and a kernel row's.
             with m.If(step):
