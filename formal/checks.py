@@ -95,7 +95,7 @@ def _engine_array_fault(fault):
 # deep enough for what the properties are about. The fixed pooling tensors are followed to
 # their last output at full rate, whatever the unit's latency.
 ARRAY_DEPTH = 20
-POOL_DEPTH = 24
+POOL_DEPTH = 27
 ENGINE_DEPTH = 76
 PARTS_DEPTH = 16
 CHAIN_DEPTH = 14
@@ -151,10 +151,19 @@ RULE_FAULTS = {
 }
 
 
-def _output_mutants(block, make, design_class, module, parameters, depth):
+def _output_mutants(block, make, design_class, module, parameters, depth, rules_depth):
     return [
         *(
-            _mutant(block, "o_rules", "bmc", 12, fault, _fault(make, fault), FAULTS[fault], message)
+            _mutant(
+                block,
+                "o_rules",
+                "bmc",
+                rules_depth,
+                fault,
+                _fault(make, fault),
+                FAULTS[fault],
+                message,
+            )
             for fault, message in RULE_FAULTS.items()
         ),
         _mutant(
@@ -181,7 +190,7 @@ def _output_mutants(block, make, design_class, module, parameters, depth):
 
 
 MUTANTS = [
-    *_output_mutants("array", array, SystolicArray, hw_systolic_array, ARRAY, ARRAY_DEPTH),
+    *_output_mutants("array", array, SystolicArray, hw_systolic_array, ARRAY, ARRAY_DEPTH, 12),
     _mutant(
         "array",
         "results",
@@ -245,7 +254,7 @@ MUTANTS = [
         FAULTS["stall"],
         "the 4th result leaves",
     ),
-    *_output_mutants("pool", pool, MaxPool2d, hw_maxpool, POOL, POOL_DEPTH),
+    *_output_mutants("pool", pool, MaxPool2d, hw_maxpool, POOL, POOL_DEPTH, 14),
     _mutant(
         "pool",
         "results",

@@ -18,8 +18,8 @@ __all__ = ["LATENCY", "output_cycles", "output_shape"]
 
 # Cycles from accepting the input beat that completes a window (for one channel group) to the
 # output beat being valid: line-buffer reads for the horizontal and the vertical max, each read
-# and then registered (2 + 2), the vertical comparisons registered (1), output buffer (2).
-LATENCY = 7
+# and then registered (2 + 2), each pass's comparisons registered (1 + 1), output buffer (2).
+LATENCY = 8
 
 
 def output_shape(height, width, size, stride):

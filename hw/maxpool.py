@@ -96,10 +96,11 @@ class MaxPool2d(wiring.Component):
     in flight or unread. Beats that complete no window are always taken.
 
     Latency and throughput: the output beat of window ``(r, q)`` and group ``g`` is valid on
-    ``o`` :attr:`latency` ``= 7`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
-    K - 1)``, group ``g``, is accepted (``hline`` read 1, its output registered 1, ``vline``
-    read 1, its output registered 1, the vertical comparisons registered 1, FIFO 2: no logic
-    after a memory's output before a register), when ``o`` is not backpressured;
+    ``o`` :attr:`latency` ``= 8`` cycles after the input beat of pixel ``(r * s + K - 1, q * s +
+    K - 1)``, group ``g``, is accepted (``hline`` read 1, its output registered 1, the
+    horizontal comparisons registered 1, ``vline`` read 1, its output registered 1, the
+    vertical comparisons registered 1, FIFO 2: no logic after a memory's output before a
+    register, and a pass's comparisons and its selection in separate cycles), when ``o`` is not backpressured;
     ``golden.pool_timing`` models it. One input beat per cycle is sustained indefinitely while
     ``o.ready``. ``i.ready`` is a flip-flop.
 
@@ -142,7 +143,7 @@ class MaxPool2d(wiring.Component):
         check_int("max_size", max_size, 2, 4)
         check_int("data_width", data_width, 2, 32)
 
-    LATENCY = 7
+    LATENCY = 8
 
     lanes = property(lambda self: self._lanes)
     max_width = property(lambda self: self._max_width)
@@ -339,9 +340,21 @@ class MaxPool2d(wiring.Component):
             last=s1.last,
             size=s1.size,
         )
-        h_max = self._select(
-            m, "h_max", sh.pixel, sh.taps, self._winners(m, "h", sh.pixel, sh.taps)
+        # As in the vertical pass, the comparisons are registered before the selection (`shc`):
+        # compare, winner and select in one cycle had been the ECP5 engine's critical path.
+        shc = _stage(
+            m,
+            "hc",
+            sh.valid,
+            pixel=sh.pixel,
+            taps=sh.taps,
+            winners=self._winners(m, "h", sh.pixel, sh.taps),
+            h_addr=sh.h_addr,
+            v_emit=sh.v_emit,
+            last=sh.last,
+            size=sh.size,
         )
+        h_max = self._select(m, "h_max", shc.pixel, shc.taps, shc.winners)
 
         # Stage 2: vertical max over the horizontal results of the last `size` rows. A word of
         # `vline` is next read a row later, at least two cycles after it is written: no bypass,
@@ -353,15 +366,15 @@ class MaxPool2d(wiring.Component):
         s2 = _stage(
             m,
             "2",
-            sh.valid,
+            shc.valid,
             pixel=h_max,
-            h_addr=sh.h_addr,
-            v_emit=sh.v_emit,
-            last=sh.last,
-            size=sh.size,
+            h_addr=shc.h_addr,
+            v_emit=shc.v_emit,
+            last=shc.last,
+            size=shc.size,
         )
         m.d.comb += [
-            vline_r.addr.eq(sh.h_addr),
+            vline_r.addr.eq(shc.h_addr),
             vline_w.addr.eq(s2.h_addr),
             vline_w.en.eq(s2.valid),
             vline_w.data[0].eq(s2.pixel),
