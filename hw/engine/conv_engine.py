@@ -477,7 +477,10 @@ class ConvEngine(wiring.Component):
 
         # Compute-phase cycle counter: first vector in to last result out, both counted; the
         # count is kept from an image's last result to the next image's (the next image's
-        # COMPUTE may follow its OUTPUT at once).
+        # COMPUTE may follow its OUTPUT at once). `counter` is only read while `counting`,
+        # and set to 1 when that starts, so the start of COMPUTE does not clear it (Fmax: on
+        # the ECP5 engine alone, the input handshake through the sequencing into its 32
+        # flip-flops' reset was the critical path on a seed).
         counting = Signal()
         started = Signal()
         counter = Signal(32)
@@ -485,7 +488,7 @@ class ConvEngine(wiring.Component):
         v_fire = array.i.valid & array.i.ready
         m.d.comb += self.compute_cycles.eq(compute_count)
         with m.If(enter_compute):
-            m.d.sync += [counter.eq(0), counting.eq(0), started.eq(0)]
+            m.d.sync += [counting.eq(0), started.eq(0)]
         with m.Elif(in_compute):
             with m.If(v_fire & ~started):
                 m.d.sync += [counting.eq(1), counter.eq(1), started.eq(1)]
