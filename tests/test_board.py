@@ -97,7 +97,7 @@ def test_host_driver_runs_layers_over_uart_and_every_bad_frame_gets_an_error(
     # bit (where the board's receiver takes the byte), so it may pass it by a hair.
     link = result.details["link"]
     # The UART runs at the clock over the divisor: on a board, within 1% of its nominal baud
-    # (84.375 MHz / 28 on the ULX3S: 0.45% fast); the bare BoardCore at run_board's divisor 8.
+    # (87.5 MHz / 29 on the ULX3S: 0.57% fast); the bare BoardCore at run_board's divisor 8.
     if board:
         spec = BOARDS[board]
         line_baud = spec.clock_hz / divisor_for(spec.clock_hz, spec.baud)
@@ -157,7 +157,7 @@ def test_ecp5_pll_settings(f_in, f_out, clki, clkfb, clkop, achieved):
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_board_clock_is_made_exactly_and_its_uart_divisor_is_within_1_percent(name):
     # The default clocks (docs/boards.md): a clock the PLL makes exactly, the UART's rate
-    # within 1% of the board's baud (24 MHz / 8 exactly; 84.375 MHz / 28, 0.45% fast).
+    # within 1% of the board's baud (24 MHz / 8 exactly; 87.5 MHz / 29, 0.57% fast).
     spec = BOARDS[name]
     make = ice40_pll if spec.family == "ice40" else ecp5_pll
     pll = make(spec.osc_hz, spec.clock_hz)
