@@ -100,9 +100,9 @@ class MaxPool2d(wiring.Component):
     K - 1)``, group ``g``, is accepted (``hline`` read 1, its output registered 1, the
     horizontal comparisons registered 1, ``vline`` read 1, its output registered 1, the
     vertical comparisons registered 1, FIFO 2: no logic after a memory's output before a
-    register, and a pass's comparisons and its selection in separate cycles), when ``o`` is not backpressured;
-    ``golden.pool_timing`` models it. One input beat per cycle is sustained indefinitely while
-    ``o.ready``. ``i.ready`` is a flip-flop.
+    register, and a pass's comparisons and its selection in separate cycles), when ``o`` is not
+    backpressured; ``golden.pool_timing`` models it. One input beat per cycle is sustained
+    indefinitely while ``o.ready``. ``i.ready`` is a flip-flop.
 
     Datapath registers and memories have no reset; the counters, valids and credits do.
     """

@@ -21,6 +21,7 @@ __all__ = [
     "read_port",
     "register_layout",
     "shift_in",
+    "skid",
     "write_port",
 ]
 
@@ -50,6 +51,17 @@ def at_least(count, step, bound):
     """``count + step >= bound`` (``step`` 0 or 1), as two compares on registers that ``step``
     picks between: the stream conditions worked out a cycle ahead."""
     return Mux(step, count + 1 >= bound, count >= bound)
+
+
+def skid(m, held_valid, taken, offered, pairs):
+    """A skid register's updates (``m.d.sync``, in the enclosing condition): while it holds a
+    word (``held_valid``) it empties when that word is ``taken``; while empty it takes the
+    ``(register, value)`` ``pairs`` of the word ``offered`` (valid) and not ``taken``, so that
+    what feeds it advances whenever it is empty."""
+    with m.If(held_valid):
+        m.d.sync += held_valid.eq(~taken)
+    with m.Else():
+        m.d.sync += [held_valid.eq(offered & ~taken), *(reg.eq(value) for reg, value in pairs)]
 
 
 def beat(lanes_shape):

@@ -2,7 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, EnginePart, beat, read_port, register_layout
+from ._common import Count, EnginePart, beat, read_port, register_layout, skid
 
 __all__ = ["OutputReader"]
 
@@ -99,14 +99,9 @@ class OutputReader(EnginePart):
             with m.Else():
                 with m.If(out_advance & out_more):
                     m.d.sync += out_succ.eq(out_succ + 1)
-                with m.If(held_valid):
-                    m.d.sync += held_valid.eq(~o_fire)
-                with m.Else():
-                    m.d.sync += [
-                        held_valid.eq(out_valid & ~o_fire),
-                        held_data.eq(out_data),
-                        held_last.eq(out_last),
-                    ]
+                skid(
+                    m, held_valid, o_fire, out_valid, [(held_data, out_data), (held_last, out_last)]
+                )
         else:
             m.d.comb += [
                 out_advance.eq(~out_valid | o_fire),

@@ -2,7 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, EnginePart, at_least, read_port, register_layout
+from ._common import Count, EnginePart, at_least, read_port, register_layout, skid
 
 __all__ = ["WindowGenerator"]
 
@@ -139,7 +139,7 @@ class WindowGenerator(EnginePart):
         # alone's critical path on a seed, and into the read address the ULX3S board top's).
         # `vec` stays the register the array reads. The array sees each vector in the same
         # cycle as without it: the stages run ahead, and `vec` takes from `held` first.
-        skid = getattr(platform, "family", None) == "ecp5"
+        skid_buffer = getattr(platform, "family", None) == "ecp5"
         held_valid = Signal()  # (without the skid buffer, always 0)
         held_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
         held_set = Signal(range(max_sets + 1), reset_less=True)
@@ -153,7 +153,7 @@ class WindowGenerator(EnginePart):
         m.d.comb += [
             v_fire.eq(self.o.valid & self.o.ready),
             v_take.eq(~vec_valid | v_fire),
-            v_advance.eq(~held_valid if skid else v_take),
+            v_advance.eq(~held_valid if skid_buffer else v_take),
             step.eq(self.active & v_advance & v_more),
             self.read.addr.eq(addr),
             self.read.en.eq(v_advance),
@@ -188,7 +188,7 @@ class WindowGenerator(EnginePart):
         next_set_end = ox.last_after_step() & oy_last
         next_tap_end = next_set_end & g_last
 
-        if skid:
+        if skid_buffer:
             with m.If(~self.active):
                 m.d.sync += held_valid.eq(0)
         with m.If(~self.active):
@@ -243,16 +243,14 @@ class WindowGenerator(EnginePart):
                     vec_set.eq(Mux(held_valid, held_set, got_set)),
                     vec_set_end.eq(Mux(held_valid, held_set_end, got_set_end)),
                 ]
-            if skid:
-                with m.If(held_valid):
-                    m.d.sync += held_valid.eq(~v_take)
-                with m.Else():
-                    m.d.sync += [
-                        held_valid.eq(got_valid & ~v_take),
-                        held_data.eq(padded),
-                        held_set.eq(got_set),
-                        held_set_end.eq(got_set_end),
-                    ]
+            if skid_buffer:
+                skid(
+                    m,
+                    held_valid,
+                    v_take,
+                    got_valid,
+                    [(held_data, padded), (held_set, got_set), (held_set_end, got_set_end)],
+                )
             # The counters and addresses: a column step, overridden at a row's end, a set's
             # end, a tap's and a kernel row's.
             with m.If(step):
