@@ -20,7 +20,7 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   previous input back to back, or the end of the COMPUTE before the previous one.)
 - COMPUTE, from cycle ``X``: the cycle after its last input word, for a later image ``k``
   no earlier than the second cycle after image ``k - 1``'s last result out of the array (the
-  array is empty; its results still drain, see below) and the cycle after image
+  array is empty; its results still drain, see below) and the second cycle after image
   ``k - banks``'s end (one bank: after the previous image's end; two: its output bank
   drained). On an array with ``2 * rows + cols < 6`` the image's first result would come
   before the accumulator and write-back are back from the previous drain, and ``X`` is no
@@ -298,11 +298,10 @@ def _predict_image(
     """Image ``image`` of ``layer``'s packet: it starts at ``start`` (the first parameter word,
     or the cycle after the previous image's end), its input at ``first_input`` (by default
     after the packet). Its COMPUTE starts the cycle after its last input word, after cycle
-    ``after_compute`` (the previous image's feed of the array left) and after cycle
-    ``output_free``
-    (the image whose output bank it writes ended); its OUTPUT starts once its COMPUTE is done,
-    and no earlier than the cycle after ``after_output`` (the previous image's end; the
-    output reader is idle a cycle between images)."""
+    ``after_compute`` (the previous image's feed of the array left) and the second cycle
+    after ``output_free`` (the image whose output bank it writes ended); its OUTPUT starts
+    once its COMPUTE is done, and no earlier than the cycle after ``after_output`` (the
+    previous image's end; the output reader is idle a cycle between images)."""
     groups = _ceil_div(layer.in_channels, rows)
     col_tiles = _ceil_div(layer.out_channels, cols)
     out_h = (layer.height + 2 * layer.padding - layer.kernel) // layer.stride + 1
@@ -327,7 +326,7 @@ def _predict_image(
     if after_compute is not None:
         x = max(x, after_compute + 1)
     if output_free is not None:
-        x = max(x, output_free + 1)
+        x = max(x, output_free + 2)
     final = x + rows  # F_0
     first_vector = last_vector = None
     set_starts, set_ends = [], []  # A_n, E_n

@@ -357,10 +357,12 @@ class ConvEngine(wiring.Component):
 
         # Sequencing. Image k's input goes into input bank k % `banks` (1, or 2 with
         # double buffering), which is free once image k - banks has computed; its COMPUTE
-        # starts the cycle after its input is in, the previous image's COMPUTE has left (a
-        # cycle without COMPUTE between images resets the compute parts) and image
-        # k - banks has ended (its output bank is free); its OUTPUT starts once its COMPUTE
-        # is done and the previous image has ended, a cycle after (the output reader resets).
+        # starts the cycle after its input is in and the previous image's COMPUTE has left
+        # (a cycle without COMPUTE between images resets the compute parts), and the second
+        # cycle after image k - banks has ended (its output bank is free; seen in
+        # `held_out`, so that the output handshake does not reach COMPUTE's start: Fmax,
+        # the iCE40 engine's critical path); its OUTPUT starts once its COMPUTE is done and
+        # the previous image has ended, a cycle after (the output reader resets).
         # Without double buffering: the next input overlaps the current output, and COMPUTE
         # follows the end of the previous image.
         double = reg["double_buffer"]
@@ -408,7 +410,7 @@ class ConvEngine(wiring.Component):
                 ~setup
                 & feed_may_start
                 & ((unfed != 0) | input_done)
-                & ((held_out == 0) | (double & (held_out == 1)) | image_end)
+                & ((held_out == 0) | (double & (held_out == 1)))
             ),
         ]
         with m.If(setup):
@@ -434,7 +436,8 @@ class ConvEngine(wiring.Component):
                 held_out.eq(held_out_next),
                 ready_out.eq(ready_out_next),
                 pending.eq(pending_next),
-                collecting.eq(~compute_done & (pending_next != 0)),
+                # pending_next != 0, without the adder (Fmax).
+                collecting.eq(~compute_done & ((pending != 0) | enter_compute)),
                 more_inputs.eq(more_inputs_next),
                 taking.eq(
                     more_inputs_next & ((held_in_next == 0) | (double & (held_in_next == 1)))
@@ -460,8 +463,10 @@ class ConvEngine(wiring.Component):
                 m.d.sync += setup.eq(1)
         # An image's feed ends before its drain does, so `feeding` already implies a pending
         # image; clearing it with the last one too makes that plain to an induction proof
-        # (formal.engine, "phases") without the parts' inner counters.
-        with m.If(feed_done | (pending_next == 0)):
+        # (formal.engine, "phases") without the parts' inner counters. (pending_next == 0
+        # when no COMPUTE starts, which sets `feeding` anyway: enter_compute, through the
+        # adder, into the flip-flop's enable was the iCE40 board top's critical path.)
+        with m.If(feed_done | (pending == compute_done)):
             m.d.sync += feeding.eq(0)
         with m.If(enter_compute):
             m.d.sync += feeding.eq(1)
@@ -480,22 +485,27 @@ class ConvEngine(wiring.Component):
         # COMPUTE may follow its OUTPUT at once). `counter` is only read while `counting`,
         # and set to 1 when that starts, so the start of COMPUTE does not clear it (Fmax: on
         # the ECP5 engine alone, the input handshake through the sequencing into its 32
-        # flip-flops' reset was the critical path on a seed).
+        # flip-flops' reset was the critical path on a seed). `started` is cleared by the
+        # image's last result, after its last vector and before the next image's first,
+        # not by the start of COMPUTE (Fmax: on the iCE40 engine alone, the output handshake
+        # through the sequencing into these flip-flops' enable was the critical path).
         counting = Signal()
         started = Signal()
         counter = Signal(32)
         compute_count = Signal(32)
         v_fire = array.i.valid & array.i.ready
         m.d.comb += self.compute_cycles.eq(compute_count)
-        with m.If(enter_compute):
-            m.d.sync += [counting.eq(0), started.eq(0)]
-        with m.Elif(in_compute):
+        with m.If(in_compute):
             with m.If(v_fire & ~started):
                 m.d.sync += [counting.eq(1), counter.eq(1), started.eq(1)]
             with m.Elif(counting):
                 m.d.sync += counter.eq(counter + 1)
             with m.If(accumulator.last):
-                m.d.sync += [counting.eq(0), compute_count.eq(counter + 1)]
+                m.d.sync += [
+                    counting.eq(0),
+                    started.eq(0),
+                    compute_count.eq(counter + 1),
+                ]
 
         # Image cycle counter: first parameter word (or the cycle after the previous image's
         # end) to the image's end, both counted; the count is kept from an image's end to the
