@@ -189,6 +189,10 @@ class MaxPool2d(wiring.Component):
             Signal(name=n) for n in ("last_group_r", "x_last_r", "y_last_r")
         )
         last_group = Signal()
+        # x + 1 == x_end and y + 1 == y_end, kept in registers written with the counters, so
+        # that no adder and compare on them is on the way to `i.ready` (Fmax: the iCE40
+        # engine alone's critical path); only looked at away from a first column (row).
+        x_hit, y_hit = Signal(), Signal()
         # At the start of a row (tensor) the first window ends at column (row) size - 1; the
         # registers are overwritten there, so the idle state does not depend on the config.
         x_end_now = Mux(x_first, self.size - 1, x_end)
@@ -270,12 +274,12 @@ class MaxPool2d(wiring.Component):
                     x_first.eq(row_end),
                     x_last_r.eq(x + 2 == self.width),
                     x_end.eq(x_end_next),
+                    x_hit.eq(Mux(row_end, 1, x + 2) == x_end_next),
                 ]
                 # x + 1 == x_end_next, without the add: after an emitting beat the next
                 # window ends stride columns on; at x == 0 the first ends at size - 1.
                 m.d.comb += h_emit_next.eq(
-                    ~row_end
-                    & Mux(h_emit, self.stride == 1, Mux(x_first, self.size == 2, x + 1 == x_end))
+                    ~row_end & Mux(h_emit, self.stride == 1, Mux(x_first, self.size == 2, x_hit))
                 )
             with m.If(row_end):
                 m.d.sync += [
@@ -283,10 +287,10 @@ class MaxPool2d(wiring.Component):
                     y_first.eq(tensor_end),
                     y_last_r.eq(y + 2 == self.height),
                     y_end.eq(y_end_next),
+                    y_hit.eq(Mux(tensor_end, 1, y + 2) == y_end_next),
                 ]
                 m.d.comb += v_emit_next.eq(
-                    ~tensor_end
-                    & Mux(v_emit, self.stride == 1, Mux(y_first, self.size == 2, y + 1 == y_end))
+                    ~tensor_end & Mux(v_emit, self.stride == 1, Mux(y_first, self.size == 2, y_hit))
                 )
             with m.If(row_end):
                 m.d.sync += h_addr.eq(0)
