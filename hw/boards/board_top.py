@@ -19,6 +19,7 @@ from amaranth.hdl import (
     ResetInserter,
     ResetSignal,
     Signal,
+    Value,
 )
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
@@ -49,6 +50,23 @@ LEDS = (
 )  # a byte came in or went out in the last ~50 ms
 
 
+def _register(m, name, source, sink, *, reset=None):
+    """``source`` into ``sink`` through a one-word register (``SyncFIFOBuffered`` of depth
+    1, submodule ``name`` of ``m``, reset by ``reset`` too if given): ``source.ready`` and
+    ``sink.valid`` from flip-flops, one word every other cycle. Returns the FIFO."""
+    fifo = SyncFIFOBuffered(width=len(Value.cast(source.payload)), depth=1)
+    m.submodules[name] = fifo if reset is None else ResetInserter({"sync": reset})(fifo)
+    m.d.comb += [
+        fifo.w_data.eq(source.payload),
+        fifo.w_en.eq(source.valid),
+        source.ready.eq(fifo.w_rdy),
+        sink.payload.eq(fifo.r_data),
+        sink.valid.eq(fifo.r_rdy),
+        fifo.r_en.eq(sink.ready),
+    ]
+    return fifo
+
+
 def default_output_timeout(config):
     """Cycles a READ waits for one output word: twice the longest compute phase the engine's
     buffers allow (every weight set over every output pixel, with the array's refill gaps),
@@ -65,7 +83,8 @@ class BoardCore(wiring.Component):
 
     The engine's output words reach the link through a one-word register (its ``ready`` from
     a flip-flop, one word every other cycle, far above the UART's rate), reset with the engine;
-    while a word waits there the link sees the output phase.
+    while a word waits there the link sees the output phase. The link's bytes reach the UART
+    transmitter through another (a byte every other cycle, against one every 10 bit times).
 
     Parameters
     ----------
@@ -132,25 +151,17 @@ class BoardCore(wiring.Component):
         engine_reset = Signal()
         m.d.sync += engine_reset.eq(link.engine_reset)
         m.submodules.engine = ResetInserter({"sync": engine_reset})(engine)
-        # The output register (see above): link state -> the engine's output handshake ->
-        # pooling unit -> output reader was the ULX3S board top's critical path.
-        out_slice = SyncFIFOBuffered(width=len(engine.o.payload.as_value()), depth=1)
-        m.submodules.out_slice = ResetInserter({"sync": engine_reset})(out_slice)
-
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, link.rx)
         m.d.comb += link.rx_overrun.eq(rx.overrun)
-        wiring.connect(m, link.tx, tx.i)
+        # The transmit register: the link's state, through the byte it picks, into the
+        # transmitter's shift register was the iCEBreaker board top's critical path.
+        _register(m, "tx_slice", link.tx, tx.i)
         wiring.connect(m, link.p, engine.p)
         wiring.connect(m, link.i, engine.i)
-        m.d.comb += [
-            out_slice.w_data.eq(engine.o.payload),
-            out_slice.w_en.eq(engine.o.valid),
-            engine.o.ready.eq(out_slice.w_rdy),
-            link.o.payload.eq(out_slice.r_data),
-            link.o.valid.eq(out_slice.r_rdy),
-            out_slice.r_en.eq(link.o.ready),
-        ]
+        # The output register (see above): link state -> the engine's output handshake ->
+        # pooling unit -> output reader was the ULX3S board top's critical path.
+        out_slice = _register(m, "out_slice", engine.o, link.o, reset=engine_reset)
         m.d.comb += [
             # A word still in the register keeps the layer in its output phase for the host.
             link.phase.eq(Mux(out_slice.r_rdy, Phase.OUTPUT, engine.phase)),

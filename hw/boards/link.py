@@ -98,11 +98,13 @@ class HostLink(wiring.Component):
     Members
     -------
     rx : In(stream.Signature(RX_BYTE))
-        Bytes from the UART receiver; always taken, except while a word waits for the engine.
+        Bytes from the UART receiver; always taken, except while a word waits for the engine
+        and in the two cycles after one is taken (the UART has one every 10 bit times).
     rx_overrun : In(1)
         The receiver lost a byte: the frame under way is corrupt.
     tx : Out(stream.Signature(8))
-        Response bytes for the UART transmitter.
+        Response bytes for the UART transmitter. None is offered in the two cycles after
+        one is taken (the UART takes one every 10 bit times).
     p, i : Out(stream) ; o : In(stream)
         To and from the engine's ports of the same names, same payloads.
     phase, engine_error, compute_cycles : In
@@ -155,9 +157,24 @@ class HostLink(wiring.Component):
         word_bytes = max(param_bytes, in_bytes)
         max_read = MAX_LENGTH // out_bytes
 
-        byte = self.rx.payload.data
+        # A byte taken (`rx_fire`) is acted on in the next cycle (`rx_done`), from registers
+        # (`byte`, `framing_error`), and the next is taken from the cycle after that
+        # (`rx_settled`; the UART receiver has one every 10 bit times), so that what the byte
+        # changed has settled, the word's flags below too. The byte handshake into the
+        # enables of the state's and the word's registers was the iCEBreaker board top's
+        # critical path.
         rx_fire = Signal()
+        rx_done = Signal()
+        rx_settled = Signal()
+        byte = Signal(8)
+        framing_error = Signal()
         m.d.comb += rx_fire.eq(self.rx.valid & self.rx.ready)
+        m.d.sync += [
+            rx_done.eq(rx_fire),
+            rx_settled.eq(~rx_fire & ~rx_done),
+            byte.eq(self.rx.payload.data),
+            framing_error.eq(self.rx.payload.framing_error),
+        ]
 
         crc = Signal(16, init=0xFFFF)
         cmd = Signal(8)
@@ -187,7 +204,7 @@ class HostLink(wiring.Component):
         idle_at_limit = Signal()  # idle == frame_timeout - 1
         in_frame = Signal()
         timeout = Signal()
-        m.d.comb += timeout.eq(in_frame & ~rx_fire & idle_at_limit)
+        m.d.comb += timeout.eq(in_frame & ~rx_done & idle_at_limit)
 
         # Words for the engine: assembled byte by byte, then offered on p or i.
         is_params = (cmd == Command.PARAMS) | (cmd == Command.PARAMS_END)
@@ -203,18 +220,30 @@ class HostLink(wiring.Component):
         m.d.comb += next_word.eq(
             Cat(*(Mux(word_byte == k, byte, word[8 * k : 8 * k + 8]) for k in range(word_bytes)))
         )
+        into_words = Signal()  # PAYLOAD's bytes go into words for the engine
+        word_full = Signal()  # word_byte == bytes_per_word - 1
+        m.d.sync += [
+            into_words.eq((is_params | is_input) & ~bad_length & ~unknown),
+            word_full.eq(word_byte == bytes_per_word - 1),
+        ]
+        # The engine's phase a cycle late, for the words offered: its COMPUTE starts on the
+        # input handshake, and the phase, through the words' valid and the handshake, back into
+        # the engine's sequencing was the iCEBreaker board top's critical path. (A word whose
+        # valid rises as the phase moves on meets the same race either way.)
+        phase = Signal.like(self.phase)
+        m.d.sync += phase.eq(self.phase)
         m.d.comb += [
             self.p.payload.data.eq(fwd_data[: cfg.param_width]),
             self.p.payload.last.eq(fwd_last),
             self.i.payload.data.eq(fwd_data[: 8 * cfg.rows]),
             self.i.payload.last.eq(fwd_last),
-            self.p.valid.eq(fwd_valid & fwd_params & (self.phase == _PARAMS)),
-            self.i.valid.eq(fwd_valid & ~fwd_params & (self.phase == _INPUT)),
+            self.p.valid.eq(fwd_valid & fwd_params & (phase == _PARAMS)),
+            self.i.valid.eq(fwd_valid & ~fwd_params & (phase == _INPUT)),
         ]
         with m.If(fwd_valid):
             with m.If((self.p.valid & self.p.ready) | (self.i.valid & self.i.ready)):
                 m.d.sync += fwd_valid.eq(0)
-            with m.Elif(self.phase != Mux(fwd_params, _PARAMS, _INPUT)):
+            with m.Elif(phase != Mux(fwd_params, _PARAMS, _INPUT)):
                 # The engine is not taking this kind of word: drop it, never wait for ever.
                 m.d.sync += [fwd_valid.eq(0), wrong_phase.eq(1)]
 
@@ -222,7 +251,8 @@ class HostLink(wiring.Component):
         status = Signal(8)
         resp_length = Signal(16)
         index = Signal(16)  # payload byte being sent
-        index_last = Signal()  # index == resp_length - 1
+        resp_last = Signal(16)  # resp_length - 1
+        index_last = Signal()  # index == resp_last, a cycle late (no byte goes then)
         resp_empty = Signal()  # resp_length == 0
         snapshot = Signal(48)  # STATUS: phase, error, compute_cycles
         out_word = Signal(8 * out_bytes, reset_less=True)
@@ -234,282 +264,317 @@ class HostLink(wiring.Component):
         short = Signal()
         out_timeout = Signal()
         wait = Signal(range(self._output_timeout + 1))
+        state = Signal(_State)
+
+        # The response's bytes. A byte taken (`tx_fire`) is acted on in the next cycle
+        # (`tx_done`: the state moves on, the CRC takes it from a register, `tx_sent`), and the
+        # next is offered from the cycle after that (`tx_settled`; the UART takes one every 10
+        # bit times), so that its sources (the REPLY byte, a register too) have caught up.
+        # The byte handshake into the state register's enable, and the state's byte
+        # multiplexer into the CRC's XORs, were the iCEBreaker board top's critical paths.
         tx_byte = Signal(8)
+        tx_offer = Signal()  # the state has a byte to send
+        tx_settled = Signal()
         tx_fire = Signal()
+        tx_done = Signal()
+        tx_sent = Signal(8)
         m.d.comb += [
             self.tx.payload.eq(tx_byte),
+            self.tx.valid.eq(tx_offer & tx_settled),
             tx_fire.eq(self.tx.valid & self.tx.ready),
         ]
-        with m.If(tx_fire):
-            m.d.sync += crc.eq(crc16_step(crc, tx_byte))
+        m.d.sync += [
+            tx_done.eq(tx_fire),
+            tx_settled.eq(~tx_fire & ~tx_done),
+            tx_sent.eq(tx_byte),
+        ]
+        # Before the states' own writes, which win (IDLE's restart of the CRC).
+        with m.If(tx_done & (state != _State.SYNC)):  # the sync byte is outside the CRC
+            m.d.sync += crc.eq(crc16_step(crc, tx_sent))
 
         info = self._info
         # An asynchronous-read ROM: a continuous assignment in Verilog, and LUTs on an FPGA.
         m.submodules.info = info_rom = Memory(shape=8, depth=len(info), init=info)
         info_read = info_rom.read_port(domain="comb")
         m.d.comb += info_read.addr.eq(index)
+        reply_byte = Signal(8)  # the byte at `index`, the second cycle after it moves
+        m.d.sync += [
+            reply_byte.eq(
+                Mux(cmd == Command.INFO, info_read.data, snapshot.word_select(index[:3], 8))
+            ),
+            index_last.eq(index == resp_last),
+        ]
 
         error = Signal()
         m.d.comb += self.error.eq(error)
         reset_command = Signal()
 
-        state = Signal(_State)
         # ---- a frame in ---------------------------------------------------------------
-        with m.If(state == _State.IDLE):
-            m.d.sync += [
-                crc.eq(0xFFFF),
-                corrupt.eq(0),
-                timed_out.eq(0),
-                unknown.eq(0),
-                bad_length.eq(0),
-                wrong_phase.eq(0),
-                cmd.eq(0),
-                count.eq(0),
-                word_byte.eq(0),
-            ]
-            with m.If(rx_fire & (byte == SYNC_HOST) & ~self.rx.payload.framing_error):
-                m.d.sync += state.eq(_State.CMD)
-        with m.Elif(state == _State.CMD):
-            m.d.comb += in_frame.eq(1)
-            with m.If(rx_fire):
-                m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
-                m.d.sync += state.eq(_State.LEN0)
-            with m.If(timeout):
-                m.d.sync += state.eq(_State.DRAIN)
-        with m.Elif(state == _State.LEN0):
-            m.d.comb += in_frame.eq(1)
-            with m.If(rx_fire):
-                m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
-                m.d.sync += length_low_zero.eq(byte == 0)
-                m.d.sync += state.eq(_State.LEN1)
-            with m.If(timeout):
-                m.d.sync += state.eq(_State.DRAIN)
-        with m.Elif(state == _State.LEN1):
-            m.d.comb += in_frame.eq(1)
-            with m.If(rx_fire):
-                full = Cat(length[:8], byte)
-                m.d.sync += [length[8:].eq(byte), remaining.eq(full), crc.eq(crc16_step(crc, byte))]
-                m.d.sync += remaining_one.eq(full == 1)
-                known = Const(0, 1)
-                for code in Command.ALL:
-                    known = known | (cmd == code)
-                m.d.sync += unknown.eq(~known)
-                # Payload lengths: whole words for PARAMS and INPUT (a partial last word is
-                # caught at the end), 2 for READ, none otherwise.
-                m.d.sync += bad_length.eq(
-                    Mux(
-                        is_params | is_input,
-                        full == 0,
-                        Mux(cmd == Command.READ, full != 2, full != 0),
-                    )
-                )
-                with m.If(length_low_zero & (byte == 0)):
-                    m.d.sync += state.eq(_State.CRC0)
-                with m.Else():
-                    m.d.sync += state.eq(_State.PAYLOAD)
-            with m.If(timeout):
-                m.d.sync += state.eq(_State.DRAIN)
-        with m.Elif(state == _State.PAYLOAD):
-            m.d.comb += in_frame.eq(1)
-            with m.If(rx_fire):
-                m.d.sync += [crc.eq(crc16_step(crc, byte)), remaining.eq(remaining - 1)]
-                m.d.sync += remaining_one.eq(remaining == 2)
-                with m.If(cmd == Command.READ):
-                    with m.If(remaining == 2):
-                        m.d.sync += count[:8].eq(byte)
-                    with m.Else():
-                        m.d.sync += count[8:].eq(byte)
-                with m.Elif((is_params | is_input) & ~bad_length & ~unknown):
-                    m.d.sync += word.eq(next_word)
-                    with m.If(word_byte == bytes_per_word - 1):
-                        m.d.sync += [
-                            word_byte.eq(0),
-                            fwd_valid.eq(1),
-                            fwd_params.eq(is_params),
-                            fwd_data.eq(next_word),
-                            fwd_last.eq(remaining_one & cmd[0]),
-                        ]
-                    with m.Else():
-                        m.d.sync += word_byte.eq(word_byte + 1)
-                with m.If(remaining_one):
-                    with m.If((is_params | is_input) & (word_byte != bytes_per_word - 1)):
-                        m.d.sync += bad_length.eq(1)
-                    m.d.sync += state.eq(_State.CRC0)
-            with m.If(timeout):
-                m.d.sync += state.eq(_State.DRAIN)
-        with m.Elif(state == _State.CRC0):
-            m.d.comb += in_frame.eq(1)
-            with m.If(rx_fire):
-                m.d.sync += crc_low.eq(byte)
-                m.d.sync += state.eq(_State.CRC1)
-            with m.If(timeout):
-                m.d.sync += state.eq(_State.DRAIN)
-        with m.Elif(state == _State.CRC1):
-            m.d.comb += in_frame.eq(1)
-            with m.If(rx_fire):
-                with m.If(Cat(crc_low, byte) != crc):
-                    m.d.sync += corrupt.eq(1)
-                m.d.sync += state.eq(_State.DRAIN)
-            with m.If(timeout):
-                m.d.sync += state.eq(_State.DRAIN)
-        with m.Elif(state == _State.DRAIN):
-            # The last word reaches the engine (or is dropped), then the engine's error
-            # flag has a cycle to rise.
-            with m.If(~fwd_valid):
-                m.d.sync += state.eq(_State.CHECK)
-        with m.Elif(state == _State.CHECK):
-            m.d.sync += [
-                index.eq(0),
-                out_byte.eq(0),
-                have_word.eq(0),
-                ended.eq(0),
-                short.eq(0),
-                out_timeout.eq(0),
-                wait.eq(0),
-                words_left.eq(count),
-                words_one.eq(count == 1),
-                snapshot.eq(
-                    Cat(
-                        self.phase, Const(0, 6), self.engine_error, Const(0, 7), self.compute_cycles
-                    )
-                ),
-            ]
-            can_read = (self.phase == _COMPUTE) | (self.phase == _OUTPUT)
-            with m.If(timed_out):
-                m.d.sync += status.eq(Status.TIMEOUT)
-            with m.Elif(corrupt):
-                m.d.sync += status.eq(Status.CORRUPT)
-            with m.Elif(unknown):
-                m.d.sync += status.eq(Status.UNKNOWN_COMMAND)
-            with m.Elif(bad_length | ((cmd == Command.READ) & ~read_count_ok)):
-                m.d.sync += status.eq(Status.BAD_LENGTH)
-            with m.Elif(wrong_phase | ((cmd == Command.READ) & ~can_read)):
-                m.d.sync += status.eq(Status.WRONG_PHASE)
-            with m.Elif(self.engine_error):
-                m.d.sync += status.eq(Status.ENGINE_ERROR)
-            with m.Else():
-                m.d.sync += status.eq(Status.OK)
-            ok = ~timed_out & ~corrupt & ~unknown & ~bad_length & ~wrong_phase & ~self.engine_error
-            m.d.sync += resp_length.eq(
-                Mux(
-                    ~ok,
-                    0,
-                    Mux(
-                        cmd == Command.INFO,
-                        len(info),
+        with m.Switch(state):
+            with m.Case(_State.IDLE):
+                m.d.sync += [
+                    crc.eq(0xFFFF),
+                    corrupt.eq(0),
+                    timed_out.eq(0),
+                    unknown.eq(0),
+                    bad_length.eq(0),
+                    wrong_phase.eq(0),
+                    cmd.eq(0),
+                    count.eq(0),
+                    word_byte.eq(0),
+                ]
+                with m.If(rx_done & (byte == SYNC_HOST) & ~framing_error):
+                    m.d.sync += state.eq(_State.CMD)
+            with m.Case(_State.CMD):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_done):
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.d.sync += state.eq(_State.LEN0)
+                with m.If(timeout):
+                    m.d.sync += state.eq(_State.DRAIN)
+            with m.Case(_State.LEN0):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_done):
+                    m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.d.sync += length_low_zero.eq(byte == 0)
+                    m.d.sync += state.eq(_State.LEN1)
+                with m.If(timeout):
+                    m.d.sync += state.eq(_State.DRAIN)
+            with m.Case(_State.LEN1):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_done):
+                    full = Cat(length[:8], byte)
+                    m.d.sync += [
+                        length[8:].eq(byte),
+                        remaining.eq(full),
+                        crc.eq(crc16_step(crc, byte)),
+                    ]
+                    m.d.sync += remaining_one.eq(full == 1)
+                    known = Const(0, 1)
+                    for code in Command.ALL:
+                        known = known | (cmd == code)
+                    m.d.sync += unknown.eq(~known)
+                    # Payload lengths: whole words for PARAMS and INPUT (a partial last word is
+                    # caught at the end), 2 for READ, none otherwise.
+                    m.d.sync += bad_length.eq(
                         Mux(
-                            cmd == Command.STATUS,
-                            6,
+                            is_params | is_input,
+                            full == 0,
+                            Mux(cmd == Command.READ, full != 2, full != 0),
+                        )
+                    )
+                    with m.If(length_low_zero & (byte == 0)):
+                        m.d.sync += state.eq(_State.CRC0)
+                    with m.Else():
+                        m.d.sync += state.eq(_State.PAYLOAD)
+                with m.If(timeout):
+                    m.d.sync += state.eq(_State.DRAIN)
+            with m.Case(_State.PAYLOAD):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_done):
+                    m.d.sync += [crc.eq(crc16_step(crc, byte)), remaining.eq(remaining - 1)]
+                    m.d.sync += remaining_one.eq(remaining == 2)
+                    with m.If(cmd == Command.READ):
+                        with m.If(remaining == 2):
+                            m.d.sync += count[:8].eq(byte)
+                        with m.Else():
+                            m.d.sync += count[8:].eq(byte)
+                    with m.Elif(into_words):
+                        m.d.sync += word.eq(next_word)
+                        with m.If(word_full):
+                            m.d.sync += [
+                                word_byte.eq(0),
+                                fwd_valid.eq(1),
+                                fwd_params.eq(is_params),
+                                fwd_data.eq(next_word),
+                                fwd_last.eq(remaining_one & cmd[0]),
+                            ]
+                        with m.Else():
+                            m.d.sync += word_byte.eq(word_byte + 1)
+                    with m.If(remaining_one):
+                        with m.If((is_params | is_input) & ~word_full):
+                            m.d.sync += bad_length.eq(1)
+                        m.d.sync += state.eq(_State.CRC0)
+                with m.If(timeout):
+                    m.d.sync += state.eq(_State.DRAIN)
+            with m.Case(_State.CRC0):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_done):
+                    m.d.sync += crc_low.eq(byte)
+                    m.d.sync += state.eq(_State.CRC1)
+                with m.If(timeout):
+                    m.d.sync += state.eq(_State.DRAIN)
+            with m.Case(_State.CRC1):
+                m.d.comb += in_frame.eq(1)
+                with m.If(rx_done):
+                    with m.If(Cat(crc_low, byte) != crc):
+                        m.d.sync += corrupt.eq(1)
+                    m.d.sync += state.eq(_State.DRAIN)
+                with m.If(timeout):
+                    m.d.sync += state.eq(_State.DRAIN)
+            with m.Case(_State.DRAIN):
+                # The last word reaches the engine (or is dropped), then the engine's error
+                # flag has a cycle to rise.
+                with m.If(~fwd_valid):
+                    m.d.sync += state.eq(_State.CHECK)
+            with m.Case(_State.CHECK):
+                m.d.sync += [
+                    index.eq(0),
+                    out_byte.eq(0),
+                    have_word.eq(0),
+                    ended.eq(0),
+                    short.eq(0),
+                    out_timeout.eq(0),
+                    wait.eq(0),
+                    words_left.eq(count),
+                    words_one.eq(count == 1),
+                    snapshot.eq(
+                        Cat(
+                            self.phase,
+                            Const(0, 6),
+                            self.engine_error,
+                            Const(0, 7),
+                            self.compute_cycles,
+                        )
+                    ),
+                ]
+                can_read = (self.phase == _COMPUTE) | (self.phase == _OUTPUT)
+                with m.If(timed_out):
+                    m.d.sync += status.eq(Status.TIMEOUT)
+                with m.Elif(corrupt):
+                    m.d.sync += status.eq(Status.CORRUPT)
+                with m.Elif(unknown):
+                    m.d.sync += status.eq(Status.UNKNOWN_COMMAND)
+                with m.Elif(bad_length | ((cmd == Command.READ) & ~read_count_ok)):
+                    m.d.sync += status.eq(Status.BAD_LENGTH)
+                with m.Elif(wrong_phase | ((cmd == Command.READ) & ~can_read)):
+                    m.d.sync += status.eq(Status.WRONG_PHASE)
+                with m.Elif(self.engine_error):
+                    m.d.sync += status.eq(Status.ENGINE_ERROR)
+                with m.Else():
+                    m.d.sync += status.eq(Status.OK)
+                ok = (
+                    ~timed_out
+                    & ~corrupt
+                    & ~unknown
+                    & ~bad_length
+                    & ~wrong_phase
+                    & ~self.engine_error
+                )
+                m.d.sync += resp_length.eq(
+                    Mux(
+                        ~ok,
+                        0,
+                        Mux(
+                            cmd == Command.INFO,
+                            len(info),
                             Mux(
-                                (cmd == Command.READ) & can_read & read_count_ok,
-                                _times(count, out_bytes),
-                                0,
+                                cmd == Command.STATUS,
+                                6,
+                                Mux(
+                                    (cmd == Command.READ) & can_read & read_count_ok,
+                                    _times(count, out_bytes),
+                                    0,
+                                ),
                             ),
                         ),
-                    ),
+                    )
                 )
-            )
-            m.d.comb += reset_command.eq(ok & (cmd == Command.RESET))
-            m.d.sync += crc.eq(0xFFFF)
-            m.d.sync += state.eq(_State.SYNC)
-
-        # ---- its response (bytes that come in meanwhile are dropped) ----------------
-        with m.Elif(state == _State.SYNC):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(SYNC_BOARD)]
-            # resp_length is set (in CHECK): the flags for RLEN1 and REPLY.
-            m.d.sync += [resp_empty.eq(resp_length == 0), index_last.eq(resp_length == 1)]
-            with m.If(tx_fire):
-                # The sync byte is outside the CRC.
+                m.d.comb += reset_command.eq(ok & (cmd == Command.RESET))
                 m.d.sync += crc.eq(0xFFFF)
-                m.d.sync += state.eq(_State.ECHO)
-        with m.Elif(state == _State.ECHO):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(cmd)]
-            with m.If(tx_fire):
-                m.d.sync += state.eq(_State.RLEN0)
-        with m.Elif(state == _State.RLEN0):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(resp_length[:8])]
-            with m.If(tx_fire):
-                m.d.sync += state.eq(_State.RLEN1)
-        with m.Elif(state == _State.RLEN1):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(resp_length[8:])]
-            with m.If(tx_fire):
-                with m.If(resp_empty):
-                    m.d.sync += state.eq(_State.STATUS)
-                with m.Elif(cmd == Command.READ):
-                    m.d.sync += state.eq(_State.OUTPUT)
-                with m.Else():
-                    m.d.sync += state.eq(_State.REPLY)
-        with m.Elif(state == _State.REPLY):
-            m.d.comb += [self.tx.valid.eq(1)]
-            with m.If(cmd == Command.INFO):
-                m.d.comb += tx_byte.eq(info_read.data)
-            with m.Else():
-                m.d.comb += tx_byte.eq(snapshot.word_select(index[:3], 8))
-            with m.If(tx_fire):
-                m.d.sync += [index.eq(index + 1), index_last.eq(index + 2 == resp_length)]
-                with m.If(index_last):
-                    m.d.sync += state.eq(_State.STATUS)
-        with m.Elif(state == _State.OUTPUT):
-            with m.If(~have_word):
-                with m.If(ended | out_timeout):
-                    m.d.sync += [out_word.eq(0), have_word.eq(1), short.eq(short | ended)]
-                with m.Elif(self.o.valid):
-                    m.d.comb += self.o.ready.eq(1)
-                    m.d.sync += [
-                        out_word.eq(self.o.payload.data),
-                        have_word.eq(1),
-                        ended.eq(self.o.payload.last),
-                        wait.eq(0),
-                    ]
-                with m.Elif(wait == self._output_timeout - 1):
-                    m.d.sync += out_timeout.eq(1)
-                with m.Else():
-                    m.d.sync += wait.eq(wait + 1)
-            with m.Else():
-                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(out_word[:8])]
-                with m.If(tx_fire):
-                    m.d.sync += out_word.eq(out_word >> 8)
-                    with m.If(out_byte == out_bytes - 1):
-                        m.d.sync += [
-                            out_byte.eq(0),
-                            have_word.eq(0),
-                            words_left.eq(words_left - 1),
-                            words_one.eq(words_left == 2),
-                        ]
-                        with m.If(words_one):
-                            m.d.sync += state.eq(_State.READ_STATUS)
+                m.d.sync += state.eq(_State.SYNC)
+
+            # ---- its response (bytes that come in meanwhile are dropped) ----------------
+            with m.Case(_State.SYNC):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(SYNC_BOARD)]
+                # resp_length is set (in CHECK): the flags for RLEN1 and REPLY.
+                m.d.sync += [resp_empty.eq(resp_length == 0), resp_last.eq(resp_length - 1)]
+                with m.If(tx_done):  # the CRC, restarted in CHECK, leaves this byte out
+                    m.d.sync += state.eq(_State.ECHO)
+            with m.Case(_State.ECHO):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(cmd)]
+                with m.If(tx_done):
+                    m.d.sync += state.eq(_State.RLEN0)
+            with m.Case(_State.RLEN0):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(resp_length[:8])]
+                with m.If(tx_done):
+                    m.d.sync += state.eq(_State.RLEN1)
+            with m.Case(_State.RLEN1):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(resp_length[8:])]
+                with m.If(tx_done):
+                    with m.If(resp_empty):
+                        m.d.sync += state.eq(_State.STATUS)
+                    with m.Elif(cmd == Command.READ):
+                        m.d.sync += state.eq(_State.OUTPUT)
                     with m.Else():
-                        m.d.sync += out_byte.eq(out_byte + 1)
-        with m.Elif(state == _State.READ_STATUS):
-            with m.If(out_timeout):
-                m.d.sync += status.eq(Status.OUTPUT_TIMEOUT)
-            with m.Elif(short):
-                m.d.sync += status.eq(Status.OUTPUT_SHORT)
-            with m.Elif(~ended):
-                m.d.sync += status.eq(Status.MORE)
-            m.d.sync += state.eq(_State.STATUS)
-        with m.Elif(state == _State.STATUS):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(status)]
-            with m.If(tx_fire):
-                m.d.sync += error.eq(status[7])
-                m.d.sync += state.eq(_State.CRC_LOW)
-        with m.Elif(state == _State.CRC_LOW):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc[:8])]
-            with m.If(tx_fire):
-                m.d.sync += crc_high.eq(crc[8:])  # the CRC before this byte updates it
-                m.d.sync += state.eq(_State.CRC_HIGH)
-        with m.Elif(state == _State.CRC_HIGH):
-            m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(crc_high)]
-            with m.If(tx_fire):
-                m.d.sync += state.eq(_State.IDLE)
-        with m.Else():
-            m.d.sync += state.eq(_State.IDLE)  # no other encoding is ever entered
+                        m.d.sync += state.eq(_State.REPLY)
+            with m.Case(_State.REPLY):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(reply_byte)]
+                with m.If(tx_done):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index_last):
+                        m.d.sync += state.eq(_State.STATUS)
+            with m.Case(_State.OUTPUT):
+                with m.If(~have_word):
+                    with m.If(ended | out_timeout):
+                        m.d.sync += [out_word.eq(0), have_word.eq(1), short.eq(short | ended)]
+                    with m.Elif(self.o.valid):
+                        m.d.comb += self.o.ready.eq(1)
+                        m.d.sync += [
+                            out_word.eq(self.o.payload.data),
+                            have_word.eq(1),
+                            ended.eq(self.o.payload.last),
+                            wait.eq(0),
+                        ]
+                    with m.Elif(wait == self._output_timeout - 1):
+                        m.d.sync += out_timeout.eq(1)
+                    with m.Else():
+                        m.d.sync += wait.eq(wait + 1)
+                with m.Else():
+                    m.d.comb += [tx_offer.eq(1), tx_byte.eq(out_word[:8])]
+                    with m.If(tx_done):
+                        m.d.sync += out_word.eq(out_word >> 8)
+                        with m.If(out_byte == out_bytes - 1):
+                            m.d.sync += [
+                                out_byte.eq(0),
+                                have_word.eq(0),
+                                words_left.eq(words_left - 1),
+                                words_one.eq(words_left == 2),
+                            ]
+                            with m.If(words_one):
+                                m.d.sync += state.eq(_State.READ_STATUS)
+                        with m.Else():
+                            m.d.sync += out_byte.eq(out_byte + 1)
+            with m.Case(_State.READ_STATUS):
+                with m.If(out_timeout):
+                    m.d.sync += status.eq(Status.OUTPUT_TIMEOUT)
+                with m.Elif(short):
+                    m.d.sync += status.eq(Status.OUTPUT_SHORT)
+                with m.Elif(~ended):
+                    m.d.sync += status.eq(Status.MORE)
+                m.d.sync += state.eq(_State.STATUS)
+            with m.Case(_State.STATUS):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(status)]
+                with m.If(tx_done):
+                    m.d.sync += error.eq(status[7])
+                    m.d.sync += state.eq(_State.CRC_LOW)
+            with m.Case(_State.CRC_LOW):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(crc[:8])]
+                with m.If(tx_done):
+                    m.d.sync += crc_high.eq(crc[8:])  # the CRC before this byte updates it
+                    m.d.sync += state.eq(_State.CRC_HIGH)
+            with m.Case(_State.CRC_HIGH):
+                m.d.comb += [tx_offer.eq(1), tx_byte.eq(crc_high)]
+                with m.If(tx_done):
+                    m.d.sync += state.eq(_State.IDLE)
+            with m.Default():
+                m.d.sync += state.eq(_State.IDLE)  # no other encoding is ever entered
 
         # Frame timeout, and bytes that arrive broken.
         with m.If(in_frame):
-            with m.If(rx_fire):
+            with m.If(rx_done):
                 m.d.sync += [idle.eq(0), idle_at_limit.eq(0)]
-                with m.If(self.rx.payload.framing_error):
+                with m.If(framing_error):
                     m.d.sync += corrupt.eq(1)
             with m.Elif(timeout):
                 m.d.sync += [idle.eq(0), idle_at_limit.eq(0), timed_out.eq(1)]
@@ -528,12 +593,13 @@ class HostLink(wiring.Component):
         # the engine's reset undefined).
         m.d.comb += [
             self.rx.ready.eq(
-                Mux(
+                rx_settled
+                & Mux(
                     (state == _State.PAYLOAD),
                     ~fwd_valid,
                     ~(state == _State.DRAIN) & ~(state == _State.CHECK),
                 )
             ),
-            self.engine_reset.eq(reset_command | ((state == _State.STATUS) & tx_fire & status[7])),
+            self.engine_reset.eq(reset_command | ((state == _State.STATUS) & tx_done & status[7])),
         ]
         return m
