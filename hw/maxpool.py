@@ -171,8 +171,13 @@ class MaxPool2d(wiring.Component):
         base = Signal(range(max(self._max_channels, 2)))  # first channel of `group`
         x = Signal(range(max(self._max_width, 2)))
         y = Signal(HEIGHT_WIDTH)
-        x_end = Signal(range(self._max_width + self._max_size))  # last column of next window
-        y_end = Signal(range(2**HEIGHT_WIDTH + self._max_size))  # last row of next window
+        # From the beat's column (row) to the last of the window it is in or the next one
+        # starts: x_end - x, y_end - y, at most max_size, kept instead of the end itself, so
+        # that what is worked out of it is a few bits wide (Fmax: the adders and compares on
+        # the full-width end row were the iCE40 board top's critical path). Not looked at at a
+        # first column (row), where the window ends at size - 1.
+        x_gap = Signal(range(self._max_size + 1))
+        y_gap = Signal(range(self._max_size + 1))
         h_addr = Signal(range(self.vline_depth))  # horizontal results so far in the row
         in_flight = Signal(range(self.buffer_depth + 1))  # output beats accepted, not yet taken
 
@@ -189,14 +194,10 @@ class MaxPool2d(wiring.Component):
             Signal(name=n) for n in ("last_group_r", "x_last_r", "y_last_r")
         )
         last_group = Signal()
-        # x + 1 == x_end and y + 1 == y_end, kept in registers written with the counters, so
-        # that no adder and compare on them is on the way to `i.ready` (Fmax: the iCE40
-        # engine alone's critical path); only looked at away from a first column (row).
-        x_hit, y_hit = Signal(), Signal()
         # At the start of a row (tensor) the first window ends at column (row) size - 1; the
         # registers are overwritten there, so the idle state does not depend on the config.
-        x_end_now = Mux(x_first, self.size - 1, x_end)
-        y_end_now = Mux(y_first, self.size - 1, y_end)
+        x_gap_now = Mux(x_first, self.size - 1, x_gap)
+        y_gap_now = Mux(y_first, self.size - 1, y_gap)
         # Whether the beat to be accepted ends a window row (column): x == x_end_now and
         # y == y_end_now, kept in registers, worked out when the previous pixel (row) is
         # accepted, so that no compare on the counters is on the way to `i.ready` (Fmax).
@@ -247,13 +248,9 @@ class MaxPool2d(wiring.Component):
 
         row_end = Signal()
         tensor_end = Signal()
-        x_end_next = Signal.like(x_end)
-        y_end_next = Signal.like(y_end)
         m.d.comb += [
             row_end.eq(last_group & Mux(x_first, self.width == 1, x_last_r)),
             tensor_end.eq(Mux(y_first, self.height == 1, y_last_r)),
-            x_end_next.eq(Mux(h_emit, x_end_now + self.stride, x_end_now)),
-            y_end_next.eq(Mux(v_emit, y_end_now + self.stride, y_end_now)),
             h_emit_next.eq(h_emit),
             v_emit_next.eq(v_emit),
         ]
@@ -273,24 +270,21 @@ class MaxPool2d(wiring.Component):
                     x.eq(Mux(row_end, 0, x + 1)),
                     x_first.eq(row_end),
                     x_last_r.eq(x + 2 == self.width),
-                    x_end.eq(x_end_next),
-                    x_hit.eq(Mux(row_end, 1, x + 2) == x_end_next),
+                    # After an emitting beat the next window ends stride columns on.
+                    x_gap.eq(x_gap_now + Mux(h_emit, self.stride, 0) - 1),
                 ]
-                # x + 1 == x_end_next, without the add: after an emitting beat the next
-                # window ends stride columns on; at x == 0 the first ends at size - 1.
-                m.d.comb += h_emit_next.eq(
-                    ~row_end & Mux(h_emit, self.stride == 1, Mux(x_first, self.size == 2, x_hit))
-                )
+                # The next pixel ends a window: x + 1 == x_end, x_gap_now == 1, without the
+                # add: after an emitting beat when stride == 1.
+                m.d.comb += h_emit_next.eq(~row_end & Mux(h_emit, self.stride == 1, x_gap_now == 1))
             with m.If(row_end):
                 m.d.sync += [
                     y.eq(Mux(tensor_end, 0, y + 1)),
                     y_first.eq(tensor_end),
                     y_last_r.eq(y + 2 == self.height),
-                    y_end.eq(y_end_next),
-                    y_hit.eq(Mux(tensor_end, 1, y + 2) == y_end_next),
+                    y_gap.eq(y_gap_now + Mux(v_emit, self.stride, 0) - 1),
                 ]
                 m.d.comb += v_emit_next.eq(
-                    ~tensor_end & Mux(v_emit, self.stride == 1, Mux(y_first, self.size == 2, y_hit))
+                    ~tensor_end & Mux(v_emit, self.stride == 1, y_gap_now == 1)
                 )
             with m.If(row_end):
                 m.d.sync += h_addr.eq(0)
