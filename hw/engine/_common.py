@@ -1,5 +1,6 @@
 """What the engine's parts share: the layer's register file as a layout, the stream beat with
-``last``, the column tile's constants, memory port signatures, and the loop counter."""
+``last``, the column tile's constants, memory port signatures, the loop counter, and the skid
+register's update (:func:`skid`)."""
 
 from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
