@@ -185,8 +185,11 @@ class HostLink(wiring.Component):
         crc_low = Signal(8)
         crc_high = Signal(8)
         count = Signal(16)  # READ: words asked for
+        # The count's check, a cycle after the count (it is complete several cycles before
+        # CHECK uses it): the compare into the response's status was the iCEBreaker board
+        # top's critical path.
         read_count_ok = Signal()
-        m.d.comb += read_count_ok.eq(
+        m.d.sync += read_count_ok.eq(
             (count != 0) & ((count <= max_read) if max_read < MAX_LENGTH else 1)
         )
 
