@@ -96,7 +96,7 @@ def _engine_array_fault(fault):
 # their last output at full rate, whatever the unit's latency.
 ARRAY_DEPTH = 20
 POOL_DEPTH = 27
-ENGINE_DEPTH = 77
+ENGINE_DEPTH = 85
 PARTS_DEPTH = 16
 CHAIN_DEPTH = 14
 

@@ -22,11 +22,11 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   no earlier than the second cycle after image ``k - 1``'s last result out of the array (the
   array is empty; its results still drain, see below) and the second cycle after image
   ``k - banks``'s end (one bank: after the previous image's end; two: its output bank
-  drained). On an array with ``2 * rows + cols < 6`` the image's first result would come
+  drained). On an array with ``2 * rows + cols < 7`` the image's first result would come
   before the accumulator and write-back are back from the previous drain, and ``X`` is no
   earlier than the second cycle after image ``k - 1``'s last COMPUTE cycle instead.
   ``sets`` passes, each a weight set of
-  ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+1 .. X+rows``. With
+  ``rows`` beats and ``pixels`` vectors. Set 0's beats go in at ``X+3 .. X+rows+2``. With
   ``F_n`` the cycle of set ``n``'s last weight beat and ``A_n .. E_n`` its vectors:
   ``A_n = max(E_{n-1}, F_n) + 1``, ``E_n = A_n + pixels - 1``, with ``E_{-1} = X +
   WINDOW_LATENCY - 1`` (the first vector's read in cycle ``X``); for ``n >= 1`` set ``n``'s
@@ -35,20 +35,20 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   ``n = 1``), and ``F_n = max(B_n + rows - 1, E_{n-1} + 1)`` (a set's last beat waits for the
   previous set's last vector). A chained-input packet's weights come in while its first
   image computes (word ``j`` taken in cycle ``W + j``, ``W`` its first weight word's), and the
-  engine offers no weight word before ``W + j + 2``; that never holds a beat back here:
-  its input, at least one word, comes from ``W`` on, so ``B_0 = X + 1 >= W + 2``, and a set's
-  beats take at least ``rows`` cycles, ``B_n >= W + n * rows + 2``. (With gaps on the packet,
+  engine offers no weight word before ``W + j + 4``; that never holds a beat back here:
+  its input, at least one word, comes from ``W`` on, so ``B_0 = X + 3 >= W + 4``, and a set's
+  beats take at least ``rows`` cycles, ``B_n >= W + n * rows + 4``. (With gaps on the packet,
   it does; the simulations with stalls check the data then.) Results leave the array
   ``rows + cols + 2`` cycles after their vector.
-- Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, then the
-  sum), requantised (``REQUANT_LATENCY``) and written; the image's COMPUTE's last cycle is
-  ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last result, and the OUTPUT phase
-  starts the cycle after, or (two banks) the second cycle after the previous image's end if
-  that is later.
+- Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, the sum,
+  the sum registered), requantised (``REQUANT_LATENCY``) and written; the image's COMPUTE's
+  last cycle is ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last result, and the
+  OUTPUT phase starts the cycle after, or (two banks) the second cycle after the previous
+  image's end if that is later.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`sysconv.golden.pool_timing`) or straight out.
-- The image ends with its last output word, or with the last output-buffer word into the
-  pooling unit if that is later; the next image's share of the layer's time
+- The image ends the cycle after its last output word, or after the last output-buffer word
+  into the pooling unit if that is later; the next image's share of the layer's time
   (:attr:`LayerPerf.layer_cycles`) starts the cycle after, its input (and with two banks
   its compute) already overlapped. After the packet's last image the next layer's first
   parameter word is accepted the cycle after.
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 REGISTER_WORDS = 33  # register words at the start of a parameter packet (hw.layer.REGISTERS)
-ACC_LATENCY = 2  # a result's accumulator read, then its sum (hw.engine.ConvEngine)
+ACC_LATENCY = 3  # a result's accumulator read, its sum, registered (hw.engine.Accumulator)
 REQUANT_LATENCY = 6  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 WINDOW_LATENCY = 3  # a vector's read to its offer (hw.engine.WindowGenerator.latency)
 
@@ -154,9 +154,9 @@ class LayerPerf:
 
     @property
     def end_cycle(self):
-        """The layer's last cycle: its last output word, or its last output-buffer word into
-        the pooling unit when rows or columns fill no pooling window."""
-        return max(self.output_beat_cycles[-1], self.last_read_cycle)
+        """The layer's last cycle: the cycle after its last output word, or after its last
+        output-buffer word into the pooling unit when rows or columns fill no pooling window."""
+        return max(self.output_beat_cycles[-1], self.last_read_cycle) + 1
 
     @property
     def layer_cycles(self):
@@ -327,7 +327,7 @@ def _predict_image(
         x = max(x, after_compute + 1)
     if output_free is not None:
         x = max(x, output_free + 2)
-    final = x + rows  # F_0
+    final = x + rows + 2  # F_0
     first_vector = last_vector = None
     set_starts, set_ends = [], []  # A_n, E_n
     for n in range(sets):

@@ -269,7 +269,7 @@ def chained_batch_cycles(engine, passes, size):
     """golden.perf's cycles of one batch of ``size`` images through chained ``passes`` in
     network mode, stall-free: its first packet word to its last logit, both counted."""
     layers = [pass_layer(step.stage, step.layer, size) for step in passes]
-    return predict_network(engine.rows, engine.cols, layers)[-1].end_cycle + 1
+    return predict_network(engine.rows, engine.cols, layers)[-1].output_beat_cycles[-1] + 1
 
 
 def stream_bytes(engine, passes, sizes):

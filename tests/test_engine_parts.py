@@ -375,5 +375,5 @@ def test_weight_sequencer_waits_for_the_previous_sets_vectors(ready):
         # Set n's bank switch comes after set n - 1's vectors are all in.
         assert len([c for c in sent if c < finals[n]]) >= n, f"set {n} @ cycle {finals[n]}"
     if ready == 1.0:
-        # The first set streams in back to back from the second cycle of `active`.
-        assert [c for c, _lanes in taken[:rows]] == list(range(2, 2 + rows))
+        # The first set streams in back to back from the fourth cycle of `active`.
+        assert [c for c, _lanes in taken[:rows]] == list(range(4, 4 + rows))

@@ -127,12 +127,18 @@ class Count:
     register, at least 1, steady while the counter runs). It counts down what is left, and
     keeps ``last`` (at the last step) in a flip-flop worked out a step ahead, ``left == 1``:
     nothing adds to or compares with the layer's registers on the way to what ``last``
-    drives (Fmax). ``value`` (0 to ``length - 1``, up) only if ``shape`` is given."""
+    drives (Fmax). With ``lookahead``, what ``last`` becomes at the next step
+    (:meth:`last_after_step`) is a flip-flop too, worked out two steps ahead (Fmax: the
+    window generator's nested ends had a compare of each count before them, the iCE40 engine
+    alone's critical path on two seeds; a flip-flop and two compares more, so only where a
+    counter's next step's end is used). ``value`` (0 to ``length - 1``, up) only if
+    ``shape`` is given."""
 
-    def __init__(self, length, name, shape=None):
+    def __init__(self, length, name, shape=None, *, lookahead=False):
         self._length = length
         self.left = Signal(len(length), name=f"{name}_left")
         self.last = Signal(name=f"{name}_last")
+        self._next_last = Signal(name=f"{name}_next_last") if lookahead else None
         self.value = None if shape is None else Signal(shape, name=name)
 
     def restart(self, length=None):
@@ -140,12 +146,16 @@ class Count:
         being written now."""
         length = self._length if length is None else length
         statements = [self.left.eq(length - 1), self.last.eq(length == 1)]
+        if self._next_last is not None:
+            statements.append(self._next_last.eq((length == 1) | (length == 2)))
         if self.value is not None:
             statements.append(self.value.eq(0))
         return statements
 
     def last_after_step(self):
-        """What ``last`` becomes when the counter steps."""
+        """What ``last`` becomes when the counter steps (with ``lookahead``, a flip-flop)."""
+        if self._next_last is not None:
+            return self._next_last
         return Mux(self.last, self._length == 1, self.left == 1)
 
     def step(self):
@@ -153,6 +163,18 @@ class Count:
             self.left.eq(Mux(self.last, self._length - 1, self.left - 1)),
             self.last.eq(self.last_after_step()),
         ]
+        if self._next_last is not None:
+            # After this step `left` is `length - 1` (at the last step) or `left - 1`; the
+            # step after it is the last if that is 1.
+            statements.append(
+                self._next_last.eq(
+                    Mux(
+                        self._next_last,
+                        self._length == 1,
+                        Mux(self.last, self._length == 2, self.left == 2),
+                    )
+                )
+            )
         if self.value is not None:
             statements.append(self.value.eq(Mux(self.last, 0, self.value + 1)))
         return statements

@@ -18,6 +18,9 @@ class Accumulator(EnginePart):
     the pipeline, chosen a cycle ahead, so that the accumulator's read goes into a register
     with no logic after the block RAMs (Fmax). The sum is written from a register, a cycle
     after it is made: the adder's carry chain and the route to the block RAMs in two cycles.
+    The requantiser takes the sum from that register too, so that its bias adder does not
+    follow the accumulator's in the same cycle (Fmax: the two carry chains were the iCE40
+    engine's critical path, and one of the ECP5 engine's).
 
     Parameters
     ----------
@@ -35,16 +38,18 @@ class Accumulator(EnginePart):
         The accumulator buffer: a result's partial sum is read in the cycle the result is
         taken, and its new sum written three cycles later.
     bias_read : In(ReadPort.Signature(...)) of the bias buffer (``constants_layout(config)``)
-        The column tile's constants, read in the cycle a result is taken.
+        The column tile's constants, read in the cycle after a result is taken (its output
+        goes straight into the register the requantiser reads).
     o : Out(stream.Signature(StructLayout({"acc", "bias", "multiplier", "shift"}), \
 always_ready=True))
         The sums of a column tile's last pass with their constants, :data:`latency` cycles
-        after their result was taken; one a cycle.
+        after their result was taken, from registers; one a cycle.
     last : Out(1)
         The layer's last result is taken in this cycle.
     """
 
-    latency = 2  # a result's accumulator read, then its sum (golden.perf.ACC_LATENCY)
+    # A result's accumulator read, its sum, the sum registered (golden.perf.ACC_LATENCY).
+    latency = 3
 
     def __init__(self, config):
         self.check_parameters(config)
@@ -78,9 +83,10 @@ always_ready=True))
         cols = cfg.cols
         acc_read, acc_write, bias_read = self.acc_read, self.acc_write, self.bias_read
 
-        # Four stages: a result leaves the array (its accumulator and bias are read), `s1`
-        # (the block RAMs' outputs, registered as they are, Fmax), `s2` (the sum, offered to
-        # the requantiser), `s3` (the sum registered, written back: Fmax). `s2_bypass` and
+        # Four stages: a result leaves the array (its accumulator is read), `s1` (the block
+        # RAM's output, registered as it is, Fmax; the constants are read), `s2` (the sum),
+        # `s3` (the sum and the constants registered, the sum written back, both offered to
+        # the requantiser: Fmax). `s2_bypass` and
         # `s2_use` choose the sum a cycle ahead when the read came before the write of the
         # sum before it, or met it.
         r_pix = Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
@@ -100,6 +106,8 @@ always_ready=True))
         s2_acc = Signal.like(acc_read.data, reset_less=True)
         s3_valid = Signal()
         s3_pix = Signal.like(r_pix.value, reset_less=True)
+        s3_last = Signal(reset_less=True)
+        s3_bias = Signal(constants_layout(cfg), reset_less=True)
         s1_meet = Signal(reset_less=True)  # the read came before the write of `s2`'s sum
         s1_meet3 = Signal(reset_less=True)  # the read met the write of `s3`'s sum
         s2_use = Signal(reset_less=True)  # the sum is s2_bypass, not s2_acc
@@ -107,13 +115,13 @@ always_ready=True))
         sums = Signal.like(acc_read.data)  # the sum `s2` makes
         sums_r = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made last cycle
         sums_rr = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made before
-        s2_bias = Signal(constants_layout(cfg), reset_less=True)
+        s1_col_tile = Signal.like(r_col_tile.value, reset_less=True)
         o_fire = Signal()
         m.d.comb += [
             self.i.ready.eq(1),
             o_fire.eq(self.i.valid),
             acc_read.addr.eq(r_pix.value),
-            bias_read.addr.eq(r_col_tile.value),
+            bias_read.addr.eq(s1_col_tile),
             self.last.eq(o_fire & r_pix.last & r_tile.last & r_col_tile.last),
         ]
         m.d.sync += [
@@ -121,15 +129,17 @@ always_ready=True))
             s1_first.eq(r_first),
             s1_last.eq(r_tile.last),
             s1_pix.eq(r_pix.value),
+            s1_col_tile.eq(r_col_tile.value),
             s1_result.eq(self.i.payload),
             s2_valid.eq(s1_valid),
             s2_first.eq(s1_first),
             s2_last.eq(s1_last),
             s2_pix.eq(s1_pix),
             s2_result.eq(s1_result),
-            s2_bias.eq(bias_read.data),
             s3_valid.eq(s2_valid),
             s3_pix.eq(s2_pix),
+            s3_last.eq(s2_last),
+            s3_bias.eq(bias_read.data),
         ]
         with m.If(~self.active):
             m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(), r_first.eq(1)]
@@ -161,10 +171,10 @@ always_ready=True))
             acc_write.data.eq(sums_r),
             acc_write.addr.eq(s3_pix),
             acc_write.en.eq(s3_valid),
-            self.o.valid.eq(s2_valid & s2_last),
-            self.o.payload.acc.eq(sums),
-            self.o.payload.bias.eq(s2_bias.bias),
-            self.o.payload.multiplier.eq(s2_bias.multiplier),
-            self.o.payload.shift.eq(s2_bias.shift),
+            self.o.valid.eq(s3_valid & s3_last),
+            self.o.payload.acc.eq(sums_r),
+            self.o.payload.bias.eq(s3_bias.bias),
+            self.o.payload.multiplier.eq(s3_bias.multiplier),
+            self.o.payload.shift.eq(s3_bias.shift),
         ]
         return m

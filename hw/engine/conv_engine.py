@@ -52,7 +52,7 @@ class ConvEngine(wiring.Component):
     last result has left the array (a cycle between the two: the weight sequencer and the
     window generator restart; image ``k``'s results still drain through the accumulator,
     the requantiser and the write-back while image ``k + 1``'s first weights go in, unless
-    the array is so small, ``2 * rows + cols < 6``, that its first result would come before
+    the array is so small, ``2 * rows + cols < 7``, that its first result would come before
     they are back, when it waits for the drain); image ``k``'s output drains while image
     ``k + 1`` computes, starting once image ``k``'s results are all written and no earlier
     than the second cycle after image ``k - 1``'s end. An image then takes about the longest
@@ -133,10 +133,10 @@ class ConvEngine(wiring.Component):
     layer_cycles : Out(32)
         Cycles of the last finished image, both counted: from the packet's first parameter word
         (the packet's first image) or from the cycle after the previous image's end (the
-        others), to the image's end (its last output word, or its last word into the pooling
-        unit if later). A packet's images add up to the layer's whole time; with double
-        buffering an image's count is the time between two image ends, however much of
-        its input and compute ran in the previous image's.
+        others), to the image's end (the cycle after its last output word, or after its last
+        word into the pooling unit if later). A packet's images add up to the layer's whole
+        time; with double buffering an image's count is the time between two image ends,
+        however much of its input and compute ran in the previous image's.
     """
 
     def __init__(self, config):
@@ -341,12 +341,14 @@ class ConvEngine(wiring.Component):
             wiring.connect(m, engine_o, out_stream)
         # The layer ends when its last output word has left *and* the pooling unit has taken
         # every word of the tensor (trailing rows and columns that fill no window included),
-        # so that it starts the next tensor in its initial state.
+        # so that it starts the next tensor in its initial state: the cycle after the later of
+        # the two handshakes, seen in flip-flops (`output_sent`, `read_taken`), so that the
+        # output handshakes do not reach the sequencing's enables (Fmax: through the pooling
+        # multiplexer, the iCE40 engine alone's critical path on most seeds).
         output_done = engine_o.valid & engine_o.ready & engine_o.payload.last
         output_sent = Signal()
         read_last = out_stream.valid & out_stream.ready & out_stream.payload.last
         read_taken = Signal()
-        read_done = read_taken | read_last
         with m.If(~sending):
             m.d.sync += [output_sent.eq(0), read_taken.eq(0)]
         with m.Else():
@@ -400,7 +402,7 @@ class ConvEngine(wiring.Component):
         pending_next = Signal(2)
         more_inputs_next = Signal()
         m.d.comb += [
-            image_end.eq(sending & (output_sent | output_done) & read_done),
+            image_end.eq(sending & output_sent & read_taken),
             held_in_next.eq(held_in + input_done - compute_done),
             held_out_next.eq(held_out + enter_compute - image_end),
             ready_out_next.eq(ready_out + compute_done - image_end),

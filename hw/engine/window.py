@@ -90,10 +90,10 @@ class WindowGenerator(EnginePart):
             (cfg.input_depth + limits["pad_row_offset"] + limits["stride_row_step"]).bit_length()
             + 2
         )
-        ox = Count(reg["out_width"], "ox")
-        oy = Count(reg["out_height"], "oy")
-        g = Count(reg["groups"], "g")
-        kw = Count(reg["kernel"], "kw")
+        ox = Count(reg["out_width"], "ox", lookahead=True)
+        oy = Count(reg["out_height"], "oy", lookahead=True)
+        g = Count(reg["groups"], "g", lookahead=True)
+        kw = Count(reg["kernel"], "kw", lookahead=True)
         kh = Count(reg["kernel"], "kh")
         ix, iy, ix0, iy0 = (Signal(coord, name=n) for n in ("ix", "iy", "ix0", "iy0"))
         addr, line, origin, kernel_row = (
@@ -120,16 +120,18 @@ class WindowGenerator(EnginePart):
         # as with a single stage.
         rd_valid = Signal()
         rd_pad = Signal(reset_less=True)
-        rd_set = Signal(range(max_sets + 1), reset_less=True)
+        # `*_need`: the weight sets the vector needs in the array, its set's index + 1 (worked
+        # out as it is read, so that no adder precedes `vec_go`'s compares: Fmax).
+        rd_need = Signal(range(max_sets + 1), reset_less=True)
         rd_set_end = Signal(reset_less=True)
         got_valid = Signal()
         got_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
         got_pad = Signal(reset_less=True)
-        got_set = Signal(range(max_sets + 1), reset_less=True)
+        got_need = Signal(range(max_sets + 1), reset_less=True)
         got_set_end = Signal(reset_less=True)
         vec_valid = Signal()
         vec_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
-        vec_set = Signal(range(max_sets + 1), reset_less=True)
+        vec_need = Signal(range(max_sets + 1), reset_less=True)
         vec_set_end = Signal(reset_less=True)
         # On the ECP5, a fourth register, `held`, between `got` and `vec` (a skid buffer):
         # the stages before it advance whenever it is empty, and a padded word that `vec`
@@ -137,15 +139,16 @@ class WindowGenerator(EnginePart):
         # ready reaches `vec` and `held`'s flag, not the counters, the addresses and the read
         # (Fmax: through them, the array's ready into the column count was the ECP5 engine
         # alone's critical path on a seed, and into the read address the ULX3S board top's).
+        # (Not on the iCE40: 166 more logic cells, which the iCEBreaker board top lacks.)
         # `vec` stays the register the array reads. The array sees each vector in the same
         # cycle as without it: the stages run ahead, and `vec` takes from `held` first.
         skid_buffer = getattr(platform, "family", None) == "ecp5"
         held_valid = Signal()  # (without the skid buffer, always 0)
         held_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
-        held_set = Signal(range(max_sets + 1), reset_less=True)
+        held_need = Signal(range(max_sets + 1), reset_less=True)
         held_set_end = Signal(reset_less=True)
         padded = Signal(data.ArrayLayout(signed(8), rows))  # `got`'s word, padding applied
-        vec_go = Signal()  # w_sets_done > vec_set: the vector's weights are in
+        vec_go = Signal()  # w_sets_done >= vec_need: the vector's weights are in
         v_fire = Signal()
         v_take = Signal()  # `vec` takes the next word
         v_advance = Signal()  # the stages before `vec` (and `held`) advance
@@ -171,8 +174,8 @@ class WindowGenerator(EnginePart):
         set_done = self.set_done
         vec_go_next = Mux(
             v_take,
-            at_least(w_sets_done, set_done, Mux(held_valid, held_set, got_set) + 1),
-            at_least(w_sets_done, set_done, vec_set + 1),
+            at_least(w_sets_done, set_done, Mux(held_valid, held_need, got_need)),
+            at_least(w_sets_done, set_done, vec_need),
         )
 
         # The next set's tap origin.
@@ -228,19 +231,19 @@ class WindowGenerator(EnginePart):
                 m.d.sync += [
                     rd_valid.eq(v_more),
                     rd_pad.eq(outside),
-                    rd_set.eq(v_set.value),
+                    rd_need.eq(v_set.value + 1),
                     rd_set_end.eq(set_end),
                     got_valid.eq(rd_valid),
                     got_data.eq(self.read.data),
                     got_pad.eq(rd_pad),
-                    got_set.eq(rd_set),
+                    got_need.eq(rd_need),
                     got_set_end.eq(rd_set_end),
                 ]
             with m.If(v_take):
                 m.d.sync += [
                     vec_valid.eq(held_valid | got_valid),
                     vec_data.eq(Mux(held_valid, held_data, padded)),
-                    vec_set.eq(Mux(held_valid, held_set, got_set)),
+                    vec_need.eq(Mux(held_valid, held_need, got_need)),
                     vec_set_end.eq(Mux(held_valid, held_set_end, got_set_end)),
                 ]
             if skid_buffer:
@@ -249,7 +252,7 @@ class WindowGenerator(EnginePart):
                     held_valid,
                     v_take,
                     got_valid,
-                    [(held_data, padded), (held_set, got_set), (held_set_end, got_set_end)],
+                    [(held_data, padded), (held_need, got_need), (held_set_end, got_set_end)],
                 )
             # The counters and addresses: a column step, overridden at a row's end, a set's
             # end, a tap's and a kernel row's.

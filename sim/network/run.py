@@ -148,8 +148,8 @@ def run_network_on_chip(
         lasts = [run for run in runs if not run.layer.chain_output]
         details["logits"] = np.concatenate([run.expected()[:, 0, :].T for run in lasts])
         ends = [layer["last_output"] for layer in result.details["layers"]]
-        # A batch runs from the cycle after the previous batch's last logit (its first
-        # packet is sent back to back).
-        begins = [result.details["layers"][0]["start"], *[end + 1 for end in ends[:-1]]]
+        # A batch runs from the cycle after the previous batch's end, the cycle after its
+        # last logit (its first packet is sent back to back).
+        begins = [result.details["layers"][0]["start"], *[end + 2 for end in ends[:-1]]]
         details["batches"] = [end - begin + 1 for begin, end in zip(begins, ends, strict=True)]
     return replace(result, details=details)
