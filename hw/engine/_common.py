@@ -1,6 +1,6 @@
 """What the engine's parts share: the layer's register file as a layout, the stream beat with
-``last``, the column tile's constants, memory port signatures, the loop counter, and the skid
-register's update (:func:`skid`)."""
+``last``, the column tile's constants, memory port signatures, the loop counter, the skid
+register's update (:func:`skid`) and that of the register after it (:func:`after_skid`)."""
 
 from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -13,6 +13,7 @@ from ..layer import REGISTERS, SHIFT_BITS, SIGNED_REGISTERS, EngineConfig
 __all__ = [
     "EnginePart",
     "at_least",
+    "after_skid",
     "Count",
     "beat",
     "check_config",
@@ -63,6 +64,16 @@ def skid(m, held_valid, taken, offered, pairs):
         m.d.sync += held_valid.eq(~taken)
     with m.Else():
         m.d.sync += [held_valid.eq(offered & ~taken), *(reg.eq(value) for reg, value in pairs)]
+
+
+def after_skid(held_valid, out_valid, offered_valid, fields):
+    """The updates of the register after a skid register (in the condition on which it takes
+    a word): the skid register's word while it holds one, else the word offered. ``fields``
+    are ``(register, held, offered)`` triples."""
+    return [
+        out_valid.eq(held_valid | offered_valid),
+        *(reg.eq(Mux(held_valid, held, offered)) for reg, held, offered in fields),
+    ]
 
 
 def beat(lanes_shape):

@@ -2,7 +2,15 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, EnginePart, at_least, read_port, register_layout, skid
+from ._common import (
+    Count,
+    EnginePart,
+    after_skid,
+    at_least,
+    read_port,
+    register_layout,
+    skid,
+)
 
 __all__ = ["WeightSequencer"]
 
@@ -178,12 +186,16 @@ class WeightSequencer(EnginePart):
                     with m.Else():
                         m.d.sync += w_beat.eq(w_beat + 1)
             with m.If(take):
-                m.d.sync += [
-                    out_valid.eq(held_valid | got_valid),
-                    out_data.eq(Mux(held_valid, held_data, got_data)),
-                    out_final.eq(Mux(held_valid, held_final, got_final)),
-                    out_set.eq(Mux(held_valid, held_set, got_set)),
-                ]
+                m.d.sync += after_skid(
+                    held_valid,
+                    out_valid,
+                    got_valid,
+                    [
+                        (out_data, held_data, got_data),
+                        (out_final, held_final, got_final),
+                        (out_set, held_set, got_set),
+                    ],
+                )
             skid(
                 m,
                 held_valid,

@@ -2,7 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, EnginePart, at_least, read_port, register_layout, skid
+from ._common import Count, EnginePart, after_skid, at_least, read_port, register_layout, skid
 
 __all__ = ["WindowGenerator"]
 
@@ -240,12 +240,16 @@ class WindowGenerator(EnginePart):
                     got_set_end.eq(rd_set_end),
                 ]
             with m.If(v_take):
-                m.d.sync += [
-                    vec_valid.eq(held_valid | got_valid),
-                    vec_data.eq(Mux(held_valid, held_data, padded)),
-                    vec_need.eq(Mux(held_valid, held_need, got_need)),
-                    vec_set_end.eq(Mux(held_valid, held_set_end, got_set_end)),
-                ]
+                m.d.sync += after_skid(
+                    held_valid,
+                    vec_valid,
+                    got_valid,
+                    [
+                        (vec_data, held_data, padded),
+                        (vec_need, held_need, got_need),
+                        (vec_set_end, held_set_end, got_set_end),
+                    ],
+                )
             if skid_buffer:
                 skid(
                     m,
