@@ -3,12 +3,11 @@
 streams that feed its array, at the smallest configuration that still has every part (a 1x1 array,
 maps up to 2x2, 1x1 kernels, fused 2x2 pooling): a parameter packet is 36 words, and a 2x2
 layer with pooling ends 75 cycles after its first word at full rate (:mod:`sysconv.golden.perf`),
-which is about the depth a bounded
-proof needs to see a layer through (the cover check shows that it does, and that a packet of
-two images ends too, single- and double-buffered). The input and output buffers hold two banks
-of the largest layer, so that a packet of two images may be double-buffered. (On a 1x1 array
-the next image's feed waits for the previous image's drain: the feed-drain overlap of larger
-arrays is not in these proofs.)
+which is about the depth a bounded proof needs to see a layer through (the cover check shows
+that it does, and that a packet of two images ends too, single- and double-buffered). The
+input and output buffers hold two banks of the largest layer, so that a packet of two images
+may be double-buffered. (On a 1x1 array the next image's feed waits for the previous image's
+drain: the feed-drain overlap of larger arrays is not in these proofs.)
 
 The environment sends well-formed traffic only: each packet is one of the legal layers of
 this engine (:func:`legal_layers`, checked by ``LayerConfig.check``, of one image or two,

@@ -66,14 +66,18 @@ def skid(m, held_valid, taken, offered, pairs):
         m.d.sync += [held_valid.eq(offered & ~taken), *(reg.eq(value) for reg, value in pairs)]
 
 
-def after_skid(held_valid, out_valid, offered_valid, fields):
-    """The updates of the register after a skid register (in the condition on which it takes
-    a word): the skid register's word while it holds one, else the word offered. ``fields``
-    are ``(register, held, offered)`` triples."""
-    return [
-        out_valid.eq(held_valid | offered_valid),
-        *(reg.eq(Mux(held_valid, held, offered)) for reg, held, offered in fields),
-    ]
+def after_skid(m, held_valid, taken, offered, out_valid, fields, *, skid_buffer=True):
+    """The register after a skid register, and the skid register (``m.d.sync``, in the
+    enclosing condition): while ``taken`` the register takes the skid register's word if it
+    holds one, else the word ``offered`` (valid); with ``skid_buffer``, the skid register's
+    updates (:func:`skid`). ``fields`` are ``(register, held, offered)`` triples."""
+    with m.If(taken):
+        m.d.sync += [
+            out_valid.eq(held_valid | offered),
+            *(reg.eq(Mux(held_valid, held, value)) for reg, held, value in fields),
+        ]
+    if skid_buffer:
+        skid(m, held_valid, taken, offered, [(held, value) for _reg, held, value in fields])
 
 
 def beat(lanes_shape):

@@ -86,9 +86,8 @@ always_ready=True))
         # Four stages: a result leaves the array (its accumulator is read), `s1` (the block
         # RAM's output, registered as it is, Fmax; the constants are read), `s2` (the sum),
         # `s3` (the sum and the constants registered, the sum written back, both offered to
-        # the requantiser: Fmax). `s2_bypass` and
-        # `s2_use` choose the sum a cycle ahead when the read came before the write of the
-        # sum before it, or met it.
+        # the requantiser: Fmax). `s2_bypass` and `s2_use` choose the sum a cycle ahead when
+        # the read came before the write of the sum before it, or met it.
         r_pix = Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
         r_tile = Count(reg["row_tiles"], "r_tile")
         r_col_tile = Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))

@@ -9,7 +9,6 @@ from ._common import (
     at_least,
     read_port,
     register_layout,
-    skid,
 )
 
 __all__ = ["WeightSequencer"]
@@ -185,22 +184,16 @@ class WeightSequencer(EnginePart):
                         m.d.sync += [w_beat.eq(0), *w_set.step(), w_more.eq(~w_set.last)]
                     with m.Else():
                         m.d.sync += w_beat.eq(w_beat + 1)
-            with m.If(take):
-                m.d.sync += after_skid(
-                    held_valid,
-                    out_valid,
-                    got_valid,
-                    [
-                        (out_data, held_data, got_data),
-                        (out_final, held_final, got_final),
-                        (out_set, held_set, got_set),
-                    ],
-                )
-            skid(
+            after_skid(
                 m,
                 held_valid,
                 take,
                 got_valid,
-                [(held_data, got_data), (held_final, got_final), (held_set, got_set)],
+                out_valid,
+                [
+                    (out_data, held_data, got_data),
+                    (out_final, held_final, got_final),
+                    (out_set, held_set, got_set),
+                ],
             )
         return m

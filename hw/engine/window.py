@@ -2,7 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ._common import Count, EnginePart, after_skid, at_least, read_port, register_layout, skid
+from ._common import Count, EnginePart, after_skid, at_least, read_port, register_layout
 
 __all__ = ["WindowGenerator"]
 
@@ -239,25 +239,19 @@ class WindowGenerator(EnginePart):
                     got_need.eq(rd_need),
                     got_set_end.eq(rd_set_end),
                 ]
-            with m.If(v_take):
-                m.d.sync += after_skid(
-                    held_valid,
-                    vec_valid,
-                    got_valid,
-                    [
-                        (vec_data, held_data, padded),
-                        (vec_need, held_need, got_need),
-                        (vec_set_end, held_set_end, got_set_end),
-                    ],
-                )
-            if skid_buffer:
-                skid(
-                    m,
-                    held_valid,
-                    v_take,
-                    got_valid,
-                    [(held_data, padded), (held_need, got_need), (held_set_end, got_set_end)],
-                )
+            after_skid(
+                m,
+                held_valid,
+                v_take,
+                got_valid,
+                vec_valid,
+                [
+                    (vec_data, held_data, padded),
+                    (vec_need, held_need, got_need),
+                    (vec_set_end, held_set_end, got_set_end),
+                ],
+                skid_buffer=skid_buffer,
+            )
             # The counters and addresses: a column step, overridden at a row's end, a set's
             # end, a tap's and a kernel row's.
             with m.If(step):
