@@ -10,7 +10,7 @@ modelled: registers clocked by ``CLK0``, enabled by ``CE0`` and reset (synchrono
 ``RST0``, or not there (``"NONE"``); anything else stops the simulation at time zero.
 """
 
-__all__ = ["MULT18X18D", "EHXPLLL", "LOCK_CYCLES", "models_for"]
+__all__ = ["DP16KD", "MULT18X18D", "EHXPLLL", "LOCK_CYCLES", "models_for"]
 
 LOCK_CYCLES = 16  # reference cycles the PLL model takes to lock
 
@@ -111,6 +111,85 @@ endmodule
 """
 
 
+# Yosys ships only a black box of DP16KD (share/lattice/cells_bb_ecp5.v, parameters only). From
+# Lattice's ECP5 memory usage guide (FPGA-TN-02204): in each data width, 1, 2, 4, 9 or 18 bits,
+# a port's word address is its address pins above the width's (ADx13 .. ADx4 at 18 bits,
+# where ADA1 and ADA0 are byte write enables, .. ADx13 .. ADx0 at 1 bit) and its data the low
+# data pins; a read with CEx high loads the port's output latch, and with REGMODE_x "OUTREG"
+# the output register takes the latch with OCEx high (with "NOREG" the latch drives DOx). A
+# read on one port of the address the other writes in the same cycle gives undefined data:
+# here X, so that a design that used it would not match. Only what hw.ram uses is modelled:
+# port A writing, port B reading, both widths the same, the chip selects, resets and port B's
+# write enable low; anything else stops the simulation.
+DP16KD = f"""
+module DP16KD (
+    input {", ".join(f"DIA{k}" for k in range(18))},
+    input {", ".join(f"ADA{k}" for k in range(14))},
+    input CEA, OCEA, CLKA, WEA, CSA0, CSA1, CSA2, RSTA,
+    input {", ".join(f"DIB{k}" for k in range(18))},
+    input {", ".join(f"ADB{k}" for k in range(14))},
+    input CEB, OCEB, CLKB, WEB, CSB0, CSB1, CSB2, RSTB,
+    output {", ".join(f"DOA{k}" for k in range(18))},
+    output {", ".join(f"DOB{k}" for k in range(18))}
+);
+    parameter DATA_WIDTH_A = 18;
+    parameter DATA_WIDTH_B = 18;
+    parameter REGMODE_A = "NOREG";
+    parameter REGMODE_B = "NOREG";
+    parameter RESETMODE = "SYNC";
+    parameter ASYNC_RESET_RELEASE = "SYNC";
+    parameter CSDECODE_A = "0b000";
+    parameter CSDECODE_B = "0b000";
+    parameter WRITEMODE_A = "NORMAL";
+    parameter WRITEMODE_B = "NORMAL";
+    parameter GSR = "ENABLED";
+
+    localparam W = DATA_WIDTH_A;
+    localparam SHIFT = W == 18 ? 4 : W == 9 ? 3 : W == 4 ? 2 : W == 2 ? 1 : 0;
+    localparam OUT = REGMODE_B == "OUTREG";
+
+    initial begin
+        if (DATA_WIDTH_B != W || !(W == 1 || W == 2 || W == 4 || W == 9 || W == 18)
+            || REGMODE_A != "NOREG" || !(OUT || REGMODE_B == "NOREG")
+            || WRITEMODE_A != "NORMAL" || CSDECODE_A != "0b000" || CSDECODE_B != "0b000") begin
+            $display("DP16KD model: configuration not modelled (%m)");
+            $finish;
+        end
+    end
+
+    wire [13:0] ada = {{{", ".join(f"ADA{k}" for k in reversed(range(14)))}}};
+    wire [13:0] adb = {{{", ".join(f"ADB{k}" for k in reversed(range(14)))}}};
+    wire [17:0] dia = {{{", ".join(f"DIA{k}" for k in reversed(range(18)))}}};
+    wire [13 - SHIFT:0] wa = ada[13:SHIFT];
+    wire [13 - SHIFT:0] ra = adb[13:SHIFT];
+
+    reg [W - 1:0] mem [0:(1 << (14 - SHIFT)) - 1];
+    integer i;
+    initial for (i = 0; i < (1 << (14 - SHIFT)); i = i + 1) mem[i] = 0;
+    // The output latch and register hold 0 after configuration.
+    reg [W - 1:0] latch = 0, out_q = 0;
+    always @(posedge CLKA) begin
+        if ({{CSA2, CSA1, CSA0, RSTA}} !== 4'b0 || (W == 18 && WEA && {{ADA1, ADA0}} !== 2'b11))
+        begin
+            $display("DP16KD model: port A use not modelled (%m)");
+            $finish;
+        end
+        if (CEA && WEA) mem[wa] <= dia[W - 1:0];
+    end
+    always @(posedge CLKB) begin
+        if ({{CSB2, CSB1, CSB0, RSTB, WEB}} !== 5'b0) begin
+            $display("DP16KD model: port B use not modelled (%m)");
+            $finish;
+        end
+        if (CEB) latch <= CEA && WEA && wa == ra ? {{W{{1'bx}}}} : mem[ra];
+        if (OCEB) out_q <= latch;
+    end
+    wire [17:0] dob = OUT ? out_q : latch;
+    assign {{{", ".join(f"DOB{k}" for k in reversed(range(18)))}}} = dob;
+    assign {{{", ".join(f"DOA{k}" for k in reversed(range(18)))}}} = 18'b0;
+endmodule
+"""
+
 # Yosys ships only a black box of EHXPLLL too. From Lattice's ECP5 sysCLOCK PLL guide
 # (FPGA-TN-02200): with CLKOP as the feedback, CLKOP runs at CLKI * CLKFB_DIV / CLKI_DIV. The
 # model measures the reference's period between rising edges and, from its second edge,
@@ -196,6 +275,10 @@ def models_for(verilog_text):
     """The models of the primitives ``verilog_text`` instantiates, to append to it."""
     return "".join(
         model
-        for name, model in (("MULT18X18D", MULT18X18D), ("EHXPLLL", EHXPLLL))
+        for name, model in (
+            ("MULT18X18D", MULT18X18D),
+            ("DP16KD", DP16KD),
+            ("EHXPLLL", EHXPLLL),
+        )
         if name in verilog_text
     )

@@ -464,9 +464,10 @@ def test_wrong_engine_config(config, message):
 
 @pytest.mark.parametrize("group", ["pooling", "small", "double_buffer"])
 def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
-    # Elaborated for the ULX3S: the PEs' MULT18X18D (sim.ecp5_models) and the output buffer
-    # read a cycle ahead (from either bank, double-buffered); the same values at the same
-    # cycles as golden.perf says.
+    # Elaborated for the ULX3S: the PEs' MULT18X18D, the input, weight and output buffers'
+    # DP16KDs with their output register (sim.ecp5_models), and the output buffer read a
+    # cycle ahead (from either bank, double-buffered); the same values at the same cycles as
+    # golden.perf says.
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from sysconv.hw.top import Accelerator
@@ -477,6 +478,7 @@ def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
     runs = runs_for(EDGE_GROUPS[group])
     verilog = to_verilog(Accelerator(runs[0].engine), TOPLEVEL, platform=ULX3S_85F_Platform())
     assert "MULT18X18D" in verilog and "out_succ" in verilog
+    assert verilog.count('.REGMODE_B("OUTREG")') == verilog.count("DP16KD #(") > 0
     result = run_layers(runs, "icarus", test_dir, verilog=verilog + models_for(verilog))
     check_pass(result, seed=1)
     check_timing(result, runs)

@@ -3,9 +3,10 @@ components against their contracts (order, lanes, ``last``, stream rules, cycles
 stalls; every part's parameter check. The whole engine is tests/test_engine.py."""
 
 import random
+from types import SimpleNamespace
 
 import pytest
-from amaranth.hdl import Elaboratable, Module, signed
+from amaranth.hdl import Elaboratable, Module, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
@@ -33,6 +34,18 @@ PARTS = [
     WriteBack,
     OutputReader,
 ]
+
+
+def _read_port(m, memory, registered):
+    """A read port of ``memory``; ``registered``: as ``BlockRAM.read_port(registered=True)``
+    makes it off the ECP5, the data through a register that advances with ``en``."""
+    port = memory.read_port()
+    if not registered:
+        return port
+    data = Signal.like(port.data, reset_less=True)
+    with m.If(port.en):
+        m.d.sync += data.eq(port.data)
+    return SimpleNamespace(addr=port.addr, en=port.en, data=data)
 
 
 @pytest.mark.parametrize("part", PARTS, ids=[part.__name__ for part in PARTS])
@@ -144,7 +157,7 @@ class _ReaderWithBuffer(Elaboratable):
             shape=shape, depth=SMALL.output_depth, init=[list(w) for w in self.words]
         )
         m.submodules.reader = self.reader.elaborate(_Platform() if self.ecp5 else platform)
-        connect_read(m, buffer.read_port(), self.reader.read)
+        connect_read(m, _read_port(m, buffer, self.ecp5), self.reader.read)
         return m
 
 
@@ -221,7 +234,7 @@ def _window_out(words, layer, ecp5, ready, seed):
                 shape=data.ArrayLayout(signed(8), rows), depth=SMALL.input_depth, init=words
             )
             m.submodules.dut = self.dut.elaborate(_Platform() if ecp5 else platform)
-            connect_read(m, buffer.read_port(), self.dut.read)
+            connect_read(m, _read_port(m, buffer, True), self.dut.read)
             return m
 
     top = Top()
@@ -321,7 +334,7 @@ def test_weight_sequencer_waits_for_the_previous_sets_vectors(ready):
                 depth=SMALL.weight_depth,
                 init=[list(w) for w in words],
             )
-            connect_read(m, buffer.read_port(), self.dut.read)
+            connect_read(m, _read_port(m, buffer, True), self.dut.read)
             return m
 
     top = Top()

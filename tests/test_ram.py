@@ -1,7 +1,10 @@
 """BlockRAM: the engine's and the pooling unit's buffers. Reads and writes against a model,
-the slicing, the poisoned read-during-write that simulation uses to show no such read is used,
-and that Yosys maps it to bare block RAM (no read-old-data emulation)."""
+with and without the output register, in Amaranth's simulator and (the ECP5's DP16KDs) on
+Icarus; the slicing, the poisoned read-during-write that simulation uses to show no such read is
+used, and that Yosys maps it to bare block RAM (no read-old-data emulation, the output register
+in the block)."""
 
+import json
 import random
 
 import pytest
@@ -13,17 +16,26 @@ from amaranth.sim import Simulator
 
 from sysconv import tools
 from sysconv.build import _synth_cells
-from sysconv.hw.ram import BLOCK_RAM_BITS, BlockRAM, poisoned_collisions
+from sysconv.hw.ram import BLOCK_RAM_BITS, BlockRAM, dp16kd_columns, poisoned_collisions
 from sysconv.hw.verilog import to_verilog
+from sysconv.sim import runner
+from sysconv.sim.ecp5_models import models_for
+
+
+def ecp5():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    return ULX3S_85F_Platform()
 
 
 class Harness(wiring.Component):
-    """A BlockRAM with one write and one read port, as ports of a component."""
+    """A BlockRAM with one write and one read port (``registered`` or not), as ports of a
+    component."""
 
-    def __init__(self, shape, depth, sliced):
+    def __init__(self, shape, depth, sliced, registered=False):
         self.ram = BlockRAM(shape=shape, depth=depth, sliced=sliced)
         self.write = self.ram.write_port()
-        self.read = self.ram.read_port()
+        self.read = self.ram.read_port(registered=registered)
         super().__init__(
             {
                 "w_addr": In(range(depth)),
@@ -77,37 +89,99 @@ def run(harness, steps, *, poisoned):
     return seen
 
 
-@pytest.mark.parametrize(
-    "shape, depth, sliced",
-    [
-        (unsigned(6), 16, False),
-        (data.ArrayLayout(signed(8), 8), 4096, True),  # 16 slices of 4 bits
-        (data.ArrayLayout(signed(8), 3), 1000, True),  # 24 bits, slices of 16: one of 8
-        (data.ArrayLayout(signed(8), 2), 64, True),  # fits one block RAM: not sliced
-    ],
-)
-@pytest.mark.parametrize("poisoned", [False, True])
-def test_reads_what_was_written(shape, depth, sliced, poisoned):
-    harness = Harness(shape, depth, sliced)
+SHAPES = [
+    (unsigned(6), 16, False),
+    (data.ArrayLayout(signed(8), 8), 4096, True),  # 16 slices of 4 bits
+    (data.ArrayLayout(signed(8), 3), 1000, True),  # 24 bits, slices of 16: one of 8
+    (data.ArrayLayout(signed(8), 2), 64, True),  # fits one block RAM: not sliced
+]
+
+
+def random_steps(shape, depth):
+    """300 cycles of random writes and reads (no read of the address written in its cycle:
+    its data is undefined), and the data the read port holds after each: ``(steps,
+    expected)``, ``expected`` a list of ``(unregistered, registered)`` values, None until a
+    read has come through."""
     width = Shape.cast(shape).width
     rng = random.Random(depth)
     model, steps, expected = {}, [], []
+    latch = out = None  # the read's output, and the register after it
     for _ in range(300):
         write = (rng.randrange(depth), rng.getrandbits(width)) if rng.random() < 0.6 else None
         read = rng.choice(sorted(model)) if model and rng.random() < 0.7 else None
-        # No read of the address being written: its data is undefined.
         if write is not None and read == write[0]:
             read = None
         steps.append((write, read))
-        expected.append(model[read] if read is not None else None)
+        if read is not None:  # en high: both stages advance; low: both hold
+            latch, out = model[read], latch
+        expected.append((latch, out))
         if write is not None:
             model[write[0]] = write[1]
-    seen = run(harness, steps, poisoned=poisoned)
-    held = None
+    return steps, expected
+
+
+def check_seen(seen, expected, registered):
     for n, (got, want) in enumerate(zip(seen, expected, strict=True)):
-        held = want if want is not None else held  # en low: the data holds
-        if held is not None:
-            assert got == held, f"cycle {n}: read {got:#x}, expected {held:#x}"
+        want = want[registered]
+        if want is not None:
+            assert got == want, f"cycle {n}: read {got}, expected {want:#x}"
+
+
+@pytest.mark.parametrize("shape, depth, sliced", SHAPES)
+@pytest.mark.parametrize("poisoned", [False, True])
+@pytest.mark.parametrize("registered", [False, True])
+def test_reads_what_was_written(shape, depth, sliced, poisoned, registered):
+    steps, expected = random_steps(shape, depth)
+    seen = run(Harness(shape, depth, sliced, registered), steps, poisoned=poisoned)
+    check_seen(seen, expected, registered)
+
+
+@pytest.mark.parametrize("shape, depth, sliced", SHAPES)
+def test_ecp5_registered_reads_what_was_written(shape, depth, sliced, test_dir):
+    # DP16KDs with their output register, under sim.ecp5_models' model, on Icarus.
+    verilog = to_verilog(Harness(shape, depth, sliced, registered=True), "ram", platform=ecp5())
+    blocks = sum(
+        len(dp16kd_columns(min(step, Shape.cast(shape).width - low), depth))
+        for step in [_slice_width(shape, depth, sliced)]
+        for low in range(0, Shape.cast(shape).width, step)
+    )
+    assert verilog.count("DP16KD #(") == blocks
+    assert verilog.count('.REGMODE_B("OUTREG")') == blocks
+    steps, expected = random_steps(shape, depth)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    (test_dir / "steps.json").write_text(json.dumps(steps))
+    built = runner.build(verilog + models_for(verilog), "ram", "icarus")
+    runner.run_cocotb(built, "sysconv.sim.ram.tb", test_dir, waves=False)
+    seen = json.loads((test_dir / "seen.json").read_text())
+    check_seen(seen, expected, registered=True)
+
+
+def _slice_width(shape, depth, sliced):
+    width = Shape.cast(shape).width
+    fit = 1 << max((BLOCK_RAM_BITS // depth).bit_length() - 1, 0)
+    return fit if sliced and fit < width else width
+
+
+@pytest.mark.parametrize(
+    "width, depth, columns",
+    [
+        (8, 1152, [(8, 9)]),  # the 9-bit mode holds 2048 words
+        (2, 4608, [(2, 2)]),
+        (4, 4096, [(4, 4)]),
+        (1, 16384, [(1, 1)]),
+        (6, 16, [(6, 9)]),  # one block: the narrowest mode that takes the word
+        (40, 1000, [(18, 18), (18, 18), (4, 18)]),
+        (24, 2000, [(9, 9), (9, 9), (6, 9)]),
+        (3, 5000, [(2, 2), (1, 2)]),  # 4 bits hold 4096 words: two 2-bit blocks
+    ],
+)
+def test_dp16kd_columns(width, depth, columns):
+    assert dp16kd_columns(width, depth) == columns
+
+
+def test_dp16kd_columns_past_the_deepest_mode():
+    with pytest.raises(ValueError, match=r"^a DP16KD holds at most 16384 words, not 16385$"):
+        dp16kd_columns(1, 16385)
 
 
 def test_read_that_meets_a_write_is_poisoned_only_in_the_checking_simulation():
@@ -145,11 +219,14 @@ def test_slices_are_as_narrow_as_a_block_ram_holds():
         (data.ArrayLayout(signed(8), 2), 4096, True),
     ],
 )
-def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, tmp_path):
+@pytest.mark.parametrize("registered", [False, True])
+def test_ecp5_synthesis_is_bare_block_ram(shape, depth, sliced, registered, tmp_path):
     """Yosys keeps read-old-data, which a DP16KD does not give across its ports, with flip-flops
     and LUTs around it, unless the memory carries no_rw_check: the BlockRAM is block RAM and
-    nothing else."""
-    (tmp_path / "ram.v").write_text(to_verilog(Harness(shape, depth, sliced), "ram"))
+    nothing else. Registered, elaborated for the ECP5: the output register is the DP16KDs'."""
+    harness = Harness(shape, depth, sliced, registered)
+    platform = ecp5() if registered else None
+    (tmp_path / "ram.v").write_text(to_verilog(harness, "ram", platform=platform))
     tools.run(
         [
             tools.find("yosys"),

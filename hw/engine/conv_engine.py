@@ -276,12 +276,12 @@ class ConvEngine(wiring.Component):
 
         # COMPUTE: weight sets and their windows' vectors into the array, the results
         # accumulated, requantised and written to the output buffer.
-        connect_read(m, weight_buffer.read_port(), weights.read)
+        connect_read(m, weight_buffer.read_port(registered=True), weights.read)
         m.d.comb += [
             weights.written.eq(params.weights_written),
             weights.writing.eq(loading if cfg.network_depth else 0),
         ]
-        connect_read(m, input_buffer.read_port(), window.read)
+        connect_read(m, input_buffer.read_port(registered=True), window.read)
         wiring.connect(m, weights.o, array.w)
         wiring.connect(m, window.o, array.i)
         m.d.comb += [
@@ -309,7 +309,11 @@ class ConvEngine(wiring.Component):
         connect_write(m, output_buffer.write_port(), write_back.write)
 
         # OUTPUT: output buffer -> max pool (or past it) -> o.
-        connect_read(m, output_buffer.read_port(), output_reader.read)
+        connect_read(
+            m,
+            output_buffer.read_port(registered=OutputReader.registered_read(platform)),
+            output_reader.read,
+        )
         out_stream = output_reader.o
         pooling = Signal()  # a register: the registers only change in PARAMS
         m.d.sync += pooling.eq(reg["pool_size"] != 0)

@@ -27,13 +27,22 @@ class OutputReader(EnginePart):
     regs : In(register_layout(config))
         The layer's registers (``out_words``).
     read : In(ReadPort.Signature(...)) of the output buffer
+        Registered (:meth:`~sysconv.hw.ram.BlockRAM.read_port` with ``registered``) where
+        :meth:`registered_read` says.
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(8), cols), "last": 1})))
         The words. Word 0 is offered in the second cycle of ``active``; throughput one word a
         cycle while ``o.ready``. Valid held and payload steady until taken.
 
     Elaborated for an ECP5 (``platform.family == "ecp5"``), the buffer is read a word ahead
-    and its output registered, with a skid buffer after it: the same stream, cycle for cycle.
+    and its output registered (the read port's register), with a skid buffer after it: the
+    same stream, cycle for cycle.
     """
+
+    @staticmethod
+    def registered_read(platform):
+        """Whether the reader elaborated for ``platform`` takes a registered read port (on the
+        ECP5)."""
+        return getattr(platform, "family", None) == "ecp5"
 
     def __init__(self, config):
         self.check_parameters(config)
@@ -61,16 +70,17 @@ class OutputReader(EnginePart):
         out_advance = Signal()
         o_fire = Signal()
         m.d.comb += o_fire.eq(self.o.valid & self.o.ready)
-        if getattr(platform, "family", None) == "ecp5":
+        if self.registered_read(platform):
             # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
             # into the pooling unit's logic at 100 MHz. So the block RAMs are read a word
             # ahead, at `out_succ` (the address of word out_addr + 1, unused past the last
             # word; before the output phase the address is word 0's, `base`, so that its
-            # first cycle finds word 0 read), and `out_data` takes their output when the word
-            # would have been read, with the block RAMs' outputs going into flip-flops that
-            # may sit beside them (Fmax). The address comes from registers only, `base` or
-            # `out_succ`, with no adder (on the engine alone, the adder's routes to the 32
-            # block RAMs' address pins across the device were the critical path on a seed).
+            # first cycle finds word 0 read), and `out_data`, the read port's register (the
+            # DP16KDs' own output register, valid 0.96 ns after the clock: Fmax), takes their
+            # output when the word would have been read. The address comes from registers
+            # only, `base` or `out_succ`, with no adder (on the engine alone, the adder's
+            # routes to the 32 block RAMs' address pins across the device were the critical
+            # path on a seed).
             # A word offered and not taken moves into `held` (a skid buffer) while the next
             # is read, and the reading advances whenever `held` is empty: the stream's ready
             # reaches `held` and the stream's outputs, not the block RAMs' enables, the
@@ -80,9 +90,9 @@ class OutputReader(EnginePart):
             # the iCE40 the extra enable on the way from the pooling unit's i.ready costs
             # more than it saves.)
             out_succ = Signal(range(cfg.output_depth + 1))
-            out_data = Signal(data.ArrayLayout(signed(8), cfg.cols), reset_less=True)
+            out_data = output_read.data
             held_valid = Signal()
-            held_data = Signal.like(out_data, reset_less=True)
+            held_data = Signal(data.ArrayLayout(signed(8), cfg.cols), reset_less=True)
             held_last = Signal(reset_less=True)
             m.d.comb += [
                 out_advance.eq(~held_valid),
@@ -92,8 +102,6 @@ class OutputReader(EnginePart):
                 self.o.payload.data.eq(Mux(held_valid, held_data, out_data)),
                 self.o.payload.last.eq(Mux(held_valid, held_last, out_last)),
             ]
-            with m.If(out_advance):
-                m.d.sync += out_data.eq(output_read.data)
             with m.If(~self.active):
                 m.d.sync += [out_succ.eq(self.base + 1), held_valid.eq(0)]
             with m.Else():

@@ -46,8 +46,10 @@ class WeightSequencer(EnginePart):
     regs : In(register_layout(config))
         The layer's registers (``sets``).
     read : In(ReadPort.Signature(...)) of the weight buffer
-        Read up to three words ahead of the beat offered: latency three cycles from address
-        to beat.
+        A registered port (:meth:`~sysconv.hw.ram.BlockRAM.read_port` with ``registered``):
+        its output register is the sequencer's second stage. Read up to three words ahead of
+        the beat offered: latency three cycles from address to beat. A word read before it
+        is written (while ``writing``) is not used.
     o : Out(stream.Signature(ArrayLayout(signed(8), cols)))
         Weight beats, for the array's ``w``, from registers. Throughput one beat a cycle while
         ``o.ready`` (and a set's last beat not held back); valid held and payload steady until
@@ -103,13 +105,15 @@ class WeightSequencer(EnginePart):
         w_read = Signal()  # w_addr is read in this cycle
         advance = Signal()  # the stages before `held` and `out` advance
         # The stages: `rd_*` the block RAM's output (its word read last time `advance` was
-        # high), `got_*` that output registered, `held_*` the skid register, `out_*` the beat
-        # offered.
+        # high), `got_*` that output registered (the read port's own register: on the ECP5
+        # the DP16KDs', Fmax), `held_*` the skid register, `out_*` the beat offered. The
+        # buffer reads whenever the stages advance, so that its register moves with them; a
+        # word not yet written is read as such and marked not valid.
         rd_valid = Signal()
         rd_final = Signal(reset_less=True)  # a set's last beat
         rd_set = Signal(set_shape, reset_less=True)
         got_valid = Signal()
-        got_data = Signal(words, reset_less=True)
+        got_data = self.read.data
         got_final = Signal(reset_less=True)
         got_set = Signal(set_shape, reset_less=True)
         held_valid = Signal()
@@ -132,7 +136,7 @@ class WeightSequencer(EnginePart):
             w_written.eq(~self.writing | (w_addr != self.written)),
             w_read.eq(advance & w_more & w_written),
             self.read.addr.eq(w_addr),
-            self.read.en.eq(advance & w_written),
+            self.read.en.eq(advance),
             self.o.payload.eq(out_data),
             # A set's last beat switches the array's bank: only once the previous set's
             # vectors are all in.
@@ -174,7 +178,6 @@ class WeightSequencer(EnginePart):
                     rd_final.eq(w_beat == rows - 1),
                     rd_set.eq(w_set.value),
                     got_valid.eq(rd_valid),
-                    got_data.eq(self.read.data),
                     got_final.eq(rd_final),
                     got_set.eq(rd_set),
                 ]

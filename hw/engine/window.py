@@ -33,7 +33,9 @@ class WindowGenerator(EnginePart):
         The layer's registers (the map, kernel, stride, padding, their address steps, the
         input zero point, ``sets``).
     read : In(ReadPort.Signature(...)) of the input buffer
-        Read from the first cycle of ``active``; the read address is a register.
+        A registered port (:meth:`~sysconv.hw.ram.BlockRAM.read_port` with ``registered``):
+        its output register is the generator's second stage. Read from the first cycle of
+        ``active``; the read address is a register.
     o : Out(stream.Signature(ArrayLayout(signed(8), rows)))
         Vectors, for the array's ``i``: ``sets x pixels`` of them. A vector is offered three
         cycles after its read at the earliest (the block RAM, its output registered as it is,
@@ -112,10 +114,9 @@ class WindowGenerator(EnginePart):
         row_end = Signal()  # tap_end & kw.last: the kernel row's last set
         step = Signal()  # the counters step: a vector read
         # Three stages from the generator to the array, advancing together: `rd_*` while the
-        # input buffer reads, `got_*` its output registered as it is, `vec_*` the padded word.
-        # A DP16KD's output is valid 5.8 ns after the clock: the flip-flops it drives have
-        # no logic before them and may sit beside it, across the device from the array
-        # (Fmax). The generator runs ahead, so while vectors wait for their weights all
+        # input buffer reads, `got_*` its output registered as it is (the read port's own
+        # register: on the ECP5 the DP16KDs', Fmax), `vec_*` the padded word. The generator
+        # runs ahead, so while vectors wait for their weights all
         # stages are full, and the array sees a vector a cycle as soon as it may take one,
         # as with a single stage.
         rd_valid = Signal()
@@ -125,7 +126,7 @@ class WindowGenerator(EnginePart):
         rd_need = Signal(range(max_sets + 1), reset_less=True)
         rd_set_end = Signal(reset_less=True)
         got_valid = Signal()
-        got_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
+        got_data = self.read.data
         got_pad = Signal(reset_less=True)
         got_need = Signal(range(max_sets + 1), reset_less=True)
         got_set_end = Signal(reset_less=True)
@@ -150,7 +151,7 @@ class WindowGenerator(EnginePart):
         padded = Signal(data.ArrayLayout(signed(8), rows))  # `got`'s word, padding applied
         vec_go = Signal()  # w_sets_done >= vec_need: the vector's weights are in
         v_fire = Signal()
-        v_take = Signal()  # `vec` takes the next word
+        v_take = Signal(attrs={"keep": 1})  # `vec` takes the next word
         v_advance = Signal()  # the stages before `vec` (and `held`) advance
         outside = Signal()
         m.d.comb += [
@@ -234,7 +235,6 @@ class WindowGenerator(EnginePart):
                     rd_need.eq(v_set.value + 1),
                     rd_set_end.eq(set_end),
                     got_valid.eq(rd_valid),
-                    got_data.eq(self.read.data),
                     got_pad.eq(rd_pad),
                     got_need.eq(rd_need),
                     got_set_end.eq(rd_set_end),
