@@ -35,8 +35,10 @@ class Accumulator(EnginePart):
     i : In(stream.Signature(ArrayLayout(signed(acc_width), cols)))
         The array's results. Always ready: one a cycle.
     acc_read, acc_write : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
-        The accumulator buffer: a result's partial sum is read in the cycle the result is
-        taken, and its new sum written three cycles later.
+        The accumulator buffer, its read port registered
+        (:meth:`~sysconv.hw.ram.BlockRAM.read_port` with ``registered``, ``en`` left high): a
+        result's partial sum is read in the cycle the result is taken, and its new sum written
+        three cycles later.
     bias_read : In(ReadPort.Signature(...)) of the bias buffer (``constants_layout(config)``)
         The column tile's constants, read in the cycle after a result is taken (its output
         goes straight into the register the requantiser reads).
@@ -84,7 +86,8 @@ always_ready=True))
         acc_read, acc_write, bias_read = self.acc_read, self.acc_write, self.bias_read
 
         # Four stages: a result leaves the array (its accumulator is read), `s1` (the block
-        # RAM's output, registered as it is, Fmax; the constants are read), `s2` (the sum),
+        # RAM's output; the constants are read), `s2` (that output registered as it is, in
+        # the read port: on the ECP5 the DP16KDs' output register, Fmax; the sum),
         # `s3` (the sum and the constants registered, the sum written back, both offered to
         # the requantiser: Fmax). `s2_bypass` and `s2_use` choose the sum a cycle ahead when
         # the read came before the write of the sum before it, or met it.
@@ -102,7 +105,7 @@ always_ready=True))
         s2_last = Signal(reset_less=True)
         s2_pix = Signal.like(r_pix.value, reset_less=True)
         s2_result = Signal.like(self.i.payload, reset_less=True)
-        s2_acc = Signal.like(acc_read.data, reset_less=True)
+        s2_acc = acc_read.data
         s3_valid = Signal()
         s3_pix = Signal.like(r_pix.value, reset_less=True)
         s3_last = Signal(reset_less=True)
@@ -154,7 +157,6 @@ always_ready=True))
             s1_meet3.eq(s3_valid & (s3_pix == r_pix.value)),
             s2_use.eq(forward | s1_meet | s1_meet3),
             s2_bypass.eq(Mux(forward, sums, Mux(s1_meet, sums_r, sums_rr))),
-            s2_acc.eq(acc_read.data),
             sums_r.eq(sums),
             sums_rr.eq(sums_r),
         ]

@@ -290,7 +290,7 @@ class ConvEngine(wiring.Component):
         ]
         wiring.connect(m, array.o, accumulator.i)
         connect_write(m, acc_buffer.write_port(), accumulator.acc_write)
-        connect_read(m, acc_buffer.read_port(), accumulator.acc_read)
+        connect_read(m, acc_buffer.read_port(registered=True), accumulator.acc_read)
         connect_read(m, bias_buffer.read_port(), accumulator.bias_read)
         # Lane by lane: the requantiser's shift lanes may be wider than the buffer's.
         m.d.comb += [
