@@ -3,7 +3,7 @@
 output reader and the weight sequencer, on an engine of a 2x1 array, 2x2 maps, 1x1 kernels and
 up to 2 output channels (two column tiles; weight sets of two beats).
 
-Each part sits on a real buffer (:class:`~amaranth.lib.memory.Memory`) that the solver fills
+Each part sits on a real buffer (:class:`~sysconv.hw.ram.BlockRAM`) that the solver fills
 with any words while the part is inactive. The layer's registers are any legal values, steady
 (as the engine keeps them outside its ``PARAMS`` phase); ``active`` rises once, at any cycle,
 and stays high (one phase of the engine; it ends only after the part's last beat). Every
@@ -14,11 +14,11 @@ in ``cover`` mode) reaches the end of the longest layer within the bound.
 from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Assume, Cover, Signal, signed
 from amaranth.lib import data
-from amaranth.lib.memory import Memory
 
 from sysconv.hw.engine import OutputReader, WeightSequencer
 from sysconv.hw.engine._common import connect_read
 from sysconv.hw.layer import EngineConfig
+from sysconv.hw.ram import BlockRAM
 
 from .harness import Harness, History, any_seq, assert_source_rules, bits_for, handshake, raw
 
@@ -84,7 +84,7 @@ class PartsHarness(Harness):
         # The buffer, filled with any words while the part is inactive.
         words = data.ArrayLayout(signed(8), config.cols)
         depth = config.output_depth if self._prop == "reader" else config.weight_depth
-        m.submodules.buffer = buffer = Memory(shape=words, depth=depth, init=[])
+        m.submodules.buffer = buffer = BlockRAM(shape=words, depth=depth, sliced=False)
         write = buffer.write_port()
         any_seq(m, write.addr)
         any_seq(m, write.data)
@@ -110,7 +110,8 @@ class PartsHarness(Harness):
             with m.Else():
                 m.d.comb += Assume(~write.en | ~dut.active)
             m.d.comb += [dut.writing.eq(writing), dut.written.eq(written)]
-        connect_read(m, buffer.read_port(), dut.read)
+        # The weight sequencer's port is registered (WeightSequencer.read).
+        connect_read(m, buffer.read_port(registered=self._prop == "weights"), dut.read)
         # What the buffer holds at each address, as the harness saw it written.
         held = [Signal(words, name=f"held_{k}") for k in range(depth)]
         for k, word in enumerate(held):

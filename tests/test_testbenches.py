@@ -29,6 +29,7 @@ def test_the_testbenches_are_found():
         "sysconv.sim.network.tb",
         "sysconv.sim.pool.tb",
         "sysconv.sim.protocol_tb",
+        "sysconv.sim.ram.tb",
     ]
 
 
