@@ -151,7 +151,7 @@ class WindowGenerator(EnginePart):
         padded = Signal(data.ArrayLayout(signed(8), rows))  # `got`'s word, padding applied
         vec_go = Signal()  # w_sets_done >= vec_need: the vector's weights are in
         v_fire = Signal()
-        v_take = Signal(attrs={"keep": 1})  # `vec` takes the next word
+        v_take = Signal()  # `vec` takes the next word
         v_advance = Signal()  # the stages before `vec` (and `held`) advance
         outside = Signal()
         m.d.comb += [
