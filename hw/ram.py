@@ -105,8 +105,7 @@ class BlockRAM(Elaboratable):
         ):
             self._dp16kd(m, width)
             return m
-        fit = 1 << max((BLOCK_RAM_BITS // self._depth).bit_length() - 1, 0)
-        step = fit if self._sliced and fit < width else width
+        step = self._slice_width(width)
         words = [Signal(width, name=f"read_{k}") for k in range(len(self._reads))]
         for k, low in enumerate(range(0, width, step)):
             high = min(low + step, width)
@@ -143,12 +142,17 @@ class BlockRAM(Elaboratable):
             m.d.comb += port.data.eq(word)
         return m
 
+    def _slice_width(self, width):
+        """The bits of a word in each slice: with ``sliced``, as many as a block RAM holds at
+        the depth (a power of two), else all ``width``."""
+        fit = 1 << max((BLOCK_RAM_BITS // self._depth).bit_length() - 1, 0)
+        return fit if self._sliced and fit < width else width
+
     def _dp16kd(self, m, width):
         """The memory as DP16KD columns per slice (:func:`dp16kd_columns`): port A writes,
         port B reads into its output register, both enabled by the read's ``en``."""
         (write,), (read,) = self._writes, self._reads
-        fit = 1 << max((BLOCK_RAM_BITS // self._depth).bit_length() - 1, 0)
-        step = fit if self._sliced and fit < width else width
+        step = self._slice_width(width)
         data = Value.cast(write.data)
         word = Signal(width)
         for k, low in enumerate(range(0, width, step)):

@@ -136,15 +136,18 @@ def test_reads_what_was_written(shape, depth, sliced, poisoned, registered):
     check_seen(seen, expected, registered)
 
 
-@pytest.mark.parametrize("shape, depth, sliced", SHAPES)
-def test_ecp5_registered_reads_what_was_written(shape, depth, sliced, test_dir):
+@pytest.mark.parametrize(
+    "shape, depth, sliced, blocks",
+    [
+        (*SHAPES[0], 1),  # 6 bits in the 9-bit mode
+        (*SHAPES[1], 16),  # 16 slices of 4 bits, each a block in the 4-bit mode
+        (*SHAPES[2], 2),  # 16 bits in the 18-bit mode, 8 in the 9-bit one
+        (*SHAPES[3], 1),  # 16 bits in the 18-bit mode
+    ],
+)
+def test_ecp5_registered_reads_what_was_written(shape, depth, sliced, blocks, test_dir):
     # DP16KDs with their output register, under sim.ecp5_models' model, on Icarus.
     verilog = to_verilog(Harness(shape, depth, sliced, registered=True), "ram", platform=ecp5())
-    blocks = sum(
-        len(dp16kd_columns(min(step, Shape.cast(shape).width - low), depth))
-        for step in [_slice_width(shape, depth, sliced)]
-        for low in range(0, Shape.cast(shape).width, step)
-    )
     assert verilog.count("DP16KD #(") == blocks
     assert verilog.count('.REGMODE_B("OUTREG")') == blocks
     steps, expected = random_steps(shape, depth)
@@ -154,12 +157,6 @@ def test_ecp5_registered_reads_what_was_written(shape, depth, sliced, test_dir):
     runner.run_cocotb(built, "sysconv.sim.ram.tb", test_dir, waves=False)
     seen = json.loads((test_dir / "seen.json").read_text())
     check_seen(seen, expected, registered=True)
-
-
-def _slice_width(shape, depth, sliced):
-    width = Shape.cast(shape).width
-    fit = 1 << max((BLOCK_RAM_BITS // depth).bit_length() - 1, 0)
-    return fit if sliced and fit < width else width
 
 
 @pytest.mark.parametrize(

@@ -72,15 +72,15 @@ class OutputReader(EnginePart):
         m.d.comb += o_fire.eq(self.o.valid & self.o.ready)
         if self.registered_read(platform):
             # A DP16KD's output is valid 5.8 ns after the clock, too late to cross the device
-            # into the pooling unit's logic at 100 MHz. So the block RAMs are read a word
-            # ahead, at `out_succ` (the address of word out_addr + 1, unused past the last
-            # word; before the output phase the address is word 0's, `base`, so that its
-            # first cycle finds word 0 read), and `out_data`, the read port's register (the
-            # DP16KDs' own output register, valid 0.96 ns after the clock: Fmax), takes their
-            # output when the word would have been read. The address comes from registers
-            # only, `base` or `out_succ`, with no adder (on the engine alone, the adder's
-            # routes to the 32 block RAMs' address pins across the device were the critical
-            # path on a seed).
+            # into the pooling unit's logic at 100 MHz, so the read port is registered (the
+            # DP16KDs' own output register, valid 0.96 ns after the clock: Fmax) and the
+            # block RAMs are read a word ahead, at `out_succ` (the address of word
+            # out_addr + 1, unused past the last word; before the output phase the address is
+            # word 0's, `base`, so that its first cycle finds word 0 read): `out_data`, the
+            # port's register, takes their output when the word would have been read. The
+            # address comes from registers only, `base` or `out_succ`, with no adder (on the
+            # engine alone, the adder's routes to the 32 block RAMs' address pins across the
+            # device were the critical path on a seed).
             # A word offered and not taken moves into `held` (a skid buffer) while the next
             # is read, and the reading advances whenever `held` is empty: the stream's ready
             # reaches `held` and the stream's outputs, not the block RAMs' enables, the
