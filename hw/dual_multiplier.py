@@ -3,13 +3,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
+from .family import is_ice40
 
-__all__ = ["DualMultiplier", "is_ice40"]
-
-
-def is_ice40(platform):
-    """Whether ``platform`` is an iCE40's (Amaranth's SiliconBlue platforms say ``"iCE40"``)."""
-    return str(getattr(platform, "family", "")).lower() == "ice40"
+__all__ = ["DualMultiplier"]
 
 
 class DualMultiplier(wiring.Component):

@@ -15,6 +15,8 @@ from amaranth.hdl import (
 )
 from amaranth.lib.memory import Memory
 
+from .family import is_ecp5
+
 __all__ = ["BLOCK_RAM_BITS", "BlockRAM", "dp16kd_columns", "poisoned_collisions"]
 
 # A block RAM's bits: one DP16KD of the ECP5 (in its 1-, 2- or 4-bit-wide modes), four
@@ -98,7 +100,7 @@ class BlockRAM(Elaboratable):
         m = Module()
         width = Shape.cast(self._shape).width
         if (
-            getattr(platform, "family", None) == "ecp5"
+            is_ecp5(platform)
             and len(self._writes) == 1
             and len(self._reads) == 1
             and self._reads[0].registered

@@ -2,6 +2,8 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal, si
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .family import is_ecp5
+
 __all__ = ["RegisteredMultiplier"]
 
 # The widest operand a MULT18X18D input takes: 18 bits signed, so 17 bits unsigned.
@@ -56,8 +58,7 @@ class RegisteredMultiplier(wiring.Component):
     def on_dsp(cls, platform, a_shape, b_shape):
         """Whether a multiplier of these operands elaborated for ``platform`` is a
         ``MULT18X18D`` (an ECP5 platform, both operands fitting)."""
-        ecp5 = getattr(platform, "family", None) == "ecp5"
-        return ecp5 and cls.fits_dsp(a_shape) and cls.fits_dsp(b_shape)
+        return is_ecp5(platform) and cls.fits_dsp(a_shape) and cls.fits_dsp(b_shape)
 
     def elaborate(self, platform):
         m = Module()

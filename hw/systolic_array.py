@@ -4,7 +4,8 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ._check import check_int
-from .dual_multiplier import DualMultiplier, is_ice40
+from .dual_multiplier import DualMultiplier
+from .family import is_ice40
 from .pe import ProcessingElement
 from .registered_multiplier import RegisteredMultiplier
 from .verilog import LOCAL

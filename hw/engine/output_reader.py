@@ -2,6 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ..family import is_ecp5
 from ._common import Count, EnginePart, beat, read_port, register_layout, skid
 
 __all__ = ["OutputReader"]
@@ -42,7 +43,7 @@ class OutputReader(EnginePart):
     def registered_read(platform):
         """Whether the reader elaborated for ``platform`` takes a registered read port (on the
         ECP5)."""
-        return getattr(platform, "family", None) == "ecp5"
+        return is_ecp5(platform)
 
     def __init__(self, config):
         self.check_parameters(config)

@@ -2,6 +2,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ..family import is_ecp5
 from ._common import Count, EnginePart, after_skid, at_least, read_port, register_layout
 
 __all__ = ["WindowGenerator"]
@@ -143,7 +144,7 @@ class WindowGenerator(EnginePart):
         # (Not on the iCE40: 166 more logic cells, which the iCEBreaker board top lacks.)
         # `vec` stays the register the array reads. The array sees each vector in the same
         # cycle as without it: the stages run ahead, and `vec` takes from `held` first.
-        skid_buffer = getattr(platform, "family", None) == "ecp5"
+        skid_buffer = is_ecp5(platform)
         held_valid = Signal()  # (without the skid buffer, always 0)
         held_data = Signal(data.ArrayLayout(signed(8), rows), reset_less=True)
         held_need = Signal(range(max_sets + 1), reset_less=True)
