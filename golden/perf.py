@@ -22,7 +22,7 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   no earlier than the second cycle after image ``k - 1``'s last result out of the array (the
   array is empty; its results still drain, see below) and the second cycle after image
   ``k - banks``'s end (one bank: after the previous image's end; two: its output bank
-  drained). On an array with ``2 * rows + cols < 7`` the image's first result would come
+  drained). On an array with ``2 * rows + cols < 8`` the image's first result would come
   before the accumulator and write-back are back from the previous drain, and ``X`` is no
   earlier than the second cycle after image ``k - 1``'s last COMPUTE cycle instead.
   ``sets`` passes, each a weight set of
@@ -40,11 +40,11 @@ INPUT, COMPUTE, OUTPUT, with PARAMS before the first.
   beats take at least ``rows`` cycles, ``B_n >= W + n * rows + 4``. (With gaps on the packet,
   it does; the simulations with stalls check the data then.) Results leave the array
   ``rows + cols + 2`` cycles after their vector.
-- Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, the sum,
-  the sum registered), requantised (``REQUANT_LATENCY``) and written; the image's COMPUTE's
-  last cycle is ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last result, and the
-  OUTPUT phase starts the cycle after, or (two banks) the second cycle after the previous
-  image's end if that is later.
+- Drain: the last result is accumulated (``ACC_LATENCY``: the accumulator read, its output
+  registered twice, the sum registered), requantised (``REQUANT_LATENCY``) and written; the
+  image's COMPUTE's last cycle is ``ACC_LATENCY + REQUANT_LATENCY + 1`` cycles after the last
+  result, and the OUTPUT phase starts the cycle after, or (two banks) the second cycle after
+  the previous image's end if that is later.
 - OUTPUT: the output buffer is read from the next cycle, one word a cycle, into the pooling
   unit (see :mod:`sysconv.golden.pool_timing`) or straight out.
 - The image ends the cycle after its last output word, or after the last output-buffer word
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 REGISTER_WORDS = 33  # register words at the start of a parameter packet (hw.layer.REGISTERS)
-ACC_LATENCY = 3  # a result's accumulator read, its sum, registered (hw.engine.Accumulator)
+ACC_LATENCY = 4  # the accumulator read, registered twice, the sum registered (hw.engine)
 REQUANT_LATENCY = 6  # the requantiser's pipeline (hw.requant.Requantizer.latency)
 WINDOW_LATENCY = 3  # a vector's read to its offer (hw.engine.WindowGenerator.latency)
 

@@ -3,12 +3,14 @@ Icarus and Verilator, and the engine in Amaranth's simulator: every output value
 stalls the cycle of every output word against golden.perf."""
 
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
 from helpers import SMALL, STALL_LEVELS, STALL_RUNS, check_pass, check_timing, runs_for, stall_seed
 
 from sysconv.demo import demo_engine
+from sysconv.golden.perf import predict_layer
 from sysconv.hw.layer import EngineConfig, LayerConfig
 from sysconv.sim import SIMULATORS
 from sysconv.sim.engine.layer import LayerRun
@@ -30,6 +32,10 @@ EDGE_GROUPS = {
         dict(height=1, width=1, in_channels=1, out_channels=1, kernel=1),
         dict(height=1, width=1, in_channels=5, out_channels=5, kernel=3, padding=1),
         dict(height=3, width=2, in_channels=1, out_channels=5, kernel=2, padding=1),
+        # Two and three pixels: a pixel's sum read again 2 and 3 cycles later (the
+        # accumulator's forwarding).
+        dict(height=1, width=2, in_channels=3, out_channels=2, kernel=3, padding=1),
+        dict(height=3, width=1, in_channels=2, out_channels=3, kernel=3, padding=1),
     ],
     "extremes": [
         dict(
@@ -233,11 +239,11 @@ def test_double_buffer_with_one_stream_stalled_loses_nothing(
     check_pass(result, seed)
 
 
-@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 2), (2, 1), (2, 2)])
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2)])
 def test_double_buffer_on_arrays_too_small_to_overlap_the_drain(rows, cols, test_dir):
-    # With 2 * rows + cols < 6 the next image's first result would come before the
+    # With 2 * rows + cols < 8 the next image's first result would come before the
     # accumulator and write-back are back from the previous image's drain, so its compute
-    # waits for the drain; (2, 2) is the first that overlaps it, by the cycle.
+    # waits for the drain; (3, 2) is the first that overlaps it, by the cycle.
     engine = EngineConfig(
         rows,
         cols,
@@ -462,12 +468,9 @@ def test_wrong_engine_config(config, message):
         EngineConfig(**config)
 
 
-@pytest.mark.parametrize("group", ["pooling", "small", "double_buffer"])
-def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
-    # Elaborated for the ULX3S: the PEs' MULT18X18D, the input, weight and output buffers'
-    # DP16KDs with their output register (sim.ecp5_models), and the output buffer read a
-    # cycle ahead (from either bank, double-buffered); the same values at the same cycles as
-    # golden.perf says.
+def _ecp5_verilog(engine):
+    """The engine elaborated for the ULX3S, with the models of its primitives: the PEs'
+    MULT18X18D, the buffers' DP16KDs with their output register (sim.ecp5_models)."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from sysconv.hw.top import Accelerator
@@ -475,10 +478,43 @@ def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
     from sysconv.sim.ecp5_models import models_for
     from sysconv.sim.engine.run import TOPLEVEL
 
-    runs = runs_for(EDGE_GROUPS[group])
-    verilog = to_verilog(Accelerator(runs[0].engine), TOPLEVEL, platform=ULX3S_85F_Platform())
+    verilog = to_verilog(Accelerator(engine), TOPLEVEL, platform=ULX3S_85F_Platform())
     assert "MULT18X18D" in verilog and "out_succ" in verilog
     assert verilog.count('.REGMODE_B("OUTREG")') == verilog.count("DP16KD #(") > 0
-    result = run_layers(runs, "icarus", test_dir, verilog=verilog + models_for(verilog))
+    return verilog + models_for(verilog)
+
+
+@pytest.mark.parametrize("group", ["pooling", "small", "double_buffer"])
+def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
+    # Elaborated for the ULX3S: the PEs' MULT18X18D, the input, weight and output buffers'
+    # DP16KDs with their output register, and the output buffer read a cycle ahead (from
+    # either bank, double-buffered); the same values at the same cycles as golden.perf says.
+    runs = runs_for(EDGE_GROUPS[group])
+    result = run_layers(runs, "icarus", test_dir, verilog=_ecp5_verilog(runs[0].engine))
+    check_pass(result, seed=1)
+    check_timing(result, runs)
+
+
+@pytest.mark.parametrize("ecp5", [False, True], ids=["generic", "ecp5"])
+def test_accumulator_forwards_sums_read_again_before_their_write(ecp5, test_dir):
+    # On a 2-row array the sets of a 1-, 2- and 3-pixel layer start as little as 2, 3 and 4
+    # cycles apart (golden.perf), so a pixel's partial sum is read again that many cycles after the
+    # last, before its write: the accumulator forwards it (on the ECP5 from 2 to 4 cycles,
+    # elsewhere 2; hw.engine.Accumulator).
+    engine = EngineConfig(
+        2, 2, max_height=3, max_width=3, max_in_channels=3, max_out_channels=3, max_kernel=3
+    )
+    shapes = [(1, 1), (1, 2), (3, 1)]
+    layers = [
+        dict(height=h, width=w, in_channels=3, out_channels=3, kernel=3, padding=1)
+        for h, w in shapes
+    ]
+    runs = runs_for(layers, engine=engine)
+    starts = [predict_layer(2, 2, run.layer).set_start_cycles for run in runs]
+    assert [min(b - a for a, b in pairwise(cycles)) for cycles in starts] == [2, 3, 4]
+    if ecp5:
+        result = run_layers(runs, "icarus", test_dir, verilog=_ecp5_verilog(engine))
+    else:
+        result = run_layers(runs, "amaranth", test_dir)
     check_pass(result, seed=1)
     check_timing(result, runs)

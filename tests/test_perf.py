@@ -171,13 +171,13 @@ def test_double_buffered_images_take_their_longest_stage(case):
     assert double[1].first_input_cycle == double[0].first_input_cycle + one.in_words
     # One image's stages (schedule): the compute, from the cycle after the last input word to
     # its last result out of the array (the next image's weights and vectors go in while the
-    # requantised results drain into the output buffer; on arrays of 2 * rows + cols < 7 the
+    # requantised results drain into the output buffer; on arrays of 2 * rows + cols < 8 the
     # next image's first result, 2 * rows + cols + 3 cycles after its feed starts, would meet
-    # the end of that drain, 3 + 6 + 1 cycles long (accumulator, requantiser, write-back),
+    # the end of that drain, 4 + 6 + 1 cycles long (accumulator, requantiser, write-back),
     # and the compute lasts to the cycle before OUTPUT), and the OUTPUT phase to the image's
     # end. An image after the first ends one longest stage after the one before; compute and
     # output wait a cycle between images.
-    last = one.compute_end_cycle if 2 * rows + cols >= 7 else one.output_phase_cycle - 1
+    last = one.compute_end_cycle if 2 * rows + cols >= 8 else one.output_phase_cycle - 1
     compute = last - (one.first_input_cycle + one.in_words) + 1
     output = one.end_cycle - one.output_phase_cycle + 1
     for before, after in itertools.pairwise(double):

@@ -1,7 +1,10 @@
+from itertools import pairwise
+
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ..family import is_ecp5
 from ._common import Count, EnginePart, constants_layout, read_port, register_layout, write_port
 
 __all__ = ["Accumulator"]
@@ -13,14 +16,18 @@ class Accumulator(EnginePart):
     requantiser.
 
     Results arrive pass by pass, ``pixels`` a pass, ``row_tiles`` passes a column tile,
-    ``col_tiles`` tiles. A pixel's sum is read again ``pixels`` results later, before the
-    write of the sum before it when that is 1 to 3 results later: then the sum is taken from
-    the pipeline, chosen a cycle ahead, so that the accumulator's read goes into a register
-    with no logic after the block RAMs (Fmax). The sum is written from a register, a cycle
-    after it is made: the adder's carry chain and the route to the block RAMs in two cycles.
-    The requantiser takes the sum from that register too, so that its bias adder does not
-    follow the accumulator's in the same cycle (Fmax: the two carry chains were the iCE40
-    engine's critical path, and one of the ECP5 engine's).
+    ``col_tiles`` tiles. A pixel's sum is read again ``pixels`` results later, and 2 or more
+    cycles later (a set's first vector follows the previous set's last by 2 cycles or more),
+    before the write of the sum before it when that was taken 2 to 4 cycles before (on the ECP5;
+    elsewhere 2): then the sum is taken from the pipeline's registers, chosen a cycle ahead. On
+    the ECP5 the accumulator's read goes into the DP16KDs' output register and then a flip-flop
+    before the adders, so that the route from the block RAMs across the device and the adders'
+    carry chains take a cycle each (Fmax); elsewhere the read is two cycles later instead,
+    straight into the adders: the same cycles with fewer flip-flops. The sum is written from a
+    register, a cycle after it is made: the adder's carry chain and the route to the block RAMs
+    in two cycles. The requantiser takes the sum from that register too, so that its bias adder
+    does not follow the accumulator's in the same cycle (Fmax: the two carry chains were the
+    iCE40 engine's critical path, and one of the ECP5 engine's).
 
     Parameters
     ----------
@@ -35,12 +42,13 @@ class Accumulator(EnginePart):
     i : In(stream.Signature(ArrayLayout(signed(acc_width), cols)))
         The array's results. Always ready: one a cycle.
     acc_read, acc_write : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
-        The accumulator buffer, its read port registered
-        (:meth:`~sysconv.hw.ram.BlockRAM.read_port` with ``registered``, ``en`` left high): a
-        result's partial sum is read in the cycle the result is taken, and its new sum written
-        three cycles later.
+        The accumulator buffer, ``en`` of the read port left high. On the ECP5 the read port
+        is registered (:meth:`registered_read`; :meth:`~sysconv.hw.ram.BlockRAM.read_port`
+        with ``registered``) and a result's partial sum read in the cycle the result is taken,
+        then registered once more, in the fabric; elsewhere it is read two cycles later. Its
+        new sum is written four cycles after the result is taken.
     bias_read : In(ReadPort.Signature(...)) of the bias buffer (``constants_layout(config)``)
-        The column tile's constants, read in the cycle after a result is taken (its output
+        The column tile's constants, read two cycles after a result is taken (its output
         goes straight into the register the requantiser reads).
     o : Out(stream.Signature(StructLayout({"acc", "bias", "multiplier", "shift"}), \
 always_ready=True))
@@ -50,8 +58,15 @@ always_ready=True))
         The layer's last result is taken in this cycle.
     """
 
-    # A result's accumulator read, its sum, the sum registered (golden.perf.ACC_LATENCY).
-    latency = 3
+    # A result's accumulator read, its output registered twice, the sum registered
+    # (golden.perf.ACC_LATENCY).
+    latency = 4
+
+    @staticmethod
+    def registered_read(platform):
+        """Whether the accumulator elaborated for ``platform`` takes a registered read port
+        (on the ECP5)."""
+        return is_ecp5(platform)
 
     def __init__(self, config):
         self.check_parameters(config)
@@ -82,67 +97,58 @@ always_ready=True))
     def elaborate(self, platform):
         m = Module()
         cfg, reg = self._config, self.regs
-        cols = cfg.cols
         acc_read, acc_write, bias_read = self.acc_read, self.acc_write, self.bias_read
 
-        # Four stages: a result leaves the array (its accumulator is read), `s1` (the block
-        # RAM's output; the constants are read), `s2` (that output registered as it is, in
-        # the read port: on the ECP5 the DP16KDs' output register, Fmax; the sum),
-        # `s3` (the sum and the constants registered, the sum written back, both offered to
-        # the requantiser: Fmax). `s2_bypass` and `s2_use` choose the sum a cycle ahead when
-        # the read came before the write of the sum before it, or met it.
+        # Five stages, `s[0]` to `s[4]`: a result leaves the array, and `s[3]` makes its sum
+        # from the accumulator read in `s[read]`. On the ECP5 the read is in `s[0]`: the
+        # block RAM's output in `s[1]`, its output register (the read port's) in `s[2]` and
+        # a flip-flop in `s[3]`, so that the route from the DP16KDs across the device has a
+        # cycle to itself (Fmax). Elsewhere the read is in `s[2]`, the block RAM's output in
+        # `s[3]`: the same cycles without the flip-flops (the iCEBreaker's logic cells).
+        # `s[4]` holds the sum and the constants: the sum is written back, both offered to
+        # the requantiser (Fmax). A pixel's result comes 2 or more cycles after the one
+        # before (a set's first vector at least 2 cycles after the last set's last:
+        # golden.perf), and a read comes before the writes of the sums of the results taken
+        # 2 to `forward` cycles before it: `meet[j - 2]`, the result taken `j` cycles before
+        # is of the same pixel, is worked out as the result is taken, and `s[2]` picks that
+        # sum (`bypass`, the newest) from the pipeline for `s[3]` a cycle ahead.
         r_pix = Count(reg["pixels"], "r_pix", range(cfg.acc_depth))
         r_tile = Count(reg["row_tiles"], "r_tile")
         r_col_tile = Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))
         r_first = Signal()  # r_tile == 0
-        s1_valid = Signal()
-        s1_first = Signal(reset_less=True)
-        s1_last = Signal(reset_less=True)
-        s1_pix = Signal.like(r_pix.value, reset_less=True)
-        s1_result = Signal.like(self.i.payload, reset_less=True)
-        s2_valid = Signal()
-        s2_first = Signal(reset_less=True)
-        s2_last = Signal(reset_less=True)
-        s2_pix = Signal.like(r_pix.value, reset_less=True)
-        s2_result = Signal.like(self.i.payload, reset_less=True)
-        s2_acc = acc_read.data
-        s3_valid = Signal()
-        s3_pix = Signal.like(r_pix.value, reset_less=True)
-        s3_last = Signal(reset_less=True)
-        s3_bias = Signal(constants_layout(cfg), reset_less=True)
-        s1_meet = Signal(reset_less=True)  # the read came before the write of `s2`'s sum
-        s1_meet3 = Signal(reset_less=True)  # the read met the write of `s3`'s sum
-        s2_use = Signal(reset_less=True)  # the sum is s2_bypass, not s2_acc
-        s2_bypass = Signal.like(acc_read.data, reset_less=True)
-        sums = Signal.like(acc_read.data)  # the sum `s2` makes
-        sums_r = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made last cycle
-        sums_rr = Signal.like(acc_read.data, reset_less=True)  # the sum `s2` made before
-        s1_col_tile = Signal.like(r_col_tile.value, reset_less=True)
+        depth = self.latency + 1
+        read = 0 if self.registered_read(platform) else 2
+        forward = self.latency - read
+        stage = data.StructLayout(
+            {
+                "first": 1,
+                "last": 1,
+                "pix": r_pix.value.shape(),
+                "col_tile": r_col_tile.value.shape(),
+                "meet": forward - 1,
+                "result": self.i.payload.shape(),
+            }
+        )
+        valid = [Signal(name=f"s{n}_valid") for n in range(depth)]
+        s = [Signal(stage, name=f"s{n}", reset_less=True) for n in range(depth)]
         o_fire = Signal()
         m.d.comb += [
             self.i.ready.eq(1),
             o_fire.eq(self.i.valid),
-            acc_read.addr.eq(r_pix.value),
-            bias_read.addr.eq(s1_col_tile),
+            valid[0].eq(o_fire),
+            s[0].first.eq(r_first),
+            s[0].last.eq(r_tile.last),
+            s[0].pix.eq(r_pix.value),
+            s[0].col_tile.eq(r_col_tile.value),
+            s[0].result.eq(self.i.payload),
+            acc_read.addr.eq(s[read].pix),
+            bias_read.addr.eq(s[2].col_tile),
             self.last.eq(o_fire & r_pix.last & r_tile.last & r_col_tile.last),
         ]
-        m.d.sync += [
-            s1_valid.eq(o_fire),
-            s1_first.eq(r_first),
-            s1_last.eq(r_tile.last),
-            s1_pix.eq(r_pix.value),
-            s1_col_tile.eq(r_col_tile.value),
-            s1_result.eq(self.i.payload),
-            s2_valid.eq(s1_valid),
-            s2_first.eq(s1_first),
-            s2_last.eq(s1_last),
-            s2_pix.eq(s1_pix),
-            s2_result.eq(s1_result),
-            s3_valid.eq(s2_valid),
-            s3_pix.eq(s2_pix),
-            s3_last.eq(s2_last),
-            s3_bias.eq(bias_read.data),
-        ]
+        for j in range(2, forward + 1):
+            m.d.comb += s[0].meet[j - 2].eq(valid[j] & (s[j].pix == r_pix.value))
+        for pipeline in (valid, s):
+            m.d.sync += [after.eq(before) for before, after in pairwise(pipeline)]
         with m.If(~self.active):
             m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(), r_first.eq(1)]
         with m.Elif(o_fire):
@@ -151,31 +157,41 @@ always_ready=True))
                 m.d.sync += [*r_tile.step(), r_first.eq(r_tile.last)]
                 with m.If(r_tile.last):
                     m.d.sync += r_col_tile.step()
-        forward = s2_valid & (s2_pix == s1_pix)
-        m.d.sync += [
-            s1_meet.eq(s2_valid & (s2_pix == r_pix.value)),
-            s1_meet3.eq(s3_valid & (s3_pix == r_pix.value)),
-            s2_use.eq(forward | s1_meet | s1_meet3),
-            s2_bypass.eq(Mux(forward, sums, Mux(s1_meet, sums_r, sums_rr))),
-            sums_r.eq(sums),
-            sums_rr.eq(sums_r),
+
+        # `made[k]`: the sum `s[3]` made `k` cycles before (`made[0]` this cycle, the adders'
+        # output; `made[1]` the sum's register, `s[4]`'s); with `s[2]` the result `j` cycles
+        # before it is in stage `j + 2`, its sum `made[j - 1]`.
+        made = [
+            Signal.like(acc_read.data, name=f"made{k}", reset_less=True) for k in range(forward)
         ]
-        for lane in range(cols):
+        m.d.sync += [after.eq(before) for before, after in pairwise(made)]
+        if read == 0:
+            acc = Signal.like(acc_read.data, reset_less=True)
+            m.d.sync += acc.eq(acc_read.data)
+        else:
+            acc = acc_read.data
+        use = Signal(reset_less=True)  # the sum is `bypass`, not `acc`
+        bypass = Signal.like(acc_read.data, reset_less=True)
+        newest = made[forward - 1]
+        for j in reversed(range(2, forward)):
+            newest = Mux(s[2].meet[j - 2], made[j - 1], newest)
+        m.d.sync += [use.eq(s[2].meet.any()), bypass.eq(newest)]
+        for lane in range(cfg.cols):
             total = Signal(signed(cfg.acc_width), name=f"sum_{lane}")
             m.d.comb += [
-                total.eq(
-                    Mux(s2_first, 0, Mux(s2_use, s2_bypass[lane], s2_acc[lane])) + s2_result[lane]
-                ),
-                sums[lane].eq(total),
+                total.eq(Mux(s[3].first, 0, Mux(use, bypass[lane], acc[lane])) + s[3].result[lane]),
+                made[0][lane].eq(total),
             ]
+        bias = Signal(constants_layout(cfg), reset_less=True)
+        m.d.sync += bias.eq(bias_read.data)
         m.d.comb += [
-            acc_write.data.eq(sums_r),
-            acc_write.addr.eq(s3_pix),
-            acc_write.en.eq(s3_valid),
-            self.o.valid.eq(s3_valid & s3_last),
-            self.o.payload.acc.eq(sums_r),
-            self.o.payload.bias.eq(s3_bias.bias),
-            self.o.payload.multiplier.eq(s3_bias.multiplier),
-            self.o.payload.shift.eq(s3_bias.shift),
+            acc_write.data.eq(made[1]),
+            acc_write.addr.eq(s[4].pix),
+            acc_write.en.eq(valid[4]),
+            self.o.valid.eq(valid[4] & s[4].last),
+            self.o.payload.acc.eq(made[1]),
+            self.o.payload.bias.eq(bias.bias),
+            self.o.payload.multiplier.eq(bias.multiplier),
+            self.o.payload.shift.eq(bias.shift),
         ]
         return m

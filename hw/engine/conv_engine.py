@@ -52,7 +52,7 @@ class ConvEngine(wiring.Component):
     last result has left the array (a cycle between the two: the weight sequencer and the
     window generator restart; image ``k``'s results still drain through the accumulator,
     the requantiser and the write-back while image ``k + 1``'s first weights go in, unless
-    the array is so small, ``2 * rows + cols < 7``, that its first result would come before
+    the array is so small, ``2 * rows + cols < 8``, that its first result would come before
     they are back, when it waits for the drain); image ``k``'s output drains while image
     ``k + 1`` computes, starting once image ``k``'s results are all written and no earlier
     than the second cycle after image ``k - 1``'s end. An image then takes about the longest
@@ -290,7 +290,11 @@ class ConvEngine(wiring.Component):
         ]
         wiring.connect(m, array.o, accumulator.i)
         connect_write(m, acc_buffer.write_port(), accumulator.acc_write)
-        connect_read(m, acc_buffer.read_port(registered=True), accumulator.acc_read)
+        connect_read(
+            m,
+            acc_buffer.read_port(registered=Accumulator.registered_read(platform)),
+            accumulator.acc_read,
+        )
         connect_read(m, bias_buffer.read_port(), accumulator.bias_read)
         # Lane by lane: the requantiser's shift lanes may be wider than the buffer's.
         m.d.comb += [
