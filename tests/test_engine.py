@@ -32,8 +32,8 @@ EDGE_GROUPS = {
         dict(height=1, width=1, in_channels=1, out_channels=1, kernel=1),
         dict(height=1, width=1, in_channels=5, out_channels=5, kernel=3, padding=1),
         dict(height=3, width=2, in_channels=1, out_channels=5, kernel=2, padding=1),
-        # Two and three pixels: a pixel's sum read again 2 and 3 cycles later (the
-        # accumulator's forwarding).
+        # Two and three pixels: on the 3-row engine a pixel's sum is read again 3 and 4
+        # cycles later (golden.perf), before its write (the accumulator's forwarding).
         dict(height=1, width=2, in_channels=3, out_channels=2, kernel=3, padding=1),
         dict(height=3, width=1, in_channels=2, out_channels=3, kernel=3, padding=1),
     ],
@@ -498,9 +498,9 @@ def test_ecp5_engine_bit_exact_and_cycle_exact(group, test_dir):
 @pytest.mark.parametrize("ecp5", [False, True], ids=["generic", "ecp5"])
 def test_accumulator_forwards_sums_read_again_before_their_write(ecp5, test_dir):
     # On a 2-row array the sets of a 1-, 2- and 3-pixel layer start as little as 2, 3 and 4
-    # cycles apart (golden.perf), so a pixel's partial sum is read again that many cycles after the
-    # last, before its write: the accumulator forwards it (on the ECP5 from 2 to 4 cycles,
-    # elsewhere 2; hw.engine.Accumulator).
+    # cycles apart (golden.perf), so a pixel's partial sum is read again that many cycles
+    # after the last, before its write: the accumulator forwards it (on the ECP5 from 2 to 4
+    # cycles, elsewhere 2; hw.engine.Accumulator).
     engine = EngineConfig(
         2, 2, max_height=3, max_width=3, max_in_channels=3, max_out_channels=3, max_kernel=3
     )
