@@ -240,10 +240,22 @@ class ArrayHarness(Harness):
                 internal(inner, "in_flight" if name == "pending" else name) == value,
                 f"invariant: the array's {name} is as the ports say",
             )
-        m.d.comb += Assert(
-            internal(inner, "room") == (model["pending"] < dut.buffer_depth),
-            "invariant: the array's room is pending < the buffer's depth",
-        )
+        m.d.comb += [
+            Assert(
+                internal(inner, "i_ready")
+                == (model["loaded"] & (model["pending"] < dut.buffer_depth)),
+                "invariant: the array's i_ready is loaded and pending < the buffer's depth",
+            ),
+            Assert(
+                internal(inner, "w_ready")
+                == (Mux(model["active"], model["busy_0"], model["busy_1"]) == 0),
+                "invariant: the array's w_ready is the loaded bank's count at 0",
+            ),
+            Assert(
+                internal(inner, "final_beat") == (model["beat"] == dut.rows - 1),
+                "invariant: the array's final_beat is beat == rows - 1",
+            ),
+        ]
         m.d.comb += Assert(
             model["pending"] == buffer.level + sum(valids),
             "invariant: the vectors not yet out are in the buffer or the PEs",

@@ -206,7 +206,14 @@ class EngineHarness(Harness):
                 "invariant: PARAMS alone",
             ),
         ]
-        m.d.comb += Assert(~(in_registers & in_biases), "invariant: loader in one section")
+        m.d.comb += [
+            Assert(~(in_registers & in_biases), "invariant: loader in one section"),
+            Assert(
+                internal(loader, "params_last")
+                == (~in_registers & ~in_biases & count["weights"][1]),
+                "invariant: loader's last word",
+            ),
+        ]
         with m.If(state["loading"]):
             m.d.comb += [
                 Assert(in_registers == (word < first_bias), "invariant: loader in the registers"),

@@ -139,39 +139,55 @@ class SystolicArray(wiring.Component):
         w_fire = Signal()
         o_fire = Signal()
         in_flight = Signal(range(self._buffer_depth + 1))
-        room = Signal(init=1)  # in_flight < buffer_depth
         loaded = Signal()  # a weight set has been completed since reset
+        # `loaded` and in_flight < buffer_depth: worked out a step ahead, from compares on
+        # the count alone (it moves by at most one) and the handshakes (Fmax: the window
+        # generator's counters' enables follow `i.ready`).
+        i_ready = Signal()
         active = Signal()  # the bank new activations are tagged with
         beat = Signal(range(max(rows, 2)))  # beats of the weight set being loaded
         # Per bank, the cycles until the last vector that uses it has passed every PE.
         busy = [Signal(range(rows + cols), name=f"busy_{bank}") for bank in range(2)]
+        # The bank being loaded (not `active`) is free: worked out a step ahead, from the
+        # counts and the handshakes (Fmax: the count's compare and the bank select before
+        # `w.ready`, into the weight sequencer's stream condition, was the ECP5 engine alone's
+        # critical path on two seeds).
+        w_ready = Signal(init=1)
+        final_beat = Signal(init=int(rows == 1))  # beat == rows - 1
 
         m.d.comb += [
-            self.i.ready.eq(loaded & room),
-            self.w.ready.eq(Mux(active, busy[0], busy[1]) == 0),
+            self.i.ready.eq(i_ready),
+            self.w.ready.eq(w_ready),
             i_fire.eq(self.i.valid & self.i.ready),
             w_fire.eq(self.w.valid & self.w.ready),
             o_fire.eq(self.o.valid & self.o.ready),
         ]
         m.d.sync += in_flight.eq(in_flight + i_fire - o_fire)
-        # `room` is worked out a step ahead, from compares on the register alone (the count
-        # moves by at most one): no compare between in_flight and i.ready (Fmax).
-        with m.If(i_fire & ~o_fire):
-            m.d.sync += room.eq(in_flight < self._buffer_depth - 1)
-        with m.Elif(o_fire & ~i_fire):
-            m.d.sync += room.eq(1)
-        with m.Else():
-            m.d.sync += room.eq(in_flight < self._buffer_depth)
+        room_next = Mux(
+            i_fire & ~o_fire,
+            in_flight < self._buffer_depth - 1,
+            Mux(o_fire & ~i_fire, 1, in_flight < self._buffer_depth),
+        )
         with m.If(w_fire):
-            with m.If(beat == rows - 1):
+            m.d.sync += final_beat.eq(Mux(final_beat, rows == 1, beat == rows - 2))
+            with m.If(final_beat):
                 m.d.sync += [beat.eq(0), active.eq(~active), loaded.eq(1)]
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
+        free_next = []  # per bank: its count is 0 after this cycle
         for bank, count in enumerate(busy):
             with m.If(i_fire & (active == bank)):
                 m.d.sync += count.eq(rows + cols - 2)
             with m.Elif(count != 0):
                 m.d.sync += count.eq(count - 1)
+            # (count <= 1: always, where the count is a single bit)
+            drained = count <= 1 if len(count) > 1 else 1
+            free_next.append(Mux(i_fire & (active == bank), rows + cols == 2, drained))
+        active_next = active ^ (w_fire & final_beat)
+        m.d.sync += [
+            w_ready.eq(Mux(active_next, free_next[0], free_next[1])),
+            i_ready.eq((loaded | (w_fire & final_beat)) & room_next),
+        ]
 
         # The grid.
         shared = is_ice40(platform) and max(self._act_width, self._weight_width) <= 8
@@ -243,7 +259,7 @@ class SystolicArray(wiring.Component):
                 m.d.comb += [pes[r][0].a_early.eq(a[-2]), pes[r][0].bank_early.eq(bank[-2])]
         if early:
             # The bank register's next value: a set's last beat switches it.
-            m.d.comb += pes[0][0].bank_early.eq(active ^ (w_fire & (beat == rows - 1)))
+            m.d.comb += pes[0][0].bank_early.eq(active_next)
 
         # De-skew: column c leaves c cycles after column 0, so delay it cols - 1 - c cycles.
         results = []

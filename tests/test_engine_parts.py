@@ -63,26 +63,30 @@ def lanes_of(view, count):
 
 @pytest.mark.parametrize("in_channels", [1, 3, 5])
 def test_input_writer_writes_every_beat_lanes_past_in_channels_zeroed(in_channels, stalls):
+    """Two tensors back to back, the first from ``base``, the second from ``next_base``."""
     idle, _backpressure, seed = stalls
     rng = random.Random(seed)
     rows = SMALL.rows
     layer = LayerConfig(3, 2, in_channels, 1, 1)
     registers = layer.registers(SMALL)
     groups, words = registers["groups"], registers["in_words"]
-    beats = [tuple(rng.randint(-128, 127) for _ in range(rows)) for _ in range(words)]
+    bases = (SMALL.input_depth // 2, 7)
+    beats = [tuple(rng.randint(-128, 127) for _ in range(rows)) for _ in range(2 * words)]
     dut = InputWriter(SMALL)
     writes, dones, fires = [], [], []
     cycle = [0]
 
     async def driver(ctx):
         ctx.set(dut.regs, registers)
+        ctx.set(dut.base, bases[0])
+        ctx.set(dut.next_base, bases[1])
         await ctx.tick()
         assert not ctx.get(dut.i.ready), "i.ready while inactive"
         ctx.set(dut.active, 1)
         for n, lanes in enumerate(beats):
             while rng.random() < idle:
                 await ctx.tick()
-            await stream_put(ctx, dut.i, {"data": lanes, "last": n == words - 1})
+            await stream_put(ctx, dut.i, {"data": lanes, "last": n % words == words - 1})
         await ctx.tick().repeat(2)
 
     async def monitor(ctx):
@@ -106,11 +110,15 @@ def test_input_writer_writes_every_beat_lanes_past_in_channels_zeroed(in_channel
     sim.add_testbench(driver)
     sim.run()
     expected = [
-        (n, tuple(v if (n % groups) * rows + lane < in_channels else 0 for lane, v in enumerate(b)))
+        (
+            bases[n // words] + n % words,
+            tuple(v if (n % groups) * rows + lane < in_channels else 0 for lane, v in enumerate(b)),
+        )
         for n, b in enumerate(beats)
     ]
     assert writes == expected, f"seed {seed}"
-    assert dones == fires[-1:], f"done {dones}, expected at the last beat {fires[-1]}"
+    last_beats = [fires[words - 1], fires[-1]]
+    assert dones == last_beats, f"done {dones}, expected at the last beats {last_beats}"
 
 
 def test_input_writer_flags_a_misplaced_last():

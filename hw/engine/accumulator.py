@@ -116,6 +116,10 @@ always_ready=True))
         r_tile = Count(reg["row_tiles"], "r_tile")
         r_col_tile = Count(reg["col_tiles"], "r_col_tile", range(max(cfg.max_col_tiles, 2)))
         r_first = Signal()  # r_tile == 0
+        # The next result is the layer's last (r_pix.last & r_tile.last & r_col_tile.last), a
+        # flip-flop worked out a step ahead (Fmax: the three, after the array's handshake, into
+        # the engine's sequencing was the ECP5 engine alone's critical path on a seed).
+        r_end = Signal()
         depth = self.latency + 1
         read = 0 if self.registered_read(platform) else 2
         forward = self.latency - read
@@ -143,16 +147,27 @@ always_ready=True))
             s[0].result.eq(self.i.payload),
             acc_read.addr.eq(s[read].pix),
             bias_read.addr.eq(s[2].col_tile),
-            self.last.eq(o_fire & r_pix.last & r_tile.last & r_col_tile.last),
+            self.last.eq(o_fire & r_end),
         ]
         for j in range(2, forward + 1):
             m.d.comb += s[0].meet[j - 2].eq(valid[j] & (s[j].pix == r_pix.value))
         for pipeline in (valid, s):
             m.d.sync += [after.eq(before) for before, after in pairwise(pipeline)]
+        tile_last = Mux(r_pix.last, r_tile.last_after_step(), r_tile.last)
+        col_tile_last = Mux(r_pix.last & r_tile.last, r_col_tile.last_after_step(), r_col_tile.last)
         with m.If(~self.active):
-            m.d.sync += [*r_pix.restart(), *r_tile.restart(), *r_col_tile.restart(), r_first.eq(1)]
+            m.d.sync += [
+                *r_pix.restart(),
+                *r_tile.restart(),
+                *r_col_tile.restart(),
+                r_first.eq(1),
+                r_end.eq((reg["pixels"] == 1) & (reg["row_tiles"] == 1) & (reg["col_tiles"] == 1)),
+            ]
         with m.Elif(o_fire):
-            m.d.sync += r_pix.step()
+            m.d.sync += [
+                *r_pix.step(),
+                r_end.eq(r_pix.last_after_step() & tile_last & col_tile_last),
+            ]
             with m.If(r_pix.last):
                 m.d.sync += [*r_tile.step(), r_first.eq(r_tile.last)]
                 with m.If(r_tile.last):

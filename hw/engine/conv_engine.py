@@ -382,9 +382,12 @@ class ConvEngine(wiring.Component):
         ready_out = Signal(2)  # images that have finished COMPUTE and not ended
         pending = Signal(2)  # images that have started COMPUTE and not finished it
         more_inputs = Signal()  # the packet has inputs to take
-        in_bank, feed_bank, write_bank, out_bank = Signal(), Signal(), Signal(), Signal()
+        in_bank, feed_bank, write_bank, out_bank = (
+            Signal(name=f"{part}_bank") for part in ("in", "feed", "write", "out")
+        )
         m.d.comb += [
             input_writer.base.eq(Mux(in_bank, cfg.input_depth // 2, 0)),
+            input_writer.next_base.eq(Mux(in_bank ^ double, cfg.input_depth // 2, 0)),
             window.base.eq(Mux(feed_bank, cfg.input_depth // 2, 0)),
             write_back.base.eq(Mux(write_bank, cfg.output_depth // 2, 0)),
             output_reader.base.eq(Mux(out_bank, cfg.output_depth // 2, 0)),

@@ -24,7 +24,10 @@ class InputWriter(EnginePart):
         The engine takes an input tensor. While low, the writer is back at the first word;
         while high it takes tensor after tensor.
     base : In(range(input_depth))
-        The address of the tensor's first word (its bank); steady while a tensor goes in.
+        The address of the tensor's first word (its bank), taken while ``active`` is low.
+    next_base : In(range(input_depth))
+        The address of the next tensor's first word, taken with a tensor's last beat: while
+        ``active`` stays high, the next tensor goes in from there.
     regs : In(register_layout(config))
         The layer's registers (``in_words``, ``groups``, ``in_channels``).
     write : In(WritePort.Signature(...)) of the input buffer
@@ -44,6 +47,7 @@ class InputWriter(EnginePart):
                 "i": In(stream.Signature(beat(lanes))),
                 "active": In(1),
                 "base": In(range(config.input_depth)),
+                "next_base": In(range(config.input_depth)),
                 "regs": In(register_layout(config)),
                 "write": write_port(config.input_depth, lanes),
                 "done": Out(1),
@@ -61,11 +65,15 @@ class InputWriter(EnginePart):
             self.i.ready.eq(self.active),
             i_fire.eq(self.i.valid & self.i.ready),
         ]
-        in_count = Count(reg["in_words"], "in_count", range(cfg.input_depth + 1))
+        in_count = Count(reg["in_words"], "in_count")
+        # The word's address, a register stepped with the beats (Fmax: the bank's base, from
+        # the engine's sequencing, through an adder into the block RAMs' address was the ECP5
+        # engine alone's critical path on a seed).
+        addr = Signal(range(cfg.input_depth))
         in_group = Count(reg["groups"], "in_group")
         in_channel_base = Signal(range(cfg.max_groups * rows + 1))
         m.d.comb += [
-            self.write.addr.eq(in_count.value + self.base),
+            self.write.addr.eq(addr),
             self.write.en.eq(i_fire),
             self.done.eq(i_fire & in_count.last),
             self.error.eq(i_fire & (self.i.payload.last != in_count.last)),
@@ -81,9 +89,13 @@ class InputWriter(EnginePart):
         first = [lane < reg["in_channels"] for lane in range(rows)]
         following = [in_channel_base + rows + lane < reg["in_channels"] for lane in range(rows)]
         with m.If(~self.active):
-            m.d.sync += [*in_count.restart(), *in_group.restart()]
+            m.d.sync += [*in_count.restart(), *in_group.restart(), addr.eq(self.base)]
         with m.Elif(i_fire):
-            m.d.sync += [*in_count.step(), *in_group.step()]
+            m.d.sync += [
+                *in_count.step(),
+                *in_group.step(),
+                addr.eq(Mux(in_count.last, self.next_base, addr + 1)),
+            ]
         with m.If(~self.active | (i_fire & in_group.last)):
             m.d.sync += [in_channel_base.eq(0), lane_on.eq(Cat(*first))]
         with m.Elif(i_fire):

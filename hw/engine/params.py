@@ -119,6 +119,9 @@ class ParamLoader(EnginePart):
         # A column tile's words: `cols` biases, then `cols` requantisation words.
         bias_lane = Signal(range(2 * cols))
         bias_second = Signal()  # bias_lane >= cols
+        # bias_lane == 2 * cols - 1, a flip-flop (Fmax: the compare, after the handshake, into
+        # the bias address's enable was the ECP5 engine alone's critical path on a seed).
+        bias_final = Signal()
         bias_addr = Signal(range(max(cfg.max_col_tiles, 2)))
         bias_shift = Signal(data.ArrayLayout(signed(32), cols), reset_less=True)
         mult_shift = Signal(data.ArrayLayout(unsigned(cfg.mult_width), cols), reset_less=True)
@@ -129,14 +132,16 @@ class ParamLoader(EnginePart):
         param_multiplier = param[: cfg.mult_width]
         param_shift = param[cfg.mult_width : cfg.mult_width + SHIFT_BITS]
         in_weights = ~in_registers & ~in_biases
+        # The next word is the packet's last (in_weights & weights.last), a flip-flop worked
+        # out a word ahead (Fmax: the phase flags through the handshake and this and into the
+        # engine's sequencing was the ECP5 engine alone's critical path on two seeds).
         params_last = Signal()
         m.d.comb += [
-            params_last.eq(in_weights & weights.last),
             bias_write.addr.eq(bias_addr),
             bias_write.data.bias.eq(bias_shift),
             bias_write.data.multiplier.eq(shift_in(mult_shift, param_multiplier)),
             bias_write.data.shift.eq(shift_in(shift_shift, param_shift)),
-            bias_write.en.eq(p_fire & in_biases & (bias_lane == 2 * cols - 1)),
+            bias_write.en.eq(p_fire & in_biases & bias_final),
             weight_write.addr.eq(weight_count),
             weight_write.data.eq(param[: 8 * cols]),
             weight_write.en.eq(p_fire & in_weights),
@@ -157,7 +162,9 @@ class ParamLoader(EnginePart):
                 p_word.eq(0),
                 in_registers.eq(1),
                 in_biases.eq(0),
+                params_last.eq(0),
                 bias_lane.eq(0),
+                bias_final.eq(0),
                 bias_second.eq(0),
                 bias_addr.eq(0),
                 weight_count.eq(0),
@@ -173,11 +180,16 @@ class ParamLoader(EnginePart):
                     m.d.sync += [
                         in_registers.eq(0),
                         in_biases.eq(reg["bias_words"] != 0),
+                        params_last.eq((reg["bias_words"] == 0) & (weight_words == 1)),
                         *biases.restart(),
                         *weights.restart(weight_words),
                     ]
             with m.Elif(in_biases):
-                m.d.sync += [*biases.step(), in_biases.eq(~biases.last)]
+                m.d.sync += [
+                    *biases.step(),
+                    in_biases.eq(~biases.last),
+                    params_last.eq(biases.last & weights.last),
+                ]
                 with m.If(bias_second):
                     m.d.sync += [
                         mult_shift.eq(shift_in(mult_shift, param_multiplier)),
@@ -185,13 +197,23 @@ class ParamLoader(EnginePart):
                     ]
                 with m.Else():
                     m.d.sync += bias_shift.eq(shift_in(bias_shift, param[:32]))
-                with m.If(bias_lane == 2 * cols - 1):
-                    m.d.sync += [bias_lane.eq(0), bias_second.eq(0), bias_addr.eq(bias_addr + 1)]
+                with m.If(bias_final):
+                    m.d.sync += [
+                        bias_lane.eq(0),
+                        bias_final.eq(0),
+                        bias_second.eq(0),
+                        bias_addr.eq(bias_addr + 1),
+                    ]
                 with m.Else():
                     m.d.sync += [
                         bias_lane.eq(bias_lane + 1),
+                        bias_final.eq(bias_lane == 2 * cols - 2),
                         bias_second.eq((bias_lane == cols - 1) | bias_second),
                     ]
             with m.Else():
-                m.d.sync += [weight_count.eq(weight_count + 1), *weights.step()]
+                m.d.sync += [
+                    weight_count.eq(weight_count + 1),
+                    *weights.step(),
+                    params_last.eq(weights.last_after_step()),
+                ]
         return m

@@ -99,6 +99,10 @@ class WindowGenerator(EnginePart):
         kw = Count(reg["kernel"], "kw", lookahead=True)
         kh = Count(reg["kernel"], "kh")
         ix, iy, ix0, iy0 = (Signal(coord, name=n) for n in ("ix", "iy", "ix0", "iy0"))
+        # ix0 + 1 and iy0 + 1, kept as registers: no adder between the counters' ends and
+        # ix, iy (Fmax: g.last through iy0's increment and iy's own adder, which Yosys shares,
+        # was the ECP5 engine alone's critical path on a seed).
+        ix0_inc, iy0_inc = (Signal(coord, name=n) for n in ("ix0_inc", "iy0_inc"))
         addr, line, origin, kernel_row = (
             Signal(addr_shape, name=n) for n in ("addr", "line", "origin", "kernel_row")
         )
@@ -113,6 +117,9 @@ class WindowGenerator(EnginePart):
         set_end = Signal()  # ox.last & oy.last: the set's last pixel
         tap_end = Signal()  # set_end & g.last: the kernel tap's last set
         row_end = Signal()  # tap_end & kw.last: the kernel row's last set
+        # g.last & kw.last: the set is its kernel row's last (Fmax: the AND, placed across
+        # the device from the counters, was on the ECP5 engine alone's critical path).
+        row_last = Signal()
         step = Signal()  # the counters step: a vector read
         # Three stages from the generator to the array, advancing together: `rd_*` while the
         # input buffer reads, `got_*` its output registered as it is (the read port's own
@@ -181,10 +188,12 @@ class WindowGenerator(EnginePart):
         )
 
         # The next set's tap origin.
-        next_ix0 = Mux(g.last, Mux(kw.last, -reg["padding"], ix0 + 1), ix0)
-        next_iy0 = Mux(g.last & kw.last, Mux(kh.last, -reg["padding"], iy0 + 1), iy0)
+        next_ix0 = Mux(g.last, Mux(kw.last, -reg["padding"], ix0_inc), ix0)
+        next_iy0 = Mux(row_last, Mux(kh.last, -reg["padding"], iy0_inc), iy0)
+        next_ix0_inc = Mux(g.last, Mux(kw.last, 1 - reg["padding"], ix0_inc + 1), ix0_inc)
+        next_iy0_inc = Mux(row_last, Mux(kh.last, 1 - reg["padding"], iy0_inc + 1), iy0_inc)
         next_kernel_row = Mux(kh.last, start, kernel_row + reg["row_step"])
-        next_origin = Mux(g.last & kw.last, next_kernel_row, origin + 1)
+        next_origin = Mux(row_last, next_kernel_row, origin + 1)
 
         # The nested "last"s after this step, from the counters' registers alone.
         oy_last = Mux(ox.last, oy.last_after_step(), oy.last)
@@ -203,6 +212,7 @@ class WindowGenerator(EnginePart):
                 set_end.eq(first_set_end),
                 tap_end.eq(first_tap_end),
                 row_end.eq(first_tap_end & (reg["kernel"] == 1)),
+                row_last.eq((reg["groups"] == 1) & (reg["kernel"] == 1)),
                 *ox.restart(),
                 *oy.restart(),
                 *g.restart(),
@@ -214,6 +224,8 @@ class WindowGenerator(EnginePart):
                 iy.eq(-reg["padding"]),
                 ix0.eq(-reg["padding"]),
                 iy0.eq(-reg["padding"]),
+                ix0_inc.eq(1 - reg["padding"]),
+                iy0_inc.eq(1 - reg["padding"]),
                 addr.eq(start),
                 line.eq(start),
                 origin.eq(start),
@@ -261,6 +273,7 @@ class WindowGenerator(EnginePart):
                     set_end.eq(next_set_end),
                     tap_end.eq(next_tap_end),
                     row_end.eq(next_tap_end & kw_last),
+                    row_last.eq(g_last & kw_last),
                     ix.eq(ix + reg["stride"]),
                     addr.eq(addr + reg["stride_col_step"]),
                 ]
@@ -273,19 +286,23 @@ class WindowGenerator(EnginePart):
                     line.eq(next_line),
                     addr.eq(next_line),
                 ]
-            with m.If(step & set_end):
-                m.d.sync += [
-                    *v_set.step(),
-                    v_more.eq(~v_set.last),
-                    ix0.eq(next_ix0),
-                    ix.eq(next_ix0),
-                    iy0.eq(next_iy0),
-                    iy.eq(next_iy0),
-                    origin.eq(next_origin),
-                    line.eq(next_origin),
-                    addr.eq(next_origin),
-                    *g.step(),
-                ]
+                # (A set's end is a row's end: nested, so that the coordinates' and the
+                # addresses' enables are the row's end alone.)
+                with m.If(set_end):
+                    m.d.sync += [
+                        *v_set.step(),
+                        v_more.eq(~v_set.last),
+                        ix0.eq(next_ix0),
+                        ix0_inc.eq(next_ix0_inc),
+                        ix.eq(next_ix0),
+                        iy0.eq(next_iy0),
+                        iy0_inc.eq(next_iy0_inc),
+                        iy.eq(next_iy0),
+                        origin.eq(next_origin),
+                        line.eq(next_origin),
+                        addr.eq(next_origin),
+                        *g.step(),
+                    ]
             with m.If(step & tap_end):
                 m.d.sync += kw.step()
             with m.If(step & row_end):
