@@ -168,6 +168,7 @@ class SystolicArray(wiring.Component):
             in_flight < self._buffer_depth - 1,
             Mux(o_fire & ~i_fire, 1, in_flight < self._buffer_depth),
         )
+        set_loaded = w_fire & final_beat  # a set's last beat is taken
         with m.If(w_fire):
             m.d.sync += final_beat.eq(Mux(final_beat, rows == 1, beat == rows - 2))
             with m.If(final_beat):
@@ -183,10 +184,10 @@ class SystolicArray(wiring.Component):
             # (count <= 1: always, where the count is a single bit)
             drained = count <= 1 if len(count) > 1 else 1
             free_next.append(Mux(i_fire & (active == bank), rows + cols == 2, drained))
-        active_next = active ^ (w_fire & final_beat)
+        active_next = active ^ set_loaded
         m.d.sync += [
             w_ready.eq(Mux(active_next, free_next[0], free_next[1])),
-            i_ready.eq((loaded | (w_fire & final_beat)) & room_next),
+            i_ready.eq((loaded | set_loaded) & room_next),
         ]
 
         # The grid.
